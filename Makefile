@@ -1,0 +1,28 @@
+# alosim: set-up and everyday commands. Every target installs what it needs.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+.PHONY: demo test bench lab clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+demo: $(STAMP)  ## run the default scenario
+	$(BIN)/alosim run scenarios/ack-lost.yaml
+
+test: $(STAMP)  ## run the whole test suite (unit, validation, notebooks)
+	$(BIN)/python -m pytest
+
+bench: $(STAMP)  ## throughput benchmark against a one-process-per-message SimPy baseline
+	$(BIN)/python benchmarks/throughput.py
+
+lab: $(STAMP)  ## open the notebooks in JupyterLab
+	$(BIN)/jupyter lab notebooks/
+
+clean:
+	rm -rf $(VENV) build *.egg-info

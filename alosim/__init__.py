@@ -1,0 +1,16 @@
+"""alosim: a deterministic discrete-event simulator of at-least-once delivery."""
+
+__version__ = "0.1.0"
+
+from alosim.scenario import Scenario, ScenarioError, load_scenario, parse_scenario  # noqa: E402
+from alosim.simulate import RunResult, simulate  # noqa: E402
+
+__all__ = [
+    "RunResult",
+    "Scenario",
+    "ScenarioError",
+    "__version__",
+    "load_scenario",
+    "parse_scenario",
+    "simulate",
+]

@@ -1,0 +1,47 @@
+"""The message record: one per message, shared by every copy of it.
+
+A transmission does not copy the message: the link carries a reference to
+this record and the attempt number. The record therefore holds the ground
+truth that no single actor could know -- whether any copy was delivered or
+processed -- and it lives only while something still refers to it (the
+sender's window, a packet on a link, a receiver's queue). That is what keeps
+memory bounded by what is in flight.
+"""
+
+from __future__ import annotations
+
+
+class Message:
+    __slots__ = (
+        "id",
+        "sender",
+        "seq",
+        "receiver",
+        "created",
+        "attempts",
+        "first_sent",
+        "timer",
+        "settled",
+        "acked",
+        "delivered",
+        "processed",
+        "copies",
+    )
+
+    def __init__(self, id: int, sender: int, seq: int, receiver: int, created: float) -> None:
+        self.id = id
+        self.sender = sender
+        self.seq = seq
+        self.receiver = receiver
+        self.created = created
+        self.attempts = 0
+        self.first_sent = created
+        self.timer = 0  # generation of the live retry timer; older timers are ignored
+        self.settled = False  # the sender is done with it: acked or gave up
+        self.acked = False
+        self.delivered = False  # some copy reached a receiver
+        self.processed = 0  # times a receiver executed its side effect
+        self.copies = 0  # copies on the data link or in a receiver's queue
+
+    def __repr__(self) -> str:
+        return f"Message(id={self.id}, sender={self.sender}, seq={self.seq}, attempts={self.attempts})"

@@ -1,0 +1,401 @@
+"""The scenario file: what to simulate, validated before anything runs.
+
+A scenario is a YAML document read with ``yaml.safe_load`` and validated by
+the pydantic models below. Every model forbids unknown keys, so a misspelt key
+is an error (with a suggestion), never silently ignored. Durations and rates
+take units (see :mod:`alosim.units`).
+
+Delivery semantics are presets that fill in what the file leaves out:
+
+================  ==============================  ==================
+semantics         sender retries                  receiver dedup
+================  ==============================  ==================
+at-most-once      none (``max_attempts: 1``)      none
+at-least-once     until acked (unlimited)         none
+exactly-once      until acked (unlimited)         unbounded set
+================  ==============================  ==================
+
+Explicit fields override the preset; contradictions (exactly-once without a
+dedup store, at-most-once with retries) are rejected. The resolved scenario,
+with every preset filled in, is what a run records.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+from pydantic.functional_validators import BeforeValidator
+
+from alosim.dists import Constant, Distribution, Exponential
+from alosim.units import parse_duration, parse_rate
+
+Semantics = Literal["at-most-once", "at-least-once", "exactly-once"]
+SEMANTICS: tuple[str, ...] = ("at-most-once", "at-least-once", "exactly-once")
+
+Seconds = Annotated[float, BeforeValidator(parse_duration), Field(ge=0)]
+PositiveSeconds = Annotated[float, BeforeValidator(parse_duration), Field(gt=0)]
+PerSecond = Annotated[float, BeforeValidator(parse_rate), Field(gt=0)]
+Probability = Annotated[float, Field(ge=0, le=1)]
+
+NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
+
+
+class ScenarioError(Exception):
+    """A scenario that cannot be read or is not valid.
+
+    ``str(error)`` is the whole message for a person: the file, the dotted path
+    of each offending field and what was expected.
+    """
+
+    def __init__(self, source: str, problems: Sequence[tuple[str, str]]) -> None:
+        self.source = source
+        self.problems = list(problems)
+        lines = [f"{source}: {path}: {message}" if path else f"{source}: {message}"
+                 for path, message in self.problems]
+        super().__init__("\n".join(lines))
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Retry(_Model):
+    """When the sender retransmits an un-acked message, and when it gives up."""
+
+    timeout: PositiveSeconds = Field(
+        default=0.25, description="Time from a transmission to its retransmission if no ack came."
+    )
+    max_attempts: int | None = Field(
+        default=None,
+        ge=1,
+        description="Transmissions per message before giving up; null = unlimited. "
+        "Filled in by the semantics preset when left out.",
+    )
+
+
+class Sender(_Model):
+    """Producers of messages. Each of ``count`` senders has its own arrivals and window."""
+
+    count: int = Field(default=1, ge=1, le=1000)
+    rate: PerSecond | None = Field(
+        default=None,
+        description="Arrival rate per sender (e.g. 200/s); null = a new message as soon "
+        "as the window has room (closed loop).",
+    )
+    arrivals: Literal["poisson", "periodic"] = Field(
+        default="poisson", description="Poisson arrivals, or one every 1/rate exactly."
+    )
+    window: int | None = Field(
+        default=8, ge=1, description="Most un-acked messages in flight per sender; null = no limit."
+    )
+    retry: Retry = Field(default_factory=Retry)
+
+
+class LinkSpec(_Model):
+    """One direction of the network: each packet is lost with probability ``loss``."""
+
+    loss: Probability = 0.0
+    latency: Distribution = Field(default_factory=lambda: Exponential(mean=0.02))
+
+
+class Network(_Model):
+    data: LinkSpec = Field(default_factory=LinkSpec, description="Sender to receiver.")
+    ack: LinkSpec = Field(default_factory=LinkSpec, description="Receiver to sender.")
+
+
+class Dedup(_Model):
+    """The receiver's deduplication store."""
+
+    kind: Literal["none", "set"] | None = Field(
+        default=None,
+        description="none = process every arrival; set = remember every processed id "
+        "forever. Filled in by the semantics preset when left out.",
+    )
+    bytes_per_entry: int = Field(default=64, ge=1, le=1 << 20)
+
+
+class Receiver(_Model):
+    """Consumers. A message goes to receiver ``id % count`` (a stable partition key)."""
+
+    count: int = Field(default=1, ge=1, le=1000)
+    processing: Distribution = Field(default_factory=lambda: Constant(value=0.0))
+    dedup: Dedup = Field(default_factory=Dedup)
+
+
+class Observe(_Model):
+    sample_every: PositiveSeconds = Field(default=1.0, description="Time-series sampling interval.")
+    trace_messages: int = Field(
+        default=0, ge=0, le=1_000_000,
+        description="Record every event of the first N messages (0 = no trace).",
+    )
+
+
+class Scenario(_Model):
+    """A complete, validated scenario."""
+
+    name: str = Field(description="Names the results folder: letters, digits, '.', '_', '-'.")
+    description: str = ""
+    seed: int = Field(default=0, ge=0, lt=2**63)
+    semantics: Semantics = "at-least-once"
+    messages: int | None = Field(
+        default=None, ge=1, le=10**10, description="Messages to send in all (or give duration)."
+    )
+    duration: PositiveSeconds | None = Field(
+        default=None, description="Send for this long at sender.rate (instead of messages)."
+    )
+    max_time: PositiveSeconds | None = Field(
+        default=None,
+        description="Stop the simulation at this time even if messages are still "
+        "in flight (they are reported as unsettled). Null = run until all settle.",
+    )
+    sender: Sender = Field(default_factory=Sender)
+    network: Network = Field(default_factory=Network)
+    receiver: Receiver = Field(default_factory=Receiver)
+    observe: Observe = Field(default_factory=Observe)
+
+    @field_validator("name")
+    @classmethod
+    def _safe_name(cls, value: str) -> str:
+        if not NAME_RE.match(value) or ".." in value:
+            raise ValueError(
+                "expected a name of letters, digits, '.', '_' and '-' (at most 100, "
+                f"not starting with '.' and without '..'), got {value!r}"
+            )
+        return value
+
+    @model_validator(mode="before")
+    @classmethod
+    def _apply_preset(cls, data: Any) -> Any:
+        """Fill in retry and dedup from the semantics preset where the file is silent."""
+        if not isinstance(data, Mapping):
+            return data
+        semantics = data.get("semantics", "at-least-once")
+        if semantics not in SEMANTICS:
+            return data  # the Literal check reports it
+        data = _deep_copy(data)
+        sender = data.setdefault("sender", {})
+        receiver = data.setdefault("receiver", {})
+        if not isinstance(sender, dict) or not isinstance(receiver, dict):
+            return data
+        retry = sender.setdefault("retry", {})
+        dedup = receiver.setdefault("dedup", {})
+        if isinstance(retry, dict) and "max_attempts" not in retry:
+            retry["max_attempts"] = 1 if semantics == "at-most-once" else None
+        if isinstance(dedup, dict) and dedup.get("kind") is None:
+            dedup["kind"] = "set" if semantics == "exactly-once" else "none"
+        return data
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Scenario:
+        if (self.messages is None) == (self.duration is None):
+            raise ValueError("give exactly one of 'messages' (a count) or 'duration' (with sender.rate)")
+        if self.duration is not None and self.sender.rate is None:
+            raise ValueError("'duration' needs sender.rate: how many messages per second to send")
+        if self.sender.rate is None and self.sender.window is None:
+            raise ValueError("sender needs a rate or a window (with neither, every message is sent at once)")
+        if self.semantics == "exactly-once" and self.receiver.dedup.kind == "none":
+            raise ValueError(
+                "semantics exactly-once needs a dedup store: set receiver.dedup.kind "
+                "(e.g. 'set') or choose semantics at-least-once"
+            )
+        attempts = self.sender.retry.max_attempts
+        if self.semantics == "at-most-once" and attempts != 1:
+            raise ValueError(
+                f"semantics at-most-once sends each message once, but sender.retry.max_attempts "
+                f"is {attempts}: remove it or choose semantics at-least-once"
+            )
+        return self
+
+    def resolved(self) -> dict[str, Any]:
+        """The scenario with every default and preset filled in, as plain data."""
+        return self.model_dump(mode="json", by_alias=True)
+
+    def to_yaml(self) -> str:
+        return yaml.safe_dump(self.resolved(), sort_keys=False, allow_unicode=True)
+
+    def with_seed(self, seed: int | None) -> Scenario:
+        return self if seed is None else self.model_copy(update={"seed": seed})
+
+
+def _deep_copy(value: Any) -> Any:
+    if isinstance(value, Mapping):
+        return {k: _deep_copy(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_deep_copy(v) for v in value]
+    return value
+
+
+# -- reading -----------------------------------------------------------------
+
+def load_scenario(path: str | Path, overrides: Iterable[str] = ()) -> Scenario:
+    """Read, override and validate a scenario file; raise :class:`ScenarioError` if it is bad."""
+    source = str(path)
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ScenarioError(source, [("", "no such file")]) from None
+    except IsADirectoryError:
+        raise ScenarioError(source, [("", "is a directory, expected a YAML file")]) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ScenarioError(source, [("", f"cannot read the file ({exc})")]) from None
+    return parse_scenario(text, source=source, overrides=overrides)
+
+
+def parse_scenario(text: str, source: str = "<scenario>", overrides: Iterable[str] = ()) -> Scenario:
+    """Validate a scenario given as YAML text."""
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise ScenarioError(source, [("", f"not valid YAML: {where}{problem}")]) from None
+    except RecursionError:
+        raise ScenarioError(source, [("", "not valid YAML: nested too deeply")]) from None
+    if not isinstance(data, dict):
+        kind = "empty" if data is None else f"a {type(data).__name__}"
+        raise ScenarioError(source, [("", f"expected a mapping of scenario fields, got {kind}")])
+    data = apply_overrides(data, overrides, source)
+    return validate_scenario(data, source)
+
+
+def validate_scenario(data: Mapping[str, Any], source: str = "<scenario>") -> Scenario:
+    try:
+        return Scenario.model_validate(data)
+    except ValidationError as exc:
+        raise ScenarioError(source, _problems(exc)) from None
+    except RecursionError:
+        raise ScenarioError(source, [("", "nested too deeply")]) from None
+
+
+def apply_overrides(data: dict[str, Any], overrides: Iterable[str], source: str) -> dict[str, Any]:
+    """Apply ``--set path=value`` overrides; values are read as YAML scalars (``0.2``, ``250ms``)."""
+    data = _deep_copy(data)
+    for item in overrides:
+        path, sep, raw = item.partition("=")
+        path = path.strip()
+        if not sep or not path:
+            raise ScenarioError(source, [("--set", f"expected path=value, got {item!r}")])
+        try:
+            value = yaml.safe_load(raw) if raw.strip() else None
+        except yaml.YAMLError:
+            value = raw
+        keys = path.split(".")
+        node: Any = data
+        for depth, key in enumerate(keys[:-1]):
+            child = node.get(key) if isinstance(node, dict) else None
+            if child is None:
+                child = {}
+                node[key] = child
+            if not isinstance(child, dict):
+                where = ".".join(keys[: depth + 1])
+                raise ScenarioError(source, [(f"--set {path}", f"{where} is not a mapping")])
+            node = child
+        node[keys[-1]] = value
+    return data
+
+
+# -- error messages ----------------------------------------------------------
+
+def _problems(exc: ValidationError) -> list[tuple[str, str]]:
+    problems: list[tuple[str, str]] = []
+    for error in exc.errors(include_url=False):
+        loc = [part for part in error["loc"] if isinstance(part, (str, int))]
+        loc = _drop_union_tags(loc)
+        path = ".".join(str(part) for part in loc)
+        kind = error["type"]
+        if kind == "extra_forbidden":
+            message = "unknown key"
+            suggestion = _suggest(loc)
+            if suggestion:
+                message += f"; did you mean {suggestion!r}?"
+            else:
+                allowed = _allowed_keys(loc[:-1])
+                if allowed:
+                    message += f" (expected one of: {', '.join(allowed)})"
+        elif kind == "missing":
+            message = "required field is missing"
+        elif kind == "value_error":
+            message = str(error["ctx"].get("error", error["msg"])) if "ctx" in error else error["msg"]
+        else:
+            message = error["msg"]
+            if "input" in error and kind not in ("model_type", "dict_type"):
+                message += f", got {_short(error['input'])}"
+        problems.append((path, message))
+    return problems
+
+
+def _drop_union_tags(loc: list[str | int]) -> list[str | int]:
+    """pydantic puts the discriminator value in the location (``latency.exponential.mean``)."""
+    out: list[str | int] = []
+    for part in loc:
+        if out and out[-1] in ("latency", "processing") and part in _DIST_TAGS:
+            continue
+        out.append(part)
+    return out
+
+
+_DIST_TAGS = {"constant", "uniform", "exponential", "lognormal", "pareto"}
+
+
+def _short(value: Any) -> str:
+    text = json.dumps(value, default=repr) if not isinstance(value, str) else repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _model_at(loc: Sequence[str | int]) -> type[BaseModel] | None:
+    model: type[BaseModel] | None = Scenario
+    for part in loc:
+        if model is None or not isinstance(part, str) or part not in model.model_fields:
+            return None
+        annotation = model.model_fields[part].annotation
+        model = annotation if isinstance(annotation, type) and issubclass(annotation, BaseModel) else None
+    return model
+
+
+def _allowed_keys(loc: Sequence[str | int]) -> list[str]:
+    model = _model_at(loc)
+    if model is None:
+        return []
+    return [field.alias or name for name, field in model.model_fields.items()]
+
+
+def _suggest(loc: Sequence[str | int]) -> str | None:
+    if not loc or not isinstance(loc[-1], str):
+        return None
+    candidates = _allowed_keys(loc[:-1]) or sorted(_all_field_names())
+    matches = difflib.get_close_matches(loc[-1], candidates, n=1, cutoff=0.6)
+    return matches[0] if matches else None
+
+
+def _all_field_names() -> set[str]:
+    import alosim.dists as dists
+
+    names: set[str] = set()
+    models: list[type[BaseModel]] = [Scenario, Sender, Retry, Network, LinkSpec, Receiver, Dedup, Observe]
+    models += [dists.Constant, dists.Uniform, dists.Exponential, dists.LogNormal, dists.Pareto]
+    for model in models:
+        names.update(field.alias or name for name, field in model.model_fields.items())
+    return names
+
+
+def json_schema() -> dict[str, Any]:
+    """The JSON Schema of a scenario file, for editors."""
+    schema = Scenario.model_json_schema(by_alias=True, mode="validation")
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    schema["title"] = "alosim scenario"
+    return schema

@@ -1,0 +1,86 @@
+"""Quantities with units, as people write them in scenario files.
+
+Durations are seconds internally. A scenario may write ``0.25``, ``250ms``,
+``2s``, ``5min``, ``1h`` or ``1500us``. Rates are events per second and may be
+written ``200``, ``200/s``, ``6000/min`` or ``1/ms``. Parsing is strict: an
+unknown unit is an error that lists the units that are known.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+
+DURATION_UNITS: dict[str, float] = {
+    "us": 1e-6,
+    "µs": 1e-6,
+    "ms": 1e-3,
+    "s": 1.0,
+    "sec": 1.0,
+    "min": 60.0,
+    "m": 60.0,
+    "h": 3600.0,
+    "d": 86400.0,
+}
+
+_NUMBER = r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?"
+_DURATION_RE = re.compile(rf"^\s*({_NUMBER})\s*([a-zµ]*)\s*$")
+_RATE_RE = re.compile(rf"^\s*({_NUMBER})\s*(?:/\s*([a-zµ]+))?\s*$")
+
+
+def _finite(value: float, what: str) -> float:
+    if not math.isfinite(value):
+        raise ValueError(f"expected a finite {what}, got {value!r}")
+    return value
+
+
+def parse_duration(value: object) -> float:
+    """Return a duration in seconds from a number (seconds) or a string with a unit."""
+    if isinstance(value, bool):
+        raise ValueError(f"expected a duration such as 250ms or 2s, got {value!r}")
+    if isinstance(value, (int, float)):
+        return _finite(float(value), "duration")
+    if not isinstance(value, str):
+        raise ValueError(f"expected a duration such as 250ms or 2s, got {value!r}")
+    match = _DURATION_RE.match(value)
+    if not match:
+        raise ValueError(f"expected a duration such as 250ms or 2s, got {value!r}")
+    number, unit = match.groups()
+    if unit == "":
+        unit = "s"
+    if unit not in DURATION_UNITS:
+        known = ", ".join(sorted(DURATION_UNITS))
+        raise ValueError(f"unknown duration unit {unit!r} in {value!r} (known units: {known})")
+    return _finite(float(number) * DURATION_UNITS[unit], "duration")
+
+
+def parse_rate(value: object) -> float:
+    """Return a rate in events per second from a number or a string like ``100/s``."""
+    if isinstance(value, bool):
+        raise ValueError(f"expected a rate such as 100/s, got {value!r}")
+    if isinstance(value, (int, float)):
+        return _finite(float(value), "rate")
+    if not isinstance(value, str):
+        raise ValueError(f"expected a rate such as 100/s, got {value!r}")
+    match = _RATE_RE.match(value)
+    if not match:
+        raise ValueError(f"expected a rate such as 100/s or 6000/min, got {value!r}")
+    number, unit = match.groups()
+    unit = unit or "s"
+    if unit not in DURATION_UNITS:
+        known = ", ".join(sorted(DURATION_UNITS))
+        raise ValueError(f"unknown rate unit {unit!r} in {value!r} (known units: {known})")
+    return _finite(float(number) / DURATION_UNITS[unit], "rate")
+
+
+def format_duration(seconds: float) -> str:
+    """A short human form of a duration, for tables and diagrams."""
+    if seconds == 0:
+        return "0s"
+    if abs(seconds) < 1e-3:
+        return f"{seconds * 1e6:.3g}us"
+    if abs(seconds) < 1:
+        return f"{seconds * 1e3:.3g}ms"
+    if abs(seconds) < 120:
+        return f"{seconds:.3g}s"
+    return f"{seconds / 60:.3g}min"
