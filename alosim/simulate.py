@@ -55,7 +55,9 @@ class World:
         self.stop = self.env.event()
 
         self.receivers = [Receiver(self, i, scenario.receiver) for i in range(scenario.receiver.count)]
-        self.data_link = Link(self.env, "data", scenario.network.data, self.streams, self._data_arrived)
+        deliver = self.receivers[0].on_packet if len(self.receivers) == 1 else self._data_arrived
+        self.data_link = Link(self.env, "data", scenario.network.data, self.streams, deliver)
+        # The ack link is wired to the senders once they exist (below).
         self.ack_link = Link(self.env, "ack", scenario.network.ack, self.streams, self._ack_arrived)
 
         n = scenario.sender.count
@@ -66,25 +68,27 @@ class World:
             quotas = [None] * n
         self.senders = [Sender(self, i, scenario.sender, quotas[i], scenario.duration) for i in range(n)]
         self._creating = n
+        if n == 1:
+            self.ack_link.on_arrival = self.senders[0].on_packet
 
     # -- wiring ----------------------------------------------------------------
 
     def _data_arrived(self, event: simpy.Event) -> None:
-        msg, attempt = event._value
-        self.receivers[msg.receiver].on_arrival(msg, attempt)
+        self.receivers[event._value[0].receiver].on_packet(event)
 
     def _ack_arrived(self, event: simpy.Event) -> None:
-        msg, attempt = event._value
-        self.senders[msg.sender].on_ack(msg, attempt)
+        self.senders[event._value[0].sender].on_packet(event)
 
     def new_message(self, sender: Sender, seq: int) -> Message:
         msg_id = self._next_id
         self._next_id += 1
-        msg = Message(msg_id, sender.index, seq, msg_id % len(self.receivers), self.env.now)
+        msg = Message(msg_id, sender.index, seq, msg_id % len(self.receivers), self.env._now)
         self.live[msg_id] = msg
         self.unsettled += 1
         rec = self.rec
         rec.messages += 1
+        if not msg_id & 0x3FFF:
+            rec.flush()  # keeps the latency buffers small
         if msg_id < rec.trace_limit:
             rec.event(self.env.now, sender.actor, "create", msg_id, 0)
         return msg
@@ -96,12 +100,14 @@ class World:
 
     def finalize(self, msg: Message) -> None:
         """The sender is done with ``msg`` and no copy is left: count its fate."""
-        del self.live[msg.id]
+        live = self.live
+        del live[msg.id]
         if not msg.processed:
             self.rec.lost += 1
             if msg.acked:
                 self.rec.acked_not_processed += 1
-        self._maybe_stop()
+        if not live and not self._creating:
+            self._maybe_stop()
 
     def sender_finished(self) -> None:
         self._creating -= 1

@@ -7,19 +7,24 @@ taking the processing time, executing the side effect -- then records the id
 in the store and acks. Acking after processing is what makes delivery
 at-least-once: an ack is never sent for work that was not done.
 
-The receiver is one SimPy process that sleeps while its queue is empty.
+The receiver is a long-lived actor driven by its own events rather than a
+generator process: it does nothing while idle, finishing a message is one
+scheduled event, and a message that takes no processing time is handled the
+moment it arrives. Waking a sleeping process for every arrival would cost an
+extra simulation event per message (see DESIGN.md on throughput).
 """
 
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Callable, Generator
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 import simpy
 
 from alosim.dists import Constant
 from alosim.model.dedup import make_store
+from alosim.model.events import Later
 from alosim.model.message import Message
 from alosim.scenario import Receiver as ReceiverSpec
 from alosim.streams import Draws
@@ -36,10 +41,11 @@ class Receiver:
         self.index = index
         self.actor = f"receiver-{index}"
         self.queue: deque[tuple[Message, int]] = deque()
+        self.busy = False
         self.store = make_store(spec.dedup.kind or "none")
         self.bytes_per_entry = spec.dedup.bytes_per_entry
-        self._idle: simpy.Event | None = None
         processing = spec.processing
+        self._instant = isinstance(processing, Constant) and processing.value == 0
         if isinstance(processing, Constant):
             value = processing.value
             self._processing: Callable[[], float] = lambda: value
@@ -48,9 +54,11 @@ class Receiver:
             self._processing = Draws(lambda n: processing.sample(rng, n))
 
     def start(self) -> None:
-        self.env.process(self._run())
+        """Nothing to start: the receiver wakes when a message arrives."""
 
-    def on_arrival(self, msg: Message, attempt: int) -> None:
+    def on_packet(self, event: simpy.Event) -> None:
+        """A data packet arrived from the link."""
+        msg, attempt = event._value
         rec = self.rec
         rec.deliveries += 1
         duplicate = msg.delivered
@@ -61,56 +69,67 @@ class Receiver:
         if msg.id < rec.trace_limit:
             rec.event(self.env.now, self.actor, "arrive", msg.id, attempt,
                       "duplicate" if duplicate else "")
-        self.queue.append((msg, attempt))
-        if self._idle is not None:
-            idle, self._idle = self._idle, None
-            idle.succeed()
+        if self.busy:
+            self.queue.append((msg, attempt))
+        else:
+            self._take(msg, attempt)
 
-    def _run(self) -> Generator[simpy.Event, None, None]:
-        env = self.env
-        rec = self.rec
-        store = self.store
-        queue = self.queue
-        world = self.world
+    def _take(self, msg: Message, attempt: int) -> None:
+        """Start on ``msg``: drop it if already seen, else process it."""
         while True:
-            if not queue:
-                self._idle = env.event()
-                yield self._idle
-                continue
-            msg, attempt = queue.popleft()
-            traced = msg.id < rec.trace_limit
-            if store.seen(msg.id, env.now):
+            if self.store.seen(msg.id, self.env.now):
+                rec = self.rec
                 rec.duplicates_detected += 1
-                if traced:
-                    rec.event(env.now, self.actor, "duplicate_detected", msg.id, attempt)
+                if msg.id < rec.trace_limit:
+                    rec.event(self.env.now, self.actor, "duplicate_detected", msg.id, attempt)
+                self._finish(msg, attempt)
             else:
-                delay = self._processing()
+                delay = 0.0 if self._instant else self._processing()
                 if delay > 0:
-                    yield env.timeout(delay)
-                msg.processed += 1
-                rec.processed += 1
-                if msg.processed == 1:
-                    rec.processed_unique += 1
-                    rec.delivery_latency.add(env.now - msg.created)
-                else:
-                    rec.duplicate_processing += 1
-                if traced:
-                    rec.event(env.now, self.actor, "processed", msg.id, attempt,
-                              "again" if msg.processed > 1 else "")
-                added = store.add(msg.id, env.now)
-                if added:
-                    rec.dedup_changed(added, self.bytes_per_entry)
-            self._ack(msg, attempt, traced)
-            msg.copies -= 1
-            if msg.settled and not msg.copies:
-                world.finalize(msg)
+                    self.busy = True
+                    Later(self.env, delay, self._processed, (msg, attempt))
+                    return
+                self._process(msg, attempt)
+            if not self.queue:
+                return
+            msg, attempt = self.queue.popleft()
 
-    def _ack(self, msg: Message, attempt: int, traced: bool) -> None:
+    def _processed(self, event: simpy.Event) -> None:
+        self.busy = False
+        msg, attempt = event._value
+        self._process(msg, attempt)
+        if self.queue:
+            self._take(*self.queue.popleft())
+
+    def _process(self, msg: Message, attempt: int) -> None:
+        """Execute the side effect, remember the id, ack."""
+        rec = self.rec
+        now = self.env._now
+        msg.processed += 1
+        rec.processed += 1
+        if msg.processed == 1:
+            rec.processed_unique += 1
+            rec.delivery_latency_add(now - msg.created)
+        else:
+            rec.duplicate_processing += 1
+        if msg.id < rec.trace_limit:
+            rec.event(now, self.actor, "processed", msg.id, attempt,
+                      "again" if msg.processed > 1 else "")
+        added = self.store.add(msg.id, now)
+        if added:
+            rec.dedup_changed(added, self.bytes_per_entry)
+        self._finish(msg, attempt)
+
+    def _finish(self, msg: Message, attempt: int) -> None:
+        """Ack ``msg`` and let go of this copy."""
         rec = self.rec
         rec.acks_sent += 1
-        if traced:
+        if msg.id < rec.trace_limit:
             rec.event(self.env.now, self.actor, "ack_sent", msg.id, attempt)
         if not self.world.ack_link.send((msg, attempt)):
             rec.acks_lost += 1
-            if traced:
+            if msg.id < rec.trace_limit:
                 rec.event(self.env.now, "network", "ack_lost", msg.id, attempt)
+        msg.copies -= 1
+        if msg.settled and not msg.copies:
+            self.world.finalize(msg)

@@ -1,18 +1,24 @@
 """The sender: arrivals, the in-flight window, retry timers and giving up.
 
-Messages arrive at ``rate`` (Poisson or periodic) into an outbox; at most
-``window`` of them are un-acked at once. Each transmission starts a retry
-timer. If the timer fires before the ack arrives the sender retransmits,
-until ``max_attempts`` transmissions have been made; then it gives up.
+Messages arrive at ``rate`` (Poisson or periodic) into an outbox -- or, with
+no rate, a new message is created whenever the window has room (a closed
+loop that keeps the window full). At most ``window`` messages are un-acked at
+once. Each transmission starts a retry timer. If the timer expires before an
+ack arrives the sender retransmits, until ``max_attempts`` transmissions
+have been made; then it gives up.
 
 This is where duplicates are born: when a data packet arrived but its ack was
 lost (or was merely slower than the timeout), the retransmission delivers the
 same message again.
 
-A retry timer is a scheduled event, not a process. An ack does not cancel it
-(SimPy cannot unschedule an event); instead every timer carries the
-generation it was started for, and a timer that fires for a settled message
-or an older generation does nothing.
+Retry timers are neither processes nor one SimPy event each. The sender
+keeps its pending timers in a heap ordered by deadline, with a single
+scheduled SimPy event for the earliest one. An ack does not remove its timer
+(that would mean searching the heap); each entry carries the generation of
+the timer it was started for, and an entry for a settled message or an older
+generation is dropped when it reaches the top. Most messages are acked long
+before their timeout, so most timers cost a heap push and pop and no
+simulation event at all.
 """
 
 from __future__ import annotations
@@ -20,10 +26,12 @@ from __future__ import annotations
 import math
 from collections import deque
 from collections.abc import Generator
+from heapq import heappop, heappush
 from typing import TYPE_CHECKING
 
 import simpy
 
+from alosim.model.events import Later
 from alosim.model.message import Message
 from alosim.scenario import Sender as SenderSpec
 from alosim.streams import Draws
@@ -44,11 +52,13 @@ class Sender:
         self.timeout = spec.retry.timeout
         self.max_attempts = spec.retry.max_attempts or 0  # 0: retry until acked
         self.rate = spec.rate
-        self.quota = quota  # messages still to create (None: until `duration`)
+        # Messages this sender may still create (inf: until `duration` ends).
+        self.remaining = math.inf if quota is None else quota
         self.duration = duration
         self.outbox: deque[Message] = deque()
         self.in_flight = 0
         self.creating = True
+        self._seq = 0
         if spec.rate is not None:
             rng = world.streams.generator(f"sender.{index}.arrivals")
             mean_gap = 1.0 / spec.rate
@@ -56,7 +66,11 @@ class Sender:
                 self._gap = Draws(lambda n: rng.exponential(mean_gap, n))
             else:
                 self._gap = lambda: mean_gap
-        self._seq = 0
+        # Pending retry timers: (deadline, tie-breaker, message, generation).
+        self._timers: list[tuple[float, int, Message, int]] = []
+        self._timer_ticket = 0
+        self._wake_at = math.inf  # time of the earliest scheduled timer event
+        self._send_data = world.data_link.send
 
     # -- arrivals ------------------------------------------------------------
 
@@ -67,8 +81,9 @@ class Sender:
             self.env.process(self._arrivals())
 
     def _arrivals(self) -> Generator[simpy.Event, None, None]:
+        """Open loop: messages arrive at ``rate`` whether or not the window has room."""
         env = self.env
-        while self._may_create():
+        while self.remaining > 0:
             yield env.timeout(self._gap())
             if self.duration is not None and env.now >= self.duration:
                 break
@@ -76,10 +91,8 @@ class Sender:
             self._fill()
         self._stop_creating()
 
-    def _may_create(self) -> bool:
-        return self.quota is None or self._seq < self.quota
-
     def _create(self) -> Message:
+        self.remaining -= 1
         msg = self.world.new_message(self, self._seq)
         self._seq += 1
         return msg
@@ -91,70 +104,98 @@ class Sender:
 
     def _fill(self) -> None:
         """Send from the outbox (or, closed loop, new messages) while the window has room."""
+        closed_loop = self.rate is None
         while self.in_flight < self.window:
             if self.outbox:
                 msg = self.outbox.popleft()
-            elif self.rate is None and self._may_create():
+            elif closed_loop and self.remaining > 0:
                 msg = self._create()
             else:
                 break
             self.in_flight += 1
-            msg.first_sent = self.env.now
+            msg.first_sent = self.env._now
             self.transmit(msg)
-        if self.rate is None and self.creating and not self._may_create():
+        if closed_loop and self.creating and self.remaining <= 0:
             self._stop_creating()
 
-    # -- transmissions, timers, acks -------------------------------------------
+    # -- transmissions and timers ----------------------------------------------
 
     def transmit(self, msg: Message) -> None:
         rec = self.rec
-        env = self.env
-        msg.attempts += 1
+        now = self.env._now
+        attempt = msg.attempts = msg.attempts + 1
         rec.transmissions += 1
-        if msg.attempts > 1:
-            rec.retransmissions += 1
         traced = msg.id < rec.trace_limit
+        if attempt > 1:
+            rec.retransmissions += 1
         if traced:
-            rec.event(env.now, self.actor, "send", msg.id, msg.attempts,
-                      "resend" if msg.attempts > 1 else "")
-        if self.world.data_link.send((msg, msg.attempts)):
+            rec.event(now, self.actor, "send", msg.id, attempt, "resend" if attempt > 1 else "")
+        if self._send_data((msg, attempt)):
             msg.copies += 1
         else:
             rec.data_lost += 1
             if traced:
-                rec.event(env.now, "network", "data_lost", msg.id, msg.attempts)
-        msg.timer += 1
-        timer = env.timeout(self.timeout, (msg, msg.timer))
-        timer.callbacks.append(self._on_timer)
+                rec.event(now, "network", "data_lost", msg.id, attempt)
+        generation = msg.timer = msg.timer + 1
+        deadline = now + self.timeout
+        self._timer_ticket += 1
+        heappush(self._timers, (deadline, self._timer_ticket, msg, generation))
+        if deadline < self._wake_at:
+            self._schedule_wake(deadline)
 
-    def _on_timer(self, event: simpy.Event) -> None:
-        msg, generation = event._value
-        if msg.settled or generation != msg.timer:
-            return
+    def _schedule_wake(self, at: float) -> None:
+        self._wake_at = at
+        Later(self.env, at - self.env._now, self._on_wake, at)
+
+    def _on_wake(self, event: simpy.Event) -> None:
+        # The wake was meant for time `at`; the clock can differ from it in the last bit.
+        at = event._value
+        now = max(self.env._now, at)
+        if at == self._wake_at:
+            self._wake_at = math.inf
+        timers = self._timers
+        while timers:
+            deadline, _, msg, generation = timers[0]
+            if msg.settled or generation != msg.timer:
+                heappop(timers)  # cancelled: acked, or superseded by a newer timer
+            elif deadline <= now:
+                heappop(timers)
+                self._expired(msg)
+            else:
+                break
+        if timers and timers[0][0] < self._wake_at:
+            self._schedule_wake(timers[0][0])
+
+    def _expired(self, msg: Message) -> None:
         rec = self.rec
         rec.timeouts += 1
         if msg.id < rec.trace_limit:
-            rec.event(self.env.now, self.actor, "timeout", msg.id, msg.attempts)
+            rec.event(self.env._now, self.actor, "timeout", msg.id, msg.attempts)
         if self.max_attempts and msg.attempts >= self.max_attempts:
             rec.gave_up += 1
             if msg.id < rec.trace_limit:
-                rec.event(self.env.now, self.actor, "gave_up", msg.id, msg.attempts)
+                rec.event(self.env._now, self.actor, "gave_up", msg.id, msg.attempts)
             self._settle(msg)
         else:
             self.transmit(msg)
 
-    def on_ack(self, msg: Message, attempt: int) -> None:
+    # -- acks --------------------------------------------------------------------
+
+    def on_packet(self, event: simpy.Event) -> None:
+        """An ack arrived from the link."""
+        msg, attempt = event._value
         rec = self.rec
+        now = self.env._now
         if msg.settled:
             rec.late_acks += 1
             if msg.id < rec.trace_limit:
-                rec.event(self.env.now, self.actor, "ack_ignored", msg.id, attempt, "already settled")
+                rec.event(now, self.actor, "ack_ignored", msg.id, attempt, "already settled")
             return
         msg.acked = True
         rec.acked += 1
-        rec.ack_latency.add(self.env.now - msg.first_sent)
+        rec.ack_latency_add(now - msg.first_sent)
         if msg.id < rec.trace_limit:
-            rec.event(self.env.now, self.actor, "acked", msg.id, attempt)
+            rec.event(now, self.actor, "acked", msg.id, attempt)
         self._settle(msg)
 
     def _settle(self, msg: Message) -> None:

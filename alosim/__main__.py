@@ -1,0 +1,3 @@
+from alosim.cli import main
+
+main()

@@ -1,0 +1,211 @@
+"""The ``alosim`` command line: run, validate, trace, schema.
+
+Printing and exit codes live here and nowhere else. Every expected failure
+(a bad scenario, an unwritable output folder) is reported as one message
+naming the file and the field, with exit status 2 and nothing written.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import sys
+from collections.abc import Callable, Sequence
+from functools import wraps
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+
+from alosim import __version__
+from alosim.scenario import Scenario, ScenarioError, json_schema, load_scenario
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _fail(message: str) -> None:
+    click.echo(f"alosim: error: {message}", err=True)
+    sys.exit(2)
+
+
+def _friendly(func: F) -> F:
+    """Turn expected errors into one clear message and exit status 2."""
+
+    @wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        from alosim.results import OutputError
+
+        try:
+            return func(*args, **kwargs)
+        except ScenarioError as exc:
+            _fail(str(exc))
+        except OutputError as exc:
+            _fail(str(exc))
+
+    return wrapper  # type: ignore[return-value]
+
+
+_seed_option = click.option("--seed", type=click.IntRange(min=0), default=None,
+                            help="Override the scenario's seed.")
+_set_option = click.option("--set", "overrides", multiple=True, metavar="PATH=VALUE",
+                           help="Override a field, e.g. --set network.ack.loss=0.2 (repeatable).")
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="alosim")
+def cli() -> None:
+    """alosim: simulate at-least-once delivery and measure what it costs."""
+
+
+@cli.command()
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@_seed_option
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=Path("results"),
+              show_default=True, help="Results folder.")
+@_set_option
+@click.option("--no-plot", is_flag=True, help="Do not draw growth.png.")
+@_friendly
+def run(file: Path, seed: int | None, out: Path, overrides: Sequence[str], no_plot: bool) -> None:
+    """Run a scenario FILE once, print its summary and write its results."""
+    from alosim.results import write_run
+    from alosim.simulate import simulate
+
+    scenario = load_scenario(file, overrides).with_seed(seed)
+    result = simulate(scenario)
+    folder = write_run(result, out, plot=not no_plot)
+    click.echo(format_summary(scenario, result.summary, result.wall_time_s))
+    click.echo(f"\nresults: {folder}")
+    if not result.ok:
+        failed = ", ".join(k for k, v in result.checks.items() if not v)
+        click.echo(f"guarantee violated ({scenario.semantics}): {failed}")
+
+
+@cli.command()
+@click.argument("files", nargs=-1, required=True, type=click.Path(path_type=Path))
+def validate(files: Sequence[Path]) -> None:
+    """Check scenario FILES; print one line per file."""
+    bad = 0
+    for file in files:
+        try:
+            scenario = load_scenario(file)
+        except ScenarioError as exc:
+            bad += 1
+            click.echo(f"alosim: error: {exc}", err=True)
+        else:
+            click.echo(f"{file}: ok ({scenario.name}, {scenario.semantics})")
+    if bad:
+        sys.exit(2)
+
+
+@cli.command()
+def schema() -> None:
+    """Print the JSON Schema of a scenario file (for editors)."""
+    click.echo(json.dumps(json_schema(), indent=2))
+
+
+@cli.command()
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--messages", "-k", type=click.IntRange(min=1, max=10_000), default=3, show_default=True,
+              help="Trace the first K messages.")
+@_seed_option
+@_set_option
+@click.option("--mermaid", "mermaid_path", type=click.Path(dir_okay=False, path_type=Path),
+              default=None, help="Also write the Mermaid diagram to this file.")
+@_friendly
+def trace(file: Path, messages: int, seed: int | None, overrides: Sequence[str],
+          mermaid_path: Path | None) -> None:
+    """Print the event log of the first K messages of FILE and its sequence diagram."""
+    from alosim import trace as tracing
+    from alosim.simulate import simulate
+
+    scenario = load_scenario(file, [*overrides, f"observe.trace_messages={messages}"]).with_seed(seed)
+    result = simulate(scenario)
+    events = result.trace or []
+    diagram = tracing.mermaid(events)
+    click.echo(tracing.format_log(events))
+    click.echo("\n```mermaid")
+    click.echo(diagram, nl=False)
+    click.echo("```")
+    if mermaid_path is not None:
+        mermaid_path.write_text(diagram, encoding="utf-8")
+
+
+# -- the summary table ---------------------------------------------------------
+
+_SECTIONS: list[tuple[str, list[tuple[str, str]]]] = [
+    ("traffic", [
+        ("messages", "messages created"),
+        ("transmissions", "transmissions"),
+        ("transmissions_per_message", "  per message"),
+        ("retransmissions", "retransmissions"),
+        ("data_lost", "data packets lost"),
+        ("acks_lost", "acks lost"),
+    ]),
+    ("outcome", [
+        ("deliveries", "deliveries (arrivals)"),
+        ("duplicate_deliveries", "duplicate deliveries"),
+        ("duplicate_deliveries_per_message", "  per message"),
+        ("duplicates_detected", "duplicates caught by dedup"),
+        ("duplicate_processing", "duplicate processing"),
+        ("lost", "lost (never processed)"),
+        ("gave_up", "sender gave up"),
+        ("unsettled", "unsettled at end"),
+    ]),
+    ("latency", [
+        ("delivery_latency_p50_s", "create -> processed p50"),
+        ("delivery_latency_p99_s", "create -> processed p99"),
+        ("delivery_latency_max_s", "create -> processed max"),
+        ("ack_latency_p50_s", "send -> ack p50"),
+        ("ack_latency_p99_s", "send -> ack p99"),
+        ("ack_latency_max_s", "send -> ack max"),
+    ]),
+    ("dedup store", [
+        ("dedup_entries_peak", "entries, peak"),
+        ("dedup_entries_final", "entries, final"),
+        ("dedup_bytes_peak", "bytes, peak"),
+    ]),
+    ("run", [
+        ("events", "simulation events"),
+        ("sim_time_s", "simulated time"),
+        ("seed", "seed"),
+        ("fingerprint", "fingerprint"),
+    ]),
+]
+
+
+def _fmt(key: str, value: Any) -> str:
+    if isinstance(value, bool):
+        return "yes" if value else "NO"
+    if isinstance(value, float):
+        if math.isnan(value):
+            return "-"
+        if key.endswith("_s"):
+            from alosim.units import format_duration
+
+            return format_duration(value)
+        return f"{value:.4f}"
+    if isinstance(value, int):
+        return f"{value:,}"
+    return str(value)
+
+
+def format_summary(scenario: Scenario, summary: dict[str, Any], wall_time_s: float) -> str:
+    lines = [f"{scenario.name}  ({scenario.semantics}, seed {summary['seed']})"]
+    for title, rows in _SECTIONS:
+        lines.append(f"  {title}")
+        for key, label in rows:
+            lines.append(f"    {label:<30} {_fmt(key, summary[key]):>18}")
+    lines.append("  guarantees")
+    for key, value in summary.items():
+        if key.startswith("check_"):
+            lines.append(f"    {key[6:].replace('_', ' '):<30} {_fmt(key, value):>18}")
+    lines.append(f"    {'wall time':<30} {wall_time_s:>17.2f}s")
+    return "\n".join(lines)
+
+
+def main() -> None:
+    cli(prog_name="alosim")
+
+
+if __name__ == "__main__":
+    main()

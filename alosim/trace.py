@@ -1,0 +1,87 @@
+"""The event log of a run, as text and as a Mermaid sequence diagram.
+
+A trace is the list of :class:`alosim.observe.TraceEvent` rows recorded for
+the first few messages of a run (``observe.trace_messages``). The sequence
+diagram draws one lane per actor: a data packet is an arrow from a sender to
+a receiver, an ack an arrow back; a packet the network lost is drawn with a
+cross (``-x``), and timeouts, duplicate detection and processing are notes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+
+from alosim.observe import TraceEvent
+
+
+def format_log(events: Iterable[TraceEvent]) -> str:
+    """A fixed-width table of the trace, one event a line."""
+    lines = [f"{'time':>12}  {'actor':<12} {'event':<19} {'msg':>5} {'try':>4}  detail"]
+    for e in events:
+        lines.append(
+            f"{e.time_s * 1000:>10.3f}ms  {e.actor:<12} {e.event:<19} {e.message:>5} {e.attempt:>4}  {e.detail}"
+        )
+    return "\n".join(lines)
+
+
+def _alias(actor: str) -> str:
+    kind, _, index = actor.partition("-")
+    return ("S" if kind == "sender" else "R") + index
+
+
+def mermaid(events: Sequence[TraceEvent]) -> str:
+    """A Mermaid ``sequenceDiagram`` of the trace."""
+    actors: list[str] = []
+    for e in events:
+        if e.actor != "network" and e.actor not in actors:
+            actors.append(e.actor)
+    senders = sorted((a for a in actors if a.startswith("sender")), key=_index)
+    receivers = sorted((a for a in actors if a.startswith("receiver")), key=_index)
+
+    # Which transmission or ack the network dropped: known from the network's events.
+    lost_data = {(e.message, e.attempt) for e in events if e.event == "data_lost"}
+    lost_ack = {(e.message, e.attempt) for e in events if e.event == "ack_lost"}
+    # Where each message goes, and where each ack goes.
+    receiver_of: dict[int, str] = {}
+    sender_of: dict[int, str] = {}
+    for e in events:
+        if e.actor.startswith("receiver"):
+            receiver_of.setdefault(e.message, e.actor)
+        elif e.actor.startswith("sender"):
+            sender_of.setdefault(e.message, e.actor)
+
+    lines = ["sequenceDiagram"]
+    for actor in senders + receivers:
+        lines.append(f"    participant {_alias(actor)} as {actor}")
+    for e in events:
+        key = (e.message, e.attempt)
+        m = f"m{e.message}"
+        if e.event == "send":
+            dst = receiver_of.get(e.message)
+            label = f"{m} #{e.attempt}" + (" (resend)" if e.attempt > 1 else "")
+            if key in lost_data or dst is None:
+                target = _alias(dst) if dst else (_alias(receivers[0]) if receivers else "R0")
+                lines.append(f"    {_alias(e.actor)}-x{target}: {label} LOST")
+            else:
+                lines.append(f"    {_alias(e.actor)}->>{_alias(dst)}: {label}")
+        elif e.event == "ack_sent":
+            src = _alias(e.actor)
+            dst = _alias(sender_of.get(e.message, "sender-0"))
+            if key in lost_ack:
+                lines.append(f"    {src}--x{dst}: ack {m} LOST")
+            else:
+                lines.append(f"    {src}-->>{dst}: ack {m}")
+        elif e.event == "timeout":
+            lines.append(f"    Note over {_alias(e.actor)}: timeout {m} #{e.attempt}")
+        elif e.event == "duplicate_detected":
+            lines.append(f"    Note over {_alias(e.actor)}: duplicate {m} detected, dropped")
+        elif e.event == "processed":
+            again = " AGAIN (duplicate)" if e.detail == "again" else ""
+            lines.append(f"    Note over {_alias(e.actor)}: process {m}{again}")
+        elif e.event == "gave_up":
+            lines.append(f"    Note over {_alias(e.actor)}: give up on {m}")
+    return "\n".join(lines) + "\n"
+
+
+def _index(actor: str) -> int:
+    return int(actor.rpartition("-")[2])
