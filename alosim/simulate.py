@@ -15,6 +15,7 @@ compared byte for byte.
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 import math
 import time
@@ -49,16 +50,17 @@ class World:
         self.env = simpy.Environment()
         self.streams = Streams(seed)
         self.rec = Recorder(trace_messages=scenario.observe.trace_messages)
-        self.live: dict[int, Message] = {}  # messages not yet final, by id
-        self.unsettled = 0
-        self._next_id = 0
+        # Settled messages with a copy still travelling: their fate (processed
+        # or lost) is known only when the last copy is handled.
+        self.pending: dict[int, Message] = {}
+        self.message_ids = itertools.count()
         self.stop = self.env.event()
 
+        self.ack_link = Link(self.env, "ack", scenario.network.ack, self.streams, self._ack_arrived)
         self.receivers = [Receiver(self, i, scenario.receiver) for i in range(scenario.receiver.count)]
+        self.receiver_count = len(self.receivers)
         deliver = self.receivers[0].on_packet if len(self.receivers) == 1 else self._data_arrived
         self.data_link = Link(self.env, "data", scenario.network.data, self.streams, deliver)
-        # The ack link is wired to the senders once they exist (below).
-        self.ack_link = Link(self.env, "ack", scenario.network.ack, self.streams, self._ack_arrived)
 
         n = scenario.sender.count
         quotas: list[int | None]
@@ -67,7 +69,6 @@ class World:
         else:
             quotas = [None] * n
         self.senders = [Sender(self, i, scenario.sender, quotas[i], scenario.duration) for i in range(n)]
-        self._creating = n
         if n == 1:
             self.ack_link.on_arrival = self.senders[0].on_packet
 
@@ -79,43 +80,31 @@ class World:
     def _ack_arrived(self, event: simpy.Event) -> None:
         self.senders[event._value[0].sender].on_packet(event)
 
-    def new_message(self, sender: Sender, seq: int) -> Message:
-        msg_id = self._next_id
-        self._next_id += 1
-        msg = Message(msg_id, sender.index, seq, msg_id % len(self.receivers), self.env._now)
-        self.live[msg_id] = msg
-        self.unsettled += 1
-        rec = self.rec
-        rec.messages += 1
-        if not msg_id & 0x3FFF:
-            rec.flush()  # keeps the latency buffers small
-        if msg_id < rec.trace_limit:
-            rec.event(self.env.now, sender.actor, "create", msg_id, 0)
-        return msg
+    @property
+    def unsettled(self) -> int:
+        return sum(sender.unsettled for sender in self.senders)
 
-    def settled(self, msg: Message) -> None:
-        self.unsettled -= 1
-        if not msg.copies:
-            self.finalize(msg)
-
-    def finalize(self, msg: Message) -> None:
-        """The sender is done with ``msg`` and no copy is left: count its fate."""
-        live = self.live
-        del live[msg.id]
+    def copies_gone(self, msg: Message) -> None:
+        """The last copy of a settled message has been handled: its fate is known."""
+        del self.pending[msg.id]
         if not msg.processed:
-            self.rec.lost += 1
-            if msg.acked:
-                self.rec.acked_not_processed += 1
-        if not live and not self._creating:
-            self._maybe_stop()
+            self.lost(msg)
+        self.check_done()
 
-    def sender_finished(self) -> None:
-        self._creating -= 1
-        self._maybe_stop()
+    def lost(self, msg: Message) -> None:
+        """``msg`` is settled and no copy of it was ever processed."""
+        self.rec.lost += 1
+        if msg.acked:
+            self.rec.acked_not_processed += 1
 
-    def _maybe_stop(self) -> None:
-        if not self._creating and not self.live and not self.stop.triggered:
-            self.stop.succeed()
+    def check_done(self) -> None:
+        """Stop once every sender is done and every message's fate is known."""
+        if self.pending or self.stop.triggered:
+            return
+        for sender in self.senders:
+            if sender.creating or sender.in_flight or sender.outbox:
+                return
+        self.stop.succeed()
 
     # -- running ---------------------------------------------------------------
 
@@ -134,19 +123,17 @@ class World:
         if self.scenario.max_time is not None:
             deadline = env.timeout(self.scenario.max_time)
             deadline.callbacks.append(lambda _: None if self.stop.triggered else self.stop.succeed())
-        self._maybe_stop()
+        self.check_done()
         env.run(until=self.stop)
         rec = self.rec
         if not rec.series["time_s"] or rec.series["time_s"][-1] != env.now:
             rec.sample(env.now, self.unsettled)
-        # Messages still live at the end: unsettled, or settled with a copy still travelling.
-        for msg in self.live.values():
-            if not msg.settled:
-                rec.unsettled += 1
-            elif not msg.processed:
-                rec.lost += 1
-                if msg.acked:
-                    rec.acked_not_processed += 1
+        # Stopped by max_time: what is not settled is unsettled; a settled
+        # message whose copies never got processed is lost.
+        rec.unsettled = self.unsettled
+        for msg in self.pending.values():
+            if not msg.processed:
+                self.lost(msg)
 
 
 @dataclass(frozen=True)

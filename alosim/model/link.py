@@ -88,12 +88,21 @@ class Link:
                 delay = self._latencies[i]
             else:
                 delay = self._draw_latency()
-        Later(self.env, delay, self.on_arrival, packet)
+        Later(self.env, delay, self._callbacks, packet)
         return True
 
     @property
     def mean_latency(self) -> float:
         return self.latency.mean
+
+    @property
+    def on_arrival(self) -> Callable[[Any], Any]:
+        """Called with each packet's event when it arrives."""
+        return self._callbacks[0]
+
+    @on_arrival.setter
+    def on_arrival(self, callback: Callable[[Any], Any]) -> None:
+        self._callbacks = (callback,)
 
     def __repr__(self) -> str:
         return f"Link({self.name!r}, loss={self.loss}, latency={self.latency!r})"

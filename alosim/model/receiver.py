@@ -43,9 +43,13 @@ class Receiver:
         self.queue: deque[tuple[Message, int]] = deque()
         self.busy = False
         self.store = make_store(spec.dedup.kind or "none")
+        self.dedup = spec.dedup.kind not in (None, "none")
+        self._send_ack = world.ack_link.send
+        self._processed_callbacks = (self._processed,)
         self.bytes_per_entry = spec.dedup.bytes_per_entry
         processing = spec.processing
         self._instant = isinstance(processing, Constant) and processing.value == 0
+        self._fast = self._instant and not self.dedup
         if isinstance(processing, Constant):
             value = processing.value
             self._processing: Callable[[], float] = lambda: value
@@ -67,69 +71,75 @@ class Receiver:
         else:
             msg.delivered = True
         if msg.id < rec.trace_limit:
-            rec.event(self.env.now, self.actor, "arrive", msg.id, attempt,
+            rec.event(self.env._now, self.actor, "arrive", msg.id, attempt,
                       "duplicate" if duplicate else "")
         if self.busy:
             self.queue.append((msg, attempt))
+        elif self._fast:
+            self._complete(msg, attempt)  # no store to consult, no time to take
         else:
             self._take(msg, attempt)
 
     def _take(self, msg: Message, attempt: int) -> None:
-        """Start on ``msg``: drop it if already seen, else process it."""
+        """Start on ``msg`` and then on whatever queued up, until one needs time."""
+        store = self.store if self.dedup else None
+        queue = self.queue
         while True:
-            if self.store.seen(msg.id, self.env.now):
-                rec = self.rec
-                rec.duplicates_detected += 1
-                if msg.id < rec.trace_limit:
-                    rec.event(self.env.now, self.actor, "duplicate_detected", msg.id, attempt)
-                self._finish(msg, attempt)
+            if store is not None and store.seen(msg.id, self.env._now):
+                self._drop_duplicate(msg, attempt)
+            elif self._instant:
+                self._complete(msg, attempt)
             else:
-                delay = 0.0 if self._instant else self._processing()
+                delay = self._processing()
                 if delay > 0:
                     self.busy = True
-                    Later(self.env, delay, self._processed, (msg, attempt))
+                    Later(self.env, delay, self._processed_callbacks, (msg, attempt))
                     return
-                self._process(msg, attempt)
-            if not self.queue:
+                self._complete(msg, attempt)
+            if not queue:
                 return
-            msg, attempt = self.queue.popleft()
+            msg, attempt = queue.popleft()
 
     def _processed(self, event: simpy.Event) -> None:
         self.busy = False
-        msg, attempt = event._value
-        self._process(msg, attempt)
+        self._complete(*event._value)
         if self.queue:
             self._take(*self.queue.popleft())
 
-    def _process(self, msg: Message, attempt: int) -> None:
+    def _drop_duplicate(self, msg: Message, attempt: int) -> None:
+        rec = self.rec
+        rec.duplicates_detected += 1
+        if msg.id < rec.trace_limit:
+            rec.event(self.env._now, self.actor, "duplicate_detected", msg.id, attempt)
+        self._ack(msg, attempt)
+
+    def _complete(self, msg: Message, attempt: int) -> None:
         """Execute the side effect, remember the id, ack."""
         rec = self.rec
         now = self.env._now
-        msg.processed += 1
-        rec.processed += 1
-        if msg.processed == 1:
-            rec.processed_unique += 1
-            rec.delivery_latency_add(now - msg.created)
+        processed = msg.processed = msg.processed + 1
+        if processed == 1:
+            rec.delivery_latency_add(now - msg.created)  # also counts processed_unique
         else:
             rec.duplicate_processing += 1
         if msg.id < rec.trace_limit:
-            rec.event(now, self.actor, "processed", msg.id, attempt,
-                      "again" if msg.processed > 1 else "")
-        added = self.store.add(msg.id, now)
-        if added:
-            rec.dedup_changed(added, self.bytes_per_entry)
-        self._finish(msg, attempt)
+            rec.event(now, self.actor, "processed", msg.id, attempt, "again" if processed > 1 else "")
+        if self.dedup:
+            added = self.store.add(msg.id, now)
+            if added:
+                rec.dedup_changed(added, self.bytes_per_entry)
+        self._ack(msg, attempt)
 
-    def _finish(self, msg: Message, attempt: int) -> None:
+    def _ack(self, msg: Message, attempt: int) -> None:
         """Ack ``msg`` and let go of this copy."""
         rec = self.rec
-        rec.acks_sent += 1
-        if msg.id < rec.trace_limit:
-            rec.event(self.env.now, self.actor, "ack_sent", msg.id, attempt)
-        if not self.world.ack_link.send((msg, attempt)):
+        traced = msg.id < rec.trace_limit
+        if traced:
+            rec.event(self.env._now, self.actor, "ack_sent", msg.id, attempt)
+        if not self._send_ack((msg, attempt)):
             rec.acks_lost += 1
-            if msg.id < rec.trace_limit:
-                rec.event(self.env.now, "network", "ack_lost", msg.id, attempt)
+            if traced:
+                rec.event(self.env._now, "network", "ack_lost", msg.id, attempt)
         msg.copies -= 1
         if msg.settled and not msg.copies:
-            self.world.finalize(msg)
+            self.world.copies_gone(msg)

@@ -11,14 +11,10 @@ This is where duplicates are born: when a data packet arrived but its ack was
 lost (or was merely slower than the timeout), the retransmission delivers the
 same message again.
 
-Retry timers are neither processes nor one SimPy event each. The sender
-keeps its pending timers in a heap ordered by deadline, with a single
-scheduled SimPy event for the earliest one. An ack does not remove its timer
-(that would mean searching the heap); each entry carries the generation of
-the timer it was started for, and an entry for a settled message or an older
-generation is dropped when it reaches the top. Most messages are acked long
-before their timeout, so most timers cost a heap push and pop and no
-simulation event at all.
+A retry timer is a scheduled event with a callback, not a process. An ack
+does not cancel it (SimPy cannot unschedule an event); instead the timer
+carries the generation it was started for, and a timer that fires for a
+settled message or an older generation does nothing.
 """
 
 from __future__ import annotations
@@ -26,7 +22,6 @@ from __future__ import annotations
 import math
 from collections import deque
 from collections.abc import Generator
-from heapq import heappop, heappush
 from typing import TYPE_CHECKING
 
 import simpy
@@ -58,7 +53,6 @@ class Sender:
         self.outbox: deque[Message] = deque()
         self.in_flight = 0
         self.creating = True
-        self._seq = 0
         if spec.rate is not None:
             rng = world.streams.generator(f"sender.{index}.arrivals")
             mean_gap = 1.0 / spec.rate
@@ -66,11 +60,15 @@ class Sender:
                 self._gap = Draws(lambda n: rng.exponential(mean_gap, n))
             else:
                 self._gap = lambda: mean_gap
-        # Pending retry timers: (deadline, tie-breaker, message, generation).
-        self._timers: list[tuple[float, int, Message, int]] = []
-        self._timer_ticket = 0
-        self._wake_at = math.inf  # time of the earliest scheduled timer event
         self._send_data = world.data_link.send
+        # Pending retry timers in deadline order (the timeout is the same for
+        # every transmission, so the order is the order they were started).
+        self._timers: deque[tuple[float, Message, int]] = deque()
+        self._wake_pending = False
+        self._wake_callbacks = (self._on_wake,)
+        self._next_id = world.message_ids.__next__
+        self._receivers = world.receiver_count
+        self.next_seq = 0  # sequence number of the next message this sender creates
 
     # -- arrivals ------------------------------------------------------------
 
@@ -93,14 +91,28 @@ class Sender:
 
     def _create(self) -> Message:
         self.remaining -= 1
-        msg = self.world.new_message(self, self._seq)
-        self._seq += 1
+        msg_id = self._next_id()
+        seq = self.next_seq
+        self.next_seq = seq + 1
+        now = self.env._now
+        msg = Message(msg_id, self.index, seq, msg_id % self._receivers, now)
+        rec = self.rec
+        rec.messages += 1
+        if not msg_id & 0x3FFF:
+            rec.flush()  # keeps the latency buffers small
+        if msg_id < rec.trace_limit:
+            rec.event(now, self.actor, "create", msg_id, 0)
         return msg
+
+    @property
+    def unsettled(self) -> int:
+        """Messages created and not yet acked or given up."""
+        return self.in_flight + len(self.outbox)
 
     def _stop_creating(self) -> None:
         if self.creating:
             self.creating = False
-            self.world.sender_finished()
+            self.world.check_done()
 
     def _fill(self) -> None:
         """Send from the outbox (or, closed loop, new messages) while the window has room."""
@@ -137,34 +149,26 @@ class Sender:
             if traced:
                 rec.event(now, "network", "data_lost", msg.id, attempt)
         generation = msg.timer = msg.timer + 1
-        deadline = now + self.timeout
-        self._timer_ticket += 1
-        heappush(self._timers, (deadline, self._timer_ticket, msg, generation))
-        if deadline < self._wake_at:
-            self._schedule_wake(deadline)
+        self._timers.append((now + self.timeout, msg, generation))
+        if not self._wake_pending:
+            self._wake_pending = True
+            Later(self.env, self.timeout, self._wake_callbacks)
 
-    def _schedule_wake(self, at: float) -> None:
-        self._wake_at = at
-        Later(self.env, at - self.env._now, self._on_wake, at)
-
-    def _on_wake(self, event: simpy.Event) -> None:
-        # The wake was meant for time `at`; the clock can differ from it in the last bit.
-        at = event._value
-        now = max(self.env._now, at)
-        if at == self._wake_at:
-            self._wake_at = math.inf
+    def _on_wake(self, event: Later) -> None:
+        """Expire the timers that are due; sleep until the first one still live."""
         timers = self._timers
+        now = self.env._now
         while timers:
-            deadline, _, msg, generation = timers[0]
+            deadline, msg, generation = timers[0]
             if msg.settled or generation != msg.timer:
-                heappop(timers)  # cancelled: acked, or superseded by a newer timer
+                timers.popleft()  # cancelled: acked, or superseded by a newer timer
             elif deadline <= now:
-                heappop(timers)
+                timers.popleft()
                 self._expired(msg)
             else:
-                break
-        if timers and timers[0][0] < self._wake_at:
-            self._schedule_wake(timers[0][0])
+                Later(self.env, deadline - now, self._wake_callbacks)
+                return
+        self._wake_pending = False
 
     def _expired(self, msg: Message) -> None:
         rec = self.rec
@@ -192,14 +196,28 @@ class Sender:
                 rec.event(now, self.actor, "ack_ignored", msg.id, attempt, "already settled")
             return
         msg.acked = True
-        rec.acked += 1
-        rec.ack_latency_add(now - msg.first_sent)
+        rec.ack_latency_add(now - msg.first_sent)  # also counts acked
         if msg.id < rec.trace_limit:
             rec.event(now, self.actor, "acked", msg.id, attempt)
-        self._settle(msg)
-
-    def _settle(self, msg: Message) -> None:
+        # _settle(msg), inlined: this runs once per message.
         msg.settled = True
         self.in_flight -= 1
-        self.world.settled(msg)
+        if msg.copies:
+            self.world.pending[msg.id] = msg
+        elif not msg.processed:
+            self.world.lost(msg)
         self._fill()
+        if not self.in_flight and not self.creating:
+            self.world.check_done()
+
+    def _settle(self, msg: Message) -> None:
+        """The sender is done with ``msg`` (acked or given up): free its window slot."""
+        msg.settled = True
+        self.in_flight -= 1
+        if msg.copies:
+            self.world.pending[msg.id] = msg  # its fate is decided when the copies are handled
+        elif not msg.processed:
+            self.world.lost(msg)
+        self._fill()
+        if not self.in_flight and not self.creating:
+            self.world.check_done()
