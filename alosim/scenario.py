@@ -34,6 +34,7 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    PrivateAttr,
     ValidationError,
     field_validator,
     model_validator,
@@ -144,6 +145,21 @@ class Observe(_Model):
     )
 
 
+class Sweep(_Model):
+    """Many runs from one file: a grid of values, lists varied together, replications.
+
+    Keys are dotted paths into the scenario (``network.ack.loss``); values are
+    lists of what the path takes. ``grid`` varies its keys as a cartesian
+    product; ``zip`` varies its keys together (all lists the same length), and
+    the zipped tuples are crossed with the grid. Every point runs
+    ``replications`` times, replication r with the same seed at every point.
+    """
+
+    grid: dict[str, list[Any]] = Field(default_factory=dict)
+    zip: dict[str, list[Any]] = Field(default_factory=dict)
+    replications: int = Field(default=1, ge=1, le=100_000)
+
+
 class Scenario(_Model):
     """A complete, validated scenario."""
 
@@ -166,6 +182,12 @@ class Scenario(_Model):
     network: Network = Field(default_factory=Network)
     receiver: Receiver = Field(default_factory=Receiver)
     observe: Observe = Field(default_factory=Observe)
+    sweep: Sweep | None = Field(default=None, description="Run a grid of variations (alosim sweep).")
+
+    # The data as written (before presets were applied), so that variations
+    # of this scenario are resolved afresh: see with_overrides().
+    _source: dict[str, Any] = PrivateAttr(default_factory=dict)
+    _origin: str = PrivateAttr(default="<scenario>")
 
     @field_validator("name")
     @classmethod
@@ -228,7 +250,26 @@ class Scenario(_Model):
         return yaml.safe_dump(self.resolved(), sort_keys=False, allow_unicode=True)
 
     def with_seed(self, seed: int | None) -> Scenario:
-        return self if seed is None else self.model_copy(update={"seed": seed})
+        return self if seed is None else self.with_overrides({"seed": seed})
+
+    def with_overrides(self, values: Mapping[str, Any], *, drop_sweep: bool = False) -> Scenario:
+        """A new scenario with dotted-path ``values`` set, presets resolved afresh.
+
+        ``scenario.with_overrides({"semantics": "at-most-once"})`` re-applies the
+        at-most-once preset to whatever the file itself left unsaid. Raises
+        :class:`ScenarioError` naming the path if a value is not valid.
+        """
+        data = _deep_copy(self._source or self.resolved())
+        if drop_sweep:
+            data.pop("sweep", None)
+        for path, value in values.items():
+            set_path(data, path, value, self._origin)
+        return validate_scenario(data, self._origin)
+
+    @property
+    def origin(self) -> str:
+        """Where the scenario came from (a file name), for messages."""
+        return self._origin
 
 
 def _deep_copy(value: Any) -> Any:
@@ -275,11 +316,14 @@ def parse_scenario(text: str, source: str = "<scenario>", overrides: Iterable[st
 
 def validate_scenario(data: Mapping[str, Any], source: str = "<scenario>") -> Scenario:
     try:
-        return Scenario.model_validate(data)
+        scenario = Scenario.model_validate(data)
     except ValidationError as exc:
         raise ScenarioError(source, _problems(exc)) from None
     except RecursionError:
         raise ScenarioError(source, [("", "nested too deeply")]) from None
+    scenario._source = _deep_copy(dict(data))
+    scenario._origin = source
+    return scenario
 
 
 def apply_overrides(data: dict[str, Any], overrides: Iterable[str], source: str) -> dict[str, Any]:
@@ -294,19 +338,26 @@ def apply_overrides(data: dict[str, Any], overrides: Iterable[str], source: str)
             value = yaml.safe_load(raw) if raw.strip() else None
         except yaml.YAMLError:
             value = raw
-        keys = path.split(".")
-        node: Any = data
-        for depth, key in enumerate(keys[:-1]):
-            child = node.get(key) if isinstance(node, dict) else None
-            if child is None:
-                child = {}
-                node[key] = child
-            if not isinstance(child, dict):
-                where = ".".join(keys[: depth + 1])
-                raise ScenarioError(source, [(f"--set {path}", f"{where} is not a mapping")])
-            node = child
-        node[keys[-1]] = value
+        set_path(data, path, value, source)
     return data
+
+
+def set_path(data: dict[str, Any], path: str, value: Any, source: str = "<scenario>") -> None:
+    """Set ``data[a][b][c] = value`` for ``path`` ``"a.b.c"``, making mappings on the way."""
+    keys = path.split(".")
+    if not all(keys):
+        raise ScenarioError(source, [(path, "expected a dotted path such as network.ack.loss")])
+    node: Any = data
+    for depth, key in enumerate(keys[:-1]):
+        child = node.get(key)
+        if child is None:
+            child = {}
+            node[key] = child
+        if not isinstance(child, dict):
+            where = ".".join(keys[: depth + 1])
+            raise ScenarioError(source, [(path, f"{where} is not a mapping")])
+        node = child
+    node[keys[-1]] = value
 
 
 # -- error messages ----------------------------------------------------------
@@ -386,7 +437,8 @@ def _all_field_names() -> set[str]:
     import alosim.dists as dists
 
     names: set[str] = set()
-    models: list[type[BaseModel]] = [Scenario, Sender, Retry, Network, LinkSpec, Receiver, Dedup, Observe]
+    models: list[type[BaseModel]] = [Scenario, Sender, Retry, Network, LinkSpec, Receiver, Dedup,
+                                     Observe, Sweep]
     models += [dists.Constant, dists.Uniform, dists.Exponential, dists.LogNormal, dists.Pareto]
     for model in models:
         names.update(field.alias or name for name, field in model.model_fields.items())
