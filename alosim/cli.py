@@ -24,7 +24,8 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 
 def _fail(message: str) -> None:
-    click.echo(f"alosim: error: {message}", err=True)
+    for line in message.splitlines():
+        click.echo(f"alosim: error: {line}", err=True)
     sys.exit(2)
 
 
@@ -90,7 +91,8 @@ def validate(files: Sequence[Path]) -> None:
             scenario = load_scenario(file)
         except ScenarioError as exc:
             bad += 1
-            click.echo(f"alosim: error: {exc}", err=True)
+            for line in str(exc).splitlines():
+                click.echo(f"alosim: error: {line}", err=True)
         else:
             click.echo(f"{file}: ok ({scenario.name}, {scenario.semantics})")
     if bad:

@@ -363,6 +363,16 @@ def set_path(data: dict[str, Any], path: str, value: Any, source: str = "<scenar
 # -- error messages ----------------------------------------------------------
 
 def _problems(exc: ValidationError) -> list[tuple[str, str]]:
+    problems = _each_problem(exc)
+    # A misspelt required key shows up twice: as unknown ("meen") and as
+    # missing ("mean"). Keep only the message with the suggestion.
+    suggested = {path.rpartition(".")[0] + "." + message.split("'")[1]
+                 for path, message in problems if "did you mean" in message}
+    return [(path, message) for path, message in problems
+            if not (message == "required field is missing" and path in suggested)]
+
+
+def _each_problem(exc: ValidationError) -> list[tuple[str, str]]:
     problems: list[tuple[str, str]] = []
     for error in exc.errors(include_url=False):
         loc = [part for part in error["loc"] if isinstance(part, (str, int))]

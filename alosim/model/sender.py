@@ -98,7 +98,7 @@ class Sender:
         msg = Message(msg_id, self.index, seq, msg_id % self._receivers, now)
         rec = self.rec
         rec.messages += 1
-        if not msg_id & 0x3FFF:
+        if not msg_id & 0xFFF:
             rec.flush()  # keeps the latency buffers small
         if msg_id < rec.trace_limit:
             rec.event(now, self.actor, "create", msg_id, 0)

@@ -1,0 +1,584 @@
+"""Closed-form expectations, and confidence intervals to compare them with.
+
+The simulator is checked against what probability theory says it must
+produce where theory has an answer, and plots draw these curves beside the
+simulated points. Each function states the model it assumes and a source.
+
+**Retries over a lossy link.** The model behind the retry formulas:
+
+* every data packet is lost independently with probability ``p_data`` and
+  every ack with probability ``p_ack`` (Bernoulli losses, as
+  :mod:`alosim.model.link` draws them);
+* every copy that arrives is acked (processed or caught as a duplicate);
+* the retry timeout is well above the largest round trip (latency there,
+  processing, latency back), so the sender retransmits only when no ack
+  will ever come for the previous transmission -- never because an ack is
+  merely slow;
+* the sender stops at the first ack, or after ``max_attempts``
+  transmissions (``None``: retry until acked).
+
+A message is then a sequence of independent attempts, each ending in one of
+three ways: the data packet is lost (probability ``p_data``); it arrives but
+its ack is lost (``(1 - p_data) * p_ack``); or it arrives and is acked
+(``s = (1 - p_data) * (1 - p_ack)``, which stops the sequence). Everything
+below follows from that by first-step analysis (conditioning on the outcome
+of the first attempt); see e.g. Ross, *Introduction to Probability Models*,
+ch. 3 (conditional expectation) and ch. 4 (Markov chains). The per-message
+counts are independent and identically distributed from message to message,
+which is what makes a confidence interval from the closed-form variance
+honest.
+
+**Confidence intervals.** :func:`normal_interval` is the large-sample
+interval for a mean of many i.i.d. samples with a known per-sample variance
+(per-message counts pooled over seeds); :func:`mean_interval` is Student's t
+interval from a few replications (per-seed means), with t quantiles computed
+exactly for integer degrees of freedom (no scipy needed).
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+# -- argument checks ------------------------------------------------------------
+
+
+def _probability(name: str, value: float) -> float:
+    if not 0.0 <= value <= 1.0:
+        raise ValueError(f"{name} must be a probability in [0, 1], got {value!r}")
+    return float(value)
+
+
+def _attempts(max_attempts: int | None) -> int | None:
+    if max_attempts is not None and max_attempts < 1:
+        raise ValueError(f"max_attempts must be at least 1 (or None for unlimited), got {max_attempts!r}")
+    return max_attempts
+
+
+def _success(p_data: float, p_ack: float) -> float:
+    """Probability that one attempt settles the message: the data and its ack both get through."""
+    return (1.0 - _probability("p_data", p_data)) * (1.0 - _probability("p_ack", p_ack))
+
+
+# -- retries until acked, or at most K attempts -------------------------------------
+
+
+@dataclass(frozen=True)
+class PerMessage:
+    """Exact moments of one message's counts under the retry model above.
+
+    ``transmissions`` is T, the number of times the sender sent the message;
+    ``deliveries`` is D, the number of copies that reached the receiver;
+    ``duplicates`` is D - 1 when D >= 1 (and 0 when D = 0): the copies after
+    the first; ``delivered`` is P(D >= 1).
+    """
+
+    transmissions_mean: float
+    transmissions_variance: float
+    deliveries_mean: float
+    deliveries_variance: float
+    delivered: float
+
+    @property
+    def duplicates_mean(self) -> float:
+        return self.deliveries_mean - self.delivered
+
+    @property
+    def duplicates_variance(self) -> float:
+        # dup = D - 1{D>=1}, so E[dup^2] = E[D^2] - 2 E[D] + P(D>=1).
+        second = self.deliveries_variance + self.deliveries_mean**2
+        return second - 2 * self.deliveries_mean + self.delivered - self.duplicates_mean**2
+
+
+def per_message(p_data: float, p_ack: float, max_attempts: int | None = None) -> PerMessage:
+    """Means and variances of transmissions, deliveries and duplicates per message.
+
+    With unlimited retries (``max_attempts=None``) the counts are geometric:
+    T ~ Geometric(s) on {1, 2, ...} with s = (1 - p_data)(1 - p_ack), so
+    E[T] = 1/s and Var(T) = (1 - s)/s**2; and since every copy that arrives
+    is acked, and the ack gets through with probability 1 - p_ack
+    independently of the data losses, D ~ Geometric(1 - p_ack), so
+    E[D] = 1/(1 - p_ack) and Var(D) = p_ack/(1 - p_ack)**2 -- whatever
+    ``p_data`` is.
+
+    With at most K attempts the moments come from the first-step recursion
+    over the attempts left (exact, O(K)): with k attempts left, an attempt
+    adds one transmission, adds one delivery unless the data is lost, and
+    ends the sequence if it is acked.
+
+    Source: the geometric distribution (e.g. Ross, *A First Course in
+    Probability*, §4.8.1; https://en.wikipedia.org/wiki/Geometric_distribution).
+    """
+    s = _success(p_data, p_ack)
+    p_d = float(p_data)
+    p_a = float(p_ack)
+    if _attempts(max_attempts) is None:
+        t_mean = 1.0 / s if s > 0 else math.inf
+        t_var = (1.0 - s) / s**2 if s > 0 else math.inf
+        d_mean = 1.0 / (1.0 - p_a) if p_a < 1 else math.inf
+        d_var = p_a / (1.0 - p_a) ** 2 if p_a < 1 else math.inf
+        delivered = 1.0 if p_d < 1 else 0.0
+        if p_d == 1:
+            t_mean = t_var = math.inf
+            d_mean = d_var = 0.0
+        return PerMessage(t_mean, t_var, d_mean, d_var, delivered)
+    assert max_attempts is not None
+    lost = p_d  # the attempt's data packet is lost: no delivery, go on
+    again = (1.0 - p_d) * p_a  # delivered, ack lost: one delivery, go on
+    # First and second moments of T and D with k attempts left, k = 0 .. K.
+    t1 = t2 = d1 = d2 = 0.0
+    for _ in range(max_attempts):
+        go_on = lost + again
+        t1, t2 = 1.0 + go_on * t1, 1.0 + go_on * (2.0 * t1 + t2)
+        d1, d2 = (again + s) + lost * d1 + again * d1, (again + s) + lost * d2 + again * (2.0 * d1 + d2)
+    delivered = 1.0 - p_d**max_attempts
+    return PerMessage(t1, t2 - t1 * t1, d1, d2 - d1 * d1, delivered)
+
+
+def transmissions_per_message(p_data: float, p_ack: float, max_attempts: int | None = None) -> float:
+    """Expected transmissions per message: 1/((1 - p_data)(1 - p_ack)) with unlimited retries.
+
+    With at most K attempts: (1 - (1 - s)**K)/s, s = (1 - p_data)(1 - p_ack)
+    -- attempt j is made only if the j - 1 before it all failed, which has
+    probability (1 - s)**(j - 1); summing the geometric series gives the
+    formula (Ross, *A First Course in Probability*, §4.8.1).
+    """
+    s = _success(p_data, p_ack)
+    if _attempts(max_attempts) is None:
+        return 1.0 / s if s > 0 else math.inf
+    assert max_attempts is not None
+    if s == 0:
+        return float(max_attempts)
+    return (1.0 - (1.0 - s) ** max_attempts) / s
+
+
+def deliveries_per_message(p_data: float, p_ack: float, max_attempts: int | None = None) -> float:
+    """Expected copies of a message that reach the receiver.
+
+    Unlimited retries: 1/(1 - p_ack). With at most K attempts:
+    (1 - p_data)(1 - (1 - s)**K)/s, s = (1 - p_data)(1 - p_ack): each
+    transmission arrives with probability 1 - p_data independently of
+    whether it was made, so E[D] = (1 - p_data) E[T] (Wald's identity;
+    https://en.wikipedia.org/wiki/Wald%27s_equation).
+    """
+    p_d = _probability("p_data", p_data)
+    if max_attempts is None and p_d < 1:
+        p_a = _probability("p_ack", p_ack)
+        return 1.0 / (1.0 - p_a) if p_a < 1 else math.inf
+    return (1.0 - p_d) * transmissions_per_message(p_data, p_ack, max_attempts)
+
+
+def duplicates_per_message(p_data: float, p_ack: float, max_attempts: int | None = None) -> float:
+    """Expected duplicate deliveries per message (copies after the first to arrive).
+
+    Unlimited retries and a timeout well above the largest round trip:
+    p_ack/(1 - p_ack), whatever ``p_data`` is. Each copy that arrives is
+    acked, and the sender retries until one ack gets through, so the number
+    of copies that arrive is geometric with success probability
+    1 - p_ack; data losses only add transmissions, not deliveries. With at
+    most K attempts: E[D] - P(D >= 1) = E[D] - (1 - p_data**K).
+
+    ``p_data`` comes first, as in every function here, although the
+    unlimited-retry result does not depend on it.
+    Source: geometric distribution, as in :func:`per_message`.
+    """
+    p_d = _probability("p_data", p_data)
+    if max_attempts is None:
+        p_a = _probability("p_ack", p_ack)
+        if p_d == 1:
+            return 0.0
+        return p_a / (1.0 - p_a) if p_a < 1 else math.inf
+    return deliveries_per_message(p_data, p_ack, max_attempts) - (1.0 - p_d**max_attempts)
+
+
+def duplicates_variance(p_data: float, p_ack: float, max_attempts: int | None = None) -> float:
+    """Variance of the duplicate deliveries of one message.
+
+    Unlimited retries: Var(D - 1) = Var(D) = p_ack/(1 - p_ack)**2 for
+    D ~ Geometric(1 - p_ack). With at most K attempts: exact, from
+    :func:`per_message`.
+    """
+    return per_message(p_data, p_ack, max_attempts).duplicates_variance
+
+
+def transmissions_variance(p_data: float, p_ack: float, max_attempts: int | None = None) -> float:
+    """Variance of the transmissions of one message.
+
+    Unlimited retries: (1 - s)/s**2 for T ~ Geometric(s),
+    s = (1 - p_data)(1 - p_ack). With at most K attempts: exact, from
+    :func:`per_message`.
+    """
+    return per_message(p_data, p_ack, max_attempts).transmissions_variance
+
+
+def deliveries_variance(p_data: float, p_ack: float, max_attempts: int | None = None) -> float:
+    """Variance of the deliveries of one message (see :func:`per_message`)."""
+    return per_message(p_data, p_ack, max_attempts).deliveries_variance
+
+
+def never_delivered_probability(p_data: float, max_attempts: int | None) -> float:
+    """Probability that no copy of a message reaches the receiver: p_data**K.
+
+    All K transmissions must be lost, independently. With unlimited retries
+    this is 0 (for p_data < 1). In the simulator such a message is counted
+    as ``lost`` (settled, never processed).
+    """
+    p_d = _probability("p_data", p_data)
+    if _attempts(max_attempts) is None:
+        return 1.0 if p_d == 1 else 0.0
+    assert max_attempts is not None
+    return p_d**max_attempts
+
+
+def gave_up_probability(p_data: float, p_ack: float, max_attempts: int | None) -> float:
+    """Probability that the sender gives up: (1 - s)**K, no ack after K attempts.
+
+    This includes messages that were delivered but whose every ack was lost,
+    which is why giving up is more frequent than losing a message.
+    """
+    s = _success(p_data, p_ack)
+    if _attempts(max_attempts) is None:
+        return 1.0 if s == 0 else 0.0
+    assert max_attempts is not None
+    return (1.0 - s) ** max_attempts
+
+
+def at_most_once_loss(p_data: float) -> float:
+    """Fraction of messages lost under at-most-once delivery: p_data.
+
+    Each message is sent once, so it is lost exactly when its one data
+    packet is. (A lost ack does not lose the message; it only leaves the
+    sender unsure.)
+    """
+    return _probability("p_data", p_data)
+
+
+# -- bursty loss: the Gilbert model -----------------------------------------------
+
+
+def gilbert_loss_rate(p: float, r: float) -> float:
+    """Long-run fraction of packets lost in the simple Gilbert model: p/(p + r).
+
+    A two-state Markov chain, one step per packet: from Good (no loss) to Bad
+    with probability ``p``, from Bad (every packet lost) back to Good with
+    probability ``r``. The stationary probability of Bad is p/(p + r).
+
+    Source: E. N. Gilbert, "Capacity of a burst-noise channel", Bell System
+    Technical Journal 39 (1960), 1253-1265; the simple form with loss only
+    and always in Bad as in G. Haßlinger and O. Hohlfeld, "The Gilbert-Elliott
+    model for packet loss in real time services on the Internet", MMB 2008.
+    """
+    p = _probability("p", p)
+    r = _probability("r", r)
+    if p + r == 0:
+        raise ValueError("p + r must be positive: with p = r = 0 the chain never moves")
+    return p / (p + r)
+
+
+def gilbert_burst_length(r: float) -> float:
+    """Mean number of consecutive losses in the simple Gilbert model: 1/r.
+
+    The chain stays in Bad for a geometric number of packets with success
+    probability ``r`` (the same sources as :func:`gilbert_loss_rate`); the
+    variance of a burst length is (1 - r)/r**2.
+    """
+    r = _probability("r", r)
+    return 1.0 / r if r > 0 else math.inf
+
+
+def gilbert_burst_length_variance(r: float) -> float:
+    """Variance of a loss burst's length in the simple Gilbert model: (1 - r)/r**2."""
+    r = _probability("r", r)
+    return (1.0 - r) / r**2 if r > 0 else math.inf
+
+
+def gilbert_loss_rate_variance(p: float, r: float) -> float:
+    """Asymptotic variance of the loss fraction over n packets, times n.
+
+    Losses of successive packets are correlated: the chain's second
+    eigenvalue is lam = 1 - p - r, the autocorrelation at lag j is lam**j, so
+    the variance of the loss fraction over n packets is about
+    pi(1 - pi)(1 + lam)/(1 - lam) / n with pi = p/(p + r) -- larger than the
+    Bernoulli pi(1 - pi)/n when losses come in bursts (lam > 0).
+
+    Source: the variance of a sum of a stationary two-state Markov chain,
+    e.g. Kemeny and Snell, *Finite Markov Chains* (1960), §4.6; or any
+    treatment of the integrated autocorrelation time of an AR(1)-like
+    sequence (https://en.wikipedia.org/wiki/Markov_chain_central_limit_theorem).
+    """
+    pi = gilbert_loss_rate(p, r)
+    lam = 1.0 - p - r
+    if lam >= 1:
+        return math.inf
+    return pi * (1.0 - pi) * (1.0 + lam) / (1.0 - lam)
+
+
+# -- Bloom filters -----------------------------------------------------------------
+
+
+def bloom_false_positive_rate(n_items: int, m_bits: int, k_hashes: int) -> float:
+    """Probability that a Bloom filter reports an id it never stored: (1 - e^(-kn/m))**k.
+
+    After n insertions with k independent, uniform hash positions each, a
+    given bit is still 0 with probability (1 - 1/m)**(kn) ~ e^(-kn/m); a new
+    id is a false positive when all k of its bits are 1. The approximation
+    treats the k bits as independent, which is accurate for m in the
+    thousands and above.
+
+    Source: B. H. Bloom, "Space/time trade-offs in hash coding with allowable
+    errors", CACM 13(7), 1970; A. Broder and M. Mitzenmacher, "Network
+    applications of Bloom filters: a survey", Internet Mathematics 1(4),
+    2004; https://en.wikipedia.org/wiki/Bloom_filter.
+    """
+    if n_items < 0 or m_bits < 1 or k_hashes < 1:
+        raise ValueError(f"need n_items >= 0, m_bits >= 1, k_hashes >= 1; got {n_items}, {m_bits}, {k_hashes}")
+    return (1.0 - math.exp(-k_hashes * n_items / m_bits)) ** k_hashes
+
+
+def bloom_optimal_hashes(m_bits: float, n_items: float) -> float:
+    """The number of hash functions that minimises the false-positive rate: (m/n) ln 2.
+
+    At that k half of the bits are set. Source: as :func:`bloom_false_positive_rate`.
+    """
+    if m_bits <= 0 or n_items <= 0:
+        raise ValueError(f"need m_bits > 0 and n_items > 0, got {m_bits}, {n_items}")
+    return m_bits / n_items * math.log(2)
+
+
+def bloom_optimal_bits(n_items: float, fp_rate: float) -> float:
+    """Bits needed for n items at false-positive rate ``fp_rate``: -n ln(fp)/(ln 2)**2.
+
+    This is with the optimal (real-valued) number of hashes, -log2(fp);
+    about 1.44 log2(1/fp) bits per item. Source: as
+    :func:`bloom_false_positive_rate`.
+    """
+    if n_items <= 0 or not 0.0 < fp_rate < 1.0:
+        raise ValueError(f"need n_items > 0 and 0 < fp_rate < 1, got {n_items}, {fp_rate}")
+    return -n_items * math.log(fp_rate) / math.log(2) ** 2
+
+
+@dataclass(frozen=True)
+class BloomParameters:
+    """A Bloom filter's size in bits and its number of hash functions."""
+
+    m_bits: int
+    k_hashes: int
+
+
+def bloom_parameters(n_items: int, fp_rate: float) -> BloomParameters:
+    """Whole-number m and k for n items at a false-positive rate of at most ``fp_rate``.
+
+    k is the optimum -log2(fp) rounded to the nearest integer (at least 1);
+    m is then the fewest bits for which (1 - e^(-kn/m))**k <= fp, i.e.
+    m = ceil(-k n / ln(1 - fp**(1/k))) -- within a few bits of
+    :func:`bloom_optimal_bits`.
+    """
+    if n_items < 1 or not 0.0 < fp_rate < 1.0:
+        raise ValueError(f"need n_items >= 1 and 0 < fp_rate < 1, got {n_items}, {fp_rate}")
+    k = max(1, round(-math.log2(fp_rate)))
+    m = math.ceil(-k * n_items / math.log1p(-(fp_rate ** (1.0 / k))))
+    return BloomParameters(m_bits=m, k_hashes=k)
+
+
+# -- dedup stores that forget ---------------------------------------------------------
+
+
+def ttl_store_entries(rate_per_s: float, window_s: float) -> float:
+    """Steady-state entries of a dedup store that keeps each id for ``window_s``: rate x window.
+
+    Little's law L = lambda W: with ids inserted at ``rate_per_s`` and each
+    kept exactly ``window_s``, the store holds rate x window entries on
+    average, whatever the arrival pattern. With Poisson arrivals the count is
+    Poisson distributed (an M/G/inf queue), so its variance is the same
+    number (:func:`ttl_store_entries_variance`).
+
+    Source: J. D. C. Little, "A proof for the queuing formula L = lambda W",
+    Operations Research 9(3), 1961; https://en.wikipedia.org/wiki/Little%27s_law.
+    """
+    if rate_per_s < 0 or window_s < 0:
+        raise ValueError(f"need rate_per_s >= 0 and window_s >= 0, got {rate_per_s}, {window_s}")
+    return rate_per_s * window_s
+
+
+def ttl_store_entries_variance(rate_per_s: float, window_s: float) -> float:
+    """Variance of a TTL store's entries at a given time, for Poisson insertions: rate x window.
+
+    Entries alive at time t are the insertions in (t - window, t], a Poisson
+    count. Source: the M/G/inf queue (https://en.wikipedia.org/wiki/M/G/%E2%88%9E_queue).
+    """
+    return ttl_store_entries(rate_per_s, window_s)
+
+
+def ttl_store_bytes(rate_per_s: float, window_s: float, bytes_per_entry: int) -> float:
+    """Steady-state bytes of a TTL dedup store: rate x window x bytes per entry."""
+    return ttl_store_entries(rate_per_s, window_s) * bytes_per_entry
+
+
+# -- confidence intervals -------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Interval:
+    """A confidence interval for a mean: ``low <= value <= high`` at ``level``."""
+
+    estimate: float
+    low: float
+    high: float
+    level: float
+
+    def __contains__(self, value: float) -> bool:
+        return self.low <= value <= self.high
+
+    @property
+    def half_width(self) -> float:
+        return (self.high - self.low) / 2
+
+    def __str__(self) -> str:
+        return f"{self.estimate:.6g} ± {self.half_width:.2g} ({self.level:.0%} CI)"
+
+
+def _level(level: float) -> float:
+    if not 0.0 < level < 1.0:
+        raise ValueError(f"level must be in (0, 1), got {level!r}")
+    return level
+
+
+def normal_quantile(prob: float) -> float:
+    """The standard normal quantile (``statistics.NormalDist().inv_cdf``)."""
+    return statistics.NormalDist().inv_cdf(prob)
+
+
+def student_t_cdf(t: float, df: int) -> float:
+    """P(T <= t) for Student's t with integer ``df`` degrees of freedom, exactly.
+
+    Uses the finite series of Abramowitz and Stegun, *Handbook of
+    Mathematical Functions* (1964), 26.7.3 (odd df) and 26.7.4 (even df), in
+    theta = arctan(t / sqrt(df)); O(df) operations.
+    """
+    if df < 1 or int(df) != df:
+        raise ValueError(f"df must be a positive integer, got {df!r}")
+    df = int(df)
+    theta = math.atan(abs(t) / math.sqrt(df))
+    sin, cos2 = math.sin(theta), math.cos(theta) ** 2
+    if df % 2:
+        if df == 1:
+            central = 2.0 * theta / math.pi
+        else:
+            term = total = math.cos(theta)
+            for j in range(3, df - 1, 2):
+                term *= (j - 1) / j * cos2
+                total += term
+            central = 2.0 / math.pi * (theta + sin * total)
+    else:
+        term = total = 1.0
+        for j in range(2, df - 1, 2):
+            term *= (j - 1) / j * cos2
+            total += term
+        central = sin * total
+    central = min(central, 1.0)  # P(|T| <= |t|)
+    return 0.5 + central / 2 if t >= 0 else 0.5 - central / 2
+
+
+# Above this many degrees of freedom the Cornish-Fisher expansion is used: its
+# error there is below 1e-9 for probabilities up to 0.9995, and the exact
+# series would cost O(df) per evaluation.
+_T_SERIES_DF = 200
+
+
+def student_t_quantile(prob: float, df: int) -> float:
+    """The ``prob`` quantile of Student's t with integer ``df`` degrees of freedom.
+
+    For df <= 200: bisection on the exact CDF (:func:`student_t_cdf`) to
+    machine precision. Above: the Cornish-Fisher expansion around the
+    normal quantile, Abramowitz and Stegun 26.7.5.
+    """
+    if not 0.0 < prob < 1.0:
+        raise ValueError(f"prob must be in (0, 1), got {prob!r}")
+    if df < 1 or int(df) != df:
+        raise ValueError(f"df must be a positive integer, got {df!r}")
+    if prob < 0.5:
+        return -student_t_quantile(1.0 - prob, df)
+    if prob == 0.5:
+        return 0.0
+    if df > _T_SERIES_DF:
+        z = normal_quantile(prob)
+        g1 = (z**3 + z) / 4
+        g2 = (5 * z**5 + 16 * z**3 + 3 * z) / 96
+        g3 = (3 * z**7 + 19 * z**5 + 17 * z**3 - 15 * z) / 384
+        g4 = (79 * z**9 + 776 * z**7 + 1482 * z**5 - 1920 * z**3 - 945 * z) / 92160
+        return z + g1 / df + g2 / df**2 + g3 / df**3 + g4 / df**4
+    # Bisect on theta = arctan(t / sqrt(df)) in (0, pi/2), where the CDF is monotone.
+    low, high = 0.0, math.pi / 2
+    for _ in range(200):
+        mid = (low + high) / 2
+        if mid in (low, high):
+            break
+        if student_t_cdf(math.sqrt(df) * math.tan(mid), df) < prob:
+            low = mid
+        else:
+            high = mid
+    return math.sqrt(df) * math.tan((low + high) / 2)
+
+
+def normal_interval(estimate: float, variance: float, n: int, level: float = 0.99) -> Interval:
+    """Large-sample interval for a mean of ``n`` i.i.d. samples of known ``variance``.
+
+    estimate ± z * sqrt(variance / n), z the normal quantile at (1 + level)/2
+    (central limit theorem). Use it for per-message counts pooled over many
+    messages, with the closed-form per-message variance.
+    """
+    if n < 1 or variance < 0:
+        raise ValueError(f"need n >= 1 and variance >= 0, got {n}, {variance}")
+    half = normal_quantile((1 + _level(level)) / 2) * math.sqrt(variance / n)
+    return Interval(estimate, estimate - half, estimate + half, level)
+
+
+def mean_interval(samples: Sequence[float], level: float = 0.99) -> Interval:
+    """Student's t interval for the mean of a few i.i.d. replications.
+
+    mean ± t_{n-1} * s / sqrt(n), s the sample standard deviation: exact for
+    normal samples and a good approximation for per-seed averages of many
+    messages (themselves nearly normal). Needs at least two samples.
+    """
+    n = len(samples)
+    if n < 2:
+        raise ValueError(f"need at least two samples for an interval, got {n}")
+    mean = statistics.fmean(samples)
+    sd = statistics.stdev(samples)
+    half = student_t_quantile((1 + _level(level)) / 2, n - 1) * sd / math.sqrt(n)
+    return Interval(mean, mean - half, mean + half, level)
+
+
+__all__ = [
+    "BloomParameters",
+    "Interval",
+    "PerMessage",
+    "at_most_once_loss",
+    "bloom_false_positive_rate",
+    "bloom_optimal_bits",
+    "bloom_optimal_hashes",
+    "bloom_parameters",
+    "deliveries_per_message",
+    "deliveries_variance",
+    "duplicates_per_message",
+    "duplicates_variance",
+    "gave_up_probability",
+    "gilbert_burst_length",
+    "gilbert_burst_length_variance",
+    "gilbert_loss_rate",
+    "gilbert_loss_rate_variance",
+    "mean_interval",
+    "never_delivered_probability",
+    "normal_interval",
+    "normal_quantile",
+    "per_message",
+    "student_t_cdf",
+    "student_t_quantile",
+    "transmissions_per_message",
+    "transmissions_variance",
+    "ttl_store_bytes",
+    "ttl_store_entries",
+    "ttl_store_entries_variance",
+]

@@ -1,0 +1,231 @@
+"""Where the runs of a sweep execute: in this process, a process pool, or Dask.
+
+Every executor offers one operation, :meth:`Executor.imap_unordered`: apply a
+function to each item and yield a :class:`Finished` record per item as soon
+as it completes, in whatever order they complete. The sweep places each
+result by its key (point, replication), so the order never matters and the
+result table is the same whichever executor ran it.
+
+* :class:`SerialExecutor` runs one item after another in this process.
+* :class:`ProcessExecutor` runs them on a local process pool (one process per
+  core by default). Workers are started with the ``forkserver`` method where
+  the platform has it (``spawn`` elsewhere), through a context of their own:
+  the global start method is left alone. Workers ignore Ctrl-C; the parent
+  decides what to do with it.
+* :class:`DaskExecutor` runs them on a Dask cluster through
+  ``distributed.Client.get_executor()``: the scheduler at a given address, or
+  a ``LocalCluster`` of single-threaded worker processes started for the
+  sweep and shut down after it.
+
+Only a bounded number of items is submitted ahead of the ones finished, so
+that a sweep of a million runs does not queue a million futures. When the
+caller stops iterating (Ctrl-C, an error), items not yet started are
+cancelled and the executor's workers are stopped on close.
+"""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing
+import os
+import signal
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import FIRST_COMPLETED, Future, wait
+from concurrent.futures import Executor as FuturesPool
+from concurrent.futures.process import BrokenProcessPool, ProcessPoolExecutor
+from dataclasses import dataclass
+from types import TracebackType
+from typing import Any, Generic, Literal, TypeVar
+
+T = TypeVar("T")
+R = TypeVar("R")
+
+ExecutorKind = Literal["serial", "local", "dask"]
+EXECUTOR_KINDS: tuple[str, ...] = ("serial", "local", "dask")
+
+# Items submitted per worker ahead of the ones finished.
+_AHEAD_PER_WORKER = 4
+
+
+class ExecutorError(Exception):
+    """An executor could not be started or broke down (not a failing run)."""
+
+
+@dataclass(frozen=True)
+class Finished(Generic[T, R]):
+    """One item done: its ``value``, or the ``error`` the executor reported for it."""
+
+    item: T
+    value: R | None
+    error: BaseException | None = None
+
+
+def default_jobs() -> int:
+    """The number of cores this process may use."""
+    try:
+        return len(os.sched_getaffinity(0)) or 1
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+class Executor:
+    """The interface of every executor; a context manager that closes it."""
+
+    kind: str = ""
+    workers: int = 1
+
+    def imap_unordered(self, fn: Callable[[T], R], items: Iterable[T]) -> Iterator[Finished[T, R]]:
+        raise NotImplementedError
+
+    def close(self, *, interrupted: bool = False) -> None:
+        """Release the workers; with ``interrupted``, without waiting for runs in progress."""
+
+    def __enter__(self) -> Executor:
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.close(interrupted=exc_type is not None)
+
+
+class SerialExecutor(Executor):
+    """One item after another, in this process. An exception from ``fn`` is the item's error."""
+
+    kind = "serial"
+    workers = 1
+
+    def imap_unordered(self, fn: Callable[[T], R], items: Iterable[T]) -> Iterator[Finished[T, R]]:
+        for item in items:
+            try:
+                value = fn(item)
+            except Exception as exc:  # noqa: BLE001 -- a failing item is a result
+                yield Finished(item, None, exc)
+            else:
+                yield Finished(item, value)
+
+
+class _FuturesExecutor(Executor):
+    """Shared by the executors built on a ``concurrent.futures.Executor``."""
+
+    def __init__(self, pool: FuturesPool, workers: int) -> None:
+        self._pool = pool
+        self.workers = workers
+
+    def imap_unordered(self, fn: Callable[[T], R], items: Iterable[T]) -> Iterator[Finished[T, R]]:
+        source = iter(items)
+        pending: dict[Future[R], T] = {}
+        limit = max(1, self.workers * _AHEAD_PER_WORKER)
+
+        def top_up() -> None:
+            while len(pending) < limit:
+                item = next(source, _END)
+                if item is _END:
+                    return
+                pending[self._submit(fn, item)] = item  # type: ignore[index]
+
+        try:
+            top_up()
+            while pending:
+                done, _ = wait(list(pending), return_when=FIRST_COMPLETED)
+                for future in done:
+                    yield self._finished(pending.pop(future), future)
+                top_up()
+        finally:
+            for future in pending:
+                future.cancel()
+
+    def _submit(self, fn: Callable[[T], R], item: T) -> Future[R]:
+        return self._pool.submit(fn, item)
+
+    def _finished(self, item: T, future: Future[R]) -> Finished[T, R]:
+        error = future.exception()
+        if error is None:
+            return Finished(item, future.result())
+        if isinstance(error, BrokenProcessPool):
+            raise ExecutorError(f"the process pool broke down (a worker died): {error}") from error
+        if isinstance(error, KeyboardInterrupt):
+            raise error
+        return Finished(item, None, error)
+
+
+_END = object()
+
+
+def _ignore_sigint() -> None:
+    """Pool workers leave Ctrl-C to the parent, which stops the sweep cleanly."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+class ProcessExecutor(_FuturesExecutor):
+    """A pool of ``jobs`` local worker processes (default: one per core)."""
+
+    kind = "local"
+
+    def __init__(self, jobs: int | None = None) -> None:
+        jobs = jobs or default_jobs()
+        methods = multiprocessing.get_all_start_methods()
+        context = multiprocessing.get_context("forkserver" if "forkserver" in methods else "spawn")
+        pool = ProcessPoolExecutor(max_workers=jobs, mp_context=context, initializer=_ignore_sigint)
+        super().__init__(pool, jobs)
+
+    def close(self, *, interrupted: bool = False) -> None:
+        pool = self._pool
+        if interrupted:
+            # Runs in progress are given up: their workers are stopped now
+            # rather than waited for (the pool has no public way to do this).
+            processes: dict[int, Any] = getattr(pool, "_processes", None) or {}
+            for process in list(processes.values()):
+                process.terminate()
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
+class DaskExecutor(_FuturesExecutor):
+    """Runs on Dask: the scheduler at ``address``, or a LocalCluster of ``jobs`` processes."""
+
+    kind = "dask"
+
+    def __init__(self, jobs: int | None = None, address: str | None = None, *,
+                 timeout_s: float = 30.0) -> None:
+        try:
+            from distributed import Client, LocalCluster
+        except ImportError as exc:  # pragma: no cover - dask is a dependency
+            raise ExecutorError(f"the dask executor needs dask[distributed]: {exc}") from None
+        self._cluster: Any = None
+        try:
+            if address:
+                client = Client(address, timeout=timeout_s)
+            else:
+                self._cluster = LocalCluster(
+                    n_workers=jobs or default_jobs(), threads_per_worker=1, processes=True,
+                    dashboard_address=None, silence_logs=logging.ERROR,
+                )
+                client = Client(self._cluster, timeout=timeout_s)
+        except (OSError, TimeoutError) as exc:
+            if self._cluster is not None:
+                self._cluster.close()
+            where = f"the Dask scheduler at {address}" if address else "a Dask LocalCluster"
+            raise ExecutorError(f"cannot connect to {where}: {exc}") from None
+        self._client = client
+        workers = len(client.scheduler_info().get("workers", {})) or (jobs or 1)
+        super().__init__(client.get_executor(pure=False), workers)
+
+    def close(self, *, interrupted: bool = False) -> None:
+        self._client.close()
+        if self._cluster is not None:
+            self._cluster.close()
+
+
+def make_executor(kind: str = "local", jobs: int | None = None,
+                  scheduler: str | None = None) -> Executor:
+    """An executor by name: ``serial``, ``local`` (process pool) or ``dask``."""
+    if jobs is not None and jobs < 1:
+        raise ExecutorError(f"expected at least one job, got {jobs}")
+    if scheduler and kind != "dask":
+        raise ExecutorError(f"a scheduler address needs the dask executor, not {kind!r}")
+    if kind == "serial":
+        return SerialExecutor()
+    if kind == "local":
+        return ProcessExecutor(jobs)
+    if kind == "dask":
+        return DaskExecutor(jobs, scheduler)
+    raise ExecutorError(f"unknown executor {kind!r}; expected one of: {', '.join(EXECUTOR_KINDS)}")

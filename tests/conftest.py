@@ -1,0 +1,34 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+import alosim
+
+ROOT = Path(__file__).resolve().parent.parent
+SCENARIOS = ROOT / "scenarios"
+
+
+def make(yaml_text: str, **overrides: object) -> alosim.Scenario:
+    """A scenario from YAML text, with dotted-path overrides."""
+    scenario = alosim.parse_scenario(yaml_text, source="<test>")
+    return scenario.with_overrides(overrides) if overrides else scenario
+
+
+SMALL = """
+name: small
+seed: 3
+semantics: at-least-once
+messages: 2000
+sender: {window: 16, retry: {timeout: 200ms}}
+network:
+  data: {loss: 0.1, latency: {dist: exponential, mean: 10ms}}
+  ack: {loss: 0.2, latency: {dist: exponential, mean: 10ms}}
+receiver: {processing: {dist: exponential, mean: 1ms}}
+"""
+
+
+@pytest.fixture
+def small() -> alosim.Scenario:
+    return make(SMALL)
