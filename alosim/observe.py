@@ -134,6 +134,15 @@ class Recorder:
         self.lost = 0
         self.acked_not_processed = 0
         self.unsettled = 0
+        self.abandoned = 0
+        self.partition_drops = 0
+        self.network_duplicates = 0
+        self.dropped_while_down = 0
+        self.dropped_in_crash = 0
+        self.false_positive_drops = 0
+        self.crashes = 0
+        self.duplicate_causes: dict[str, int] = dict.fromkeys(DUPLICATE_CAUSES, 0)
+        self.loss_causes: dict[str, int] = dict.fromkeys(LOSS_CAUSES, 0)
         self.dedup_entries = 0
         self.dedup_entries_peak = 0
         self.dedup_bytes = 0
@@ -152,9 +161,9 @@ class Recorder:
         """Add a trace row (callers check ``message < trace_limit`` first, on the hot path)."""
         self.trace.append(TraceEvent(time_s, actor, event, message, attempt, detail))
 
-    def dedup_changed(self, delta_entries: int, bytes_per_entry: int) -> None:
+    def dedup_changed(self, delta_entries: int, delta_bytes: int) -> None:
         self.dedup_entries += delta_entries
-        self.dedup_bytes += delta_entries * bytes_per_entry
+        self.dedup_bytes += delta_bytes
         if self.dedup_entries > self.dedup_entries_peak:
             self.dedup_entries_peak = self.dedup_entries
         if self.dedup_bytes > self.dedup_bytes_peak:
@@ -194,6 +203,26 @@ class Recorder:
             self.series[name].append(value)
 
 
+#: Why a duplicate got processed: what the dedup store could not do.
+DUPLICATE_CAUSES: tuple[str, ...] = (
+    "no_dedup",  # there is no store (at-least-once): every duplicate is processed
+    "window_expired",  # a TTL store had forgotten the id
+    "evicted_by_capacity",  # an LRU store had evicted the id
+    "store_lost_in_crash",  # a volatile store was wiped by a crash after recording it
+    "crash_before_record",  # processed, then a crash before the id was recorded
+    "unexplained",  # none of the above (never expected)
+)
+
+#: Why a message was never processed.
+LOSS_CAUSES: tuple[str, ...] = (
+    "max_attempts",  # the sender gave up after its last attempt (at-most-once: the only one)
+    "delivery_timeout",  # the sender gave up when its delivery timeout ran out
+    "acked_then_crashed",  # acked before processing, then the receiver crashed
+    "bloom_false_positive",  # a Bloom filter took a new message for a duplicate
+    "sender_crash",  # the sender crashed and its outbox was not durable
+    "unexplained",  # none of the above (never expected)
+)
+
 SERIES_COLUMNS: tuple[str, ...] = (
     "time_s",
     "dedup_entries",
@@ -224,12 +253,26 @@ COUNTER_COLUMNS: tuple[str, ...] = (
     "late_acks",
     "lost",
     "gave_up",
+    "abandoned",
     "unsettled",
     "acked_not_processed",
+    "false_positive_drops",
+    "network_duplicates",
+    "partition_drops",
+    "crashes",
+    "dropped_while_down",
+    "dropped_in_crash",
     "dedup_entries_peak",
     "dedup_entries_final",
     "dedup_bytes_peak",
 )
+
+
+def cause_columns(rec: Recorder) -> dict[str, int]:
+    """``duplicates_<cause>`` and ``lost_<cause>`` counts, every cause always present."""
+    out = {f"duplicates_{cause}": rec.duplicate_causes[cause] for cause in DUPLICATE_CAUSES}
+    out.update({f"lost_{cause}": rec.loss_causes[cause] for cause in LOSS_CAUSES})
+    return out
 
 
 def latency_columns(rec: Recorder) -> dict[str, float]:
@@ -256,6 +299,9 @@ def checks(semantics: str, summary: dict[str, Any]) -> dict[str, bool]:
     * at-least-once: every acked message was processed, and no settled
       message was lost unless the sender was allowed to give up.
     * exactly-once: both of the above.
+
+    The counts behind a failed check are in the summary, by cause
+    (``duplicates_<cause>``, ``lost_<cause>``).
     """
     no_duplicates = summary["duplicate_processing"] == 0
     acked_processed = summary["acked_not_processed"] == 0

@@ -27,13 +27,15 @@ import json
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, Union
 
 import yaml
 from pydantic import (
     BaseModel,
     ConfigDict,
+    Discriminator,
     Field,
+    Tag,
     PrivateAttr,
     ValidationError,
     field_validator,
@@ -75,17 +77,48 @@ class _Model(BaseModel):
 
 
 class Retry(_Model):
-    """When the sender retransmits an un-acked message, and when it gives up."""
+    """When the sender retransmits an un-acked message, and when it gives up.
 
+    ``policy``: ``fixed`` waits ``timeout`` after every transmission;
+    ``exponential`` waits ``timeout * multiplier**(attempt - 1)``, capped at
+    ``max_timeout``; ``adaptive`` estimates the retransmission timeout from
+    measured round trips as TCP does (RFC 6298: SRTT, RTTVAR, RTO = SRTT +
+    4 RTTVAR, Karn's rule, doubling on each timeout), starting from
+    ``timeout`` and kept within ``[min_timeout, max_timeout]``.
+    ``jitter`` randomises each wait: ``full`` draws it from [0, t], ``equal``
+    from [t/2, t], ``decorrelated`` from [timeout, 3 x the previous wait]
+    (capped at ``max_timeout``).
+    """
+
+    policy: Literal["fixed", "exponential", "adaptive"] = "fixed"
     timeout: PositiveSeconds = Field(
-        default=0.25, description="Time from a transmission to its retransmission if no ack came."
+        default=0.25,
+        description="Wait after a transmission before retransmitting (the first wait for "
+        "exponential, the initial RTO for adaptive).",
     )
+    multiplier: float = Field(default=2.0, ge=1, le=1000, description="Growth per attempt (exponential).")
+    max_timeout: PositiveSeconds | None = Field(default=None, description="Cap on any one wait.")
+    min_timeout: Seconds = Field(default=0.0, description="Floor of the adaptive RTO (RFC 6298 says 1s).")
+    jitter: Literal["none", "full", "equal", "decorrelated"] = "none"
     max_attempts: int | None = Field(
         default=None,
         ge=1,
         description="Transmissions per message before giving up; null = unlimited. "
         "Filled in by the semantics preset when left out.",
     )
+    delivery_timeout: PositiveSeconds | None = Field(
+        default=None,
+        description="Give up this long after the first transmission, whatever the attempts "
+        "(like Kafka's delivery.timeout.ms); null = never.",
+    )
+
+    @model_validator(mode="after")
+    def _sensible(self) -> Retry:
+        if self.max_timeout is not None and self.max_timeout < self.timeout:
+            raise ValueError("max_timeout must be at least timeout")
+        if self.policy == "adaptive" and self.jitter == "decorrelated":
+            raise ValueError("decorrelated jitter replaces the adaptive timeout; choose one")
+        return self
 
 
 class Sender(_Model):
@@ -104,37 +137,156 @@ class Sender(_Model):
         default=8, ge=1, description="Most un-acked messages in flight per sender; null = no limit."
     )
     retry: Retry = Field(default_factory=Retry)
+    durable_outbox: bool = Field(
+        default=False,
+        description="Un-acked messages survive a sender crash and are resent on restart; "
+        "if false a crash abandons them.",
+    )
+
+
+class GilbertElliott(_Model):
+    """Bursty loss: a two-state Markov chain stepped once per packet.
+
+    From the good state the link turns bad with probability ``p``; from the
+    bad state it recovers with probability ``r``. A packet is lost with
+    probability ``loss_good`` or ``loss_bad`` in each state. With the simple
+    Gilbert model (``loss_good: 0``, ``loss_bad: 1``) the long-run loss rate
+    is p / (p + r) and bursts last 1 / r packets on average.
+    """
+
+    model: Literal["gilbert-elliott"]
+    p: Probability
+    r: Annotated[float, Field(gt=0, le=1)]
+    loss_good: Probability = 0.0
+    loss_bad: Probability = 1.0
+
+
+def _loss_kind(value: Any) -> str:
+    if isinstance(value, (Mapping, GilbertElliott)):
+        return "gilbert-elliott"
+    return "bernoulli"
+
+
+Loss = Annotated[
+    Union[Annotated[Probability, Tag("bernoulli")], Annotated[GilbertElliott, Tag("gilbert-elliott")]],
+    Discriminator(_loss_kind),
+]
 
 
 class LinkSpec(_Model):
-    """One direction of the network: each packet is lost with probability ``loss``."""
+    """One direction of the network.
 
-    loss: Probability = 0.0
+    ``loss`` is a probability (independent losses) or a Gilbert-Elliott model
+    (bursty losses). ``duplicate`` is the probability that the network
+    delivers a packet twice. Packets overtake each other when latency varies,
+    unless ``fifo`` keeps them in order.
+    """
+
+    loss: Loss = 0.0
+    duplicate: Probability = Field(default=0.0, description="P(a delivered packet arrives twice).")
+    fifo: bool = Field(default=False, description="Deliver in the order sent (no overtaking).")
     latency: Distribution = Field(default_factory=lambda: Exponential(mean=0.02))
+
+
+class Partition(_Model):
+    """A scheduled network partition: packets sent during it are lost."""
+
+    at: Seconds
+    for_: PositiveSeconds = Field(alias="for")
+    direction: Literal["both", "data", "ack"] = "both"
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
 
 class Network(_Model):
     data: LinkSpec = Field(default_factory=LinkSpec, description="Sender to receiver.")
     ack: LinkSpec = Field(default_factory=LinkSpec, description="Receiver to sender.")
+    partitions: list[Partition] = Field(default_factory=list)
+
+
+DEDUP_KINDS = ("none", "set", "ttl", "lru", "sequence", "bloom")
 
 
 class Dedup(_Model):
-    """The receiver's deduplication store."""
+    """The receiver's deduplication store.
 
-    kind: Literal["none", "set"] | None = Field(
-        default=None,
-        description="none = process every arrival; set = remember every processed id "
-        "forever. Filled in by the semantics preset when left out.",
+    ``none`` processes every arrival; ``set`` remembers every processed id
+    forever; ``ttl`` remembers an id for ``window`` after recording it;
+    ``lru`` keeps the ``capacity`` most recently recorded ids; ``sequence``
+    keeps, per sender, the highest sequence number below which everything was
+    processed plus the out-of-order numbers above it; ``bloom`` is a Bloom
+    filter sized for ``capacity`` ids at false-positive rate ``fp_rate`` (a
+    false positive drops a new message: a loss).
+    """
+
+    kind: Literal["none", "set", "ttl", "lru", "sequence", "bloom"] | None = Field(
+        default=None, description="Filled in by the semantics preset when left out."
     )
+    window: PositiveSeconds | None = Field(default=None, description="How long ttl remembers an id.")
+    capacity: int | None = Field(default=None, ge=1, le=10**9,
+                                 description="Ids an lru store holds, or a bloom filter is sized for.")
+    fp_rate: float | None = Field(default=None, gt=0, lt=1, description="Bloom filter target.")
     bytes_per_entry: int = Field(default=64, ge=1, le=1 << 20)
+    durable: bool = Field(default=False, description="Survives a receiver crash (else lost).")
+    write_delay: Seconds = Field(
+        default=0.0,
+        description="Time from executing a message's side effect to recording its id "
+        "(a crash in between lets a duplicate through).",
+    )
+
+    @model_validator(mode="after")
+    def _fields_fit_kind(self) -> Dedup:
+        needs = {"ttl": ("window",), "lru": ("capacity",), "bloom": ("capacity", "fp_rate")}
+        kind = self.kind or "none"
+        for name in needs.get(kind, ()):
+            if getattr(self, name) is None:
+                raise ValueError(f"dedup kind {kind} needs '{name}'")
+        for name in ("window", "capacity", "fp_rate"):
+            if getattr(self, name) is not None and name not in needs.get(kind, ()):
+                users = [k for k, fields in needs.items() if name in fields]
+                raise ValueError(f"'{name}' applies to dedup kind {' or '.join(users)}, not {kind}")
+        return self
 
 
 class Receiver(_Model):
-    """Consumers. A message goes to receiver ``id % count`` (a stable partition key)."""
+    """Consumers. A message goes to receiver ``id % count`` (a stable partition key).
+
+    ``ack: after-processing`` acks once the side effect is done and its id
+    recorded (at-least-once). ``before-processing`` acks as soon as it takes
+    a message: a crash before processing finishes loses that message.
+    """
 
     count: int = Field(default=1, ge=1, le=1000)
     processing: Distribution = Field(default_factory=lambda: Constant(value=0.0))
+    ack: Literal["after-processing", "before-processing"] = "after-processing"
     dedup: Dedup = Field(default_factory=Dedup)
+
+
+class Fault(_Model):
+    """Crashes of a sender or receiver: scheduled (``at``, ``for``) or random
+    (exponential times between failures with mean ``mtbf``, repairs with mean
+    ``mttr``). ``target`` is ``receiver-N``, ``sender-N``, ``receivers`` or
+    ``senders``."""
+
+    target: str = Field(pattern=r"^(receiver-\d+|sender-\d+|receivers|senders)$")
+    at: Seconds | None = None
+    for_: PositiveSeconds | None = Field(default=None, alias="for")
+    mtbf: PositiveSeconds | None = None
+    mttr: PositiveSeconds | None = None
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> Fault:
+        scheduled = self.at is not None or self.for_ is not None
+        random = self.mtbf is not None or self.mttr is not None
+        if scheduled == random:
+            raise ValueError("a fault is either scheduled (at, for) or random (mtbf, mttr)")
+        if scheduled and (self.at is None or self.for_ is None):
+            raise ValueError("a scheduled fault needs both 'at' and 'for'")
+        if random and (self.mtbf is None or self.mttr is None):
+            raise ValueError("a random fault needs both 'mtbf' and 'mttr'")
+        return self
 
 
 class Observe(_Model):
@@ -182,6 +334,7 @@ class Scenario(_Model):
     network: Network = Field(default_factory=Network)
     receiver: Receiver = Field(default_factory=Receiver)
     observe: Observe = Field(default_factory=Observe)
+    faults: list[Fault] = Field(default_factory=list)
     sweep: Sweep | None = Field(default=None, description="Run a grid of variations (alosim sweep).")
 
     # The data as written (before presets were applied), so that variations
@@ -234,6 +387,12 @@ class Scenario(_Model):
                 "semantics exactly-once needs a dedup store: set receiver.dedup.kind "
                 "(e.g. 'set') or choose semantics at-least-once"
             )
+        for i, fault in enumerate(self.faults):
+            kind, _, index = fault.target.partition("-")
+            count = self.sender.count if kind.startswith("sender") else self.receiver.count
+            if index and int(index) >= count:
+                raise ValueError(f"faults[{i}].target: there is no {fault.target} "
+                                 f"({count} {kind}{'s' if count != 1 else ''}, numbered from 0)")
         attempts = self.sender.retry.max_attempts
         if self.semantics == "at-most-once" and attempts != 1:
             raise ValueError(
@@ -404,13 +563,14 @@ def _drop_union_tags(loc: list[str | int]) -> list[str | int]:
     """pydantic puts the discriminator value in the location (``latency.exponential.mean``)."""
     out: list[str | int] = []
     for part in loc:
-        if out and out[-1] in ("latency", "processing") and part in _DIST_TAGS:
+        if out and out[-1] in _TAGGED_FIELDS and part in _TAGS:
             continue
         out.append(part)
     return out
 
 
-_DIST_TAGS = {"constant", "uniform", "exponential", "lognormal", "pareto"}
+_TAGGED_FIELDS = {"latency", "processing", "loss"}
+_TAGS = {"constant", "uniform", "exponential", "lognormal", "pareto", "bernoulli", "gilbert-elliott"}
 
 
 def _short(value: Any) -> str:
@@ -448,7 +608,7 @@ def _all_field_names() -> set[str]:
 
     names: set[str] = set()
     models: list[type[BaseModel]] = [Scenario, Sender, Retry, Network, LinkSpec, Receiver, Dedup,
-                                     Observe, Sweep]
+                                     Observe, Sweep, GilbertElliott, Partition, Fault]
     models += [dists.Constant, dists.Uniform, dists.Exponential, dists.LogNormal, dists.Pareto]
     for model in models:
         names.update(field.alias or name for name, field in model.model_fields.items())

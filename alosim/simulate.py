@@ -26,6 +26,7 @@ from typing import Any
 import simpy
 
 from alosim import __version__
+from alosim.model.faults import start_faults
 from alosim.model.link import Link
 from alosim.model.message import Message
 from alosim.model.receiver import Receiver
@@ -34,6 +35,7 @@ from alosim.observe import (
     COUNTER_COLUMNS,
     SERIES_COLUMNS,
     Recorder,
+    cause_columns,
     TraceEvent,
     checks,
     latency_columns,
@@ -56,11 +58,16 @@ class World:
         self.message_ids = itertools.count()
         self.stop = self.env.event()
 
-        self.ack_link = Link(self.env, "ack", scenario.network.ack, self.streams, self._ack_arrived)
+        partitions = scenario.network.partitions
+        self.ack_link = Link(self.env, "ack", scenario.network.ack, self.streams, self._ack_arrived,
+                             partitions=[p for p in partitions if p.direction in ("both", "ack")],
+                             recorder=self.rec)
         self.receivers = [Receiver(self, i, scenario.receiver) for i in range(scenario.receiver.count)]
         self.receiver_count = len(self.receivers)
         deliver = self.receivers[0].on_packet if len(self.receivers) == 1 else self._data_arrived
-        self.data_link = Link(self.env, "data", scenario.network.data, self.streams, deliver)
+        self.data_link = Link(self.env, "data", scenario.network.data, self.streams, deliver,
+                              partitions=[p for p in partitions if p.direction in ("both", "data")],
+                              recorder=self.rec)
 
         n = scenario.sender.count
         quotas: list[int | None]
@@ -93,9 +100,11 @@ class World:
 
     def lost(self, msg: Message) -> None:
         """``msg`` is settled and no copy of it was ever processed."""
-        self.rec.lost += 1
+        rec = self.rec
+        rec.lost += 1
+        rec.loss_causes[msg.cause or "unexplained"] += 1
         if msg.acked:
-            self.rec.acked_not_processed += 1
+            rec.acked_not_processed += 1
 
     def check_done(self) -> None:
         """Stop once every sender is done and every message's fate is known."""
@@ -108,18 +117,23 @@ class World:
 
     # -- running ---------------------------------------------------------------
 
+    def _sample(self) -> None:
+        now = self.env.now
+        for receiver in self.receivers:
+            receiver.sync_store(now)  # a TTL store shrinks as ids age out
+        self.rec.sample(now, self.unsettled)
+
     def _sampler(self, every: float) -> Generator[simpy.Event, None, None]:
         while True:
-            self.rec.sample(self.env.now, self.unsettled)
+            self._sample()
             yield self.env.timeout(every)
 
     def run(self) -> None:
         env = self.env
-        for receiver in self.receivers:
-            receiver.start()
         for sender in self.senders:
             sender.start()
         env.process(self._sampler(self.scenario.observe.sample_every))
+        start_faults(self, self.scenario.faults)
         if self.scenario.max_time is not None:
             deadline = env.timeout(self.scenario.max_time)
             deadline.callbacks.append(lambda _: None if self.stop.triggered else self.stop.succeed())
@@ -127,7 +141,7 @@ class World:
         env.run(until=self.stop)
         rec = self.rec
         if not rec.series["time_s"] or rec.series["time_s"][-1] != env.now:
-            rec.sample(env.now, self.unsettled)
+            self._sample()
         # Stopped by max_time: what is not settled is unsettled; a settled
         # message whose copies never got processed is lost.
         rec.unsettled = self.unsettled
@@ -196,6 +210,7 @@ def simulate(scenario: Scenario, seed: int | None = None) -> RunResult:
     summary: dict[str, Any] = {"scenario": scenario.name, "semantics": scenario.semantics, "seed": seed}
     for column in COUNTER_COLUMNS:
         summary[column] = rec.dedup_entries if column == "dedup_entries_final" else getattr(rec, column)
+    summary.update(cause_columns(rec))
     m = max(rec.messages, 1)
     summary["duplicate_deliveries_per_message"] = rec.duplicate_deliveries / m
     summary["transmissions_per_message"] = rec.transmissions / m

@@ -3,8 +3,14 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
 
 import alosim
+
+# The same examples on every run and machine: a property test that fails in CI
+# fails the same way on a laptop.
+settings.register_profile("alosim", derandomize=True, deadline=None, print_blob=True)
+settings.load_profile("alosim")
 
 ROOT = Path(__file__).resolve().parent.parent
 SCENARIOS = ROOT / "scenarios"

@@ -1,14 +1,20 @@
-"""A directed network link: it loses packets and delays the rest.
+"""A directed network link: it loses, delays, duplicates and reorders packets.
 
-Each packet is lost independently with probability ``loss`` (Bernoulli);
-the survivors arrive after a latency drawn from the link's distribution.
-Packets overtake each other when latencies vary, as on a real network.
-The data direction (sender to receiver) and the ack direction are separate
-links with separate random streams, so their losses are independent.
+Loss is either independent per packet (Bernoulli, probability ``loss``) or
+bursty (Gilbert-Elliott: a good and a bad state, switching once per packet).
+The survivors arrive after a latency drawn from the link's distribution, so
+packets overtake each other when latency varies -- unless the link is
+``fifo``, in which case a packet never arrives before one sent earlier. With
+probability ``duplicate`` the network delivers a packet twice (the second
+copy with its own latency). During a partition every packet is dropped.
+The data direction and the ack direction are separate links with separate
+random streams.
 
-Bernoulli losses are drawn as the geometric gaps between them -- the number
-of packets up to and including the next lost one -- which is the same
-process with one random draw per loss instead of one per packet.
+Independent losses are drawn as the geometric gaps between them -- the number
+of packets up to and including the next lost one -- the same process with one
+random draw per loss instead of one per packet. A link with nothing but
+independent loss and latency takes that fast path; anything else takes
+:meth:`Link._send_general`.
 
 A packet in flight is a scheduled event whose callback delivers it; no
 process is started per packet.
@@ -16,16 +22,19 @@ process is started per packet.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import simpy
 
 from alosim.dists import Constant
 from alosim.model.events import Later
-from alosim.scenario import LinkSpec
-from alosim.streams import BATCH, Streams
+from alosim.scenario import GilbertElliott, LinkSpec, Partition
+from alosim.streams import BATCH, Draws, Streams
+
+if TYPE_CHECKING:
+    from alosim.observe import Recorder
 
 
 class Link:
@@ -35,24 +44,47 @@ class Link:
         name: str,
         spec: LinkSpec,
         streams: Streams,
-        on_arrival: Callable[[simpy.Event], Any],
+        on_arrival: Callable[[Any], Any],
+        *,
+        partitions: Sequence[Partition] = (),
+        recorder: Recorder | None = None,
     ) -> None:
         self.env = env
         self.name = name
-        self.loss = spec.loss
         self.on_arrival = on_arrival
         self.latency = spec.latency
+        self.rec = recorder
         self._constant: float | None = None
         if isinstance(spec.latency, Constant):
             self._constant = spec.latency.value
         self._latency_rng = streams.generator(f"link.{name}.latency")
         self._latencies: list[float] = []
         self._next_latency = 0
+
+        self.gilbert: GilbertElliott | None = None
+        self.loss = 0.0
+        if isinstance(spec.loss, GilbertElliott):
+            self.gilbert = spec.loss
+            self._chain = streams.uniforms(f"link.{name}.state")
+            self._bad = False
+        else:
+            self.loss = spec.loss
         # Packets left until (and including) the next lost one; 0 = never lose.
         self._loss_rng = streams.generator(f"link.{name}.loss")
+        self._loss_uniforms = Draws(self._loss_rng.random)
         self._gaps: list[int] = []
         self._next_gap = 0
         self._until_loss = self._draw_gap() if self.loss > 0 else 0
+
+        self.duplicate = spec.duplicate
+        self._dup_uniforms = streams.uniforms(f"link.{name}.duplicate")
+        self.fifo = spec.fifo
+        self._last_arrival = 0.0
+        self.partitions = sorted((p.at, p.at + p.for_) for p in partitions)
+        if self.gilbert or self.duplicate or self.fifo or self.partitions:
+            self.send = self._send_general  # type: ignore[method-assign]
+
+    # -- random draws ----------------------------------------------------------
 
     def _draw_gap(self) -> int:
         if self._next_gap >= len(self._gaps):
@@ -66,6 +98,8 @@ class Link:
         return gap
 
     def _draw_latency(self) -> float:
+        if self._constant is not None:
+            return self._constant
         if self._next_latency >= len(self._latencies):
             self._latencies = np.asarray(self.latency.sample(self._latency_rng, BATCH)).tolist()
             self._next_latency = 0
@@ -73,13 +107,15 @@ class Link:
         self._next_latency += 1
         return value
 
-    def send(self, packet: tuple[Any, ...]) -> bool:
-        """Put ``packet`` on the link; return False if the network dropped it."""
+    # -- sending ---------------------------------------------------------------
+
+    def send(self, packet: tuple[Any, ...]) -> int:
+        """Put ``packet`` on the link; return how many copies will arrive (0 if lost)."""
         if self._until_loss:
             self._until_loss -= 1
             if not self._until_loss:
                 self._until_loss = self._draw_gap()
-                return False
+                return 0
         delay = self._constant
         if delay is None:
             i = self._next_latency
@@ -89,11 +125,52 @@ class Link:
             else:
                 delay = self._draw_latency()
         Later(self.env, delay, self._callbacks, packet)
-        return True
+        return 1
 
-    @property
-    def mean_latency(self) -> float:
-        return self.latency.mean
+    def _send_general(self, packet: tuple[Any, ...]) -> int:
+        """``send`` with bursty loss, duplication, FIFO order and partitions."""
+        now = self.env._now
+        if self.partitions and self._partitioned(now):
+            if self.rec is not None:
+                self.rec.partition_drops += 1
+            return 0
+        if self._lost():
+            return 0
+        copies = 2 if self.duplicate and self._dup_uniforms() < self.duplicate else 1
+        for _ in range(copies):
+            delay = self._draw_latency()
+            if self.fifo:
+                arrival = max(now + delay, self._last_arrival)
+                self._last_arrival = arrival
+                delay = arrival - now
+            Later(self.env, delay, self._callbacks, packet)
+        if copies == 2 and self.rec is not None:
+            self.rec.network_duplicates += 1
+        return copies
+
+    def _lost(self) -> bool:
+        g = self.gilbert
+        if g is None:
+            if self._until_loss:
+                self._until_loss -= 1
+                if not self._until_loss:
+                    self._until_loss = self._draw_gap()
+                    return True
+            return False
+        # Step the chain, then lose the packet with the new state's probability.
+        u = self._chain()
+        if self._bad:
+            if u < g.r:
+                self._bad = False
+        elif u < g.p:
+            self._bad = True
+        loss = g.loss_bad if self._bad else g.loss_good
+        return loss > 0 and self._loss_uniforms() < loss
+
+    def _partitioned(self, now: float) -> bool:
+        # Windows are few: forget those that are over, look at the rest.
+        self.partitions = [(start, end) for start, end in self.partitions if end > now]
+        return any(start <= now for start, _ in self.partitions)
 
     @property
     def on_arrival(self) -> Callable[[Any], Any]:
@@ -105,7 +182,4 @@ class Link:
         self._callbacks = (callback,)
 
     def __repr__(self) -> str:
-        return f"Link({self.name!r}, loss={self.loss}, latency={self.latency!r})"
-
-
-__all__ = ["Link"]
+        return f"Link({self.name!r}, loss={self.gilbert or self.loss}, latency={self.latency!r})"

@@ -3,9 +3,9 @@
 A transmission does not copy the message: the link carries a reference to
 this record and the attempt number. The record therefore holds the ground
 truth that no single actor could know -- whether any copy was delivered or
-processed -- and it lives only while something still refers to it (the
-sender's window, a packet on a link, a receiver's queue). That is what keeps
-memory bounded by what is in flight.
+processed, and why a duplicate or a loss happened -- and it lives only while
+something still refers to it (the sender's window, a packet on a link, a
+receiver's queue). That is what keeps memory bounded by what is in flight.
 """
 
 from __future__ import annotations
@@ -21,27 +21,35 @@ class Message:
         "attempts",
         "first_sent",
         "timer",
+        "wait",
         "settled",
         "acked",
         "delivered",
         "processed",
         "copies",
+        "processed_epoch",
+        "recorded_epoch",
+        "cause",
     )
 
     def __init__(self, id: int, sender: int, seq: int, receiver: int, created: float) -> None:
         self.id = id
         self.sender = sender
-        self.seq = seq
+        self.seq = seq  # per-sender sequence number, what a sequence dedup store keys on
         self.receiver = receiver
         self.created = created
         self.attempts = 0
         self.first_sent = created
         self.timer = 0  # generation of the live retry timer; older timers are ignored
+        self.wait = 0.0  # the last retry wait (decorrelated jitter grows from it)
         self.settled = False  # the sender is done with it: acked or gave up
         self.acked = False
         self.delivered = False  # some copy reached a receiver
         self.processed = 0  # times a receiver executed its side effect
-        self.copies = 0  # copies on the data link or in a receiver's queue
+        self.copies = 0  # copies on the data link or at a receiver
+        self.processed_epoch = -1  # receiver's crash count when last processed
+        self.recorded_epoch = -1  # its store's wipe count when the id was recorded; -1: never
+        self.cause: str | None = None  # why it was lost, if it is
 
     def __repr__(self) -> str:
         return f"Message(id={self.id}, sender={self.sender}, seq={self.seq}, attempts={self.attempts})"

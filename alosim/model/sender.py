@@ -5,23 +5,38 @@ no rate, a new message is created whenever the window has room (a closed
 loop that keeps the window full). At most ``window`` messages are un-acked at
 once. Each transmission starts a retry timer. If the timer expires before an
 ack arrives the sender retransmits, until ``max_attempts`` transmissions
-have been made; then it gives up.
+have been made or ``delivery_timeout`` has passed since the first one; then
+it gives up.
 
 This is where duplicates are born: when a data packet arrived but its ack was
 lost (or was merely slower than the timeout), the retransmission delivers the
 same message again.
 
-A retry timer is a scheduled event with a callback, not a process. An ack
-does not cancel it (SimPy cannot unschedule an event); instead the timer
-carries the generation it was started for, and a timer that fires for a
-settled message or an older generation does nothing.
+How long to wait before retransmitting is the retry policy (see
+:class:`alosim.scenario.Retry`): fixed, exponential backoff, or an adaptive
+timeout estimated from round trips as TCP does (RFC 6298), each optionally
+with jitter.
+
+Retry timers are neither processes nor one SimPy event each. The sender keeps
+its pending timers in a queue ordered by deadline -- a plain FIFO when every
+wait is the same, a heap otherwise -- behind a single scheduled wake-up for
+the earliest. An ack does not remove its timer (that would mean searching
+the queue); each entry carries the generation of the timer it was started
+for, and an entry for a settled message or an older generation is dropped
+when it reaches the front. Most messages are acked long before their
+timeout, so most timers cost a queue push and pop and no simulation event.
+
+A sender can crash (see :mod:`alosim.model.faults`). With a durable outbox
+its un-acked messages survive and are resent when it restarts; otherwise
+they are abandoned.
 """
 
 from __future__ import annotations
 
 import math
 from collections import deque
-from collections.abc import Generator
+from collections.abc import Callable, Generator
+from heapq import heappop, heappush
 from typing import TYPE_CHECKING
 
 import simpy
@@ -34,6 +49,9 @@ from alosim.streams import Draws
 if TYPE_CHECKING:
     from alosim.simulate import World
 
+# RFC 6298: gains of the smoothed round trip and its variation, and K.
+_ALPHA, _BETA, _K = 1 / 8, 1 / 4, 4
+
 
 class Sender:
     def __init__(self, world: World, index: int, spec: SenderSpec,
@@ -44,8 +62,15 @@ class Sender:
         self.index = index
         self.actor = f"sender-{index}"
         self.window = spec.window if spec.window is not None else math.inf
-        self.timeout = spec.retry.timeout
-        self.max_attempts = spec.retry.max_attempts or 0  # 0: retry until acked
+        retry = spec.retry
+        self.retry = retry
+        self.timeout = retry.timeout
+        self.max_attempts = retry.max_attempts or 0  # 0: retry until acked
+        self.delivery_timeout = retry.delivery_timeout
+        self.max_timeout = retry.max_timeout if retry.max_timeout is not None else math.inf
+        if retry.policy == "adaptive" and retry.max_timeout is None:
+            self.max_timeout = max(60.0, retry.timeout)  # RFC 6298 (2.5): at least 60 s
+        self.durable_outbox = spec.durable_outbox
         self.rate = spec.rate
         # Messages this sender may still create (inf: until `duration` ends).
         self.remaining = math.inf if quota is None else quota
@@ -53,18 +78,36 @@ class Sender:
         self.outbox: deque[Message] = deque()
         self.in_flight = 0
         self.creating = True
+        self.up = True
+        self._restarted: simpy.Event | None = None
+        self._resend: list[Message] = []  # un-acked messages kept by a durable outbox
         if spec.rate is not None:
             rng = world.streams.generator(f"sender.{index}.arrivals")
             mean_gap = 1.0 / spec.rate
             if spec.arrivals == "poisson":
-                self._gap = Draws(lambda n: rng.exponential(mean_gap, n))
+                self._gap: Callable[[], float] = Draws(lambda n: rng.exponential(mean_gap, n))
             else:
                 self._gap = lambda: mean_gap
+        self._jitter = world.streams.uniforms(f"sender.{index}.jitter")
+        # Adaptive timeout state (RFC 6298).
+        self.srtt: float | None = None
+        self.rttvar = 0.0
+        self.rto = retry.timeout
         self._send_data = world.data_link.send
-        # Pending retry timers in deadline order (the timeout is the same for
-        # every transmission, so the order is the order they were started).
-        self._timers: deque[tuple[float, Message, int]] = deque()
-        self._wake_pending = False
+        # Pending retry timers: (deadline, tie-breaker, message, generation).
+        # With the same wait after every transmission, deadlines come in order
+        # and a FIFO is enough; otherwise a heap keeps them ordered.
+        self._same_wait = (retry.policy == "fixed" and retry.jitter == "none"
+                           and retry.delivery_timeout is None)
+        self._timers: deque[tuple[float, int, Message, int]] | list[tuple[float, int, Message, int]]
+        if self._same_wait:
+            self._timers = deque()
+            self._pop_timer: Callable[[], object] = self._timers.popleft
+        else:
+            self._timers = []
+            self._pop_timer = lambda: heappop(self._timers)  # type: ignore[arg-type]
+        self._ticket = 0
+        self._wake_at = math.inf  # the earliest scheduled wake-up
         self._wake_callbacks = (self._on_wake,)
         self._next_id = world.message_ids.__next__
         self._receivers = world.receiver_count
@@ -79,10 +122,14 @@ class Sender:
             self.env.process(self._arrivals())
 
     def _arrivals(self) -> Generator[simpy.Event, None, None]:
-        """Open loop: messages arrive at ``rate`` whether or not the window has room."""
+        """Open loop: messages arrive at ``rate`` whether or not the window has room
+        (but not while the sender is down)."""
         env = self.env
         while self.remaining > 0:
             yield env.timeout(self._gap())
+            if not self.up:
+                self._restarted = env.event()
+                yield self._restarted
             if self.duration is not None and env.now >= self.duration:
                 break
             self.outbox.append(self._create())
@@ -116,6 +163,8 @@ class Sender:
 
     def _fill(self) -> None:
         """Send from the outbox (or, closed loop, new messages) while the window has room."""
+        if not self.up:
+            return
         closed_loop = self.rate is None
         while self.in_flight < self.window:
             if self.outbox:
@@ -142,63 +191,111 @@ class Sender:
             rec.retransmissions += 1
         if traced:
             rec.event(now, self.actor, "send", msg.id, attempt, "resend" if attempt > 1 else "")
-        if self._send_data((msg, attempt)):
-            msg.copies += 1
+        copies = self._send_data((msg, attempt))
+        if copies:
+            msg.copies += copies
         else:
             rec.data_lost += 1
             if traced:
                 rec.event(now, "network", "data_lost", msg.id, attempt)
         generation = msg.timer = msg.timer + 1
-        self._timers.append((now + self.timeout, msg, generation))
-        if not self._wake_pending:
-            self._wake_pending = True
-            Later(self.env, self.timeout, self._wake_callbacks)
+        if self._same_wait:
+            deadline = now + self.timeout
+            self._timers.append((deadline, 0, msg, generation))  # type: ignore[union-attr]
+        else:
+            deadline = now + self._wait(msg, attempt)
+            if self.delivery_timeout is not None:
+                deadline = min(deadline, msg.first_sent + self.delivery_timeout)
+            self._ticket += 1
+            heappush(self._timers, (deadline, self._ticket, msg, generation))  # type: ignore[arg-type]
+        if deadline < self._wake_at:
+            self._wake_at = deadline
+            Later(self.env, deadline - now, self._wake_callbacks, deadline)
+
+    def _wait(self, msg: Message, attempt: int) -> float:
+        """How long to wait for an ack of transmission ``attempt`` before retrying."""
+        retry = self.retry
+        if retry.jitter == "decorrelated":
+            # AWS's "decorrelated jitter": between the base and three times the last wait.
+            low = retry.timeout
+            high = max(low, 3 * (msg.wait or low))
+            msg.wait = min(self.max_timeout, low + self._jitter() * (high - low))
+            return msg.wait
+        if retry.policy == "fixed":
+            wait = retry.timeout
+        elif retry.policy == "exponential":
+            wait = min(retry.timeout * retry.multiplier ** (attempt - 1), self.max_timeout)
+        else:  # adaptive: the current RTO, doubled per timeout of this message
+            wait = min(max(self.rto * 2 ** (attempt - 1), retry.min_timeout), self.max_timeout)
+        if retry.jitter == "full":
+            wait *= self._jitter()
+        elif retry.jitter == "equal":
+            wait = wait / 2 + self._jitter() * wait / 2
+        return wait
 
     def _on_wake(self, event: Later) -> None:
         """Expire the timers that are due; sleep until the first one still live."""
+        at = event._value
+        if at == self._wake_at:
+            self._wake_at = math.inf
+        now = max(self.env._now, at)  # the clock can differ from `at` in the last bit
         timers = self._timers
-        now = self.env._now
+        pop = self._pop_timer
         while timers:
-            deadline, msg, generation = timers[0]
+            deadline, _, msg, generation = timers[0]
             if msg.settled or generation != msg.timer:
-                timers.popleft()  # cancelled: acked, or superseded by a newer timer
+                pop()  # cancelled: acked, or superseded by a newer timer
             elif deadline <= now:
-                timers.popleft()
-                self._expired(msg)
+                pop()
+                self._expired(msg, deadline)
             else:
-                Later(self.env, deadline - now, self._wake_callbacks)
+                if deadline < self._wake_at:
+                    self._wake_at = deadline
+                    Later(self.env, deadline - self.env._now, self._wake_callbacks, deadline)
                 return
-        self._wake_pending = False
 
-    def _expired(self, msg: Message) -> None:
+    def _expired(self, msg: Message, deadline: float) -> None:
         rec = self.rec
+        now = self.env._now
         rec.timeouts += 1
-        if msg.id < rec.trace_limit:
-            rec.event(self.env._now, self.actor, "timeout", msg.id, msg.attempts)
-        if self.max_attempts and msg.attempts >= self.max_attempts:
-            rec.gave_up += 1
-            if msg.id < rec.trace_limit:
-                rec.event(self.env._now, self.actor, "gave_up", msg.id, msg.attempts)
-            self._settle(msg)
+        traced = msg.id < rec.trace_limit
+        if traced:
+            rec.event(now, self.actor, "timeout", msg.id, msg.attempts)
+        if self.delivery_timeout is not None and deadline >= msg.first_sent + self.delivery_timeout:
+            cause = "delivery_timeout"
+        elif self.max_attempts and msg.attempts >= self.max_attempts:
+            cause = "max_attempts"
         else:
             self.transmit(msg)
+            return
+        rec.gave_up += 1
+        msg.cause = msg.cause or cause
+        if traced:
+            rec.event(now, self.actor, "gave_up", msg.id, msg.attempts, cause)
+        self._settle(msg)
 
     # -- acks --------------------------------------------------------------------
 
-    def on_packet(self, event: simpy.Event) -> None:
+    def on_packet(self, event: Later) -> None:
         """An ack arrived from the link."""
         msg, attempt = event._value
         rec = self.rec
         now = self.env._now
-        if msg.settled:
-            rec.late_acks += 1
+        if msg.settled or not self.up:
+            if not self.up:
+                rec.dropped_while_down += 1
+            else:
+                rec.late_acks += 1
             if msg.id < rec.trace_limit:
-                rec.event(now, self.actor, "ack_ignored", msg.id, attempt, "already settled")
+                rec.event(now, self.actor, "ack_ignored", msg.id, attempt,
+                          "sender down" if not self.up else "already settled")
             return
         msg.acked = True
         rec.ack_latency_add(now - msg.first_sent)  # also counts acked
         if msg.id < rec.trace_limit:
             rec.event(now, self.actor, "acked", msg.id, attempt)
+        if msg.attempts == 1 and self.retry.policy == "adaptive":
+            self._sample_rtt(now - msg.first_sent)  # Karn: only unambiguous round trips
         # _settle(msg), inlined: this runs once per message.
         msg.settled = True
         self.in_flight -= 1
@@ -210,6 +307,16 @@ class Sender:
         if not self.in_flight and not self.creating:
             self.world.check_done()
 
+    def _sample_rtt(self, rtt: float) -> None:
+        """RFC 6298 section 2: update SRTT, RTTVAR and RTO with a new measurement."""
+        if self.srtt is None:
+            self.srtt, self.rttvar = rtt, rtt / 2
+        else:
+            self.rttvar = (1 - _BETA) * self.rttvar + _BETA * abs(self.srtt - rtt)
+            self.srtt = (1 - _ALPHA) * self.srtt + _ALPHA * rtt
+        rto = self.srtt + _K * self.rttvar
+        self.rto = min(max(rto, self.retry.min_timeout), self.max_timeout)
+
     def _settle(self, msg: Message) -> None:
         """The sender is done with ``msg`` (acked or given up): free its window slot."""
         msg.settled = True
@@ -218,6 +325,57 @@ class Sender:
             self.world.pending[msg.id] = msg  # its fate is decided when the copies are handled
         elif not msg.processed:
             self.world.lost(msg)
+        self._fill()
+        if not self.in_flight and not self.creating:
+            self.world.check_done()
+
+    # -- crashes -----------------------------------------------------------------
+
+    def crash(self) -> None:
+        """Stop. A durable outbox keeps un-acked messages for the restart;
+        otherwise they are abandoned."""
+        if not self.up:
+            return
+        self.up = False
+        now = self.env._now
+        unacked = [msg for _, _, msg, gen in sorted(self._timers, key=lambda t: t[:2])
+                   if not msg.settled and gen == msg.timer]
+        self._timers.clear()
+        if self.durable_outbox:
+            self._resend = unacked
+            return
+        self._resend = []
+        for msg in unacked:
+            self.in_flight -= 1
+            self._abandon(msg, now)
+        while self.outbox:
+            self._abandon(self.outbox.popleft(), now)
+        if not self.in_flight and not self.creating:
+            self.world.check_done()
+
+    def _abandon(self, msg: Message, now: float) -> None:
+        """Give ``msg`` up because the sender crashed and forgot it."""
+        rec = self.rec
+        rec.abandoned += 1
+        msg.cause = msg.cause or "sender_crash"
+        if msg.id < rec.trace_limit:
+            rec.event(now, self.actor, "abandoned", msg.id, msg.attempts, "sender crashed")
+        msg.settled = True
+        if msg.copies:
+            self.world.pending[msg.id] = msg
+        elif not msg.processed:
+            self.world.lost(msg)
+
+    def restart(self) -> None:
+        if self.up:
+            return
+        self.up = True
+        for msg in self._resend:
+            self.transmit(msg)
+        self._resend = []
+        if self._restarted is not None:
+            restarted, self._restarted = self._restarted, None
+            restarted.succeed()
         self._fill()
         if not self.in_flight and not self.creating:
             self.world.check_done()

@@ -20,6 +20,7 @@ network:
   data: {latency: {dist: exponential, mean: 10ms}}
   ack: {latency: {dist: exponential, mean: 10ms}}
 observe: {trace_messages: 300}
+max_time: 30s   # a retry storm (timeout far below the queueing delay) may not drain soon
 """
 
 params = st.fixed_dictionaries(
@@ -42,7 +43,7 @@ def processed_per_message(result: alosim.RunResult) -> Counter[int]:
     return Counter(e.message for e in result.trace or [] if e.event == "processed")
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=40, suppress_health_check=[HealthCheck.too_slow])
 @given(params)
 def test_guarantees_and_accounting(values):
     scenario = make(BASE, **values)
@@ -58,12 +59,15 @@ def test_guarantees_and_accounting(values):
         acked = {e.message for e in r.trace if e.event == "acked"}
         assert all(per_message[m] >= 1 for m in acked)
         assert s["acked_not_processed"] == 0
-        assert s["lost"] == 0 and s["gave_up"] == 0  # unlimited retries, run drained
+        assert s["lost"] == 0 and s["gave_up"] == 0  # unlimited retries
         assert s["transmissions"] >= s["messages"]
     assert r.ok
+    assert s["messages"] == s["acked"] + s["gave_up"] + s["unsettled"]
+    if s["unsettled"]:
+        assert s["sim_time_s"] == pytest.approx(30)
+        return
 
     # Accounting: the run drained, so every copy was handled.
-    assert s["unsettled"] == 0
     assert s["deliveries"] == s["transmissions"] - s["data_lost"]
     assert s["deliveries"] == s["processed"] + s["duplicates_detected"]
     assert s["acks_sent"] == s["deliveries"]
