@@ -1,4 +1,4 @@
-"""The ``alosim`` command line: run, validate, trace, schema.
+"""The ``alosim`` command line: run, sweep, plot, validate, trace, schema.
 
 Printing and exit codes live here and nowhere else. Every expected failure
 (a bad scenario, an unwritable output folder) is reported as one message
@@ -132,6 +132,113 @@ def trace(file: Path, messages: int, seed: int | None, overrides: Sequence[str],
         mermaid_path.write_text(diagram, encoding="utf-8")
 
 
+# -- sweeps and their plots ------------------------------------------------------
+
+
+@cli.command()
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--jobs", "-j", type=click.IntRange(min=1), default=None,
+              help="Workers (default: all cores; for dask without --scheduler, the LocalCluster's size).")
+@click.option("--executor", "executor_kind", type=click.Choice(["serial", "local", "dask"]), default=None,
+              help="Where runs execute: serial, local (a process pool; the default) or dask.")
+@click.option("--scheduler", metavar="ADDRESS", default=None,
+              help="A Dask scheduler to run on, e.g. tcp://10.0.0.5:8786 (implies --executor dask).")
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=Path("results"),
+              show_default=True, help="Results folder.")
+@_set_option
+@click.option("--retry-errors", is_flag=True, help="Run again the runs stored with an error.")
+@click.option("--no-plot", is_flag=True, help="Do not draw the comparison plots.")
+@click.option("--no-progress", is_flag=True, help="Do not show the progress bar.")
+@_friendly
+def sweep(file: Path, jobs: int | None, executor_kind: str | None, scheduler: str | None, out: Path,
+          overrides: Sequence[str], retry_errors: bool, no_plot: bool, no_progress: bool) -> None:
+    """Run the sweep of scenario FILE: every point x replication not stored yet.
+
+    Results land in OUT/<name>/sweep-<hash>/; running the same sweep again
+    computes only what is missing, so an interrupted sweep resumes.
+    """
+    from alosim import plots as plotting
+    from alosim.executors import ExecutorError, make_executor
+    from alosim.store import aggregate, load_sweep
+    from alosim.sweep import SweepInterrupted, describe, expand, run_sweep
+
+    plan = expand(load_scenario(file, overrides))
+    kind = executor_kind or ("dask" if scheduler else "local")
+    click.echo(describe(plan))
+    try:
+        with make_executor(kind, jobs, scheduler) as executor:
+            click.echo(f"executor: {kind}, {executor.workers} worker{'s' if executor.workers != 1 else ''}")
+            outcome = run_sweep(plan, out=out, executor=executor, progress=not no_progress,
+                                retry_errors=retry_errors)
+    except SweepInterrupted as exc:
+        click.echo(f"\nalosim: {exc}; run the same command again to compute the rest", err=True)
+        sys.exit(130)
+    except ExecutorError as exc:
+        _fail(str(exc))
+    data = load_sweep(outcome.folder)
+    click.echo(format_sweep_table(aggregate(data.runs), data.parameters))
+    click.echo(f"\nruns: {outcome.total} ({outcome.reused} stored before, {outcome.computed} computed, "
+               f"{outcome.errors} failed)")
+    if outcome.errors:
+        failed = data.runs[data.runs["error"] != ""].iloc[0]
+        click.echo(f"first failure (point {failed['point']}, replication {failed['replication']}): "
+                   f"{failed['error']}")
+    click.echo(f"results: {outcome.folder}")
+    if not no_plot:
+        for path in plotting.write_sweep_plots(data, outcome.folder / "plots"):
+            if path.suffix == ".png":
+                click.echo(f"plot: {path}")
+
+
+@cli.command()
+@click.argument("results", type=click.Path(path_type=Path))
+@click.option("--kind", "kinds", multiple=True, type=click.Choice(
+    ["duplicates", "store", "escapes", "latency", "tradeoff"]),
+    help="Which plot (repeatable; default: every plot that fits the sweep).")
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Folder for the PNG and SVG files (default: RESULTS/plots).")
+@_friendly
+def plot(results: Path, kinds: Sequence[str], out: Path | None) -> None:
+    """Draw the comparison plots of the sweep results in RESULTS."""
+    from alosim import plots as plotting
+    from alosim.store import load_sweep
+
+    data = load_sweep(results)
+    if not kinds:
+        kinds = [k for k in plotting.PLOT_KINDS if plotting.unfit_reason(k, data) is None]
+        if not kinds:
+            reasons = "; ".join(f"{k}: {plotting.unfit_reason(k, data)}" for k in plotting.PLOT_KINDS)
+            _fail(f"{data.folder}: no plot fits this sweep ({reasons})")
+    assert data.folder is not None
+    for path in plotting.write_sweep_plots(data, out or data.folder / "plots", kinds):
+        click.echo(str(path))
+
+
+_SWEEP_COLUMNS: list[tuple[str, str]] = [
+    ("duplicate_processing_per_message", "dup/msg"),
+    ("lost_per_message", "lost/msg"),
+    ("delivery_latency_p99_s", "p99 latency (s)"),
+    ("dedup_entries_peak", "store peak"),
+]
+
+
+def format_sweep_table(agg: Any, parameters: Sequence[str]) -> str:
+    """One line per point: its parameters, runs, and mean ± 95 % CI half-width of key measures."""
+    shown = [(m, label) for m, label in _SWEEP_COLUMNS if f"{m}_mean" in agg]
+    header = [*parameters, "runs", *(label for _, label in shown)]
+    rows = []
+    for _, row in agg.iterrows():
+        cells = [str(row[p]) for p in parameters] + [str(row["runs"])]
+        for m, _ in shown:
+            mean, high = row[f"{m}_mean"], row[f"{m}_ci_high"]
+            half = high - mean
+            cells.append("-" if mean != mean else f"{mean:.4g}" + ("" if half != half else f" ± {half:.2g}"))
+        rows.append(cells)
+    widths = [max(len(str(c)) for c in column) for column in zip(header, *rows)]
+    lines = ["  ".join(f"{c:>{w}}" for c, w in zip(cells, widths)) for cells in [header, *rows]]
+    return "\n".join(lines)
+
+
 # -- the summary table ---------------------------------------------------------
 
 _SECTIONS: list[tuple[str, list[tuple[str, str]]]] = [
@@ -151,6 +258,7 @@ _SECTIONS: list[tuple[str, list[tuple[str, str]]]] = [
         ("duplicate_processing", "duplicate processing"),
         ("lost", "lost (never processed)"),
         ("gave_up", "sender gave up"),
+        ("abandoned", "abandoned in a sender crash"),
         ("unsettled", "unsettled at end"),
     ]),
     ("latency", [
@@ -172,6 +280,16 @@ _SECTIONS: list[tuple[str, list[tuple[str, str]]]] = [
         ("seed", "seed"),
         ("fingerprint", "fingerprint"),
     ]),
+]
+
+
+_IF_NONZERO: list[tuple[str, str]] = [
+    ("network_duplicates", "duplicated by the network"),
+    ("partition_drops", "dropped by partitions"),
+    ("crashes", "crashes"),
+    ("dropped_while_down", "dropped while down"),
+    ("dropped_in_crash", "lost in a crash (queued)"),
+    ("false_positive_drops", "new messages dropped as dups"),
 ]
 
 
@@ -197,6 +315,20 @@ def format_summary(scenario: Scenario, summary: dict[str, Any], wall_time_s: flo
         lines.append(f"  {title}")
         for key, label in rows:
             lines.append(f"    {label:<30} {_fmt(key, summary[key]):>18}")
+    extras = [(key, label) for key, label in _IF_NONZERO if summary.get(key)]
+    if extras:
+        lines.append("  network and faults")
+        for key, label in extras:
+            lines.append(f"    {label:<30} {_fmt(key, summary[key]):>18}")
+    for title, prefix in (("duplicates processed, by cause", "duplicates_"),
+                          ("losses, by cause", "lost_")):
+        causes = [(k, v) for k, v in summary.items()
+                  if k.startswith(prefix) and k not in ("duplicates_detected",) and isinstance(v, int)
+                  and not isinstance(v, bool) and v and k != "lost"]
+        if causes:
+            lines.append(f"  {title}")
+            for key, value in causes:
+                lines.append(f"    {key[len(prefix):].replace('_', ' '):<30} {_fmt(key, value):>18}")
     lines.append("  guarantees")
     for key, value in summary.items():
         if key.startswith("check_"):

@@ -81,10 +81,12 @@ class Retry(_Model):
 
     ``policy``: ``fixed`` waits ``timeout`` after every transmission;
     ``exponential`` waits ``timeout * multiplier**(attempt - 1)``, capped at
-    ``max_timeout``; ``adaptive`` estimates the retransmission timeout from
-    measured round trips as TCP does (RFC 6298: SRTT, RTTVAR, RTO = SRTT +
-    4 RTTVAR, Karn's rule, doubling on each timeout), starting from
-    ``timeout`` and kept within ``[min_timeout, max_timeout]``.
+    ``max_timeout``; ``adaptive`` estimates the retransmission timeout (RTO)
+    from measured round trips as TCP does (RFC 6298: SRTT, RTTVAR, RTO =
+    SRTT + 4 RTTVAR; the RTO doubles on every timeout until the next
+    measurement), starting from ``timeout`` and kept within ``[min_timeout,
+    max_timeout]``. Round trips are measured only where unambiguous (Karn's
+    rule): an ack names the transmission it answers, as TCP timestamps do.
     ``jitter`` randomises each wait: ``full`` draws it from [0, t], ``equal``
     from [t/2, t], ``decorrelated`` from [timeout, 3 x the previous wait]
     (capped at ``max_timeout``).

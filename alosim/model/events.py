@@ -41,3 +41,14 @@ class Later:
         self._ok = True
         self._value = value
         heappush(env._queue, (env._now + delay, NORMAL, next(env._eid), self))
+
+    @classmethod
+    def at(cls, env: simpy.Environment, time: float,
+           callbacks: tuple[Callable[[Any], Any]], value: Any = None) -> Later:
+        """The same, at the absolute ``time`` (>= now) -- no rounding of now + (time - now)."""
+        event = cls.__new__(cls)
+        event.callbacks = callbacks
+        event._ok = True
+        event._value = value
+        heappush(env._queue, (time, NORMAL, next(env._eid), event))
+        return event

@@ -140,10 +140,12 @@ class Link:
         for _ in range(copies):
             delay = self._draw_latency()
             if self.fifo:
+                # Never before the packet sent last: equal times keep sending order.
                 arrival = max(now + delay, self._last_arrival)
                 self._last_arrival = arrival
-                delay = arrival - now
-            Later(self.env, delay, self._callbacks, packet)
+                Later.at(self.env, arrival, self._callbacks, packet)
+            else:
+                Later(self.env, delay, self._callbacks, packet)
         if copies == 2 and self.rec is not None:
             self.rec.network_duplicates += 1
         return copies

@@ -20,6 +20,7 @@ class Message:
         "created",
         "attempts",
         "first_sent",
+        "last_sent",
         "timer",
         "wait",
         "settled",
@@ -40,6 +41,7 @@ class Message:
         self.created = created
         self.attempts = 0
         self.first_sent = created
+        self.last_sent = created
         self.timer = 0  # generation of the live retry timer; older timers are ignored
         self.wait = 0.0  # the last retry wait (decorrelated jitter grows from it)
         self.settled = False  # the sender is done with it: acked or gave up

@@ -49,8 +49,10 @@ from alosim.streams import Draws
 if TYPE_CHECKING:
     from alosim.simulate import World
 
-# RFC 6298: gains of the smoothed round trip and its variation, and K.
-_ALPHA, _BETA, _K = 1 / 8, 1 / 4, 4
+# RFC 6298: gains of the smoothed round trip and its variation, K, and the
+# clock granularity G (1 ms, a common timer tick) that keeps the RTO above
+# the round trip itself when the round trip never varies.
+_ALPHA, _BETA, _K, _G = 1 / 8, 1 / 4, 4, 0.001
 
 
 class Sender:
@@ -93,6 +95,7 @@ class Sender:
         self.srtt: float | None = None
         self.rttvar = 0.0
         self.rto = retry.timeout
+        self._adaptive = retry.policy == "adaptive"
         self._send_data = world.data_link.send
         # Pending retry timers: (deadline, tie-breaker, message, generation).
         # With the same wait after every transmission, deadlines come in order
@@ -185,6 +188,7 @@ class Sender:
         rec = self.rec
         now = self.env._now
         attempt = msg.attempts = msg.attempts + 1
+        msg.last_sent = now
         rec.transmissions += 1
         traced = msg.id < rec.trace_limit
         if attempt > 1:
@@ -210,7 +214,7 @@ class Sender:
             heappush(self._timers, (deadline, self._ticket, msg, generation))  # type: ignore[arg-type]
         if deadline < self._wake_at:
             self._wake_at = deadline
-            Later(self.env, deadline - now, self._wake_callbacks, deadline)
+            Later.at(self.env, deadline, self._wake_callbacks, deadline)
 
     def _wait(self, msg: Message, attempt: int) -> float:
         """How long to wait for an ack of transmission ``attempt`` before retrying."""
@@ -225,8 +229,8 @@ class Sender:
             wait = retry.timeout
         elif retry.policy == "exponential":
             wait = min(retry.timeout * retry.multiplier ** (attempt - 1), self.max_timeout)
-        else:  # adaptive: the current RTO, doubled per timeout of this message
-            wait = min(max(self.rto * 2 ** (attempt - 1), retry.min_timeout), self.max_timeout)
+        else:  # adaptive: the current RTO (backed off by timeouts, reset by samples)
+            wait = self.rto
         if retry.jitter == "full":
             wait *= self._jitter()
         elif retry.jitter == "equal":
@@ -235,10 +239,9 @@ class Sender:
 
     def _on_wake(self, event: Later) -> None:
         """Expire the timers that are due; sleep until the first one still live."""
-        at = event._value
-        if at == self._wake_at:
+        if event._value == self._wake_at:
             self._wake_at = math.inf
-        now = max(self.env._now, at)  # the clock can differ from `at` in the last bit
+        now = self.env._now
         timers = self._timers
         pop = self._pop_timer
         while timers:
@@ -251,7 +254,7 @@ class Sender:
             else:
                 if deadline < self._wake_at:
                     self._wake_at = deadline
-                    Later(self.env, deadline - self.env._now, self._wake_callbacks, deadline)
+                    Later.at(self.env, deadline, self._wake_callbacks, deadline)
                 return
 
     def _expired(self, msg: Message, deadline: float) -> None:
@@ -266,6 +269,8 @@ class Sender:
         elif self.max_attempts and msg.attempts >= self.max_attempts:
             cause = "max_attempts"
         else:
+            if self._adaptive:
+                self.rto = min(2 * self.rto, self.max_timeout)  # RFC 6298 (5.5): back off
             self.transmit(msg)
             return
         rec.gave_up += 1
@@ -294,8 +299,10 @@ class Sender:
         rec.ack_latency_add(now - msg.first_sent)  # also counts acked
         if msg.id < rec.trace_limit:
             rec.event(now, self.actor, "acked", msg.id, attempt)
-        if msg.attempts == 1 and self.retry.policy == "adaptive":
-            self._sample_rtt(now - msg.first_sent)  # Karn: only unambiguous round trips
+        if self._adaptive and attempt == msg.attempts:
+            # The ack names the transmission it answers (as TCP timestamps do),
+            # so the round trip of the latest one is unambiguous (Karn's rule).
+            self._sample_rtt(now - msg.last_sent)
         # _settle(msg), inlined: this runs once per message.
         msg.settled = True
         self.in_flight -= 1
@@ -314,7 +321,7 @@ class Sender:
         else:
             self.rttvar = (1 - _BETA) * self.rttvar + _BETA * abs(self.srtt - rtt)
             self.srtt = (1 - _ALPHA) * self.srtt + _ALPHA * rtt
-        rto = self.srtt + _K * self.rttvar
+        rto = self.srtt + max(_G, _K * self.rttvar)
         self.rto = min(max(rto, self.retry.min_timeout), self.max_timeout)
 
     def _settle(self, msg: Message) -> None:

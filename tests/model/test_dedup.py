@@ -1,0 +1,102 @@
+import math
+
+import numpy as np
+import pytest
+
+from alosim.model.dedup import (
+    BloomDedup,
+    LRUDedup,
+    SequenceDedup,
+    SetDedup,
+    TTLDedup,
+    bloom_size,
+)
+from alosim.model.message import Message
+
+
+def msg(i: int, sender: int = 0, seq: int | None = None) -> Message:
+    return Message(i, sender, i if seq is None else seq, 0, 0.0)
+
+
+def test_set_remembers_forever_and_forgets_on_clear():
+    store = SetDedup(bytes_per_entry=10)
+    store.add(msg(1), 0.0)
+    store.add(msg(1), 5.0)
+    assert store.seen(msg(1), 1e9) and not store.seen(msg(2), 0.0)
+    assert store.entries == 1 and store.nbytes == 10
+    store.clear()
+    assert not store.seen(msg(1), 0.0) and store.entries == 0
+
+
+def test_ttl_forgets_after_the_window_and_shrinks():
+    store = TTLDedup(window=2.0)
+    store.add(msg(1), 0.0)
+    store.add(msg(2), 1.0)
+    assert store.seen(msg(1), 1.999)
+    assert not store.seen(msg(1), 2.0)  # expired exactly at recorded + window
+    assert store.entries == 1
+    assert store.seen(msg(2), 2.5)
+    store.expire(10.0)
+    assert store.entries == 0
+    assert store.miss_cause == "window_expired"
+
+
+def test_lru_evicts_the_least_recently_used():
+    store = LRUDedup(capacity=2)
+    store.add(msg(1), 0)
+    store.add(msg(2), 0)
+    assert store.seen(msg(1), 0)  # 1 is now the most recent
+    store.add(msg(3), 0)  # evicts 2
+    assert store.seen(msg(1), 0) and store.seen(msg(3), 0) and not store.seen(msg(2), 0)
+    assert store.entries == 2
+
+
+def test_sequence_keeps_a_high_water_mark_and_the_gaps_above_it():
+    store = SequenceDedup()
+    for seq in (0, 1, 3, 4):
+        store.add(msg(seq, seq=seq), 0)
+    assert store.seen(msg(1, seq=1), 0) and store.seen(msg(4, seq=4), 0)
+    assert not store.seen(msg(2, seq=2), 0)
+    assert store.entries == 1 + 2  # one sender's mark, two above it
+    store.add(msg(2, seq=2), 0)
+    assert store.entries == 1  # the gap closed: everything up to 4 is below the mark
+    assert store.seen(msg(3, seq=3), 0)
+    other = msg(100, sender=1, seq=0)
+    assert not store.seen(other, 0)
+    store.add(other, 0)
+    assert store.entries == 2
+
+
+def test_bloom_sizing_formula():
+    m, k = bloom_size(10_000, 0.01)
+    assert m == math.ceil(-10_000 * math.log(0.01) / math.log(2) ** 2) == 95_851
+    assert k == 7
+
+
+def test_bloom_never_forgets_and_its_size_is_fixed():
+    store = BloomDedup(capacity=1000, fp_rate=0.01)
+    for i in range(1000):
+        store.add(msg(i), 0)
+    assert all(store.seen(msg(i), 0) for i in range(1000))
+    assert store.nbytes == (store.m + 7) // 8
+
+
+@pytest.mark.parametrize("fill", [0.5, 1.0, 2.0])
+def test_bloom_false_positive_rate_matches_the_closed_form(fill):
+    capacity, target = 2000, 0.02
+    store = BloomDedup(capacity=capacity, fp_rate=target)
+    n = int(capacity * fill)
+    for key in np.random.default_rng(4).integers(0, 10**12, n).tolist():
+        store.insert(key)
+    probes = 40_000
+    keys = np.random.default_rng(5).integers(10**12, 2 * 10**12, probes).tolist()
+    hits = sum(store.contains(k) for k in keys)
+    q = 1 - math.exp(-store.k * n / store.m)  # expected fraction of bits set
+    expected = q**store.k
+    # 99.9% interval: the probes are binomial given the filter, and the filter
+    # itself is random -- its fill q varies by about sqrt(q(1-q)/m), which
+    # moves the rate q^k by k q^(k-1) as much (delta method).
+    var_probes = expected * (1 - expected) / probes
+    var_fill = (store.k * q ** (store.k - 1)) ** 2 * q * (1 - q) / store.m
+    half = 3.29 * math.sqrt(var_probes + var_fill)
+    assert abs(hits / probes - expected) <= half
