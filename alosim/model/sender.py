@@ -239,8 +239,10 @@ class Sender:
 
     def _on_wake(self, event: Later) -> None:
         """Expire the timers that are due; sleep until the first one still live."""
-        if event._value == self._wake_at:
-            self._wake_at = math.inf
+        if event._value != self._wake_at:
+            return  # superseded: an earlier wake-up was scheduled after this one
+        # While this runs, _wake_at stays at now, so that retransmissions made
+        # here do not schedule wake-ups of their own.
         now = self.env._now
         timers = self._timers
         pop = self._pop_timer
@@ -252,10 +254,10 @@ class Sender:
                 pop()
                 self._expired(msg, deadline)
             else:
-                if deadline < self._wake_at:
-                    self._wake_at = deadline
-                    Later.at(self.env, deadline, self._wake_callbacks, deadline)
+                self._wake_at = deadline
+                Later.at(self.env, deadline, self._wake_callbacks, deadline)
                 return
+        self._wake_at = math.inf
 
     def _expired(self, msg: Message, deadline: float) -> None:
         rec = self.rec
