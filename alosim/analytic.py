@@ -333,7 +333,8 @@ def bloom_false_positive_rate(n_items: int, m_bits: int, k_hashes: int) -> float
     2004; https://en.wikipedia.org/wiki/Bloom_filter.
     """
     if n_items < 0 or m_bits < 1 or k_hashes < 1:
-        raise ValueError(f"need n_items >= 0, m_bits >= 1, k_hashes >= 1; got {n_items}, {m_bits}, {k_hashes}")
+        raise ValueError("need n_items >= 0, m_bits >= 1, k_hashes >= 1; "
+                         f"got {n_items}, {m_bits}, {k_hashes}")
     return (1.0 - math.exp(-k_hashes * n_items / m_bits)) ** k_hashes
 
 

@@ -113,13 +113,23 @@ def schema() -> None:
 @_set_option
 @click.option("--mermaid", "mermaid_path", type=click.Path(dir_okay=False, path_type=Path),
               default=None, help="Also write the Mermaid diagram to this file.")
+@click.option("--png", "png_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Also draw the sequence diagram, to scale, into this PNG file (at most 100 messages).")
+@click.option("--svg", "svg_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Also draw the sequence diagram, to scale, into this SVG file (at most 100 messages).")
 @_friendly
 def trace(file: Path, messages: int, seed: int | None, overrides: Sequence[str],
-          mermaid_path: Path | None) -> None:
+          mermaid_path: Path | None, png_path: Path | None, svg_path: Path | None) -> None:
     """Print the event log of the first K messages of FILE and its sequence diagram."""
     from alosim import trace as tracing
     from alosim.simulate import simulate
 
+    pictures = [(path, suffix) for path, suffix in ((png_path, ".png"), (svg_path, ".svg")) if path]
+    for path, suffix in pictures:
+        if path.suffix.lower() != suffix:
+            _fail(f"{path}: expected a file name ending in {suffix}")
+    if pictures and messages > 100:
+        _fail(f"a picture of {messages} messages would be unreadable: draw at most 100 (--messages)")
     scenario = load_scenario(file, [*overrides, f"observe.trace_messages={messages}"]).with_seed(seed)
     result = simulate(scenario)
     events = result.trace or []
@@ -130,6 +140,24 @@ def trace(file: Path, messages: int, seed: int | None, overrides: Sequence[str],
     click.echo("```")
     if mermaid_path is not None:
         mermaid_path.write_text(diagram, encoding="utf-8")
+    if pictures:
+        from alosim import plots, seqdiagram
+
+        traced = len({e.message for e in events if e.message >= 0})
+        figure = seqdiagram.draw(
+            events,
+            title=f"{scenario.name} ({scenario.semantics}, seed {scenario.seed}): "
+            f"{traced} message{'s' if traced != 1 else ''}",
+            data_latency_s=scenario.network.data.latency.mean,
+            ack_latency_s=scenario.network.ack.latency.mean,
+        )
+        for path, _ in pictures:
+            try:
+                path.parent.mkdir(parents=True, exist_ok=True)
+                plots.save(figure, path)
+            except OSError as exc:
+                _fail(f"cannot write {path}: {exc.strerror or exc}")
+            click.echo(f"sequence diagram: {path}")
 
 
 # -- sweeps and their plots ------------------------------------------------------

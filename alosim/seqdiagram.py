@@ -1,0 +1,794 @@
+"""Sequence diagrams as pictures: lanes for the actors, slanted arrows through time.
+
+The same trace events that :func:`alosim.trace.mermaid` turns into text are
+drawn here to scale. Time flows downward. Each sender and receiver is a
+vertical lane; a data packet is an arrow from the sender's lane at its send
+time to the receiver's lane at its arrival time, so an arrow's slant is its
+latency. An ack is a dashed arrow back. A packet the network lost has a send
+time but no arrival: its arrow stops half-way, half a typical latency after
+it was sent, and ends in a cross. On the sender's lane a diamond marks each
+retry timeout, with a bar along the lane for the timer that ran out, and a
+square marks giving up; at the receiver, notes say what happened to each
+copy -- processed, caught as a duplicate, or processed again. Crashes are
+marked on their lane, with a bar for the time the actor was down.
+
+Retry timers leave long silences between bursts of activity. Those are
+drawn short, as a shaded band saying how much time was skipped; everywhere
+else a millisecond has the same height, so slants can be compared.
+
+:func:`layout` turns the events into plain data (arrows and notes, matched
+by kind, message and attempt); :func:`draw` draws that data. Labels are
+placed so that none overlaps another label, a marker or an arrow it does not
+belong to: along its arrow where there is room, else level just below with a
+leader line, else -- in a picture too crowded to read -- left out and
+counted in a note. Everything is computed from the events alone, so the same
+trace gives the same picture, byte for byte when saved with
+:func:`alosim.plots.save`.
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+from collections import defaultdict, deque
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Generic, Literal, TypeVar
+
+from alosim.observe import TraceEvent
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
+
+ArrowKind = Literal["data", "ack"]
+Fate = Literal["arrived", "lost", "in_flight"]
+NoteKind = Literal["timeout", "gave_up", "abandoned", "processed", "processed_again",
+                   "duplicate_detected", "dropped", "crash", "restart"]
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Arrow:
+    """One packet on the network: a transmission of a message, or an ack of one.
+
+    ``end_s`` is the arrival time; for a packet that was lost (or was still
+    travelling when the trace ends) it is where the drawing stops, half a
+    typical latency after ``start_s``. ``ignored`` says why a copy that
+    arrived was not used ("already settled", "receiver down", ...), if so.
+    """
+
+    kind: ArrowKind
+    message: int
+    attempt: int
+    source: str
+    target: str
+    start_s: float
+    end_s: float
+    fate: Fate
+    ignored: str = ""
+
+    @property
+    def label(self) -> str:
+        if self.kind == "data":
+            text = f"m{self.message} #{self.attempt}" + (" resend" if self.attempt > 1 else "")
+        else:
+            text = f"ack m{self.message}" + (f" #{self.attempt}" if self.attempt > 1 else "")
+        if self.fate == "lost":
+            return text + " lost"
+        if self.fate == "in_flight":
+            return text + " (in flight)"
+        if self.ignored == "already settled":
+            return text + " (late, ignored)"
+        if self.ignored:
+            return text + f" ({self.ignored})"
+        return text
+
+
+@dataclass(frozen=True)
+class Note:
+    """Something that happened on one lane: a timeout, giving up, processing, a crash."""
+
+    kind: NoteKind
+    actor: str
+    time_s: float
+    message: int
+    attempt: int
+    since_s: float | None = None  # a timeout: when the transmission that timed out was sent
+    detail: str = ""
+
+    @property
+    def tag(self) -> str:
+        """What the note is about: ``m0 #1``, or the actor for a crash or restart."""
+        return f"m{self.message} #{self.attempt}" if self.message >= 0 else self.actor
+
+    @property
+    def label(self) -> str:
+        m = f"m{self.message}"
+        return {
+            "timeout": f"timeout {m} #{self.attempt}",
+            "gave_up": f"gave up on {m}",
+            "abandoned": f"abandoned {m}",
+            "processed": f"processed {m}",
+            "processed_again": f"processed {m} AGAIN",
+            "duplicate_detected": f"duplicate {m} dropped",
+            "dropped": f"{m} dropped" + (f" ({self.detail})" if self.detail else ""),
+            "crash": f"{self.actor} crashed",
+            "restart": f"{self.actor} restarted",
+        }[self.kind]
+
+
+@dataclass(frozen=True)
+class Diagram:
+    """Everything a sequence diagram shows, as plain data."""
+
+    actors: tuple[str, ...]
+    arrows: tuple[Arrow, ...]
+    notes: tuple[Note, ...]
+    end_s: float
+
+    @property
+    def typical_latency_s(self) -> float:
+        """The median latency of the packets that arrived (a twentieth of the trace if none did)."""
+        latencies = [a.end_s - a.start_s for a in self.arrows if a.fate == "arrived"]
+        return statistics.median(latencies) if latencies else max(self.end_s, 1e-3) / 20
+
+
+def _index(actor: str) -> int:
+    return int(actor.rpartition("-")[2])
+
+
+# Where a packet of each kind starts and where the network reports losing it.
+_STARTS: dict[str, ArrowKind] = {"send": "data", "ack_sent": "ack"}
+_LOSSES: dict[str, ArrowKind] = {"data_lost": "data", "ack_lost": "ack"}
+_Key = tuple[ArrowKind, int, int]  # kind, message, attempt
+
+
+def _end_of(e: TraceEvent) -> ArrowKind | None:
+    """The kind of packet whose journey ``e`` ends, if it ends one."""
+    if e.event == "arrive" or (e.event == "dropped" and e.detail == "receiver down"):
+        return "data"  # (a receiver that is down drops what reaches it)
+    if e.event in ("acked", "ack_ignored"):
+        return "ack"
+    return None
+
+
+def _match(events: Sequence[TraceEvent]) -> tuple[list[TraceEvent], set[int], dict[int, list[TraceEvent]]]:
+    """Every packet's start, which starts were lost, and the ends of the others.
+
+    Returns the start events in order, the indices of those the network
+    lost, and for each other index the events where its copies arrived.
+    """
+    starts: list[TraceEvent] = []
+    latest_start: dict[_Key, int] = {}
+    lost: set[int] = set()
+    for e in events:
+        if e.event in _STARTS:
+            latest_start[(_STARTS[e.event], e.message, e.attempt)] = len(starts)
+            starts.append(e)
+        elif e.event in _LOSSES:
+            # The network reports a loss right after the start it belongs to.
+            index = latest_start.get((_LOSSES[e.event], e.message, e.attempt))
+            if index is not None:
+                lost.add(index)
+    waiting: dict[_Key, deque[int]] = defaultdict(deque)
+    for i, e in enumerate(starts):
+        if i not in lost:
+            waiting[(_STARTS[e.event], e.message, e.attempt)].append(i)
+    ends: dict[int, list[TraceEvent]] = defaultdict(list)
+    latest_end: dict[_Key, int] = {}
+    for e in events:
+        kind = _end_of(e)
+        if kind is None or (kind, e.message, e.attempt) not in latest_start:
+            continue
+        key: _Key = (kind, e.message, e.attempt)
+        if waiting[key]:
+            i = latest_end[key] = waiting[key].popleft()
+        else:  # a second copy: the network duplicated the packet
+            i = latest_end.get(key, latest_start[key])
+        ends[i].append(e)
+    return starts, lost, ends
+
+
+def layout(events: Sequence[TraceEvent], *, data_latency_s: float | None = None,
+           ack_latency_s: float | None = None) -> Diagram:
+    """Match every packet's start with its end; collect the notes.
+
+    A packet is identified by its kind (data or ack) and (message, attempt).
+    A loss belongs to the latest start with its identity; the other starts
+    are paired with their ends (``arrive``; ``acked`` or ``ack_ignored``)
+    first in, first out, and an end left over -- a copy the network
+    duplicated -- goes to the latest start that arrived. Lost packets are
+    drawn for half of ``data_latency_s`` / ``ack_latency_s``; left out,
+    that is the median latency seen in the trace for that direction.
+    """
+    senders = sorted({e.actor for e in events if e.actor.startswith("sender")}, key=_index)
+    receivers = sorted({e.actor for e in events if e.actor.startswith("receiver")}, key=_index)
+    home: dict[tuple[ArrowKind, int], str] = {}  # where each message's data / acks go
+    for e in events:
+        if e.actor.startswith("receiver"):
+            home.setdefault(("data", e.message), e.actor)
+        elif e.actor.startswith("sender"):
+            home.setdefault(("ack", e.message), e.actor)
+    default = {"data": receivers[0] if receivers else "receiver-0",
+               "ack": senders[0] if senders else "sender-0"}
+    starts, lost, ends = _match(events)
+    end_s = max((e.time_s for e in events), default=0.0)
+    seen = {kind: [end.time_s - e.time_s for i, e in enumerate(starts) if _STARTS[e.event] == kind
+                   for end in ends[i]] for kind in ("data", "ack")}
+    either = seen["data"] + seen["ack"]
+    typical = statistics.median(either) if either else max(end_s, 1e-3) / 20
+    latency = {
+        "data": data_latency_s if data_latency_s is not None else (
+            statistics.median(seen["data"]) if seen["data"] else typical),
+        "ack": ack_latency_s if ack_latency_s is not None else (
+            statistics.median(seen["ack"]) if seen["ack"] else typical),
+    }
+
+    arrows = []
+    for i, e in enumerate(starts):
+        kind = _STARTS[e.event]
+        for end in ends[i]:
+            ignored = end.detail if end.event in ("ack_ignored", "dropped") else ""
+            arrows.append(Arrow(kind, e.message, e.attempt, e.actor, end.actor, e.time_s, end.time_s,
+                                "arrived", ignored))
+        if not ends[i]:
+            arrows.append(Arrow(kind, e.message, e.attempt, e.actor,
+                                home.get((kind, e.message), default[kind]), e.time_s,
+                                e.time_s + latency[kind] / 2, "lost" if i in lost else "in_flight"))
+
+    actors = senders + receivers
+    for arrow in arrows:  # a lane for a receiver that only ever lost packets
+        if arrow.target not in actors:
+            actors.append(arrow.target)
+    if not actors:  # an empty trace: the two lanes, with nothing between them
+        actors = [default["ack"], default["data"]]
+    return Diagram(tuple(actors), tuple(arrows), tuple(_notes(events)), end_s)
+
+
+def quiet_gaps(diagram: Diagram) -> list[tuple[float, float]]:
+    """Stretches of time with nothing on the wire and nothing happening, worth skipping.
+
+    Retry timers make long silences: a timeout of 250 ms after a 20 ms round
+    trip leaves most of the picture empty. A silence longer than four
+    typical latencies and a tenth of the whole trace is skipped but for half
+    a typical latency at either end. Returned in seconds, as (start, end) of
+    each skipped stretch.
+    """
+    typical = diagram.typical_latency_s
+    shortest = max(4 * typical, 0.1 * diagram.end_s)
+    busy = sorted([(a.start_s, a.end_s) for a in diagram.arrows]
+                  + [(n.time_s, n.time_s) for n in diagram.notes] + [(0.0, 0.0)])
+    gaps = []
+    reach = busy[0][1]
+    for start, end in busy[1:]:
+        if start - reach > shortest:
+            gaps.append((reach + typical / 2, start - typical / 2))
+        reach = max(reach, end)
+    return gaps
+
+
+_PLAIN_NOTES: dict[str, NoteKind] = {
+    "gave_up": "gave_up", "abandoned": "abandoned", "duplicate_detected": "duplicate_detected",
+    "crash": "crash", "restart": "restart",
+}
+
+
+def _notes(events: Sequence[TraceEvent]) -> list[Note]:
+    """What happened on the lanes, in the order of the log."""
+    notes = []
+    last_send: dict[tuple[int, int], float] = {}
+    for e in events:
+        if e.event == "send":
+            last_send[(e.message, e.attempt)] = e.time_s
+        elif e.event == "timeout":
+            notes.append(Note("timeout", e.actor, e.time_s, e.message, e.attempt,
+                              last_send.get((e.message, e.attempt))))
+        elif e.event == "processed":
+            kind: NoteKind = "processed_again" if e.detail == "again" else "processed"
+            notes.append(Note(kind, e.actor, e.time_s, e.message, e.attempt))
+        elif e.event == "dropped" and e.detail != "receiver down":
+            notes.append(Note("dropped", e.actor, e.time_s, e.message, e.attempt, detail=e.detail))
+        elif e.event in _PLAIN_NOTES:
+            notes.append(Note(_PLAIN_NOTES[e.event], e.actor, e.time_s, e.message, e.attempt,
+                              detail=e.detail))
+    return notes
+
+
+# -- drawing ---------------------------------------------------------------------------
+
+FONT_PT = 9.5
+LANE_GAP_IN = 3.6  # between neighbouring lanes (two lanes; less when there are more)
+AXIS_IN = 0.75  # the time axis's ticks and name
+PER_LABEL_IN = 0.55  # height per arrow or note, so that labels rarely need moving
+MAX_HEIGHT_IN = 60.0
+CLEARANCE_PT = 2.5  # between a label and any line it does not belong to
+# Where an arrow's label may sit, as fractions of the way from its source lane
+# to its target lane: the first that is free of other labels and arrows wins.
+LABEL_SPOTS = (0.3, 0.42, 0.18, 0.55, 0.68)
+LOST_LABEL_SPOTS = (0.25, 0.36, 0.14)
+# How far below its anchor a label may go, in label heights, before it is left out.
+ARROW_LABEL_DROP = 2.5
+NOTE_LABEL_DROP = 6.0
+
+COLORS = {
+    "data": "#1f5fa8",
+    "ack": "#2e8540",
+    "lost": "#c62828",
+    "timeout": "#d9730d",
+    "gave_up": "#5d4037",
+    "abandoned": "#5d4037",
+    "processed": "#455a64",
+    "processed_again": "#c62828",
+    "duplicate_detected": "#7b3fa0",
+    "dropped": "#c62828",
+    "crash": "#b71c1c",
+    "restart": "#2e7d32",
+    "lane": "#9e9e9e",
+}
+# The marker of each kind of note on its lane (a dot when not listed).
+MARKERS = {"timeout": "D", "gave_up": "s", "abandoned": "s", "crash": "X", "restart": "P"}
+BOLD_NOTES = ("timeout", "gave_up", "abandoned", "processed_again", "crash", "restart")
+
+
+def time_unit(end_s: float) -> tuple[float, str]:
+    """The scale and name of the time axis: milliseconds up to 10 s, else seconds."""
+    return (1000.0, "ms") if end_s < 10 else (1.0, "s")
+
+
+def draw(events: Sequence[TraceEvent], ax: Axes | None = None, *, title: str = "",
+         data_latency_s: float | None = None, ack_latency_s: float | None = None,
+         skip_quiet: bool = True) -> Figure:
+    """Draw the sequence diagram of ``events`` and return the figure.
+
+    ``data_latency_s`` and ``ack_latency_s`` set how far a lost packet's
+    arrow goes (half of it); see :func:`layout`. With ``skip_quiet`` long
+    silences (:func:`quiet_gaps`) are drawn short, as a shaded band that
+    says how long they were; elsewhere one millisecond has the same height
+    everywhere, so slants compare. Every artist carries an id
+    (``get_gid()``) saying what it shows -- ``arrow data m0 #1``,
+    ``lost ack m0 #1``, ``timeout m0 #1``, ``label ...`` -- so that the
+    drawing can be checked without looking at pixels. Times on the vertical
+    axis are in the unit of :func:`time_unit`.
+    """
+    diagram = layout(events, data_latency_s=data_latency_s, ack_latency_s=ack_latency_s)
+    margins = _margins_in(diagram)
+    fig, ax = _axes(ax, diagram, title, margins)
+    scale, unit = time_unit(diagram.end_s)
+    lane = {actor: float(i) for i, actor in enumerate(diagram.actors)}
+    _frame(ax, diagram, lane, scale, unit, title, margins)
+    gaps = quiet_gaps(diagram) if skip_quiet else []
+    bands = _time_axis(ax, diagram, gaps, scale, unit)
+    paths = _draw_arrows(ax, diagram, lane, scale)
+    markers = _draw_notes(ax, diagram, lane, scale)
+    # Settle the layout first: labels are placed in display units, which must be final.
+    fig.draw_without_rendering()
+    _Labeller(ax).place(diagram, lane, scale, paths, markers, bands)
+    return fig
+
+
+def _time_axis(ax: Axes, diagram: Diagram, gaps: list[tuple[float, float]], scale: float,
+               unit: str) -> list[tuple[float, float]]:
+    """Skip ``gaps`` on the time axis; put nice ticks on the rest. Returns the bands drawn."""
+    import numpy as np
+    from matplotlib.ticker import MaxNLocator
+
+    t_end, top = ax.get_ylim()
+    typical = diagram.typical_latency_s * scale
+    if gaps:
+        # Piecewise linear: slope 1 outside the gaps, each gap squeezed to one typical latency.
+        far = 10 * (t_end + 1)
+        ts, ys = [-far, 0.0], [-far, 0.0]
+        for start, end in gaps:
+            ys.append(ys[-1] + start * scale - ts[-1])
+            ts.append(start * scale)
+            ys.append(ys[-1] + typical)
+            ts.append(end * scale)
+        ys.append(ys[-1] + far - ts[-1])
+        ts.append(far)
+        t_arr, y_arr = np.array(ts), np.array(ys)
+        ax.set_yscale("function", functions=(lambda t: np.interp(t, t_arr, y_arr),
+                                              lambda y: np.interp(y, y_arr, t_arr)))
+        ax.set_ylim(t_end, top)
+    # Ticks on the parts drawn to scale only.
+    edges = [0.0] + [v * scale for gap in gaps for v in gap] + [t_end]
+    ticks: list[float] = []
+    shown = t_end - sum(end - start for start, end in gaps) * scale
+    for lo, hi in zip(edges[::2], edges[1::2]):
+        bins = max(2, round(12 * (hi - lo) / max(shown, 1e-12)))
+        ticks += [v for v in MaxNLocator(nbins=bins, steps=[1, 2, 2.5, 5, 10]).tick_values(lo, hi)
+                  if lo <= v <= hi and v not in ticks]
+    ax.set_yticks(ticks)
+    bands = []
+    for start, end in gaps:
+        lo, hi = start * scale, end * scale
+        ax.axhspan(lo, hi, facecolor="#f2f2f2", edgecolor="#c8c8c8", linewidth=0.8, zorder=0.5,
+                   gid=f"skipped {lo:g}-{hi:g}")
+        # Break marks across the time axis, as on a broken axis.
+        ax.plot([0.0, 0.0], [lo, hi], transform=ax.get_yaxis_transform(), marker=[(-1, -0.5), (1, 0.5)],
+                markersize=11, linestyle="none", color="#444444", markeredgewidth=1.2, clip_on=False,
+                zorder=6, gid=f"break marks {lo:g}-{hi:g}")
+        ax.text(0.5, (lo + hi) / 2, f"{_duration(end - start, unit)} skipped",
+                transform=ax.get_yaxis_transform(), ha="center", va="center", fontsize=FONT_PT - 0.5,
+                color="#777777", fontstyle="italic", zorder=1, gid=f"skipped label {lo:g}-{hi:g}")
+        bands.append((lo, hi))
+    return bands
+
+
+def _duration(seconds: float, unit: str) -> str:
+    return f"{seconds * 1000:.0f} ms" if unit == "ms" else f"{seconds:.3g} s"
+
+
+def _text_width_pt(text: str, bold: bool = False) -> float:
+    """The width of ``text`` in points, from the font's glyph outlines (no renderer needed)."""
+    from matplotlib.font_manager import FontProperties
+    from matplotlib.textpath import text_to_path
+
+    prop = FontProperties(size=FONT_PT, weight="bold" if bold else "normal")
+    width, _, _ = text_to_path.get_text_width_height_descent(text, prop, ismath=False)
+    return width * 1.04 + 4
+
+
+def _lane_gap_in(lanes: int) -> float:
+    return LANE_GAP_IN if lanes <= 2 else max(2.4, LANE_GAP_IN - 0.4 * (lanes - 2))
+
+
+def _margins_in(diagram: Diagram) -> tuple[float, float]:
+    """Room left of the first lane and right of the last, for the widest note on each side."""
+    first, last = diagram.actors[0], diagram.actors[-1]
+    left = [_text_width_pt(n.label, True) for n in diagram.notes if n.actor == first]
+    right = [_text_width_pt(n.label, True) for n in diagram.notes if n.actor == last]
+    return (max(left, default=40) / 72 + 0.45, max(right, default=40) / 72 + 0.45)
+
+
+def _axes(ax: Axes | None, diagram: Diagram, title: str,
+          margins: tuple[float, float]) -> tuple[Figure, Axes]:
+    if ax is not None:
+        return ax.figure, ax  # type: ignore[return-value]
+    from matplotlib.figure import Figure
+
+    labels = len(diagram.arrows) + len(diagram.notes)
+    height_in = PER_LABEL_IN * labels + 1.8 + (0.35 if title else 0)
+    height_in = min(MAX_HEIGHT_IN, max(5.0, height_in))
+    lanes = len(diagram.actors)
+    width_in = AXIS_IN + sum(margins) + _lane_gap_in(lanes) * max(lanes - 1, 1)
+    fig = Figure(figsize=(width_in, height_in), layout="constrained")
+    return fig, fig.add_subplot()
+
+
+def _frame(ax: Axes, diagram: Diagram, lane: dict[str, float], scale: float, unit: str,
+           title: str, margins: tuple[float, float]) -> None:
+    """Axes limits, lanes with their names, the legend, the title."""
+    from matplotlib.lines import Line2D
+
+    n = len(diagram.actors)
+    t_end = max([a.end_s for a in diagram.arrows] + [diagram.end_s]) * scale
+    gap = _lane_gap_in(n)
+    ax.set_xlim(-margins[0] / gap, max(n - 1, 1) + margins[1] / gap)
+    span = t_end if t_end > 0 else 1.0
+    ax.set_ylim(span * 1.04, -0.02 * span)  # time flows downward
+    for actor, x in lane.items():
+        ax.axvline(x, color=COLORS["lane"], linewidth=1.0, linestyle=(0, (4, 3)), zorder=1,
+                   gid=f"lane {actor}")
+        ax.text(x, 1.0, actor, transform=ax.get_xaxis_transform(), ha="center", va="bottom",
+                fontsize=FONT_PT + 1.5, fontweight="bold", gid=f"lane name {actor}",
+                bbox={"boxstyle": "round,pad=0.4", "facecolor": "#eef2f7", "edgecolor": "#8a9bb0"})
+    ax.set_xticks([])
+    ax.set_ylabel(f"simulated time ({unit})")
+    ax.grid(axis="y", color="#ebebeb", linewidth=0.7)
+    ax.set_axisbelow(True)
+    for side in ("top", "right", "bottom"):
+        ax.spines[side].set_visible(False)
+    handles = [
+        Line2D([], [], color=COLORS["data"], linewidth=1.5, label="data packet"),
+        Line2D([], [], color=COLORS["ack"], linewidth=1.5, linestyle=(0, (5, 2.5)), label="ack"),
+        Line2D([], [], color=COLORS["lost"], marker="x", markersize=8, markeredgewidth=2.2,
+               linestyle="none", label="lost by the network"),
+        Line2D([], [], color=COLORS["timeout"], marker="D", markersize=6, linestyle="none",
+               label="retry timeout (bar: its timer)"),
+        Line2D([], [], color=COLORS["processed"], marker="o", markersize=5, linestyle="none",
+               label="processed"),
+        Line2D([], [], color=COLORS["duplicate_detected"], marker="o", markersize=5, linestyle="none",
+               label="duplicate dropped"),
+    ]
+    ax.legend(handles=handles, loc="upper center", bbox_to_anchor=(0.5, -0.01), ncols=3,
+              frameon=False, fontsize=FONT_PT)
+    if title:
+        ax.set_title(title, pad=30, fontsize=FONT_PT + 2)
+
+
+_Point = tuple[float, float]
+
+
+def _draw_arrows(ax: Axes, diagram: Diagram, lane: dict[str, float],
+                 scale: float) -> list[tuple[Arrow, _Point, _Point]]:
+    """The packets: data solid, acks dashed, a lost one stopping half-way in a cross."""
+    from matplotlib.patches import FancyArrowPatch
+
+    paths = []
+    for arrow in diagram.arrows:
+        x0, x1 = lane[arrow.source], lane[arrow.target]
+        t0, t1 = arrow.start_s * scale, arrow.end_s * scale
+        if arrow.fate != "arrived":
+            x1 = (x0 + x1) / 2
+        name = f"{arrow.kind} m{arrow.message} #{arrow.attempt}"
+        patch = FancyArrowPatch(
+            (x0, t0), (x1, t1), arrowstyle="-|>" if arrow.fate == "arrived" else "-",
+            mutation_scale=12, color=COLORS[arrow.kind], linewidth=1.5,
+            linestyle="-" if arrow.kind == "data" else (0, (5, 2.5)),
+            shrinkA=0, shrinkB=0, zorder=3, gid=f"arrow {name}",
+            alpha=0.5 if arrow.fate == "in_flight" or arrow.ignored else 1.0,
+        )
+        ax.add_patch(patch)
+        if arrow.fate == "lost":
+            ax.plot([x1], [t1], marker="x", markersize=10, markeredgewidth=2.6, color=COLORS["lost"],
+                    linestyle="none", zorder=4, gid=f"lost {name}")
+        paths.append((arrow, (x0, t0), (x1, t1)))
+    return paths
+
+
+def _draw_notes(ax: Axes, diagram: Diagram, lane: dict[str, float], scale: float) -> list[_Point]:
+    """Markers on the lanes: timeouts (with the timer that ran out), giving up, processing,
+    crashes (with the time the actor was down)."""
+    markers = []
+    down_since: dict[str, float] = {}
+    for note in diagram.notes:
+        x, t = lane[note.actor], note.time_s * scale
+        color = COLORS[note.kind]
+        tag = note.tag
+        if note.kind == "timeout" and note.since_s is not None:
+            ax.plot([x, x], [note.since_s * scale, t], color=color, linewidth=5, alpha=0.3,
+                    solid_capstyle="butt", zorder=2, gid=f"timer {tag}")
+        elif note.kind == "crash":
+            down_since[note.actor] = t
+        elif note.kind == "restart" and note.actor in down_since:
+            ax.plot([x, x], [down_since.pop(note.actor), t], color=COLORS["crash"], linewidth=7,
+                    alpha=0.25, solid_capstyle="butt", zorder=2, gid=f"down {note.actor}")
+        marker = MARKERS.get(note.kind, "o")
+        ax.plot([x], [t], marker=marker, markersize=5.5 if marker == "o" else 8, color=color,
+                markeredgecolor="white", markeredgewidth=0.9, linestyle="none", zorder=5,
+                gid=f"{note.kind} {tag}")
+        markers.append((x, t))
+    for actor, since in down_since.items():  # still down when the trace ends
+        ax.plot([lane[actor]] * 2, [since, diagram.end_s * scale], color=COLORS["crash"], linewidth=7,
+                alpha=0.25, solid_capstyle="butt", zorder=2, gid=f"down {actor}")
+    return markers
+
+
+class _Rect:
+    """A label's box in display units: centre, unit axes along and across, half-sizes."""
+
+    def __init__(self, cx: float, cy: float, angle_deg: float, half_w: float, half_h: float) -> None:
+        self.c = (cx, cy)
+        a = math.radians(angle_deg)
+        self.u = (math.cos(a), math.sin(a))
+        self.n = (-math.sin(a), math.cos(a))
+        self.half = (half_w, half_h)
+        self.angle = angle_deg
+        self.x0, self.x1 = self.extent((1.0, 0.0))
+        self.y0, self.y1 = self.extent((0.0, 1.0))
+
+    def grown(self, room: float) -> _Rect:
+        return _Rect(*self.c, self.angle, self.half[0] + room, self.half[1] + room)
+
+    def extent(self, axis: _Point) -> tuple[float, float]:
+        """The rectangle's shadow on a line through the origin along unit vector ``axis``."""
+        centre = self.c[0] * axis[0] + self.c[1] * axis[1]
+        reach = (self.half[0] * abs(self.u[0] * axis[0] + self.u[1] * axis[1])
+                 + self.half[1] * abs(self.n[0] * axis[0] + self.n[1] * axis[1]))
+        return centre - reach, centre + reach
+
+    def overlaps(self, other: _Rect) -> bool:
+        """Separating-axis test of two rotated rectangles."""
+        if self.x1 <= other.x0 or other.x1 <= self.x0 or self.y1 <= other.y0 or other.y1 <= self.y0:
+            return False
+        if self.angle == other.angle == 0.0:
+            return True
+        for axis in (self.u, self.n, other.u, other.n):
+            a0, a1 = self.extent(axis)
+            b0, b1 = other.extent(axis)
+            if a1 <= b0 or b1 <= a0:
+                return False
+        return True
+
+    def crosses(self, p0: _Point, p1: _Point) -> bool:
+        """Whether the segment p0-p1 passes through the rectangle (Liang-Barsky clipping)."""
+        (x0, y0), (x1, y1) = self._local(p0), self._local(p1)
+        lo, hi = 0.0, 1.0
+        for delta, start, bound in ((x1 - x0, x0, self.half[0]), (y1 - y0, y0, self.half[1])):
+            # Inside this slab where s + t*d >= 0 for both of its sides.
+            for d, s in ((delta, start + bound), (-delta, bound - start)):
+                if d == 0:
+                    if s < 0:
+                        return False
+                elif d > 0:
+                    lo = max(lo, -s / d)
+                else:
+                    hi = min(hi, -s / d)
+            if lo > hi:
+                return False
+        return True
+
+    def _local(self, p: _Point) -> _Point:
+        dx, dy = p[0] - self.c[0], p[1] - self.c[1]
+        return dx * self.u[0] + dy * self.u[1], dx * self.n[0] + dy * self.n[1]
+
+
+class _Rows(Generic[T]):
+    """Things placed so far, filed by the display rows they span, so that a
+    candidate is checked only against its neighbours."""
+
+    ROW_PX = 40.0
+
+    def __init__(self) -> None:
+        self._rows: dict[int, list[int]] = defaultdict(list)
+        self.items: list[T] = []
+
+    def add(self, item: T, y0: float, y1: float) -> None:
+        index = len(self.items)
+        self.items.append(item)
+        for row in range(math.floor(y0 / self.ROW_PX), math.floor(y1 / self.ROW_PX) + 1):
+            self._rows[row].append(index)
+
+    def near(self, y0: float, y1: float) -> list[T]:
+        found: set[int] = set()
+        for row in range(math.floor(y0 / self.ROW_PX), math.floor(y1 / self.ROW_PX) + 1):
+            found.update(self._rows.get(row, ()))
+        return [self.items[i] for i in sorted(found)]
+
+
+class _Labeller:
+    """Places every label where it overlaps no other label, arrow or marker.
+
+    An arrow's label lies along its arrow, just above or below it, at the
+    first of a few spots that is free; a lost packet's label may also sit
+    level just past its cross. A note's label sits beside its lane at its
+    time. A label with no free spot goes level to the first free place
+    further down, tied to its anchor by a leader line. Boxes are measured from
+    the font's glyph outlines (no renderer involved), so the placement is the
+    same everywhere.
+    """
+
+    def __init__(self, ax: Axes) -> None:
+        self.ax = ax
+        self.px_per_pt = ax.figure.dpi / 72
+        self.boxes: _Rows[_Rect] = _Rows()
+        self.lines: _Rows[tuple[object, _Point, _Point]] = _Rows()  # (owner, start, end)
+        self.to_px = ax.transData.transform
+        self.to_data = ax.transData.inverted().transform
+        self.inside = ax.get_window_extent()
+        self.left_out = 0  # labels with no room near their anchor
+
+    def _size(self, text: str, bold: bool) -> tuple[float, float]:
+        return _text_width_pt(text, bold) * self.px_per_pt, FONT_PT * 1.3 * self.px_per_pt
+
+    def _take(self, rect: _Rect) -> None:
+        self.boxes.add(rect, rect.y0, rect.y1)
+
+    def _free(self, rect: _Rect, owner: object) -> bool:
+        return self._blocked_to(rect, owner) is None
+
+    def _blocked_to(self, rect: _Rect, owner: object) -> float | None:
+        """None if ``rect`` is free; else the display height its top must go below to clear
+        the labels in its way (its own bottom when only a line is in the way)."""
+        box = self.inside
+        if rect.x0 < box.x0 or rect.x1 > box.x1 or rect.y0 < box.y0 or rect.y1 > box.y1:
+            return rect.y0
+        clash = [other.y0 for other in self.boxes.near(rect.y0, rect.y1)
+                 if rect.overlaps(other)]
+        if clash:
+            return min(clash)
+        room = CLEARANCE_PT * self.px_per_pt
+        wide = rect.grown(room)
+        for who, p0, p1 in self.lines.near(wide.y0, wide.y1):
+            if who is not owner and wide.crosses(p0, p1):
+                return rect.y1 - (rect.y1 - rect.y0) / 3
+        return None
+
+    def place(self, diagram: Diagram, lane: dict[str, float], scale: float,
+              paths: list[tuple[Arrow, _Point, _Point]], markers: list[_Point],
+              bands: list[tuple[float, float]]) -> None:
+        x_lo, x_hi = self.ax.get_xlim()
+        for lo, hi in bands:  # skipped stretches of time take no labels
+            (x0, y0), (x1, y1) = self.to_px((x_lo, lo)), self.to_px((x_hi, hi))
+            self._take(_Rect((x0 + x1) / 2, (y0 + y1) / 2, 0.0, abs(x1 - x0) / 2, abs(y1 - y0) / 2))
+        for arrow, start, end in paths:
+            p0, p1 = tuple(self.to_px(start)), tuple(self.to_px(end))
+            self.lines.add((arrow, p0, p1), min(p0[1], p1[1]), max(p0[1], p1[1]))
+        r = 6 * self.px_per_pt
+        crosses = [end for arrow, _, end in paths if arrow.fate == "lost"]
+        for x, t in markers + crosses:  # a marker is a small box that no label may cover
+            px, py = self.to_px((x, t))
+            self._take(_Rect(px, py, 0.0, r, r))
+        for arrow, start, end in sorted(paths, key=lambda p: p[1][1]):
+            self._arrow_label(arrow, lane[arrow.target] - start[0], start, end)
+        for note in sorted(diagram.notes, key=lambda n: n.time_s):
+            self._note_label(note, lane, scale)
+        if self.left_out:
+            self.ax.text(1.0, 0.0, f"{self.left_out} labels left out: too crowded here",
+                         transform=self.ax.transAxes, ha="right", va="top", fontsize=FONT_PT - 1,
+                         color="#777777", fontstyle="italic", gid="labels left out")
+
+    def _arrow_label(self, arrow: Arrow, full: float, start: _Point, end: _Point) -> None:
+        """``full``: the distance in lanes from the arrow's source to its target."""
+        color = COLORS["lost"] if arrow.fate == "lost" else COLORS[arrow.kind]
+        gid = f"label {arrow.kind} m{arrow.message} #{arrow.attempt}"
+        width, height = self._size(arrow.label, bold=False)
+        p0, p1 = self.to_px(start), self.to_px(end)
+        angle = math.degrees(math.atan2(p1[1] - p0[1], p1[0] - p0[0]))
+        if angle > 90:  # keep text upright
+            angle -= 180
+        elif angle <= -90:
+            angle += 180
+        normal = (-math.sin(math.radians(angle)), math.cos(math.radians(angle)))
+        gap = 2.5 * self.px_per_pt + height / 2
+        drawn = end[0] - start[0]
+        candidates = []
+        if arrow.fate != "arrived":
+            # Level, just past the cross, on the side the packet was heading.
+            ahead = 1.0 if p1[0] >= p0[0] else -1.0
+            shift = 8 * self.px_per_pt + width / 2
+            for rise in (0.0, -0.8, 0.8, -1.6, 1.6):
+                candidates.append(_Rect(p1[0] + ahead * shift, p1[1] + rise * height, 0.0,
+                                        width / 2, height / 2))
+        spots = LOST_LABEL_SPOTS if arrow.fate != "arrived" else LABEL_SPOTS
+        for side in (1.0, -1.0):
+            for spot in spots:
+                f = spot * full / drawn if drawn else 0.0
+                px, py = p0[0] + f * (p1[0] - p0[0]), p0[1] + f * (p1[1] - p0[1])
+                candidates.append(_Rect(px + side * gap * normal[0], py + side * gap * normal[1],
+                                        angle, width / 2, height / 2))
+        for rect in candidates:
+            if self._free(rect, arrow):
+                self._text(rect, arrow.label, color, gid)
+                return
+        f = spots[0] * full / drawn if drawn else 0.0
+        anchor = (p0[0] + f * (p1[0] - p0[0]), p0[1] + f * (p1[1] - p0[1]))
+        self._below(anchor, anchor[0], arrow.label, color, width, height, gid, owner=arrow, bold=False,
+                    max_drop=ARROW_LABEL_DROP * height)
+
+    def _note_label(self, note: Note, lane: dict[str, float], scale: float) -> None:
+        on_sender = note.actor.startswith("sender")
+        bold = note.kind in BOLD_NOTES
+        width, height = self._size(note.label, bold)
+        px, py = self.to_px((lane[note.actor], note.time_s * scale))
+        offset = 9 * self.px_per_pt + width / 2
+        self._below((px, py), px - offset if on_sender else px + offset, note.label, COLORS[note.kind],
+                    width, height, f"label {note.kind} {note.tag}", owner=note, bold=bold,
+                    max_drop=NOTE_LABEL_DROP * height)
+
+    def _below(self, anchor: _Point, cx: float, text: str, color: str, width: float, height: float,
+               gid: str, *, owner: object, bold: bool, max_drop: float) -> None:
+        """Level text centred at ``cx``, at the anchor's height or the first free place below.
+
+        A label that would have to go further than ``max_drop`` below its
+        anchor is left out (and counted): far from its arrow it would mislead.
+        """
+        cy = anchor[1]
+        rect = _Rect(cx, cy, 0.0, width / 2, height / 2)
+        while (top := self._blocked_to(rect, owner)) is not None:
+            # Display y grows upwards: later in time is further down.
+            cy = min(cy - 1.0, top - height / 2 - 0.5)
+            if anchor[1] - cy > max_drop:
+                self.left_out += 1
+                return
+            rect = _Rect(cx, cy, 0.0, width / 2, height / 2)
+        if anchor[1] - cy > height * 0.6:
+            edge = cx if abs(cx - anchor[0]) < width / 2 else cx - math.copysign(width / 2, cx - anchor[0])
+            (x0, y0), (x1, y1) = self.to_data(anchor), self.to_data((edge, cy + height / 2))
+            self.ax.plot([x0, x1], [y0, y1], color=color, linewidth=0.7, alpha=0.7, zorder=2,
+                         gid=f"leader {gid}")
+        self._text(rect, text, color, gid, bold=bold)
+
+    def _text(self, rect: _Rect, text: str, color: str, gid: str, *, bold: bool = False) -> None:
+        self._take(rect)
+        x, y = self.to_data(rect.c)
+        label = self.ax.text(x, y, text, ha="center", va="center", rotation=rect.angle,
+                             rotation_mode="anchor", fontsize=FONT_PT, color=color,
+                             fontweight="bold" if bold else "normal", zorder=6, gid=gid,
+                             bbox={"boxstyle": "round,pad=0.1", "facecolor": "white",
+                                   "edgecolor": "none", "alpha": 0.85})
+        label.set_in_layout(False)
+
+
+__all__ = ["Arrow", "Diagram", "Note", "draw", "layout", "quiet_gaps", "time_unit"]
