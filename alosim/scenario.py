@@ -66,10 +66,18 @@ class ScenarioError(Exception):
 
     def __init__(self, source: str, problems: Sequence[tuple[str, str]]) -> None:
         self.source = source
-        self.problems = list(problems)
+        self.problems = [(_printable(path), _printable(message)) for path, message in problems]
         lines = [f"{source}: {path}: {message}" if path else f"{source}: {message}"
                  for path, message in self.problems]
         super().__init__("\n".join(lines))
+
+
+_CONTROL = {c: f"\\x{c:02x}" for c in range(32)} | {127: "\\x7f"}
+
+
+def _printable(text: str) -> str:
+    """One line, whatever a key or value contained (newlines, escapes, ...)."""
+    return text.translate(_CONTROL)
 
 
 class _Model(BaseModel):
@@ -468,6 +476,8 @@ def parse_scenario(text: str, source: str = "<scenario>", overrides: Iterable[st
         raise ScenarioError(source, [("", f"not valid YAML: {where}{problem}")]) from None
     except RecursionError:
         raise ScenarioError(source, [("", "not valid YAML: nested too deeply")]) from None
+    except (ValueError, OverflowError) as exc:  # e.g. an integer with thousands of digits
+        raise ScenarioError(source, [("", f"not valid YAML: {exc}")]) from None
     if not isinstance(data, dict):
         kind = "empty" if data is None else f"a {type(data).__name__}"
         raise ScenarioError(source, [("", f"expected a mapping of scenario fields, got {kind}")])
