@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import json
 import math
+import signal
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from functools import wraps
 from pathlib import Path
 from typing import Any, TypeVar
@@ -65,20 +67,72 @@ def cli() -> None:
               show_default=True, help="Results folder.")
 @_set_option
 @click.option("--no-plot", is_flag=True, help="Do not draw growth.png.")
+@click.option("--check-determinism", is_flag=True,
+              help="First run the scenario in two separate processes with different hash "
+              "seeds and fail unless their fingerprints agree.")
 @_friendly
-def run(file: Path, seed: int | None, out: Path, overrides: Sequence[str], no_plot: bool) -> None:
+def run(file: Path, seed: int | None, out: Path, overrides: Sequence[str], no_plot: bool,
+        check_determinism: bool) -> None:
     """Run a scenario FILE once, print its summary and write its results."""
     from alosim.results import write_run
     from alosim.simulate import simulate
 
     scenario = load_scenario(file, overrides).with_seed(seed)
-    result = simulate(scenario)
+    if check_determinism:
+        _check_determinism(file, overrides, seed)
+    with _progress(scenario) as progress:
+        result = simulate(scenario, progress=progress)
     folder = write_run(result, out, plot=not no_plot)
     click.echo(format_summary(scenario, result.summary, result.wall_time_s))
     click.echo(f"\nresults: {folder}")
     if not result.ok:
         failed = ", ".join(k for k, v in result.checks.items() if not v)
         click.echo(f"guarantee violated ({scenario.semantics}): {failed}")
+
+
+def _check_determinism(file: Path, overrides: Sequence[str], seed: int | None) -> None:
+    from alosim import determinism
+
+    try:
+        verdict = determinism.check(file, overrides, seed)
+    except determinism.CheckError as exc:
+        _fail(str(exc).removeprefix("alosim: error: "))
+    if not verdict.ok:
+        _fail(f"{file}: {verdict.describe()}")
+    click.echo(verdict.describe(), err=True)
+
+
+@contextmanager
+def _progress(scenario: Scenario) -> Iterator[Callable[[float, int], None] | None]:
+    """A progress bar on standard error for runs long enough to want one (and
+    only on a terminal): messages created, with simulated time beside them."""
+    from tqdm import tqdm
+
+    total = scenario.messages
+    if total is None or total < 200_000 or not sys.stderr.isatty():
+        yield None
+        return
+    with tqdm(total=total, unit="msg", unit_scale=True, file=sys.stderr, leave=False,
+              desc=scenario.name) as bar:
+
+        def update(sim_time_s: float, created: int) -> None:
+            bar.update(created - bar.n)
+            bar.set_postfix_str(f"simulated {sim_time_s:,.0f} s", refresh=False)
+
+        yield update
+
+
+@cli.command(hidden=True)
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@_seed_option
+@_set_option
+@_friendly
+def fingerprint(file: Path, seed: int | None, overrides: Sequence[str]) -> None:
+    """Run FILE and print only its fingerprint, as JSON (used by --check-determinism)."""
+    from alosim.simulate import simulate
+
+    result = simulate(load_scenario(file, overrides).with_seed(seed))
+    click.echo(json.dumps({"fingerprint": result.fingerprint, "seed": result.seed}))
 
 
 @cli.command()
@@ -365,7 +419,13 @@ def format_summary(scenario: Scenario, summary: dict[str, Any], wall_time_s: flo
     return "\n".join(lines)
 
 
+def _terminate(signum: int, frame: object) -> None:
+    # SIGTERM unwinds like Ctrl-C: temporary files are removed, finished work is kept.
+    raise KeyboardInterrupt
+
+
 def main() -> None:
+    signal.signal(signal.SIGTERM, _terminate)
     cli(prog_name="alosim")
 
 

@@ -94,11 +94,13 @@ def _fsync(path: Path) -> None:
 
 
 def _replace_dir(src: Path, dst: Path) -> None:
-    """Move ``src`` to ``dst``; an existing ``dst`` (an earlier identical run) is replaced."""
-    if dst.exists():
-        trash = Path(tempfile.mkdtemp(prefix=f".{dst.name}.", suffix=".old", dir=dst.parent))
-        os.replace(dst, trash / dst.name)
-        os.replace(src, dst)
-        shutil.rmtree(trash, ignore_errors=True)
-    else:
-        os.replace(src, dst)
+    """Move ``src`` to ``dst`` in one step. If ``dst`` exists it is an earlier
+    run of the same scenario and seed -- the same fingerprint, so the same
+    results -- and it is kept: the first complete folder wins, and two runs
+    writing at once can never mix their files."""
+    try:
+        os.rename(src, dst)
+    except OSError:
+        if not dst.is_dir():
+            raise
+        shutil.rmtree(src, ignore_errors=True)

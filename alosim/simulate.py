@@ -19,7 +19,7 @@ import itertools
 import json
 import math
 import time
-from collections.abc import Generator
+from collections.abc import Callable, Generator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -47,8 +47,10 @@ from alosim.streams import Streams
 class World:
     """The actors of one run, wired together."""
 
-    def __init__(self, scenario: Scenario, seed: int) -> None:
+    def __init__(self, scenario: Scenario, seed: int,
+                 progress: Callable[[float, int], None] | None = None) -> None:
         self.scenario = scenario
+        self.progress = progress
         self.env = simpy.Environment()
         self.streams = Streams(seed)
         self.rec = Recorder(trace_messages=scenario.observe.trace_messages)
@@ -122,6 +124,8 @@ class World:
         for receiver in self.receivers:
             receiver.sync_store(now)  # a TTL store shrinks as ids age out
         self.rec.sample(now, self.unsettled)
+        if self.progress is not None:
+            self.progress(now, self.rec.messages)
 
     def _sampler(self, every: float) -> Generator[simpy.Event, None, None]:
         while True:
@@ -197,12 +201,18 @@ class RunResult:
         return pd.DataFrame(rows, columns=columns)
 
 
-def simulate(scenario: Scenario, seed: int | None = None) -> RunResult:
-    """Run ``scenario`` once with ``seed`` (default: the scenario's own seed)."""
+def simulate(scenario: Scenario, seed: int | None = None, *,
+             progress: Callable[[float, int], None] | None = None) -> RunResult:
+    """Run ``scenario`` once with ``seed`` (default: the scenario's own seed).
+
+    ``progress``, if given, is called at every sampling instant with the
+    simulated time and the number of messages created so far (for a progress
+    bar; it cannot change the run).
+    """
     scenario = scenario.with_seed(seed)
     seed = scenario.seed
     started = time.perf_counter()
-    world = World(scenario, seed)
+    world = World(scenario, seed, progress=progress)
     world.run()
     wall = time.perf_counter() - started
     rec = world.rec
