@@ -29,7 +29,8 @@ import logging
 import multiprocessing
 import os
 import signal
-from collections.abc import Callable, Iterable, Iterator
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Generator, Iterable
 from concurrent.futures import FIRST_COMPLETED, Future, wait
 from concurrent.futures import Executor as FuturesPool
 from concurrent.futures.process import BrokenProcessPool, ProcessPoolExecutor
@@ -45,6 +46,7 @@ EXECUTOR_KINDS: tuple[str, ...] = ("serial", "local", "dask")
 
 # Items submitted per worker ahead of the ones finished.
 _AHEAD_PER_WORKER = 4
+_END = object()
 
 
 class ExecutorError(Exception):
@@ -60,6 +62,9 @@ class Finished(Generic[T, R]):
     error: BaseException | None = None
 
 
+Results = Generator[Finished[T, R], None, None]
+
+
 def default_jobs() -> int:
     """The number of cores this process may use."""
     try:
@@ -68,14 +73,15 @@ def default_jobs() -> int:
         return os.cpu_count() or 1
 
 
-class Executor:
+class Executor(ABC):
     """The interface of every executor; a context manager that closes it."""
 
     kind: str = ""
     workers: int = 1
 
-    def imap_unordered(self, fn: Callable[[T], R], items: Iterable[T]) -> Iterator[Finished[T, R]]:
-        raise NotImplementedError
+    @abstractmethod
+    def imap_unordered(self, fn: Callable[[T], R], items: Iterable[T]) -> Results[T, R]:
+        """Yield a :class:`Finished` per item of ``items`` as each completes."""
 
     def close(self, *, interrupted: bool = False) -> None:
         """Release the workers; with ``interrupted``, without waiting for runs in progress."""
@@ -94,7 +100,7 @@ class SerialExecutor(Executor):
     kind = "serial"
     workers = 1
 
-    def imap_unordered(self, fn: Callable[[T], R], items: Iterable[T]) -> Iterator[Finished[T, R]]:
+    def imap_unordered(self, fn: Callable[[T], R], items: Iterable[T]) -> Results[T, R]:
         for item in items:
             try:
                 value = fn(item)
@@ -111,7 +117,7 @@ class _FuturesExecutor(Executor):
         self._pool = pool
         self.workers = workers
 
-    def imap_unordered(self, fn: Callable[[T], R], items: Iterable[T]) -> Iterator[Finished[T, R]]:
+    def imap_unordered(self, fn: Callable[[T], R], items: Iterable[T]) -> Results[T, R]:
         source = iter(items)
         pending: dict[Future[R], T] = {}
         limit = max(1, self.workers * _AHEAD_PER_WORKER)
@@ -127,7 +133,7 @@ class _FuturesExecutor(Executor):
             top_up()
             while pending:
                 done, _ = wait(list(pending), return_when=FIRST_COMPLETED)
-                for future in done:
+                for future in [f for f in pending if f in done]:  # in the order submitted
                     yield self._finished(pending.pop(future), future)
                 top_up()
         finally:
@@ -146,9 +152,6 @@ class _FuturesExecutor(Executor):
         if isinstance(error, KeyboardInterrupt):
             raise error
         return Finished(item, None, error)
-
-
-_END = object()
 
 
 def _ignore_sigint() -> None:

@@ -1,0 +1,570 @@
+"""The results store of a sweep: one row per run, resumable, the same bytes every time.
+
+A sweep lands in ``<out>/<scenario name>/sweep-<hash>/``. The hash covers the
+resolved scenario of every point and the swept values (not the file's path,
+its description, the wall-clock time or the number of replications), so the
+same sweep always finds the same folder, and raising ``replications`` later
+reuses the replications already run.
+
+Contents:
+
+* ``sweep.json`` -- the swept parameters, each point's values (as written and
+  as resolved), replications, alosim version;
+* ``scenario.yaml`` -- the resolved scenario with its ``sweep`` section;
+* ``runs/p<point>-r<replication>.json`` -- one file per finished run, written
+  under a temporary name and renamed into place, so an interrupted sweep
+  loses only the runs in progress. These files are the source of truth; the
+  tables below are built from them.
+* ``runs.parquet`` and ``runs.csv`` -- the run table, one row per (point,
+  replication), sorted by both. Columns: ``point``, one column per swept
+  parameter named by its dotted path (its resolved value: ``250ms`` becomes
+  ``0.25``), ``replication``, ``seed``, every column of the run summary,
+  the derived ``duplicate_processing_per_message`` and ``lost_per_message``,
+  and ``error`` (empty when the run succeeded). A summary column with the
+  name of a swept parameter is kept as ``<name>_measured``. Wall-clock time
+  is left out, so identical sweeps give identical bytes;
+* ``timings.csv`` -- the wall-clock time of each run;
+* ``series.parquet`` -- each run's sampled time series (at most
+  :data:`SERIES_ROWS_MAX` rows per run, evenly thinned), keyed by point and
+  replication;
+* ``latency.parquet`` -- create-to-processed latency of each traced message
+  (``observe.trace_messages``; at most :data:`LATENCY_SAMPLES_MAX` per run);
+* ``plots/`` -- the comparison plots (see :mod:`alosim.plots`).
+
+:func:`load_results` reads the run table back as a DataFrame (rebuilding it
+from ``runs/`` if a sweep was stopped before it could write it), and
+:func:`aggregate` reduces it to one row per point with the mean and a
+Student-t confidence interval of each measure.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import math
+import os
+import tempfile
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from alosim.observe import SERIES_COLUMNS
+from alosim.results import OutputError, safe_child
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+FORMAT = 1
+SERIES_ROWS_MAX = 1000
+LATENCY_SAMPLES_MAX = 20_000
+
+MANIFEST = "sweep.json"
+RUNS_DIR = "runs"
+RUNS_TABLE = "runs.parquet"
+RUNS_CSV = "runs.csv"
+SERIES_TABLE = "series.parquet"
+LATENCY_TABLE = "latency.parquet"
+TIMINGS_CSV = "timings.csv"
+
+# Summary columns that repeat the scenario rather than measure it: when a
+# swept parameter has the same name, the parameter's column is enough.
+_ECHO_COLUMNS = frozenset({"scenario", "semantics", "seed"})
+_DERIVED: tuple[tuple[str, str], ...] = (
+    ("duplicate_processing_per_message", "duplicate_processing"),
+    ("lost_per_message", "lost"),
+)
+
+Key = tuple[int, int]
+
+
+class ResultsError(OutputError):
+    """A results folder that cannot be read as a sweep."""
+
+
+# -- one run -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RunRecord:
+    """What one run of a sweep produced, as plain data (one file in ``runs/``)."""
+
+    point: int
+    replication: int
+    seed: int
+    values: tuple[tuple[str, Any], ...]
+    summary: dict[str, Any] | None
+    series: dict[str, list[float]] | None = None
+    latency_s: list[float] | None = None
+    error: str = ""
+    wall_time_s: float = 0.0
+
+    @property
+    def key(self) -> Key:
+        return (self.point, self.replication)
+
+    def to_json(self) -> str:
+        data = {
+            "format": FORMAT,
+            "point": self.point,
+            "replication": self.replication,
+            "seed": self.seed,
+            "values": [[path, value] for path, value in self.values],
+            "error": self.error,
+            "wall_time_s": self.wall_time_s,
+            "summary": self.summary,
+            "series": self.series,
+            "latency_s": self.latency_s,
+        }
+        return json.dumps(data, separators=(",", ":"))
+
+    @classmethod
+    def from_json(cls, text: str) -> RunRecord:
+        data = json.loads(text)
+        return cls(
+            point=int(data["point"]),
+            replication=int(data["replication"]),
+            seed=int(data["seed"]),
+            values=tuple((str(path), value) for path, value in data["values"]),
+            summary=data["summary"],
+            series=data["series"],
+            latency_s=data["latency_s"],
+            error=str(data["error"]),
+            wall_time_s=float(data["wall_time_s"]),
+        )
+
+
+def thin(series: Mapping[str, Sequence[float]], max_rows: int = SERIES_ROWS_MAX) -> dict[str, list[float]]:
+    """At most ``max_rows`` evenly spaced rows of ``series``, always keeping the first and last."""
+    n = len(next(iter(series.values()), []))
+    if n <= max_rows:
+        return {name: list(values) for name, values in series.items()}
+    keep = sorted({round(i * (n - 1) / (max_rows - 1)) for i in range(max_rows)})
+    return {name: [values[i] for i in keep] for name, values in series.items()}
+
+
+def run_file_name(key: Key) -> str:
+    return f"p{key[0]:06d}-r{key[1]:06d}.json"
+
+
+def _parse_run_file_name(name: str) -> Key | None:
+    stem, dot, ext = name.partition(".")
+    point, dash, replication = stem.partition("-")
+    if ext != "json" or not dash or point[:1] != "p" or replication[:1] != "r":
+        return None
+    try:
+        return int(point[1:]), int(replication[1:])
+    except ValueError:
+        return None
+
+
+# -- writing -------------------------------------------------------------------------
+
+
+def _write_atomic(path: Path, write: Callable[[Path], None]) -> None:
+    """Write ``path`` through ``write(tmp)`` on a temporary file, then rename it into place."""
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    tmp = Path(tmp_name)
+    try:
+        write(tmp)
+        with open(tmp, "rb") as f:
+            os.fsync(f.fileno())
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def _write_text(path: Path, text: str) -> None:
+    _write_atomic(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
+
+
+class SweepStore:
+    """The folder of one sweep: run files in, tables out."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self.runs_dir = folder / RUNS_DIR
+
+    @classmethod
+    def open(cls, out: str | Path, name: str, digest: str, manifest: Mapping[str, Any],
+             scenario_yaml: str) -> SweepStore:
+        """The store for sweep ``digest`` of scenario ``name`` under ``out``, created if new."""
+        folder = safe_child(Path(out), name, f"sweep-{digest}")
+        try:
+            (folder / RUNS_DIR).mkdir(parents=True, exist_ok=True)
+            store = cls(folder)
+            store._remove_temporaries()
+            _write_text(folder / MANIFEST, json.dumps(manifest, indent=2, allow_nan=False) + "\n")
+            _write_text(folder / "scenario.yaml", scenario_yaml)
+        except OSError as exc:
+            raise OutputError(f"cannot write the sweep results in {folder}: {exc}") from None
+        return store
+
+    def _remove_temporaries(self) -> None:
+        """Left behind by a run file or table whose writing was interrupted."""
+        for directory in (self.folder, self.runs_dir):
+            for path in directory.glob(".*.tmp"):
+                path.unlink(missing_ok=True)
+
+    def stored(self) -> dict[Key, str]:
+        """The readable runs on disk: key -> error ('' for a run that succeeded)."""
+        return {record.key: record.error for record in self.records()}
+
+    def _run_files(self) -> list[tuple[Key, Path]]:
+        if not self.runs_dir.is_dir():
+            return []
+        files = []
+        for path in self.runs_dir.iterdir():
+            key = _parse_run_file_name(path.name)
+            if key is not None:
+                files.append((key, path))
+        return sorted(files)
+
+    def add(self, record: RunRecord) -> Path:
+        """Write one finished run (atomically)."""
+        path = self.runs_dir / run_file_name(record.key)
+        try:
+            _write_text(path, record.to_json())
+        except OSError as exc:
+            raise OutputError(f"cannot write {path}: {exc.strerror or exc}") from None
+        return path
+
+    def records(self, keys: Iterable[Key] | None = None) -> list[RunRecord]:
+        """The stored runs, sorted by key; only ``keys`` if given."""
+        wanted = None if keys is None else set(keys)
+        out = []
+        for key, path in self._run_files():
+            if wanted is not None and key not in wanted:
+                continue
+            try:
+                out.append(RunRecord.from_json(path.read_text(encoding="utf-8")))
+            except (OSError, ValueError, KeyError, TypeError):
+                continue  # unreadable: missing, so computed again
+        return out
+
+    def consolidate(self, parameters: Sequence[str], keys: Iterable[Key]) -> SweepData:
+        """Build the tables from the run files of ``keys`` and write them atomically."""
+        data = tables(self.records(keys), parameters, folder=self.folder)
+        self.write_tables(data)
+        return data
+
+    def write_tables(self, data: SweepData) -> None:
+        try:
+            self._write_tables(data)
+        except OSError as exc:
+            raise OutputError(f"cannot write the tables in {self.folder}: {exc.strerror or exc}") from None
+
+    def _write_tables(self, data: SweepData) -> None:
+        folder = self.folder
+        _write_atomic(folder / RUNS_TABLE, lambda tmp: data.runs.to_parquet(tmp, index=False))
+        _write_atomic(folder / RUNS_CSV, lambda tmp: data.runs.to_csv(tmp, index=False, lineterminator="\n"))
+        _write_atomic(folder / SERIES_TABLE, lambda tmp: data.series.to_parquet(tmp, index=False))
+        _write_atomic(folder / LATENCY_TABLE, lambda tmp: data.latency.to_parquet(tmp, index=False))
+        _write_atomic(folder / TIMINGS_CSV,
+                      lambda tmp: data.timings.to_csv(tmp, index=False, lineterminator="\n"))
+
+
+# -- tables --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SweepData:
+    """The tables of one sweep."""
+
+    folder: Path | None
+    parameters: tuple[str, ...]
+    runs: pd.DataFrame
+    series: pd.DataFrame
+    latency: pd.DataFrame
+    timings: pd.DataFrame
+
+
+def tables(records: Sequence[RunRecord], parameters: Sequence[str],
+           folder: Path | None = None) -> SweepData:
+    """The run, series, latency and timing tables of ``records``, sorted by key."""
+    import pandas as pd
+
+    records = sorted(records, key=lambda r: r.key)
+    parameters = tuple(parameters)
+    rows, columns = _run_rows(records, parameters)
+    runs = _typed_frame(rows, columns)
+    timings = pd.DataFrame({
+        "point": pd.Series([r.point for r in records], dtype="int64"),
+        "replication": pd.Series([r.replication for r in records], dtype="int64"),
+        "wall_time_s": pd.Series([r.wall_time_s for r in records], dtype="float64"),
+    })
+    return SweepData(folder, parameters, runs, _series_table(records), _latency_table(records), timings)
+
+
+def _run_rows(records: Sequence[RunRecord],
+              parameters: tuple[str, ...]) -> tuple[list[dict[str, Any]], list[str]]:
+    summary_columns: list[str] = []
+    seen: set[str] = set()
+    rows = []
+    for record in records:
+        row: dict[str, Any] = {"point": record.point}
+        values = dict(record.values)
+        for path in parameters:
+            row[path] = values.get(path)
+        row["replication"] = record.replication
+        row["seed"] = record.seed
+        for name, value in (record.summary or {}).items():
+            column = _summary_column(name, parameters)
+            if column is None:
+                continue
+            row[column] = value
+            if column not in seen:
+                seen.add(column)
+                summary_columns.append(column)
+        if record.summary is not None:
+            messages = max(int(record.summary.get("messages", 0)), 1)
+            for derived, count in _DERIVED:
+                if count in record.summary:
+                    row[derived] = record.summary[count] / messages
+        row["error"] = record.error
+        rows.append(row)
+    derived = [name for name, count in _DERIVED if count in seen]
+    columns = ["point", *parameters, "replication", "seed", *summary_columns, *derived, "error"]
+    return rows, columns
+
+
+def _summary_column(name: str, parameters: tuple[str, ...]) -> str | None:
+    if name == "seed":
+        return None
+    if name in parameters:
+        return None if name in _ECHO_COLUMNS else f"{name}_measured"
+    return name
+
+
+def _column_dtype(values: Sequence[Any]) -> str | None:
+    """The pandas dtype that holds ``values`` (None when they are not all of one scalar kind)."""
+    present = [v for v in values if v is not None and not (isinstance(v, float) and math.isnan(v))]
+    if not present:
+        return "float64" if values else None
+    if all(isinstance(v, bool) for v in present):
+        return "boolean"
+    if all(isinstance(v, int) and not isinstance(v, bool) for v in present):
+        return "Int64"
+    if all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in present):
+        return "float64"
+    if all(isinstance(v, str) for v in present):
+        return "str"
+    return None
+
+
+def _typed_frame(rows: Sequence[Mapping[str, Any]], columns: Sequence[str]) -> pd.DataFrame:
+    """A DataFrame with one dtype per column decided by what the column holds, not by
+    which rows happen to be missing: so tables with and without failed runs agree."""
+    import pandas as pd
+
+    data = {}
+    for column in columns:
+        values = [row.get(column) for row in rows]
+        dtype = _column_dtype(values)
+        if dtype is None:  # a parameter whose values are mappings or mixed kinds
+            values = [None if v is None else json.dumps(v, sort_keys=True) for v in values]
+            dtype = "str"
+        if dtype == "float64":
+            values = [math.nan if v is None else float(v) for v in values]
+        data[column] = pd.Series(values, dtype=dtype)
+    frame = pd.DataFrame(data, columns=list(columns))
+    if "error" in frame:
+        frame["error"] = frame["error"].fillna("")
+    return frame
+
+
+def _series_table(records: Sequence[RunRecord]) -> pd.DataFrame:
+    import numpy as np
+    import pandas as pd
+
+    parts: dict[str, list[Any]] = {"point": [], "replication": []}
+    parts.update({name: [] for name in SERIES_COLUMNS})
+    for record in records:
+        if not record.series:
+            continue
+        n = len(record.series.get("time_s", []))
+        parts["point"].append(np.full(n, record.point, dtype=np.int64))
+        parts["replication"].append(np.full(n, record.replication, dtype=np.int64))
+        for name in SERIES_COLUMNS:
+            dtype = np.float64 if name == "time_s" else np.int64
+            parts[name].append(np.asarray(record.series.get(name, [0] * n), dtype=dtype))
+    columns = {}
+    for name, chunks in parts.items():
+        dtype = np.float64 if name == "time_s" else np.int64
+        columns[name] = np.concatenate(chunks).astype(dtype) if chunks else np.empty(0, dtype=dtype)
+    return pd.DataFrame(columns)
+
+
+def _latency_table(records: Sequence[RunRecord]) -> pd.DataFrame:
+    import numpy as np
+    import pandas as pd
+
+    points, replications, latencies = [], [], []
+    for record in records:
+        samples = record.latency_s or []
+        points.append(np.full(len(samples), record.point, dtype=np.int64))
+        replications.append(np.full(len(samples), record.replication, dtype=np.int64))
+        latencies.append(np.asarray(samples, dtype=np.float64))
+
+    def join(chunks: list[Any], dtype: Any) -> Any:
+        return np.concatenate(chunks).astype(dtype) if chunks else np.empty(0, dtype=dtype)
+
+    return pd.DataFrame({
+        "point": join(points, np.int64),
+        "replication": join(replications, np.int64),
+        "latency_s": join(latencies, np.float64),
+    })
+
+
+# -- reading -------------------------------------------------------------------------
+
+
+def sweep_folder(path: str | Path) -> Path:
+    """The sweep folder that ``path`` names: the folder itself, a file in it, or a
+    scenario's results folder holding exactly one sweep."""
+    path = Path(path)
+    if path.is_file():
+        path = path.parent
+    if not path.exists():
+        raise ResultsError(f"{path}: no such results folder")
+    if (path / MANIFEST).is_file():
+        return path
+    candidates = sorted(p for p in path.glob("sweep-*") if (p / MANIFEST).is_file())
+    if len(candidates) == 1:
+        return candidates[0]
+    if candidates:
+        names = ", ".join(p.name for p in candidates)
+        raise ResultsError(f"{path}: holds several sweeps ({names}); name one of them")
+    raise ResultsError(f"{path}: not a sweep results folder (no {MANIFEST}); run 'alosim sweep' first")
+
+
+def read_manifest(folder: Path) -> dict[str, Any]:
+    try:
+        manifest = json.loads((folder / MANIFEST).read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise ResultsError(f"{folder / MANIFEST}: cannot be read ({exc})") from None
+    if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
+        raise ResultsError(f"{folder / MANIFEST}: not a sweep manifest of format {FORMAT}")
+    return manifest
+
+
+def manifest_keys(manifest: Mapping[str, Any]) -> list[Key]:
+    """Every (point, replication) the manifest's sweep consists of."""
+    replications = int(manifest["replications"])
+    return [(int(point["point"]), r) for point in manifest["points"] for r in range(replications)]
+
+
+def load_sweep(path: str | Path) -> SweepData:
+    """All tables of the sweep at ``path`` (see :func:`sweep_folder`)."""
+    import pandas as pd
+
+    folder = sweep_folder(path)
+    manifest = read_manifest(folder)
+    parameters = tuple(str(p) for p in manifest["parameters"])
+    store = SweepStore(folder)
+    wanted = set(manifest_keys(manifest))
+    on_disk = {key for key, _ in store._run_files()} & wanted
+    try:
+        runs = pd.read_parquet(folder / RUNS_TABLE)
+        in_table = set(zip(runs["point"].tolist(), runs["replication"].tolist()))
+        if in_table == on_disk:
+            return SweepData(
+                folder, parameters, runs,
+                pd.read_parquet(folder / SERIES_TABLE),
+                pd.read_parquet(folder / LATENCY_TABLE),
+                pd.read_csv(folder / TIMINGS_CSV),
+            )
+    except (OSError, ValueError, KeyError):
+        pass  # missing or stale: rebuilt from the run files below
+    try:
+        return tables(store.records(wanted), parameters, folder=folder)
+    except (OSError, ValueError, KeyError) as exc:
+        raise ResultsError(f"{folder}: the run files cannot be read ({exc})") from None
+
+
+def load_results(path: str | Path) -> pd.DataFrame:
+    """The run table of the sweep at ``path``: one row per (point, replication).
+
+    ``path`` is a sweep folder (``results/<name>/sweep-<hash>``), a file in
+    it, or ``results/<name>`` when it holds a single sweep.
+    """
+    return load_sweep(path).runs
+
+
+def parameters(runs: pd.DataFrame) -> list[str]:
+    """The swept parameters of a run table: its columns between ``point`` and ``replication``."""
+    columns = list(runs.columns)
+    if "point" not in columns or "replication" not in columns:
+        raise ResultsError("not a sweep run table: expected 'point' and 'replication' columns")
+    return columns[columns.index("point") + 1 : columns.index("replication")]
+
+
+# -- aggregation ---------------------------------------------------------------------
+
+
+def measures(runs: pd.DataFrame) -> list[str]:
+    """The numeric measures of a run table (not keys, seeds, parameters or flags)."""
+    import pandas as pd
+
+    skip = {"point", "replication", "seed", *parameters(runs)}
+    return [
+        column for column in runs.columns
+        if column not in skip
+        and pd.api.types.is_numeric_dtype(runs[column])
+        and not pd.api.types.is_bool_dtype(runs[column])
+    ]
+
+
+def aggregate(runs: pd.DataFrame, columns: Sequence[str] | None = None, *,
+              confidence: float = 0.95) -> pd.DataFrame:
+    """One row per point: its parameters, ``runs`` (successful runs), ``errors``, and
+    for each measure ``<m>_mean``, ``<m>_ci_low`` and ``<m>_ci_high``.
+
+    The interval is Student's t with n - 1 degrees of freedom, n the number of
+    successful runs with a value for the measure; NaN with fewer than two.
+    Replications of a point are independent (each has its own seed), so this
+    is the textbook interval for a mean.
+    """
+    import numpy as np
+    import pandas as pd
+
+    if not 0.0 < confidence < 1.0:
+        raise ValueError(f"expected a confidence level between 0 and 1, got {confidence!r}")
+    names = list(columns) if columns is not None else measures(runs)
+    missing = [m for m in names if m not in runs.columns]
+    if missing:
+        raise ResultsError(f"no such column in the run table: {', '.join(missing)}")
+    params = parameters(runs)
+    failed = runs["error"].fillna("") != "" if "error" in runs else pd.Series(False, index=runs.index)
+    by_point = runs.groupby("point", sort=True)
+    points = by_point.size().index
+    out: dict[str, Any] = {"point": points.to_numpy()}
+    if params:
+        first = by_point[params].first()
+        for param in params:
+            out[param] = first[param].to_numpy()
+    out["runs"] = (~failed).groupby(runs["point"]).sum().reindex(points).to_numpy(dtype=np.int64)
+    out["errors"] = failed.groupby(runs["point"]).sum().reindex(points).to_numpy(dtype=np.int64)
+    ok = runs[~failed]
+    for name in names:
+        grouped = ok[name].astype("float64").groupby(ok["point"])
+        mean = grouped.mean().reindex(points).to_numpy()
+        std = grouped.std(ddof=1).reindex(points).to_numpy()
+        n = grouped.count().reindex(points).fillna(0).to_numpy(dtype=np.int64)
+        t = np.array([_t(confidence, k) for k in n.tolist()], dtype=float)
+        half = t * std / np.sqrt(np.maximum(n, 1))
+        out[f"{name}_mean"] = mean
+        out[f"{name}_ci_low"] = mean - half
+        out[f"{name}_ci_high"] = mean + half
+    return pd.DataFrame(out)
+
+
+@functools.lru_cache(maxsize=256)
+def _t(confidence: float, n: int) -> float:
+    """The t quantile of a two-sided ``confidence`` interval from ``n`` values (NaN below 2)."""
+    from alosim.analytic import student_t_quantile
+
+    return student_t_quantile(0.5 + confidence / 2, n - 1) if n >= 2 else math.nan

@@ -1,0 +1,268 @@
+"""Comparison plots of sweeps: the data they draw, and the same bytes for the same results."""
+
+from __future__ import annotations
+
+import io
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from alosim import plots
+from alosim.store import ResultsError, SweepData, load_sweep
+from alosim.sweep import run_sweep
+from tests.conftest import make
+
+
+def run_table(rows: list[dict], params: list[str]) -> pd.DataFrame:
+    """A run table as the store lays it out: point, parameters, replication, seed, measures, error."""
+    frame = pd.DataFrame(rows)
+    measures = [c for c in frame.columns if c not in ("point", "replication", *params)]
+    frame["seed"] = frame["replication"]
+    frame["error"] = ""
+    return frame[["point", *params, "replication", "seed", *[m for m in measures if m != "seed"], "error"]]
+
+
+SEMANTICS = ["at-most-once", "at-least-once", "exactly-once"]
+LOSSES = [0.0, 0.2, 0.4]
+
+
+@pytest.fixture
+def semantics_runs() -> pd.DataFrame:
+    """3 semantics x 3 ack losses x 2 replications with known values."""
+    rows = []
+    point = 0
+    for s_index, semantics in enumerate(SEMANTICS):
+        for loss in LOSSES:
+            for r in range(2):
+                noise = 0.01 if r else -0.01
+                duplicates = loss / (1 - loss) + noise if semantics == "at-least-once" else 0.0
+                rows.append({"point": point, "semantics": semantics, "network.ack.loss": loss,
+                             "replication": r, "duplicate_processing_per_message": duplicates,
+                             "lost_per_message": 0.05 + 0.01 * r if semantics == "at-most-once" else 0.0})
+            point += 1
+    return run_table(rows, ["semantics", "network.ack.loss"])
+
+
+def errorbars(ax) -> dict[str, object]:
+    return {c.get_label(): c for c in ax.containers}
+
+
+def test_duplicates_plot_draws_means_intervals_and_the_closed_form(semantics_runs):
+    fig = plots.duplicates_vs_ack_loss(semantics_runs)
+    ax = fig.axes[0]
+    bars = errorbars(ax)
+    assert list(bars) == SEMANTICS  # one line per semantics, in sweep order
+    line = bars["at-least-once"].lines[0]
+    assert list(line.get_xdata()) == LOSSES
+    assert np.allclose(line.get_ydata(), [0.0, 0.25, 0.4 / 0.6])
+    # The 95 % interval of two values x +- 0.01 is mean +- t(0.975, 1) * 0.01414 / sqrt(2).
+    half = 12.706204736174698 * 0.01
+    (segments,) = [c.get_segments() for c in bars["at-least-once"].lines[2]]
+    assert np.allclose([s[1][1] - s[0][1] for s in segments], 2 * half)
+    assert np.allclose(bars["exactly-once"].lines[0].get_ydata(), 0.0)
+    (closed,) = [ln for ln in ax.lines if ln.get_label().startswith("closed form")]
+    p = closed.get_xdata()
+    assert p[0] == 0.0 and p[-1] == 0.4 and len(p) == 101
+    assert np.allclose(closed.get_ydata(), p / (1 - p))
+    assert ax.get_legend().get_title().get_text() == "semantics"
+
+
+def test_plots_draw_on_a_given_axes_and_return_its_figure(semantics_runs):
+    from matplotlib.figure import Figure
+
+    fig = Figure()
+    left, right = fig.subplots(1, 2)
+    assert plots.duplicates_vs_ack_loss(semantics_runs, ax=right) is fig
+    assert not left.lines and right.containers
+
+
+def test_escapes_plot_has_a_line_per_retry_policy_against_the_window():
+    rows = []
+    point = 0
+    for policy, jitter, scale in (("fixed", "none", 1.0), ("exponential", "full", 2.0)):
+        for window in (1.6, 0.1, 0.4):  # drawn sorted by window
+            rows.append({"point": point, "sender.retry.policy": policy, "sender.retry.jitter": jitter,
+                         "receiver.dedup.window": window, "replication": 0,
+                         "duplicate_processing_per_message": scale * (1.6 - window)})
+            point += 1
+    runs = run_table(rows, ["sender.retry.policy", "sender.retry.jitter", "receiver.dedup.window"])
+    ax = plots.escapes_vs_window(runs).axes[0]
+    bars = errorbars(ax)
+    assert list(bars) == ["policy=fixed, jitter=none", "policy=exponential, jitter=full"]
+    assert ax.get_legend().get_title().get_text() == "sender.retry"
+    line = bars["policy=exponential, jitter=full"].lines[0]
+    assert list(line.get_xdata()) == [0.1, 0.4, 1.6]
+    assert np.allclose(line.get_ydata(), [3.0, 2.4, 0.0])
+    assert ax.get_xlabel() == "receiver.dedup.window (s)"
+    assert ax.get_xscale() == "log"  # windows spread over more than a decade
+
+
+def test_store_plot_averages_replications_per_strategy_at_the_last_point():
+    rows, series = [], []
+    point = 0
+    for loss in (0.1, 0.3):
+        for kind in ("none", "set"):
+            for r in range(2):
+                rows.append({"point": point, "network.ack.loss": loss, "receiver.dedup.kind": kind,
+                             "replication": r})
+                times = [0.0, 1.0, 2.0] if r == 0 else [0.0, 1.0, 2.0, 3.0]
+                growth = 0 if kind == "none" else (10 if r == 0 else 20) * (1 + 100 * (loss == 0.1))
+                for t in times:
+                    series.append({"point": point, "replication": r, "time_s": t,
+                                   "dedup_entries": int(growth * t)})
+            point += 1
+    runs = run_table(rows, ["network.ack.loss", "receiver.dedup.kind"])
+    ax = plots.store_size_over_time(runs, pd.DataFrame(series)).axes[0]
+    lines = {ln.get_label(): ln for ln in ax.lines}
+    assert list(lines) == ["none", "set"]
+    # Replications end at 2 s and 3 s: the mean runs to the earlier end.
+    assert list(lines["set"].get_xdata()) == [0.0, 1.0, 2.0]
+    assert list(lines["set"].get_ydata()) == [0.0, 15.0, 30.0]  # loss 0.3, the last point's value
+    assert list(lines["none"].get_ydata()) == [0.0, 0.0, 0.0]
+    assert "network.ack.loss=0.3" in ax.get_title()
+    chosen = plots.store_size_over_time(runs, pd.DataFrame(series), where={"network.ack.loss": 0.1})
+    set_line = [ln for ln in chosen.axes[0].lines if ln.get_label() == "set"][0]
+    assert list(set_line.get_ydata()) == [0.0, 1515.0, 3030.0]
+
+
+def test_latency_cdf_pools_the_samples_of_each_semantics():
+    rows = [{"point": i, "semantics": s, "replication": r}
+            for i, s in enumerate(["at-most-once", "exactly-once"]) for r in range(2)]
+    runs = run_table([{**row, "point": row["point"]} for row in rows], ["semantics"])
+    latency = pd.DataFrame({
+        "point": [0, 0, 0, 1, 1, 1, 1],
+        "replication": [0, 0, 1, 0, 0, 1, 1],
+        "latency_s": [0.03, 0.01, 0.02, 0.2, 0.01, 0.02, 0.01],
+    })
+    ax = plots.latency_cdf(runs, latency).axes[0]
+    lines = {ln.get_label(): ln for ln in ax.lines}
+    assert list(lines["at-most-once"].get_xdata()) == [0.01, 0.02, 0.03]
+    assert np.allclose(lines["at-most-once"].get_ydata(), [1 / 3, 2 / 3, 1.0])
+    assert list(lines["exactly-once"].get_xdata()) == [0.01, 0.01, 0.02, 0.2]
+    assert np.allclose(lines["exactly-once"].get_ydata(), [0.25, 0.5, 0.75, 1.0])
+    assert ax.get_xscale() == "log"
+
+
+def test_tradeoff_puts_each_point_at_its_mean_loss_and_duplicates(semantics_runs):
+    ax = plots.loss_duplicates_tradeoff(semantics_runs).axes[0]
+    bars = errorbars(ax)
+    amo = bars["at-most-once"].lines[0]
+    assert np.allclose(amo.get_xdata(), [0.055] * 3) and np.allclose(amo.get_ydata(), 0.0)
+    alo = bars["at-least-once"].lines[0]
+    assert np.allclose(alo.get_xdata(), 0.0)
+    assert np.allclose(alo.get_ydata(), [0.0, 0.25, 0.4 / 0.6])
+
+
+def test_failed_runs_are_left_out_of_the_plotted_data(semantics_runs):
+    runs = semantics_runs.copy()
+    failed = (runs["point"] == 4) & (runs["replication"] == 0)  # at-least-once, ack loss 0.2
+    runs.loc[failed, "duplicate_processing_per_message"] = 99.0
+    runs.loc[failed, "error"] = "RuntimeError: boom"
+    line = errorbars(plots.duplicates_vs_ack_loss(runs).axes[0])["at-least-once"].lines[0]
+    assert line.get_ydata()[1] == pytest.approx(0.26)  # replication 1 alone
+
+
+def test_a_missing_column_is_a_clear_error(semantics_runs):
+    with pytest.raises(ResultsError, match="no column 'receiver.dedup.window'"):
+        plots.escapes_vs_window(semantics_runs)
+
+
+# -- choosing and saving plots of a stored sweep --------------------------------------------
+
+SWEEP = """
+name: plot-sweep
+seed: 4
+messages: 300
+sender: {window: 16, retry: {timeout: 200ms}}
+network:
+  data: {loss: 0.05, latency: {dist: exponential, mean: 10ms}}
+  ack: {loss: 0.1, latency: {dist: exponential, mean: 10ms}}
+observe: {sample_every: 200ms, trace_messages: 60}
+sweep:
+  grid:
+    semantics: [at-most-once, at-least-once, exactly-once]
+    network.ack.loss: [0.0, 0.25]
+  replications: 2
+"""
+
+
+@pytest.fixture(scope="module")
+def stored(tmp_path_factory) -> SweepData:
+    return load_sweep(run_sweep(make(SWEEP), out=tmp_path_factory.mktemp("a")).folder)
+
+
+def test_the_plots_that_fit_a_sweep_and_why_others_do_not(stored):
+    assert [k for k in plots.PLOT_KINDS if plots.unfit_reason(k, stored) is None] == [
+        "duplicates", "store", "latency", "tradeoff"]
+    assert "receiver.dedup.window" in plots.unfit_reason("escapes", stored)
+    untraced = SweepData(stored.folder, stored.parameters, stored.runs, stored.series,
+                         stored.latency.iloc[0:0], stored.timings)
+    assert "observe.trace_messages" in plots.unfit_reason("latency", untraced)
+    with pytest.raises(ResultsError, match="plot 'escapes' does not fit"):
+        plots.sweep_figure("escapes", stored)
+
+
+def test_a_stored_sweep_plots_what_its_table_holds(stored):
+    ax = plots.sweep_figure("duplicates", stored).axes[0]
+    runs = stored.runs
+    alo = runs[runs["semantics"] == "at-least-once"]
+    expected = alo.groupby("network.ack.loss")["duplicate_processing_per_message"].mean()
+    line = errorbars(ax)["at-least-once"].lines[0]
+    assert list(line.get_xdata()) == [0.0, 0.25]
+    assert np.allclose(line.get_ydata(), expected.to_numpy())
+    store = {ln.get_label(): ln for ln in plots.sweep_figure("store", stored).axes[0].lines}
+    assert np.all(store["at-least-once"].get_ydata() == 0)  # no store
+    # Exactly-once at the last ack loss: the mean of its two replications' series.
+    last = runs[(runs["semantics"] == "exactly-once") & (runs["network.ack.loss"] == 0.25)]
+    point = int(last["point"].iloc[0])
+    series = [s for _, s in stored.series[stored.series["point"] == point].groupby("replication")]
+    end = min(s["time_s"].max() for s in series)
+    times = np.unique(np.concatenate([s["time_s"] for s in series]))
+    times = times[times <= end]
+    mean = np.mean([np.interp(times, s["time_s"], s["dedup_entries"]) for s in series], axis=0)
+    assert list(store["exactly-once"].get_xdata()) == list(times)
+    assert list(store["exactly-once"].get_ydata()) == list(mean)
+    assert 290 < mean[-1] <= 300  # about one entry per message by then
+
+
+def render(fig, suffix: str, tmp_path: Path) -> bytes:
+    path = tmp_path / f"figure{suffix}"
+    plots.save(fig, path)
+    return path.read_bytes()
+
+
+def test_identical_results_give_identical_png_and_svg_bytes(stored, tmp_path_factory, tmp_path):
+    again = load_sweep(run_sweep(make(SWEEP), out=tmp_path_factory.mktemp("b")).folder)
+    first = plots.write_sweep_plots(stored, tmp_path / "one")
+    second = plots.write_sweep_plots(again, tmp_path / "two")
+    assert [p.name for p in first] == [p.name for p in second] and len(first) == 8
+    for a, b in zip(first, second):
+        assert a.read_bytes() == b.read_bytes(), a.name
+    # ...and different results give different bytes.
+    changed = stored.runs.copy()
+    changed.loc[changed["semantics"] == "at-least-once", "duplicate_processing_per_message"] *= 1.5
+    for suffix in (".png", ".svg"):
+        assert render(plots.duplicates_vs_ack_loss(changed), suffix, tmp_path) != render(
+            plots.duplicates_vs_ack_loss(stored.runs), suffix, tmp_path)
+
+
+def test_plot_command_draws_what_fits_and_explains_what_does_not(stored, tmp_path):
+    def cli(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-m", "alosim", "plot", *args], capture_output=True,
+                              text=True, timeout=120, cwd=tmp_path)
+
+    p = cli(str(stored.folder), "--kind", "tradeoff", "--kind", "duplicates", "--out", str(tmp_path / "p"))
+    assert p.returncode == 0, p.stderr
+    assert sorted(f.name for f in (tmp_path / "p").iterdir()) == [
+        "duplicates.png", "duplicates.svg", "tradeoff.png", "tradeoff.svg"]
+    with io.BytesIO() as buffer:
+        plots.duplicates_vs_ack_loss(stored.runs).savefig(buffer, format="png", dpi=100,
+                                                           metadata={"Software": None})
+        assert buffer.getvalue() == (tmp_path / "p" / "duplicates.png").read_bytes()
+    p = cli(str(stored.folder), "--kind", "escapes")
+    assert p.returncode == 2 and "Traceback" not in p.stderr
+    assert "plot 'escapes' does not fit this sweep: needs receiver.dedup.window" in p.stderr
