@@ -196,6 +196,7 @@ class Recorder:
         self.ack_latency.flush()
 
     def sample(self, time_s: float, in_flight: int) -> None:
+        self.flush()
         row = (time_s, self.dedup_entries, self.dedup_bytes, in_flight, self.messages,
                self.transmissions, self.deliveries, self.duplicate_deliveries,
                self.processed_unique, self.duplicate_processing)
