@@ -72,12 +72,12 @@ class ScenarioError(Exception):
         super().__init__("\n".join(lines))
 
 
-_CONTROL = {c: f"\\x{c:02x}" for c in range(32)} | {127: "\\x7f"}
-
-
 def _printable(text: str) -> str:
-    """One line, whatever a key or value contained (newlines, escapes, ...)."""
-    return text.translate(_CONTROL)
+    """One line, whatever a key or value contained: control characters and
+    line separators (newlines, NEL, U+2028, ...) are shown escaped."""
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else ascii(c)[1:-1] for c in text)
 
 
 class _Model(BaseModel):

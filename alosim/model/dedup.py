@@ -32,6 +32,8 @@ import math
 from collections import OrderedDict, deque
 from typing import TYPE_CHECKING, Protocol
 
+from alosim.analytic import bloom_parameters
+
 if TYPE_CHECKING:
     from alosim.model.message import Message
     from alosim.scenario import Dedup
@@ -181,7 +183,7 @@ class SequenceDedup(_Store):
     kind = "sequence"
     miss_cause = "unexplained"
 
-    def __init__(self, bytes_per_entry: int = 16) -> None:
+    def __init__(self, bytes_per_entry: int = 64) -> None:
         super().__init__(bytes_per_entry)
         self._high: dict[int, int] = {}  # sender -> highest contiguous processed seq
         self._above: dict[int, set[int]] = {}  # sender -> processed seqs above it
@@ -213,11 +215,10 @@ class SequenceDedup(_Store):
 
 
 def bloom_size(capacity: int, fp_rate: float) -> tuple[int, int]:
-    """Bits ``m`` and hash functions ``k`` for ``capacity`` items at ``fp_rate``:
-    m = -n ln p / (ln 2)^2, k = (m / n) ln 2 (Bloom 1970; Broder & Mitzenmacher 2004)."""
-    m = max(8, math.ceil(-capacity * math.log(fp_rate) / math.log(2) ** 2))
-    k = max(1, round(m / capacity * math.log(2)))
-    return m, k
+    """Bits ``m`` and hash functions ``k`` for ``capacity`` ids at ``fp_rate``
+    (see :func:`alosim.analytic.bloom_parameters`)."""
+    params = bloom_parameters(capacity, fp_rate)
+    return params.m_bits, params.k_hashes
 
 
 _MASK = (1 << 64) - 1

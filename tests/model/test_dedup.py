@@ -67,10 +67,13 @@ def test_sequence_keeps_a_high_water_mark_and_the_gaps_above_it():
     assert store.entries == 2
 
 
-def test_bloom_sizing_formula():
+def test_bloom_sizing_meets_its_target_with_the_fewest_bits():
     m, k = bloom_size(10_000, 0.01)
-    assert m == math.ceil(-10_000 * math.log(0.01) / math.log(2) ** 2) == 95_851
-    assert k == 7
+    assert k == 7  # round(-log2(0.01))
+    rate = lambda bits: (1 - math.exp(-k * 10_000 / bits)) ** k  # noqa: E731
+    assert rate(m) <= 0.01 < rate(m - 1)
+    # Within a fraction of a percent of the continuous optimum -n ln p / (ln 2)^2.
+    assert m == pytest.approx(-10_000 * math.log(0.01) / math.log(2) ** 2, rel=0.002)
 
 
 def test_bloom_never_forgets_and_its_size_is_fixed():
