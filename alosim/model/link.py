@@ -38,6 +38,13 @@ if TYPE_CHECKING:
 
 
 class Link:
+    __slots__ = (
+        "env", "name", "_callbacks", "latency", "rec", "_constant", "_latency_rng", "_latencies",
+        "_next_latency", "gilbert", "loss", "_chain", "_bad", "_loss_rng", "_loss_uniforms",
+        "_gaps", "_next_gap", "_until_loss", "duplicate", "_dup_uniforms", "fifo",
+        "_last_arrival", "partitions", "send",
+    )
+
     def __init__(
         self,
         env: simpy.Environment,
@@ -81,8 +88,10 @@ class Link:
         self.fifo = spec.fifo
         self._last_arrival = 0.0
         self.partitions = sorted((p.at, p.at + p.for_) for p in partitions)
+        #: Put a packet on the link; return how many copies will arrive (0 if lost).
+        self.send: Callable[[tuple[Any, ...]], int] = self._send_fast
         if self.gilbert or self.duplicate or self.fifo or self.partitions:
-            self.send = self._send_general  # type: ignore[method-assign]
+            self.send = self._send_general
 
     # -- random draws ----------------------------------------------------------
 
@@ -109,8 +118,8 @@ class Link:
 
     # -- sending ---------------------------------------------------------------
 
-    def send(self, packet: tuple[Any, ...]) -> int:
-        """Put ``packet`` on the link; return how many copies will arrive (0 if lost)."""
+    def _send_fast(self, packet: tuple[Any, ...]) -> int:
+        """``send`` with independent loss only: one countdown, one latency draw."""
         if self._until_loss:
             self._until_loss -= 1
             if not self._until_loss:

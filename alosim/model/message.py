@@ -12,6 +12,12 @@ from __future__ import annotations
 
 
 class Message:
+    """One message. Fields a message may never need are not set when it is
+    created (this runs once per message): ``first_sent`` and ``last_sent``
+    are set by its first transmission, ``recorded_epoch`` when a store
+    records it, and ``wait`` and ``cause`` fall back to class defaults until
+    a retry policy or a loss sets them."""
+
     __slots__ = (
         "id",
         "sender",
@@ -19,19 +25,20 @@ class Message:
         "receiver",
         "created",
         "attempts",
-        "first_sent",
-        "last_sent",
+        "first_sent",  # time of the first transmission
+        "last_sent",  # time of the latest transmission
         "timer",
-        "wait",
         "settled",
         "acked",
         "delivered",
         "processed",
         "copies",
-        "processed_epoch",
-        "recorded_epoch",
-        "cause",
+        "recorded_epoch",  # its store's wipe count when the id was recorded
+        "__dict__",  # room for the rarely set fields below
     )
+
+    wait: float = 0.0  # the last retry wait (decorrelated jitter grows from it)
+    cause: str | None = None  # why it was lost, if it is
 
     def __init__(self, id: int, sender: int, seq: int, receiver: int, created: float) -> None:
         self.id = id
@@ -40,18 +47,12 @@ class Message:
         self.receiver = receiver
         self.created = created
         self.attempts = 0
-        self.first_sent = created
-        self.last_sent = created
         self.timer = 0  # generation of the live retry timer; older timers are ignored
-        self.wait = 0.0  # the last retry wait (decorrelated jitter grows from it)
         self.settled = False  # the sender is done with it: acked or gave up
         self.acked = False
         self.delivered = False  # some copy reached a receiver
         self.processed = 0  # times a receiver executed its side effect
         self.copies = 0  # copies on the data link or at a receiver
-        self.processed_epoch = -1  # receiver's crash count when last processed
-        self.recorded_epoch = -1  # its store's wipe count when the id was recorded; -1: never
-        self.cause: str | None = None  # why it was lost, if it is
 
     def __repr__(self) -> str:
         return f"Message(id={self.id}, sender={self.sender}, seq={self.seq}, attempts={self.attempts})"

@@ -47,6 +47,13 @@ if TYPE_CHECKING:
 
 
 class Receiver:
+    __slots__ = (
+        "world", "env", "rec", "index", "actor", "queue", "busy", "up", "epoch", "store_epoch",
+        "store", "dedup", "durable", "write_delay", "ack_first", "_entries", "_nbytes",
+        "_current", "_send_ack", "_processed_callbacks", "_written_callbacks", "_instant",
+        "_fast", "_processing",
+    )
+
     def __init__(self, world: World, index: int, spec: ReceiverSpec) -> None:
         self.world = world
         self.env = world.env
@@ -176,7 +183,6 @@ class Receiver:
         else:
             rec.duplicate_processing += 1
             rec.duplicate_causes[self._why_not_caught(msg)] += 1
-        msg.processed_epoch = self.epoch
         if msg.id < rec.trace_limit:
             rec.event(now, self.actor, "processed", msg.id, attempt, "again" if processed > 1 else "")
 
@@ -240,10 +246,11 @@ class Receiver:
         """Why the store let a duplicate of ``msg`` through."""
         if not self.dedup:
             return "no_dedup"
-        if msg.recorded_epoch < 0:
+        recorded = getattr(msg, "recorded_epoch", None)
+        if recorded is None:
             # Processed before, never recorded: a crash came in between.
             return "crash_before_record"
-        if msg.recorded_epoch != self.store_epoch:
+        if recorded != self.store_epoch:
             return "store_lost_in_crash"
         return self.store.miss_cause
 

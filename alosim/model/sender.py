@@ -56,6 +56,17 @@ _ALPHA, _BETA, _K, _G = 1 / 8, 1 / 4, 4, 0.001
 
 
 class Sender:
+    # Slots keep attribute access on the hot path fast (a plain instance
+    # dict stops being specialised by CPython past about 30 attributes).
+    __slots__ = (
+        "world", "env", "rec", "index", "actor", "window", "retry", "timeout", "max_attempts",
+        "delivery_timeout", "max_timeout", "durable_outbox", "rate", "remaining", "duration",
+        "outbox", "in_flight", "creating", "up", "_restarted", "_resend", "_gap", "_jitter",
+        "srtt", "rttvar", "rto", "_adaptive", "_send_data", "_same_wait", "_timers",
+        "_pop_timer", "_ticket", "_wake_at", "_wake_callbacks", "_next_id", "_receivers",
+        "next_seq",
+    )
+
     def __init__(self, world: World, index: int, spec: SenderSpec,
                  quota: int | None, duration: float | None) -> None:
         self.world = world
