@@ -131,7 +131,7 @@ class Recorder:
     )
 
     def __init__(self, *, trace_messages: int = 0) -> None:
-        self.messages = 0
+        self.messages = 0  # set by the world at each sample and at the end
         self.transmissions = 0
         self.retransmissions = 0
         self.timeouts = 0

@@ -93,6 +93,11 @@ class World:
     def unsettled(self) -> int:
         return sum(sender.unsettled for sender in self.senders)
 
+    @property
+    def created(self) -> int:
+        """Messages created so far (each sender numbers its own from 0)."""
+        return sum(sender.next_seq for sender in self.senders)
+
     def copies_gone(self, msg: Message) -> None:
         """The last copy of a settled message has been handled: its fate is known."""
         del self.pending[msg.id]
@@ -121,6 +126,7 @@ class World:
 
     def _sample(self) -> None:
         now = self.env.now
+        self.rec.messages = self.created
         for receiver in self.receivers:
             receiver.sync_store(now)  # a TTL store shrinks as ids age out
         self.rec.sample(now, self.unsettled)
@@ -149,6 +155,7 @@ class World:
         # Stopped by max_time: what is not settled is unsettled; a settled
         # message whose copies never got processed is lost.
         rec.unsettled = self.unsettled
+        rec.messages = self.created
         for msg in self.pending.values():
             if not msg.processed:
                 self.lost(msg)

@@ -27,7 +27,6 @@ from heapq import heappush
 import simpy
 from simpy.core import NORMAL
 
-
 class Later:
     """Calls each of ``callbacks`` with this event after ``delay``; ``self._value`` is ``value``."""
 

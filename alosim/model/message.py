@@ -27,7 +27,6 @@ class Message:
         "attempts",
         "first_sent",  # time of the first transmission
         "last_sent",  # time of the latest transmission
-        "timer",
         "settled",
         "acked",
         "delivered",
@@ -47,7 +46,6 @@ class Message:
         self.receiver = receiver
         self.created = created
         self.attempts = 0
-        self.timer = 0  # generation of the live retry timer; older timers are ignored
         self.settled = False  # the sender is done with it: acked or gave up
         self.acked = False
         self.delivered = False  # some copy reached a receiver

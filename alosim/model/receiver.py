@@ -208,7 +208,9 @@ class Receiver:
             rec.duplicate_causes["no_dedup"] += 1
         if msg.id < rec.trace_limit:
             rec.event(now, self.actor, "processed", msg.id, attempt, "again" if processed > 1 else "")
-        self._ack(msg, attempt)
+            self._ack(msg, attempt)
+        elif not self._send_ack((msg, attempt)):  # _ack, inlined: once per message
+            rec.acks_lost += 1
         msg.copies -= 1
         if msg.settled and not msg.copies:
             self.world.copies_gone(msg)

@@ -20,10 +20,10 @@ with jitter.
 Retry timers are neither processes nor one SimPy event each. The sender keeps
 its pending timers in a queue ordered by deadline -- a plain FIFO when every
 wait is the same, a heap otherwise -- behind a single scheduled wake-up for
-the earliest. An ack does not remove its timer (that would mean searching
-the queue); each entry carries the generation of the timer it was started
-for, and an entry for a settled message or an older generation is dropped
-when it reaches the front. Most messages are acked long before their
+the earliest. An un-acked message has exactly one entry: a timer that
+expires is taken out before the retransmission puts in the next. An ack
+does not remove its message's entry (that would mean searching the queue);
+the entry of a settled message is dropped when it reaches the front. Most messages are acked long before their
 timeout, so most timers cost a queue push and pop and no simulation event.
 
 A sender can crash (see :mod:`alosim.model.faults`). With a durable outbox
@@ -108,12 +108,12 @@ class Sender:
         self.rto = retry.timeout
         self._adaptive = retry.policy == "adaptive"
         self._send_data = world.data_link.send
-        # Pending retry timers: (deadline, tie-breaker, message, generation).
+        # Pending retry timers: (deadline, tie-breaker, message).
         # With the same wait after every transmission, deadlines come in order
         # and a FIFO is enough; otherwise a heap keeps them ordered.
         self._same_wait = (retry.policy == "fixed" and retry.jitter == "none"
                            and retry.delivery_timeout is None)
-        self._timers: deque[tuple[float, int, Message, int]] | list[tuple[float, int, Message, int]]
+        self._timers: deque[tuple[float, int, Message]] | list[tuple[float, int, Message]]
         if self._same_wait:
             self._timers = deque()
             self._pop_timer: Callable[[], object] = self._timers.popleft
@@ -158,7 +158,6 @@ class Sender:
         now = self.env._now
         msg = Message(msg_id, self.index, seq, msg_id % self._receivers, now)
         rec = self.rec
-        rec.messages += 1
         if not msg_id & 0xFFF:
             rec.flush()  # keeps the latency buffers small
         if msg_id < rec.trace_limit:
@@ -213,16 +212,15 @@ class Sender:
             rec.data_lost += 1
             if traced:
                 rec.event(now, "network", "data_lost", msg.id, attempt)
-        generation = msg.timer = msg.timer + 1
         if self._same_wait:
             deadline = now + self.timeout
-            self._timers.append((deadline, 0, msg, generation))  # type: ignore[union-attr]
+            self._timers.append((deadline, 0, msg))  # type: ignore[union-attr]
         else:
             deadline = now + self._wait(msg, attempt)
             if self.delivery_timeout is not None:
                 deadline = min(deadline, msg.first_sent + self.delivery_timeout)
             self._ticket += 1
-            heappush(self._timers, (deadline, self._ticket, msg, generation))  # type: ignore[arg-type]
+            heappush(self._timers, (deadline, self._ticket, msg))  # type: ignore[arg-type]
         if deadline < self._wake_at:
             self._wake_at = deadline
             Later.at(self.env, deadline, self._wake_callbacks, deadline)
@@ -258,9 +256,9 @@ class Sender:
         timers = self._timers
         pop = self._pop_timer
         while timers:
-            deadline, _, msg, generation = timers[0]
-            if msg.settled or generation != msg.timer:
-                pop()  # cancelled: acked, or superseded by a newer timer
+            deadline, _, msg = timers[0]
+            if msg.settled:
+                pop()  # cancelled by an ack (or by giving up)
             elif deadline <= now:
                 pop()
                 self._expired(msg, deadline)
@@ -358,8 +356,7 @@ class Sender:
             return
         self.up = False
         now = self.env._now
-        unacked = [msg for _, _, msg, gen in sorted(self._timers, key=lambda t: t[:2])
-                   if not msg.settled and gen == msg.timer]
+        unacked = [msg for _, _, msg in sorted(self._timers, key=lambda t: t[:2]) if not msg.settled]
         self._timers.clear()
         if self.durable_outbox:
             self._resend = unacked
