@@ -44,6 +44,7 @@ import json
 import math
 import os
 import tempfile
+import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -161,6 +162,10 @@ def _parse_run_file_name(name: str) -> Key | None:
 # -- writing -------------------------------------------------------------------------
 
 
+#: A temporary file older than this was left by a writer that is gone.
+STALE_TEMPORARY_S = 3600.0
+
+
 def _write_atomic(path: Path, write: Callable[[Path], None]) -> None:
     """Write ``path`` through ``write(tmp)`` on a temporary file, then rename it into place."""
     fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
@@ -204,10 +209,18 @@ class SweepStore:
         return store
 
     def _remove_temporaries(self) -> None:
-        """Left behind by a run file or table whose writing was interrupted."""
+        """Left behind by a run file or table whose writing was interrupted.
+
+        Only old ones: a temporary file of a few seconds may belong to another
+        sweep writing into this folder right now, and is none of ours."""
+        cutoff = time.time() - STALE_TEMPORARY_S
         for directory in (self.folder, self.runs_dir):
             for path in directory.glob(".*.tmp"):
-                path.unlink(missing_ok=True)
+                try:
+                    if path.stat().st_mtime < cutoff:
+                        path.unlink(missing_ok=True)
+                except FileNotFoundError:
+                    pass  # renamed into place meanwhile
 
     def stored(self) -> dict[Key, str]:
         """The readable runs on disk: key -> error ('' for a run that succeeded)."""

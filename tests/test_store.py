@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import time
 
 import numpy as np
 import pandas as pd
@@ -16,6 +17,7 @@ from alosim.store import (
     RUNS_CSV,
     RUNS_DIR,
     RUNS_TABLE,
+    STALE_TEMPORARY_S,
     ResultsError,
     RunRecord,
     SweepStore,
@@ -82,9 +84,14 @@ def test_thin_keeps_at_most_max_rows_evenly_with_both_ends():
 
 def test_store_writes_run_files_atomically_and_lists_them(tmp_path):
     store = SweepStore.open(tmp_path, "s", "abc123", {"format": 1}, "name: s\n")
-    (store.runs_dir / ".p000000-r000000.json.x.tmp").write_text("half")  # an interrupted write
+    stale = store.runs_dir / ".p000000-r000000.json.x.tmp"  # an interrupted write, long ago
+    stale.write_text("half")
+    os.utime(stale, (time.time() - 2 * STALE_TEMPORARY_S,) * 2)
+    fresh = store.runs_dir / ".p000000-r000001.json.y.tmp"  # another sweep writing right now
+    fresh.write_text("half")
     store = SweepStore.open(tmp_path, "s", "abc123", {"format": 1}, "name: s\n")
-    assert not list(store.runs_dir.glob(".*"))
+    assert list(store.runs_dir.glob(".*")) == [fresh]
+    fresh.unlink()
     store.add(record(0, 1, summary()))
     store.add(record(0, 0, error="ValueError: x"))
     (store.runs_dir / "p000001-r000000.json").write_text("{not json")  # unreadable: computed again
