@@ -25,9 +25,13 @@ from alosim.scenario import Scenario, ScenarioError, json_schema, load_scenario
 F = TypeVar("F", bound=Callable[..., Any])
 
 
-def _fail(message: str) -> None:
+def _print_error(message: str) -> None:
     for line in message.splitlines():
         click.echo(f"alosim: error: {line}", err=True)
+
+
+def _fail(message: str) -> None:
+    _print_error(message)
     sys.exit(2)
 
 
@@ -145,8 +149,7 @@ def validate(files: Sequence[Path]) -> None:
             scenario = load_scenario(file)
         except ScenarioError as exc:
             bad += 1
-            for line in str(exc).splitlines():
-                click.echo(f"alosim: error: {line}", err=True)
+            _print_error(str(exc))
         else:
             click.echo(f"{file}: ok ({scenario.name}, {scenario.semantics})")
     if bad:

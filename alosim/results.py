@@ -33,7 +33,8 @@ class OutputError(Exception):
 
 
 def run_dir(out: str | Path, result: RunResult) -> Path:
-    return Path(out) / result.name / f"seed-{result.seed}-{result.fingerprint}"
+    """Where ``result`` lands under ``out`` (never outside it)."""
+    return safe_child(Path(out), result.name, f"seed-{result.seed}-{result.fingerprint}")
 
 
 def safe_child(root: Path, *parts: str) -> Path:
@@ -49,8 +50,7 @@ def write_run(result: RunResult, out: str | Path = "results", *, plot: bool = Tr
     """Write ``result`` under ``out`` and return its folder."""
     from alosim import plots
 
-    out = Path(out)
-    final = safe_child(out, result.name, f"seed-{result.seed}-{result.fingerprint}")
+    final = run_dir(out, result)
     final.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.", suffix=".tmp", dir=final.parent))
     try:

@@ -214,9 +214,6 @@ class Network(_Model):
     partitions: list[Partition] = Field(default_factory=list)
 
 
-DEDUP_KINDS = ("none", "set", "ttl", "lru", "sequence", "bloom")
-
-
 class Dedup(_Model):
     """The receiver's deduplication store.
 

@@ -20,7 +20,7 @@ import json
 import math
 import time
 from collections.abc import Callable, Generator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import simpy
@@ -98,6 +98,13 @@ class World:
         """Messages created so far (each sender numbers its own from 0)."""
         return sum(sender.next_seq for sender in self.senders)
 
+    def settled(self, msg: Message) -> None:
+        """The sender is done with ``msg``; its fate is known unless a copy still travels."""
+        if msg.copies:
+            self.pending[msg.id] = msg  # decided when the last copy is handled
+        elif not msg.processed:
+            self.lost(msg)
+
     def copies_gone(self, msg: Message) -> None:
         """The last copy of a settled message has been handled: its fate is known."""
         del self.pending[msg.id]
@@ -174,7 +181,6 @@ class RunResult:
     fingerprint: str
     wall_time_s: float
     version: str = __version__
-    extra: dict[str, Any] = field(default_factory=dict)
 
     @property
     def name(self) -> str:

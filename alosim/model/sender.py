@@ -317,7 +317,7 @@ class Sender:
         # _settle(msg), inlined: this runs once per message.
         msg.settled = True
         self.in_flight -= 1
-        if msg.copies:
+        if msg.copies:  # World.settled(msg), inlined
             self.world.pending[msg.id] = msg
         elif not msg.processed:
             self.world.lost(msg)
@@ -339,10 +339,7 @@ class Sender:
         """The sender is done with ``msg`` (acked or given up): free its window slot."""
         msg.settled = True
         self.in_flight -= 1
-        if msg.copies:
-            self.world.pending[msg.id] = msg  # its fate is decided when the copies are handled
-        elif not msg.processed:
-            self.world.lost(msg)
+        self.world.settled(msg)
         self._fill()
         if not self.in_flight and not self.creating:
             self.world.check_done()
@@ -378,10 +375,7 @@ class Sender:
         if msg.id < rec.trace_limit:
             rec.event(now, self.actor, "abandoned", msg.id, msg.attempts, "sender crashed")
         msg.settled = True
-        if msg.copies:
-            self.world.pending[msg.id] = msg
-        elif not msg.processed:
-            self.world.lost(msg)
+        self.world.settled(msg)
 
     def restart(self) -> None:
         if self.up:
