@@ -32,7 +32,7 @@ import math
 import statistics
 from collections import defaultdict, deque
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Generic, Literal, TypeVar
 
 from alosim.observe import TraceEvent
@@ -53,9 +53,14 @@ class Arrow:
     """One packet on the network: a transmission of a message, or an ack of one.
 
     ``end_s`` is the arrival time; for a packet that was lost (or was still
-    travelling when the trace ends) it is where the drawing stops, half a
-    typical latency after ``start_s``. ``ignored`` says why a copy that
-    arrived was not used ("already settled", "receiver down", ...), if so.
+    travelling when the trace ends) it is where the drawing stops, ``reach``
+    of a typical latency after ``start_s``. ``reach`` is the fraction of the
+    way from the source's lane to the target's lane that is drawn: 1 for a
+    packet that arrived; for one that did not, half-way when the lanes are
+    neighbours, else the middle of a gap between two lanes, so that its
+    cross never sits on the lifeline of an actor it has nothing to do with.
+    ``ignored`` says why a copy that arrived was not used ("already
+    settled", "receiver down", ...), if so.
     """
 
     kind: ArrowKind
@@ -67,6 +72,7 @@ class Arrow:
     end_s: float
     fate: Fate
     ignored: str = ""
+    reach: float = 1.0
 
     @property
     def label(self) -> str:
@@ -198,9 +204,10 @@ def layout(events: Sequence[TraceEvent], *, data_latency_s: float | None = None,
     A loss belongs to the latest start with its identity; the other starts
     are paired with their ends (``arrive``; ``acked`` or ``ack_ignored``)
     first in, first out, and an end left over -- a copy the network
-    duplicated -- goes to the latest start that arrived. Lost packets are
-    drawn for half of ``data_latency_s`` / ``ack_latency_s``; left out,
-    that is the median latency seen in the trace for that direction.
+    duplicated -- goes to the latest start that arrived. A lost packet is
+    drawn for the fraction ``reach`` (see :class:`Arrow`) of
+    ``data_latency_s`` / ``ack_latency_s``; left out, that is the median
+    latency seen in the trace for that direction.
     """
     senders = sorted({e.actor for e in events if e.actor.startswith("sender")}, key=_index)
     receivers = sorted({e.actor for e in events if e.actor.startswith("receiver")}, key=_index)
@@ -235,7 +242,7 @@ def layout(events: Sequence[TraceEvent], *, data_latency_s: float | None = None,
         if not ends[i]:
             arrows.append(Arrow(kind, e.message, e.attempt, e.actor,
                                 home.get((kind, e.message), default[kind]), e.time_s,
-                                e.time_s + latency[kind] / 2, "lost" if i in lost else "in_flight"))
+                                e.time_s, "lost" if i in lost else "in_flight"))
 
     actors = senders + receivers
     for arrow in arrows:  # a lane for a receiver that only ever lost packets
@@ -243,7 +250,24 @@ def layout(events: Sequence[TraceEvent], *, data_latency_s: float | None = None,
             actors.append(arrow.target)
     if not actors:  # an empty trace: the two lanes, with nothing between them
         actors = [default["ack"], default["data"]]
+    place = {actor: i for i, actor in enumerate(actors)}
+    for i, arrow in enumerate(arrows):
+        if arrow.fate != "arrived":
+            reach = lost_reach(abs(place[arrow.target] - place[arrow.source]))
+            arrows[i] = replace(arrow, reach=reach, end_s=arrow.start_s + reach * latency[arrow.kind])
     return Diagram(tuple(actors), tuple(arrows), tuple(_notes(events)), end_s)
+
+
+def lost_reach(lanes: int) -> float:
+    """How far a lost packet's arrow goes, as a fraction of the ``lanes`` it would have crossed.
+
+    Half-way when that lands between two lanes (an odd number of lanes
+    apart); otherwise the middle of the gap just before half-way, since
+    half-way would be the lifeline of an actor in between.
+    """
+    if lanes < 1:
+        return 0.5
+    return (math.floor((lanes - 1) / 2) + 0.5) / lanes
 
 
 def quiet_gaps(diagram: Diagram) -> list[tuple[float, float]]:
@@ -302,11 +326,16 @@ LANE_GAP_IN = 3.6  # between neighbouring lanes (two lanes; less when there are 
 AXIS_IN = 0.75  # the time axis's ticks and name
 PER_LABEL_IN = 0.55  # height per arrow or note, so that labels rarely need moving
 MAX_HEIGHT_IN = 60.0
+# A picture with labels that found no room is drawn again this much taller, up to
+# this many times (and MAX_HEIGHT_IN), before the rest are left out and listed.
+GROW_FACTOR = 1.5
+GROW_STEPS = 2
 CLEARANCE_PT = 2.5  # between a label and any line it does not belong to
-# Where an arrow's label may sit, as fractions of the way from its source lane
-# to its target lane: the first that is free of other labels and arrows wins.
+# Where an arrow's label may sit, as fractions of the way along the arrow drawn
+# (from its source lane to its target lane, or to its cross): the first that is
+# free of other labels and arrows wins.
 LABEL_SPOTS = (0.3, 0.42, 0.18, 0.55, 0.68)
-LOST_LABEL_SPOTS = (0.25, 0.36, 0.14)
+LOST_LABEL_SPOTS = (0.5, 0.72, 0.28)  # of the part drawn
 # How far below its anchor a label may go, in label heights, before it is left out.
 ARROW_LABEL_DROP = 2.5
 NOTE_LABEL_DROP = 6.0
@@ -353,18 +382,44 @@ def draw(events: Sequence[TraceEvent], ax: Axes | None = None, *, title: str = "
     """
     diagram = layout(events, data_latency_s=data_latency_s, ack_latency_s=ack_latency_s)
     margins = _margins_in(diagram)
-    fig, ax = _axes(ax, diagram, title, margins)
+    gaps = quiet_gaps(diagram) if skip_quiet else []
+    if ax is not None:
+        labeller = _draw_into(ax, diagram, title, margins, gaps)
+        labeller.note_left_out()
+        return ax.figure  # type: ignore[return-value]
+    height_in = _height_in(diagram, title)
+    for _ in range(GROW_STEPS + 1):
+        fig, ax = _figure(diagram, margins, height_in)
+        labeller = _draw_into(ax, diagram, title, margins, gaps)
+        if not labeller.left_out or height_in >= MAX_HEIGHT_IN:
+            break
+        # Too crowded for some labels: make room by drawing it taller.
+        height_in = min(MAX_HEIGHT_IN, height_in * GROW_FACTOR)
+    labeller.note_left_out()
+    return fig
+
+
+def _draw_into(ax: Axes, diagram: Diagram, title: str, margins: tuple[float, float],
+               gaps: list[tuple[float, float]]) -> _Labeller:
     scale, unit = time_unit(diagram.end_s)
     lane = {actor: float(i) for i, actor in enumerate(diagram.actors)}
     _frame(ax, diagram, lane, scale, unit, title, margins)
-    gaps = quiet_gaps(diagram) if skip_quiet else []
     bands = _time_axis(ax, diagram, gaps, scale, unit)
     paths = _draw_arrows(ax, diagram, lane, scale)
     markers = _draw_notes(ax, diagram, lane, scale)
     # Settle the layout first: labels are placed in display units, which must be final.
-    fig.draw_without_rendering()
-    _Labeller(ax).place(diagram, lane, scale, paths, markers, bands)
-    return fig
+    ax.figure.draw_without_rendering()
+    labeller = _Labeller(ax)
+    labeller.place(diagram, lane, scale, paths, markers, bands)
+    return labeller
+
+
+def left_out_note(labels: Sequence[str], shown: int = 4) -> str:
+    """The figure's note on labels that found no room: how many, why, and which."""
+    names = ", ".join(labels[:shown]) + (f" and {len(labels) - shown} more" if len(labels) > shown else "")
+    count = f"{len(labels)} label{'s' if len(labels) != 1 else ''}"
+    return (f"{count} left out, no room near their arrows even at the tallest size: {names}\n"
+            "(trace fewer messages to see every label)")
 
 
 def _time_axis(ax: Axes, diagram: Diagram, gaps: list[tuple[float, float]], scale: float,
@@ -441,15 +496,15 @@ def _margins_in(diagram: Diagram) -> tuple[float, float]:
     return (max(left, default=40) / 72 + 0.45, max(right, default=40) / 72 + 0.45)
 
 
-def _axes(ax: Axes | None, diagram: Diagram, title: str,
-          margins: tuple[float, float]) -> tuple[Figure, Axes]:
-    if ax is not None:
-        return ax.figure, ax  # type: ignore[return-value]
-    from matplotlib.figure import Figure
-
+def _height_in(diagram: Diagram, title: str) -> float:
     labels = len(diagram.arrows) + len(diagram.notes)
     height_in = PER_LABEL_IN * labels + 1.8 + (0.35 if title else 0)
-    height_in = min(MAX_HEIGHT_IN, max(5.0, height_in))
+    return min(MAX_HEIGHT_IN, max(5.0, height_in))
+
+
+def _figure(diagram: Diagram, margins: tuple[float, float], height_in: float) -> tuple[Figure, Axes]:
+    from matplotlib.figure import Figure
+
     lanes = len(diagram.actors)
     width_in = AXIS_IN + sum(margins) + _lane_gap_in(lanes) * max(lanes - 1, 1)
     fig = Figure(figsize=(width_in, height_in), layout="constrained")
@@ -509,8 +564,7 @@ def _draw_arrows(ax: Axes, diagram: Diagram, lane: dict[str, float],
     for arrow in diagram.arrows:
         x0, x1 = lane[arrow.source], lane[arrow.target]
         t0, t1 = arrow.start_s * scale, arrow.end_s * scale
-        if arrow.fate != "arrived":
-            x1 = (x0 + x1) / 2
+        x1 = x0 + arrow.reach * (x1 - x0)
         name = f"{arrow.kind} m{arrow.message} #{arrow.attempt}"
         patch = FancyArrowPatch(
             (x0, t0), (x1, t1), arrowstyle="-|>" if arrow.fate == "arrived" else "-",
@@ -657,7 +711,7 @@ class _Labeller:
         self.to_px = ax.transData.transform
         self.to_data = ax.transData.inverted().transform
         self.inside = ax.get_window_extent()
-        self.left_out = 0  # labels with no room near their anchor
+        self.left_out: list[str] = []  # labels with no room near their anchor
 
     def _size(self, text: str, bold: bool) -> tuple[float, float]:
         return _text_width_pt(text, bold) * self.px_per_pt, FONT_PT * 1.3 * self.px_per_pt
@@ -701,16 +755,18 @@ class _Labeller:
             px, py = self.to_px((x, t))
             self._take(_Rect(px, py, 0.0, r, r))
         for arrow, start, end in sorted(paths, key=lambda p: p[1][1]):
-            self._arrow_label(arrow, lane[arrow.target] - start[0], start, end)
+            self._arrow_label(arrow, start, end)
         for note in sorted(diagram.notes, key=lambda n: n.time_s):
             self._note_label(note, lane, scale)
-        if self.left_out:
-            self.ax.text(1.0, 0.0, f"{self.left_out} labels left out: too crowded here",
-                         transform=self.ax.transAxes, ha="right", va="top", fontsize=FONT_PT - 1,
-                         color="#777777", fontstyle="italic", gid="labels left out")
 
-    def _arrow_label(self, arrow: Arrow, full: float, start: _Point, end: _Point) -> None:
-        """``full``: the distance in lanes from the arrow's source to its target."""
+    def note_left_out(self) -> None:
+        """Say in the figure how many labels are missing, which, and why."""
+        if self.left_out:
+            self.ax.text(1.0, 0.0, left_out_note(self.left_out), transform=self.ax.transAxes,
+                         ha="right", va="top", fontsize=FONT_PT - 1, color="#777777",
+                         fontstyle="italic", gid="labels left out")
+
+    def _arrow_label(self, arrow: Arrow, start: _Point, end: _Point) -> None:
         color = COLORS["lost"] if arrow.fate == "lost" else COLORS[arrow.kind]
         gid = f"label {arrow.kind} m{arrow.message} #{arrow.attempt}"
         width, height = self._size(arrow.label, bold=False)
@@ -722,7 +778,6 @@ class _Labeller:
             angle += 180
         normal = (-math.sin(math.radians(angle)), math.cos(math.radians(angle)))
         gap = 2.5 * self.px_per_pt + height / 2
-        drawn = end[0] - start[0]
         candidates = []
         if arrow.fate != "arrived":
             # Level, just past the cross, on the side the packet was heading.
@@ -733,8 +788,7 @@ class _Labeller:
                                         width / 2, height / 2))
         spots = LOST_LABEL_SPOTS if arrow.fate != "arrived" else LABEL_SPOTS
         for side in (1.0, -1.0):
-            for spot in spots:
-                f = spot * full / drawn if drawn else 0.0
+            for f in spots:
                 px, py = p0[0] + f * (p1[0] - p0[0]), p0[1] + f * (p1[1] - p0[1])
                 candidates.append(_Rect(px + side * gap * normal[0], py + side * gap * normal[1],
                                         angle, width / 2, height / 2))
@@ -742,7 +796,7 @@ class _Labeller:
             if self._free(rect, arrow):
                 self._text(rect, arrow.label, color, gid)
                 return
-        f = spots[0] * full / drawn if drawn else 0.0
+        f = spots[0]
         anchor = (p0[0] + f * (p1[0] - p0[0]), p0[1] + f * (p1[1] - p0[1]))
         self._below(anchor, anchor[0], arrow.label, color, width, height, gid, owner=arrow, bold=False,
                     max_drop=ARROW_LABEL_DROP * height)
@@ -770,7 +824,7 @@ class _Labeller:
             # Display y grows upwards: later in time is further down.
             cy = min(cy - 1.0, top - height / 2 - 0.5)
             if anchor[1] - cy > max_drop:
-                self.left_out += 1
+                self.left_out.append(text)
                 return
             rect = _Rect(cx, cy, 0.0, width / 2, height / 2)
         if anchor[1] - cy > height * 0.6:
@@ -791,4 +845,5 @@ class _Labeller:
         label.set_in_layout(False)
 
 
-__all__ = ["Arrow", "Diagram", "Note", "draw", "layout", "quiet_gaps", "time_unit"]
+__all__ = ["Arrow", "Diagram", "Note", "draw", "layout", "left_out_note", "lost_reach", "quiet_gaps",
+           "time_unit"]
