@@ -21,7 +21,7 @@ FLOORS: tuple[frozenset[str], ...] = (
     frozenset({"simulate"}),
     frozenset({"store", "sweep"}),
     frozenset({"plots", "seqdiagram"}),
-    frozenset({"results", "interact"}),
+    frozenset({"results", "knobs"}),
     frozenset({"cli"}),
 )
 # The model's actors still import World's module (simulate) until World moves into
