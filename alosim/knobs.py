@@ -186,7 +186,8 @@ SUMMARY: tuple[tuple[str, str, bool], ...] = (
 
 
 def summary_table(result: RunResult) -> pd.DataFrame:
-    """The run's main figures: measure, value, and value per message where that means something."""
+    """The run's main figures: measure, value (counts as integers, times in
+    seconds), and value per message where that means something."""
     import pandas as pd
 
     summary = result.summary
@@ -196,9 +197,15 @@ def summary_table(result: RunResult) -> pd.DataFrame:
         if column not in summary:
             continue
         value = summary[column]
+        if not column.endswith("_s"):
+            value = int(value)  # a count: printed as one
         rows.append({"measure": name, "value": value,
                      "per message": value / messages if per_message else math.nan})
-    return pd.DataFrame(rows, columns=["measure", "value", "per message"])
+    return pd.DataFrame({
+        "measure": [row["measure"] for row in rows],
+        "value": pd.Series([row["value"] for row in rows], dtype=object),  # ints stay ints
+        "per message": [row["per message"] for row in rows],
+    })
 
 
 def table_html(shown: Rerun) -> str:
