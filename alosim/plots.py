@@ -492,6 +492,7 @@ def loss_duplicates_tradeoff(runs: pd.DataFrame, *, lines: Sequence[str] | None 
     fig, ax = _axes(ax, figsize=(7, 4.5), layout="constrained")
     agg = aggregate(runs, [loss, duplicates])
     others = [p for p in params if p not in lines]
+    mid = float(agg[f"{loss}_mean"].min() + agg[f"{loss}_mean"].max()) / 2 if len(agg) else 0.0
     for index, (label, group) in enumerate(_groups(agg, lines)):
         x, left, right = _error_lengths(group, loss)
         y, down, up = _error_lengths(group, duplicates)
@@ -499,9 +500,13 @@ def loss_duplicates_tradeoff(runs: pd.DataFrame, *, lines: Sequence[str] | None 
                            marker=_style(index)["marker"], linestyle=":")
         color = bars.lines[0].get_color()
         for (px, py), rows in _coinciding(x, y, group[others].to_dict("records") if others else []):
-            ax.annotate(_point_text(others, rows), (px, py), xytext=(6, 4 + 10 * index),
-                        textcoords="offset points", fontsize="x-small", color=color,
-                        gid=f"point label {label}")
+            # Beside the marker, towards the middle of the plot; lines that share a place
+            # (zero losses, zero duplicates) get their labels a line apart.
+            side = 1 if px <= mid else -1
+            text = ax.annotate(_point_text(others, rows), (px, py), xytext=(7 * side, 9 * (index - 1)),
+                               textcoords="offset points", ha="left" if side > 0 else "right",
+                               va="center", fontsize="x-small", color=color, gid=f"point label {label}")
+            text.set_in_layout(False)
     ax.set_xlabel("messages lost per message" if loss == "lost_per_message" else loss.replace("_", " "))
     ax.set_ylabel("duplicate processing per message" if duplicates == "duplicate_processing_per_message"
                   else duplicates.replace("_", " "))
