@@ -7,6 +7,10 @@ The comparison plots of a sweep (below :data:`PLOT_KINDS`) draw the mean over
 replications with its 95 % confidence interval, from the tables of
 :mod:`alosim.store`; :func:`unfit_reason` says which of them a sweep's
 parameters can feed, and :func:`write_sweep_plots` saves them as PNG and SVG.
+A closed form is drawn beside the measurement only over the lines whose
+scenarios satisfy its assumptions: each point's scenario is rebuilt from the
+sweep folder (:func:`point_scenarios`), never guessed from a line's name
+alone when it can be read.
 """
 
 from __future__ import annotations
