@@ -2,6 +2,7 @@
 
 __version__ = "0.1.0"
 
+from alosim.knobs import interact  # noqa: E402
 from alosim.scenario import Scenario, ScenarioError, load_scenario, parse_scenario  # noqa: E402
 from alosim.simulate import RunResult, simulate  # noqa: E402
 from alosim.store import aggregate, load_results  # noqa: E402
@@ -13,6 +14,7 @@ __all__ = [
     "ScenarioError",
     "__version__",
     "aggregate",
+    "interact",
     "load_results",
     "load_scenario",
     "parse_scenario",

@@ -7,6 +7,10 @@ The comparison plots of a sweep (below :data:`PLOT_KINDS`) draw the mean over
 replications with its 95 % confidence interval, from the tables of
 :mod:`alosim.store`; :func:`unfit_reason` says which of them a sweep's
 parameters can feed, and :func:`write_sweep_plots` saves them as PNG and SVG.
+A closed form is drawn beside the measurement only over the lines whose
+scenarios satisfy its assumptions: each point's scenario is rebuilt from the
+sweep folder (:func:`point_scenarios`), never guessed from a line's name
+alone when it can be read.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ if TYPE_CHECKING:
     from matplotlib.axes import Axes
     from matplotlib.figure import Figure
 
+    from alosim.scenario import Scenario
     from alosim.store import SweepData
 
 
@@ -32,22 +37,36 @@ def _axes(ax: Axes | None, **fig_kw: Any) -> tuple[Figure, Axes]:
     return fig, fig.add_subplot()
 
 
-def store_growth(series: pd.DataFrame, *, title: str = "", ax: Axes | None = None) -> Figure:
-    """Dedup store entries (left axis) and cumulative duplicate deliveries and
-    duplicate processing (right axis) against simulated time."""
-    fig, ax = _axes(ax, figsize=(7, 4), layout="constrained")
+def store_growth(series: pd.DataFrame, *, title: str = "",
+                 axes: Sequence[Axes] | None = None) -> Figure:
+    """Two panels against simulated time: the dedup store's entries above, the
+    cumulative duplicate deliveries and duplicate processing below.
+
+    Separate panels, each with its own scale, so that two curves of different
+    units never read as one line. ``axes``: the two axes to draw into (top,
+    bottom); by default a new figure with a shared time axis.
+    """
+    if axes is None:
+        from matplotlib.figure import Figure
+
+        fig = Figure(figsize=(7, 5.5), layout="constrained")
+        top, bottom = fig.subplots(2, 1, sharex=True)
+    else:
+        top, bottom = axes
+        fig = top.figure  # type: ignore[assignment]
     t = series["time_s"]
-    ax.plot(t, series["dedup_entries"], color="tab:blue", label="dedup store entries")
-    ax.set_xlabel("simulated time (s)")
-    ax.set_ylabel("dedup store entries", color="tab:blue")
-    right = ax.twinx()
-    right.plot(t, series["duplicate_deliveries"], color="tab:red", label="duplicate deliveries")
-    right.plot(t, series["duplicate_processing"], color="tab:orange", linestyle="--",
-               label="duplicate processing")
-    right.set_ylabel("cumulative duplicates", color="tab:red")
-    handles = ax.get_legend_handles_labels()[0] + right.get_legend_handles_labels()[0]
-    ax.legend(handles=handles, loc="upper left", fontsize="small")
-    ax.set_title(title or "Dedup store growth and duplicates over time")
+    top.plot(t, series["dedup_entries"], color="tab:blue", label="dedup store entries")
+    top.set_ylabel("store entries")
+    top.legend(loc="upper left", fontsize="small")
+    top.grid(True, alpha=0.3)
+    bottom.plot(t, series["duplicate_deliveries"], color="tab:red", label="duplicate deliveries")
+    bottom.plot(t, series["duplicate_processing"], color="tab:orange", linestyle="--",
+                label="duplicate processing")
+    bottom.set_ylabel("cumulative duplicates")
+    bottom.set_xlabel("simulated time (s)")
+    bottom.legend(loc="upper left", fontsize="small")
+    bottom.grid(True, alpha=0.3)
+    top.set_title(title or "Dedup store growth and duplicates over time")
     return fig
 
 
@@ -90,18 +109,28 @@ _STRATEGY_PARAMETERS: tuple[str, ...] = ("receiver.dedup.kind", "semantics", "re
 _WINDOW_PARAMETERS: tuple[str, ...] = ("receiver.dedup.window", "sender.retry.timeout")
 
 
+def _in_seconds(path: str) -> bool:
+    return path in _DURATION_PATHS or path.rsplit(".", 1)[-1].endswith("timeout")
+
+
 def _axis_label(path: str) -> str:
-    seconds = path in _DURATION_PATHS or path.rsplit(".", 1)[-1].endswith("timeout")
-    return f"{path} (s)" if seconds else path
+    return f"{path} (s)" if _in_seconds(path) else path
+
+
+def _value_text(path: str, value: Any) -> str:
+    """A swept value as a legend shows it: durations with their unit (``0.4 s``)."""
+    if _in_seconds(path) and isinstance(value, (int, float)) and not isinstance(value, bool):
+        return f"{value:g} s"
+    return f"{value:g}" if isinstance(value, float) else str(value)
 
 
 def _label(columns: Sequence[str], values: Sequence[Any]) -> str:
     if not columns:
         return "all runs"
     if len(columns) == 1:
-        return str(values[0])
+        return _value_text(columns[0], values[0])
     prefix = _common_prefix(columns)
-    return ", ".join(f"{c[len(prefix):]}={v}" for c, v in zip(columns, values))
+    return ", ".join(f"{c[len(prefix):]}={_value_text(c, v)}" for c, v in zip(columns, values))
 
 
 def _common_prefix(columns: Sequence[str]) -> str:
@@ -220,13 +249,24 @@ def _lines_besides(runs: pd.DataFrame, x: str, lines: Sequence[str] | None) -> l
 
 def duplicates_vs_ack_loss(runs: pd.DataFrame, *, x: str = "network.ack.loss",
                            metric: str = "duplicate_processing_per_message",
-                           lines: Sequence[str] | None = None, ax: Axes | None = None) -> Figure:
+                           lines: Sequence[str] | None = None,
+                           scenarios: Mapping[int, Scenario] | None = None,
+                           ax: Axes | None = None) -> Figure:
     """Duplicates per message against ack loss, one line per semantics, with the
-    closed form p_a / (1 - p_a) drawn over it.
+    closed form drawn over each line it holds for.
 
-    The closed form holds for retries until acked, a timeout well above the
-    round trip and no deduplication: at-least-once. Exactly-once processes no
-    duplicate (the store catches them) and at-most-once never resends.
+    The closed form (:func:`alosim.analytic.duplicates_per_message`: p_a /
+    (1 - p_a) with unlimited retries) holds for a sender that retries until
+    acked or for ``max_attempts``, a receiver without deduplication,
+    independent (Bernoulli) losses, no duplicating network, no partition and
+    no crash -- and a retry timeout well above the round trip, which is left
+    to the scenario (a timeout shorter than the round trip shows as points
+    above the curve). ``scenarios`` (each point's scenario, by point index: see
+    :func:`point_scenarios`) lets each line be checked against those
+    assumptions; without them only the ``semantics`` at-least-once lines get
+    it (the preset: retry until acked, no dedup). Exactly-once processes no
+    duplicate (the store catches them) and at-most-once never resends: no
+    curve for them.
     """
     import numpy as np
 
@@ -234,18 +274,77 @@ def duplicates_vs_ack_loss(runs: pd.DataFrame, *, x: str = "network.ack.loss",
 
     fig = metric_against_parameter(runs, x, metric, lines=lines, ax=ax)
     ax = fig.axes[0] if ax is None else ax
-    losses = runs[x].to_numpy(dtype=float)
-    p = np.linspace(float(losses.min()), float(losses.max()), 101)
-    p = p[p < 1]
-    closed = np.array([duplicates_per_message(0.0, float(v)) for v in p])
-    ax.plot(p, closed, color="black", linestyle="--", linewidth=1,
-            label="closed form $p_a/(1-p_a)$ (retry until acked, no dedup)")
+    line_columns = _lines_besides(runs, x, lines)
+    colors = {c.get_label(): c.lines[0].get_color() for c in ax.containers}
+    forms = []
+    if x == "network.ack.loss" and metric == "duplicate_processing_per_message":
+        for label, group in _groups(_ok(runs), line_columns):
+            model = _no_dedup_retries(group, scenarios)
+            if model is not None:
+                forms.append((label, group, model))
+    for label, group, (p_data, attempts) in forms:
+        losses = group[x].to_numpy(dtype=float)
+        p = np.linspace(float(losses.min()), float(losses.max()), 101)
+        p = p[p < 1]
+        closed = np.array([duplicates_per_message(p_data, float(v), attempts) for v in p])
+        text = ("closed form $p_a/(1-p_a)$ (retry until acked, no dedup)" if attempts is None
+                else f"closed form, at most {attempts} attempts, no dedup")
+        ax.plot(p, closed, color=colors.get(label, "black") if len(forms) > 1 else "black",
+                linestyle="--", linewidth=1, gid=f"closed form {label}",
+                label=f"{text}: {label}" if len(forms) > 1 else text)
     ax.set_xlabel("ack loss probability $p_a$" if x == "network.ack.loss" else _axis_label(x))
     ax.set_ylabel("duplicate processing per message" if metric == "duplicate_processing_per_message"
                   else metric.replace("_", " "))
     ax.set_title("Duplicates per message against ack loss")
-    ax.legend(title=_legend_title(_lines_besides(runs, x, lines)), fontsize="small")
+    ax.legend(title=_legend_title(line_columns), fontsize="small")
     return fig
+
+
+def _no_dedup_retries(group: pd.DataFrame,
+                      scenarios: Mapping[int, Scenario] | None) -> tuple[float, int | None] | None:
+    """(p_data, max_attempts) of a line the retry closed form holds for, else None."""
+    if scenarios is None:
+        if "semantics" not in group or set(group["semantics"]) != {"at-least-once"}:
+            return None
+        return 0.0, None  # the preset; p_data does not matter with unlimited retries
+    models = set()
+    for point in sorted(set(group["point"].tolist())):
+        scenario = scenarios.get(int(point))
+        if scenario is None:
+            return None
+        models.add(_retry_model(scenario))
+    if len(models) != 1:
+        return None
+    (model,) = models
+    return model
+
+
+def _retry_model(scenario: Scenario) -> tuple[float, int | None] | None:
+    network = scenario.network
+    data, ack = network.data, network.ack
+    if (scenario.receiver.dedup.kind not in (None, "none") or not isinstance(data.loss, float)
+            or not isinstance(ack.loss, float) or data.duplicate or ack.duplicate
+            or network.partitions or scenario.faults):
+        return None
+    attempts = scenario.sender.retry.max_attempts
+    if attempts == 1:
+        return None  # one attempt never duplicates: nothing to compare with
+    return float(data.loss), attempts
+
+
+def point_scenarios(data: SweepData) -> dict[int, Scenario] | None:
+    """Each point's scenario by point index, rebuilt from the sweep folder's
+    ``scenario.yaml`` (None when the folder or the file is missing or unreadable)."""
+    from alosim.scenario import ScenarioError, load_scenario
+    from alosim.sweep import expand
+
+    if data.folder is None or not (data.folder / "scenario.yaml").is_file():
+        return None
+    try:
+        plan = expand(load_scenario(data.folder / "scenario.yaml"))
+    except (OSError, ScenarioError):
+        return None
+    return {point.index: point.scenario for point in plan.points}
 
 
 def escapes_vs_window(runs: pd.DataFrame, *, window: str = "receiver.dedup.window",
@@ -262,16 +361,26 @@ def escapes_vs_window(runs: pd.DataFrame, *, window: str = "receiver.dedup.windo
 
 def store_size_over_time(runs: pd.DataFrame, series: pd.DataFrame, *, by: str | None = None,
                          where: Mapping[str, Any] | None = None, column: str = "dedup_entries",
+                         scenarios: Mapping[int, Scenario] | None = None,
                          ax: Axes | None = None) -> Figure:
     """Dedup store size against simulated time, one line per strategy (value of ``by``).
 
     Each line is the mean over the runs of its strategy (its replications),
     each run's series interpolated onto the sampling times of all of them up
     to the earliest end. ``where`` holds other swept parameters fixed
-    (default: at their values in the last point).
+    (default: at their values in the last point). Durations in the legend
+    are in seconds.
+
+    With ``scenarios`` (each point's scenario: :func:`point_scenarios`), a
+    line whose store is a TTL store fed at a known rate gets its plateau
+    drawn, dotted in its colour: rate x window entries
+    (:func:`alosim.analytic.ttl_store_entries`, Little's law), with the rate
+    ``sender.rate`` x ``sender.count`` -- every message recorded once.
     """
     import numpy as np
+    from matplotlib.lines import Line2D
 
+    from alosim.analytic import ttl_store_entries
     from alosim.store import parameters
 
     by = by if by is not None else _first_swept(runs, _STRATEGY_PARAMETERS)
@@ -280,6 +389,7 @@ def store_size_over_time(runs: pd.DataFrame, series: pd.DataFrame, *, by: str | 
     _require(runs, [*vary, *where], "the store size over time")
     fig, ax = _axes(ax, figsize=(7, 4.5), layout="constrained")
     chosen = _select(_ok(runs), where)
+    plateaus = 0
     for index, (label, group) in enumerate(_groups(chosen, vary)):
         keys = set(zip(group["point"].tolist(), group["replication"].tolist()))
         runs_series = [s for key, s in series.groupby(["point", "replication"], sort=True) if key in keys]
@@ -290,15 +400,43 @@ def store_size_over_time(runs: pd.DataFrame, series: pd.DataFrame, *, by: str | 
         grid = grid[grid <= end]
         values = [np.interp(grid, s["time_s"].to_numpy(dtype=float), s[column].to_numpy(dtype=float))
                   for s in runs_series]
-        ax.plot(grid, np.mean(values, axis=0), label=label, linestyle=_style(index)["linestyle"])
+        (line,) = ax.plot(grid, np.mean(values, axis=0), label=label, linestyle=_style(index)["linestyle"])
+        ttl = _ttl_store(group, scenarios) if column == "dedup_entries" else None
+        if ttl is not None:
+            rate, window = ttl
+            # From one window in: before that the store is still filling up.
+            ax.plot([min(window, end), end], [ttl_store_entries(rate, window)] * 2, color=line.get_color(),
+                    linestyle=":", linewidth=1.2, gid=f"plateau {label}", label="_plateau")
+            plateaus += 1
     ax.set_xlabel("simulated time (s)")
     ax.set_ylabel(column.replace("_", " "))
     swept = {p: where[p] for p in parameters(runs) if p in where}
     ax.set_title("Dedup store size over time" + (f"\n{_where_text(swept)}" if swept else ""),
                  fontsize="medium")
-    ax.legend(title=by or None, fontsize="small", loc="center left", bbox_to_anchor=(1.01, 0.5))
+    handles = [ln for ln in ax.get_lines() if not ln.get_label().startswith("_")]
+    if plateaus:
+        handles.append(Line2D([], [], color="black", linestyle=":", linewidth=1.2,
+                              label="TTL plateau: rate × window"))
+    ax.legend(handles=handles, title=_axis_label(by) if by else None, fontsize="small",
+              loc="center left", bbox_to_anchor=(1.01, 0.5))
     ax.grid(True, alpha=0.3)
     return fig
+
+
+def _ttl_store(group: pd.DataFrame, scenarios: Mapping[int, Scenario] | None) -> tuple[float, float] | None:
+    """(insertion rate per s, window in s) of a line's TTL store, when every point of it agrees."""
+    if scenarios is None:
+        return None
+    found = set()
+    for point in sorted(set(group["point"].tolist())):
+        scenario = scenarios.get(int(point))
+        if scenario is None:
+            return None
+        dedup, sender = scenario.receiver.dedup, scenario.sender
+        if dedup.kind != "ttl" or dedup.window is None or sender.rate is None:
+            return None  # a closed-loop sender has no rate given in advance
+        found.add((float(sender.rate) * sender.count, float(dedup.window)))
+    return found.pop() if len(found) == 1 else None
 
 
 def latency_cdf(runs: pd.DataFrame, latency: pd.DataFrame, *, by: str | None = None,
@@ -343,20 +481,37 @@ def loss_duplicates_tradeoff(runs: pd.DataFrame, *, lines: Sequence[str] | None 
                              duplicates: str = "duplicate_processing_per_message",
                              ax: Axes | None = None) -> Figure:
     """Messages lost against duplicates processed, per message: one marker per sweep
-    point (95 % CI bars both ways), one line per semantics."""
+    point (95 % CI bars both ways), one line per semantics.
+
+    Each marker is labelled with the values of the other swept parameters
+    (``ack loss 0.2``). Points of a line that coincide -- at-most-once loses
+    the same messages whatever the ack loss, since it never waits for an ack
+    -- share one marker and one label that lists them all.
+    """
     from alosim.store import aggregate, parameters
 
+    params = parameters(runs)
     if lines is None:
-        params = parameters(runs)
         lines = ["semantics"] if "semantics" in params else params[:1]
     _require(runs, [loss, duplicates, *lines], "the loss/duplicate trade-off")
     fig, ax = _axes(ax, figsize=(7, 4.5), layout="constrained")
     agg = aggregate(runs, [loss, duplicates])
+    others = [p for p in params if p not in lines]
+    mid = float(agg[f"{loss}_mean"].min() + agg[f"{loss}_mean"].max()) / 2 if len(agg) else 0.0
     for index, (label, group) in enumerate(_groups(agg, lines)):
         x, left, right = _error_lengths(group, loss)
         y, down, up = _error_lengths(group, duplicates)
-        ax.errorbar(x, y, xerr=[left, right], yerr=[down, up], label=label, capsize=3,
-                    marker=_style(index)["marker"], linestyle=":")
+        bars = ax.errorbar(x, y, xerr=[left, right], yerr=[down, up], label=label, capsize=3,
+                           marker=_style(index)["marker"], linestyle=":")
+        color = bars.lines[0].get_color()
+        for (px, py), rows in _coinciding(x, y, group[others].to_dict("records") if others else []):
+            # Beside the marker, towards the middle of the plot; lines that share a place
+            # (zero losses, zero duplicates) get their labels a line apart.
+            side = 1 if px <= mid else -1
+            text = ax.annotate(_point_text(others, rows), (px, py), xytext=(7 * side, 9 * (index - 1)),
+                               textcoords="offset points", ha="left" if side > 0 else "right",
+                               va="center", fontsize="x-small", color=color, gid=f"point label {label}")
+            text.set_in_layout(False)
     ax.set_xlabel("messages lost per message" if loss == "lost_per_message" else loss.replace("_", " "))
     ax.set_ylabel("duplicate processing per message" if duplicates == "duplicate_processing_per_message"
                   else duplicates.replace("_", " "))
@@ -364,6 +519,39 @@ def loss_duplicates_tradeoff(runs: pd.DataFrame, *, lines: Sequence[str] | None 
     ax.legend(title=_legend_title(lines), fontsize="small")
     ax.grid(True, alpha=0.3)
     return fig
+
+
+# What a point label calls a swept parameter (else the last part of its path).
+_SHORT_NAMES = {"network.ack.loss": "ack loss", "network.data.loss": "data loss"}
+
+
+def _coinciding(x: Any, y: Any, rows: list[dict[str, Any]]) -> list[tuple[tuple[float, float], list[dict[str, Any]]]]:
+    """The distinct (x, y) of a line in order of first appearance, each with the rows there."""
+    import math
+
+    places: list[tuple[tuple[float, float], list[dict[str, Any]]]] = []
+    for i, (px, py) in enumerate(zip(x.tolist(), y.tolist())):
+        for (qx, qy), members in places:
+            if math.isclose(px, qx, rel_tol=1e-9, abs_tol=1e-12) and math.isclose(
+                    py, qy, rel_tol=1e-9, abs_tol=1e-12):
+                members.append(rows[i] if rows else {})
+                break
+        else:
+            places.append(((px, py), [rows[i] if rows else {}]))
+    return [place for place in places if rows]
+
+
+def _point_text(columns: Sequence[str], rows: Sequence[Mapping[str, Any]]) -> str:
+    """``ack loss 0.2``; for points that coincide, ``ack loss 0, 0.2, 0.4 (one point)``."""
+    def name(column: str) -> str:
+        return _SHORT_NAMES.get(column, column.rsplit(".", 1)[-1])
+
+    if len(columns) == 1:
+        values = ", ".join(_value_text(columns[0], row[columns[0]]) for row in rows)
+        text = f"{name(columns[0])} {values}"
+    else:
+        text = "; ".join(", ".join(f"{name(c)} {_value_text(c, row[c])}" for c in columns) for row in rows)
+    return text + (" (one point)" if len(rows) > 1 else "")
 
 
 def _parameters(runs: pd.DataFrame) -> list[str]:
@@ -414,9 +602,9 @@ def sweep_figure(kind: str, data: SweepData) -> Figure:
         raise ResultsError(f"plot {kind!r} does not fit this sweep: {reason}")
     runs = data.runs
     if kind == "duplicates":
-        return duplicates_vs_ack_loss(runs)
+        return duplicates_vs_ack_loss(runs, scenarios=point_scenarios(data))
     if kind == "store":
-        return store_size_over_time(runs, data.series)
+        return store_size_over_time(runs, data.series, scenarios=point_scenarios(data))
     if kind == "escapes":
         window = next(p for p in _WINDOW_PARAMETERS if p in data.parameters)
         return escapes_vs_window(runs, window=window)

@@ -25,25 +25,15 @@ import shutil
 import tempfile
 from pathlib import Path
 
+from alosim.paths import OutputError, safe_child
 from alosim.simulate import RunResult
 
-
-class OutputError(Exception):
-    """The results folder cannot be written where asked."""
+__all__ = ["OutputError", "run_dir", "safe_child", "write_run"]
 
 
 def run_dir(out: str | Path, result: RunResult) -> Path:
     """Where ``result`` lands under ``out`` (never outside it)."""
     return safe_child(Path(out), result.name, f"seed-{result.seed}-{result.fingerprint}")
-
-
-def safe_child(root: Path, *parts: str) -> Path:
-    """``root / parts`` -- refusing any path that would leave ``root``."""
-    root_resolved = root.resolve()
-    target = root.joinpath(*parts).resolve()
-    if target != root_resolved and root_resolved not in target.parents:
-        raise OutputError(f"refusing to write outside {root}: {'/'.join(parts)!r}")
-    return target
 
 
 def write_run(result: RunResult, out: str | Path = "results", *, plot: bool = True) -> Path:

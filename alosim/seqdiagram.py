@@ -16,8 +16,9 @@ Retry timers leave long silences between bursts of activity. Those are
 drawn short, as a shaded band saying how much time was skipped; everywhere
 else a millisecond has the same height, so slants can be compared.
 
-:func:`layout` turns the events into plain data (arrows and notes, matched
-by kind, message and attempt); :func:`draw` draws that data. Labels are
+:func:`alosim.seqdiagram_layout.layout` turns the events into plain data
+(arrows and notes, matched by kind, message and attempt); :func:`draw`
+draws that data. Labels are
 placed so that none overlaps another label, a marker or an arrow it does not
 belong to: along its arrow where there is room, else level just below with a
 leader line, else -- in a picture too crowded to read -- left out and
@@ -29,270 +30,18 @@ trace gives the same picture, byte for byte when saved with
 from __future__ import annotations
 
 import math
-import statistics
-from collections import defaultdict, deque
+from collections import defaultdict
 from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Generic, Literal, TypeVar
+from typing import TYPE_CHECKING, Generic, TypeVar
 
 from alosim.observe import TraceEvent
+from alosim.seqdiagram_layout import Arrow, Diagram, Note, layout, lost_reach, quiet_gaps
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
     from matplotlib.figure import Figure
 
-ArrowKind = Literal["data", "ack"]
-Fate = Literal["arrived", "lost", "in_flight"]
-NoteKind = Literal["timeout", "gave_up", "abandoned", "processed", "processed_again",
-                   "duplicate_detected", "dropped", "crash", "restart"]
 T = TypeVar("T")
-
-
-@dataclass(frozen=True)
-class Arrow:
-    """One packet on the network: a transmission of a message, or an ack of one.
-
-    ``end_s`` is the arrival time; for a packet that was lost (or was still
-    travelling when the trace ends) it is where the drawing stops, half a
-    typical latency after ``start_s``. ``ignored`` says why a copy that
-    arrived was not used ("already settled", "receiver down", ...), if so.
-    """
-
-    kind: ArrowKind
-    message: int
-    attempt: int
-    source: str
-    target: str
-    start_s: float
-    end_s: float
-    fate: Fate
-    ignored: str = ""
-
-    @property
-    def label(self) -> str:
-        if self.kind == "data":
-            text = f"m{self.message} #{self.attempt}" + (" resend" if self.attempt > 1 else "")
-        else:
-            text = f"ack m{self.message}" + (f" #{self.attempt}" if self.attempt > 1 else "")
-        if self.fate == "lost":
-            return text + " lost"
-        if self.fate == "in_flight":
-            return text + " (in flight)"
-        if self.ignored == "already settled":
-            return text + " (late, ignored)"
-        if self.ignored:
-            return text + f" ({self.ignored})"
-        return text
-
-
-@dataclass(frozen=True)
-class Note:
-    """Something that happened on one lane: a timeout, giving up, processing, a crash."""
-
-    kind: NoteKind
-    actor: str
-    time_s: float
-    message: int
-    attempt: int
-    since_s: float | None = None  # a timeout: when the transmission that timed out was sent
-    detail: str = ""
-
-    @property
-    def tag(self) -> str:
-        """What the note is about: ``m0 #1``, or the actor for a crash or restart."""
-        return f"m{self.message} #{self.attempt}" if self.message >= 0 else self.actor
-
-    @property
-    def label(self) -> str:
-        m = f"m{self.message}"
-        return {
-            "timeout": f"timeout {m} #{self.attempt}",
-            "gave_up": f"gave up on {m}",
-            "abandoned": f"abandoned {m}",
-            "processed": f"processed {m}",
-            "processed_again": f"processed {m} AGAIN",
-            "duplicate_detected": f"duplicate {m} dropped",
-            "dropped": f"{m} dropped" + (f" ({self.detail})" if self.detail else ""),
-            "crash": f"{self.actor} crashed",
-            "restart": f"{self.actor} restarted",
-        }[self.kind]
-
-
-@dataclass(frozen=True)
-class Diagram:
-    """Everything a sequence diagram shows, as plain data."""
-
-    actors: tuple[str, ...]
-    arrows: tuple[Arrow, ...]
-    notes: tuple[Note, ...]
-    end_s: float
-
-    @property
-    def typical_latency_s(self) -> float:
-        """The median latency of the packets that arrived (a twentieth of the trace if none did)."""
-        latencies = [a.end_s - a.start_s for a in self.arrows if a.fate == "arrived"]
-        return statistics.median(latencies) if latencies else max(self.end_s, 1e-3) / 20
-
-
-def _index(actor: str) -> int:
-    return int(actor.rpartition("-")[2])
-
-
-# Where a packet of each kind starts and where the network reports losing it.
-_STARTS: dict[str, ArrowKind] = {"send": "data", "ack_sent": "ack"}
-_LOSSES: dict[str, ArrowKind] = {"data_lost": "data", "ack_lost": "ack"}
-_Key = tuple[ArrowKind, int, int]  # kind, message, attempt
-
-
-def _end_of(e: TraceEvent) -> ArrowKind | None:
-    """The kind of packet whose journey ``e`` ends, if it ends one."""
-    if e.event == "arrive" or (e.event == "dropped" and e.detail == "receiver down"):
-        return "data"  # (a receiver that is down drops what reaches it)
-    if e.event in ("acked", "ack_ignored"):
-        return "ack"
-    return None
-
-
-def _match(events: Sequence[TraceEvent]) -> tuple[list[TraceEvent], set[int], dict[int, list[TraceEvent]]]:
-    """Every packet's start, which starts were lost, and the ends of the others.
-
-    Returns the start events in order, the indices of those the network
-    lost, and for each other index the events where its copies arrived.
-    """
-    starts: list[TraceEvent] = []
-    latest_start: dict[_Key, int] = {}
-    lost: set[int] = set()
-    for e in events:
-        if e.event in _STARTS:
-            latest_start[(_STARTS[e.event], e.message, e.attempt)] = len(starts)
-            starts.append(e)
-        elif e.event in _LOSSES:
-            # The network reports a loss right after the start it belongs to.
-            index = latest_start.get((_LOSSES[e.event], e.message, e.attempt))
-            if index is not None:
-                lost.add(index)
-    waiting: dict[_Key, deque[int]] = defaultdict(deque)
-    for i, e in enumerate(starts):
-        if i not in lost:
-            waiting[(_STARTS[e.event], e.message, e.attempt)].append(i)
-    ends: dict[int, list[TraceEvent]] = defaultdict(list)
-    latest_end: dict[_Key, int] = {}
-    for e in events:
-        kind = _end_of(e)
-        if kind is None or (kind, e.message, e.attempt) not in latest_start:
-            continue
-        key: _Key = (kind, e.message, e.attempt)
-        if waiting[key]:
-            i = latest_end[key] = waiting[key].popleft()
-        else:  # a second copy: the network duplicated the packet
-            i = latest_end.get(key, latest_start[key])
-        ends[i].append(e)
-    return starts, lost, ends
-
-
-def layout(events: Sequence[TraceEvent], *, data_latency_s: float | None = None,
-           ack_latency_s: float | None = None) -> Diagram:
-    """Match every packet's start with its end; collect the notes.
-
-    A packet is identified by its kind (data or ack) and (message, attempt).
-    A loss belongs to the latest start with its identity; the other starts
-    are paired with their ends (``arrive``; ``acked`` or ``ack_ignored``)
-    first in, first out, and an end left over -- a copy the network
-    duplicated -- goes to the latest start that arrived. Lost packets are
-    drawn for half of ``data_latency_s`` / ``ack_latency_s``; left out,
-    that is the median latency seen in the trace for that direction.
-    """
-    senders = sorted({e.actor for e in events if e.actor.startswith("sender")}, key=_index)
-    receivers = sorted({e.actor for e in events if e.actor.startswith("receiver")}, key=_index)
-    home: dict[tuple[ArrowKind, int], str] = {}  # where each message's data / acks go
-    for e in events:
-        if e.actor.startswith("receiver"):
-            home.setdefault(("data", e.message), e.actor)
-        elif e.actor.startswith("sender"):
-            home.setdefault(("ack", e.message), e.actor)
-    default = {"data": receivers[0] if receivers else "receiver-0",
-               "ack": senders[0] if senders else "sender-0"}
-    starts, lost, ends = _match(events)
-    end_s = max((e.time_s for e in events), default=0.0)
-    seen = {kind: [end.time_s - e.time_s for i, e in enumerate(starts) if _STARTS[e.event] == kind
-                   for end in ends[i]] for kind in ("data", "ack")}
-    either = seen["data"] + seen["ack"]
-    typical = statistics.median(either) if either else max(end_s, 1e-3) / 20
-    latency = {
-        "data": data_latency_s if data_latency_s is not None else (
-            statistics.median(seen["data"]) if seen["data"] else typical),
-        "ack": ack_latency_s if ack_latency_s is not None else (
-            statistics.median(seen["ack"]) if seen["ack"] else typical),
-    }
-
-    arrows = []
-    for i, e in enumerate(starts):
-        kind = _STARTS[e.event]
-        for end in ends[i]:
-            ignored = end.detail if end.event in ("ack_ignored", "dropped") else ""
-            arrows.append(Arrow(kind, e.message, e.attempt, e.actor, end.actor, e.time_s, end.time_s,
-                                "arrived", ignored))
-        if not ends[i]:
-            arrows.append(Arrow(kind, e.message, e.attempt, e.actor,
-                                home.get((kind, e.message), default[kind]), e.time_s,
-                                e.time_s + latency[kind] / 2, "lost" if i in lost else "in_flight"))
-
-    actors = senders + receivers
-    for arrow in arrows:  # a lane for a receiver that only ever lost packets
-        if arrow.target not in actors:
-            actors.append(arrow.target)
-    if not actors:  # an empty trace: the two lanes, with nothing between them
-        actors = [default["ack"], default["data"]]
-    return Diagram(tuple(actors), tuple(arrows), tuple(_notes(events)), end_s)
-
-
-def quiet_gaps(diagram: Diagram) -> list[tuple[float, float]]:
-    """Stretches of time with nothing on the wire and nothing happening, worth skipping.
-
-    Retry timers make long silences: a timeout of 250 ms after a 20 ms round
-    trip leaves most of the picture empty. A silence longer than four
-    typical latencies and a tenth of the whole trace is skipped but for half
-    a typical latency at either end. Returned in seconds, as (start, end) of
-    each skipped stretch.
-    """
-    typical = diagram.typical_latency_s
-    shortest = max(4 * typical, 0.1 * diagram.end_s)
-    busy = sorted([(a.start_s, a.end_s) for a in diagram.arrows]
-                  + [(n.time_s, n.time_s) for n in diagram.notes] + [(0.0, 0.0)])
-    gaps = []
-    reach = busy[0][1]
-    for start, end in busy[1:]:
-        if start - reach > shortest:
-            gaps.append((reach + typical / 2, start - typical / 2))
-        reach = max(reach, end)
-    return gaps
-
-
-_PLAIN_NOTES: dict[str, NoteKind] = {
-    "gave_up": "gave_up", "abandoned": "abandoned", "duplicate_detected": "duplicate_detected",
-    "crash": "crash", "restart": "restart",
-}
-
-
-def _notes(events: Sequence[TraceEvent]) -> list[Note]:
-    """What happened on the lanes, in the order of the log."""
-    notes = []
-    last_send: dict[tuple[int, int], float] = {}
-    for e in events:
-        if e.event == "send":
-            last_send[(e.message, e.attempt)] = e.time_s
-        elif e.event == "timeout":
-            notes.append(Note("timeout", e.actor, e.time_s, e.message, e.attempt,
-                              last_send.get((e.message, e.attempt))))
-        elif e.event == "processed":
-            kind: NoteKind = "processed_again" if e.detail == "again" else "processed"
-            notes.append(Note(kind, e.actor, e.time_s, e.message, e.attempt))
-        elif e.event == "dropped" and e.detail != "receiver down":
-            notes.append(Note("dropped", e.actor, e.time_s, e.message, e.attempt, detail=e.detail))
-        elif e.event in _PLAIN_NOTES:
-            notes.append(Note(_PLAIN_NOTES[e.event], e.actor, e.time_s, e.message, e.attempt,
-                              detail=e.detail))
-    return notes
 
 
 # -- drawing ---------------------------------------------------------------------------
@@ -302,11 +51,16 @@ LANE_GAP_IN = 3.6  # between neighbouring lanes (two lanes; less when there are 
 AXIS_IN = 0.75  # the time axis's ticks and name
 PER_LABEL_IN = 0.55  # height per arrow or note, so that labels rarely need moving
 MAX_HEIGHT_IN = 60.0
+# A picture with labels that found no room is drawn again this much taller, up to
+# this many times (and MAX_HEIGHT_IN), before the rest are left out and listed.
+GROW_FACTOR = 1.5
+GROW_STEPS = 2
 CLEARANCE_PT = 2.5  # between a label and any line it does not belong to
-# Where an arrow's label may sit, as fractions of the way from its source lane
-# to its target lane: the first that is free of other labels and arrows wins.
+# Where an arrow's label may sit, as fractions of the way along the arrow drawn
+# (from its source lane to its target lane, or to its cross): the first that is
+# free of other labels and arrows wins.
 LABEL_SPOTS = (0.3, 0.42, 0.18, 0.55, 0.68)
-LOST_LABEL_SPOTS = (0.25, 0.36, 0.14)
+LOST_LABEL_SPOTS = (0.5, 0.72, 0.28)  # of the part drawn
 # How far below its anchor a label may go, in label heights, before it is left out.
 ARROW_LABEL_DROP = 2.5
 NOTE_LABEL_DROP = 6.0
@@ -353,18 +107,44 @@ def draw(events: Sequence[TraceEvent], ax: Axes | None = None, *, title: str = "
     """
     diagram = layout(events, data_latency_s=data_latency_s, ack_latency_s=ack_latency_s)
     margins = _margins_in(diagram)
-    fig, ax = _axes(ax, diagram, title, margins)
+    gaps = quiet_gaps(diagram) if skip_quiet else []
+    if ax is not None:
+        labeller = _draw_into(ax, diagram, title, margins, gaps)
+        labeller.note_left_out()
+        return ax.figure  # type: ignore[return-value]
+    height_in = _height_in(diagram, title)
+    for _ in range(GROW_STEPS + 1):
+        fig, ax = _figure(diagram, margins, height_in)
+        labeller = _draw_into(ax, diagram, title, margins, gaps)
+        if not labeller.left_out or height_in >= MAX_HEIGHT_IN:
+            break
+        # Too crowded for some labels: make room by drawing it taller.
+        height_in = min(MAX_HEIGHT_IN, height_in * GROW_FACTOR)
+    labeller.note_left_out()
+    return fig
+
+
+def _draw_into(ax: Axes, diagram: Diagram, title: str, margins: tuple[float, float],
+               gaps: list[tuple[float, float]]) -> _Labeller:
     scale, unit = time_unit(diagram.end_s)
     lane = {actor: float(i) for i, actor in enumerate(diagram.actors)}
     _frame(ax, diagram, lane, scale, unit, title, margins)
-    gaps = quiet_gaps(diagram) if skip_quiet else []
     bands = _time_axis(ax, diagram, gaps, scale, unit)
     paths = _draw_arrows(ax, diagram, lane, scale)
     markers = _draw_notes(ax, diagram, lane, scale)
     # Settle the layout first: labels are placed in display units, which must be final.
-    fig.draw_without_rendering()
-    _Labeller(ax).place(diagram, lane, scale, paths, markers, bands)
-    return fig
+    ax.figure.draw_without_rendering()
+    labeller = _Labeller(ax)
+    labeller.place(diagram, lane, scale, paths, markers, bands)
+    return labeller
+
+
+def left_out_note(labels: Sequence[str], shown: int = 4) -> str:
+    """The figure's note on labels that found no room: how many, why, and which."""
+    names = ", ".join(labels[:shown]) + (f" and {len(labels) - shown} more" if len(labels) > shown else "")
+    count = f"{len(labels)} label{'s' if len(labels) != 1 else ''}"
+    return (f"{count} left out, no room near their arrows even at the tallest size: {names}\n"
+            "(trace fewer messages to see every label)")
 
 
 def _time_axis(ax: Axes, diagram: Diagram, gaps: list[tuple[float, float]], scale: float,
@@ -441,15 +221,15 @@ def _margins_in(diagram: Diagram) -> tuple[float, float]:
     return (max(left, default=40) / 72 + 0.45, max(right, default=40) / 72 + 0.45)
 
 
-def _axes(ax: Axes | None, diagram: Diagram, title: str,
-          margins: tuple[float, float]) -> tuple[Figure, Axes]:
-    if ax is not None:
-        return ax.figure, ax  # type: ignore[return-value]
-    from matplotlib.figure import Figure
-
+def _height_in(diagram: Diagram, title: str) -> float:
     labels = len(diagram.arrows) + len(diagram.notes)
     height_in = PER_LABEL_IN * labels + 1.8 + (0.35 if title else 0)
-    height_in = min(MAX_HEIGHT_IN, max(5.0, height_in))
+    return min(MAX_HEIGHT_IN, max(5.0, height_in))
+
+
+def _figure(diagram: Diagram, margins: tuple[float, float], height_in: float) -> tuple[Figure, Axes]:
+    from matplotlib.figure import Figure
+
     lanes = len(diagram.actors)
     width_in = AXIS_IN + sum(margins) + _lane_gap_in(lanes) * max(lanes - 1, 1)
     fig = Figure(figsize=(width_in, height_in), layout="constrained")
@@ -509,8 +289,7 @@ def _draw_arrows(ax: Axes, diagram: Diagram, lane: dict[str, float],
     for arrow in diagram.arrows:
         x0, x1 = lane[arrow.source], lane[arrow.target]
         t0, t1 = arrow.start_s * scale, arrow.end_s * scale
-        if arrow.fate != "arrived":
-            x1 = (x0 + x1) / 2
+        x1 = x0 + arrow.reach * (x1 - x0)
         name = f"{arrow.kind} m{arrow.message} #{arrow.attempt}"
         patch = FancyArrowPatch(
             (x0, t0), (x1, t1), arrowstyle="-|>" if arrow.fate == "arrived" else "-",
@@ -657,7 +436,7 @@ class _Labeller:
         self.to_px = ax.transData.transform
         self.to_data = ax.transData.inverted().transform
         self.inside = ax.get_window_extent()
-        self.left_out = 0  # labels with no room near their anchor
+        self.left_out: list[str] = []  # labels with no room near their anchor
 
     def _size(self, text: str, bold: bool) -> tuple[float, float]:
         return _text_width_pt(text, bold) * self.px_per_pt, FONT_PT * 1.3 * self.px_per_pt
@@ -701,16 +480,18 @@ class _Labeller:
             px, py = self.to_px((x, t))
             self._take(_Rect(px, py, 0.0, r, r))
         for arrow, start, end in sorted(paths, key=lambda p: p[1][1]):
-            self._arrow_label(arrow, lane[arrow.target] - start[0], start, end)
+            self._arrow_label(arrow, start, end)
         for note in sorted(diagram.notes, key=lambda n: n.time_s):
             self._note_label(note, lane, scale)
-        if self.left_out:
-            self.ax.text(1.0, 0.0, f"{self.left_out} labels left out: too crowded here",
-                         transform=self.ax.transAxes, ha="right", va="top", fontsize=FONT_PT - 1,
-                         color="#777777", fontstyle="italic", gid="labels left out")
 
-    def _arrow_label(self, arrow: Arrow, full: float, start: _Point, end: _Point) -> None:
-        """``full``: the distance in lanes from the arrow's source to its target."""
+    def note_left_out(self) -> None:
+        """Say in the figure how many labels are missing, which, and why."""
+        if self.left_out:
+            self.ax.text(1.0, 0.0, left_out_note(self.left_out), transform=self.ax.transAxes,
+                         ha="right", va="top", fontsize=FONT_PT - 1, color="#777777",
+                         fontstyle="italic", gid="labels left out")
+
+    def _arrow_label(self, arrow: Arrow, start: _Point, end: _Point) -> None:
         color = COLORS["lost"] if arrow.fate == "lost" else COLORS[arrow.kind]
         gid = f"label {arrow.kind} m{arrow.message} #{arrow.attempt}"
         width, height = self._size(arrow.label, bold=False)
@@ -722,7 +503,6 @@ class _Labeller:
             angle += 180
         normal = (-math.sin(math.radians(angle)), math.cos(math.radians(angle)))
         gap = 2.5 * self.px_per_pt + height / 2
-        drawn = end[0] - start[0]
         candidates = []
         if arrow.fate != "arrived":
             # Level, just past the cross, on the side the packet was heading.
@@ -733,8 +513,7 @@ class _Labeller:
                                         width / 2, height / 2))
         spots = LOST_LABEL_SPOTS if arrow.fate != "arrived" else LABEL_SPOTS
         for side in (1.0, -1.0):
-            for spot in spots:
-                f = spot * full / drawn if drawn else 0.0
+            for f in spots:
                 px, py = p0[0] + f * (p1[0] - p0[0]), p0[1] + f * (p1[1] - p0[1])
                 candidates.append(_Rect(px + side * gap * normal[0], py + side * gap * normal[1],
                                         angle, width / 2, height / 2))
@@ -742,7 +521,7 @@ class _Labeller:
             if self._free(rect, arrow):
                 self._text(rect, arrow.label, color, gid)
                 return
-        f = spots[0] * full / drawn if drawn else 0.0
+        f = spots[0]
         anchor = (p0[0] + f * (p1[0] - p0[0]), p0[1] + f * (p1[1] - p0[1]))
         self._below(anchor, anchor[0], arrow.label, color, width, height, gid, owner=arrow, bold=False,
                     max_drop=ARROW_LABEL_DROP * height)
@@ -770,7 +549,7 @@ class _Labeller:
             # Display y grows upwards: later in time is further down.
             cy = min(cy - 1.0, top - height / 2 - 0.5)
             if anchor[1] - cy > max_drop:
-                self.left_out += 1
+                self.left_out.append(text)
                 return
             rect = _Rect(cx, cy, 0.0, width / 2, height / 2)
         if anchor[1] - cy > height * 0.6:
@@ -791,4 +570,5 @@ class _Labeller:
         label.set_in_layout(False)
 
 
-__all__ = ["Arrow", "Diagram", "Note", "draw", "layout", "quiet_gaps", "time_unit"]
+__all__ = ["Arrow", "Diagram", "Note", "draw", "layout", "left_out_note", "lost_reach", "quiet_gaps",
+           "time_unit"]

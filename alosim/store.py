@@ -51,7 +51,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from alosim.observe import SERIES_COLUMNS
-from alosim.results import OutputError, safe_child
+from alosim.paths import OutputError, safe_child
 
 if TYPE_CHECKING:
     import pandas as pd

@@ -157,6 +157,127 @@ def test_tradeoff_puts_each_point_at_its_mean_loss_and_duplicates(semantics_runs
     assert np.allclose(alo.get_ydata(), [0.0, 0.25, 0.4 / 0.6])
 
 
+def point_labels(ax, line: str) -> list[tuple[str, tuple[float, float]]]:
+    return [(t.get_text(), tuple(t.xy)) for t in ax.texts if t.get_gid() == f"point label {line}"]
+
+
+def test_tradeoff_labels_each_point_with_its_ack_loss_and_merges_those_that_coincide(semantics_runs):
+    ax = plots.loss_duplicates_tradeoff(semantics_runs).axes[0]
+    labels = point_labels(ax, "at-least-once")
+    assert [text for text, _ in labels] == ["ack loss 0", "ack loss 0.2", "ack loss 0.4"]
+    assert np.allclose([xy for _, xy in labels], [(0.0, 0.0), (0.0, 0.25), (0.0, 0.4 / 0.6)])
+    # At-most-once loses the same whatever the ack loss: one marker, one label naming all three.
+    ((text, xy),) = point_labels(ax, "at-most-once")
+    assert text == "ack loss 0, 0.2, 0.4 (one point)" and np.allclose(xy, (0.055, 0.0))
+    assert [t for t, _ in point_labels(ax, "exactly-once")] == ["ack loss 0, 0.2, 0.4 (one point)"]
+
+
+def test_tradeoff_labels_name_every_other_swept_parameter():
+    rows = [{"point": i, "semantics": "at-least-once", "network.ack.loss": a, "sender.retry.timeout": t,
+             "replication": 0, "duplicate_processing_per_message": a + t, "lost_per_message": 0.0}
+            for i, (a, t) in enumerate([(0.1, 0.2), (0.1, 0.4)])]
+    runs = run_table(rows, ["semantics", "network.ack.loss", "sender.retry.timeout"])
+    ax = plots.loss_duplicates_tradeoff(runs).axes[0]
+    assert [t for t, _ in point_labels(ax, "at-least-once")] == [
+        "ack loss 0.1, timeout 0.2 s", "ack loss 0.1, timeout 0.4 s"]
+
+
+def test_growth_draws_store_entries_and_duplicates_in_separate_panels(tmp_path):
+    series = pd.DataFrame({"time_s": [0.0, 1.0, 2.0], "dedup_entries": [0, 500, 900],
+                           "duplicate_deliveries": [0, 3, 7], "duplicate_processing": [0, 1, 1]})
+    fig = plots.store_growth(series, title="t")
+    top, bottom = fig.axes
+    assert [ln.get_label() for ln in top.lines] == ["dedup store entries"]
+    assert list(top.lines[0].get_ydata()) == [0, 500, 900]
+    assert [ln.get_label() for ln in bottom.lines] == ["duplicate deliveries", "duplicate processing"]
+    assert [list(ln.get_ydata()) for ln in bottom.lines] == [[0, 3, 7], [0, 1, 1]]
+    assert top.get_shared_x_axes().joined(top, bottom)  # one time axis, two scales
+    assert (top.get_ylabel(), bottom.get_ylabel()) == ("store entries", "cumulative duplicates")
+    for suffix in (".png", ".svg"):
+        assert render(plots.store_growth(series, title="t"), suffix, tmp_path) == render(
+            plots.store_growth(series, title="t"), suffix, tmp_path)
+
+
+def scenario_of(semantics: str, **overrides: object):
+    base = make("name: s\nseed: 1\nmessages: 10\nsender: {rate: 50/s, window: 8}\n", semantics=semantics)
+    return base.with_overrides(overrides) if overrides else base
+
+
+def test_the_duplicates_closed_form_is_drawn_only_for_the_lines_it_holds_for(semantics_runs):
+    def closed_forms(scenarios):
+        ax = plots.duplicates_vs_ack_loss(semantics_runs, scenarios=scenarios).axes[0]
+        return {ln.get_gid(): ln for ln in ax.lines if (ln.get_gid() or "").startswith("closed form")}
+
+    points = {int(p): s for p, s in semantics_runs[["point", "semantics"]].drop_duplicates().values}
+    # At-least-once retries until acked: p_a / (1 - p_a). At-most-once sends once (no
+    # duplicate to compare with); exactly-once deduplicates.
+    found = closed_forms({p: scenario_of(s) for p, s in points.items()})
+    assert list(found) == ["closed form at-least-once"]
+    p = found["closed form at-least-once"].get_xdata()
+    assert np.allclose(found["closed form at-least-once"].get_ydata(), p / (1 - p))
+    # At most 3 attempts and no dedup on the last two lines: the finite form, p_a + p_a^2 at p_d = 0.
+    capped = {p: scenario_of("at-most-once") if s == "at-most-once" else
+              scenario_of("at-least-once", **{"sender.retry.max_attempts": 3}) for p, s in points.items()}
+    found = closed_forms(capped)
+    assert sorted(found) == ["closed form at-least-once", "closed form exactly-once"]
+    for line in found.values():
+        x = line.get_xdata()
+        assert np.allclose(line.get_ydata(), x + x**2)
+        assert "at most 3 attempts" in line.get_label()
+    # Bursty losses or a duplicating network: the formula does not hold, nothing is drawn.
+    bursty = {p: scenario_of(s, **{"network.data.loss": {"model": "gilbert-elliott", "p": 0.01, "r": 0.3}})
+              for p, s in points.items()}
+    assert closed_forms(bursty) == {}
+    doubling = {p: scenario_of(s, **{"network.data.duplicate": 0.01}) for p, s in points.items()}
+    assert closed_forms(doubling) == {}
+    # Without scenarios: the at-least-once preset only.
+    assert list(closed_forms(None)) == ["closed form at-least-once"]
+
+
+def ttl_runs() -> tuple[pd.DataFrame, pd.DataFrame]:
+    rows, series = [], []
+    for point, window in enumerate((0.5, 2.0)):
+        rows.append({"point": point, "receiver.dedup.window": window, "replication": 0})
+        for t in (0.0, 1.0, 2.0, 3.0, 4.0):
+            series.append({"point": point, "replication": 0, "time_s": t,
+                           "dedup_entries": int(100 * min(t, window))})
+    return run_table(rows, ["receiver.dedup.window"]), pd.DataFrame(series)
+
+
+def test_store_legend_gives_windows_in_seconds_and_ttl_lines_their_plateau():
+    runs, series = ttl_runs()
+    scenarios = {p: scenario_of("exactly-once", **{"receiver.dedup.kind": "ttl", "receiver.dedup.window": w,
+                                                   "sender.count": 2})
+                 for p, w in enumerate((0.5, 2.0))}
+    ax = plots.store_size_over_time(runs, series, scenarios=scenarios).axes[0]
+    legend = ax.get_legend()
+    assert legend.get_title().get_text() == "receiver.dedup.window (s)"
+    assert [t.get_text() for t in legend.get_texts()] == ["0.5 s", "2 s", "TTL plateau: rate × window"]
+    plateaus = {ln.get_gid(): ln for ln in ax.lines if (ln.get_gid() or "").startswith("plateau")}
+    # Two senders at 50/s each: 100 ids per second, kept 0.5 s and 2 s.
+    assert list(plateaus["plateau 0.5 s"].get_ydata()) == [50.0, 50.0]
+    assert list(plateaus["plateau 2 s"].get_ydata()) == [200.0, 200.0]
+    assert list(plateaus["plateau 2 s"].get_xdata()) == [2.0, 4.0]  # from one window in to the end
+    lines = {ln.get_label(): ln for ln in ax.lines}
+    assert plateaus["plateau 2 s"].get_color() == lines["2 s"].get_color()
+
+
+def test_no_plateau_without_a_ttl_store_or_a_known_rate():
+    runs, series = ttl_runs()
+    def plateaus(scenarios):
+        ax = plots.store_size_over_time(runs, series, scenarios=scenarios).axes[0]
+        assert "TTL plateau" not in [t.get_text() for t in ax.get_legend().get_texts()]
+        return [ln for ln in ax.lines if (ln.get_gid() or "").startswith("plateau")]
+
+    assert plateaus(None) == []
+    lru = {p: scenario_of("exactly-once", **{"receiver.dedup.kind": "lru", "receiver.dedup.capacity": 10})
+           for p in (0, 1)}
+    assert plateaus(lru) == []
+    closed_loop = {p: scenario_of("exactly-once", **{"receiver.dedup.kind": "ttl", "receiver.dedup.window": 1.0,
+                                                     "sender.rate": None}) for p in (0, 1)}
+    assert plateaus(closed_loop) == []
+
+
 def test_failed_runs_are_left_out_of_the_plotted_data(semantics_runs):
     runs = semantics_runs.copy()
     failed = (runs["point"] == 4) & (runs["replication"] == 0)  # at-least-once, ack loss 0.2
@@ -227,6 +348,9 @@ def test_a_stored_sweep_plots_what_its_table_holds(stored):
     assert list(store["exactly-once"].get_xdata()) == list(times)
     assert list(store["exactly-once"].get_ydata()) == list(mean)
     assert 290 < mean[-1] <= 300  # about one entry per message by then
+    ax = plots.sweep_figure("duplicates", stored).axes[0]
+    assert [ln.get_gid() for ln in ax.lines if (ln.get_gid() or "").startswith("closed form")] == [
+        "closed form at-least-once"]
 
 
 def render(fig, suffix: str, tmp_path: Path) -> bytes:

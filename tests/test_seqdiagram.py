@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from pathlib import Path
 
 import pytest
@@ -249,3 +250,85 @@ def test_trace_command_refuses_what_it_cannot_draw(tmp_path: Path) -> None:
                                "--svg", str(tmp_path / "x.svg")])
     assert many.exit_code == 2 and "at most 100" in many.output
     assert not list(tmp_path.iterdir())
+
+
+# -- several senders and receivers ------------------------------------------------------
+
+
+def test_a_lost_packet_stops_between_two_lanes() -> None:
+    # Neighbours: half-way. Two lanes apart, half-way is the lane in between: stop
+    # in the middle of the first gap instead. Three apart: half-way is a gap.
+    assert [seqdiagram.lost_reach(n) for n in (1, 2, 3, 4)] == [0.5, 0.25, 0.5, 0.375]
+    for lanes in range(1, 12):
+        stop = seqdiagram.lost_reach(lanes) * lanes
+        assert stop % 1 == 0.5 and 0 < stop < lanes
+
+
+@pytest.fixture(scope="module")
+def crowded() -> tuple[list, Figure]:
+    """Two senders and two receivers, losses both ways: crosses between far lanes."""
+    scenario = alosim.load_scenario(SCENARIOS / "ack-lost.yaml", [
+        "sender.count=2", "receiver.count=2", "network.data.loss=0.2", "observe.trace_messages=10"])
+    events = alosim.simulate(scenario).trace or []
+    return events, seqdiagram.draw(events)
+
+
+def test_a_loss_marker_sits_on_its_own_arrow_never_on_another_lifeline(crowded) -> None:
+    events, fig = crowded
+    diagram = seqdiagram.layout(events)
+    assert diagram.actors == ("sender-0", "sender-1", "receiver-0", "receiver-1")
+    lanes = {gid.removeprefix("lane "): a.get_xdata()[0] for gid, a in by_gid(fig, "lane ").items()
+             if not gid.startswith("lane name")}
+    assert lanes == {"sender-0": 0, "sender-1": 1, "receiver-0": 2, "receiver-1": 3}
+    arrows = by_gid(fig, "arrow ")
+    crosses = by_gid(fig, "lost ")
+    lost = [a for a in diagram.arrows if a.fate == "lost"]
+    far = [a for a in lost if abs(lanes[a.target] - lanes[a.source]) == 2]
+    assert len(crosses) == len(lost) and far  # some losses between lanes two apart
+    for arrow in lost:
+        name = f"{arrow.kind} m{arrow.message} #{arrow.attempt}"
+        (x,), (t,) = crosses[f"lost {name}"].get_xdata(), crosses[f"lost {name}"].get_ydata()
+        assert all(abs(x - lane) >= 0.5 for lane in lanes.values()), name
+        # The cross is the end of its own arrow, which points from its source to its target.
+        (x0, t0), (x1, t1) = arrows[f"arrow {name}"]._posA_posB
+        assert (x1, t1) == (pytest.approx(x), pytest.approx(t))
+        assert x0 == lanes[arrow.source]
+        assert (x1 - x0) / (lanes[arrow.target] - x0) == pytest.approx(arrow.reach)
+
+
+def check_labels_drawn_or_named(events: list, fig: Figure) -> int:
+    """Every label of the diagram is drawn, or counted and (the first four) named in a note."""
+    diagram = seqdiagram.layout(events)
+    expected = Counter([a.label for a in diagram.arrows] + [n.label for n in diagram.notes])
+    drawn = Counter(t.get_text() for t in by_gid(fig, "label ").values())
+    assert drawn <= expected
+    missing = sum(expected.values()) - sum(drawn.values())
+    note = [t.get_text() for t in by_gid(fig, "labels left out").values()]
+    if not missing:
+        assert note == []
+        return 0
+    (text,) = note
+    assert text.startswith(f"{missing} label{'s' if missing > 1 else ''} left out, no room")
+    named = Counter(text.split(": ", 1)[1].split("\n")[0].split(" and ")[0].split(", "))
+    assert sum(named.values()) == min(missing, 4) and named <= expected - drawn
+    return missing
+
+
+def test_every_label_is_drawn_or_named_in_the_figure(crowded) -> None:
+    events, fig = crowded
+    if check_labels_drawn_or_named(events, fig):
+        # ...after the picture was drawn taller to make room for them.
+        assert fig.get_size_inches()[1] == pytest.approx(seqdiagram.MAX_HEIGHT_IN)
+
+
+def test_labels_without_room_in_given_axes_are_counted_and_named(crowded) -> None:
+    events, _ = crowded
+    fig = Figure(figsize=(6, 4))
+    seqdiagram.draw(events, ax=fig.add_subplot())
+    assert check_labels_drawn_or_named(events, fig) > 4  # far too small a picture for 10 messages
+
+
+def test_the_left_out_note_counts_and_names() -> None:
+    assert seqdiagram.left_out_note(["m3 #1"]).startswith("1 label left out")
+    text = seqdiagram.left_out_note([f"m{i} #1" for i in range(6)])
+    assert text.startswith("6 labels left out") and "m0 #1, m1 #1, m2 #1, m3 #1 and 2 more" in text

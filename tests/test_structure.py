@@ -1,0 +1,116 @@
+"""The import graph of the package: data flows one way, and no module imports one that imports it.
+
+Every ``import`` counts, also those inside functions and under
+``TYPE_CHECKING``: a circle made of lazy imports is still a circle for a reader.
+A module not yet given a floor below is still checked for circles.
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+PACKAGE = Path(__file__).resolve().parent.parent / "alosim"
+
+# Floors, lowest first: a module imports only modules of its own floor or below.
+# The writers at the edge (the run folder with its picture, the notebook panel,
+# the command line) come last; plots read the store and never feed it.
+FLOORS: tuple[frozenset[str], ...] = (
+    frozenset({"units", "streams", "observe", "analytic", "paths", "executors", "determinism"}),
+    frozenset({"dists", "scenario", "trace", "seqdiagram_layout"}),
+    frozenset({"model"}),  # every module of alosim/model/
+    frozenset({"simulate"}),
+    frozenset({"store", "sweep"}),
+    frozenset({"plots", "seqdiagram"}),
+    frozenset({"results", "knobs"}),
+    frozenset({"cli"}),
+)
+# The model's actors still import World's module (simulate) until World moves into
+# alosim/model/: the only edge allowed upwards, and only from the model to simulate.
+WORLD_EDGES = frozenset({("model", "simulate")})
+
+
+def modules() -> dict[str, Path]:
+    found = {}
+    for path in sorted(PACKAGE.rglob("*.py")):
+        name = ".".join(path.relative_to(PACKAGE).with_suffix("").parts)
+        if name not in ("__init__", "__main__"):  # the package re-exports; __main__ calls the CLI
+            found[name] = path
+    return found
+
+
+def imports(path: Path, known: set[str]) -> set[str]:
+    """The package's modules that ``path`` imports, anywhere in it."""
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            names = [a.name for a in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            names = [f"{node.module}.{a.name}" for a in node.names] + [node.module]
+        else:
+            continue
+        for name in names:
+            if name.startswith("alosim."):
+                short = name.removeprefix("alosim.")
+                if short in known:
+                    found.add(short)
+    return found
+
+
+def floor(module: str) -> int | None:
+    """The floor of ``module``; None for a module not placed yet (still checked for circles)."""
+    group = "model" if module.startswith("model.") or module == "model" else module
+    for index, members in enumerate(FLOORS):
+        if group in members:
+            return index
+    return None
+
+
+def graph() -> dict[str, set[str]]:
+    found = modules()
+    return {name: imports(path, set(found)) - {name} for name, path in found.items()}
+
+
+def test_every_import_goes_down_a_floor_or_stays_on_it() -> None:
+    upward = []
+    for module, targets in sorted(graph().items()):
+        for target in sorted(targets):
+            edge = (module.split(".")[0], target.split(".")[0])
+            low, high = floor(module), floor(target)
+            if low is not None and high is not None and high > low and edge not in WORLD_EDGES:
+                upward.append(f"alosim.{module} imports alosim.{target}")
+    assert upward == []
+
+
+def test_no_import_circles_outside_the_world_wiring() -> None:
+    edges = {m: {t for t in ts if (m.split(".")[0], t.split(".")[0]) not in WORLD_EDGES}
+             for m, ts in graph().items()}
+    state: dict[str, int] = {}
+    circles: list[list[str]] = []
+
+    def visit(node: str, stack: list[str]) -> None:
+        state[node] = 1
+        for nxt in sorted(edges.get(node, ())):
+            if state.get(nxt) == 1:
+                circles.append(stack[stack.index(nxt):] + [nxt])
+            elif nxt not in state:
+                visit(nxt, [*stack, nxt])
+        state[node] = 2
+
+    for start in sorted(edges):
+        if start not in state:
+            visit(start, [start])
+    assert circles == []
+
+
+def test_the_modules_of_the_data_flow_have_their_floors() -> None:
+    placed = {name for name in modules() if floor(name) is not None}
+    assert {"simulate", "store", "results", "plots", "seqdiagram", "seqdiagram_layout", "knobs",
+            "paths", "model.sender", "model.receiver"} <= placed
+
+
+def test_the_store_and_the_plots_never_import_the_run_writer() -> None:
+    # The circle this guards against: results -> plots -> store -> results.
+    edges = graph()
+    assert "results" not in edges["store"] and "results" not in edges["plots"]
+    assert "plots" not in edges["store"]
