@@ -20,7 +20,7 @@ from typing import Any, TypeVar
 import click
 
 from alosim import __version__
-from alosim.scenario import Scenario, ScenarioError, json_schema, load_scenario
+from alosim.scenario import Scenario, ScenarioError, json_schema, load_scenario, printable
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -102,7 +102,7 @@ def _check_determinism(file: Path, overrides: Sequence[str], seed: int | None) -
     except determinism.CheckError as exc:
         _fail(str(exc).removeprefix("alosim: error: "))
     if not verdict.ok:
-        _fail(f"{file}: {verdict.describe()}")
+        _fail(f"{printable(file)}: {verdict.describe()}")
     click.echo(verdict.describe(), err=True)
 
 
@@ -151,7 +151,7 @@ def validate(files: Sequence[Path]) -> None:
             bad += 1
             _print_error(str(exc))
         else:
-            click.echo(f"{file}: ok ({scenario.name}, {scenario.semantics})")
+            click.echo(f"{printable(file)}: ok ({scenario.name}, {scenario.semantics})")
     if bad:
         sys.exit(2)
 
@@ -184,7 +184,7 @@ def trace(file: Path, messages: int, seed: int | None, overrides: Sequence[str],
     pictures = [(path, suffix) for path, suffix in ((png_path, ".png"), (svg_path, ".svg")) if path]
     for path, suffix in pictures:
         if path.suffix.lower() != suffix:
-            _fail(f"{path}: expected a file name ending in {suffix}")
+            _fail(f"{printable(path)}: expected a file name ending in {suffix}")
     if pictures and messages > 100:
         _fail(f"a picture of {messages} messages would be unreadable: draw at most 100 (--messages)")
     scenario = load_scenario(file, [*overrides, f"observe.trace_messages={messages}"]).with_seed(seed)

@@ -218,7 +218,7 @@ def _point(scenario: Scenario, index: int, written: tuple[tuple[str, Any], ...])
     except ScenarioError as exc:
         label = ", ".join(f"{path}={value!r}" for path, value in written)
         problems = [(path, f"{message} (in sweep point {index}: {label})") for path, message in exc.problems]
-        raise ScenarioError(exc.source, problems) from None
+        raise ScenarioError(exc.source, problems, exc.more) from None
     resolved = variant.resolved()
     values = tuple((path, _value_at(resolved, path)) for path, _ in written)
     return Point(index, written, values, variant)
