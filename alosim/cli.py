@@ -89,6 +89,11 @@ def run(file: Path, seed: int | None, out: Path, overrides: Sequence[str], no_pl
     folder = write_run(result, out, plot=not no_plot)
     click.echo(format_summary(scenario, result.summary, result.wall_time_s))
     click.echo(f"\nresults: {folder}")
+    from alosim.budget import stop_note
+
+    note = stop_note(result.summary, scenario.budget.stall_events)
+    if note:
+        click.echo(note)
     if not result.ok:
         failed = ", ".join(k for k, v in result.checks.items() if not v)
         click.echo(f"guarantee violated ({scenario.semantics}): {failed}")

@@ -45,7 +45,7 @@ from pydantic.functional_validators import BeforeValidator
 
 from alosim import yamlread
 from alosim.dists import Constant, Distribution, Exponential
-from alosim.units import parse_duration, parse_rate
+from alosim.units import parse_duration, parse_rate, parse_size
 
 Semantics = Literal["at-most-once", "at-least-once", "exactly-once"]
 SEMANTICS: tuple[str, ...] = ("at-most-once", "at-least-once", "exactly-once")
@@ -355,6 +355,26 @@ class Sweep(_Model):
     replications: Count = Field(default=1, ge=1, le=100_000)
 
 
+class Budget(_Model):
+    """Limits on what one run may cost, each with a default and a field to raise it.
+
+    ``memory``: what the scenario would allocate (dedup stores, Bloom
+    filters, messages in flight, the trace), estimated at validation; a
+    scenario above it is refused with the figure. ``stall_events``: a run in
+    which no message is created or settled for this many simulation events
+    stops, its messages reported unsettled (``stopped_by: stall``).
+    ``series_rows``: the sampled time series holds at most this many rows; a
+    longer run keeps every other row and samples half as often.
+    """
+
+    memory: Annotated[int, BeforeValidator(parse_size), Field(ge=1 << 20, le=1 << 50)] = Field(
+        default=2 << 30, description="Most memory a run may allocate, estimated at validation (e.g. 8GiB).")
+    stall_events: Count = Field(default=10_000_000, ge=1000, le=10**12,
+                                description="Events without a message created or settled before a run stops.")
+    series_rows: Count = Field(default=10_000, ge=16, le=10_000_000,
+                               description="Most rows of the sampled time series (then it is coarsened).")
+
+
 class Scenario(_Model):
     """A complete, validated scenario."""
 
@@ -379,6 +399,7 @@ class Scenario(_Model):
     observe: Observe = Field(default_factory=Observe)
     faults: list[Fault] = Field(default_factory=list)
     sweep: Sweep | None = Field(default=None, description="Run a grid of variations (alosim sweep).")
+    budget: Budget = Field(default_factory=Budget, description="Limits on what one run may cost.")
 
     # The data as written (before presets were applied), so that variations
     # of this scenario are resolved afresh: see with_overrides().
@@ -529,6 +550,11 @@ def validate_scenario(data: Mapping[str, Any], source: str = "<scenario>") -> Sc
         raise ScenarioError(source, *_problems(exc)) from None
     except RecursionError:
         raise ScenarioError(source, [("", "nested too deeply")]) from None
+    from alosim.budget import cost_problems
+
+    problems = cost_problems(scenario)
+    if problems:
+        raise ScenarioError(source, problems)
     scenario._source = _deep_copy(dict(data))
     scenario._origin = source
     return scenario
@@ -666,7 +692,7 @@ def _all_field_names() -> set[str]:
 
     names: set[str] = set()
     models: list[type[BaseModel]] = [Scenario, Sender, Retry, Network, LinkSpec, Receiver, Dedup,
-                                     Observe, Sweep, GilbertElliott, Partition, Fault]
+                                     Observe, Sweep, GilbertElliott, Partition, Fault, Budget]
     models += [dists.Constant, dists.Uniform, dists.Exponential, dists.LogNormal, dists.Pareto]
     for model in models:
         names.update(field.alias or name for name, field in model.model_fields.items())
