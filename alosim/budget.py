@@ -46,8 +46,8 @@ MIN_TIME_S = 1e-6
 #: The longest duration anywhere in a scenario (about 31.7 years).
 MAX_TIME_S = 1e9
 #: With unlimited retries: most retransmissions of one message that a
-#: partition or a scheduled crash may force, and most packets a loss burst may
-#: last on average.
+#: partition, a scheduled crash or a round trip longer than the timeout may
+#: force, and most packets a loss burst may last on average.
 MAX_RETRIES_PER_OUTAGE = 1e6
 MAX_BURST_PACKETS = 1e7
 #: With unlimited retries: the least fraction of time a crashing actor is up.
@@ -187,6 +187,13 @@ def _never_settles(s: Scenario) -> list[tuple[str, str]]:
                              f"makes each message in flight retransmit about {length / wait:.3g} times "
                              f"(at most {MAX_RETRIES_PER_OUTAGE:.0e} with unlimited retries); "
                              f"shorten it, set sender.retry.max_timeout, or {_NO_END}"))
+    rtt = s.network.data.latency.mean + s.network.ack.latency.mean + s.receiver.processing.mean
+    if wait is not None and rtt / wait > MAX_RETRIES_PER_OUTAGE:
+        problems.append(("sender.retry.timeout", f"a round trip takes {rtt:.3g} s on average and a "
+                         f"retry comes every {wait:.3g} s: each message would be retransmitted about "
+                         f"{rtt / wait:.3g} times before its first ack (at most "
+                         f"{MAX_RETRIES_PER_OUTAGE:.0e} with unlimited retries); raise the timeout, use "
+                         f"policy exponential, or {_NO_END}"))
     for i, f in enumerate(s.faults):
         if f.mtbf is not None and f.mttr is not None:
             up = f.mtbf / (f.mtbf + f.mttr)
