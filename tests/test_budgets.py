@@ -121,7 +121,7 @@ def test_a_bloom_filter_beyond_the_memory_budget_is_refused_with_its_size():
     huge = {"kind": "bloom", "capacity": 10**9, "fp_rate": 1e-300}
     assert refused(**{"semantics": "exactly-once", "receiver.dedup": huge}) == (
         "<test>: receiver.dedup: the scenario would allocate about 167 GiB (1 Bloom filter of "
-        "167 GiB (1,000,000,000 ids at fp_rate 1e-300): 167 GiB; 8 messages in flight: 4.69 KiB), "
+        "167 GiB (1,000,000,000 ids at fp_rate 1e-300): 167 GiB; 8 messages in flight: 7.81 KiB), "
         "more than budget.memory = 2 GiB; shrink it or raise budget.memory")
     fifty = {"semantics": "exactly-once", "receiver.count": 50,
              "receiver.dedup": {"kind": "bloom", "capacity": 10**9, "fp_rate": 1e-9}}
@@ -137,7 +137,14 @@ def test_a_set_store_for_ten_billion_messages_is_refused():
 
 def test_a_window_of_a_billion_messages_is_refused():
     message = refused(**{"messages": 10**9, "sender.window": 10**9})
-    assert message.startswith("<test>: sender.window: the scenario would allocate about 559 GiB")
+    assert message.startswith("<test>: sender.window: the scenario would allocate about 931 GiB")
+
+
+def test_without_a_window_every_message_may_be_in_flight():
+    make(BASE, **{"sender.window": None, "sender.rate": "100/s"})
+    message = refused(**{"sender.window": None, "sender.rate": "100/s", "messages": 10**7})
+    assert message.startswith("<test>: sender.window: the scenario would allocate about 9.31 GiB "
+                              "(no window: up to 10,000,000 messages in flight: 9.31 GiB)")
 
 
 def test_a_large_trace_counts_against_the_budget():
