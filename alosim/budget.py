@@ -14,7 +14,9 @@ valid scenario bounded and known:
   estimated and compared with ``budget.memory``.
 * **A stall budget** (:func:`run_until`): a run in which no message is
   created or settled for ``budget.stall_events`` simulation events stops,
-  its messages reported unsettled and ``stopped_by`` set to ``stall``.
+  its messages reported unsettled and ``stopped_by`` set to ``stall``; a run
+  whose unsettled messages (waiting in an outbox or in flight) would take
+  more than ``budget.memory`` stops with ``stopped_by: memory``.
 * **A series budget** (:class:`Sampling`): the sampled time series never
   holds more than ``budget.series_rows`` rows; when it fills, every other
   row is dropped and the interval doubles (deterministically), so a run of
@@ -271,28 +273,35 @@ def _memory(s: Scenario) -> list[tuple[str, str]]:
 CHECK_EVERY = 4096
 
 
-def run_until(env: simpy.Environment, stop: simpy.Event, progress: Callable[[], int],
-              stall_events: int) -> str:
+def run_until(env: simpy.Environment, stop: simpy.Event, progress: Callable[[], tuple[int, int]],
+              stall_events: int, memory: int) -> str:
     """Run ``env`` until ``stop`` is processed, as ``env.run(until=stop)`` does.
 
     ``progress()`` returns a number that grows whenever the run makes
-    progress (a message created or settled). If it stays the same for
-    ``stall_events`` events, the run stops there and ``"stall"`` is returned;
-    otherwise ``""``. The events processed are exactly those ``env.run``
-    would process, so the results do not depend on this check.
+    progress (a message created or settled), and the number of unsettled
+    messages. If the first stays the same for ``stall_events`` events, the
+    run stops there and ``"stall"`` is returned; if the unsettled messages
+    would take more than ``memory`` bytes (an outbox that fills faster than
+    it drains), ``"memory"``; otherwise ``""``. Until then the events
+    processed are exactly those ``env.run`` would process, so the results do
+    not depend on these checks.
     """
     if stop.callbacks is None:
         return ""
     stop.callbacks.append(StopSimulation.callback)
     step = env.step
     batch = range(CHECK_EVERY)
-    last = progress()
+    last, _ = progress()
     idle = 0
+    most_unsettled = memory // BYTES_PER_MESSAGE
     try:
         while True:
             for _ in batch:
                 step()
-            now = progress()
+            now, unsettled = progress()
+            if unsettled > most_unsettled:
+                stop.callbacks.remove(StopSimulation.callback)
+                return "memory"
             if now != last:
                 last, idle = now, 0
                 continue
@@ -333,8 +342,13 @@ class Sampling:
         return self.every
 
 
-def stop_note(summary: dict[str, Any], budget_events: int) -> str | None:
+def stop_note(summary: dict[str, Any], budget_events: int, memory: int = 0) -> str | None:
     """One line saying why a run stopped before every message settled, or None."""
+    if summary.get("stopped_by") == "memory":
+        return (f"stopped: {summary.get('unsettled', 0):,} messages were waiting or in flight, about "
+                f"{format_size(summary.get('unsettled', 0) * BYTES_PER_MESSAGE)}, more than "
+                f"budget.memory = {format_size(memory)}; send fewer messages, lower sender.rate, "
+                "set sender.retry.max_attempts, or raise budget.memory")
     if summary.get("stopped_by") != "stall":
         return None
     return (f"stopped: no message was created or settled in {budget_events:,} events "

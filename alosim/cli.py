@@ -91,7 +91,7 @@ def run(file: Path, seed: int | None, out: Path, overrides: Sequence[str], no_pl
     click.echo(f"\nresults: {folder}")
     from alosim.budget import stop_note
 
-    note = stop_note(result.summary, scenario.budget.stall_events)
+    note = stop_note(result.summary, scenario.budget.stall_events, scenario.budget.memory)
     if note:
         click.echo(note)
     if not result.ok:

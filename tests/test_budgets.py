@@ -188,6 +188,17 @@ def test_a_run_that_stops_making_progress_ends_with_its_messages_unsettled():
     assert again.fingerprint == result.fingerprint
 
 
+def test_an_outbox_that_outgrows_the_memory_budget_stops_the_run():
+    # Messages arrive faster than a stuck window drains: the outbox would grow
+    # to two million messages. The budget of 1 MiB holds about a thousand.
+    result = alosim.simulate(make(BASE, **{"network.ack.loss": 0.9999999, "messages": 2_000_000,
+                                           "sender.rate": "100000/s", "budget.memory": "1MiB"}))
+    s = result.summary
+    assert s["stopped_by"] == "memory"
+    assert 1048 < s["unsettled"] <= 1048 + CHECK_EVERY  # checked every CHECK_EVERY events
+    assert s["messages"] == s["unsettled"] < 10_000
+
+
 def test_the_stall_budget_does_not_change_a_run_that_settles():
     low = alosim.simulate(make(BASE, **{"network.ack.loss": 0.2, "budget.stall_events": 1000}))
     high = alosim.simulate(make(BASE, **{"network.ack.loss": 0.2, "budget.stall_events": 10**12}))
