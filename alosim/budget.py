@@ -322,7 +322,9 @@ class Sampling:
 
     def __init__(self, every: float, max_rows: int) -> None:
         self.every = every
-        self.max_rows = max_rows
+        # Even, so that the row that overflows it has an even index and is kept:
+        # the rows kept then lie on a regular grid of twice the interval.
+        self.max_rows = max_rows - max_rows % 2
 
     def fit(self, series: dict[str, list[Any]]) -> float:
         """Coarsen ``series`` if it holds more than ``max_rows`` rows; return the next interval.

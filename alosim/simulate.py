@@ -159,8 +159,10 @@ class World:
             deadline.callbacks.append(lambda _: None if self.stop.triggered else self.stop.succeed())
         self.check_done()
         # 2 x created - unsettled grows with every message created or settled.
-        self.stopped_by = run_until(env, self.stop, lambda: (2 * self.created - self.unsettled, self.unsettled),
-                                    self.scenario.budget.stall_events, self.scenario.budget.memory)
+        budget = self.scenario.budget
+        self.stopped_by = run_until(env, self.stop,
+                                    lambda: (2 * self.created - self.unsettled, self.unsettled),
+                                    budget.stall_events, budget.memory)
         rec = self.rec
         if not rec.series["time_s"] or rec.series["time_s"][-1] != env.now:
             self._sample()

@@ -228,8 +228,9 @@ def test_alosim_run_says_why_it_stopped(tmp_path):
 # -- runtime: the series budget ---------------------------------------------------------------
 
 
-def test_sampling_drops_every_other_row_and_doubles_the_interval():
-    sampling = Sampling(1.0, max_rows=8)
+@pytest.mark.parametrize("max_rows", [8, 9])
+def test_sampling_drops_every_other_row_and_doubles_the_interval(max_rows):
+    sampling = Sampling(1.0, max_rows=max_rows)
     series = {"time_s": [], "x": []}
     t = 0.0
     while t <= 100:
