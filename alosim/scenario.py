@@ -482,9 +482,10 @@ class Scenario(_Model):
         at-most-once preset to whatever the file itself left unsaid. Raises
         :class:`ScenarioError` naming the path if a value is not valid.
         """
-        data = _deep_copy(self._source or self.resolved())
-        if drop_sweep:
-            data.pop("sweep", None)
+        source = self._source or self.resolved()
+        # Leave the sweep out before copying: each point of a sweep would
+        # otherwise copy the whole grid (quadratic in its size).
+        data = _deep_copy({k: v for k, v in source.items() if not (drop_sweep and k == "sweep")})
         for path, value in values.items():
             set_path(data, path, value, self._origin)
         return validate_scenario(data, self._origin)
