@@ -229,3 +229,13 @@ def test_keys_and_values_cannot_forge_an_output_line(tmp_path):
     assert all(line.startswith(f"alosim: error: {path}: ") for line in lines)
     assert "k\\nalosim: error: forged: unknown key" in p.stderr
     assert "\\u2029" in p.stderr
+
+
+def test_an_output_folder_cannot_forge_an_output_line(tmp_path):
+    out = tmp_path / "r\rfake: line"
+    p = alosim("run", str(SCENARIOS / "ack-lost.yaml"), "--set", "messages=50", "--no-plot",
+               "--out", str(out), cwd=tmp_path)
+    assert p.returncode == 0, p.stderr
+    (line,) = [line for line in p.stdout.split("\n") if line.startswith("results: ")]
+    assert line.startswith(f"results: {tmp_path}/r\\rfake: line/ack-lost/seed-7-")
+    assert "\r" not in p.stdout
