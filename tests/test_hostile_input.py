@@ -189,6 +189,8 @@ def test_a_merge_key_may_be_overridden():
     ("network.ack.loss", "true", "network.ack.loss: expected a number, got true"),
     ("network.data.fifo", "1", "network.data.fifo: expected true or false, got 1"),
     ("network.data.fifo", "'yes'", "network.data.fifo: expected true or false, got 'yes'"),
+    ("network.data.latency", "{dist: pareto, mean: 1s, shape: true}",
+     "network.data.latency.shape: expected a number, got True"),
 ])
 def test_counts_numbers_and_flags_are_typed_strictly(field, value, expected):
     text = "name: x\nmessages: 10\nsemantics: exactly-once\n"
