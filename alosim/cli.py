@@ -20,14 +20,16 @@ from typing import Any, TypeVar
 import click
 
 from alosim import __version__
-from alosim.scenario import Scenario, ScenarioError, json_schema, load_scenario
+from alosim.scenario import Scenario, ScenarioError, json_schema, load_scenario, printable
 
 F = TypeVar("F", bound=Callable[..., Any])
 
 
 def _print_error(message: str) -> None:
-    for line in message.splitlines():
-        click.echo(f"alosim: error: {line}", err=True)
+    # Lines are split at "\n" only (a ScenarioError lists one problem a line);
+    # any other line break or control character came from the input: escaped.
+    for line in message.split("\n"):
+        click.echo(f"alosim: error: {printable(line)}", err=True)
 
 
 def _fail(message: str) -> None:
@@ -88,7 +90,12 @@ def run(file: Path, seed: int | None, out: Path, overrides: Sequence[str], no_pl
         result = simulate(scenario, progress=progress)
     folder = write_run(result, out, plot=not no_plot)
     click.echo(format_summary(scenario, result.summary, result.wall_time_s))
-    click.echo(f"\nresults: {folder}")
+    click.echo(f"\nresults: {printable(folder)}")
+    from alosim.budget import stop_note
+
+    note = stop_note(result.summary, scenario.budget.stall_events, scenario.budget.memory)
+    if note:
+        click.echo(note)
     if not result.ok:
         failed = ", ".join(k for k, v in result.checks.items() if not v)
         click.echo(f"guarantee violated ({scenario.semantics}): {failed}")
@@ -102,7 +109,7 @@ def _check_determinism(file: Path, overrides: Sequence[str], seed: int | None) -
     except determinism.CheckError as exc:
         _fail(str(exc).removeprefix("alosim: error: "))
     if not verdict.ok:
-        _fail(f"{file}: {verdict.describe()}")
+        _fail(f"{printable(file)}: {verdict.describe()}")
     click.echo(verdict.describe(), err=True)
 
 
@@ -151,7 +158,7 @@ def validate(files: Sequence[Path]) -> None:
             bad += 1
             _print_error(str(exc))
         else:
-            click.echo(f"{file}: ok ({scenario.name}, {scenario.semantics})")
+            click.echo(f"{printable(file)}: ok ({scenario.name}, {scenario.semantics})")
     if bad:
         sys.exit(2)
 
@@ -184,7 +191,7 @@ def trace(file: Path, messages: int, seed: int | None, overrides: Sequence[str],
     pictures = [(path, suffix) for path, suffix in ((png_path, ".png"), (svg_path, ".svg")) if path]
     for path, suffix in pictures:
         if path.suffix.lower() != suffix:
-            _fail(f"{path}: expected a file name ending in {suffix}")
+            _fail(f"{printable(path)}: expected a file name ending in {suffix}")
     if pictures and messages > 100:
         _fail(f"a picture of {messages} messages would be unreadable: draw at most 100 (--messages)")
     scenario = load_scenario(file, [*overrides, f"observe.trace_messages={messages}"]).with_seed(seed)
@@ -214,7 +221,7 @@ def trace(file: Path, messages: int, seed: int | None, overrides: Sequence[str],
                 plots.save(figure, path)
             except OSError as exc:
                 _fail(f"cannot write {path}: {exc.strerror or exc}")
-            click.echo(f"sequence diagram: {path}")
+            click.echo(f"sequence diagram: {printable(path)}")
 
 
 # -- sweeps and their plots ------------------------------------------------------
@@ -268,11 +275,11 @@ def sweep(file: Path, jobs: int | None, executor_kind: str | None, scheduler: st
         failed = data.runs[data.runs["error"] != ""].iloc[0]
         click.echo(f"first failure (point {failed['point']}, replication {failed['replication']}): "
                    f"{failed['error']}")
-    click.echo(f"results: {outcome.folder}")
+    click.echo(f"results: {printable(outcome.folder)}")
     if not no_plot:
         for path in plotting.write_sweep_plots(data, outcome.folder / "plots"):
             if path.suffix == ".png":
-                click.echo(f"plot: {path}")
+                click.echo(f"plot: {printable(path)}")
 
 
 @cli.command()
@@ -296,7 +303,7 @@ def plot(results: Path, kinds: Sequence[str], out: Path | None) -> None:
             _fail(f"{data.folder}: no plot fits this sweep ({reasons})")
     assert data.folder is not None
     for path in plotting.write_sweep_plots(data, out or data.folder / "plots", kinds):
-        click.echo(str(path))
+        click.echo(printable(path))
 
 
 _SWEEP_COLUMNS: list[tuple[str, str]] = [

@@ -25,6 +25,16 @@ Seconds = Annotated[float, BeforeValidator(parse_duration), Field(ge=0)]
 PositiveSeconds = Annotated[float, BeforeValidator(parse_duration), Field(gt=0)]
 
 
+def _number(value: object) -> object:
+    # pydantic would read true as 1.0 and "2" as 2.0: a number is written as a number.
+    if isinstance(value, (bool, str)):
+        raise ValueError(f"expected a number, got {value!r}")
+    return value
+
+
+Number = Annotated[float, BeforeValidator(_number)]
+
+
 class _Dist(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -133,7 +143,7 @@ class LogNormal(_Dist):
 
     dist: Literal["lognormal"] = "lognormal"
     mean_s: PositiveSeconds = Field(alias="mean")
-    sigma: float = Field(gt=0, le=10)
+    sigma: Number = Field(gt=0, le=10)
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
@@ -160,7 +170,7 @@ class Pareto(_Dist):
 
     dist: Literal["pareto"] = "pareto"
     mean_s: PositiveSeconds = Field(alias="mean")
-    shape: float = Field(gt=1, le=1000)
+    shape: Number = Field(gt=1, le=1000)
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 

@@ -43,8 +43,9 @@ from pydantic import (
 )
 from pydantic.functional_validators import BeforeValidator
 
+from alosim import yamlread
 from alosim.dists import Constant, Distribution, Exponential
-from alosim.units import parse_duration, parse_rate
+from alosim.units import parse_duration, parse_rate, parse_size
 
 Semantics = Literal["at-most-once", "at-least-once", "exactly-once"]
 SEMANTICS: tuple[str, ...] = ("at-most-once", "at-least-once", "exactly-once")
@@ -52,7 +53,32 @@ SEMANTICS: tuple[str, ...] = ("at-most-once", "at-least-once", "exactly-once")
 Seconds = Annotated[float, BeforeValidator(parse_duration), Field(ge=0)]
 PositiveSeconds = Annotated[float, BeforeValidator(parse_duration), Field(gt=0)]
 PerSecond = Annotated[float, BeforeValidator(parse_rate), Field(gt=0)]
-Probability = Annotated[float, Field(ge=0, le=1)]
+
+
+def _number(value: Any) -> Any:
+    # pydantic would read true as 1 and "0.5" as 0.5: a number is written as a number.
+    if isinstance(value, (bool, str)):
+        raise ValueError(f"expected a number, got {_short(value)}")
+    return value
+
+
+def _whole(value: Any) -> Any:
+    if isinstance(value, (bool, str)):
+        raise ValueError(f"expected a whole number, got {_short(value)}")
+    return value
+
+
+def _flag(value: Any) -> Any:
+    if not isinstance(value, bool):
+        raise ValueError(f"expected true or false, got {_short(value)}")
+    return value
+
+
+Number = Annotated[float, BeforeValidator(_number)]
+Probability = Annotated[float, BeforeValidator(_number), Field(ge=0, le=1)]
+#: Counts and sizes: a whole number written as one (``messages: true`` is not a count).
+Count = Annotated[int, BeforeValidator(_whole)]
+Flag = Annotated[bool, BeforeValidator(_flag)]
 
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
 
@@ -64,17 +90,27 @@ class ScenarioError(Exception):
     of each offending field and what was expected.
     """
 
-    def __init__(self, source: str, problems: Sequence[tuple[str, str]]) -> None:
-        self.source = source
-        self.problems = [(_printable(path), _printable(message)) for path, message in problems]
-        lines = [f"{source}: {path}: {message}" if path else f"{source}: {message}"
+    def __init__(self, source: str, problems: Sequence[tuple[str, str]], more: int = 0) -> None:
+        self.source = printable(source)
+        shown = list(problems)[:MAX_PROBLEMS]
+        #: Problems found but not listed (beyond MAX_PROBLEMS).
+        self.more = more + len(problems) - len(shown)
+        self.problems = [(printable(path), printable(message)) for path, message in shown]
+        lines = [f"{self.source}: {path}: {message}" if path else f"{self.source}: {message}"
                  for path, message in self.problems]
+        if self.more:
+            lines.append(f"{self.source}: ... and {self.more:,} more problem{'s' if self.more != 1 else ''}")
         super().__init__("\n".join(lines))
 
 
-def _printable(text: str) -> str:
+#: Problems listed for one scenario; the rest are counted ("... and N more problems").
+MAX_PROBLEMS = 20
+
+
+def printable(text: object) -> str:
     """One line, whatever a key or value contained: control characters and
     line separators (newlines, NEL, U+2028, ...) are shown escaped."""
+    text = str(text)
     if text.isprintable():
         return text
     return "".join(c if c.isprintable() else ascii(c)[1:-1] for c in text)
@@ -106,11 +142,11 @@ class Retry(_Model):
         description="Wait after a transmission before retransmitting (the first wait for "
         "exponential, the initial RTO for adaptive).",
     )
-    multiplier: float = Field(default=2.0, ge=1, le=1000, description="Growth per attempt (exponential).")
+    multiplier: Number = Field(default=2.0, ge=1, le=1000, description="Growth per attempt (exponential).")
     max_timeout: PositiveSeconds | None = Field(default=None, description="Cap on any one wait.")
     min_timeout: Seconds = Field(default=0.0, description="Floor of the adaptive RTO (RFC 6298 says 1s).")
     jitter: Literal["none", "full", "equal", "decorrelated"] = "none"
-    max_attempts: int | None = Field(
+    max_attempts: Count | None = Field(
         default=None,
         ge=1,
         description="Transmissions per message before giving up; null = unlimited. "
@@ -134,7 +170,7 @@ class Retry(_Model):
 class Sender(_Model):
     """Producers of messages. Each of ``count`` senders has its own arrivals and window."""
 
-    count: int = Field(default=1, ge=1, le=1000)
+    count: Count = Field(default=1, ge=1, le=1000)
     rate: PerSecond | None = Field(
         default=None,
         description="Arrival rate per sender (e.g. 200/s); null = a new message as soon "
@@ -143,11 +179,11 @@ class Sender(_Model):
     arrivals: Literal["poisson", "periodic"] = Field(
         default="poisson", description="Poisson arrivals, or one every 1/rate exactly."
     )
-    window: int | None = Field(
+    window: Count | None = Field(
         default=8, ge=1, description="Most un-acked messages in flight per sender; null = no limit."
     )
     retry: Retry = Field(default_factory=Retry)
-    durable_outbox: bool = Field(
+    durable_outbox: Flag = Field(
         default=False,
         description="Un-acked messages survive a sender crash and are resent on restart; "
         "if false a crash abandons them.",
@@ -166,7 +202,7 @@ class GilbertElliott(_Model):
 
     model: Literal["gilbert-elliott"]
     p: Probability
-    r: Annotated[float, Field(gt=0, le=1)]
+    r: Annotated[float, BeforeValidator(_number), Field(gt=0, le=1)]
     loss_good: Probability = 0.0
     loss_bad: Probability = 1.0
 
@@ -194,7 +230,7 @@ class LinkSpec(_Model):
 
     loss: Loss = 0.0
     duplicate: Probability = Field(default=0.0, description="P(a delivered packet arrives twice).")
-    fifo: bool = Field(default=False, description="Deliver in the order sent (no overtaking).")
+    fifo: Flag = Field(default=False, description="Deliver in the order sent (no overtaking).")
     latency: Distribution = Field(default_factory=lambda: Exponential(mean=0.02))
 
 
@@ -230,11 +266,11 @@ class Dedup(_Model):
         default=None, description="Filled in by the semantics preset when left out."
     )
     window: PositiveSeconds | None = Field(default=None, description="How long ttl remembers an id.")
-    capacity: int | None = Field(default=None, ge=1, le=10**9,
+    capacity: Count | None = Field(default=None, ge=1, le=10**9,
                                  description="Ids an lru store holds, or a bloom filter is sized for.")
-    fp_rate: float | None = Field(default=None, gt=0, lt=1, description="Bloom filter target.")
-    bytes_per_entry: int = Field(default=64, ge=1, le=1 << 20)
-    durable: bool = Field(default=False, description="Survives a receiver crash (else lost).")
+    fp_rate: Number | None = Field(default=None, gt=0, lt=1, description="Bloom filter target.")
+    bytes_per_entry: Count = Field(default=64, ge=1, le=1 << 20)
+    durable: Flag = Field(default=False, description="Survives a receiver crash (else lost).")
     write_delay: Seconds = Field(
         default=0.0,
         description="Time from executing a message's side effect to recording its id "
@@ -263,7 +299,7 @@ class Receiver(_Model):
     a message: a crash before processing finishes loses that message.
     """
 
-    count: int = Field(default=1, ge=1, le=1000)
+    count: Count = Field(default=1, ge=1, le=1000)
     processing: Distribution = Field(default_factory=lambda: Constant(value=0.0))
     ack: Literal["after-processing", "before-processing"] = "after-processing"
     dedup: Dedup = Field(default_factory=Dedup)
@@ -298,7 +334,7 @@ class Fault(_Model):
 
 class Observe(_Model):
     sample_every: PositiveSeconds = Field(default=1.0, description="Time-series sampling interval.")
-    trace_messages: int = Field(
+    trace_messages: Count = Field(
         default=0, ge=0, le=1_000_000,
         description="Record every event of the first N messages (0 = no trace).",
     )
@@ -316,7 +352,27 @@ class Sweep(_Model):
 
     grid: dict[str, list[Any]] = Field(default_factory=dict)
     zip: dict[str, list[Any]] = Field(default_factory=dict)
-    replications: int = Field(default=1, ge=1, le=100_000)
+    replications: Count = Field(default=1, ge=1, le=100_000)
+
+
+class Budget(_Model):
+    """Limits on what one run may cost, each with a default and a field to raise it.
+
+    ``memory``: what the scenario would allocate (dedup stores, Bloom
+    filters, messages in flight, the trace), estimated at validation; a
+    scenario above it is refused with the figure. ``stall_events``: a run in
+    which no message is created or settled for this many simulation events
+    stops, its messages reported unsettled (``stopped_by: stall``).
+    ``series_rows``: the sampled time series holds at most this many rows; a
+    longer run keeps every other row and samples half as often.
+    """
+
+    memory: Annotated[int, BeforeValidator(parse_size), Field(ge=1 << 20, le=1 << 50)] = Field(
+        default=2 << 30, description="Most memory a run may allocate, estimated at validation (e.g. 8GiB).")
+    stall_events: Count = Field(default=10_000_000, ge=1000, le=10**12,
+                                description="Events without a message created or settled before a run stops.")
+    series_rows: Count = Field(default=10_000, ge=16, le=10_000_000,
+                               description="Most rows of the sampled time series (then it is coarsened).")
 
 
 class Scenario(_Model):
@@ -324,9 +380,9 @@ class Scenario(_Model):
 
     name: str = Field(description="Names the results folder: letters, digits, '.', '_', '-'.")
     description: str = ""
-    seed: int = Field(default=0, ge=0, lt=2**63)
+    seed: Count = Field(default=0, ge=0, lt=2**63)
     semantics: Semantics = "at-least-once"
-    messages: int | None = Field(
+    messages: Count | None = Field(
         default=None, ge=1, le=10**10, description="Messages to send in all (or give duration)."
     )
     duration: PositiveSeconds | None = Field(
@@ -343,6 +399,7 @@ class Scenario(_Model):
     observe: Observe = Field(default_factory=Observe)
     faults: list[Fault] = Field(default_factory=list)
     sweep: Sweep | None = Field(default=None, description="Run a grid of variations (alosim sweep).")
+    budget: Budget = Field(default_factory=Budget, description="Limits on what one run may cost.")
 
     # The data as written (before presets were applied), so that variations
     # of this scenario are resolved afresh: see with_overrides().
@@ -425,9 +482,10 @@ class Scenario(_Model):
         at-most-once preset to whatever the file itself left unsaid. Raises
         :class:`ScenarioError` naming the path if a value is not valid.
         """
-        data = _deep_copy(self._source or self.resolved())
-        if drop_sweep:
-            data.pop("sweep", None)
+        source = self._source or self.resolved()
+        # Leave the sweep out before copying: each point of a sweep would
+        # otherwise copy the whole grid (quadratic in its size).
+        data = _deep_copy({k: v for k, v in source.items() if not (drop_sweep and k == "sweep")})
         for path, value in values.items():
             set_path(data, path, value, self._origin)
         return validate_scenario(data, self._origin)
@@ -452,11 +510,13 @@ def load_scenario(path: str | Path, overrides: Iterable[str] = ()) -> Scenario:
     """Read, override and validate a scenario file; raise :class:`ScenarioError` if it is bad."""
     source = str(path)
     try:
-        text = Path(path).read_text(encoding="utf-8")
+        text = yamlread.read_file(path)
     except FileNotFoundError:
         raise ScenarioError(source, [("", "no such file")]) from None
     except IsADirectoryError:
         raise ScenarioError(source, [("", "is a directory, expected a YAML file")]) from None
+    except yamlread.ReadError as exc:
+        raise ScenarioError(source, [("", str(exc))]) from None
     except (OSError, UnicodeDecodeError) as exc:
         raise ScenarioError(source, [("", f"cannot read the file ({exc})")]) from None
     return parse_scenario(text, source=source, overrides=overrides)
@@ -465,7 +525,9 @@ def load_scenario(path: str | Path, overrides: Iterable[str] = ()) -> Scenario:
 def parse_scenario(text: str, source: str = "<scenario>", overrides: Iterable[str] = ()) -> Scenario:
     """Validate a scenario given as YAML text."""
     try:
-        data = yaml.safe_load(text)
+        data = yamlread.loads(text)
+    except yamlread.ReadError as exc:
+        raise ScenarioError(source, [("", f"not valid YAML: {exc}")]) from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
@@ -486,9 +548,14 @@ def validate_scenario(data: Mapping[str, Any], source: str = "<scenario>") -> Sc
     try:
         scenario = Scenario.model_validate(data)
     except ValidationError as exc:
-        raise ScenarioError(source, _problems(exc)) from None
+        raise ScenarioError(source, *_problems(exc)) from None
     except RecursionError:
         raise ScenarioError(source, [("", "nested too deeply")]) from None
+    from alosim.budget import cost_problems
+
+    problems = cost_problems(scenario)
+    if problems:
+        raise ScenarioError(source, problems)
     scenario._source = _deep_copy(dict(data))
     scenario._origin = source
     return scenario
@@ -503,9 +570,13 @@ def apply_overrides(data: dict[str, Any], overrides: Iterable[str], source: str)
         if not sep or not path:
             raise ScenarioError(source, [("--set", f"expected path=value, got {item!r}")])
         try:
-            value = yaml.safe_load(raw) if raw.strip() else None
+            value = yamlread.loads(raw) if raw.strip() else None
+        except yamlread.ReadError as exc:
+            raise ScenarioError(source, [(f"--set {path}", f"not valid YAML: {exc}")]) from None
         except yaml.YAMLError:
             value = raw
+        except (RecursionError, ValueError, OverflowError) as exc:
+            raise ScenarioError(source, [(f"--set {path}", f"not valid YAML: {exc}")]) from None
         set_path(data, path, value, source)
     return data
 
@@ -530,19 +601,24 @@ def set_path(data: dict[str, Any], path: str, value: Any, source: str = "<scenar
 
 # -- error messages ----------------------------------------------------------
 
-def _problems(exc: ValidationError) -> list[tuple[str, str]]:
-    problems = _each_problem(exc)
+def _problems(exc: ValidationError) -> tuple[list[tuple[str, str]], int]:
+    """The problems worth listing, and how many more were found (formatting
+    every one of 100,000 unknown keys would cost more than reading them)."""
+    errors = exc.errors(include_url=False)
+    listed = errors[: 2 * MAX_PROBLEMS]
+    problems = _each_problem(listed)
     # A misspelt required key shows up twice: as unknown ("meen") and as
     # missing ("mean"). Keep only the message with the suggestion.
     suggested = {path.rpartition(".")[0] + "." + message.split("'")[1]
                  for path, message in problems if "did you mean" in message}
-    return [(path, message) for path, message in problems
+    kept = [(path, message) for path, message in problems
             if not (message == "required field is missing" and path in suggested)]
+    return kept, len(errors) - len(listed)
 
 
-def _each_problem(exc: ValidationError) -> list[tuple[str, str]]:
+def _each_problem(errors: Sequence[Any]) -> list[tuple[str, str]]:
     problems: list[tuple[str, str]] = []
-    for error in exc.errors(include_url=False):
+    for error in errors:
         loc = [part for part in error["loc"] if isinstance(part, (str, int))]
         loc = _drop_union_tags(loc)
         path = ".".join(str(part) for part in loc)
@@ -617,7 +693,7 @@ def _all_field_names() -> set[str]:
 
     names: set[str] = set()
     models: list[type[BaseModel]] = [Scenario, Sender, Retry, Network, LinkSpec, Receiver, Dedup,
-                                     Observe, Sweep, GilbertElliott, Partition, Fault]
+                                     Observe, Sweep, GilbertElliott, Partition, Fault, Budget]
     models += [dists.Constant, dists.Uniform, dists.Exponential, dists.LogNormal, dists.Pareto]
     for model in models:
         names.update(field.alias or name for name, field in model.model_fields.items())

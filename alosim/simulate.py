@@ -26,6 +26,7 @@ from typing import Any
 import simpy
 
 from alosim import __version__
+from alosim.budget import Sampling, run_until
 from alosim.model.faults import start_faults
 from alosim.model.link import Link
 from alosim.model.message import Message
@@ -59,6 +60,8 @@ class World:
         self.pending: dict[int, Message] = {}
         self.message_ids = itertools.count()
         self.stop = self.env.event()
+        self.sampling = Sampling(scenario.observe.sample_every, scenario.budget.series_rows)
+        self.stopped_by = ""
 
         partitions = scenario.network.partitions
         self.ack_link = Link(self.env, "ack", scenario.network.ack, self.streams, self._ack_arrived,
@@ -143,7 +146,7 @@ class World:
     def _sampler(self, every: float) -> Generator[simpy.Event, None, None]:
         while True:
             self._sample()
-            yield self.env.timeout(every)
+            yield self.env.timeout(self.sampling.fit(self.rec.series))
 
     def run(self) -> None:
         env = self.env
@@ -155,10 +158,15 @@ class World:
             deadline = env.timeout(self.scenario.max_time)
             deadline.callbacks.append(lambda _: None if self.stop.triggered else self.stop.succeed())
         self.check_done()
-        env.run(until=self.stop)
+        # 2 x created - unsettled grows with every message created or settled.
+        budget = self.scenario.budget
+        self.stopped_by = run_until(env, self.stop,
+                                    lambda: (2 * self.created - self.unsettled, self.unsettled),
+                                    budget.stall_events, budget.memory)
         rec = self.rec
         if not rec.series["time_s"] or rec.series["time_s"][-1] != env.now:
             self._sample()
+        self.sampling.fit(rec.series)
         # Stopped by max_time: what is not settled is unsettled; a settled
         # message whose copies never got processed is lost.
         rec.unsettled = self.unsettled
@@ -240,6 +248,8 @@ def simulate(scenario: Scenario, seed: int | None = None, *,
     summary.update(latency_columns(rec))
     summary["events"] = _events_scheduled(world.env)
     summary["sim_time_s"] = float(world.env.now)
+    summary["stopped_by"] = world.stopped_by or (
+        "max_time" if scenario.max_time is not None and world.env.now >= scenario.max_time else "settled")
     run_checks = checks(scenario.semantics, summary)
     for name, held in run_checks.items():
         summary[f"check_{name}"] = held

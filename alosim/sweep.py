@@ -54,7 +54,11 @@ _FIXED_PATHS: dict[str, str] = {
     "description": "the description does not change a run",
     "sweep": "a sweep cannot vary its own definition",
 }
-MAX_RUNS = 1_000_000
+# Expanding a point validates a scenario (about 0.5 ms and 7 kB each), so the
+# plan is bounded before anything is expanded: 10,000 points take a few
+# seconds and well under 100 MB; a million would take minutes and gigabytes.
+MAX_POINTS = 10_000
+MAX_RUNS = 100_000
 
 
 @dataclass(frozen=True)
@@ -165,9 +169,16 @@ def expand(scenario: Scenario) -> SweepPlan:
     _check_paths(source, sweep.grid, sweep.zip)
     zipped = _zipped(source, sweep.zip)
     grid_paths = list(sweep.grid)
-    total = math.prod(len(v) for v in sweep.grid.values()) * max(len(zipped), 1) * sweep.replications
+    sizes = [len(v) for v in sweep.grid.values()] + ([len(zipped)] if zipped else [])
+    count = math.prod(sizes)
+    if count > MAX_POINTS:
+        product = " x ".join(f"{n:,}" for n in sizes)
+        raise ScenarioError(source, [("sweep", f"expands to {count:,} points ({product}); at most "
+                                      f"{MAX_POINTS:,} are allowed: vary fewer values at once")])
+    total = count * sweep.replications
     if total > MAX_RUNS:
-        raise ScenarioError(source, [("sweep", f"expands to {total:,} runs; at most {MAX_RUNS:,} "
+        raise ScenarioError(source, [("sweep", f"expands to {total:,} runs ({count:,} points x "
+                                      f"{sweep.replications:,} replications); at most {MAX_RUNS:,} "
                                       "are allowed")])
     if scenario.seed + sweep.replications > 2**63:
         raise ScenarioError(source, [("seed", f"seed + replications must stay below 2**63 (replication r "
@@ -218,7 +229,7 @@ def _point(scenario: Scenario, index: int, written: tuple[tuple[str, Any], ...])
     except ScenarioError as exc:
         label = ", ".join(f"{path}={value!r}" for path, value in written)
         problems = [(path, f"{message} (in sweep point {index}: {label})") for path, message in exc.problems]
-        raise ScenarioError(exc.source, problems) from None
+        raise ScenarioError(exc.source, problems, exc.more) from None
     resolved = variant.resolved()
     values = tuple((path, _value_at(resolved, path)) for path, _ in written)
     return Point(index, written, values, variant)

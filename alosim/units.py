@@ -2,8 +2,10 @@
 
 Durations are seconds internally. A scenario may write ``0.25``, ``250ms``,
 ``2s``, ``5min``, ``1h`` or ``1500us``. Rates are events per second and may be
-written ``200``, ``200/s``, ``6000/min`` or ``1/ms``. Parsing is strict: an
-unknown unit is an error that lists the units that are known.
+written ``200``, ``200/s``, ``6000/min`` or ``1/ms``. Sizes are bytes and may
+be written ``1048576``, ``512MB`` or ``2GiB`` (kB/MB/GB/TB are powers of
+1000, KiB/MiB/GiB/TiB powers of 1024). Parsing is strict: an unknown unit is
+an error that lists the units that are known.
 """
 
 from __future__ import annotations
@@ -71,6 +73,41 @@ def parse_rate(value: object) -> float:
         known = ", ".join(sorted(DURATION_UNITS))
         raise ValueError(f"unknown rate unit {unit!r} in {value!r} (known units: {known})")
     return _finite(float(number) / DURATION_UNITS[unit], "rate")
+
+
+SIZE_UNITS: dict[str, int] = {
+    "B": 1,
+    "kB": 10**3, "KB": 10**3, "MB": 10**6, "GB": 10**9, "TB": 10**12,
+    "KiB": 1 << 10, "MiB": 1 << 20, "GiB": 1 << 30, "TiB": 1 << 40,
+}
+_SIZE_RE = re.compile(rf"^\s*({_NUMBER})\s*([A-Za-z]*)\s*$")
+
+
+def parse_size(value: object) -> int:
+    """Return a size in bytes from a whole number or a string like ``512MB`` or ``2GiB``."""
+    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+        raise ValueError(f"expected a size such as 512MB or 2GiB, got {value!r}")
+    if isinstance(value, str):
+        match = _SIZE_RE.match(value)
+        if not match:
+            raise ValueError(f"expected a size such as 512MB or 2GiB, got {value!r}")
+        number, unit = match.groups()
+        unit = unit or "B"
+        if unit not in SIZE_UNITS:
+            known = ", ".join(SIZE_UNITS)
+            raise ValueError(f"unknown size unit {unit!r} in {value!r} (known units: {known})")
+        size = _finite(float(number), "size") * SIZE_UNITS[unit]
+    else:
+        size = _finite(float(value), "size")
+    return int(size)
+
+
+def format_size(n: float) -> str:
+    """A short human form of a number of bytes (powers of 1024)."""
+    for unit, factor in (("TiB", 1 << 40), ("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)):
+        if n >= factor:
+            return f"{n / factor:.3g} {unit}"
+    return f"{n:.0f} bytes"
 
 
 def format_duration(seconds: float) -> str:

@@ -17,9 +17,18 @@ SCENARIOS = ROOT / "scenarios"
 
 
 def make(yaml_text: str, **overrides: object) -> alosim.Scenario:
-    """A scenario from YAML text, with dotted-path overrides."""
-    scenario = alosim.parse_scenario(yaml_text, source="<test>")
-    return scenario.with_overrides(overrides) if overrides else scenario
+    """A scenario from YAML text, with dotted-path overrides.
+
+    The overrides are applied before validation: the text alone may be a
+    fragment that is not valid without them (e.g. loss 1 before max_attempts).
+    """
+    from alosim.scenario import set_path, validate_scenario
+    from alosim.yamlread import loads
+
+    data = loads(yaml_text)
+    for path, value in overrides.items():
+        set_path(data, path, value, "<test>")
+    return validate_scenario(data, "<test>")
 
 
 SMALL = """
