@@ -44,6 +44,8 @@ class World:
         self.pending: dict[int, Message] = {}
         self.message_ids = itertools.count()
         self.stop = self.env.event()
+        # Senders tell a sequence store their floor (see SequenceDedup).
+        self.sequence_floors = scenario.receiver.dedup.kind == "sequence"
 
         partitions = scenario.network.partitions
         self.ack_link = Link(self.env, "ack", scenario.network.ack, self.streams, self._ack_arrived,
@@ -81,7 +83,7 @@ class World:
     @property
     def created(self) -> int:
         """Messages created so far (each sender numbers its own from 0)."""
-        return sum(sender.next_seq for sender in self.senders)
+        return sum(sender.created for sender in self.senders)
 
     def settled(self, msg: Message) -> None:
         """The sender is done with ``msg``; its fate is known unless a copy still travels."""
@@ -151,3 +153,85 @@ class World:
         for msg in self.pending.values():
             if not msg.processed:
                 self.lost(msg)
+        rec.flush()
+        in_flight = self.packets_in_flight()
+        rec.acks_in_flight = in_flight["ack"]
+        broken = self.conservation(in_flight)
+        if broken:
+            raise AssertionError("alosim's accounting does not add up (a model defect): "
+                                 + "; ".join(broken))
+
+    # -- accounting ------------------------------------------------------------
+
+    def packets_in_flight(self) -> dict[str, int]:
+        """Packets still travelling on each link, counted from the event queue."""
+        data, ack = self.data_link._callbacks, self.ack_link._callbacks
+        counts = {"data": 0, "ack": 0}
+        for _, _, _, event in self.env._queue:
+            callbacks = event.callbacks
+            if callbacks is data:
+                counts["data"] += 1
+            elif callbacks is ack:
+                counts["ack"] += 1
+        return counts
+
+    def conservation(self, in_flight: dict[str, int]) -> list[str]:
+        """The identities every run must satisfy; returns those that fail.
+
+        Each is counted by a different mechanism on either side, so that a
+        message or a packet that goes missing (or is counted twice) breaks
+        one: every message ends in exactly one fate, every duplicate
+        processing and every loss has a known cause, every data packet and
+        every ack is accounted for, and the clock stopped where it should.
+        Cheap (a pass over what is still queued), so it runs after every run.
+        """
+        rec = self.rec
+        broken: list[str] = []
+
+        def need(ok: bool, what: str) -> None:
+            if not ok:
+                broken.append(what)
+
+        unsettled = [msg for sender in self.senders for msg in sender.unsettled_messages()]
+        need(len(unsettled) == rec.unsettled, f"unsettled messages found {len(unsettled)} != unsettled {rec.unsettled}")
+        waiting = sum(1 for msg in unsettled if not msg.processed)
+        need(rec.processed_unique + rec.lost + waiting == rec.messages,
+             f"processed_unique {rec.processed_unique} + lost {rec.lost} + unsettled unprocessed "
+             f"{waiting} != messages {rec.messages}")
+        need(sum(rec.loss_causes.values()) == rec.lost, "losses by cause do not add up to lost")
+        need(rec.loss_causes["unexplained"] == 0,
+             f"{rec.loss_causes['unexplained']} losses without a cause")
+        need(sum(rec.duplicate_causes.values()) == rec.duplicate_processing,
+             "duplicate processings by cause do not add up to duplicate_processing")
+        need(rec.duplicate_causes["unexplained"] == 0,
+             f"{rec.duplicate_causes['unexplained']} duplicate processings without a cause")
+        need(rec.messages == rec.acked + rec.gave_up + rec.abandoned + rec.unsettled,
+             f"messages {rec.messages} != acked {rec.acked} + gave_up {rec.gave_up} + abandoned "
+             f"{rec.abandoned} + unsettled {rec.unsettled}")
+
+        # Data packets: each transmission is lost on the link (or dropped in a
+        # partition, which the link also reports as lost), or arrives (once, or
+        # twice if the network duplicated it), or is still travelling.
+        data_arrivals = rec.deliveries + rec.data_dropped_while_down
+        need(rec.transmissions - rec.data_lost + self.data_link.duplicated
+             == data_arrivals + in_flight["data"],
+             f"transmissions {rec.transmissions} - data_lost {rec.data_lost} + duplicated "
+             f"{self.data_link.duplicated} != arrived {data_arrivals} + in flight {in_flight['data']}")
+        # Each delivery is processed, caught, dropped, lost in a crash or still at a receiver.
+        at_receivers = sum(len(r.queue) + (r._current is not None) for r in self.receivers)
+        handled = (rec.processed + rec.duplicates_detected + rec.false_positive_drops
+                   + rec.stale_drops + rec.dropped_in_crash + at_receivers)
+        need(rec.deliveries == handled,
+             f"deliveries {rec.deliveries} != processed + caught + dropped + still at a receiver {handled}")
+        # Acks: each ack sent settles its message (acked), arrives late, is
+        # lost (on the link, in a partition, or at a sender that was down), or
+        # is still travelling; an ack the network duplicated arrives twice.
+        need(rec.acks_dropped_while_down <= rec.acks_lost, "acks dropped while down are not in acks_lost")
+        fates = rec.acked + rec.late_acks + rec.acks_lost + in_flight["ack"]
+        need(rec.acks_sent + self.ack_link.duplicated == fates,
+             f"acks_sent {rec.acks_sent} + duplicated {self.ack_link.duplicated} != acked "
+             f"{rec.acked} + late {rec.late_acks} + lost {rec.acks_lost} + in flight {in_flight['ack']}")
+        max_time = self.scenario.max_time
+        need(self.stop.triggered and (self.env.now <= max_time if max_time is not None else True),
+             f"the run stopped at t={self.env.now} (max_time {max_time})")
+        return broken
