@@ -227,13 +227,16 @@ class Sender:
         while self.in_flight < self.window:
             if self.outbox:
                 msg = self.outbox.popleft()
+                now = msg.first_sent = self.env._now
+                self.rec.outbox_wait_add(now - msg.created)
             elif closed_loop and self.remaining > 0:
+                # Created when the window has room: no wait (the world adds
+                # these zeros to the outbox wait in one go, see World.run).
                 msg = self._create()
+                msg.first_sent = self.env._now
             else:
                 break
             self.in_flight += 1
-            now = msg.first_sent = self.env._now
-            self.rec.outbox_wait_add(now - msg.created)
             self.transmit(msg)
         if closed_loop and self.creating and self.remaining <= 0:
             self._stop_creating()

@@ -153,6 +153,10 @@ class World:
         for msg in self.pending.values():
             if not msg.processed:
                 self.lost(msg)
+        # A closed loop creates a message when the window has room and sends
+        # it at once: each waited zero in the outbox.
+        closed_loop = sum(sender.created for sender in self.senders if sender.rate is None)
+        rec.outbox_wait.add_repeated(0.0, closed_loop)
         rec.flush()
         in_flight = self.packets_in_flight()
         rec.acks_in_flight = in_flight["ack"]
