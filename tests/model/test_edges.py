@@ -291,3 +291,25 @@ network:
     assert s["outbox_wait_max_s"] == pytest.approx(max(waits), rel=2e-3)
     assert s["outbox_wait_mean_s"] == pytest.approx(sum(waits) / len(waits), rel=1e-9)
     assert s["outbox_wait_p50_s"] == pytest.approx(sorted(waits)[149], rel=2e-3)
+
+
+def test_a_retransmission_after_a_lost_data_packet_is_not_spurious():
+    s = alosim.simulate(make(LATE, **{"sender.retry.timeout": 1.0, "network.data.loss": 0.2,
+                                      "network.ack.loss": 0.0})).summary
+    assert s["retransmissions"] > 0
+    assert s["spurious_retransmissions"] == 0  # the ack never comes late here: no copy got there
+
+
+def test_the_books_catch_a_miscount():
+    from alosim.model.world import World
+
+    world = World(make(DURABLE), 0)
+    world.run()  # balances, or it would have raised
+    in_flight = world.packets_in_flight()
+    assert world.conservation(in_flight) == []
+    world.rec.deliveries += 1  # a copy counted twice
+    world.rec.lost += 1  # a message both processed and lost
+    broken = world.conservation(in_flight)
+    assert any(b.startswith("processed_unique") for b in broken)
+    assert any(b.startswith("deliveries") for b in broken)
+    assert any(b.startswith("transmissions") for b in broken)
