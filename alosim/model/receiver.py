@@ -236,13 +236,15 @@ class Receiver:
         if msg.processed:
             rec.duplicates_detected += 1
             detail = ""
-        elif self.store.kind == "bloom":
-            rec.false_positive_drops += 1
-            msg.cause = msg.cause or "bloom_false_positive"
-            detail = "false positive"
-        else:
+        elif self.store.kind == "sequence":
             rec.stale_drops += 1
             detail = "stale"
+        else:
+            # Only a Bloom filter claims ids it never saw; were any other store
+            # to do so, the loss would show as unexplained in the books.
+            rec.false_positive_drops += 1
+            msg.cause = msg.cause or ("bloom_false_positive" if self.store.kind == "bloom" else None)
+            detail = "false positive"
         if msg.id < rec.trace_limit:
             rec.event(self.env._now, self.actor, "duplicate_detected", msg.id, attempt, detail)
         self._ack(msg, attempt)

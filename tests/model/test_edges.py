@@ -313,3 +313,22 @@ def test_the_books_catch_a_miscount():
     assert any(b.startswith("processed_unique") for b in broken)
     assert any(b.startswith("deliveries") for b in broken)
     assert any(b.startswith("transmissions") for b in broken)
+
+
+def test_a_sequence_store_drops_late_copies_of_given_up_messages_only():
+    scenario = make(SEQUENCE, **{
+        "semantics": "at-least-once", "sender.retry.max_attempts": 2, "network.data.loss": 0.3,
+        "receiver.dedup.kind": "sequence", "observe.trace_messages": 4000,
+        "network.data.latency": {"dist": "exponential", "mean": 0.05}})
+    r = alosim.simulate(scenario)
+    s = r.summary
+    gave_up_at: dict[int, float] = {}
+    stale = 0
+    for e in r.trace:
+        if e.event == "gave_up":
+            gave_up_at[e.message] = e.time_s
+        elif e.event == "duplicate_detected" and e.detail == "stale":
+            stale += 1
+            assert e.message in gave_up_at  # its sender had already given up on it
+    assert stale == s["stale_drops"] > 0
+    assert s["lost"] == s["lost_max_attempts"]  # a stale drop is lost under the sender's cause
