@@ -71,7 +71,8 @@ def scenarios(draw: st.DrawFn) -> tuple[alosim.Scenario, dict[str, Any]]:
         dedup = {"kind": "set"}
     if semantics == "at-least-once":
         dedup = {"kind": "none"} if draw(st.booleans()) else dedup
-    dedup = {**dedup, "durable": draw(st.booleans()), "write_delay": draw(st.sampled_from([0, 0.002]))}
+    dedup = {**dedup, "durable": draw(st.booleans()),
+             "write_delay": draw(st.sampled_from([0, 0.002, 0.02]))}
     retry: dict[str, Any] = {"timeout": draw(st.sampled_from([0.02, 0.08]))}
     if semantics != "at-most-once":
         retry["policy"] = draw(st.sampled_from(["fixed", "exponential", "adaptive"]))
@@ -107,6 +108,9 @@ def scenarios(draw: st.DrawFn) -> tuple[alosim.Scenario, dict[str, Any]]:
         "network.ack": ack,
         "network.partitions": partitions,
         "faults": faults,
+        # Sometimes cut the run short: copies and acks still travelling, work
+        # in progress, messages unsettled must be accounted for too.
+        "max_time": draw(st.sampled_from([20.0, 0.3])),
     }
     return make(BASE, **overrides), overrides
 
