@@ -115,7 +115,7 @@ def scenarios(draw: st.DrawFn) -> tuple[alosim.Scenario, dict[str, Any]]:
     return make(BASE, **overrides), overrides
 
 
-@settings(max_examples=500, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=800, suppress_health_check=[HealthCheck.too_slow])
 @given(scenarios())
 def test_every_combination_keeps_the_books(drawn):
     scenario, overrides = drawn
