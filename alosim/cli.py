@@ -379,9 +379,13 @@ _IF_NONZERO: list[tuple[str, str]] = [
     ("network_duplicates", "duplicated by the network"),
     ("partition_drops", "dropped by partitions"),
     ("crashes", "crashes"),
-    ("dropped_while_down", "dropped while down"),
+    ("data_dropped_while_down", "data dropped, receiver down"),
+    ("acks_dropped_while_down", "acks dropped, sender down"),
     ("dropped_in_crash", "lost in a crash (queued)"),
     ("false_positive_drops", "new messages dropped as dups"),
+    ("stale_drops", "given-up copies dropped (seq)"),
+    ("spurious_retransmissions", "spurious retransmissions"),
+    ("acks_in_flight", "acks still travelling at end"),
 ]
 
 

@@ -56,6 +56,17 @@ class LatencyHistogram:
         if len(self._buffer) >= _FLUSH:
             self._flush()
 
+    def add_repeated(self, value: float, times: int) -> None:
+        """Add ``value`` ``times`` times, in one step."""
+        if times <= 0:
+            return
+        b = int(np.searchsorted(_EDGES, value, side="right"))
+        self._counts[b] += times
+        self.count += times
+        self.min = min(self.min, value)
+        self.max = max(self.max, value)
+        self._sum += value * times
+
     @property
     def append(self):  # -> Callable[[float], None]
         """The fastest way in: the buffer's own ``append``; call :meth:`flush` now and then."""
@@ -120,28 +131,32 @@ class Recorder:
 
     # Slots keep the counters on the hot path fast to update.
     __slots__ = (
-        "messages", "transmissions", "retransmissions", "timeouts", "data_lost", "deliveries",
-        "duplicate_deliveries", "duplicates_detected", "duplicate_processing", "acks_lost",
-        "late_acks", "gave_up", "lost", "acked_not_processed", "unsettled", "abandoned",
-        "partition_drops", "network_duplicates", "dropped_while_down", "dropped_in_crash",
-        "false_positive_drops", "crashes", "duplicate_causes", "loss_causes", "dedup_entries",
-        "dedup_entries_peak", "dedup_bytes", "dedup_bytes_peak", "delivery_latency",
-        "ack_latency", "delivery_latency_add", "ack_latency_add", "trace_limit", "trace",
-        "series",
+        "messages", "transmissions", "retransmissions", "spurious_retransmissions", "timeouts",
+        "data_lost", "deliveries", "duplicate_deliveries", "duplicates_detected",
+        "duplicate_processing", "acks_sent", "acks_lost", "late_acks", "acks_in_flight", "gave_up",
+        "lost", "acked_not_processed", "unsettled", "abandoned", "partition_drops",
+        "network_duplicates", "data_dropped_while_down", "acks_dropped_while_down",
+        "dropped_in_crash", "false_positive_drops", "stale_drops", "crashes", "duplicate_causes",
+        "loss_causes", "dedup_entries", "dedup_entries_peak", "dedup_bytes", "dedup_bytes_peak",
+        "delivery_latency", "ack_latency", "outbox_wait", "delivery_latency_add",
+        "ack_latency_add", "outbox_wait_add", "trace_limit", "trace", "series",
     )
 
     def __init__(self, *, trace_messages: int = 0) -> None:
         self.messages = 0  # set by the world at each sample and at the end
         self.transmissions = 0
         self.retransmissions = 0
+        self.spurious_retransmissions = 0  # made when an earlier copy had already got there
         self.timeouts = 0
         self.data_lost = 0
         self.deliveries = 0
         self.duplicate_deliveries = 0
         self.duplicates_detected = 0
         self.duplicate_processing = 0
+        self.acks_sent = 0
         self.acks_lost = 0
         self.late_acks = 0
+        self.acks_in_flight = 0  # set by the world when the run stops
         self.gave_up = 0
         self.lost = 0
         self.acked_not_processed = 0
@@ -149,9 +164,11 @@ class Recorder:
         self.abandoned = 0
         self.partition_drops = 0
         self.network_duplicates = 0
-        self.dropped_while_down = 0
+        self.data_dropped_while_down = 0  # data packets that reached a crashed receiver
+        self.acks_dropped_while_down = 0  # acks that reached a crashed sender
         self.dropped_in_crash = 0
         self.false_positive_drops = 0
+        self.stale_drops = 0
         self.crashes = 0
         self.duplicate_causes: dict[str, int] = dict.fromkeys(DUPLICATE_CAUSES, 0)
         self.loss_causes: dict[str, int] = dict.fromkeys(LOSS_CAUSES, 0)
@@ -161,9 +178,11 @@ class Recorder:
         self.dedup_bytes_peak = 0
         self.delivery_latency = LatencyHistogram()
         self.ack_latency = LatencyHistogram()
+        self.outbox_wait = LatencyHistogram()  # create -> first transmission
         # The hot path appends to the histograms' buffers; flush() bins them.
         self.delivery_latency_add = self.delivery_latency.append
         self.ack_latency_add = self.ack_latency.append
+        self.outbox_wait_add = self.outbox_wait.append
         self.trace_limit = trace_messages
         self.trace: list[TraceEvent] = []
         self.series: dict[str, list[float]] = {name: [] for name in SERIES_COLUMNS}
@@ -194,11 +213,6 @@ class Recorder:
         return self.processed_unique + self.duplicate_processing
 
     @property
-    def acks_sent(self) -> int:
-        """Every copy a receiver handles is acked: processed or caught as a duplicate."""
-        return self.processed + self.duplicates_detected
-
-    @property
     def acked(self) -> int:
         """Messages whose sender received an ack (each has one send -> ack latency)."""
         return self.ack_latency.total
@@ -206,9 +220,11 @@ class Recorder:
     def flush(self) -> None:
         self.delivery_latency.flush()
         self.ack_latency.flush()
+        self.outbox_wait.flush()
 
     def sample(self, time_s: float, in_flight: int) -> None:
-        if len(self.ack_latency._buffer) + len(self.delivery_latency._buffer) > 8192:
+        if (len(self.ack_latency._buffer) + len(self.delivery_latency._buffer)
+                + len(self.outbox_wait._buffer) > 8192):
             self.flush()  # a long drain creates no messages, so nothing else would
         row = (time_s, self.dedup_entries, self.dedup_bytes, in_flight, self.messages,
                self.transmissions, self.deliveries, self.duplicate_deliveries,
@@ -254,6 +270,7 @@ COUNTER_COLUMNS: tuple[str, ...] = (
     "messages",
     "transmissions",
     "retransmissions",
+    "spurious_retransmissions",
     "timeouts",
     "data_lost",
     "deliveries",
@@ -265,16 +282,19 @@ COUNTER_COLUMNS: tuple[str, ...] = (
     "acks_lost",
     "acked",
     "late_acks",
+    "acks_in_flight",
     "lost",
     "gave_up",
     "abandoned",
     "unsettled",
     "acked_not_processed",
     "false_positive_drops",
+    "stale_drops",
     "network_duplicates",
     "partition_drops",
     "crashes",
-    "dropped_while_down",
+    "data_dropped_while_down",
+    "acks_dropped_while_down",
     "dropped_in_crash",
     "dedup_entries_peak",
     "dedup_entries_final",
@@ -296,6 +316,11 @@ def latency_columns(rec: Recorder) -> dict[str, float]:
             out[f"{label}_latency_p{q}_s"] = _round(hist.percentile(q))
         out[f"{label}_latency_max_s"] = _round(hist.max if hist.count else math.nan)
         out[f"{label}_latency_mean_s"] = _round(hist.mean)
+    hist = rec.outbox_wait  # the sender's backlog: create -> first transmission
+    for q in (50, 95, 99):
+        out[f"outbox_wait_p{q}_s"] = _round(hist.percentile(q))
+    out["outbox_wait_max_s"] = _round(hist.max if hist.count else math.nan)
+    out["outbox_wait_mean_s"] = _round(hist.mean)
     return out
 
 

@@ -127,7 +127,8 @@ class Retry(_Model):
     ``exponential`` waits ``timeout * multiplier**(attempt - 1)``, capped at
     ``max_timeout``; ``adaptive`` estimates the retransmission timeout (RTO)
     from measured round trips as TCP does (RFC 6298: SRTT, RTTVAR, RTO =
-    SRTT + 4 RTTVAR; the RTO doubles on every timeout until the next
+    SRTT + 4 RTTVAR; the RTO doubles once per loss episode -- on a timeout
+    of a transmission sent after the last doubling -- until the next
     measurement), starting from ``timeout`` and kept within ``[min_timeout,
     max_timeout]``. Round trips are measured only where unambiguous (Karn's
     rule): an ack names the transmission it answers, as TCP timestamps do.

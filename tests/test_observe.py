@@ -85,3 +85,22 @@ def test_memory_does_not_grow_with_messages_without_a_store(small):
     few = peak_bytes(small.with_overrides({"messages": 10_000}))
     many = peak_bytes(small.with_overrides({"messages": 60_000}))
     assert many < 1.25 * few, (few, many)
+
+
+def test_adding_a_value_many_times_in_one_step_is_the_same_as_one_at_a_time():
+    one_by_one, at_once = LatencyHistogram(), LatencyHistogram()
+    for value in (0.003, 0.5, 0.0):
+        for _ in range(7):
+            one_by_one.add(value)
+        at_once.add_repeated(value, 7)
+    at_once.add_repeated(1.0, 0)  # nothing
+    assert at_once.total == one_by_one.total == 21
+    for q in (1, 50, 95, 100):
+        assert at_once.percentile(q) == one_by_one.percentile(q)
+    assert at_once.mean == pytest.approx(one_by_one.mean, rel=1e-15)
+    assert (at_once.min, at_once.max) == (one_by_one.min, one_by_one.max) == (0.0, 0.5)
+
+
+def test_a_closed_loop_never_waits_in_its_outbox(small):
+    s = alosim.simulate(small).summary
+    assert s["outbox_wait_max_s"] == s["outbox_wait_mean_s"] == s["outbox_wait_p99_s"] == 0.0

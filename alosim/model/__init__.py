@@ -1,4 +1,5 @@
-"""The simulated world: messages, links, senders, receivers and dedup stores.
+"""The simulated world: messages, links, senders, receivers, dedup stores and
+the wiring that connects them (:mod:`alosim.model.world`).
 
 Long-lived activity that waits on the clock is a SimPy process (each
 sender's arrivals, each fault injector). Per-message activity -- a packet

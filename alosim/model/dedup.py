@@ -13,9 +13,11 @@ kind           remembers                                    lets a duplicate thr
 ``set``        every id, forever                            never (but grows without bound)
 ``ttl``        each id for ``window`` after recording it    the id expired (window too short)
 ``lru``        the ``capacity`` most recently used ids      the id was evicted by capacity
-``sequence``   per sender: the highest sequence number      never (Kafka / Pulsar style); the
-               below which all were processed, and the      out-of-order set grows only while
-               out-of-order numbers above it                gaps are open
+``sequence``   per sender (one connection each): a mark     never, except after a volatile
+               below which every number is done, and the    store is wiped (numbers above the
+               out-of-order numbers above it; each packet   floor processed before the crash);
+               carries the sender's floor, which closes     a late copy of a given-up message
+               gaps left by given-up or abandoned messages  is dropped (``stale_drops``)
 ``bloom``      a Bloom filter sized for ``capacity`` ids    never -- but a false positive
                                                             drops a *new* message: a loss
 =============  ===========================================  ==================================
@@ -175,27 +177,73 @@ class LRUDedup(_Store):
 
 
 class SequenceDedup(_Store):
-    """Per-sender sequence numbers, as Kafka's idempotent producer and Pulsar
-    deduplicate: everything at or below a sender's high-water mark was
-    processed; numbers above it that arrived out of order are kept until the
-    gap below them fills."""
+    """Sequence numbers per connection, as Kafka's idempotent producer (per
+    producer and partition) and Pulsar deduplicate.
+
+    Each sender numbers its messages to this receiver 0, 1, 2, ... For each
+    sender the store keeps a mark -- every number at or below it is done --
+    and the numbers above it that were processed out of order; the mark moves
+    up as the gap below them fills.
+
+    A gap may never fill: the sender gave up on that message or abandoned it
+    in a crash, or this store was wiped by a crash. So every transmission
+    carries its connection's *floor*, the lowest number the sender may still
+    send (everything below it is acked, given up or abandoned), and the store
+    raises its mark to just below the floor -- as Kafka's producer epoch bump
+    after a give-up, or QUIC's least-unacked. Entries are then bounded by the
+    numbers between the floor and the newest arrival: what is in flight.
+
+    What the rule lets through, and what it drops: after a volatile store is
+    wiped, numbers between the floor and those processed before the crash are
+    processed again (charged to ``store_lost_in_crash``). A late copy of a
+    message the sender had already given up on, arriving after the mark moved
+    past it, is dropped: counted in ``stale_drops`` (and, if it was never
+    processed, it is lost under the sender's cause, which it was anyway).
+    """
 
     kind = "sequence"
     miss_cause = "unexplained"
 
     def __init__(self, bytes_per_entry: int = 64) -> None:
         super().__init__(bytes_per_entry)
-        self._high: dict[int, int] = {}  # sender -> highest contiguous processed seq
-        self._above: dict[int, set[int]] = {}  # sender -> processed seqs above it
+        self._high: dict[int, int] = {}  # sender -> highest number below which all are done
+        self._above: dict[int, set[int]] = {}  # sender -> processed numbers above it
+
+    def _raise_mark(self, sender: int, floor: int) -> int:
+        """Everything below the sender's ``floor`` is done: move the mark up to it."""
+        high = self._high.get(sender, -1)
+        if floor - 1 > high:
+            high = floor - 1
+            above = self._above.get(sender)
+            if above:
+                # Sorted: which numbers leave the set must not depend on set order.
+                for seq in sorted(n for n in above if n <= high):
+                    above.remove(seq)
+                    self.entries -= 1
+                while high + 1 in above:
+                    high += 1
+                    above.remove(high)
+                    self.entries -= 1
+            self._high[sender] = high
+        return high
 
     def seen(self, msg: Message, now: float) -> bool:
-        high = self._high.get(msg.sender, -1)
-        return msg.seq <= high or msg.seq in self._above.get(msg.sender, ())
+        sender = msg.sender
+        if sender not in self._high:
+            self._high[sender] = -1
+            self._above[sender] = set()
+            self.entries += 1  # the mark itself
+        high = self._raise_mark(sender, msg.floor)
+        return msg.seq <= high or msg.seq in self._above[sender]
 
     def add(self, msg: Message, now: float) -> None:
         sender = msg.sender
-        high = self._high.get(sender, -1)
-        above = self._above.setdefault(sender, set())
+        if sender not in self._high:
+            self._high[sender] = -1
+            self._above[sender] = set()
+            self.entries += 1
+        high = self._raise_mark(sender, msg.floor)
+        above = self._above[sender]
         if msg.seq <= high or msg.seq in above:
             return
         if msg.seq == high + 1:
@@ -203,10 +251,11 @@ class SequenceDedup(_Store):
             while high + 1 in above:
                 high += 1
                 above.remove(high)
+                self.entries -= 1
             self._high[sender] = high
         else:
             above.add(msg.seq)
-        self.entries = len(self._high) + sum(len(s) for s in self._above.values())
+            self.entries += 1
 
     def clear(self) -> None:
         self._high.clear()
@@ -236,14 +285,17 @@ class BloomDedup(_Store):
     """A Bloom filter: ``k`` bits per id in an ``m``-bit array. Never forgets an
     id, never grows, but answers "seen" for some ids it never saw -- with
     probability about (1 - e^(-kn/m))^k after n insertions. Bit positions come
-    from double hashing (Kirsch & Mitzenmacher 2006) of a fixed 64-bit mix of
-    the id, so they are the same on every machine."""
+    from double hashing (Kirsch & Mitzenmacher 2006) of a 64-bit mix of the
+    id and a ``salt`` drawn from the run's random streams: which ids collide
+    changes with the seed (so replications differ, as real hash seeds do)
+    and is the same on every machine for a given seed."""
 
     kind = "bloom"
     miss_cause = "unexplained"
 
-    def __init__(self, capacity: int, fp_rate: float) -> None:
+    def __init__(self, capacity: int, fp_rate: float, salt: int = 0) -> None:
         super().__init__(bytes_per_entry=1)
+        self.salt = salt & _MASK
         self.capacity = capacity
         self.fp_rate = fp_rate
         self.m, self.k = bloom_size(capacity, fp_rate)
@@ -254,7 +306,7 @@ class BloomDedup(_Store):
         return len(self._bits)
 
     def _positions(self, key: int) -> list[int]:
-        h = _mix64(key)
+        h = _mix64(key ^ self.salt)
         h1, h2 = h & 0xFFFFFFFF, (h >> 32) | 1
         m = self.m
         return [(h1 + i * h2) % m for i in range(self.k)]
@@ -281,7 +333,8 @@ class BloomDedup(_Store):
         self.entries = 0
 
 
-def make_store(spec: Dedup) -> DedupStore:
+def make_store(spec: Dedup, salt: int = 0) -> DedupStore:
+    """The store ``spec`` describes; ``salt`` seeds a Bloom filter's hashes."""
     kind = spec.kind or "none"
     if kind == "none":
         return NoDedup(spec.bytes_per_entry)
@@ -297,5 +350,5 @@ def make_store(spec: Dedup) -> DedupStore:
         return SequenceDedup(spec.bytes_per_entry)
     if kind == "bloom":
         assert spec.capacity is not None and spec.fp_rate is not None
-        return BloomDedup(spec.capacity, spec.fp_rate)
+        return BloomDedup(spec.capacity, spec.fp_rate, salt)
     raise ValueError(f"unknown dedup store kind {kind!r}")

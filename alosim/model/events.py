@@ -8,6 +8,13 @@ finishing, a retry timer -- where one process per message would be an order
 of magnitude slower. A ``Later`` cannot be yielded from a process; use
 ``env.timeout`` there.
 
+Nothing may be scheduled before ``env.now``: simulated time never runs
+backwards. SimPy's own ``timeout`` refuses a negative delay; ``Later`` and
+``Later.at`` refuse one too (raising :class:`ScheduledInThePast`), with one
+comparison each -- cheap enough for the hot path, and it makes the guarantee
+hold by construction for every caller rather than for the callers someone
+remembered to check.
+
 It pushes itself onto the environment's event queue directly, exactly as
 ``Environment.schedule`` does (time, priority, insertion counter, event):
 the counter breaks ties between events at the same time, so the order of
@@ -27,6 +34,15 @@ from heapq import heappush
 import simpy
 from simpy.core import NORMAL
 
+
+class ScheduledInThePast(ValueError):
+    """Something tried to schedule an event before the current simulated time."""
+
+
+def _refuse(now: float, time: float) -> ScheduledInThePast:
+    return ScheduledInThePast(f"an event was scheduled at t={time!r}, before now (t={now!r})")
+
+
 class Later:
     """Calls each of ``callbacks`` with this event after ``delay``; ``self._value`` is ``value``."""
 
@@ -36,6 +52,8 @@ class Later:
                  callbacks: tuple[Callable[[Any], Any]], value: Any = None) -> None:
         # ``callbacks`` is a one-element tuple that the caller makes once and
         # reuses: the event loop only iterates it.
+        if delay < 0:
+            raise _refuse(env._now, env._now + delay)
         self.callbacks = callbacks
         self._ok = True
         self._value = value
@@ -45,6 +63,8 @@ class Later:
     def at(cls, env: simpy.Environment, time: float,
            callbacks: tuple[Callable[[Any], Any]], value: Any = None) -> Later:
         """The same, at the absolute ``time`` (>= now) -- no rounding of now + (time - now)."""
+        if time < env._now:
+            raise _refuse(env._now, time)
         event = cls.__new__(cls)
         event.callbacks = callbacks
         event._ok = True

@@ -4,7 +4,10 @@ Loss is either independent per packet (Bernoulli, probability ``loss``) or
 bursty (Gilbert-Elliott: a good and a bad state, switching once per packet).
 The survivors arrive after a latency drawn from the link's distribution, so
 packets overtake each other when latency varies -- unless the link is
-``fifo``, in which case a packet never arrives before one sent earlier. With
+``fifo``, in which case a packet never arrives before one sent earlier on
+the same connection (one sender and one receiver, like a TCP stream or a
+partition): FIFO is a property of a connection, so packets of different
+connections still overtake each other. With
 probability ``duplicate`` the network delivers a packet twice (the second
 copy with its own latency). During a partition every packet is dropped.
 The data direction and the ack direction are separate links with separate
@@ -42,7 +45,7 @@ class Link:
         "env", "name", "_callbacks", "latency", "rec", "_constant", "_latency_rng", "_latencies",
         "_next_latency", "gilbert", "loss", "_chain", "_bad", "_loss_rng", "_loss_uniforms",
         "_gaps", "_next_gap", "_until_loss", "duplicate", "_dup_uniforms", "fifo",
-        "_last_arrival", "partitions", "send",
+        "_last_arrival", "partitions", "send", "duplicated",
     )
 
     def __init__(
@@ -86,7 +89,9 @@ class Link:
         self.duplicate = spec.duplicate
         self._dup_uniforms = streams.uniforms(f"link.{name}.duplicate")
         self.fifo = spec.fifo
-        self._last_arrival = 0.0
+        # Per connection (sender, receiver): the latest arrival scheduled so far.
+        self._last_arrival: dict[tuple[int, int], float] = {}
+        self.duplicated = 0  # packets delivered twice
         self.partitions = sorted((p.at, p.at + p.for_) for p in partitions)
         #: Put a packet on the link; return how many copies will arrive (0 if lost).
         self.send: Callable[[tuple[Any, ...]], int] = self._send_fast
@@ -149,14 +154,19 @@ class Link:
         for _ in range(copies):
             delay = self._draw_latency()
             if self.fifo:
-                # Never before the packet sent last: equal times keep sending order.
-                arrival = max(now + delay, self._last_arrival)
-                self._last_arrival = arrival
+                # Never before the packet sent last on this connection: equal
+                # times keep sending order.
+                msg = packet[0]
+                connection = (msg.sender, msg.receiver)
+                arrival = max(now + delay, self._last_arrival.get(connection, now))
+                self._last_arrival[connection] = arrival
                 Later.at(self.env, arrival, self._callbacks, packet)
             else:
                 Later(self.env, delay, self._callbacks, packet)
-        if copies == 2 and self.rec is not None:
-            self.rec.network_duplicates += 1
+        if copies == 2:
+            self.duplicated += 1
+            if self.rec is not None:
+                self.rec.network_duplicates += 1
         return copies
 
     def _lost(self) -> bool:

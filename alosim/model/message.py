@@ -38,17 +38,18 @@ class Message:
 
     wait: float = 0.0  # the last retry wait (decorrelated jitter grows from it)
     cause: str | None = None  # why it was lost, if it is
+    floor: int = 0  # its connection's floor at its latest transmission (sequence stores)
 
     def __init__(self, id: int, sender: int, seq: int, receiver: int, created: float) -> None:
         self.id = id
         self.sender = sender
-        self.seq = seq  # per-sender sequence number, what a sequence dedup store keys on
+        self.seq = seq  # per-connection sequence number, what a sequence dedup store keys on
         self.receiver = receiver
         self.created = created
         self.attempts = 0
         self.settled = False  # the sender is done with it: acked or gave up
         self.acked = False
-        self.delivered = False  # some copy reached a receiver
+        self.delivered = False  # some copy reached a receiver that was up and did not lose it in a crash
         self.processed = 0  # times a receiver executed its side effect
         self.copies = 0  # copies on the data link or at a receiver
 

@@ -43,7 +43,7 @@ from alosim.scenario import Receiver as ReceiverSpec
 from alosim.streams import Draws
 
 if TYPE_CHECKING:
-    from alosim.simulate import World
+    from alosim.model.world import World
 
 
 class Receiver:
@@ -51,7 +51,7 @@ class Receiver:
         "world", "env", "rec", "index", "actor", "queue", "busy", "up", "epoch", "store_epoch",
         "store", "dedup", "durable", "write_delay", "ack_first", "_entries", "_nbytes",
         "_current", "_send_ack", "_processed_callbacks", "_written_callbacks", "_instant",
-        "_fast", "_processing",
+        "_fast", "_processing", "_writing",
     )
 
     def __init__(self, world: World, index: int, spec: ReceiverSpec) -> None:
@@ -65,7 +65,10 @@ class Receiver:
         self.up = True
         self.epoch = 0  # crashes so far: work started before a crash is void
         self.store_epoch = 0  # times the store was wiped by a crash
-        self.store = make_store(spec.dedup)
+        # A Bloom filter's hashes are salted from the run's streams, so that
+        # which ids collide changes with the seed.
+        salt = int(world.streams.generator(f"receiver.{index}.dedup").integers(0, 1 << 63))
+        self.store = make_store(spec.dedup, salt)
         self.dedup = spec.dedup.kind not in (None, "none")
         self.durable = spec.dedup.durable
         self.write_delay = spec.dedup.write_delay
@@ -73,6 +76,7 @@ class Receiver:
         self._entries = 0
         self._nbytes = 0
         self._current: tuple[Message, int] | None = None  # the message in progress
+        self._writing = False  # the message in progress was processed; its id is being written
         self._send_ack = world.ack_link.send
         self._processed_callbacks = (self._processed,)
         self._written_callbacks = (self._written,)
@@ -95,17 +99,18 @@ class Receiver:
         msg, attempt = event._value
         rec = self.rec
         if not self.up:
-            rec.dropped_while_down += 1
+            rec.data_dropped_while_down += 1
             if msg.id < rec.trace_limit:
                 rec.event(self.env._now, self.actor, "dropped", msg.id, attempt, "receiver down")
             self._release(msg)
             return
         rec.deliveries += 1
-        duplicate = msg.delivered
+        # A duplicate delivery: an earlier copy was already processed (a copy
+        # still queued, or lost in a crash, does not make this one a duplicate).
+        duplicate = msg.processed
         if duplicate:
             rec.duplicate_deliveries += 1
-        else:
-            msg.delivered = True
+        msg.delivered = True
         if msg.id < rec.trace_limit:
             rec.event(self.env._now, self.actor, "arrive", msg.id, attempt,
                       "duplicate" if duplicate else "")
@@ -142,6 +147,7 @@ class Receiver:
                callbacks: tuple[Callable[[Later], None]]) -> None:
         self.busy = True
         self._current = (msg, attempt)
+        self._writing = callbacks is self._written_callbacks
         Later(self.env, delay, callbacks, (msg, attempt, self.epoch))
 
     def _processed(self, event: Later) -> None:
@@ -209,22 +215,38 @@ class Receiver:
         if msg.id < rec.trace_limit:
             rec.event(now, self.actor, "processed", msg.id, attempt, "again" if processed > 1 else "")
             self._ack(msg, attempt)
-        elif not self._send_ack((msg, attempt)):  # _ack, inlined: once per message
-            rec.acks_lost += 1
+        else:  # _ack, inlined: once per message
+            rec.acks_sent += 1
+            if not self._send_ack((msg, attempt)):
+                rec.acks_lost += 1
         msg.copies -= 1
         if msg.settled and not msg.copies:
             self.world.copies_gone(msg)
 
     def _drop_duplicate(self, msg: Message, attempt: int) -> None:
+        """The store says ``msg`` was seen: drop this copy and ack it again.
+
+        Only a copy of a processed message is a duplicate caught. A Bloom
+        filter that claims a never-processed id made a false positive: the
+        message is lost (counted once, under that cause). A sequence store
+        whose mark passed a message the sender had given up on drops it as
+        stale: the sender's cause (already set) stands.
+        """
         rec = self.rec
-        rec.duplicates_detected += 1
-        if not msg.processed:
-            # The store claims an id that was never processed: a false positive.
+        if msg.processed:
+            rec.duplicates_detected += 1
+            detail = ""
+        elif self.store.kind == "sequence":
+            rec.stale_drops += 1
+            detail = "stale"
+        else:
+            # Only a Bloom filter claims ids it never saw; were any other store
+            # to do so, the loss would show as unexplained in the books.
             rec.false_positive_drops += 1
-            msg.cause = msg.cause or "bloom_false_positive"
+            msg.cause = msg.cause or ("bloom_false_positive" if self.store.kind == "bloom" else None)
+            detail = "false positive"
         if msg.id < rec.trace_limit:
-            rec.event(self.env._now, self.actor, "duplicate_detected", msg.id, attempt,
-                      "" if msg.processed else "false positive")
+            rec.event(self.env._now, self.actor, "duplicate_detected", msg.id, attempt, detail)
         self._ack(msg, attempt)
         self._release(msg)
 
@@ -233,6 +255,7 @@ class Receiver:
         traced = msg.id < rec.trace_limit
         if traced:
             rec.event(self.env._now, self.actor, "ack_sent", msg.id, attempt)
+        rec.acks_sent += 1
         if not self._send_ack((msg, attempt)):
             rec.acks_lost += 1
             if traced:
@@ -281,12 +304,17 @@ class Receiver:
         self.epoch += 1
         lost_work = list(self.queue)
         if self._current is not None:
-            lost_work.insert(0, self._current)
-            msg, _ = self._current
+            msg, attempt = self._current
+            if self._writing:
+                # Processed already: only its id (and its ack) are lost.
+                self._release(msg)
+            else:
+                lost_work.insert(0, self._current)
             if self.ack_first and msg.processed == 0:
                 msg.cause = msg.cause or "acked_then_crashed"
         self.queue.clear()
         self._current = None
+        self._writing = False
         self.busy = False
         if not self.durable and self.dedup:
             self.store.clear()
@@ -294,6 +322,8 @@ class Receiver:
             self.sync_store()
         for msg, attempt in lost_work:
             rec.dropped_in_crash += 1
+            if not msg.processed:
+                msg.delivered = False  # this copy never got anywhere after all
             if msg.id < rec.trace_limit:
                 rec.event(now, self.actor, "dropped", msg.id, attempt, "receiver crashed")
             self._release(msg)

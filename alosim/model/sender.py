@@ -27,8 +27,16 @@ the entry of a settled message is dropped when it reaches the front. Most messag
 timeout, so most timers cost a queue push and pop and no simulation event.
 
 A sender can crash (see :mod:`alosim.model.faults`). With a durable outbox
-its un-acked messages survive and are resent when it restarts; otherwise
-they are abandoned.
+its un-acked messages survive and are resent when it restarts -- within the
+retry limits: one whose delivery timeout ran out meanwhile, or which has used
+its ``max_attempts`` (at-most-once: its one attempt), is given up instead, so
+at-most-once never sends a message twice; messages not yet sent are sent.
+Without a durable outbox they are abandoned.
+
+Messages are numbered per connection (this sender to one receiver), so that
+the receiver's sequence store sees every number of its connection; see
+:class:`alosim.model.dedup.SequenceDedup` for the floor each transmission
+carries.
 """
 
 from __future__ import annotations
@@ -47,7 +55,7 @@ from alosim.scenario import Sender as SenderSpec
 from alosim.streams import Draws
 
 if TYPE_CHECKING:
-    from alosim.simulate import World
+    from alosim.model.world import World
 
 # RFC 6298: gains of the smoothed round trip and its variation, K, and the
 # clock granularity G (1 ms, a common timer tick) that keeps the RTO above
@@ -64,7 +72,7 @@ class Sender:
         "outbox", "in_flight", "creating", "up", "_restarted", "_resend", "_gap", "_jitter",
         "srtt", "rttvar", "rto", "_adaptive", "_send_data", "_same_wait", "_timers",
         "_pop_timer", "_ticket", "_wake_at", "_wake_callbacks", "_next_id", "_receivers",
-        "next_seq",
+        "_seqs", "_floors", "_open", "_backoff_at",
     )
 
     def __init__(self, world: World, index: int, spec: SenderSpec,
@@ -125,7 +133,20 @@ class Sender:
         self._wake_callbacks = (self._on_wake,)
         self._next_id = world.message_ids.__next__
         self._receivers = world.receiver_count
-        self.next_seq = 0  # sequence number of the next message this sender creates
+        # Sequence numbers are per connection (this sender -> one receiver), as
+        # Kafka numbers per producer and partition: a receiver sees every
+        # number of its connection. _seqs[r] is the next number towards r.
+        self._seqs = [0] * self._receivers
+        # With a sequence store, each transmission carries the connection's
+        # floor: the lowest number the sender may still send. Everything below
+        # it is settled (acked, given up or abandoned), which lets the store
+        # close gaps that will never fill. _open[r] holds the connection's
+        # messages in number order until they settle.
+        self._floors = world.sequence_floors
+        self._open: list[deque[Message]] = [deque() for _ in range(self._receivers)]
+        # Adaptive timeout: when the RTO was last backed off (RFC 6298 5.5 backs
+        # off the one retransmission timer, so once per loss episode).
+        self._backoff_at = -math.inf
 
     # -- arrivals ------------------------------------------------------------
 
@@ -153,10 +174,14 @@ class Sender:
     def _create(self) -> Message:
         self.remaining -= 1
         msg_id = self._next_id()
-        seq = self.next_seq
-        self.next_seq = seq + 1
+        receiver = msg_id % self._receivers
+        seqs = self._seqs
+        seq = seqs[receiver]
+        seqs[receiver] = seq + 1
         now = self.env._now
-        msg = Message(msg_id, self.index, seq, msg_id % self._receivers, now)
+        msg = Message(msg_id, self.index, seq, receiver, now)
+        if self._floors:
+            self._open[receiver].append(msg)
         rec = self.rec
         if not msg_id & 0xFFF:
             rec.flush()  # keeps the latency buffers small
@@ -168,6 +193,26 @@ class Sender:
     def unsettled(self) -> int:
         """Messages created and not yet acked or given up."""
         return self.in_flight + len(self.outbox)
+
+    @property
+    def created(self) -> int:
+        """Messages this sender created so far (counted from its sequence numbers)."""
+        return sum(self._seqs)
+
+    def unsettled_messages(self) -> list[Message]:
+        """The messages counted by :attr:`unsettled` (for the end-of-run accounting)."""
+        if self.up:
+            sent = [msg for _, _, msg in self._timers if not msg.settled]
+        else:
+            sent = [msg for msg in self._resend if not msg.settled]
+        return sent + list(self.outbox)
+
+    def floor(self, receiver: int) -> int:
+        """The lowest sequence number towards ``receiver`` that may still be sent."""
+        open_ = self._open[receiver]
+        while open_ and open_[0].settled:
+            open_.popleft()
+        return open_[0].seq if open_ else self._seqs[receiver]
 
     def _stop_creating(self) -> None:
         if self.creating:
@@ -182,12 +227,16 @@ class Sender:
         while self.in_flight < self.window:
             if self.outbox:
                 msg = self.outbox.popleft()
+                now = msg.first_sent = self.env._now
+                self.rec.outbox_wait_add(now - msg.created)
             elif closed_loop and self.remaining > 0:
+                # Created when the window has room: no wait (the world adds
+                # these zeros to the outbox wait in one go, see World.run).
                 msg = self._create()
+                msg.first_sent = self.env._now
             else:
                 break
             self.in_flight += 1
-            msg.first_sent = self.env._now
             self.transmit(msg)
         if closed_loop and self.creating and self.remaining <= 0:
             self._stop_creating()
@@ -203,6 +252,10 @@ class Sender:
         traced = msg.id < rec.trace_limit
         if attempt > 1:
             rec.retransmissions += 1
+            if msg.delivered:
+                rec.spurious_retransmissions += 1  # a copy got there: its ack was lost or late
+        if self._floors:
+            msg.floor = self.floor(msg.receiver)
         if traced:
             rec.event(now, self.actor, "send", msg.id, attempt, "resend" if attempt > 1 else "")
         copies = self._send_data((msg, attempt))
@@ -280,15 +333,27 @@ class Sender:
         elif self.max_attempts and msg.attempts >= self.max_attempts:
             cause = "max_attempts"
         else:
-            if self._adaptive:
-                self.rto = min(2 * self.rto, self.max_timeout)  # RFC 6298 (5.5): back off
+            if self._adaptive and msg.last_sent >= self._backoff_at:
+                # RFC 6298 (5.5) doubles the RTO when *the* retransmission timer
+                # expires. Here every message has its own deadline, so a loss
+                # episode (a partition, a burst) expires many at once; only a
+                # transmission sent after the last back-off backs off again.
+                # The others were sent under the old RTO and are retransmitted
+                # with the new one.
+                self.rto = min(2 * self.rto, self.max_timeout)
+                self._backoff_at = now
             self.transmit(msg)
             return
+        self._give_up(msg, cause)
+        self._settle(msg)
+
+    def _give_up(self, msg: Message, cause: str) -> None:
+        """Stop trying ``msg`` (the caller settles it)."""
+        rec = self.rec
         rec.gave_up += 1
         msg.cause = msg.cause or cause
-        if traced:
-            rec.event(now, self.actor, "gave_up", msg.id, msg.attempts, cause)
-        self._settle(msg)
+        if msg.id < rec.trace_limit:
+            rec.event(self.env._now, self.actor, "gave_up", msg.id, msg.attempts, cause)
 
     # -- acks --------------------------------------------------------------------
 
@@ -299,7 +364,9 @@ class Sender:
         now = self.env._now
         if msg.settled or not self.up:
             if not self.up:
-                rec.dropped_while_down += 1
+                # Lost to the sender (a durable outbox will resend the message).
+                rec.acks_lost += 1
+                rec.acks_dropped_while_down += 1
             else:
                 rec.late_acks += 1
             if msg.id < rec.trace_limit:
@@ -378,12 +445,29 @@ class Sender:
         self.world.settled(msg)
 
     def restart(self) -> None:
+        """Come back up. A durable outbox's un-acked messages are resent within
+        the same limits as any retry: a message whose delivery timeout ran out
+        while the sender was down, or which used its last attempt (at-most-once:
+        its only one), is given up instead. Messages never sent are sent."""
         if self.up:
             return
         self.up = True
-        for msg in self._resend:
-            self.transmit(msg)
-        self._resend = []
+        now = self.env._now
+        resend, self._resend = self._resend, []
+        for msg in resend:
+            if msg.settled:
+                continue
+            if self.delivery_timeout is not None and now >= msg.first_sent + self.delivery_timeout:
+                self._give_up(msg, "delivery_timeout")
+            elif self.max_attempts and msg.attempts >= self.max_attempts:
+                self._give_up(msg, "max_attempts")
+            else:
+                self.transmit(msg)
+                continue
+            # _settle without refilling the window yet: the resends go first.
+            msg.settled = True
+            self.in_flight -= 1
+            self.world.settled(msg)
         if self._restarted is not None:
             restarted, self._restarted = self._restarted, None
             restarted.succeed()

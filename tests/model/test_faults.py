@@ -27,7 +27,7 @@ def run(**overrides: object) -> dict:
 def test_volatile_store_lets_duplicates_through_and_they_are_charged_to_the_crash():
     s = run()
     assert s["crashes"] == 1
-    assert s["dropped_while_down"] > 0
+    assert s["data_dropped_while_down"] > 0
     assert s["duplicate_processing"] > 0
     assert s["duplicates_store_lost_in_crash"] == s["duplicate_processing"]
     assert s["check_no_duplicate_processing"] is False

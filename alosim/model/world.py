@@ -1,0 +1,265 @@
+"""The world of one run: the actors built from a scenario and wired together.
+
+:class:`World` builds the senders, the data and ack links, the receivers and
+the fault injectors, and says which actor talks to which over which link: a
+data packet goes to the receiver its message is addressed to, an ack back to
+the sender that sent it. It also keeps what no single actor could: the fate
+of a settled message whose copies are still travelling, and when the run is
+over (every sender done and every fate known). ``run`` drives the SimPy
+environment until then, or until ``max_time``.
+
+:func:`alosim.simulate.simulate` builds a world, runs it and turns its
+recorder into a result; the model never imports ``simulate``.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable, Generator
+
+import simpy
+
+from alosim.budget import Sampling, run_until
+from alosim.model.faults import start_faults
+from alosim.model.link import Link
+from alosim.model.message import Message
+from alosim.model.receiver import Receiver
+from alosim.model.sender import Sender
+from alosim.observe import Recorder
+from alosim.scenario import Scenario
+from alosim.streams import Streams
+
+
+class World:
+    """The actors of one run, wired together."""
+
+    def __init__(self, scenario: Scenario, seed: int,
+                 progress: Callable[[float, int], None] | None = None) -> None:
+        self.scenario = scenario
+        self.progress = progress
+        self.env = simpy.Environment()
+        self.streams = Streams(seed)
+        self.rec = Recorder(trace_messages=scenario.observe.trace_messages)
+        # Settled messages with a copy still travelling: their fate (processed
+        # or lost) is known only when the last copy is handled.
+        self.pending: dict[int, Message] = {}
+        self.message_ids = itertools.count()
+        self.stop = self.env.event()
+        self.sampling = Sampling(scenario.observe.sample_every, scenario.budget.series_rows)
+        self.stopped_by = ""
+        # Acked before processing and still being processed when max_time
+        # stopped the run: fate unknown (counted as unsettled).
+        self.undecided = 0
+        # Senders tell a sequence store their floor (see SequenceDedup).
+        self.sequence_floors = scenario.receiver.dedup.kind == "sequence"
+
+        partitions = scenario.network.partitions
+        self.ack_link = Link(self.env, "ack", scenario.network.ack, self.streams, self._ack_arrived,
+                             partitions=[p for p in partitions if p.direction in ("both", "ack")],
+                             recorder=self.rec)
+        self.receivers = [Receiver(self, i, scenario.receiver) for i in range(scenario.receiver.count)]
+        self.receiver_count = len(self.receivers)
+        deliver = self.receivers[0].on_packet if len(self.receivers) == 1 else self._data_arrived
+        self.data_link = Link(self.env, "data", scenario.network.data, self.streams, deliver,
+                              partitions=[p for p in partitions if p.direction in ("both", "data")],
+                              recorder=self.rec)
+
+        n = scenario.sender.count
+        quotas: list[int | None]
+        if scenario.messages is not None:
+            quotas = [scenario.messages // n + (1 if i < scenario.messages % n else 0) for i in range(n)]
+        else:
+            quotas = [None] * n
+        self.senders = [Sender(self, i, scenario.sender, quotas[i], scenario.duration) for i in range(n)]
+        if n == 1:
+            self.ack_link.on_arrival = self.senders[0].on_packet
+
+    # -- wiring ----------------------------------------------------------------
+
+    def _data_arrived(self, event: simpy.Event) -> None:
+        self.receivers[event._value[0].receiver].on_packet(event)
+
+    def _ack_arrived(self, event: simpy.Event) -> None:
+        self.senders[event._value[0].sender].on_packet(event)
+
+    @property
+    def unsettled(self) -> int:
+        return sum(sender.unsettled for sender in self.senders)
+
+    @property
+    def created(self) -> int:
+        """Messages created so far (each sender numbers its own from 0)."""
+        return sum(sender.created for sender in self.senders)
+
+    def settled(self, msg: Message) -> None:
+        """The sender is done with ``msg``; its fate is known unless a copy still travels."""
+        if msg.copies:
+            self.pending[msg.id] = msg  # decided when the last copy is handled
+        elif not msg.processed:
+            self.lost(msg)
+
+    def copies_gone(self, msg: Message) -> None:
+        """The last copy of a settled message has been handled: its fate is known."""
+        del self.pending[msg.id]
+        if not msg.processed:
+            self.lost(msg)
+        self.check_done()
+
+    def lost(self, msg: Message) -> None:
+        """``msg`` is settled and no copy of it was ever processed."""
+        rec = self.rec
+        rec.lost += 1
+        rec.loss_causes[msg.cause or "unexplained"] += 1
+        if msg.acked:
+            rec.acked_not_processed += 1
+
+    def check_done(self) -> None:
+        """Stop once every sender is done and every message's fate is known."""
+        if self.pending or self.stop.triggered:
+            return
+        for sender in self.senders:
+            if sender.creating or sender.in_flight or sender.outbox:
+                return
+        self.stop.succeed()
+
+    # -- running ---------------------------------------------------------------
+
+    def _sample(self) -> None:
+        now = self.env.now
+        self.rec.messages = self.created
+        for receiver in self.receivers:
+            receiver.sync_store(now)  # a TTL store shrinks as ids age out
+        self.rec.sample(now, self.unsettled)
+        if self.progress is not None:
+            self.progress(now, self.rec.messages)
+
+    def _sampler(self, every: float) -> Generator[simpy.Event, None, None]:
+        while True:
+            self._sample()
+            yield self.env.timeout(self.sampling.fit(self.rec.series))
+
+    def run(self) -> None:
+        env = self.env
+        for sender in self.senders:
+            sender.start()
+        env.process(self._sampler(self.scenario.observe.sample_every))
+        start_faults(self, self.scenario.faults)
+        if self.scenario.max_time is not None:
+            deadline = env.timeout(self.scenario.max_time)
+            deadline.callbacks.append(lambda _: None if self.stop.triggered else self.stop.succeed())
+        self.check_done()
+        # 2 x created - unsettled grows with every message created or settled.
+        budget = self.scenario.budget
+        self.stopped_by = run_until(env, self.stop,
+                                    lambda: (2 * self.created - self.unsettled, self.unsettled),
+                                    budget.stall_events, budget.memory)
+        rec = self.rec
+        if not rec.series["time_s"] or rec.series["time_s"][-1] != env.now:
+            self._sample()
+        self.sampling.fit(rec.series)
+        # Stopped by max_time: what is not settled is unsettled; a settled
+        # message whose copies never got processed is lost -- unless nothing
+        # gave it up: acked before processing, its processing was still under
+        # way, so its fate is not known either (unsettled too).
+        rec.unsettled = self.unsettled
+        rec.messages = self.created
+        self.undecided = 0
+        for msg in self.pending.values():
+            if msg.processed:
+                continue
+            if msg.cause is None and msg.acked:
+                self.undecided += 1
+            else:
+                self.lost(msg)
+        rec.unsettled += self.undecided
+        # A closed loop creates a message when the window has room and sends
+        # it at once: each waited zero in the outbox.
+        closed_loop = sum(sender.created for sender in self.senders if sender.rate is None)
+        rec.outbox_wait.add_repeated(0.0, closed_loop)
+        rec.flush()
+        in_flight = self.packets_in_flight()
+        rec.acks_in_flight = in_flight["ack"]
+        broken = self.conservation(in_flight)
+        if broken:
+            raise AssertionError("alosim's accounting does not add up (a model defect): "
+                                 + "; ".join(broken))
+
+    # -- accounting ------------------------------------------------------------
+
+    def packets_in_flight(self) -> dict[str, int]:
+        """Packets still travelling on each link, counted from the event queue."""
+        data, ack = self.data_link._callbacks, self.ack_link._callbacks
+        counts = {"data": 0, "ack": 0}
+        for _, _, _, event in self.env._queue:
+            callbacks = event.callbacks
+            if callbacks is data:
+                counts["data"] += 1
+            elif callbacks is ack:
+                counts["ack"] += 1
+        return counts
+
+    def conservation(self, in_flight: dict[str, int]) -> list[str]:
+        """The identities every run must satisfy; returns those that fail.
+
+        Each is counted by a different mechanism on either side, so that a
+        message or a packet that goes missing (or is counted twice) breaks
+        one: every message ends in exactly one fate, every duplicate
+        processing and every loss has a known cause, every data packet and
+        every ack is accounted for, and the clock stopped by ``max_time``.
+        Cheap (a pass over what is still queued), so it runs after every run.
+        """
+        rec = self.rec
+        broken: list[str] = []
+
+        def need(ok: bool, what: str) -> None:
+            if not ok:
+                broken.append(what)
+
+        unsettled = [msg for sender in self.senders for msg in sender.unsettled_messages()]
+        at_senders = rec.unsettled - self.undecided
+        need(len(unsettled) == at_senders,
+             f"unsettled messages found {len(unsettled)} != unsettled at senders {at_senders}")
+        waiting = sum(1 for msg in unsettled if not msg.processed) + self.undecided
+        need(rec.processed_unique + rec.lost + waiting == rec.messages,
+             f"processed_unique {rec.processed_unique} + lost {rec.lost} + unsettled unprocessed "
+             f"{waiting} != messages {rec.messages}")
+        need(sum(rec.loss_causes.values()) == rec.lost, "losses by cause do not add up to lost")
+        need(rec.loss_causes["unexplained"] == 0,
+             f"{rec.loss_causes['unexplained']} losses without a cause")
+        need(sum(rec.duplicate_causes.values()) == rec.duplicate_processing,
+             "duplicate processings by cause do not add up to duplicate_processing")
+        need(rec.duplicate_causes["unexplained"] == 0,
+             f"{rec.duplicate_causes['unexplained']} duplicate processings without a cause")
+        need(rec.messages == rec.acked + rec.gave_up + rec.abandoned + at_senders,
+             f"messages {rec.messages} != acked {rec.acked} + gave_up {rec.gave_up} + abandoned "
+             f"{rec.abandoned} + unsettled at senders {at_senders}")
+
+        # Data packets: each transmission is lost on the link (or dropped in a
+        # partition, which the link also reports as lost), or arrives (once, or
+        # twice if the network duplicated it), or is still travelling.
+        data_arrivals = rec.deliveries + rec.data_dropped_while_down
+        need(rec.transmissions - rec.data_lost + self.data_link.duplicated
+             == data_arrivals + in_flight["data"],
+             f"transmissions {rec.transmissions} - data_lost {rec.data_lost} + duplicated "
+             f"{self.data_link.duplicated} != arrived {data_arrivals} + in flight {in_flight['data']}")
+        # Each delivery is processed, caught, dropped, lost in a crash or still at a receiver.
+        # (A copy whose id is being written was processed already.)
+        at_receivers = sum(len(r.queue) + (r._current is not None and not r._writing)
+                           for r in self.receivers)
+        handled = (rec.processed + rec.duplicates_detected + rec.false_positive_drops
+                   + rec.stale_drops + rec.dropped_in_crash + at_receivers)
+        need(rec.deliveries == handled,
+             f"deliveries {rec.deliveries} != processed + caught + dropped + at a receiver {handled}")
+        # Acks: each ack sent settles its message (acked), arrives late, is
+        # lost (on the link, in a partition, or at a sender that was down), or
+        # is still travelling; an ack the network duplicated arrives twice.
+        need(rec.acks_dropped_while_down <= rec.acks_lost,
+             "acks dropped while down are not in acks_lost")
+        fates = rec.acked + rec.late_acks + rec.acks_lost + in_flight["ack"]
+        need(rec.acks_sent + self.ack_link.duplicated == fates,
+             f"acks_sent {rec.acks_sent} + duplicated {self.ack_link.duplicated} != acked "
+             f"{rec.acked} + late {rec.late_acks} + lost {rec.acks_lost} + in flight {in_flight['ack']}")
+        max_time = self.scenario.max_time
+        need(max_time is None or self.env.now <= max_time,
+             f"the run stopped at t={self.env.now}, after max_time {max_time}")
+        return broken
