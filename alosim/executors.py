@@ -11,7 +11,10 @@ result table is the same whichever executor ran it.
   core by default). Workers are started with the ``forkserver`` method where
   the platform has it (``spawn`` elsewhere), through a context of their own:
   the global start method is left alone. Workers ignore Ctrl-C; the parent
-  decides what to do with it.
+  decides what to do with it. Workers end with the sweep's process, even
+  when it is killed with kill -9 (:func:`alosim.lifeline.follow_parent`:
+  with ``forkserver`` their parent is the fork server, which exits when the
+  sweep's process does).
 * :class:`DaskExecutor` runs them on a Dask cluster through
   ``distributed.Client.get_executor()``: the scheduler at a given address, or
   a ``LocalCluster`` of single-threaded worker processes started for the
@@ -155,8 +158,12 @@ class _FuturesExecutor(Executor):
 
 
 def _ignore_sigint() -> None:
-    """Pool workers leave Ctrl-C to the parent, which stops the sweep cleanly."""
+    """Pool workers leave Ctrl-C to the parent, which stops the sweep cleanly,
+    and end when their parent ends."""
+    from alosim.lifeline import follow_parent
+
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    follow_parent()
 
 
 class ProcessExecutor(_FuturesExecutor):
@@ -203,10 +210,11 @@ class DaskExecutor(_FuturesExecutor):
                     dashboard_address=None, silence_logs=logging.ERROR,
                 )
                 client = Client(self._cluster, timeout=timeout_s)
-        except (OSError, TimeoutError) as exc:
+        except (OSError, TimeoutError, ValueError, TypeError) as exc:
+            # ValueError: a malformed address (garbage://x, tcp://[::1).
             if self._cluster is not None:
                 self._cluster.close()
-            where = f"the Dask scheduler at {address}" if address else "a Dask LocalCluster"
+            where = f"the Dask scheduler at {address!r}" if address else "a Dask LocalCluster"
             raise ExecutorError(f"cannot connect to {where}: {exc}") from None
         self._client = client
         workers = len(client.scheduler_info().get("workers", {})) or (jobs or 1)
