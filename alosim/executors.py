@@ -214,7 +214,7 @@ class DaskExecutor(_FuturesExecutor):
             # ValueError: a malformed address (garbage://x, tcp://[::1).
             if self._cluster is not None:
                 self._cluster.close()
-            where = f"the Dask scheduler at {address!r}" if address else "a Dask LocalCluster"
+            where = f"the Dask scheduler at {address}" if address else "a Dask LocalCluster"
             raise ExecutorError(f"cannot connect to {where}: {exc}") from None
         self._client = client
         workers = len(client.scheduler_info().get("workers", {})) or (jobs or 1)

@@ -122,8 +122,9 @@ def _fill(tmp: Path, result: RunResult, *, plot: bool) -> None:
 
 
 def _fsync(path: Path) -> None:
-    with open(path, "rb") as f:
-        os.fsync(f.fileno())
+    from alosim import files
+
+    files._sync(path)
 
 
 def _replace_dir(src: Path, dst: Path, fingerprint: str) -> None:

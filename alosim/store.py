@@ -200,6 +200,7 @@ class SweepStore:
     def __init__(self, folder: Path) -> None:
         self.folder = folder
         self.runs_dir = folder / RUNS_DIR
+        self._manifest: dict[str, Any] | None = None  # the definition this store writes, if any
 
     @classmethod
     def open(cls, out: str | Path, name: str, digest: str, manifest: Mapping[str, Any],
@@ -215,11 +216,16 @@ class SweepStore:
             store._remove_temporaries()
         except OSError as exc:
             raise OutputError(f"cannot write the sweep results in {folder}: {exc}") from None
+        store._manifest = dict(manifest)
         with store.locked():
-            manifest = _union(store._manifest_on_disk(), manifest)
-            _write_text(folder / MANIFEST, json.dumps(manifest, indent=2, allow_nan=False) + "\n")
+            store._write_manifest()
             _write_text(folder / "scenario.yaml", scenario_yaml)
         return store
+
+    def _write_manifest(self) -> None:
+        if self._manifest is not None:
+            text = json.dumps(self._manifest, indent=2, allow_nan=False) + "\n"
+            _write_text(self.folder / MANIFEST, text)
 
     @contextlib.contextmanager
     def locked(self) -> Iterator[None]:
@@ -243,12 +249,6 @@ class SweepStore:
             yield
         finally:
             os.close(fd)  # releases the lock
-
-    def _manifest_on_disk(self) -> dict[str, Any] | None:
-        try:
-            return read_manifest(self.folder)
-        except ResultsError:
-            return None  # none yet, or damaged: rewritten from the plan
 
     def _remove_temporaries(self) -> None:
         """Left behind by a run file or table whose writing was interrupted.
@@ -308,16 +308,16 @@ class SweepStore:
         return out
 
     def consolidate(self, parameters: Sequence[str], keys: Iterable[Key]) -> SweepData:
-        """Build the tables from the run files and write them atomically.
+        """Build the tables from the run files of ``keys`` and write them atomically.
 
-        Under the folder's lock, and of every run of the sweep's definition on
-        disk (``keys`` and those another sweep writing here added), so that
-        ``sweep.json`` and the tables always describe the same runs."""
+        The sweep's definition (``sweep.json``) is written again with them,
+        under the folder's lock: when several sweeps of one folder (say with
+        different ``replications``) finish at once, the last one leaves its
+        definition and its tables, which describe the same runs."""
         with self.locked():
-            manifest = self._manifest_on_disk()
-            wanted = set(keys) | (set(manifest_keys(manifest)) if manifest else set())
-            data = tables(self.records(wanted), parameters, folder=self.folder)
+            data = tables(self.records(keys), parameters, folder=self.folder)
             self.write_tables(data)
+            self._write_manifest()
         return data
 
     def write_tables(self, data: SweepData) -> None:
@@ -538,16 +538,6 @@ def _manifest_problem(manifest: Mapping[str, Any]) -> str | None:
         if isinstance(index, bool) or not isinstance(index, int) or index < 0:
             return f"points[{i}] must be a mapping with a whole 'point' number"
     return None
-
-
-def _union(on_disk: Mapping[str, Any] | None, manifest: Mapping[str, Any]) -> dict[str, Any]:
-    """The definition of a sweep folder that another sweep may have written first:
-    the same points (the same folder hash), and the larger number of replications,
-    so that the definition covers every run stored in the folder."""
-    merged = dict(manifest)
-    if on_disk and on_disk.get("sweep") == manifest.get("sweep") and on_disk.get("points") == manifest.get("points"):
-        merged["replications"] = max(int(on_disk["replications"]), int(manifest["replications"]))
-    return merged
 
 
 def plots_folder(folder: Path) -> Path:
