@@ -12,9 +12,7 @@ result table is the same whichever executor ran it.
   the platform has it (``spawn`` elsewhere), through a context of their own:
   the global start method is left alone. Workers ignore Ctrl-C; the parent
   decides what to do with it. Workers end with the sweep's process, even
-  when it is killed with kill -9 (:func:`alosim.lifeline.follow_parent`:
-  with ``forkserver`` their parent is the fork server, which exits when the
-  sweep's process does).
+  when it is killed with kill -9 (:class:`alosim.lifeline.Lifeline`).
 * :class:`DaskExecutor` runs them on a Dask cluster through
   ``distributed.Client.get_executor()``: the scheduler at a given address, or
   a ``LocalCluster`` of single-threaded worker processes started for the
@@ -157,13 +155,14 @@ class _FuturesExecutor(Executor):
         return Finished(item, None, error)
 
 
-def _ignore_sigint() -> None:
+def _start_worker(lifeline: Any = None) -> None:
     """Pool workers leave Ctrl-C to the parent, which stops the sweep cleanly,
-    and end when their parent ends."""
-    from alosim.lifeline import follow_parent
-
+    and end when the sweep's process ends."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    follow_parent()
+    if lifeline is not None:
+        from alosim.lifeline import end_with
+
+        end_with(lifeline)
 
 
 class ProcessExecutor(_FuturesExecutor):
@@ -172,10 +171,14 @@ class ProcessExecutor(_FuturesExecutor):
     kind = "local"
 
     def __init__(self, jobs: int | None = None) -> None:
+        from alosim.lifeline import Lifeline
+
         jobs = jobs or default_jobs()
         methods = multiprocessing.get_all_start_methods()
         context = multiprocessing.get_context("forkserver" if "forkserver" in methods else "spawn")
-        pool = ProcessPoolExecutor(max_workers=jobs, mp_context=context, initializer=_ignore_sigint)
+        self._lifeline = Lifeline()
+        pool = ProcessPoolExecutor(max_workers=jobs, mp_context=context, initializer=_start_worker,
+                                   initargs=(self._lifeline.reader,))
         super().__init__(pool, jobs)
 
     def close(self, *, interrupted: bool = False) -> None:
@@ -187,6 +190,7 @@ class ProcessExecutor(_FuturesExecutor):
             for process in list(processes.values()):
                 process.terminate()
         pool.shutdown(wait=True, cancel_futures=True)
+        self._lifeline.close()
 
 
 class DaskExecutor(_FuturesExecutor):

@@ -7,7 +7,7 @@ normally, by Ctrl-C, SIGTERM or even kill -9, which runs no clean-up code --
 they must end too, rather than simulate on for minutes with nobody to read
 their results.
 
-:func:`follow_parent`, called first thing in the child, arranges it twice:
+:func:`follow_parent`, called first thing in a direct child, arranges it twice:
 
 * on Linux, the kernel's parent-death signal (``prctl(PR_SET_PDEATHSIG)``):
   the child is killed the moment its parent exits, whatever killed it;
@@ -15,6 +15,13 @@ their results.
   whether the parent is still the one that started the child (a child whose
   parent dies is adopted by another process, so ``os.getppid()`` changes)
   and ends the process when it is not.
+
+Pool workers are not direct children: with the ``forkserver`` start method
+their parent is the fork server, which lives on as long as they do. They
+hold instead the reading end of a pipe whose only writing end is the
+command's (:class:`Lifeline`): the operating system closes it when the
+command ends, however it ends, and a worker's thread waiting on the pipe
+sees the end of it and ends the worker (:func:`end_with`).
 """
 
 from __future__ import annotations
@@ -24,6 +31,10 @@ import signal
 import sys
 import threading
 import time
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from multiprocessing.connection import Connection
 
 #: How often the portable watcher looks at the parent.
 POLL_S = 0.5
@@ -63,3 +74,33 @@ def follow_parent(parent: int | None = None) -> None:
     if os.getppid() != parent:
         os._exit(1)
     threading.Thread(target=_watch, args=(parent,), name="alosim-lifeline", daemon=True).start()
+
+
+class Lifeline:
+    """A pipe from the command to its pool workers; it closes when the command ends.
+
+    Pass :attr:`reader` to each worker (it pickles into the child) and call
+    :func:`end_with` there; :meth:`close` when the workers are gone."""
+
+    def __init__(self) -> None:
+        import multiprocessing
+
+        self.reader, self._writer = multiprocessing.Pipe(duplex=False)
+
+    def close(self) -> None:
+        self._writer.close()
+        self.reader.close()
+
+
+def end_with(reader: Connection) -> None:
+    """In a worker: end the process when the command holding the other end of ``reader`` ends."""
+
+    def watch() -> None:
+        try:
+            while True:
+                reader.recv_bytes()  # nothing is ever sent: this waits for the end of the pipe
+        except (EOFError, OSError):
+            pass
+        os._exit(1)
+
+    threading.Thread(target=watch, name="alosim-lifeline", daemon=True).start()
