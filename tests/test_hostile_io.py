@@ -23,6 +23,7 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -459,3 +460,37 @@ def test_a_malformed_scheduler_address(address, tmp_path):
     path = sweep_file(tmp_path)
     code, _, err = invoke("sweep", str(path), "--scheduler", address, "--out", str(tmp_path / "out"))
     assert_one_error(code, err, address)
+
+
+# -- two sweeps of one folder at once ------------------------------------------------------
+
+
+def test_concurrent_sweeps_with_different_replications_leave_a_consistent_folder(tmp_path):
+    """The longer sweep starts first and finishes last; the shorter one starts while it
+    runs. Whatever the order, sweep.json and the tables must describe the same runs."""
+    import pandas as pd
+
+    out = tmp_path / "out"
+
+    def start(replications: int) -> subprocess.Popen:
+        path = tmp_path / f"sweep-{replications}.yaml"
+        path.write_text(SWEEP.replace("messages: 300", "messages: 20000")
+                        .replace("replications: 2", f"replications: {replications}"))
+        return subprocess.Popen([sys.executable, "-m", "alosim", "sweep", str(path), "--executor", "serial",
+                                 "--out", str(out), "--no-plot", "--no-progress"], cwd=ROOT,
+                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+
+    longer = start(5)
+    deadline = time.monotonic() + 60
+    while not list(out.glob(f"tiny-sweep/*/{RUNS_DIR}/*.json")) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    shorter = start(2)
+    for child in (shorter, longer):
+        _, err = child.communicate(timeout=300)
+        assert child.returncode == 0, err
+    (folder,) = (out / "tiny-sweep").iterdir()
+    replications = json.loads((folder / MANIFEST).read_text())["replications"]
+    table = pd.read_parquet(folder / RUNS_TABLE)
+    assert sorted(set(table["replication"])) == list(range(replications))
+    assert len(table) == 6 * replications
+    assert len(alosim.load_results(folder)) == 6 * replications
