@@ -256,7 +256,7 @@ class SweepStore:
         Only old ones: a temporary file of a few seconds may belong to another
         sweep writing into this folder right now, and is none of ours."""
         cutoff = time.time() - STALE_TEMPORARY_S
-        for directory in (self.folder, self.runs_dir):
+        for directory in (self.folder, self.runs_dir, self.folder / PLOTS_DIR):
             for path in directory.glob(".*.tmp"):
                 try:
                     if path.stat().st_mtime < cutoff:

@@ -494,3 +494,54 @@ def test_concurrent_sweeps_with_different_replications_leave_a_consistent_folder
     assert sorted(set(table["replication"])) == list(range(replications))
     assert len(table) == 6 * replications
     assert len(alosim.load_results(folder)) == 6 * replications
+
+
+# -- interrupted plotting ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("interruption", [KeyboardInterrupt, SystemExit])
+def test_a_plot_interrupted_while_written_leaves_the_previous_file_whole(interruption, stored_sweep,
+                                                                          tmp_path, monkeypatch):
+    """Ctrl-C or SIGTERM (which alosim turns into the same unwinding) half-way through
+    writing a picture: the previous picture stays as it was, no temporary file remains."""
+    from matplotlib.figure import Figure
+
+    data = load_sweep(stored_sweep)
+    out = tmp_path / "plots"
+    (previous,) = [p for p in plots.write_sweep_plots(data, out, ["duplicates"]) if p.suffix == ".png"]
+    before = previous.read_bytes()
+    real = Figure.savefig
+
+    def interrupted(self, fname, *args, **kwargs):
+        real(self, fname, *args, **kwargs)
+        Path(fname).write_bytes(Path(fname).read_bytes()[:10])  # half-written...
+        raise interruption  # ...when the signal arrives
+
+    monkeypatch.setattr(Figure, "savefig", interrupted)
+    with pytest.raises(interruption):
+        plots.write_sweep_plots(data, out, ["duplicates"])
+    assert previous.read_bytes() == before
+    assert leftovers(tmp_path) == []
+
+
+def test_kill_9_while_plotting_leaves_only_temporary_files_never_a_partial_picture(tmp_path):
+    """kill -9 runs no clean-up: whatever was being written stays under its
+    temporary name, which no reader takes for a picture."""
+    script = tmp_path / "plot_forever.py"
+    script.write_text(
+        "import os, sys\n"
+        "from matplotlib.figure import Figure\n"
+        "from alosim import plots\n"
+        "real = Figure.savefig\n"
+        "def stuck(self, fname, *a, **k):\n"
+        "    real(self, fname, *a, **k)\n"
+        "    print('written', flush=True)\n"
+        "    os.kill(os.getpid(), 9)\n"
+        "Figure.savefig = stuck\n"
+        "fig = Figure(); fig.add_subplot().plot([0, 1])\n"
+        f"plots.save(fig, {str(tmp_path / 'duplicates.png')!r})\n")
+    p = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=120, cwd=ROOT)
+    assert p.returncode == -9 and "written" in p.stdout
+    assert not (tmp_path / "duplicates.png").exists()
+    (tmp,) = leftovers(tmp_path)
+    assert tmp.name.startswith(".duplicates.png.")
