@@ -68,12 +68,12 @@ def readonly(tmp_path: Path) -> Iterator[Path]:
 
 
 def disk_full(monkeypatch: pytest.MonkeyPatch, only: tuple[str, ...] = ()) -> None:
-    """Every file alosim flushes to disk (or only those with a suffix in ``only``) fails with ENOSPC."""
+    """Every file alosim flushes to disk (or only those whose name holds one of ``only``) fails with ENOSPC."""
     real = files._sync
 
     def full(path: Path) -> None:
         name = Path(path).name  # a temporary name: .<name>.<random>.tmp
-        if not only or any(name.endswith(s) or f"{s}." in name for s in only):
+        if not only or any(part in name for part in only):
             raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path))
         real(path)
 
@@ -299,7 +299,7 @@ def test_sweep_out(condition, tmp_path, request, monkeypatch):
 
 def test_disk_full_while_a_sweep_draws_its_plots_keeps_its_runs(tmp_path, monkeypatch):
     path = sweep_file(tmp_path)
-    disk_full(monkeypatch, only=(".png", ".svg"))
+    disk_full(monkeypatch, only=(".png.", ".svg."))
     code, text, err = invoke("sweep", str(path), "--executor", "serial", "--out", str(tmp_path / "out"),
                              "--no-progress")
     (folder,) = (tmp_path / "out" / "tiny-sweep").iterdir()
@@ -545,3 +545,27 @@ def test_kill_9_while_plotting_leaves_only_temporary_files_never_a_partial_pictu
     assert not (tmp_path / "duplicates.png").exists()
     (tmp,) = leftovers(tmp_path)
     assert tmp.name.startswith(".duplicates.png.")
+
+
+def test_disk_full_while_a_sweep_stores_its_runs(tmp_path, monkeypatch):
+    path = sweep_file(tmp_path)
+    disk_full(monkeypatch, only=(".p000003-r000001.json.",))  # the eighth run
+    code, text, err = invoke("sweep", str(path), "--executor", "serial", "--out", str(tmp_path / "out"),
+                             "--no-progress")
+    (folder,) = (tmp_path / "out" / "tiny-sweep").iterdir()
+    assert_one_error(code, err, str(folder / RUNS_DIR / "p000003-r000001.json"), "no space left on device")
+    assert len(list((folder / RUNS_DIR).glob("*.json"))) == 7  # the runs before it are kept
+    assert leftovers(tmp_path) == []
+    monkeypatch.undo()
+    code, text, err = invoke("sweep", str(path), "--executor", "serial", "--out", str(tmp_path / "out"),
+                             "--no-progress", "--no-plot")
+    assert code == 0 and "7 stored before, 5 computed" in text, err
+
+
+@pytest.mark.parametrize("condition", ["missing", "file", "proc"])
+def test_plot_of_results_that_are_not_there(condition, tmp_path):
+    where = {"missing": tmp_path / "nope", "file": tmp_path / "a-file",
+             "proc": Path("/proc/alosim-nowhere")}[condition]
+    (tmp_path / "a-file").write_text("x")
+    code, _, err = invoke("plot", str(where))
+    assert_one_error(code, err, str(where) if condition != "file" else str(tmp_path))
