@@ -28,7 +28,13 @@ from pathlib import Path
 
 
 class OutputError(Exception):
-    """Results cannot be written (or read back) where asked; the message names the path."""
+    """Results cannot be written (or read back) where asked; the message names the path.
+
+    ``reason`` is the operating system's reason alone, when there is one."""
+
+    def __init__(self, message: str, reason: str | None = None) -> None:
+        super().__init__(message)
+        self.reason = reason
 
 
 def reason(exc: OSError) -> str:
@@ -129,7 +135,7 @@ def write_atomic(path: str | Path, write: Callable[[Path], None]) -> None:
         try:
             write(path)
         except OSError as exc:
-            raise OutputError(f"cannot write {path}: {reason(exc)}") from None
+            raise OutputError(f"cannot write {path}: {reason(exc)}", reason(exc)) from None
         return
     target = Path(os.path.realpath(path)) if path.is_symlink() else path
     try:
@@ -138,7 +144,7 @@ def write_atomic(path: str | Path, write: Callable[[Path], None]) -> None:
     except OSError as exc:
         if not target.parent.is_dir():
             check_file_target(target)  # names what is in the way
-        raise OutputError(f"cannot write {path}: {reason(exc)}") from None
+        raise OutputError(f"cannot write {path}: {reason(exc)}", reason(exc)) from None
     tmp = Path(tmp_name)
     try:
         write(tmp)
@@ -147,7 +153,7 @@ def write_atomic(path: str | Path, write: Callable[[Path], None]) -> None:
         os.replace(tmp, target)
     except OSError as exc:
         tmp.unlink(missing_ok=True)
-        raise OutputError(f"cannot write {path}: {reason(exc)}") from None
+        raise OutputError(f"cannot write {path}: {reason(exc)}", reason(exc)) from None
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise

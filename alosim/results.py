@@ -83,6 +83,11 @@ def write_run(result: RunResult, out: str | Path = "results", *, plot: bool = Tr
     except OSError as exc:
         shutil.rmtree(tmp, ignore_errors=True)
         raise OutputError(f"cannot write the results in {final}: {reason(exc)}") from None
+    except OutputError as exc:
+        shutil.rmtree(tmp, ignore_errors=True)
+        if exc.reason is None:  # already about the run folder itself
+            raise
+        raise OutputError(f"cannot write the results in {final}: {exc.reason}", exc.reason) from None
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise

@@ -511,9 +511,13 @@ def read_manifest(folder: Path) -> dict[str, Any]:
     """The sweep's definition; :class:`ResultsError` naming the file if it is damaged."""
     path = folder / MANIFEST
     try:
-        manifest = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        raise ResultsError(f"{path}: cannot be read ({exc})") from None
+        text = path.read_bytes()
+    except OSError as exc:
+        raise ResultsError(f"{path}: cannot be read ({exc.strerror or exc})") from None
+    try:
+        manifest = json.loads(text)
+    except ValueError as exc:
+        raise ResultsError(f"{path}: the results store is damaged: not JSON ({exc})") from None
     if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
         raise ResultsError(f"{path}: not a sweep manifest of format {FORMAT}")
     problem = _manifest_problem(manifest)

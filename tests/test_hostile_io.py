@@ -365,6 +365,9 @@ def damage_manifest(folder: Path, how: str) -> None:
     if how == "not json":
         path.write_text('{"format": 1, "points": [')
         return
+    if how == "not text":
+        path.write_bytes(b"\xff\xfe\x00garbage")
+        return
     if how == "a list":
         path.write_text("[1, 2]")
         return
@@ -380,12 +383,13 @@ def damage_manifest(folder: Path, how: str) -> None:
     path.write_text(json.dumps(manifest))
 
 
-@pytest.mark.parametrize("how", ["not json", "a list", "replications a string", "no points",
+@pytest.mark.parametrize("how", ["not json", "not text", "a list", "replications a string", "no points",
                                  "a point without its number", "parameters a mapping"])
 def test_a_tampered_sweep_json_is_named(how, sweep_copy):
     damage_manifest(sweep_copy, how)
     code, _, err = invoke("plot", str(sweep_copy))
-    assert_one_error(code, err, str(sweep_copy / MANIFEST))
+    line = assert_one_error(code, err, str(sweep_copy / MANIFEST))
+    assert "damaged" in line or "not a sweep manifest" in line
     with pytest.raises(OutputError, match=MANIFEST):
         alosim.load_results(sweep_copy)
 
