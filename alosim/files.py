@@ -58,7 +58,8 @@ def ensure_folder(folder: Path) -> Path:
     except OSError as exc:
         blocker = _in_the_way(folder)
         if blocker is not None:
-            raise OutputError(f"cannot create the folder {folder}: {blocker} is a file, not a folder") from None
+            raise OutputError(
+                f"cannot create the folder {folder}: {blocker} is a file, not a folder") from None
         raise OutputError(f"cannot create the folder {folder}: {reason(exc)}") from None
     if not folder.is_dir():  # e.g. a dangling symbolic link
         raise OutputError(f"cannot create the folder {folder}: something else is in the way")
@@ -78,17 +79,18 @@ def check_writable(folder: Path, what: Path | None = None) -> None:
 
 
 def check_file_target(path: Path) -> None:
-    """A file the user named: its folder must exist and be writable, and it must not be a folder."""
+    """A file the user named: it must not be a folder, and its folder (created if
+    missing, with its parents) must be writable."""
     parent = path.parent
     if path.is_dir():
         raise OutputError(f"cannot write {path}: it is a folder")
-    if not parent.exists():
-        blocker = _in_the_way(parent)
-        if blocker is not None:
-            raise OutputError(f"cannot write {path}: {blocker} is a file, not a folder")
-        raise OutputError(f"cannot write {path}: no such folder {parent}")
-    if not parent.is_dir():
-        raise OutputError(f"cannot write {path}: {parent} is a file, not a folder")
+    blocker = _in_the_way(parent)
+    if blocker is not None:
+        raise OutputError(f"cannot write {path}: {blocker} is a file, not a folder")
+    try:
+        parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise OutputError(f"cannot write {path}: cannot create the folder {parent} ({reason(exc)})") from None
     if _is_stream(path):
         return  # /dev/stdout, a named pipe: written in place, nothing to create
     check_writable(parent, path)
