@@ -42,7 +42,7 @@ def _friendly(func: F) -> F:
 
     @wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
-        from alosim.results import OutputError
+        from alosim.files import OutputError, reason
 
         try:
             return func(*args, **kwargs)
@@ -50,6 +50,13 @@ def _friendly(func: F) -> F:
             _fail(str(exc))
         except OutputError as exc:
             _fail(str(exc))
+        except OSError as exc:
+            # The last net for the surroundings (a file system that fails where
+            # no check expected it): still one line that names the path. One
+            # without a path is standard output's, reported by main().
+            if exc.filename is None:
+                raise
+            _fail(f"{exc.filename}: {reason(exc)}")
 
     return wrapper  # type: ignore[return-value]
 
@@ -80,10 +87,11 @@ def cli() -> None:
 def run(file: Path, seed: int | None, out: Path, overrides: Sequence[str], no_plot: bool,
         check_determinism: bool) -> None:
     """Run a scenario FILE once, print its summary and write its results."""
-    from alosim.results import write_run
+    from alosim.results import prepare_out, write_run
     from alosim.simulate import simulate
 
     scenario = load_scenario(file, overrides).with_seed(seed)
+    prepare_out(out, scenario.name)  # before any simulating: a bad --out costs nothing
     if check_determinism:
         _check_determinism(file, overrides, seed)
     with _progress(scenario) as progress:
@@ -140,7 +148,14 @@ def _progress(scenario: Scenario) -> Iterator[Callable[[float, int], None] | Non
 @_friendly
 def fingerprint(file: Path, seed: int | None, overrides: Sequence[str]) -> None:
     """Run FILE and print only its fingerprint, as JSON (used by --check-determinism)."""
+    import os
+
+    from alosim.determinism import PARENT_ENV
+    from alosim.lifeline import follow_parent
     from alosim.simulate import simulate
+
+    if os.environ.get(PARENT_ENV, "").isdigit():
+        follow_parent(int(os.environ[PARENT_ENV]))  # a child of --check-determinism ends with it
 
     result = simulate(load_scenario(file, overrides).with_seed(seed))
     click.echo(json.dumps({"fingerprint": result.fingerprint, "seed": result.seed}))
@@ -186,6 +201,7 @@ def trace(file: Path, messages: int, seed: int | None, overrides: Sequence[str],
           mermaid_path: Path | None, png_path: Path | None, svg_path: Path | None) -> None:
     """Print the event log of the first K messages of FILE and its sequence diagram."""
     from alosim import trace as tracing
+    from alosim.files import check_file_target, write_text_atomic
     from alosim.simulate import simulate
 
     pictures = [(path, suffix) for path, suffix in ((png_path, ".png"), (svg_path, ".svg")) if path]
@@ -194,6 +210,9 @@ def trace(file: Path, messages: int, seed: int | None, overrides: Sequence[str],
             _fail(f"{printable(path)}: expected a file name ending in {suffix}")
     if pictures and messages > 100:
         _fail(f"a picture of {messages} messages would be unreadable: draw at most 100 (--messages)")
+    for target in [mermaid_path, *(path for path, _ in pictures)]:
+        if target is not None:
+            check_file_target(target)  # before simulating
     scenario = load_scenario(file, [*overrides, f"observe.trace_messages={messages}"]).with_seed(seed)
     result = simulate(scenario)
     events = result.trace or []
@@ -203,7 +222,7 @@ def trace(file: Path, messages: int, seed: int | None, overrides: Sequence[str],
     click.echo(diagram, nl=False)
     click.echo("```")
     if mermaid_path is not None:
-        mermaid_path.write_text(diagram, encoding="utf-8")
+        write_text_atomic(mermaid_path, diagram)
     if pictures:
         from alosim import plots, seqdiagram
 
@@ -216,11 +235,7 @@ def trace(file: Path, messages: int, seed: int | None, overrides: Sequence[str],
             ack_latency_s=scenario.network.ack.latency.mean,
         )
         for path, _ in pictures:
-            try:
-                path.parent.mkdir(parents=True, exist_ok=True)
-                plots.save(figure, path)
-            except OSError as exc:
-                _fail(f"cannot write {path}: {exc.strerror or exc}")
+            plots.save(figure, path)
             click.echo(f"sequence diagram: {printable(path)}")
 
 
@@ -251,10 +266,13 @@ def sweep(file: Path, jobs: int | None, executor_kind: str | None, scheduler: st
     """
     from alosim import plots as plotting
     from alosim.executors import ExecutorError, make_executor
-    from alosim.store import aggregate, load_sweep
+    from alosim.store import aggregate, load_sweep, plots_folder
     from alosim.sweep import SweepInterrupted, describe, expand, run_sweep
 
+    from alosim.results import prepare_out
+
     plan = expand(load_scenario(file, overrides))
+    prepare_out(out, plan.name)  # before starting any worker: a bad --out costs nothing
     kind = executor_kind or ("dask" if scheduler else "local")
     click.echo(describe(plan))
     try:
@@ -277,7 +295,7 @@ def sweep(file: Path, jobs: int | None, executor_kind: str | None, scheduler: st
                    f"{failed['error']}")
     click.echo(f"results: {printable(outcome.folder)}")
     if not no_plot:
-        for path in plotting.write_sweep_plots(data, outcome.folder / "plots"):
+        for path in plotting.write_sweep_plots(data, plots_folder(outcome.folder)):
             if path.suffix == ".png":
                 click.echo(f"plot: {printable(path)}")
 
@@ -293,7 +311,7 @@ def sweep(file: Path, jobs: int | None, executor_kind: str | None, scheduler: st
 def plot(results: Path, kinds: Sequence[str], out: Path | None) -> None:
     """Draw the comparison plots of the sweep results in RESULTS."""
     from alosim import plots as plotting
-    from alosim.store import load_sweep
+    from alosim.store import load_sweep, plots_folder
 
     data = load_sweep(results)
     if not kinds:
@@ -302,7 +320,7 @@ def plot(results: Path, kinds: Sequence[str], out: Path | None) -> None:
             reasons = "; ".join(f"{k}: {plotting.unfit_reason(k, data)}" for k in plotting.PLOT_KINDS)
             _fail(f"{data.folder}: no plot fits this sweep ({reasons})")
     assert data.folder is not None
-    for path in plotting.write_sweep_plots(data, out or data.folder / "plots", kinds):
+    for path in plotting.write_sweep_plots(data, out or plots_folder(data.folder), kinds):
         click.echo(printable(path))
 
 
@@ -440,7 +458,30 @@ def _terminate(signum: int, frame: object) -> None:
 
 def main() -> None:
     signal.signal(signal.SIGTERM, _terminate)
-    cli(prog_name="alosim")
+    try:
+        try:
+            cli(prog_name="alosim")
+        finally:
+            sys.stdout.flush()  # here, not at exit, where a failure would be a traceback
+    except OSError as exc:  # standard output on a full disk, or closed
+        _stdout_failed(exc)
+
+
+def _stdout_failed(exc: OSError) -> None:
+    import errno
+    import os
+
+    try:  # nothing more can be written there; keep the exit quiet
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):
+        pass
+    if exc.errno == errno.EPIPE:
+        sys.exit(1)  # the reader went away (alosim schema | head): not an error to report
+    from alosim.files import reason
+
+    _print_error(f"cannot write to standard output: {reason(exc)}")
+    sys.exit(2)
 
 
 if __name__ == "__main__":

@@ -11,7 +11,8 @@ result table is the same whichever executor ran it.
   core by default). Workers are started with the ``forkserver`` method where
   the platform has it (``spawn`` elsewhere), through a context of their own:
   the global start method is left alone. Workers ignore Ctrl-C; the parent
-  decides what to do with it.
+  decides what to do with it. Workers end with the sweep's process, even
+  when it is killed with kill -9 (:class:`alosim.lifeline.Lifeline`).
 * :class:`DaskExecutor` runs them on a Dask cluster through
   ``distributed.Client.get_executor()``: the scheduler at a given address, or
   a ``LocalCluster`` of single-threaded worker processes started for the
@@ -154,9 +155,14 @@ class _FuturesExecutor(Executor):
         return Finished(item, None, error)
 
 
-def _ignore_sigint() -> None:
-    """Pool workers leave Ctrl-C to the parent, which stops the sweep cleanly."""
+def _start_worker(lifeline: Any = None) -> None:
+    """Pool workers leave Ctrl-C to the parent, which stops the sweep cleanly,
+    and end when the sweep's process ends."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    if lifeline is not None:
+        from alosim.lifeline import end_with
+
+        end_with(lifeline)
 
 
 class ProcessExecutor(_FuturesExecutor):
@@ -165,10 +171,14 @@ class ProcessExecutor(_FuturesExecutor):
     kind = "local"
 
     def __init__(self, jobs: int | None = None) -> None:
+        from alosim.lifeline import Lifeline
+
         jobs = jobs or default_jobs()
         methods = multiprocessing.get_all_start_methods()
         context = multiprocessing.get_context("forkserver" if "forkserver" in methods else "spawn")
-        pool = ProcessPoolExecutor(max_workers=jobs, mp_context=context, initializer=_ignore_sigint)
+        self._lifeline = Lifeline()
+        pool = ProcessPoolExecutor(max_workers=jobs, mp_context=context, initializer=_start_worker,
+                                   initargs=(self._lifeline.reader,))
         super().__init__(pool, jobs)
 
     def close(self, *, interrupted: bool = False) -> None:
@@ -180,6 +190,7 @@ class ProcessExecutor(_FuturesExecutor):
             for process in list(processes.values()):
                 process.terminate()
         pool.shutdown(wait=True, cancel_futures=True)
+        self._lifeline.close()
 
 
 class DaskExecutor(_FuturesExecutor):
@@ -203,7 +214,8 @@ class DaskExecutor(_FuturesExecutor):
                     dashboard_address=None, silence_logs=logging.ERROR,
                 )
                 client = Client(self._cluster, timeout=timeout_s)
-        except (OSError, TimeoutError) as exc:
+        except (OSError, TimeoutError, ValueError, TypeError) as exc:
+            # ValueError: a malformed address (garbage://x, tcp://[::1).
             if self._cluster is not None:
                 self._cluster.close()
             where = f"the Dask scheduler at {address}" if address else "a Dask LocalCluster"

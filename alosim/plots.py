@@ -71,17 +71,29 @@ def store_growth(series: pd.DataFrame, *, title: str = "",
 
 
 def save(fig: Figure, path: str | Path) -> None:
-    """Save ``fig`` with metadata fixed, so that equal figures give equal files."""
+    """Save ``fig`` with metadata fixed, so that equal figures give equal files.
+
+    The file is written under a temporary name and renamed into place
+    (:func:`alosim.files.write_atomic`): an interrupted save leaves no 0-byte
+    or truncated picture; a failure raises :class:`alosim.files.OutputError`.
+    """
+    from alosim.files import write_atomic
+
     path = Path(path)
-    if path.suffix == ".svg":
+    suffix = path.suffix.lower()
+    if suffix == ".svg":
         import matplotlib
 
-        with matplotlib.rc_context({"svg.hashsalt": "alosim"}):
-            fig.savefig(path, metadata={"Date": None, "Creator": None})
-    elif path.suffix == ".pdf":
-        fig.savefig(path, metadata={"CreationDate": None, "Creator": None, "Producer": None})
+        def write(tmp: Path) -> None:
+            with matplotlib.rc_context({"svg.hashsalt": "alosim"}):
+                fig.savefig(tmp, format="svg", metadata={"Date": None, "Creator": None})
+    elif suffix == ".pdf":
+        def write(tmp: Path) -> None:
+            fig.savefig(tmp, format="pdf", metadata={"CreationDate": None, "Creator": None, "Producer": None})
     else:
-        fig.savefig(path, dpi=100, metadata={"Software": None})
+        def write(tmp: Path) -> None:
+            fig.savefig(tmp, format=suffix[1:] or "png", dpi=100, metadata={"Software": None})
+    write_atomic(path, write)
 
 
 # -- comparison plots of a sweep ----------------------------------------------------
@@ -617,9 +629,11 @@ def write_sweep_plots(data: SweepData, folder: str | Path,
                       kinds: Sequence[str] | None = None) -> list[Path]:
     """Draw ``kinds`` (default: every kind that fits) as PNG and SVG in ``folder``."""
     kinds = list(kinds) if kinds else [k for k in PLOT_KINDS if unfit_reason(k, data) is None]
+    from alosim.files import check_writable, ensure_folder
+
+    folder = ensure_folder(Path(folder))
+    check_writable(folder)
     figures = {kind: sweep_figure(kind, data) for kind in kinds}
-    folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
     written = []
     for kind, fig in figures.items():
         for suffix in (".png", ".svg"):

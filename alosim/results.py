@@ -25,10 +25,10 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from alosim.paths import OutputError, safe_child
+from alosim.files import OutputError, check_writable, ensure_folder, reason, safe_child
 from alosim.simulate import RunResult
 
-__all__ = ["OutputError", "run_dir", "safe_child", "write_run"]
+__all__ = ["OutputError", "is_complete_run", "prepare_out", "run_dir", "safe_child", "write_run"]
 
 
 def run_dir(out: str | Path, result: RunResult) -> Path:
@@ -36,61 +36,107 @@ def run_dir(out: str | Path, result: RunResult) -> Path:
     return safe_child(Path(out), result.name, f"seed-{result.seed}-{result.fingerprint}")
 
 
-def write_run(result: RunResult, out: str | Path = "results", *, plot: bool = True) -> Path:
-    """Write ``result`` under ``out`` and return its folder."""
-    from alosim import plots
+def prepare_out(out: str | Path, name: str) -> Path:
+    """Create ``<out>/<name>`` and check that a run can be written there -- before
+    simulating, so that an unwritable ``--out`` costs nothing. Returns the folder."""
+    folder = ensure_folder(safe_child(Path(out), name))
+    check_writable(folder)
+    return folder
 
-    final = run_dir(out, result)
-    final.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.", suffix=".tmp", dir=final.parent))
+
+def is_complete_run(folder: Path, fingerprint: str | None = None) -> bool:
+    """Whether ``folder`` holds a complete run (of ``fingerprint``, if given): a readable
+    manifest and the summary. A folder of anything else is not taken for one."""
     try:
-        import yaml
+        manifest = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    if not isinstance(manifest, dict) or not (folder / "summary.csv").is_file():
+        return False
+    return fingerprint is None or manifest.get("fingerprint") == fingerprint
 
-        (tmp / "scenario.yaml").write_text(
-            yaml.safe_dump(result.scenario, sort_keys=False, allow_unicode=True), encoding="utf-8"
-        )
-        manifest = {
-            "alosim_version": result.version,
-            "scenario": result.name,
-            "seed": result.seed,
-            "fingerprint": result.fingerprint,
-            "wall_time_s": round(result.wall_time_s, 6),
-            "checks": result.checks,
-            "ok": result.ok,
-        }
-        (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
-        summary = result.summary_frame().drop(columns=["wall_time_s"])
-        summary.to_csv(tmp / "summary.csv", index=False, lineterminator="\n")
-        series = result.series_frame()
-        series.to_csv(tmp / "timeseries.csv", index=False, lineterminator="\n")
-        if result.trace:
-            result.trace_frame().to_csv(tmp / "trace.csv", index=False, lineterminator="\n")
-        if plot:
-            fig = plots.store_growth(series, title=f"{result.name} (seed {result.seed})")
-            plots.save(fig, tmp / "growth.png")
-        for f in tmp.iterdir():
-            _fsync(f)
-        os.chmod(tmp, 0o755)
-        _replace_dir(tmp, final)
+
+def write_run(result: RunResult, out: str | Path = "results", *, plot: bool = True) -> Path:
+    """Write ``result`` under ``out`` and return its folder.
+
+    Raises :class:`OutputError` (naming the path and the reason) when the
+    folder cannot be written, or when something that is not this run
+    already occupies its path; nothing is left half-written."""
+    final = run_dir(out, result)
+    ensure_folder(final.parent)
+    try:
+        tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.", suffix=".tmp", dir=final.parent))
+    except OSError as exc:
+        raise OutputError(f"cannot write in {final.parent}: {reason(exc)}") from None
+    try:
+        _fill(tmp, result, plot=plot)
+        _replace_dir(tmp, final, result.fingerprint)
+    except OSError as exc:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise OutputError(f"cannot write the results in {final}: {reason(exc)}") from None
+    except OutputError as exc:
+        shutil.rmtree(tmp, ignore_errors=True)
+        if exc.reason is None:  # already about the run folder itself
+            raise
+        raise OutputError(f"cannot write the results in {final}: {exc.reason}", exc.reason) from None
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return final
 
 
+def _fill(tmp: Path, result: RunResult, *, plot: bool) -> None:
+    from alosim import plots
+
+    import yaml
+
+    (tmp / "scenario.yaml").write_text(
+        yaml.safe_dump(result.scenario, sort_keys=False, allow_unicode=True), encoding="utf-8"
+    )
+    manifest = {
+        "alosim_version": result.version,
+        "scenario": result.name,
+        "seed": result.seed,
+        "fingerprint": result.fingerprint,
+        "wall_time_s": round(result.wall_time_s, 6),
+        "checks": result.checks,
+        "ok": result.ok,
+    }
+    (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
+    summary = result.summary_frame().drop(columns=["wall_time_s"])
+    summary.to_csv(tmp / "summary.csv", index=False, lineterminator="\n")
+    series = result.series_frame()
+    series.to_csv(tmp / "timeseries.csv", index=False, lineterminator="\n")
+    if result.trace:
+        result.trace_frame().to_csv(tmp / "trace.csv", index=False, lineterminator="\n")
+    if plot:
+        fig = plots.store_growth(series, title=f"{result.name} (seed {result.seed})")
+        plots.save(fig, tmp / "growth.png")
+    for f in tmp.iterdir():
+        _fsync(f)
+    os.chmod(tmp, 0o755)
+
+
 def _fsync(path: Path) -> None:
-    with open(path, "rb") as f:
-        os.fsync(f.fileno())
+    from alosim import files
+
+    files._sync(path)
 
 
-def _replace_dir(src: Path, dst: Path) -> None:
-    """Move ``src`` to ``dst`` in one step. If ``dst`` exists it is an earlier
-    run of the same scenario and seed -- the same fingerprint, so the same
-    results -- and it is kept: the first complete folder wins, and two runs
-    writing at once can never mix their files."""
+def _replace_dir(src: Path, dst: Path, fingerprint: str) -> None:
+    """Move ``src`` to ``dst`` in one step. If ``dst`` already holds a complete run
+    of the same scenario and seed -- the same fingerprint, so the same results --
+    it is kept: the first complete folder wins, and two runs writing at once can
+    never mix their files. Anything else at ``dst`` (a file, a folder of other
+    things) is refused, never taken for this run and never deleted."""
     try:
         os.rename(src, dst)
+        return
     except OSError:
-        if not dst.is_dir():
+        if not (dst.exists() or dst.is_symlink()):
             raise
+    if dst.is_dir() and is_complete_run(dst, fingerprint):
         shutil.rmtree(src, ignore_errors=True)
+        return
+    what = "a folder that is not a complete run of it" if dst.is_dir() else "a file"
+    raise OutputError(f"cannot write the run into {dst}: {what} is in the way; move it away and run again")

@@ -39,19 +39,19 @@ Student-t confidence interval of each measure.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import math
 import os
-import tempfile
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from alosim.observe import SERIES_COLUMNS
-from alosim.paths import OutputError, safe_child
+from alosim.files import OutputError, ensure_folder, refuse_symlink, safe_child, write_atomic
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -62,6 +62,7 @@ LATENCY_SAMPLES_MAX = 20_000
 
 MANIFEST = "sweep.json"
 RUNS_DIR = "runs"
+PLOTS_DIR = "plots"
 RUNS_TABLE = "runs.parquet"
 RUNS_CSV = "runs.csv"
 SERIES_TABLE = "series.parquet"
@@ -121,7 +122,19 @@ class RunRecord:
 
     @classmethod
     def from_json(cls, text: str) -> RunRecord:
+        """The record in ``text``; ValueError saying what is wrong if it is not one."""
         data = json.loads(text)
+        if not isinstance(data, dict):
+            raise ValueError(f"expected a JSON object, got {type(data).__name__}")
+        for field, kind in (("summary", dict), ("series", dict), ("latency_s", list), ("values", list)):
+            value = data.get(field)
+            if value is not None and not isinstance(value, kind):
+                raise ValueError(f"'{field}' is {_kind(value)}, expected {_kind(kind())}")
+        if not all(isinstance(pair, list) and len(pair) == 2 for pair in data.get("values") or []):
+            raise ValueError("'values' must hold [path, value] pairs")
+        missing = [f for f in ("point", "replication", "seed", "values", "summary", "error") if f not in data]
+        if missing:
+            raise ValueError(f"missing {', '.join(repr(f) for f in missing)}")
         return cls(
             point=int(data["point"]),
             replication=int(data["replication"]),
@@ -133,6 +146,11 @@ class RunRecord:
             error=str(data["error"]),
             wall_time_s=float(data["wall_time_s"]),
         )
+
+
+def _kind(value: Any) -> str:
+    return {dict: "a mapping", list: "a list", str: "a string", bool: "a boolean"}.get(
+        type(value), f"a {type(value).__name__}")
 
 
 def thin(series: Mapping[str, Sequence[float]], max_rows: int = SERIES_ROWS_MAX) -> dict[str, list[float]]:
@@ -168,18 +186,7 @@ STALE_TEMPORARY_S = 3600.0
 
 def _write_atomic(path: Path, write: Callable[[Path], None]) -> None:
     """Write ``path`` through ``write(tmp)`` on a temporary file, then rename it into place."""
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    tmp = Path(tmp_name)
-    try:
-        write(tmp)
-        with open(tmp, "rb") as f:
-            os.fsync(f.fileno())
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+    write_atomic(path, write)
 
 
 def _write_text(path: Path, text: str) -> None:
@@ -192,21 +199,55 @@ class SweepStore:
     def __init__(self, folder: Path) -> None:
         self.folder = folder
         self.runs_dir = folder / RUNS_DIR
+        self._manifest: dict[str, Any] | None = None  # the definition this store writes, if any
 
     @classmethod
     def open(cls, out: str | Path, name: str, digest: str, manifest: Mapping[str, Any],
              scenario_yaml: str) -> SweepStore:
         """The store for sweep ``digest`` of scenario ``name`` under ``out``, created if new."""
         folder = safe_child(Path(out), name, f"sweep-{digest}")
+        ensure_folder(folder)
+        refuse_symlink(folder / RUNS_DIR, "the run files")
+        refuse_symlink(folder / PLOTS_DIR, "the plots")
+        ensure_folder(folder / RUNS_DIR)
+        store = cls(folder)
         try:
-            (folder / RUNS_DIR).mkdir(parents=True, exist_ok=True)
-            store = cls(folder)
             store._remove_temporaries()
-            _write_text(folder / MANIFEST, json.dumps(manifest, indent=2, allow_nan=False) + "\n")
-            _write_text(folder / "scenario.yaml", scenario_yaml)
         except OSError as exc:
             raise OutputError(f"cannot write the sweep results in {folder}: {exc}") from None
+        store._manifest = dict(manifest)
+        with store.locked():
+            store._write_manifest()
+            _write_text(folder / "scenario.yaml", scenario_yaml)
         return store
+
+    def _write_manifest(self) -> None:
+        if self._manifest is not None:
+            text = json.dumps(self._manifest, indent=2, allow_nan=False) + "\n"
+            _write_text(self.folder / MANIFEST, text)
+
+    @contextlib.contextmanager
+    def locked(self) -> Iterator[None]:
+        """Hold the sweep folder's lock: several sweeps may write into one folder at
+        once (the same sweep started twice, or with different ``replications``),
+        and its definition and tables are updated by one of them at a time.
+
+        The lock is ``flock`` on the folder itself (no lock file to leave
+        behind); where the platform has no ``fcntl`` it is a no-op."""
+        try:
+            import fcntl
+        except ImportError:  # pragma: no cover - not on POSIX
+            yield
+            return
+        try:
+            fd = os.open(self.folder, os.O_RDONLY)
+        except OSError as exc:
+            raise OutputError(f"cannot open the sweep folder {self.folder}: {exc.strerror or exc}") from None
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            yield
+        finally:
+            os.close(fd)  # releases the lock
 
     def _remove_temporaries(self) -> None:
         """Left behind by a run file or table whose writing was interrupted.
@@ -214,7 +255,7 @@ class SweepStore:
         Only old ones: a temporary file of a few seconds may belong to another
         sweep writing into this folder right now, and is none of ours."""
         cutoff = time.time() - STALE_TEMPORARY_S
-        for directory in (self.folder, self.runs_dir):
+        for directory in (self.folder, self.runs_dir, self.folder / PLOTS_DIR):
             for path in directory.glob(".*.tmp"):
                 try:
                     if path.stat().st_mtime < cutoff:
@@ -239,36 +280,47 @@ class SweepStore:
     def add(self, record: RunRecord) -> Path:
         """Write one finished run (atomically)."""
         path = self.runs_dir / run_file_name(record.key)
-        try:
-            _write_text(path, record.to_json())
-        except OSError as exc:
-            raise OutputError(f"cannot write {path}: {exc.strerror or exc}") from None
+        _write_text(path, record.to_json())
         return path
 
-    def records(self, keys: Iterable[Key] | None = None) -> list[RunRecord]:
-        """The stored runs, sorted by key; only ``keys`` if given."""
+    def records(self, keys: Iterable[Key] | None = None, *, strict: bool = False) -> list[RunRecord]:
+        """The stored runs, sorted by key; only ``keys`` if given.
+
+        A damaged run file is skipped (so the sweep computes that run again),
+        or with ``strict`` raises :class:`ResultsError` naming the file."""
         wanted = None if keys is None else set(keys)
         out = []
         for key, path in self._run_files():
             if wanted is not None and key not in wanted:
                 continue
             try:
-                out.append(RunRecord.from_json(path.read_text(encoding="utf-8")))
-            except (OSError, ValueError, KeyError, TypeError):
+                record = RunRecord.from_json(path.read_text(encoding="utf-8"))
+                if record.key != key:
+                    raise ValueError(f"holds run {record.key}, not {key}")
+            except (OSError, ValueError, KeyError, TypeError) as exc:
+                if strict:
+                    raise ResultsError(
+                        f"{path}: the results store is damaged ({exc}); run 'alosim sweep' "
+                        "again to compute this run afresh") from None
                 continue  # unreadable: missing, so computed again
+            out.append(record)
         return out
 
     def consolidate(self, parameters: Sequence[str], keys: Iterable[Key]) -> SweepData:
-        """Build the tables from the run files of ``keys`` and write them atomically."""
-        data = tables(self.records(keys), parameters, folder=self.folder)
-        self.write_tables(data)
+        """Build the tables from the run files of ``keys`` and write them atomically.
+
+        The sweep's definition (``sweep.json``) is written again with them,
+        under the folder's lock: when several sweeps of one folder (say with
+        different ``replications``) finish at once, the last one leaves its
+        definition and its tables, which describe the same runs."""
+        with self.locked():
+            data = tables(self.records(keys), parameters, folder=self.folder)
+            self.write_tables(data)
+            self._write_manifest()
         return data
 
     def write_tables(self, data: SweepData) -> None:
-        try:
-            self._write_tables(data)
-        except OSError as exc:
-            raise OutputError(f"cannot write the tables in {self.folder}: {exc.strerror or exc}") from None
+        self._write_tables(data)
 
     def _write_tables(self, data: SweepData) -> None:
         folder = self.folder
@@ -455,13 +507,47 @@ def sweep_folder(path: str | Path) -> Path:
 
 
 def read_manifest(folder: Path) -> dict[str, Any]:
+    """The sweep's definition; :class:`ResultsError` naming the file if it is damaged."""
+    path = folder / MANIFEST
     try:
-        manifest = json.loads((folder / MANIFEST).read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        raise ResultsError(f"{folder / MANIFEST}: cannot be read ({exc})") from None
+        text = path.read_bytes()
+    except OSError as exc:
+        raise ResultsError(f"{path}: cannot be read ({exc.strerror or exc})") from None
+    try:
+        manifest = json.loads(text)
+    except ValueError as exc:
+        raise ResultsError(f"{path}: the results store is damaged: not JSON ({exc})") from None
     if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
-        raise ResultsError(f"{folder / MANIFEST}: not a sweep manifest of format {FORMAT}")
+        raise ResultsError(f"{path}: not a sweep manifest of format {FORMAT}")
+    problem = _manifest_problem(manifest)
+    if problem:
+        raise ResultsError(f"{path}: the results store is damaged: {problem}")
     return manifest
+
+
+def _manifest_problem(manifest: Mapping[str, Any]) -> str | None:
+    """What is wrong with a manifest read from disk (None if nothing is)."""
+    parameters = manifest.get("parameters")
+    if not isinstance(parameters, list) or not all(isinstance(p, str) for p in parameters):
+        return "'parameters' must be a list of dotted paths"
+    replications = manifest.get("replications")
+    if isinstance(replications, bool) or not isinstance(replications, int) or not 1 <= replications <= 10**9:
+        return f"'replications' must be a positive whole number, not {replications!r:.40}"
+    points = manifest.get("points")
+    if not isinstance(points, list):
+        return "'points' must be a list"
+    for i, point in enumerate(points):
+        index = point.get("point") if isinstance(point, dict) else None
+        if isinstance(index, bool) or not isinstance(index, int) or index < 0:
+            return f"points[{i}] must be a mapping with a whole 'point' number"
+    return None
+
+
+def plots_folder(folder: Path) -> Path:
+    """The ``plots/`` folder of a sweep, refused if it is a symbolic link."""
+    path = folder / PLOTS_DIR
+    refuse_symlink(path, "the plots")
+    return path
 
 
 def manifest_keys(manifest: Mapping[str, Any]) -> list[Key]:
@@ -493,8 +579,8 @@ def load_sweep(path: str | Path) -> SweepData:
     except (OSError, ValueError, KeyError):
         pass  # missing or stale: rebuilt from the run files below
     try:
-        return tables(store.records(wanted), parameters, folder=folder)
-    except (OSError, ValueError, KeyError) as exc:
+        return tables(store.records(wanted, strict=True), parameters, folder=folder)
+    except (OSError, ValueError, KeyError, TypeError) as exc:
         raise ResultsError(f"{folder}: the run files cannot be read ({exc})") from None
 
 

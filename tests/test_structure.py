@@ -17,7 +17,7 @@ PACKAGE = Path(__file__).resolve().parent.parent / "alosim"
 # The writers at the edge (the run folder with its picture, the notebook panel,
 # the command line) come last; plots read the store and never feed it.
 FLOORS: tuple[frozenset[str], ...] = (
-    frozenset({"units", "streams", "observe", "analytic", "paths", "executors", "determinism"}),
+    frozenset({"units", "streams", "observe", "analytic", "files", "lifeline", "executors", "determinism"}),
     frozenset({"dists", "scenario", "budget", "yamlread", "trace", "seqdiagram_layout"}),
     frozenset({"model"}),  # every module of alosim/model/
     frozenset({"simulate"}),
@@ -121,7 +121,7 @@ def test_no_import_circles_outside_the_world_wiring() -> None:
 def test_the_modules_of_the_data_flow_have_their_floors() -> None:
     placed = {name for name in modules() if floor(name) is not None}
     assert {"simulate", "store", "results", "plots", "seqdiagram", "seqdiagram_layout", "knobs",
-            "paths", "model.sender", "model.receiver"} <= placed
+            "files", "model.sender", "model.receiver"} <= placed
 
 
 def test_the_store_and_the_plots_never_import_the_run_writer() -> None:
