@@ -17,7 +17,7 @@ import simpy
 from alosim.scenario import Fault
 
 if TYPE_CHECKING:
-    from alosim.simulate import World
+    from alosim.model.world import World
 
 
 class Crashable(Protocol):

@@ -43,7 +43,7 @@ from alosim.scenario import Receiver as ReceiverSpec
 from alosim.streams import Draws
 
 if TYPE_CHECKING:
-    from alosim.simulate import World
+    from alosim.model.world import World
 
 
 class Receiver:

@@ -47,7 +47,7 @@ from alosim.scenario import Sender as SenderSpec
 from alosim.streams import Draws
 
 if TYPE_CHECKING:
-    from alosim.simulate import World
+    from alosim.model.world import World
 
 # RFC 6298: gains of the smoothed round trip and its variation, K, and the
 # clock granularity G (1 ms, a common timer tick) that keeps the RTO above

@@ -87,7 +87,7 @@ network:
 
 
 def test_adaptive_timeout_learns_the_round_trip():
-    from alosim.simulate import World
+    from alosim.model.world import World
 
     scenario = make(ADAPTIVE)
     world = World(scenario, 0)
