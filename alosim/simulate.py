@@ -109,6 +109,8 @@ def simulate(scenario: Scenario, seed: int | None = None, *,
     summary.update(latency_columns(rec))
     summary["events"] = _events_scheduled(world.env)
     summary["sim_time_s"] = float(world.env.now)
+    if world.pipeline is not None:
+        summary.update(world.pipeline.columns())
     run_checks = checks(scenario.semantics, summary)
     for name, held in run_checks.items():
         summary[f"check_{name}"] = held
