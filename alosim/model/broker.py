@@ -183,7 +183,9 @@ class Broker:
             self._release(msg)
             return
         entries = getattr(msg, "broker_entries", 0)
-        cause = self._why_not_caught(msg) if entries else None
+        cause = None
+        if entries:
+            cause = msg.broker_miss = self._why_not_caught(msg)
         msg.broker_entries = entries + 1
         if self.dedup:
             self.store.add(msg, now)

@@ -237,7 +237,10 @@ class Consumer:
         else:
             rec.duplicate_processing += 1
             if not entry.effects:
-                self.stats.publish_duplicates[entry.publish_cause or "unexplained"] += 1
+                # A second entry's first effect; if the message's first entry
+                # is the later one, the cause is why the other one escaped.
+                cause = entry.publish_cause or getattr(msg, "broker_miss", "unexplained")
+                self.stats.publish_duplicates[cause] += 1
             else:
                 self.stats.consume_duplicates[self._why_again(entry, lease)] += 1
         if msg.id < rec.trace_limit:
