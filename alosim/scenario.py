@@ -322,7 +322,8 @@ class Consumer(_Model):
 
     Each takes deliveries from the broker, up to ``concurrency`` at once (the
     rest wait in its in-memory inbox, lost in a crash). Processing fails with
-    ``nack_probability`` (no side effect, a nack goes back); otherwise the side
+    ``nack_probability`` (no side effect, a nack goes back), and always for a
+    poison message (a fraction ``poison_probability`` of them); otherwise the side
     effect runs and, after ``dedup.write_delay``, its id is recorded in the
     group's idempotency store (``dedup``: one store shared by the group, as a
     table in its database; a volatile one is wiped when a consumer crashes).
@@ -335,6 +336,8 @@ class Consumer(_Model):
     ack: Literal["after-processing", "before-processing"] = "after-processing"
     nack_probability: Probability = Field(
         default=0.0, description="P(processing of a delivery fails and is nacked).")
+    poison_probability: Probability = Field(
+        default=0.0, description="P(a message is poison: every delivery of it fails).")
     dedup: Dedup = Field(default_factory=Dedup)
 
 

@@ -5,10 +5,11 @@ up to ``concurrency`` of them at once; the rest wait in its inbox (memory:
 lost in a crash). For each delivery it consults the group's idempotency
 store: a message the store has seen is acked and not processed again. Any
 other is processed: after the processing time it either fails (with
-``nack_probability``: no side effect, a nack goes back and the broker
-redelivers) or executes its side effect, records the id after
-``write_delay`` and acks. With ``ack: before-processing`` the ack goes out
-when the consumer takes the delivery, before the work.
+``nack_probability``, and always for a poison message: no side effect, a
+nack goes back and the broker redelivers) or executes its side effect,
+records the id after ``write_delay`` and acks. With ``ack:
+before-processing`` the ack goes out when the consumer takes the delivery,
+before the work.
 
 A duplicate effect is charged to the hop it was born on and its cause (see
 :mod:`alosim.observe_pipeline`): an entry that never caused an effect before
@@ -36,6 +37,7 @@ from typing import TYPE_CHECKING, Any
 
 from alosim.dists import Constant
 from alosim.model.broker import Entry
+from alosim.model.dedup import _mix64
 from alosim.model.events import Later
 from alosim.model.message import Message
 from alosim.observe_pipeline import PipelineStats
@@ -83,7 +85,7 @@ class Consumer:
         "world", "env", "rec", "stats", "index", "actor", "inbox", "busy", "concurrency", "up",
         "epoch", "work", "shared", "store", "dedup", "write_delay", "ack_first", "nack_p",
         "_nack_uniforms", "_processing", "_instant", "_send", "_done_callbacks",
-        "_written_callbacks", "_keys",
+        "_written_callbacks", "_keys", "poison_below", "poison_salt",
     )
 
     def __init__(self, world: World, index: int, spec: ConsumerSpec, stats: PipelineStats,
@@ -99,8 +101,8 @@ class Consumer:
         self.concurrency = spec.concurrency
         self.up = True
         self.epoch = 0
-        # Work in progress, in the order begun: key -> (entry, lease, stage).
-        self.work: dict[int, tuple[Entry, int, int]] = {}
+        # Work in progress, in the order begun: key -> (entry, lease, stage, start time).
+        self.work: dict[int, tuple[Entry, int, int, float]] = {}
         self.shared = shared
         self.store = shared.store
         self.dedup = shared.dedup
@@ -108,6 +110,10 @@ class Consumer:
         self.ack_first = spec.ack == "before-processing"
         self.nack_p = spec.nack_probability
         self._nack_uniforms = world.streams.uniforms(f"consumer.{index}.nack")
+        # Whether a message is poison is a property of the message, the same
+        # at every consumer: a fixed hash of its id, salted by the run's seed.
+        self.poison_below = int(spec.poison_probability * 2.0**64)
+        self.poison_salt = int(world.streams.generator("consumer.poison").integers(0, 2**63))
         processing = spec.processing
         self._instant = isinstance(processing, Constant) and processing.value == 0
         if isinstance(processing, Constant):
@@ -167,7 +173,7 @@ class Consumer:
             return
         key = next(self._keys)
         self.busy += 1
-        self.work[key] = (entry, lease, PROCESSING)
+        self.work[key] = (entry, lease, PROCESSING, now)
         delay = 0.0 if self._instant else self._processing()
         if delay > 0:
             Later(self.env, delay, self._done_callbacks, (key, self.epoch))
@@ -183,8 +189,9 @@ class Consumer:
 
     def _done(self, key: int) -> None:
         """Processing is over: fail and nack, or execute the effect and go on to record it."""
-        entry, lease, _ = self.work[key]
-        if self.nack_p and self._nack_uniforms() < self.nack_p:
+        entry, lease, _, started = self.work[key]
+        if (self.poison_below and _mix64(entry.msg.id ^ self.poison_salt) < self.poison_below) or (
+                self.nack_p and self._nack_uniforms() < self.nack_p):
             del self.work[key]
             self.busy -= 1
             if self.ack_first:
@@ -193,9 +200,9 @@ class Consumer:
                 self._ack(entry, lease, True)
             self._release(entry.msg)
             return
-        self._effect(entry, lease)
+        self._effect(entry, lease, started)
         if self.write_delay > 0:
-            self.work[key] = (entry, lease, WRITING)
+            self.work[key] = (entry, lease, WRITING, started)
             Later(self.env, self.write_delay, self._written_callbacks, (key, self.epoch))
             return
         self._record(key)
@@ -208,12 +215,14 @@ class Consumer:
         self._next()
 
     def _record(self, key: int) -> None:
-        entry, lease, _ = self.work.pop(key)
+        entry, lease, _, _ = self.work.pop(key)
         self.busy -= 1
         msg = entry.msg
         if self.dedup:
-            self.store.add(msg, self.env._now)
+            now = self.env._now
+            self.store.add(msg, now)
             msg.consumer_epoch = self.shared.epoch
+            msg.consumer_recorded_at = now
             self.shared.sync()
         if not self.ack_first:
             self._ack(entry, lease, False)
@@ -225,7 +234,7 @@ class Consumer:
 
     # -- the side effect ----------------------------------------------------------------
 
-    def _effect(self, entry: Entry, lease: int) -> None:
+    def _effect(self, entry: Entry, lease: int, started: float) -> None:
         """Once is the point; more than once is a duplicate, charged to (hop, cause)."""
         rec = self.rec
         msg = entry.msg
@@ -242,24 +251,26 @@ class Consumer:
                 cause = entry.publish_cause or getattr(msg, "broker_miss", "unexplained")
                 self.stats.publish_duplicates[cause] += 1
             else:
-                self.stats.consume_duplicates[self._why_again(entry, lease)] += 1
+                self.stats.consume_duplicates[self._why_again(entry, lease, started)] += 1
         if msg.id < rec.trace_limit:
             rec.event(now, self.actor, "processed", msg.id, lease, "again" if processed > 1 else "")
         entry.effects += 1
         entry.effect_lease = lease
         entry.effect_fate = "consumer_ack_lost" if entry.ack_lost_lease == lease else "lease_expired"
 
-    def _why_again(self, entry: Entry, lease: int) -> str:
-        """Why the same entry caused a second effect."""
+    def _why_again(self, entry: Entry, lease: int, started: float) -> str:
+        """Why the same entry caused a second effect (this delivery began at ``started``)."""
         if lease == entry.effect_lease:
             return "network_duplicate"
+        fate = entry.effect_fate
         if not self.dedup:
-            return entry.effect_fate
+            return fate
         recorded = getattr(entry.msg, "consumer_epoch", None)
-        if recorded is None:
-            # The earlier effect was never recorded: a crash came in between,
-            # or it is still being recorded while the lease ran out.
-            return "crash_before_record" if entry.effect_fate == "crash_before_ack" else "lease_expired"
+        if recorded is None or entry.msg.consumer_recorded_at > started:
+            # Not in the store when this delivery consulted it: the earlier
+            # copy was still at work (the lease ran out meanwhile), or a
+            # crash came between its effect and its record.
+            return "crash_before_record" if fate == "crash_before_ack" else fate
         if recorded != self.shared.epoch:
             return "store_lost_in_crash"
         return self.store.miss_cause
@@ -299,7 +310,7 @@ class Consumer:
         rec = self.rec
         now = self.env._now
         lost: list[Entry] = []
-        for entry, lease, stage in self.work.values():
+        for entry, lease, stage, _ in self.work.values():
             if stage == WRITING:
                 # The side effect is done, its ack will never be sent.
                 if entry.effect_lease == lease:

@@ -62,6 +62,17 @@ def test_an_idempotent_consumer_catches_the_redelivery() -> None:
     assert s["duplicate_processing"] == 0 and s["consumer_duplicates_caught"] == 1
 
 
+def test_an_idempotent_consumer_cannot_catch_a_redelivery_that_runs_beside_the_first() -> None:
+    s = pipeline("broker: {visibility_timeout: 1s}\n"
+                 "consumer: {concurrency: 2, processing: {dist: constant, value: 1.5}, dedup: {kind: set}}")
+    assert s["duplicate_processing"] == 1 and s["duplicates_consume_lease_expired"] == 1
+
+
+def test_poison_messages_always_fail() -> None:
+    s = pipeline("broker: {max_deliveries: 4}\nconsumer: {poison_probability: 1}", messages=3)
+    assert s["dead_lettered"] == 3 and s["consume_deliveries"] == 12 and s["processed"] == 0
+
+
 def test_a_message_that_always_fails_is_dead_lettered_after_max_deliveries() -> None:
     s = pipeline("broker: {max_deliveries: 3}\nconsumer: {nack_probability: 1}")
     assert s["consume_deliveries"] == 3 and s["nacks"] == 3
