@@ -16,12 +16,13 @@ PACKAGE = Path(__file__).resolve().parent.parent / "alosim"
 # The writers at the edge (the run folder with its picture, the notebook panel,
 # the command line) come last; plots read the store and never feed it.
 FLOORS: tuple[frozenset[str], ...] = (
-    frozenset({"units", "streams", "observe", "analytic", "paths", "executors", "determinism"}),
+    frozenset({"units", "streams", "observe", "observe_pipeline", "analytic", "paths", "executors",
+               "determinism"}),
     frozenset({"dists", "scenario", "trace", "seqdiagram_layout"}),
     frozenset({"model"}),  # every module of alosim/model/
     frozenset({"simulate"}),
     frozenset({"store", "sweep"}),
-    frozenset({"plots", "seqdiagram"}),
+    frozenset({"plots", "plots_pipeline", "seqdiagram"}),
     frozenset({"results", "knobs"}),
     frozenset({"cli"}),
 )

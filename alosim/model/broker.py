@@ -38,7 +38,7 @@ import itertools
 import math
 from collections import deque
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from alosim.dists import Constant
 from alosim.model.dedup import make_store
@@ -50,7 +50,6 @@ from alosim.streams import Draws
 
 if TYPE_CHECKING:
     from alosim.model.link import Link
-    from alosim.model.world import World
 
 # Entry states.
 READY, WAITING, IN_FLIGHT, DONE, DEAD, LOST = range(6)
@@ -91,7 +90,7 @@ class Broker:
         "_deliver", "_rr", "_serial", "consumers",
     )
 
-    def __init__(self, world: World, spec: BrokerSpec, stats: PipelineStats,
+    def __init__(self, world: Any, spec: BrokerSpec, stats: PipelineStats,
                  ack_link: Link, consume_link: Link, consumers: int) -> None:
         self.world = world
         self.env = world.env

@@ -46,7 +46,6 @@ from alosim.streams import Draws
 
 if TYPE_CHECKING:
     from alosim.model.link import Link
-    from alosim.model.world import World
 
 PROCESSING, WRITING = 0, 1
 
@@ -88,7 +87,7 @@ class Consumer:
         "_written_callbacks", "_keys", "poison_below", "poison_salt",
     )
 
-    def __init__(self, world: World, index: int, spec: ConsumerSpec, stats: PipelineStats,
+    def __init__(self, world: Any, index: int, spec: ConsumerSpec, stats: PipelineStats,
                  shared: ConsumerStore, ack_link: Link) -> None:
         self.world = world
         self.env = world.env

@@ -20,7 +20,7 @@ second hop shifts no draw of the first.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from alosim.model.broker import Broker
 from alosim.model.consumer import Consumer, ConsumerStore
@@ -30,14 +30,13 @@ from alosim.model.sender import Sender
 from alosim.observe_pipeline import PIPELINE_LOSS_CAUSES, PipelineStats
 from alosim.scenario import ConsumeLinks
 
-if TYPE_CHECKING:
-    from alosim.model.world import World
-
 
 class Pipeline:
     """The broker and consumers of one run, and what they measure."""
 
-    def __init__(self, world: World) -> None:
+    def __init__(self, world: Any) -> None:
+        # ``world`` is the alosim.model.world.World being built (not imported
+        # here: the world imports this module).
         scenario = world.scenario
         assert scenario.broker is not None and scenario.consumer is not None
         self.world = world
@@ -110,6 +109,6 @@ class Pipeline:
         return self.stats.columns(rec.loss_causes, rec.messages)
 
 
-def build_pipeline(world: World) -> Pipeline:
+def build_pipeline(world: Any) -> Pipeline:
     """Make ``world``'s links, producers, broker and consumers for a pipeline scenario."""
     return Pipeline(world)
