@@ -18,7 +18,7 @@ PACKAGE = Path(__file__).resolve().parent.parent / "alosim"
 FLOORS: tuple[frozenset[str], ...] = (
     frozenset({"units", "streams", "observe", "observe_pipeline", "analytic", "paths", "executors",
                "determinism"}),
-    frozenset({"dists", "scenario", "trace", "seqdiagram_layout"}),
+    frozenset({"dists", "scenario", "trace", "seqdiagram_layout", "seqdiagram_pipeline"}),
     frozenset({"model"}),  # every module of alosim/model/
     frozenset({"simulate"}),
     frozenset({"store", "sweep"}),

@@ -262,9 +262,10 @@ class Broker:
         if self.in_flight > stats.broker_in_flight_peak:
             stats.broker_in_flight_peak = self.in_flight
         traced = msg.id < self.rec.trace_limit
-        if traced:
-            self.rec.event(now, self.actor, "deliver", msg.id, entry.deliveries,
-                           f"consumer-{consumer}" + (" redelivery" if entry.deliveries > 1 else ""))
+        if traced:  # numbered by lease, as the consumer's events are
+            self.rec.event(now, self.actor, "deliver", msg.id, lease,
+                           f"consumer-{consumer}" + (f" delivery {entry.deliveries}"
+                                                     if entry.deliveries > 1 else ""))
         deadline = now + self.visibility
         self.leases.append((deadline, entry, lease))
         if deadline < self._wake_at:
@@ -278,7 +279,7 @@ class Broker:
         else:
             stats.consume_data_lost += 1
             if traced:
-                self.rec.event(now, "network", "delivery_lost", msg.id, entry.deliveries)
+                self.rec.event(now, "network", "delivery_lost", msg.id, lease)
 
     def _on_wake(self, event: Later) -> None:
         """Expire the leases that are due; sleep until the first one still live."""
@@ -302,7 +303,7 @@ class Broker:
     def _expired(self, entry: Entry) -> None:
         self.stats.lease_expiries += 1
         if entry.msg.id < self.rec.trace_limit:
-            self.rec.event(self.env._now, self.actor, "lease_expired", entry.msg.id, entry.deliveries,
+            self.rec.event(self.env._now, self.actor, "lease_expired", entry.msg.id, entry.lease,
                            f"consumer-{entry.consumer}")
         self._free(entry)
         self._again(entry, 0.0)
@@ -341,7 +342,7 @@ class Broker:
         if not msg.processed:
             msg.cause = msg.cause or "dead_lettered"
         if msg.id < self.rec.trace_limit:
-            self.rec.event(self.env._now, self.actor, "dead_lettered", msg.id, entry.deliveries)
+            self.rec.event(self.env._now, self.actor, "dead_lettered", msg.id, entry.lease)
         self._release(msg)
 
     def _finish(self, entry: Entry, state: int) -> None:
@@ -361,6 +362,8 @@ class Broker:
             stats.consumer_acks_dropped_while_down += 1
             if not nack and entry.effect_lease == lease:
                 entry.effect_fate = "broker_crash"
+            if traced:
+                self.rec.event(now, self.actor, "ack_ignored", msg.id, lease, "broker down")
             return
         state = entry.state
         if state >= DONE:
@@ -370,7 +373,9 @@ class Broker:
             return
         if nack:
             if lease != entry.lease or state != IN_FLIGHT:
-                return  # a nack of an earlier delivery: the current one decides
+                if traced:  # a nack of an earlier delivery: the current one decides
+                    self.rec.event(now, self.actor, "ack_ignored", msg.id, lease, "stale nack")
+                return
             stats.nacks += 1
             if traced:
                 self.rec.event(now, self.actor, "nacked", msg.id, lease)
@@ -439,7 +444,7 @@ class Broker:
                 if not msg.processed:
                     msg.cause = msg.cause or "broker_crash"
                 if msg.id < self.rec.trace_limit:
-                    self.rec.event(now, self.actor, "dropped", msg.id, entry.deliveries, "broker crashed")
+                    self.rec.event(now, self.actor, "dropped", msg.id, entry.lease, "broker crashed")
                 self._release(msg)
         if self.dedup and not self.store_durable:
             self.store.clear()

@@ -290,7 +290,7 @@ class Consumer:
                 if entry.effect_lease == lease:
                     entry.effect_fate = "consumer_ack_lost"
             if traced:
-                rec.event(self.env._now, "network", "ack_lost", msg.id, lease)
+                rec.event(self.env._now, "network", "consumer_ack_lost", msg.id, lease)
 
     def _release(self, msg: Message) -> None:
         msg.copies -= 1
