@@ -592,8 +592,144 @@ def mean_interval(samples: Sequence[float], level: float = 0.99) -> Interval:
     return Interval(mean, mean - half, mean + half, level)
 
 
+# -- pipelines: the broker's redelivery ---------------------------------------------
+#
+# The consume hop (broker -> consumer) as :mod:`alosim.model.broker` models it:
+# every delivery is a lease of V; if no ack of any delivery of the message has
+# arrived when a lease ends, the broker delivers again at once; an ack of any
+# delivery settles the message.
+
+
+def _exceeds(x: float, latency_s: float, mean_processing_s: float) -> float:
+    """P(2L + S > x) for exponential processing S of mean s: e^{-(x - 2L)/s} above 2L, else 1."""
+    if x <= 2 * latency_s:
+        return 1.0
+    if mean_processing_s == 0:
+        return 0.0
+    return math.exp(-(x - 2 * latency_s) / mean_processing_s)
+
+
+def _lease_tail(visibility_s: float, latency_s: float, mean_processing_s: float,
+                tol: float = 1e-15, limit: int = 100_000) -> list[float]:
+    """P(R >= k) for k = 1, 2, ... until negligible (R: redeliveries of one message)."""
+    if visibility_s <= 0 or latency_s < 0 or mean_processing_s < 0:
+        raise ValueError("need visibility_s > 0, latency_s >= 0 and mean_processing_s >= 0")
+    tail, product = [], 1.0
+    for k in range(1, limit + 1):
+        product *= _exceeds(k * visibility_s, latency_s, mean_processing_s)
+        if product < tol:
+            break
+        tail.append(product)
+    else:
+        raise ValueError("the lease is too short for the processing time: redeliveries never stop")
+    return tail
+
+
+def lease_redeliveries(visibility_s: float, latency_s: float, mean_processing_s: float) -> float:
+    """Expected redeliveries of a message whose processing may outlast its lease.
+
+    Assumes: exponential processing time S (mean ``mean_processing_s``), a
+    constant one-way latency L on both consume links (delivery and ack), no
+    loss, a consumer with enough concurrency that every delivery starts at
+    once, and no consumer store. Delivery i is made at (i-1)V after the first
+    and its ack reaches the broker at (i-1)V + 2L + S_i. A redelivery happens
+    at kV iff no delivery made so far has been acked: delivery i is acked by
+    then iff 2L + S_i < (k - i + 1)V. These events are nested in k, so
+    P(R >= k) = prod_{j=1..k} P(2L + S > jV) and
+
+        E[R] = sum_{k>=1} prod_{j=1..k} P(2L + S > jV),
+
+    with P(2L + S > x) = e^{-(x - 2L)/s} for x > 2L (1 otherwise). Without a
+    consumer store every redelivery is processed: E[R] is also the expected
+    duplicate effects per message. (E[R] = sum_k P(R >= k) for a count: Ross,
+    *Introduction to Probability Models*, ch. 2.)
+    """
+    return math.fsum(_lease_tail(visibility_s, latency_s, mean_processing_s))
+
+
+def lease_redeliveries_variance(visibility_s: float, latency_s: float, mean_processing_s: float) -> float:
+    """Var[R] for :func:`lease_redeliveries`: E[R^2] = sum_k (2k - 1) P(R >= k)."""
+    tail = _lease_tail(visibility_s, latency_s, mean_processing_s)
+    mean = math.fsum(tail)
+    second = math.fsum((2 * k - 1) * p for k, p in enumerate(tail, start=1))
+    return second - mean * mean
+
+
+def dead_letter_probability(nack_probability: float, max_deliveries: int) -> float:
+    """P(a message ends in the dead-letter queue) = q^D.
+
+    Assumes every delivery fails (and is nacked) independently with
+    probability q, nothing else ends a delivery (no loss, leases long enough),
+    and the broker dead-letters after D deliveries without an ack (SQS's
+    maxReceiveCount, JetStream's MaxDeliver, Service Bus's MaxDeliveryCount,
+    RabbitMQ's delivery-limit): the message is dead-lettered iff its first D
+    deliveries all fail.
+    """
+    q = _probability("nack_probability", nack_probability)
+    if max_deliveries < 1:
+        raise ValueError(f"max_deliveries must be at least 1, got {max_deliveries!r}")
+    return q**max_deliveries
+
+
+def dead_letter_deliveries(nack_probability: float, max_deliveries: int) -> float:
+    """Expected deliveries per message under :func:`dead_letter_probability`'s
+    assumptions: N = min(G, D), G geometric with failure probability q, so
+    P(N >= k) = q^(k-1) for k <= D and E[N] = (1 - q^D) / (1 - q)."""
+    q = _probability("nack_probability", nack_probability)
+    if max_deliveries < 1:
+        raise ValueError(f"max_deliveries must be at least 1, got {max_deliveries!r}")
+    if q == 1:
+        return float(max_deliveries)
+    return (1 - q**max_deliveries) / (1 - q)
+
+
+def dead_letter_deliveries_variance(nack_probability: float, max_deliveries: int) -> float:
+    """Var[N] for :func:`dead_letter_deliveries`: E[N^2] = sum_{k<=D} (2k - 1) q^(k-1)."""
+    q = _probability("nack_probability", nack_probability)
+    mean = dead_letter_deliveries(q, max_deliveries)
+    second = math.fsum((2 * k - 1) * q ** (k - 1) for k in range(1, max_deliveries + 1))
+    return second - mean * mean
+
+
+@dataclass(frozen=True)
+class TwoHops:
+    """Duplicate effects per message of a pipeline, by the hop they were born on."""
+
+    publish: float  #: extra broker entries: producer retries the broker did not catch
+    consume: float  #: redeliveries processed again, over every entry
+    total: float
+
+
+def two_hop_duplicates(p_publish: float, p_publish_ack: float,
+                       p_delivery: float, p_consumer_ack: float) -> TwoHops:
+    """Duplicate effects per message through producer -> broker -> consumer.
+
+    Assumes each hop is the retry model at the top of this module: Bernoulli
+    losses, a retry timeout (producer) and a lease (broker) well above the
+    hop's round trip so that only a loss causes a retry or a redelivery,
+    unlimited retries and deliveries, no dedup store anywhere. Then the hops
+    are independent: the producer makes 1 + d_a broker entries on average,
+    d_a = :func:`duplicates_per_message` (p_publish, p_publish_ack) (= p_a /
+    (1 - p_a) with no publish loss), and each entry, independently, causes
+    1 + d_c effects, d_c = :func:`duplicates_per_message` (p_delivery,
+    p_consumer_ack). By Wald's identity the effects per message are
+    (1 + d_a)(1 + d_c): the publish hop adds d_a duplicates (each extra
+    entry's first effect) and the consume hop (1 + d_a) d_c.
+    """
+    d_a = duplicates_per_message(p_publish, p_publish_ack)
+    d_c = duplicates_per_message(p_delivery, p_consumer_ack)
+    return TwoHops(publish=d_a, consume=(1 + d_a) * d_c, total=(1 + d_a) * (1 + d_c) - 1)
+
+
 __all__ = [
     "BloomParameters",
+    "TwoHops",
+    "dead_letter_deliveries",
+    "dead_letter_deliveries_variance",
+    "dead_letter_probability",
+    "lease_redeliveries",
+    "lease_redeliveries_variance",
+    "two_hop_duplicates",
     "Interval",
     "PerMessage",
     "at_most_once_loss",

@@ -434,11 +434,14 @@ def format_summary(scenario: Scenario, summary: dict[str, Any], wall_time_s: flo
         lines.append("  network and faults")
         for key, label in extras:
             lines.append(f"    {label:<30} {_fmt(key, summary[key]):>18}")
+    if "publishes_accepted" in summary:
+        lines.extend(_pipeline_lines(summary))
     for title, prefix in (("duplicates processed, by cause", "duplicates_"),
                           ("losses, by cause", "lost_")):
         causes = [(k, v) for k, v in summary.items()
                   if k.startswith(prefix) and k not in ("duplicates_detected",) and isinstance(v, int)
-                  and not isinstance(v, bool) and v and k != "lost"]
+                  and not isinstance(v, bool) and v and k != "lost"
+                  and not k.startswith(("duplicates_publish", "duplicates_consume"))]
         if causes:
             lines.append(f"  {title}")
             for key, value in causes:
@@ -449,6 +452,52 @@ def format_summary(scenario: Scenario, summary: dict[str, Any], wall_time_s: flo
             lines.append(f"    {key[6:].replace('_', ' '):<30} {_fmt(key, value):>18}")
     lines.append(f"    {'wall time':<30} {wall_time_s:>17.2f}s")
     return "\n".join(lines)
+
+
+_PIPELINE_SECTIONS: list[tuple[str, list[tuple[str, str]]]] = [
+    ("publish hop (producer -> broker)", [
+        ("publishes_accepted", "publishes accepted"),
+        ("publish_duplicates_caught", "caught by the broker's store"),
+        ("publishes_dropped_while_down", "dropped, broker down"),
+    ]),
+    ("consume hop (broker -> consumers)", [
+        ("consume_deliveries", "deliveries"),
+        ("consume_redeliveries", "redeliveries"),
+        ("redeliveries_per_message", "  per message"),
+        ("lease_expiries", "leases expired"),
+        ("nacks", "nacks"),
+        ("consume_data_lost", "deliveries lost"),
+        ("consumer_acks_lost", "consumer acks lost"),
+        ("consumer_duplicates_caught", "caught by the consumer's store"),
+        ("consumer_dropped_in_crash", "lost in a consumer crash"),
+        ("dead_lettered", "dead-lettered"),
+    ]),
+    ("broker and stores", [
+        ("broker_ready_peak", "ready, peak"),
+        ("broker_in_flight_peak", "in flight, peak"),
+        ("broker_store_entries_peak", "broker store entries, peak"),
+        ("consumer_store_entries_peak", "consumer store entries, peak"),
+        ("consume_latency_p50_s", "accepted -> processed p50"),
+        ("consume_latency_p99_s", "accepted -> processed p99"),
+    ]),
+]
+
+
+def _pipeline_lines(summary: dict[str, Any]) -> list[str]:
+    """The pipeline's columns, per hop, and its duplicate effects by (hop, cause)."""
+    lines = []
+    for title, rows in _PIPELINE_SECTIONS:
+        lines.append(f"  {title}")
+        for key, label in rows:
+            lines.append(f"    {label:<30} {_fmt(key, summary.get(key, 0)):>18}")
+    causes = [(k, v) for k, v in summary.items()
+              if k.startswith(("duplicates_publish_", "duplicates_consume_")) and v]
+    if causes:
+        lines.append("  duplicate effects, by hop and cause")
+        for key, value in causes:
+            hop, _, cause = key.removeprefix("duplicates_").partition("_")
+            lines.append(f"    {hop + ': ' + cause.replace('_', ' '):<30} {_fmt(key, value):>18}")
+    return lines
 
 
 def _terminate(signum: int, frame: object) -> None:

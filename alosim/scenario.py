@@ -245,10 +245,23 @@ class Partition(_Model):
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
 
+class ConsumeLinks(_Model):
+    """The second hop of a pipeline: broker to consumer and back."""
+
+    data: LinkSpec = Field(default_factory=LinkSpec, description="Broker to consumer (deliveries).")
+    ack: LinkSpec = Field(default_factory=LinkSpec, description="Consumer to broker (acks and nacks).")
+
+
 class Network(_Model):
-    data: LinkSpec = Field(default_factory=LinkSpec, description="Sender to receiver.")
-    ack: LinkSpec = Field(default_factory=LinkSpec, description="Receiver to sender.")
+    """The links. ``data`` and ``ack`` join sender and receiver -- in a
+    pipeline, producer and broker (the publish and its ack); ``consume`` joins
+    broker and consumers (pipelines only)."""
+
+    data: LinkSpec = Field(default_factory=LinkSpec, description="Sender to receiver (producer to broker).")
+    ack: LinkSpec = Field(default_factory=LinkSpec, description="Receiver to sender (broker to producer).")
     partitions: list[Partition] = Field(default_factory=list)
+    consume: ConsumeLinks | None = Field(
+        default=None, description="Broker <-> consumer links of a pipeline (default: the LinkSpec defaults).")
 
 
 class Dedup(_Model):
@@ -306,13 +319,73 @@ class Receiver(_Model):
     dedup: Dedup = Field(default_factory=Dedup)
 
 
+class Broker(_Model):
+    """The broker of a pipeline (producer -> broker -> consumers).
+
+    It accepts each publish after ``service`` (a write), consults its dedup
+    store (``dedup``, producer side: SQS's deduplication interval, JetStream's
+    duplicate window), acks the publish and queues the message. It hands each
+    queued message to a consumer under a lease of ``visibility_timeout`` (SQS
+    visibility timeout, JetStream AckWait, Service Bus lock duration): if no
+    ack arrives in time the message is delivered again. After
+    ``max_deliveries`` deliveries without an ack it goes to the dead-letter
+    queue. A nack makes it ready again after ``redelivery_backoff``. Each
+    consumer holds at most ``prefetch`` un-acked deliveries (MaxAckPending,
+    prefetch count). A crash of a volatile broker (``durable: false``) loses
+    its queue; its store survives only if ``dedup.durable``.
+    """
+
+    dedup: Dedup = Field(default_factory=lambda: Dedup(kind="none"))
+    durable: bool = Field(default=True, description="Queued messages survive a broker crash.")
+    service: Distribution = Field(default_factory=lambda: Constant(value=0.0),
+                                  description="Time from a publish's arrival to its acceptance.")
+    visibility_timeout: PositiveSeconds = Field(
+        default=30.0, description="Lease of one delivery: redelivered if not acked within it.")
+    max_deliveries: int | None = Field(
+        default=None, ge=1, le=10**6, description="Deliveries before dead-lettering; null = unlimited.")
+    redelivery_backoff: Seconds = Field(default=0.0, description="Wait after a nack before redelivering.")
+    prefetch: int | None = Field(
+        default=None, ge=1, le=10**6, description="Un-acked deliveries per consumer; null = no limit.")
+
+    @model_validator(mode="after")
+    def _store_has_no_write_delay(self) -> Broker:
+        if self.dedup.write_delay:
+            raise ValueError("dedup.write_delay applies to a consumer's store, not the broker's")
+        return self
+
+
+class Consumer(_Model):
+    """The consumers of a pipeline: a competing-consumers group.
+
+    Each takes deliveries from the broker, up to ``concurrency`` at once (the
+    rest wait in its in-memory inbox, lost in a crash). Processing fails with
+    ``nack_probability`` (no side effect, a nack goes back), and always for a
+    poison message (a fraction ``poison_probability`` of them); otherwise the side
+    effect runs and, after ``dedup.write_delay``, its id is recorded in the
+    group's idempotency store (``dedup``: one store shared by the group, as a
+    table in its database; a volatile one is wiped when a consumer crashes).
+    ``ack`` as for a receiver.
+    """
+
+    count: int = Field(default=1, ge=1, le=1000)
+    processing: Distribution = Field(default_factory=lambda: Constant(value=0.0))
+    concurrency: int = Field(default=1, ge=1, le=10**6, description="Deliveries processed at once.")
+    ack: Literal["after-processing", "before-processing"] = "after-processing"
+    nack_probability: Probability = Field(
+        default=0.0, description="P(processing of a delivery fails and is nacked).")
+    poison_probability: Probability = Field(
+        default=0.0, description="P(a message is poison: every delivery of it fails).")
+    dedup: Dedup = Field(default_factory=Dedup)
+
+
 class Fault(_Model):
     """Crashes of a sender or receiver: scheduled (``at``, ``for``) or random
     (exponential times between failures with mean ``mtbf``, repairs with mean
     ``mttr``). ``target`` is ``receiver-N``, ``sender-N``, ``receivers`` or
-    ``senders``."""
+    ``senders``; in a pipeline also ``broker``, ``consumer-N`` or ``consumers``."""
 
-    target: str = Field(pattern=r"^(receiver-\d+|sender-\d+|receivers|senders)$")
+    target: str = Field(
+        pattern=r"^(receiver-\d+|sender-\d+|receivers|senders|broker|consumer-\d+|consumers)$")
     at: Seconds | None = None
     for_: PositiveSeconds | None = Field(default=None, alias="for")
     mtbf: PositiveSeconds | None = None
@@ -397,6 +470,9 @@ class Scenario(_Model):
     sender: Sender = Field(default_factory=Sender)
     network: Network = Field(default_factory=Network)
     receiver: Receiver = Field(default_factory=Receiver)
+    broker: Broker | None = Field(
+        default=None, description="Makes the run a pipeline: producer -> broker -> consumers.")
+    consumer: Consumer | None = Field(default=None, description="The consumers of a pipeline.")
     observe: Observe = Field(default_factory=Observe)
     faults: list[Fault] = Field(default_factory=list)
     sweep: Sweep | None = Field(default=None, description="Run a grid of variations (alosim sweep).")
@@ -427,6 +503,8 @@ class Scenario(_Model):
         if semantics not in SEMANTICS:
             return data  # the Literal check reports it
         data = _deep_copy(data)
+        if data.get("broker") is not None or data.get("consumer") is not None:
+            return _apply_pipeline_preset(data, semantics)
         sender = data.setdefault("sender", {})
         receiver = data.setdefault("receiver", {})
         if not isinstance(sender, dict) or not isinstance(receiver, dict):
@@ -452,9 +530,14 @@ class Scenario(_Model):
                 "semantics exactly-once needs a dedup store: set receiver.dedup.kind "
                 "(e.g. 'set') or choose semantics at-least-once"
             )
+        _check_pipeline(self)
         for i, fault in enumerate(self.faults):
             kind, _, index = fault.target.partition("-")
+            if kind == "broker":
+                continue
             count = self.sender.count if kind.startswith("sender") else self.receiver.count
+            if kind.startswith("consumer"):
+                count = self.consumer.count if self.consumer is not None else 1
             if index and int(index) >= count:
                 raise ValueError(f"faults[{i}].target: there is no {fault.target} "
                                  f"({count} {kind}{'s' if count != 1 else ''}, numbered from 0)")
@@ -467,8 +550,19 @@ class Scenario(_Model):
         return self
 
     def resolved(self) -> dict[str, Any]:
-        """The scenario with every default and preset filled in, as plain data."""
-        return self.model_dump(mode="json", by_alias=True)
+        """The scenario with every default and preset filled in, as plain data.
+        A single hop shows no pipeline fields (as before pipelines existed);
+        a pipeline shows no receiver."""
+        if self.broker is None:
+            exclude: Any = {"broker": True, "consumer": True, "network": {"consume"}}
+        else:
+            exclude = {"receiver"}
+        return self.model_dump(mode="json", by_alias=True, exclude=exclude)
+
+    @property
+    def is_pipeline(self) -> bool:
+        """True if messages go producer -> broker -> consumers (a ``broker:`` section)."""
+        return self.broker is not None
 
     def to_yaml(self) -> str:
         return yaml.safe_dump(self.resolved(), sort_keys=False, allow_unicode=True)
@@ -495,6 +589,52 @@ class Scenario(_Model):
     def origin(self) -> str:
         """Where the scenario came from (a file name), for messages."""
         return self._origin
+
+
+def _apply_pipeline_preset(data: dict[str, Any], semantics: str) -> dict[str, Any]:
+    """The presets of a pipeline: the producer retries as a sender does; the
+    idempotency store the semantics asks for is the consumer's (exactly-once
+    is a property of the side effect); the broker's store is opt-in."""
+    if data.get("broker") is None:
+        raise ValueError("consumer: belongs to a pipeline: add a 'broker' section "
+                         "(or use 'receiver' for a single hop)")
+    if "receiver" in data:
+        raise ValueError("receiver: is the far end of a single hop; in a pipeline "
+                         "(with 'broker') the far end is 'consumer'")
+    sender = data.setdefault("sender", {})
+    consumer = data.setdefault("consumer", {})
+    network = data.setdefault("network", {})
+    if isinstance(network, dict) and network.get("consume") is None:
+        network["consume"] = {}
+    if not isinstance(sender, dict) or not isinstance(consumer, dict):
+        return data
+    retry = sender.setdefault("retry", {})
+    dedup = consumer.setdefault("dedup", {})
+    if isinstance(retry, dict) and "max_attempts" not in retry:
+        retry["max_attempts"] = 1 if semantics == "at-most-once" else None
+    if isinstance(dedup, dict) and dedup.get("kind") is None:
+        dedup["kind"] = "set" if semantics == "exactly-once" else "none"
+    return data
+
+
+def _check_pipeline(scenario: Scenario) -> None:
+    if scenario.broker is None:
+        if scenario.network.consume is not None:
+            raise ValueError("network.consume is the broker <-> consumer hop: add a 'broker' section")
+        for i, fault in enumerate(scenario.faults):
+            if fault.target == "broker" or fault.target.startswith("consumer"):
+                raise ValueError(f"faults[{i}].target: {fault.target} needs a pipeline "
+                                 "(a 'broker' section)")
+        return
+    consumer = scenario.consumer
+    assert consumer is not None
+    if scenario.semantics == "exactly-once" and consumer.dedup.kind == "none":
+        raise ValueError("semantics exactly-once needs an idempotent consumer: set "
+                         "consumer.dedup.kind (e.g. 'set') or choose semantics at-least-once")
+    for i, fault in enumerate(scenario.faults):
+        if fault.target.startswith("receiver"):
+            raise ValueError(f"faults[{i}].target: a pipeline has consumers, not receivers "
+                             "(consumer-N or consumers)")
 
 
 def _deep_copy(value: Any) -> Any:
@@ -694,7 +834,8 @@ def _all_field_names() -> set[str]:
 
     names: set[str] = set()
     models: list[type[BaseModel]] = [Scenario, Sender, Retry, Network, LinkSpec, Receiver, Dedup,
-                                     Observe, Sweep, GilbertElliott, Partition, Fault, Budget]
+                                     Observe, Sweep, GilbertElliott, Partition, Fault, Budget,
+                                     Broker, Consumer, ConsumeLinks]
     models += [dists.Constant, dists.Uniform, dists.Exponential, dists.LogNormal, dists.Pareto]
     for model in models:
         names.update(field.alias or name for name, field in model.model_fields.items())

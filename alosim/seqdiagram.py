@@ -105,7 +105,12 @@ def draw(events: Sequence[TraceEvent], ax: Axes | None = None, *, title: str = "
     drawing can be checked without looking at pixels. Times on the vertical
     axis are in the unit of :func:`time_unit`.
     """
-    diagram = layout(events, data_latency_s=data_latency_s, ack_latency_s=ack_latency_s)
+    if any(e.actor == "broker" for e in events):  # a pipeline: producer, broker, consumer lanes
+        from alosim.seqdiagram_pipeline import layout as pipeline_layout
+
+        diagram = pipeline_layout(events, data_latency_s=data_latency_s, ack_latency_s=ack_latency_s)
+    else:
+        diagram = layout(events, data_latency_s=data_latency_s, ack_latency_s=ack_latency_s)
     margins = _margins_in(diagram)
     gaps = quiet_gaps(diagram) if skip_quiet else []
     if ax is not None:

@@ -69,10 +69,12 @@ class RunResult:
         return pd.DataFrame([row])
 
     def series_frame(self):  # -> pandas.DataFrame
-        """The sampled time series, one row per sampling instant."""
+        """The sampled time series, one row per sampling instant (a pipeline's
+        own series, such as the broker backlog, after the common ones)."""
         import pandas as pd
 
-        return pd.DataFrame(self.series, columns=list(SERIES_COLUMNS))
+        extra = [name for name in self.series if name not in SERIES_COLUMNS]
+        return pd.DataFrame(self.series, columns=[*SERIES_COLUMNS, *extra])
 
     def trace_frame(self):  # -> pandas.DataFrame
         """The event log of the traced messages (empty if tracing was off)."""
@@ -111,6 +113,8 @@ def simulate(scenario: Scenario, seed: int | None = None, *,
     summary["sim_time_s"] = float(world.env.now)
     summary["stopped_by"] = world.stopped_by or (
         "max_time" if scenario.max_time is not None and world.env.now >= scenario.max_time else "settled")
+    if world.pipeline is not None:
+        summary.update(world.pipeline.columns())
     run_checks = checks(scenario.semantics, summary)
     for name, held in run_checks.items():
         summary[f"check_{name}"] = held

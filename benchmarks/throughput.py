@@ -11,6 +11,10 @@ and one scalar random draw at a time. alosim uses one process per long-lived
 actor, scheduled events with callbacks for packets and timers, and batched
 random draws (see DESIGN.md).
 
+A third case runs the same publish hop into a broker, and a second hop to
+one consumer (10 % loss on deliveries and on consumer acks, a 250 ms lease):
+the two-hop pipeline's throughput, beside the single hop's.
+
 Usage: python benchmarks/throughput.py [--messages N] [--repeat R]
 """
 
@@ -35,6 +39,17 @@ network:
   ack:  {{loss: 0.1, latency: {{dist: exponential, mean: 20ms}}}}
 receiver: {{processing: {{dist: constant, value: 0}}}}
 """
+
+
+PIPELINE = SCENARIO.replace("receiver: {{processing: {{dist: constant, value: 0}}}}", """\
+broker: {{visibility_timeout: 250ms}}
+consumer: {{concurrency: 64}}
+""").replace("  ack:  {{loss: 0.1, latency: {{dist: exponential, mean: 20ms}}}}\n", """\
+  ack:  {{loss: 0.1, latency: {{dist: exponential, mean: 20ms}}}}
+  consume:
+    data: {{loss: 0.1, latency: {{dist: exponential, mean: 20ms}}}}
+    ack:  {{loss: 0.1, latency: {{dist: exponential, mean: 20ms}}}}
+""")
 
 
 def baseline(messages: int, *, window: int = 32, p_data: float = 0.1, p_ack: float = 0.1,
@@ -76,8 +91,8 @@ def baseline(messages: int, *, window: int = 32, p_data: float = 0.1, p_ack: flo
     return counts
 
 
-def time_alosim(messages: int) -> tuple[float, dict]:
-    scenario = alosim.parse_scenario(SCENARIO.format(messages=messages), source="benchmark")
+def time_alosim(messages: int, text: str = SCENARIO) -> tuple[float, dict]:
+    scenario = alosim.parse_scenario(text.format(messages=messages), source="benchmark")
     started = time.perf_counter()
     result = alosim.simulate(scenario, seed=1)
     return time.perf_counter() - started, result.summary
@@ -96,10 +111,12 @@ def main() -> None:
     args = parser.parse_args()
     n = args.messages
 
-    alo, base = [], []
+    alo, base, two = [], [], []
     for _ in range(args.repeat):
         seconds, summary = time_alosim(n)
         alo.append(n / seconds)
+        seconds, _ = time_alosim(n, PIPELINE)
+        two.append(n / seconds)
         seconds, counts = time_baseline(n)
         base.append(n / seconds)
     a, b = statistics.median(alo), statistics.median(base)
@@ -109,6 +126,7 @@ def main() -> None:
     print(f"alosim:   {a:12,.0f} messages/s (median)")
     print(f"baseline: {b:12,.0f} messages/s (median, one SimPy process per message)")
     print(f"ratio:    {a / b:12.2f}x")
+    print(f"two hops: {statistics.median(two):12,.0f} messages/s (median, producer -> broker -> consumer)")
 
 
 if __name__ == "__main__":

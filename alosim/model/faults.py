@@ -30,6 +30,8 @@ class Crashable(Protocol):
 
 def targets(world: World, fault: Fault) -> list[Crashable]:
     kind, _, index = fault.target.partition("-")
+    if world.pipeline is not None and kind in ("broker", "consumer", "consumers"):
+        return world.pipeline.targets(kind, index)
     actors: Sequence[Crashable] = world.senders if kind.startswith("sender") else world.receivers
     return [actors[int(index)]] if index else list(actors)
 

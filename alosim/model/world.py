@@ -23,6 +23,7 @@ from alosim.budget import Sampling, run_until
 from alosim.model.faults import start_faults
 from alosim.model.link import Link
 from alosim.model.message import Message
+from alosim.model.pipeline import Pipeline, build_pipeline
 from alosim.model.receiver import Receiver
 from alosim.model.sender import Sender
 from alosim.observe import Recorder
@@ -52,6 +53,10 @@ class World:
         self.undecided = 0
         # Senders tell a sequence store their floor (see SequenceDedup).
         self.sequence_floors = scenario.receiver.dedup.kind == "sequence"
+        self.pipeline: Pipeline | None = None
+        if scenario.broker is not None:
+            self.pipeline = build_pipeline(self)  # producer -> broker -> consumers
+            return
 
         partitions = scenario.network.partitions
         self.ack_link = Link(self.env, "ack", scenario.network.ack, self.streams, self._ack_arrived,
@@ -130,6 +135,8 @@ class World:
         for receiver in self.receivers:
             receiver.sync_store(now)  # a TTL store shrinks as ids age out
         self.rec.sample(now, self.unsettled)
+        if self.pipeline is not None:
+            self.pipeline.sample(now)
         if self.progress is not None:
             self.progress(now, self.rec.messages)
 

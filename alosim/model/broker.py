@@ -1,0 +1,458 @@
+"""The broker of a pipeline: it accepts publishes, and leases them to consumers.
+
+**Publish side.** A publish arrives from the producer over the data link. It
+is accepted after the broker's ``service`` time (a write); then the broker
+consults its dedup store: a publish it has seen is acked and dropped (SQS's
+deduplication interval, JetStream's duplicate window); any other is recorded,
+acked and queued as an :class:`Entry`. A producer retry that the store does
+not catch becomes a second entry of the same message -- a duplicate born on
+the publish hop, remembered with the store's miss cause.
+
+**Consume side.** The broker hands ready entries to consumers, round robin
+among those holding fewer than ``prefetch`` un-acked deliveries. Each
+delivery is a lease of ``visibility_timeout``. An ack of any delivery of an
+entry settles it (JetStream acks a stream sequence; a late ack of an earlier
+delivery still settles the message). If the lease runs out first, the entry
+is delivered again; a nack makes it ready again after ``redelivery_backoff``.
+After ``max_deliveries`` deliveries without an ack it goes to the dead-letter
+queue: lost to the consumers. The broker does not know whether a consumer is
+up: a delivery to a crashed consumer simply expires.
+
+**Crashes.** A durable broker keeps its queue; deliveries in flight lose
+their leases and are ready again when it restarts. A volatile one loses every
+entry (a loss, cause ``broker_crash``). Its store survives only if
+``dedup.durable``. While down it drops publishes and consumer acks.
+
+Lease timers work as the sender's retry timers do: every lease has the same
+length, so deadlines come in order and one FIFO queue behind one scheduled
+wake-up holds them all; a lease that ended early (ack, nack, crash) is
+recognised by its generation number and skipped when it reaches the front.
+Every copy of a message the broker holds -- a queued entry, a delivery on the
+link or at a consumer -- counts in ``msg.copies``, so the world decides a
+message's fate only when nothing of it is left anywhere.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from collections import deque
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from alosim.dists import Constant
+from alosim.model.dedup import make_store
+from alosim.model.events import Later
+from alosim.model.message import Message
+from alosim.observe_pipeline import PipelineStats
+from alosim.scenario import Broker as BrokerSpec
+from alosim.streams import Draws
+
+if TYPE_CHECKING:
+    from alosim.model.link import Link
+
+# Entry states.
+READY, WAITING, IN_FLIGHT, DONE, DEAD, LOST = range(6)
+
+
+class Entry:
+    """One accepted publish of a message: what the broker queues and leases.
+
+    ``lease`` numbers the deliveries; a timer, ack or nack naming an older
+    lease is stale. ``effects`` counts side effects caused by this entry, and
+    ``effect_fate`` says why the latest one may not have been acked -- the
+    cause charged if the entry causes another."""
+
+    __slots__ = ("serial", "msg", "publish_cause", "accepted_at", "deliveries", "lease", "state",
+                 "consumer", "effects", "effect_lease", "effect_fate", "ack_lost_lease")
+
+    def __init__(self, serial: int, msg: Message, publish_cause: str | None, now: float) -> None:
+        self.serial = serial
+        self.msg = msg
+        self.publish_cause = publish_cause  # None for a message's first entry
+        self.accepted_at = now
+        self.deliveries = 0
+        self.lease = 0
+        self.state = READY
+        self.consumer = -1
+        self.effects = 0
+        self.effect_lease = -1
+        self.effect_fate = "lease_expired"
+        self.ack_lost_lease = -1
+
+
+class Broker:
+    __slots__ = (
+        "world", "env", "rec", "stats", "actor", "spec", "store", "dedup", "store_durable",
+        "store_epoch", "durable", "up", "epoch", "live", "ready", "ready_count", "in_flight",
+        "held", "prefetch", "visibility", "max_deliveries", "backoff", "leases", "_wake_at",
+        "_wake_callbacks", "_accept_callbacks", "_again_callbacks", "_service", "_send_ack",
+        "_deliver", "_rr", "_serial", "consumers",
+    )
+
+    def __init__(self, world: Any, spec: BrokerSpec, stats: PipelineStats,
+                 ack_link: Link, consume_link: Link, consumers: int) -> None:
+        self.world = world
+        self.env = world.env
+        self.rec = world.rec
+        self.stats = stats
+        self.actor = "broker"
+        self.spec = spec
+        self.store = make_store(spec.dedup)
+        self.dedup = spec.dedup.kind not in (None, "none")
+        self.store_durable = spec.dedup.durable
+        self.store_epoch = 0
+        self.durable = spec.durable
+        self.up = True
+        self.epoch = 0
+        self.live: dict[int, Entry] = {}  # every entry not yet finished, in acceptance order
+        self.ready: deque[Entry] = deque()
+        self.ready_count = 0  # READY and WAITING entries (the deque may hold finished ones)
+        self.in_flight = 0
+        self.consumers = consumers
+        self.held = [0] * consumers
+        self.prefetch = spec.prefetch if spec.prefetch is not None else math.inf
+        self.visibility = spec.visibility_timeout
+        self.max_deliveries = spec.max_deliveries or 0
+        self.backoff = spec.redelivery_backoff
+        self.leases: deque[tuple[float, Entry, int]] = deque()
+        self._wake_at = math.inf
+        self._wake_callbacks = (self._on_wake,)
+        self._accept_callbacks = (self._accepted,)
+        self._again_callbacks = (self._ready_again,)
+        service = spec.service
+        self._service: Callable[[], float] | None = None
+        if not (isinstance(service, Constant) and service.value == 0):
+            if isinstance(service, Constant):
+                value = service.value
+                self._service = lambda: value
+            else:
+                rng = world.streams.generator("broker.service")
+                self._service = Draws(lambda n: service.sample(rng, n))
+        self._send_ack = ack_link.send
+        self._deliver = consume_link.send
+        self._rr = 0
+        self._serial = itertools.count()
+
+    # -- publishes ---------------------------------------------------------------
+
+    def on_packet(self, event: Later) -> None:
+        """A publish arrived from the producer."""
+        msg, attempt = event._value
+        rec = self.rec
+        now = self.env._now
+        if not self.up:
+            self.stats.publishes_dropped_while_down += 1
+            if msg.id < rec.trace_limit:
+                rec.event(now, self.actor, "dropped", msg.id, attempt, "broker down")
+            self._release(msg)
+            return
+        rec.deliveries += 1
+        duplicate = msg.delivered
+        if duplicate:
+            rec.duplicate_deliveries += 1
+        else:
+            msg.delivered = True
+        if msg.id < rec.trace_limit:
+            rec.event(now, self.actor, "arrive", msg.id, attempt, "duplicate" if duplicate else "")
+        if self._service is None:
+            self._accept(msg, attempt)
+        else:
+            Later(self.env, self._service(), self._accept_callbacks, (msg, attempt, self.epoch))
+
+    def _accepted(self, event: Later) -> None:
+        msg, attempt, epoch = event._value
+        if epoch != self.epoch:  # the broker crashed before the write finished
+            self.stats.publishes_lost_in_crash += 1
+            self._release(msg)
+            return
+        self._accept(msg, attempt)
+
+    def _accept(self, msg: Message, attempt: int) -> None:
+        rec = self.rec
+        stats = self.stats
+        now = self.env._now
+        traced = msg.id < rec.trace_limit
+        if self.dedup and self.store.seen(msg, now):
+            stats.publish_duplicates_caught += 1
+            rec.duplicates_detected += 1
+            if traced:
+                rec.event(now, self.actor, "duplicate_detected", msg.id, attempt)
+            self._ack_publish(msg, attempt, traced)
+            self._release(msg)
+            return
+        entries = getattr(msg, "broker_entries", 0)
+        cause = None
+        if entries:
+            cause = msg.broker_miss = self._why_not_caught(msg)
+        msg.broker_entries = entries + 1
+        if self.dedup:
+            self.store.add(msg, now)
+            msg.broker_epoch = self.store_epoch
+            self.sync_store()
+        entry = Entry(next(self._serial), msg, cause, now)
+        self.live[entry.serial] = entry
+        stats.publishes_accepted += 1
+        if traced:
+            rec.event(now, self.actor, "stored", msg.id, attempt, "again" if entries else "")
+        self._ack_publish(msg, attempt, traced)
+        self.ready.append(entry)
+        self.ready_count += 1
+        if self.ready_count > stats.broker_ready_peak:
+            stats.broker_ready_peak = self.ready_count
+        self.dispatch()
+
+    def _ack_publish(self, msg: Message, attempt: int, traced: bool) -> None:
+        if traced:
+            self.rec.event(self.env._now, self.actor, "ack_sent", msg.id, attempt)
+        if not self._send_ack((msg, attempt)):
+            self.rec.acks_lost += 1
+            if traced:
+                self.rec.event(self.env._now, "network", "ack_lost", msg.id, attempt)
+
+    def _why_not_caught(self, msg: Message) -> str:
+        """Why the store accepted a message it had accepted before."""
+        if not self.dedup:
+            return "no_dedup"
+        if getattr(msg, "broker_epoch", self.store_epoch) != self.store_epoch:
+            return "store_lost_in_crash"
+        return self.store.miss_cause
+
+    # -- deliveries and leases -------------------------------------------------------
+
+    def dispatch(self) -> None:
+        """Deliver ready entries while some consumer has prefetch room."""
+        if not self.up:
+            return
+        ready = self.ready
+        held = self.held
+        n = self.consumers
+        while ready:
+            if n == 1:
+                if held[0] >= self.prefetch:
+                    return
+                c = 0
+            else:
+                for k in range(n):
+                    c = (self._rr + k) % n
+                    if held[c] < self.prefetch:
+                        self._rr = c + 1
+                        break
+                else:
+                    return
+            entry = ready.popleft()
+            if entry.state != READY:
+                continue  # acked (or lost) while it waited
+            self.ready_count -= 1
+            self._lease(entry, c)
+
+    def _lease(self, entry: Entry, consumer: int) -> None:
+        stats = self.stats
+        now = self.env._now
+        msg = entry.msg
+        entry.deliveries += 1
+        lease = entry.lease = entry.lease + 1
+        entry.state = IN_FLIGHT
+        entry.consumer = consumer
+        self.held[consumer] += 1
+        self.in_flight += 1
+        stats.consume_deliveries += 1
+        if entry.deliveries > 1:
+            stats.consume_redeliveries += 1
+        if self.in_flight > stats.broker_in_flight_peak:
+            stats.broker_in_flight_peak = self.in_flight
+        traced = msg.id < self.rec.trace_limit
+        if traced:  # numbered by lease, as the consumer's events are
+            self.rec.event(now, self.actor, "deliver", msg.id, lease,
+                           f"consumer-{consumer}" + (f" delivery {entry.deliveries}"
+                                                     if entry.deliveries > 1 else ""))
+        deadline = now + self.visibility
+        self.leases.append((deadline, entry, lease))
+        if deadline < self._wake_at:
+            self._wake_at = deadline
+            Later.at(self.env, deadline, self._wake_callbacks, deadline)
+        copies = self._deliver((entry, lease, consumer))
+        if copies:
+            msg.copies += copies
+            if copies > 1:
+                stats.consume_network_duplicates += 1
+        else:
+            stats.consume_data_lost += 1
+            if traced:
+                self.rec.event(now, "network", "delivery_lost", msg.id, lease)
+
+    def _on_wake(self, event: Later) -> None:
+        """Expire the leases that are due; sleep until the first one still live."""
+        if event._value != self._wake_at:
+            return
+        now = self.env._now
+        leases = self.leases
+        while leases:
+            deadline, entry, lease = leases[0]
+            if entry.lease != lease or entry.state != IN_FLIGHT:
+                leases.popleft()  # ended early: acked, nacked, or lost in a crash
+            elif deadline <= now:
+                leases.popleft()
+                self._expired(entry)
+            else:
+                self._wake_at = deadline
+                Later.at(self.env, deadline, self._wake_callbacks, deadline)
+                return
+        self._wake_at = math.inf
+
+    def _expired(self, entry: Entry) -> None:
+        self.stats.lease_expiries += 1
+        if entry.msg.id < self.rec.trace_limit:
+            self.rec.event(self.env._now, self.actor, "lease_expired", entry.msg.id, entry.lease,
+                           f"consumer-{entry.consumer}")
+        self._free(entry)
+        self._again(entry, 0.0)
+
+    def _free(self, entry: Entry) -> None:
+        self.held[entry.consumer] -= 1
+        self.in_flight -= 1
+
+    def _again(self, entry: Entry, wait: float) -> None:
+        """A delivery ended without an ack: deliver again (after ``wait``) or dead-letter."""
+        if self.max_deliveries and entry.deliveries >= self.max_deliveries:
+            self._dead_letter(entry)
+        elif wait > 0:
+            entry.state = WAITING
+            self.ready_count += 1
+            Later(self.env, wait, self._again_callbacks, (entry, entry.lease, self.epoch))
+        else:
+            entry.state = READY
+            self.ready_count += 1
+            self.ready.append(entry)
+        self.dispatch()
+
+    def _ready_again(self, event: Later) -> None:
+        entry, lease, epoch = event._value
+        if epoch != self.epoch or entry.state != WAITING or entry.lease != lease:
+            return  # a crash (or an ack) came first
+        entry.state = READY
+        self.ready.append(entry)
+        self.dispatch()
+
+    def _dead_letter(self, entry: Entry) -> None:
+        msg = entry.msg
+        self._finish(entry, DEAD)
+        self.stats.dead_lettered += 1
+        self.stats.dlq_size += 1
+        if not msg.processed:
+            msg.cause = msg.cause or "dead_lettered"
+        if msg.id < self.rec.trace_limit:
+            self.rec.event(self.env._now, self.actor, "dead_lettered", msg.id, entry.lease)
+        self._release(msg)
+
+    def _finish(self, entry: Entry, state: int) -> None:
+        entry.state = state
+        del self.live[entry.serial]
+
+    # -- consumer acks ---------------------------------------------------------------
+
+    def on_consumer_packet(self, event: Later) -> None:
+        """An ack or nack arrived from a consumer."""
+        entry, lease, nack = event._value
+        stats = self.stats
+        msg = entry.msg
+        now = self.env._now
+        traced = msg.id < self.rec.trace_limit
+        if not self.up:
+            stats.consumer_acks_dropped_while_down += 1
+            if not nack and entry.effect_lease == lease:
+                entry.effect_fate = "broker_crash"
+            if traced:
+                self.rec.event(now, self.actor, "ack_ignored", msg.id, lease, "broker down")
+            return
+        state = entry.state
+        if state >= DONE:
+            stats.consumer_acks_late += 1
+            if traced:
+                self.rec.event(now, self.actor, "ack_ignored", msg.id, lease, "already settled")
+            return
+        if nack:
+            if lease != entry.lease or state != IN_FLIGHT:
+                if traced:  # a nack of an earlier delivery: the current one decides
+                    self.rec.event(now, self.actor, "ack_ignored", msg.id, lease, "stale nack")
+                return
+            stats.nacks += 1
+            if traced:
+                self.rec.event(now, self.actor, "nacked", msg.id, lease)
+            self._free(entry)
+            self._again(entry, self.backoff)
+            return
+        if lease != entry.lease:
+            stats.consumer_acks_stale += 1
+        if state == IN_FLIGHT:
+            self._free(entry)
+        else:
+            self.ready_count -= 1
+        self._finish(entry, DONE)
+        stats.consumed += 1
+        if traced:
+            self.rec.event(now, self.actor, "consumer_acked", msg.id, lease)
+        self._release(msg)
+        self.dispatch()
+
+    # -- the rest ------------------------------------------------------------------
+
+    def _release(self, msg: Message) -> None:
+        msg.copies -= 1
+        if msg.settled and not msg.copies:
+            self.world.copies_gone(msg)
+
+    def sync_store(self, now: float | None = None) -> None:
+        if now is not None:
+            self.store.expire(now)
+        stats = self.stats
+        old_entries, old_bytes = stats.broker_store
+        entries, nbytes = self.store.entries, self.store.nbytes
+        if entries != old_entries or nbytes != old_bytes:
+            stats.store_changed("broker", entries, nbytes)
+            self.rec.dedup_changed(entries - old_entries, nbytes - old_bytes)
+
+    def crash(self) -> None:
+        if not self.up:
+            return
+        self.up = False
+        self.epoch += 1
+        stats = self.stats
+        stats.broker_crashes += 1
+        now = self.env._now
+        self.leases.clear()
+        self._wake_at = math.inf
+        self.held = [0] * self.consumers
+        self.in_flight = 0
+        self.ready.clear()
+        self.ready_count = 0
+        entries = list(self.live.values())
+        if self.durable:
+            # Deliveries in flight lose their leases: ready again on restart.
+            for entry in entries:
+                if entry.state == IN_FLIGHT and entry.effect_lease == entry.lease:
+                    entry.effect_fate = "broker_crash"
+                entry.lease += 1
+                entry.state = READY
+                self.ready.append(entry)
+            self.ready_count = len(entries)
+        else:
+            for entry in entries:
+                msg = entry.msg
+                self._finish(entry, LOST)
+                stats.broker_lost_in_crash += 1
+                if not msg.processed:
+                    msg.cause = msg.cause or "broker_crash"
+                if msg.id < self.rec.trace_limit:
+                    self.rec.event(now, self.actor, "dropped", msg.id, entry.lease, "broker crashed")
+                self._release(msg)
+        if self.dedup and not self.store_durable:
+            self.store.clear()
+            self.store_epoch += 1
+            self.sync_store()
+
+    def restart(self) -> None:
+        if self.up:
+            return
+        self.up = True
+        self.dispatch()

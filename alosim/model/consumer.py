@@ -1,0 +1,332 @@
+"""A consumer of a pipeline: it processes what the broker delivers, and acks it.
+
+Deliveries arrive from the broker over the consume link. A consumer works on
+up to ``concurrency`` of them at once; the rest wait in its inbox (memory:
+lost in a crash). For each delivery it consults the group's idempotency
+store: a message the store has seen is acked and not processed again. Any
+other is processed: after the processing time it either fails (with
+``nack_probability``, and always for a poison message: no side effect, a
+nack goes back and the broker redelivers) or executes its side effect,
+records the id after ``write_delay`` and acks. With ``ack:
+before-processing`` the ack goes out when the consumer takes the delivery,
+before the work.
+
+A duplicate effect is charged to the hop it was born on and its cause (see
+:mod:`alosim.observe_pipeline`): an entry that never caused an effect before
+is a second publish the broker did not catch (publish hop, the broker store's
+miss cause); an entry that did is a redelivery (consume hop) -- why the
+broker redelivered, or, with a store, why the store let it through.
+
+The idempotency store is one store shared by the consumer group (an inbox
+table in the consumers' database): a redelivery to another consumer is still
+caught. A volatile one is wiped whenever a consumer crashes. A crash also
+loses the consumer's inbox and its work in progress: work whose side effect
+was done but not yet acknowledged will be redelivered and processed again.
+
+As the receiver, a consumer is driven by scheduled callbacks (``Later``),
+with an epoch number that voids work begun before a crash; no process per
+message.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections import deque
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from alosim.dists import Constant
+from alosim.model.broker import Entry
+from alosim.model.dedup import _mix64
+from alosim.model.events import Later
+from alosim.model.message import Message
+from alosim.observe_pipeline import PipelineStats
+from alosim.scenario import Consumer as ConsumerSpec
+from alosim.streams import Draws
+
+if TYPE_CHECKING:
+    from alosim.model.link import Link
+
+PROCESSING, WRITING = 0, 1
+
+
+class ConsumerStore:
+    """The consumer group's idempotency store, and how often a crash wiped it."""
+
+    __slots__ = ("store", "dedup", "durable", "epoch", "stats", "rec")
+
+    def __init__(self, store: Any, dedup: bool, durable: bool, stats: PipelineStats, rec: Any) -> None:
+        self.store = store
+        self.dedup = dedup
+        self.durable = durable
+        self.epoch = 0
+        self.stats = stats
+        self.rec = rec
+
+    def sync(self, now: float | None = None) -> None:
+        if now is not None:
+            self.store.expire(now)
+        old_entries, old_bytes = self.stats.consumer_store
+        entries, nbytes = self.store.entries, self.store.nbytes
+        if entries != old_entries or nbytes != old_bytes:
+            self.stats.store_changed("consumer", entries, nbytes)
+            self.rec.dedup_changed(entries - old_entries, nbytes - old_bytes)
+
+    def wipe(self) -> None:
+        if self.dedup and not self.durable:
+            self.store.clear()
+            self.epoch += 1
+            self.sync()
+
+
+class Consumer:
+    __slots__ = (
+        "world", "env", "rec", "stats", "index", "actor", "inbox", "busy", "concurrency", "up",
+        "epoch", "work", "shared", "store", "dedup", "write_delay", "ack_first", "nack_p",
+        "_nack_uniforms", "_processing", "_instant", "_send", "_done_callbacks",
+        "_written_callbacks", "_keys", "poison_below", "poison_salt",
+    )
+
+    def __init__(self, world: Any, index: int, spec: ConsumerSpec, stats: PipelineStats,
+                 shared: ConsumerStore, ack_link: Link) -> None:
+        self.world = world
+        self.env = world.env
+        self.rec = world.rec
+        self.stats = stats
+        self.index = index
+        self.actor = f"consumer-{index}"
+        self.inbox: deque[tuple[Entry, int]] = deque()
+        self.busy = 0
+        self.concurrency = spec.concurrency
+        self.up = True
+        self.epoch = 0
+        # Work in progress, in the order begun: key -> (entry, lease, stage, start time).
+        self.work: dict[int, tuple[Entry, int, int, float]] = {}
+        self.shared = shared
+        self.store = shared.store
+        self.dedup = shared.dedup
+        self.write_delay = spec.dedup.write_delay
+        self.ack_first = spec.ack == "before-processing"
+        self.nack_p = spec.nack_probability
+        self._nack_uniforms = world.streams.uniforms(f"consumer.{index}.nack")
+        # Whether a message is poison is a property of the message, the same
+        # at every consumer: a fixed hash of its id, salted by the run's seed.
+        self.poison_below = int(spec.poison_probability * 2.0**64)
+        self.poison_salt = int(world.streams.generator("consumer.poison").integers(0, 2**63))
+        processing = spec.processing
+        self._instant = isinstance(processing, Constant) and processing.value == 0
+        if isinstance(processing, Constant):
+            value = processing.value
+            self._processing: Callable[[], float] = lambda: value
+        else:
+            rng = world.streams.generator(f"consumer.{index}.processing")
+            self._processing = Draws(lambda n: processing.sample(rng, n))
+        self._send = ack_link.send
+        self._done_callbacks = (self._processed,)
+        self._written_callbacks = (self._written,)
+        self._keys = itertools.count()
+
+    # -- arrivals --------------------------------------------------------------------
+
+    def on_packet(self, event: Later) -> None:
+        """A delivery arrived from the broker."""
+        entry, lease, _ = event._value
+        msg = entry.msg
+        rec = self.rec
+        if not self.up:
+            self.stats.consumer_dropped_while_down += 1
+            if msg.id < rec.trace_limit:
+                rec.event(self.env._now, self.actor, "dropped", msg.id, lease, "consumer down")
+            self._release(msg)
+            return
+        self.stats.consumer_arrivals += 1
+        if msg.id < rec.trace_limit:
+            rec.event(self.env._now, self.actor, "arrive", msg.id, lease)
+        if self.busy < self.concurrency:
+            self._take(entry, lease)
+        else:
+            self.inbox.append((entry, lease))
+
+    def _take(self, entry: Entry, lease: int) -> None:
+        """Start on a delivery, then on whatever waits, while a slot is free."""
+        inbox = self.inbox
+        while True:
+            self._start(entry, lease)
+            if not inbox or self.busy >= self.concurrency:
+                return
+            entry, lease = inbox.popleft()
+
+    def _start(self, entry: Entry, lease: int) -> None:
+        msg = entry.msg
+        now = self.env._now
+        if self.ack_first:
+            self._ack(entry, lease, False)
+        if self.dedup and self.store.seen(msg, now):
+            self.stats.consumer_duplicates_caught += 1
+            self.rec.duplicates_detected += 1
+            if msg.id < self.rec.trace_limit:
+                self.rec.event(now, self.actor, "duplicate_detected", msg.id, lease)
+            if not self.ack_first:
+                self._ack(entry, lease, False)
+            self._release(msg)
+            return
+        key = next(self._keys)
+        self.busy += 1
+        self.work[key] = (entry, lease, PROCESSING, now)
+        delay = 0.0 if self._instant else self._processing()
+        if delay > 0:
+            Later(self.env, delay, self._done_callbacks, (key, self.epoch))
+        else:
+            self._done(key)
+
+    def _processed(self, event: Later) -> None:
+        key, epoch = event._value
+        if epoch != self.epoch:
+            return  # crashed meanwhile: this work never finished
+        self._done(key)
+        self._next()
+
+    def _done(self, key: int) -> None:
+        """Processing is over: fail and nack, or execute the effect and go on to record it."""
+        entry, lease, _, started = self.work[key]
+        if (self.poison_below and _mix64(entry.msg.id ^ self.poison_salt) < self.poison_below) or (
+                self.nack_p and self._nack_uniforms() < self.nack_p):
+            del self.work[key]
+            self.busy -= 1
+            if self.ack_first:
+                entry.msg.cause = entry.msg.cause or "acked_then_failed"
+            else:
+                self._ack(entry, lease, True)
+            self._release(entry.msg)
+            return
+        self._effect(entry, lease, started)
+        if self.write_delay > 0:
+            self.work[key] = (entry, lease, WRITING, started)
+            Later(self.env, self.write_delay, self._written_callbacks, (key, self.epoch))
+            return
+        self._record(key)
+
+    def _written(self, event: Later) -> None:
+        key, epoch = event._value
+        if epoch != self.epoch:
+            return
+        self._record(key)
+        self._next()
+
+    def _record(self, key: int) -> None:
+        entry, lease, _, _ = self.work.pop(key)
+        self.busy -= 1
+        msg = entry.msg
+        if self.dedup:
+            now = self.env._now
+            self.store.add(msg, now)
+            msg.consumer_epoch = self.shared.epoch
+            msg.consumer_recorded_at = now
+            self.shared.sync()
+        if not self.ack_first:
+            self._ack(entry, lease, False)
+        self._release(msg)
+
+    def _next(self) -> None:
+        if self.inbox and self.busy < self.concurrency:
+            self._take(*self.inbox.popleft())
+
+    # -- the side effect ----------------------------------------------------------------
+
+    def _effect(self, entry: Entry, lease: int, started: float) -> None:
+        """Once is the point; more than once is a duplicate, charged to (hop, cause)."""
+        rec = self.rec
+        msg = entry.msg
+        now = self.env._now
+        processed = msg.processed = msg.processed + 1
+        if processed == 1:
+            rec.delivery_latency_add(now - msg.created)  # also counts processed_unique
+            self.stats.consume_latency_add(now - entry.accepted_at)
+        else:
+            rec.duplicate_processing += 1
+            if not entry.effects:
+                # A second entry's first effect; if the message's first entry
+                # is the later one, the cause is why the other one escaped.
+                cause = entry.publish_cause or getattr(msg, "broker_miss", "unexplained")
+                self.stats.publish_duplicates[cause] += 1
+            else:
+                self.stats.consume_duplicates[self._why_again(entry, lease, started)] += 1
+        if msg.id < rec.trace_limit:
+            rec.event(now, self.actor, "processed", msg.id, lease, "again" if processed > 1 else "")
+        entry.effects += 1
+        entry.effect_lease = lease
+        entry.effect_fate = "consumer_ack_lost" if entry.ack_lost_lease == lease else "lease_expired"
+
+    def _why_again(self, entry: Entry, lease: int, started: float) -> str:
+        """Why the same entry caused a second effect (this delivery began at ``started``)."""
+        if lease == entry.effect_lease:
+            return "network_duplicate"
+        fate = entry.effect_fate
+        if not self.dedup:
+            return fate
+        recorded = getattr(entry.msg, "consumer_epoch", None)
+        if recorded is None or entry.msg.consumer_recorded_at > started:
+            # Not in the store when this delivery consulted it: the earlier
+            # copy was still at work (the lease ran out meanwhile), or a
+            # crash came between its effect and its record.
+            return "crash_before_record" if fate == "crash_before_ack" else fate
+        if recorded != self.shared.epoch:
+            return "store_lost_in_crash"
+        return self.store.miss_cause
+
+    # -- acks ---------------------------------------------------------------------------
+
+    def _ack(self, entry: Entry, lease: int, nack: bool) -> None:
+        rec = self.rec
+        msg = entry.msg
+        traced = msg.id < rec.trace_limit
+        self.stats.consumer_acks_sent += 1
+        if traced:
+            rec.event(self.env._now, self.actor, "nack_sent" if nack else "ack_sent", msg.id, lease)
+        if not self._send((entry, lease, nack)):
+            self.stats.consumer_acks_lost += 1
+            if not nack:
+                entry.ack_lost_lease = lease
+                if entry.effect_lease == lease:
+                    entry.effect_fate = "consumer_ack_lost"
+            if traced:
+                rec.event(self.env._now, "network", "consumer_ack_lost", msg.id, lease)
+
+    def _release(self, msg: Message) -> None:
+        msg.copies -= 1
+        if msg.settled and not msg.copies:
+            self.world.copies_gone(msg)
+
+    # -- crashes ------------------------------------------------------------------------
+
+    def crash(self) -> None:
+        """Stop: the inbox and the work in progress are lost, and so is a volatile store."""
+        if not self.up:
+            return
+        self.up = False
+        self.epoch += 1
+        self.stats.consumer_crashes += 1
+        rec = self.rec
+        now = self.env._now
+        lost: list[Entry] = []
+        for entry, lease, stage, _ in self.work.values():
+            if stage == WRITING:
+                # The side effect is done, its ack will never be sent.
+                if entry.effect_lease == lease:
+                    entry.effect_fate = "crash_before_ack"
+            elif self.ack_first and entry.msg.processed == 0:
+                entry.msg.cause = entry.msg.cause or "acked_then_crashed"
+            lost.append(entry)
+        lost.extend(entry for entry, _ in self.inbox)
+        self.work.clear()
+        self.inbox.clear()
+        self.busy = 0
+        self.shared.wipe()
+        for entry in lost:
+            self.stats.consumer_dropped_in_crash += 1
+            if entry.msg.id < rec.trace_limit:
+                rec.event(now, self.actor, "dropped", entry.msg.id, entry.lease, "consumer crashed")
+            self._release(entry.msg)
+
+    def restart(self) -> None:
+        self.up = True
