@@ -52,6 +52,7 @@ _FIXED_PATHS: dict[str, str] = {
             "set sweep.replications instead",
     "name": "the name picks the results folder and is the same for every point",
     "description": "the description does not change a run",
+    "expect": "the expected figures do not change a run",
     "sweep": "a sweep cannot vary its own definition",
 }
 MAX_RUNS = 1_000_000
@@ -148,6 +149,7 @@ class SweepPlan:
 def _hashed_scenario(scenario: Scenario) -> dict[str, Any]:
     data = scenario.resolved()
     data.pop("description", None)
+    data.pop("expect", None)
     data.pop("sweep", None)
     return data
 
