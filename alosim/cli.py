@@ -82,6 +82,9 @@ def run(file: Path, seed: int | None, out: Path, overrides: Sequence[str], no_pl
     from alosim.simulate import simulate
 
     scenario = load_scenario(file, overrides).with_seed(seed)
+    if scenario.sweep is not None:
+        click.echo(f"alosim: note: {file} has a sweep section; 'alosim run' runs only its base "
+                   f"point. To run the sweep: alosim sweep {file}", err=True)
     if check_determinism:
         _check_determinism(file, overrides, seed)
     with _progress(scenario) as progress:
@@ -197,6 +200,7 @@ def trace(file: Path, messages: int, seed: int | None, overrides: Sequence[str],
     click.echo("```")
     if mermaid_path is not None:
         mermaid_path.write_text(diagram, encoding="utf-8")
+        click.echo(f"mermaid diagram: {mermaid_path}")
     if pictures:
         from alosim import plots, seqdiagram
 

@@ -529,8 +529,28 @@ def parse_scenario(text: str, source: str = "<scenario>", overrides: Iterable[st
     if not isinstance(data, dict):
         kind = "empty" if data is None else f"a {type(data).__name__}"
         raise ScenarioError(source, [("", f"expected a mapping of scenario fields, got {kind}")])
+    overrides = list(overrides)
     data = apply_overrides(data, overrides, source)
-    return validate_scenario(data, source)
+    try:
+        return validate_scenario(data, source)
+    except ScenarioError as exc:
+        raise _blame_overrides(exc, overrides) from None
+
+
+def _blame_overrides(exc: ScenarioError, overrides: Sequence[str]) -> ScenarioError:
+    """Name the ``--set`` option, not the file, for a problem an override caused.
+
+    A problem is the override's when its field path and the override's path
+    lie on one branch (``--set netwrk.ack.loss=1`` makes ``netwrk`` unknown;
+    ``--set network.ack.loss=2`` makes ``network.ack.loss`` out of range).
+    """
+    for item in overrides:
+        path = item.partition("=")[0].strip()
+        mine = [(where, message) for where, message in exc.problems
+                if where and (where == path or path.startswith(where + ".") or where.startswith(path + "."))]
+        if mine:
+            return ScenarioError(f"--set {item}", mine)
+    return exc
 
 
 def validate_scenario(data: Mapping[str, Any], source: str = "<scenario>") -> Scenario:

@@ -1,0 +1,56 @@
+"""What ``alosim`` says around a run: notes, blame for bad overrides, written files."""
+
+from __future__ import annotations
+
+from click.testing import CliRunner
+
+from alosim.cli import cli
+from tests.conftest import SCENARIOS
+
+
+def invoke(*args: str):
+    return CliRunner().invoke(cli, list(args), catch_exceptions=False)
+
+
+def test_run_of_a_sweep_scenario_says_only_the_base_point_runs(tmp_path):
+    result = invoke("run", str(SCENARIOS / "compare-semantics.yaml"), "--out", str(tmp_path),
+                    "--no-plot", "--set", "messages=200")
+    assert result.exit_code == 0
+    assert "runs only its base point" in result.stderr
+    assert f"alosim sweep {SCENARIOS / 'compare-semantics.yaml'}" in result.stderr
+    assert "sweep" not in result.stdout.splitlines()[0]
+
+
+def test_run_of_a_plain_scenario_says_nothing_on_stderr(tmp_path):
+    result = invoke("run", str(SCENARIOS / "ack-lost.yaml"), "--out", str(tmp_path), "--no-plot",
+                    "--set", "messages=200")
+    assert result.exit_code == 0 and result.stderr == ""
+
+
+def test_a_misspelt_override_blames_the_set_option_not_the_file(tmp_path):
+    for item, field in (("netwrk.ack.loss=0.2", "netwrk: unknown key; did you mean 'network'?"),
+                        ("network.ack.loss=2", "network.ack.loss: Input should be less than or equal to 1"),
+                        ("sender.retry.timout=1s", "sender.retry.timout: unknown key")):
+        result = invoke("run", str(SCENARIOS / "ack-lost.yaml"), "--out", str(tmp_path), "--set", item)
+        assert result.exit_code == 2
+        assert result.stderr.startswith(f"alosim: error: --set {item}: {field}"), result.stderr
+        assert "ack-lost.yaml" not in result.stderr
+    assert not any(tmp_path.iterdir())
+
+
+def test_a_bad_file_is_still_blamed_on_the_file(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("name: bad\nmessages: 10\nnetwork: {ack: {los: 0.1}}\n")
+    result = invoke("run", str(bad), "--out", str(tmp_path / "out"), "--set", "network.data.loss=0.1")
+    assert result.exit_code == 2
+    assert result.stderr.startswith(f"alosim: error: {bad}: network.ack.los: unknown key")
+
+
+def test_trace_says_where_it_wrote_the_mermaid_file_and_names_the_attempt_column(tmp_path):
+    target = tmp_path / "seq.mmd"
+    result = invoke("trace", str(SCENARIOS / "ack-lost.yaml"), "--messages", "2", "--mermaid", str(target))
+    assert result.exit_code == 0
+    assert f"mermaid diagram: {target}" in result.stdout
+    assert target.read_text().startswith("sequenceDiagram")
+    header = result.stdout.splitlines()[0].split()
+    assert "attempt" in header and "try" not in header
