@@ -78,6 +78,7 @@ def cli() -> None:
 def run(file: Path, seed: int | None, out: Path, overrides: Sequence[str], no_plot: bool,
         check_determinism: bool) -> None:
     """Run a scenario FILE once, print its summary and write its results."""
+    from alosim import theory
     from alosim.results import write_run
     from alosim.simulate import simulate
 
@@ -91,6 +92,9 @@ def run(file: Path, seed: int | None, out: Path, overrides: Sequence[str], no_pl
         result = simulate(scenario, progress=progress)
     folder = write_run(result, out, plot=not no_plot)
     click.echo(format_summary(scenario, result.summary, result.wall_time_s))
+    theory_lines = theory.format_theory(theory.compare(scenario, result.summary, result.series))
+    if theory_lines:
+        click.echo(theory_lines)
     click.echo(f"\nresults: {folder}")
     if not result.ok:
         failed = ", ".join(k for k, v in result.checks.items() if not v)
@@ -336,6 +340,7 @@ _SECTIONS: list[tuple[str, list[tuple[str, str]]]] = [
         ("transmissions", "transmissions"),
         ("transmissions_per_message", "  per message"),
         ("retransmissions", "retransmissions"),
+        ("spurious_retransmissions", "  spurious (already delivered)"),
         ("data_lost", "data packets lost"),
         ("acks_lost", "acks lost"),
     ]),
@@ -358,6 +363,13 @@ _SECTIONS: list[tuple[str, list[tuple[str, str]]]] = [
         ("ack_latency_p99_s", "send -> ack p99"),
         ("ack_latency_max_s", "send -> ack max"),
     ]),
+    ("sender backlog (create -> first send: waiting for window room)", [
+        ("outbox_wait_p50_s", "outbox wait p50"),
+        ("outbox_wait_p95_s", "outbox wait p95"),
+        ("outbox_wait_p99_s", "outbox wait p99"),
+        ("outbox_wait_max_s", "outbox wait max"),
+        ("outbox_wait_mean_s", "outbox wait mean"),
+    ]),
     ("dedup store", [
         ("dedup_entries_peak", "entries, peak"),
         ("dedup_entries_final", "entries, final"),
@@ -372,11 +384,18 @@ _SECTIONS: list[tuple[str, list[tuple[str, str]]]] = [
 ]
 
 
+_OPTIONAL = frozenset({"spurious_retransmissions", "outbox_wait_p50_s", "outbox_wait_p95_s",
+                       "outbox_wait_p99_s", "outbox_wait_max_s", "outbox_wait_mean_s"})
+
+
 _IF_NONZERO: list[tuple[str, str]] = [
     ("network_duplicates", "duplicated by the network"),
     ("partition_drops", "dropped by partitions"),
     ("crashes", "crashes"),
     ("dropped_while_down", "dropped while down"),
+    ("data_dropped_while_down", "data dropped while down"),
+    ("acks_dropped_while_down", "acks dropped while down"),
+    ("acks_in_flight", "acks in flight at the end"),
     ("dropped_in_crash", "lost in a crash (queued)"),
     ("false_positive_drops", "new messages dropped as dups"),
 ]
@@ -401,8 +420,13 @@ def _fmt(key: str, value: Any) -> str:
 def format_summary(scenario: Scenario, summary: dict[str, Any], wall_time_s: float) -> str:
     lines = [f"{scenario.name}  ({scenario.semantics}, seed {summary['seed']})"]
     for title, rows in _SECTIONS:
+        # Columns a newer model adds (spurious retransmissions, outbox wait) are
+        # shown when the run has them.
+        present = [(key, label) for key, label in rows if key in summary or key not in _OPTIONAL]
+        if not present:
+            continue
         lines.append(f"  {title}")
-        for key, label in rows:
+        for key, label in present:
             lines.append(f"    {label:<30} {_fmt(key, summary[key]):>18}")
     extras = [(key, label) for key, label in _IF_NONZERO if summary.get(key)]
     if extras:
