@@ -58,7 +58,25 @@ _set_option = click.option("--set", "overrides", multiple=True, metavar="PATH=VA
                            help="Override a field, e.g. --set network.ack.loss=0.2 (repeatable).")
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class _Group(click.Group):
+    """Remembers the arguments it was called with: the exact command is stored with
+    the results it writes (``alosim results`` shows it)."""
+
+    invoked_with: list[str] | None = None
+
+    def main(self, args: Sequence[str] | None = None, *rest: Any, **kwargs: Any) -> Any:
+        _Group.invoked_with = list(sys.argv[1:] if args is None else args)
+        return super().main(args, *rest, **kwargs)
+
+
+def _command() -> str:
+    """The command being run, quoted so that it can be pasted into a shell."""
+    import shlex
+
+    return "alosim " + shlex.join(_Group.invoked_with or [])
+
+
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="alosim")
 def cli() -> None:
     """alosim: simulate at-least-once delivery and measure what it costs."""
@@ -90,7 +108,7 @@ def run(file: Path, seed: int | None, out: Path, overrides: Sequence[str], no_pl
         _check_determinism(file, overrides, seed)
     with _progress(scenario) as progress:
         result = simulate(scenario, progress=progress)
-    folder = write_run(result, out, plot=not no_plot)
+    folder = write_run(result, out, plot=not no_plot, command=_command())
     click.echo(format_summary(scenario, result.summary, result.wall_time_s))
     theory_lines = theory.format_theory(theory.compare(scenario, result.summary, result.series))
     if theory_lines:
@@ -247,7 +265,7 @@ def sweep(file: Path, jobs: int | None, executor_kind: str | None, scheduler: st
           overrides: Sequence[str], retry_errors: bool, no_plot: bool, no_progress: bool) -> None:
     """Run the sweep of scenario FILE: every point x replication not stored yet.
 
-    Results land in OUT/<name>/sweep-<hash>/; running the same sweep again
+    Results land in OUT/<name>/sweep-<swept paths>-<hash>/; running the same sweep again
     computes only what is missing, so an interrupted sweep resumes.
     """
     from alosim import plots as plotting
@@ -262,7 +280,7 @@ def sweep(file: Path, jobs: int | None, executor_kind: str | None, scheduler: st
         with make_executor(kind, jobs, scheduler) as executor:
             click.echo(f"executor: {kind}, {executor.workers} worker{'s' if executor.workers != 1 else ''}")
             outcome = run_sweep(plan, out=out, executor=executor, progress=not no_progress,
-                                retry_errors=retry_errors)
+                                retry_errors=retry_errors, command=_command())
     except SweepInterrupted as exc:
         click.echo(f"\nalosim: {exc}; run the same command again to compute the rest", err=True)
         sys.exit(130)
@@ -290,13 +308,16 @@ def sweep(file: Path, jobs: int | None, executor_kind: str | None, scheduler: st
     help="Which plot (repeatable; default: every plot that fits the sweep).")
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Folder for the PNG and SVG files (default: RESULTS/plots).")
+@click.option("--sweep", "which", metavar="NAME", default=None,
+              help="Which sweep, when RESULTS holds several: its folder name or a part only it "
+              "contains (default: the most recent).")
 @_friendly
-def plot(results: Path, kinds: Sequence[str], out: Path | None) -> None:
+def plot(results: Path, kinds: Sequence[str], out: Path | None, which: str | None) -> None:
     """Draw the comparison plots of the sweep results in RESULTS."""
     from alosim import plots as plotting
     from alosim.store import load_sweep
 
-    data = load_sweep(results)
+    data = load_sweep(results, which, note=lambda message: click.echo(f"alosim: note: {message}", err=True))
     if not kinds:
         kinds = [k for k in plotting.PLOT_KINDS if plotting.unfit_reason(k, data) is None]
         if not kinds:
@@ -307,29 +328,51 @@ def plot(results: Path, kinds: Sequence[str], out: Path | None) -> None:
         click.echo(str(path))
 
 
-_SWEEP_COLUMNS: list[tuple[str, str]] = [
-    ("duplicate_processing_per_message", "dup/msg"),
-    ("lost_per_message", "lost/msg"),
-    ("delivery_latency_p99_s", "p99 latency (s)"),
-    ("dedup_entries_peak", "store peak"),
+# (measure, header, is a count): labels as the run summary words them.
+_SWEEP_COLUMNS: list[tuple[str, str, bool]] = [
+    ("duplicate_deliveries_per_message", "duplicate deliveries per message", False),
+    ("duplicate_processing_per_message", "duplicate processing per message", False),
+    ("lost_per_message", "lost per message", False),
+    ("delivery_latency_p99_s", "create -> processed p99 (s)", False),
+    ("dedup_entries_peak", "store entries, peak", True),
 ]
 
 
-def format_sweep_table(agg: Any, parameters: Sequence[str]) -> str:
-    """One line per point: its parameters, runs, and mean ± 95 % CI half-width of key measures."""
-    shown = [(m, label) for m, label in _SWEEP_COLUMNS if f"{m}_mean" in agg]
-    header = [*parameters, "runs", *(label for _, label in shown)]
+def format_sweep_table(agg: Any, parameters: Sequence[str], confidence: float = 0.95) -> str:
+    """One line per point: its parameters, runs, and mean ± CI half-width of key measures."""
+    shown = [(m, label, count) for m, label, count in _SWEEP_COLUMNS if f"{m}_mean" in agg]
+    header = [*parameters, "runs", *(label for _, label, _ in shown)]
     rows = []
     for _, row in agg.iterrows():
         cells = [str(row[p]) for p in parameters] + [str(row["runs"])]
-        for m, _ in shown:
+        for m, _, count in shown:
             mean, high = row[f"{m}_mean"], row[f"{m}_ci_high"]
             half = high - mean
-            cells.append("-" if mean != mean else f"{mean:.4g}" + ("" if half != half else f" ± {half:.2g}"))
+            if mean != mean:
+                cells.append("-")
+            elif count:
+                cells.append(f"{mean:,.0f}" + ("" if half != half else f" ± {half:,.0f}"))
+            else:
+                cells.append(f"{mean:.4g}" + ("" if half != half else f" ± {half:.2g}"))
         rows.append(cells)
     widths = [max(len(str(c)) for c in column) for column in zip(header, *rows)]
-    lines = ["  ".join(f"{c:>{w}}" for c, w in zip(cells, widths)) for cells in [header, *rows]]
+    lines = [f"mean over each point's runs ± half-width of its {confidence:.0%} confidence interval "
+             "(Student t, n - 1 degrees of freedom; none with one run)"]
+    lines += ["  ".join(f"{c:>{w}}" for c, w in zip(cells, widths)) for cells in [header, *rows]]
     return "\n".join(lines)
+
+
+@cli.command()
+@click.argument("folder", required=False, default=Path("results"),
+                type=click.Path(file_okay=False, path_type=Path))
+def results(folder: Path) -> None:
+    """List every run and sweep stored in FOLDER (default: results): when, what was
+    swept, points x replications, whether complete, and the command that made it."""
+    from alosim.catalog import entries, format_entries
+
+    if not folder.is_dir():
+        _fail(f"{folder}: no such results folder")
+    click.echo(format_entries(folder, entries(folder)))
 
 
 # -- the summary table ---------------------------------------------------------

@@ -9,7 +9,8 @@ never sees half a result; an interrupted write removes its temporary folder.
 Contents:
 
 * ``scenario.yaml`` -- the resolved scenario (every default filled in);
-* ``manifest.json`` -- alosim version, seed, fingerprint, wall time, checks;
+* ``manifest.json`` -- alosim version, seed, fingerprint, wall time, checks,
+  when it was written and by which command (for ``alosim results``);
 * ``summary.csv`` -- the summary row, without wall time (so it is identical
   between runs);
 * ``timeseries.csv`` -- the sampled series;
@@ -46,8 +47,10 @@ def safe_child(root: Path, *parts: str) -> Path:
     return target
 
 
-def write_run(result: RunResult, out: str | Path = "results", *, plot: bool = True) -> Path:
-    """Write ``result`` under ``out`` and return its folder."""
+def write_run(result: RunResult, out: str | Path = "results", *, plot: bool = True,
+              command: str | None = None) -> Path:
+    """Write ``result`` under ``out`` and return its folder. ``command`` (how the
+    run was asked for) goes into the manifest beside the date, for ``alosim results``."""
     from alosim import plots
 
     final = run_dir(out, result)
@@ -67,6 +70,8 @@ def write_run(result: RunResult, out: str | Path = "results", *, plot: bool = Tr
             "wall_time_s": round(result.wall_time_s, 6),
             "checks": result.checks,
             "ok": result.ok,
+            "written_at": utc_now(),
+            "command": command or "(Python: alosim.write_run)",
         }
         (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
         summary = result.summary_frame().drop(columns=["wall_time_s"])
@@ -86,6 +91,13 @@ def write_run(result: RunResult, out: str | Path = "results", *, plot: bool = Tr
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return final
+
+
+def utc_now() -> str:
+    """The wall-clock time, for the record of when results were written (never for a run)."""
+    from datetime import datetime, timezone
+
+    return datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
 def _fsync(path: Path) -> None:
