@@ -362,6 +362,68 @@ def format_sweep_table(agg: Any, parameters: Sequence[str], confidence: float = 
     return "\n".join(lines)
 
 
+@cli.command(name="compare")
+@click.argument("inputs", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("--with", "variants", multiple=True, metavar="PATH=VALUE[,PATH=VALUE...]",
+              help="Also compare the first scenario with these fields changed (repeatable: one "
+              "variant each), e.g. --with sender.durable_outbox=true.")
+@_seed_option
+@_set_option
+@click.option("--replications", "-n", type=click.IntRange(min=1, max=10_000), default=1, show_default=True,
+              help="Run every scenario with N seeds and give each difference a paired t interval.")
+@_friendly
+def compare_command(inputs: Sequence[Path], variants: Sequence[str], seed: int | None,
+                    overrides: Sequence[str], replications: int) -> None:
+    """Compare scenario files or stored runs side by side, with the differences.
+
+    Scenarios run with the same seed (common random numbers); each INPUT is a
+    scenario file or a run's results folder. The first input is the baseline.
+    """
+    from alosim import compare as comparing
+
+    items: list[comparing.Input] = []
+    for path in inputs:
+        if path.is_dir():
+            items.append(comparing.stored_run(path))
+        else:
+            scenario = load_scenario(path, overrides)
+            items.append(comparing.Input(scenario.name, scenario=scenario))
+    base = items[0].scenario
+    for variant in variants:
+        if base is None:
+            _fail("--with changes the first input, which must then be a scenario file")
+        assert base is not None
+        changes = _split_variant(variant)
+        scenario = load_scenario(inputs[0], [*overrides, *changes])
+        short = ",".join(f"{c.partition('=')[0].rpartition('.')[2]}={c.partition('=')[2]}" for c in changes)
+        items.append(comparing.Input(f"{scenario.name} [{short}]", scenario=scenario))
+    if len(items) < 2:
+        _fail("compare needs two inputs: two scenario files or results folders, or one scenario "
+              "and --with PATH=VALUE")
+    labels: dict[str, int] = {}
+    for i, item in enumerate(items):
+        labels[item.label] = labels.get(item.label, 0) + 1
+        if labels[item.label] > 1:
+            items[i] = comparing.Input(f"{item.label} #{labels[item.label]}", item.scenario, item.summary)
+    try:
+        result = comparing.compare(items, seed=seed, replications=replications)
+    except comparing.CompareError as exc:
+        _fail(str(exc))
+    click.echo(comparing.format_comparison(result))
+
+
+def _split_variant(variant: str) -> list[str]:
+    """``a.b=1,c.d=2`` -> ``["a.b=1", "c.d=2"]`` (a comma starts a new change only
+    where a dotted path and ``=`` follow, so values may hold commas)."""
+    import re
+
+    parts = [p.strip() for p in re.split(r",(?=\s*[A-Za-z_][\w.]*=)", variant) if p.strip()]
+    for part in parts:
+        if "=" not in part:
+            _fail(f"--with {variant}: expected PATH=VALUE[,PATH=VALUE...], got {part!r}")
+    return parts
+
+
 @cli.command()
 @click.argument("folder", required=False, default=Path("results"),
                 type=click.Path(file_okay=False, path_type=Path))
