@@ -328,20 +328,21 @@ def plot(results: Path, kinds: Sequence[str], out: Path | None, which: str | Non
         click.echo(str(path))
 
 
-# (measure, header, is a count): labels as the run summary words them.
-_SWEEP_COLUMNS: list[tuple[str, str, bool]] = [
-    ("duplicate_deliveries_per_message", "duplicate deliveries per message", False),
-    ("duplicate_processing_per_message", "duplicate processing per message", False),
-    ("lost_per_message", "lost per message", False),
-    ("delivery_latency_p99_s", "create -> processed p99 (s)", False),
-    ("dedup_entries_peak", "store entries, peak", True),
+# (measure, header in two lines, is a count): words as the run summary has them.
+_SWEEP_COLUMNS: list[tuple[str, tuple[str, str], bool]] = [
+    ("duplicate_deliveries_per_message", ("duplicate deliveries", "per message"), False),
+    ("duplicate_processing_per_message", ("duplicate processing", "per message"), False),
+    ("lost_per_message", ("lost", "per message"), False),
+    ("delivery_latency_p99_s", ("create -> processed", "p99 (s)"), False),
+    ("dedup_entries_peak", ("dedup store", "entries, peak"), True),
 ]
 
 
 def format_sweep_table(agg: Any, parameters: Sequence[str], confidence: float = 0.95) -> str:
     """One line per point: its parameters, runs, and mean ± CI half-width of key measures."""
     shown = [(m, label, count) for m, label, count in _SWEEP_COLUMNS if f"{m}_mean" in agg]
-    header = [*parameters, "runs", *(label for _, label, _ in shown)]
+    top = ["" for _ in parameters] + [""] + [label[0] for _, label, _ in shown]
+    header = [*parameters, "runs", *(label[1] for _, label, _ in shown)]
     rows = []
     for _, row in agg.iterrows():
         cells = [str(row[p]) for p in parameters] + [str(row["runs"])]
@@ -355,10 +356,11 @@ def format_sweep_table(agg: Any, parameters: Sequence[str], confidence: float = 
             else:
                 cells.append(f"{mean:.4g}" + ("" if half != half else f" ± {half:.2g}"))
         rows.append(cells)
-    widths = [max(len(str(c)) for c in column) for column in zip(header, *rows)]
+    widths = [max(len(str(c)) for c in column) for column in zip(top, header, *rows)]
     lines = [f"mean over each point's runs ± half-width of its {confidence:.0%} confidence interval "
              "(Student t, n - 1 degrees of freedom; none with one run)"]
-    lines += ["  ".join(f"{c:>{w}}" for c, w in zip(cells, widths)) for cells in [header, *rows]]
+    lines += ["  ".join(f"{c:>{w}}" for c, w in zip(cells, widths)).rstrip()
+              for cells in [top, header, *rows]]
     return "\n".join(lines)
 
 
