@@ -113,10 +113,18 @@ def run(file: Path, seed: int | None, out: Path, overrides: Sequence[str], no_pl
     theory_lines = theory.format_theory(theory.compare(scenario, result.summary, result.series))
     if theory_lines:
         click.echo(theory_lines)
-    click.echo(f"\nresults: {folder}")
+    click.echo(f"\nresults: {_shown(folder)}")
     if not result.ok:
         failed = ", ".join(k for k, v in result.checks.items() if not v)
         click.echo(f"guarantee violated ({scenario.semantics}): {failed}")
+
+
+def _shown(path: Path) -> Path:
+    """``path`` relative to the working folder when it lies inside it (shorter to read)."""
+    try:
+        return path.relative_to(Path.cwd())
+    except ValueError:
+        return path
 
 
 def _check_determinism(file: Path, overrides: Sequence[str], seed: int | None) -> None:
@@ -294,7 +302,7 @@ def sweep(file: Path, jobs: int | None, executor_kind: str | None, scheduler: st
         failed = data.runs[data.runs["error"] != ""].iloc[0]
         click.echo(f"first failure (point {failed['point']}, replication {failed['replication']}): "
                    f"{failed['error']}")
-    click.echo(f"results: {outcome.folder}")
+    click.echo(f"results: {_shown(outcome.folder)}")
     if not no_plot:
         for path in plotting.write_sweep_plots(data, outcome.folder / "plots"):
             if path.suffix == ".png":
