@@ -444,7 +444,11 @@ def results(folder: Path) -> None:
 
     if not folder.is_dir():
         _fail(f"{folder}: no such results folder")
-    click.echo(format_entries(folder, entries(folder)))
+    try:
+        found = entries(folder)
+    except OSError as exc:
+        _fail(f"{folder}: cannot be read ({exc.strerror or exc})")
+    click.echo(format_entries(folder, found))
 
 
 # -- the summary table ---------------------------------------------------------

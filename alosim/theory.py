@@ -93,8 +93,6 @@ class Comparison:
         return 0.0 if diff == 0 else math.copysign(math.inf, diff)
 
 
-Rule = Callable[["_Run"], "Comparison | str"]
-
 
 @dataclass(frozen=True)
 class _Run:
