@@ -54,3 +54,21 @@ def test_trace_says_where_it_wrote_the_mermaid_file_and_names_the_attempt_column
     assert target.read_text().startswith("sequenceDiagram")
     header = result.stdout.splitlines()[0].split()
     assert "attempt" in header and "try" not in header
+
+
+def test_summary_shows_spurious_retransmissions_and_the_backlog_when_the_run_reports_them():
+    import alosim
+    from alosim.cli import format_summary
+    from tests.conftest import make
+
+    scenario = make("name: s\nseed: 1\nmessages: 300\nsender: {rate: 100/s, window: 4}")
+    summary = dict(alosim.simulate(scenario).summary)
+    plain = format_summary(scenario, summary, 0.1)
+    assert "spurious" not in plain and "outbox wait" not in plain
+    summary.update({"spurious_retransmissions": 7, "outbox_wait_p50_s": 0.5, "outbox_wait_p95_s": 2.0,
+                    "outbox_wait_p99_s": 3.0, "outbox_wait_max_s": 4.0, "outbox_wait_mean_s": 0.75})
+    shown = format_summary(scenario, summary, 0.1).splitlines()
+    spurious = next(i for i, line in enumerate(shown) if "spurious (already delivered)" in line)
+    assert shown[spurious - 1].strip().startswith("retransmissions") and shown[spurious].split()[-1] == "7"
+    backlog = next(i for i, line in enumerate(shown) if line.strip().startswith("sender backlog"))
+    assert [line.split()[-1] for line in shown[backlog + 1:backlog + 6]] == ["500ms", "2s", "3s", "4s", "750ms"]
