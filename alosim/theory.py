@@ -131,13 +131,18 @@ def _clean_network(sc: Scenario) -> str | None:
     return None
 
 
-def _round_trip_exceeds(sc: Scenario, wait_s: float) -> float:
-    """P(data latency + processing + ack latency > wait), from a fixed-seed sample."""
+def _round_trip_exceeds(sc: Scenario, wait_s: float, queue_rate: float | None = None) -> float:
+    """P(data latency + processing + ack latency > wait), from a fixed-seed sample.
+
+    With ``queue_rate`` the time at the receiver is an M/M/1 sojourn,
+    exponential with that rate (mu - lambda), instead of the processing alone.
+    """
     import numpy as np
 
     rng = np.random.default_rng(20240229)
-    total = (sc.network.data.latency.sample(rng, _RTT_DRAWS)
-             + sc.receiver.processing.sample(rng, _RTT_DRAWS)
+    at_receiver = (rng.exponential(1.0 / queue_rate, _RTT_DRAWS) if queue_rate is not None
+                   else sc.receiver.processing.sample(rng, _RTT_DRAWS))
+    total = (sc.network.data.latency.sample(rng, _RTT_DRAWS) + at_receiver
              + sc.network.ack.latency.sample(rng, _RTT_DRAWS))
     return float(np.mean(total > wait_s))
 
@@ -178,6 +183,36 @@ def _losses(sc: Scenario) -> tuple[float, float]:
     p_d, p_a = _bernoulli(sc.network.data), _bernoulli(sc.network.ack)
     assert p_d is not None and p_a is not None
     return p_d, p_a
+
+
+def _loss_rate(link: LinkSpec) -> float:
+    loss = link.loss
+    if isinstance(loss, GilbertElliott):
+        return (loss.p * loss.loss_bad + loss.r * loss.loss_good) / (loss.p + loss.r)
+    return float(loss)
+
+
+def _window_pressure(sc: Scenario) -> str | None:
+    """Why the window may hold new messages back (so ids arrive slower than the rate), or None.
+
+    By Little's law a sender keeps rate x (time a message holds a slot) slots
+    busy; a slot is held for the round trips and the timeouts of the
+    attempts before the ack. More than half the window busy on average
+    means queues at the sender.
+    """
+    if sc.sender.rate is None or sc.sender.window is None:
+        return None
+    p_d, p_a = _loss_rate(sc.network.data), _loss_rate(sc.network.ack)
+    success = (1.0 - p_d) * (1.0 - p_a)
+    if success <= 0:
+        return "nothing gets through"
+    attempts = 1.0 / success
+    round_trip = sc.network.data.latency.mean + sc.receiver.processing.mean + sc.network.ack.latency.mean
+    hold = round_trip + (attempts - 1.0) * sc.sender.retry.timeout
+    busy = sc.sender.rate * hold
+    if busy > sc.sender.window / 2:
+        return f"the window ({sc.sender.window}) is too small for the rate: about {busy:.0f} slots busy"
+    return None
 
 
 def _settled(run: _Run) -> str | None:
@@ -270,11 +305,16 @@ def ttl_plateau(run: _Run) -> Comparison | str:
         return "closed loop: no fixed arrival rate"
     if sc.faults:
         return "crashes can wipe the store"
+    if sc.network.partitions or sc.max_time is not None:
+        return "a partition or max_time interrupts the stream of new ids"
     if run.summary.get("duplicates_window_expired"):
         return "some ids were recorded twice (duplicates outlived the window)"
     rate = sc.sender.rate * sc.sender.count
     sending = sc.duration if sc.duration is not None else run.messages / rate
     window = dedup.window
+    backlog = _window_pressure(sc)
+    if backlog is not None:
+        return backlog
     times = list(run.series.get("time_s", []))
     entries = list(run.series.get("dedup_entries", []))
     # The plateau: from one window (plus a little settling) after the start to the end of sending.
@@ -369,6 +409,12 @@ def mm1_sojourn(run: _Run) -> Comparison | str:
     round_trip = data.mean + sojourn + sc.network.ack.latency.mean
     if sc.sender.window is not None and sc.sender.window < 10 + 5 * sc.sender.rate * round_trip:
         return "the window may fill and hold messages back"
+    retry = sc.sender.retry
+    if retry.policy == "adaptive" or retry.jitter != "none":
+        return "adaptive or jittered waits can retransmit before the ack: extra arrivals"
+    late = _round_trip_exceeds(sc, retry.timeout, queue_rate=mu - lam)
+    if late >= SPURIOUS_TOLERANCE:
+        return f"the timeout is not well above the round trip (P about {late:.2g}): extra arrivals"
     n = run.messages
     var = data.variance + _mm1_sojourn_asymptotic_variance(rho) / mu**2
     return Comparison("create -> processed mean (s)", float(run.summary["delivery_latency_mean_s"]),

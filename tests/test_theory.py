@@ -166,3 +166,11 @@ def test_result_theory_is_a_frame_and_alosim_run_prints_it(tmp_path):
     none_apply = CliRunner().invoke(cli, ["run", str(SCENARIOS / "network-faults.yaml"), "--out",
                                           str(tmp_path), "--no-plot"])
     assert none_apply.exit_code == 0 and "closed forms" not in none_apply.stdout
+
+
+def test_ttl_plateau_and_mm1_step_aside_when_the_sender_cannot_keep_up_or_resends_early():
+    ttl = {"semantics": "exactly-once", "receiver.dedup": {"kind": "ttl", "window": "10s"},
+           "sender.window": 8, "sender.retry.timeout": "1s"}
+    assert "too small for the rate" in verdicts(make(BASE, **ttl))["TTL store plateau"]
+    early = verdicts(make(MM1, **{"sender.retry.timeout": "30ms"}))["M/M/1 sojourn"]
+    assert "not well above the round trip" in early
