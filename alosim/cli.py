@@ -67,7 +67,25 @@ _set_option = click.option("--set", "overrides", multiple=True, metavar="PATH=VA
                            help="Override a field, e.g. --set network.ack.loss=0.2 (repeatable).")
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class _Group(click.Group):
+    """Remembers the arguments it was called with: the exact command is stored with
+    the results it writes (``alosim results`` shows it)."""
+
+    invoked_with: list[str] | None = None
+
+    def main(self, args: Sequence[str] | None = None, *rest: Any, **kwargs: Any) -> Any:
+        _Group.invoked_with = list(sys.argv[1:] if args is None else args)
+        return super().main(args, *rest, **kwargs)
+
+
+def _command() -> str:
+    """The command being run, quoted so that it can be pasted into a shell."""
+    import shlex
+
+    return "alosim " + shlex.join(_Group.invoked_with or [])
+
+
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="alosim")
 def cli() -> None:
     """alosim: simulate at-least-once delivery and measure what it costs."""
@@ -87,18 +105,25 @@ def cli() -> None:
 def run(file: Path, seed: int | None, out: Path, overrides: Sequence[str], no_plot: bool,
         check_determinism: bool) -> None:
     """Run a scenario FILE once, print its summary and write its results."""
+    from alosim import theory
     from alosim.results import prepare_out, write_run
     from alosim.simulate import simulate
 
     scenario = load_scenario(file, overrides).with_seed(seed)
+    if scenario.sweep is not None:
+        click.echo(f"alosim: note: {printable(file)} has a sweep section; 'alosim run' runs only its "
+                   f"base point. To run the sweep: alosim sweep {printable(file)}", err=True)
     prepare_out(out, scenario.name)  # before any simulating: a bad --out costs nothing
     if check_determinism:
         _check_determinism(file, overrides, seed)
     with _progress(scenario) as progress:
         result = simulate(scenario, progress=progress)
-    folder = write_run(result, out, plot=not no_plot)
+    folder = write_run(result, out, plot=not no_plot, command=_command())
     click.echo(format_summary(scenario, result.summary, result.wall_time_s))
-    click.echo(f"\nresults: {printable(folder)}")
+    theory_lines = theory.format_theory(theory.compare(scenario, result.summary, result.series))
+    if theory_lines:
+        click.echo(theory_lines)
+    click.echo(f"\nresults: {printable(_shown(folder))}")
     from alosim.budget import stop_note
 
     note = stop_note(result.summary, scenario.budget.stall_events, scenario.budget.memory)
@@ -107,6 +132,14 @@ def run(file: Path, seed: int | None, out: Path, overrides: Sequence[str], no_pl
     if not result.ok:
         failed = ", ".join(k for k, v in result.checks.items() if not v)
         click.echo(f"guarantee violated ({scenario.semantics}): {failed}")
+
+
+def _shown(path: Path) -> Path:
+    """``path`` relative to the working folder when it lies inside it (shorter to read)."""
+    try:
+        return path.relative_to(Path.cwd())
+    except ValueError:
+        return path
 
 
 def _check_determinism(file: Path, overrides: Sequence[str], seed: int | None) -> None:
@@ -223,6 +256,7 @@ def trace(file: Path, messages: int, seed: int | None, overrides: Sequence[str],
     click.echo("```")
     if mermaid_path is not None:
         write_text_atomic(mermaid_path, diagram)
+        click.echo(f"mermaid diagram: {printable(mermaid_path)}")
     if pictures:
         from alosim import plots, seqdiagram
 
@@ -261,7 +295,7 @@ def sweep(file: Path, jobs: int | None, executor_kind: str | None, scheduler: st
           overrides: Sequence[str], retry_errors: bool, no_plot: bool, no_progress: bool) -> None:
     """Run the sweep of scenario FILE: every point x replication not stored yet.
 
-    Results land in OUT/<name>/sweep-<hash>/; running the same sweep again
+    Results land in OUT/<name>/sweep-<swept paths>-<hash>/; running the same sweep again
     computes only what is missing, so an interrupted sweep resumes.
     """
     from alosim import plots as plotting
@@ -279,7 +313,7 @@ def sweep(file: Path, jobs: int | None, executor_kind: str | None, scheduler: st
         with make_executor(kind, jobs, scheduler) as executor:
             click.echo(f"executor: {kind}, {executor.workers} worker{'s' if executor.workers != 1 else ''}")
             outcome = run_sweep(plan, out=out, executor=executor, progress=not no_progress,
-                                retry_errors=retry_errors)
+                                retry_errors=retry_errors, command=_command())
     except SweepInterrupted as exc:
         click.echo(f"\nalosim: {exc}; run the same command again to compute the rest", err=True)
         sys.exit(130)
@@ -293,7 +327,7 @@ def sweep(file: Path, jobs: int | None, executor_kind: str | None, scheduler: st
         failed = data.runs[data.runs["error"] != ""].iloc[0]
         click.echo(f"first failure (point {failed['point']}, replication {failed['replication']}): "
                    f"{failed['error']}")
-    click.echo(f"results: {printable(outcome.folder)}")
+    click.echo(f"results: {printable(_shown(outcome.folder))}")
     if not no_plot:
         for path in plotting.write_sweep_plots(data, plots_folder(outcome.folder)):
             if path.suffix == ".png":
@@ -307,13 +341,16 @@ def sweep(file: Path, jobs: int | None, executor_kind: str | None, scheduler: st
     help="Which plot (repeatable; default: every plot that fits the sweep).")
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Folder for the PNG and SVG files (default: RESULTS/plots).")
+@click.option("--sweep", "which", metavar="NAME", default=None,
+              help="Which sweep, when RESULTS holds several: its folder name or a part only it "
+              "contains (default: the most recent).")
 @_friendly
-def plot(results: Path, kinds: Sequence[str], out: Path | None) -> None:
+def plot(results: Path, kinds: Sequence[str], out: Path | None, which: str | None) -> None:
     """Draw the comparison plots of the sweep results in RESULTS."""
     from alosim import plots as plotting
     from alosim.store import load_sweep, plots_folder
 
-    data = load_sweep(results)
+    data = load_sweep(results, which, note=lambda message: click.echo(f"alosim: note: {message}", err=True))
     if not kinds:
         kinds = [k for k in plotting.PLOT_KINDS if plotting.unfit_reason(k, data) is None]
         if not kinds:
@@ -324,29 +361,119 @@ def plot(results: Path, kinds: Sequence[str], out: Path | None) -> None:
         click.echo(printable(path))
 
 
-_SWEEP_COLUMNS: list[tuple[str, str]] = [
-    ("duplicate_processing_per_message", "dup/msg"),
-    ("lost_per_message", "lost/msg"),
-    ("delivery_latency_p99_s", "p99 latency (s)"),
-    ("dedup_entries_peak", "store peak"),
+# (measure, header in two lines, is a count): words as the run summary has them.
+_SWEEP_COLUMNS: list[tuple[str, tuple[str, str], bool]] = [
+    ("duplicate_deliveries_per_message", ("duplicate deliveries", "per message"), False),
+    ("duplicate_processing_per_message", ("duplicate processing", "per message"), False),
+    ("lost_per_message", ("lost", "per message"), False),
+    ("delivery_latency_p99_s", ("create -> processed", "p99 (s)"), False),
+    ("dedup_entries_peak", ("dedup store", "entries, peak"), True),
 ]
 
 
-def format_sweep_table(agg: Any, parameters: Sequence[str]) -> str:
-    """One line per point: its parameters, runs, and mean ± 95 % CI half-width of key measures."""
-    shown = [(m, label) for m, label in _SWEEP_COLUMNS if f"{m}_mean" in agg]
-    header = [*parameters, "runs", *(label for _, label in shown)]
+def format_sweep_table(agg: Any, parameters: Sequence[str], confidence: float = 0.95) -> str:
+    """One line per point: its parameters, runs, and mean ± CI half-width of key measures."""
+    shown = [(m, label, count) for m, label, count in _SWEEP_COLUMNS if f"{m}_mean" in agg]
+    top = ["" for _ in parameters] + [""] + [label[0] for _, label, _ in shown]
+    header = [*parameters, "runs", *(label[1] for _, label, _ in shown)]
     rows = []
     for _, row in agg.iterrows():
         cells = [str(row[p]) for p in parameters] + [str(row["runs"])]
-        for m, _ in shown:
+        for m, _, count in shown:
             mean, high = row[f"{m}_mean"], row[f"{m}_ci_high"]
             half = high - mean
-            cells.append("-" if mean != mean else f"{mean:.4g}" + ("" if half != half else f" ± {half:.2g}"))
+            if mean != mean:
+                cells.append("-")
+            elif count:
+                cells.append(f"{mean:,.0f}" + ("" if half != half else f" ± {half:,.0f}"))
+            else:
+                cells.append(f"{mean:.4g}" + ("" if half != half else f" ± {half:.2g}"))
         rows.append(cells)
-    widths = [max(len(str(c)) for c in column) for column in zip(header, *rows)]
-    lines = ["  ".join(f"{c:>{w}}" for c, w in zip(cells, widths)) for cells in [header, *rows]]
+    widths = [max(len(str(c)) for c in column) for column in zip(top, header, *rows)]
+    lines = [f"mean over each point's runs ± half-width of its {confidence:.0%} confidence interval "
+             "(Student t, n - 1 degrees of freedom; none with one run)"]
+    lines += ["  ".join(f"{c:>{w}}" for c, w in zip(cells, widths)).rstrip()
+              for cells in [top, header, *rows]]
     return "\n".join(lines)
+
+
+@cli.command(name="compare")
+@click.argument("inputs", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("--with", "variants", multiple=True, metavar="PATH=VALUE[,PATH=VALUE...]",
+              help="Also compare the first scenario with these fields changed (repeatable: one "
+              "variant each), e.g. --with sender.durable_outbox=true.")
+@_seed_option
+@_set_option
+@click.option("--replications", "-n", type=click.IntRange(min=1, max=10_000), default=1, show_default=True,
+              help="Run every scenario with N seeds and give each difference a paired t interval.")
+@_friendly
+def compare_command(inputs: Sequence[Path], variants: Sequence[str], seed: int | None,
+                    overrides: Sequence[str], replications: int) -> None:
+    """Compare scenario files or stored runs side by side, with the differences.
+
+    Scenarios run with the same seed (common random numbers); each INPUT is a
+    scenario file or a run's results folder. The first input is the baseline.
+    """
+    from alosim import compare as comparing
+
+    items: list[comparing.Input] = []
+    for path in inputs:
+        if path.is_dir():
+            items.append(comparing.stored_run(path))
+        else:
+            scenario = load_scenario(path, overrides)
+            items.append(comparing.Input(scenario.name, scenario=scenario))
+    base = items[0].scenario
+    for variant in variants:
+        if base is None:
+            _fail("--with changes the first input, which must then be a scenario file")
+        assert base is not None
+        changes = _split_variant(variant)
+        scenario = load_scenario(inputs[0], [*overrides, *changes])
+        short = ",".join(f"{c.partition('=')[0].rpartition('.')[2]}={c.partition('=')[2]}" for c in changes)
+        items.append(comparing.Input(f"{scenario.name} [{short}]", scenario=scenario))
+    if len(items) < 2:
+        _fail("compare needs two inputs: two scenario files or results folders, or one scenario "
+              "and --with PATH=VALUE")
+    labels: dict[str, int] = {}
+    for i, item in enumerate(items):
+        labels[item.label] = labels.get(item.label, 0) + 1
+        if labels[item.label] > 1:
+            items[i] = comparing.Input(f"{item.label} #{labels[item.label]}", item.scenario, item.summary)
+    try:
+        result = comparing.compare(items, seed=seed, replications=replications)
+    except comparing.CompareError as exc:
+        _fail(str(exc))
+    click.echo(comparing.format_comparison(result))
+
+
+def _split_variant(variant: str) -> list[str]:
+    """``a.b=1,c.d=2`` -> ``["a.b=1", "c.d=2"]`` (a comma starts a new change only
+    where a dotted path and ``=`` follow, so values may hold commas)."""
+    import re
+
+    parts = [p.strip() for p in re.split(r",(?=\s*[A-Za-z_][\w.]*=)", variant) if p.strip()]
+    for part in parts:
+        if "=" not in part:
+            _fail(f"--with {variant}: expected PATH=VALUE[,PATH=VALUE...], got {part!r}")
+    return parts
+
+
+@cli.command()
+@click.argument("folder", required=False, default=Path("results"),
+                type=click.Path(file_okay=False, path_type=Path))
+def results(folder: Path) -> None:
+    """List every run and sweep stored in FOLDER (default: results): when, what was
+    swept, points x replications, whether complete, and the command that made it."""
+    from alosim.catalog import entries, format_entries
+
+    if not folder.is_dir():
+        _fail(f"{folder}: no such results folder")
+    try:
+        found = entries(folder)
+    except OSError as exc:
+        _fail(f"{folder}: cannot be read ({exc.strerror or exc})")
+    click.echo(format_entries(folder, found))
 
 
 # -- the summary table ---------------------------------------------------------
@@ -357,6 +484,7 @@ _SECTIONS: list[tuple[str, list[tuple[str, str]]]] = [
         ("transmissions", "transmissions"),
         ("transmissions_per_message", "  per message"),
         ("retransmissions", "retransmissions"),
+        ("spurious_retransmissions", "  spurious (already delivered)"),
         ("data_lost", "data packets lost"),
         ("acks_lost", "acks lost"),
     ]),
@@ -379,6 +507,13 @@ _SECTIONS: list[tuple[str, list[tuple[str, str]]]] = [
         ("ack_latency_p99_s", "send -> ack p99"),
         ("ack_latency_max_s", "send -> ack max"),
     ]),
+    ("sender backlog (create -> first send: waiting for window room)", [
+        ("outbox_wait_p50_s", "outbox wait p50"),
+        ("outbox_wait_p95_s", "outbox wait p95"),
+        ("outbox_wait_p99_s", "outbox wait p99"),
+        ("outbox_wait_max_s", "outbox wait max"),
+        ("outbox_wait_mean_s", "outbox wait mean"),
+    ]),
     ("dedup store", [
         ("dedup_entries_peak", "entries, peak"),
         ("dedup_entries_final", "entries, final"),
@@ -391,6 +526,10 @@ _SECTIONS: list[tuple[str, list[tuple[str, str]]]] = [
         ("fingerprint", "fingerprint"),
     ]),
 ]
+
+
+_OPTIONAL = frozenset({"spurious_retransmissions", "outbox_wait_p50_s", "outbox_wait_p95_s",
+                       "outbox_wait_p99_s", "outbox_wait_max_s", "outbox_wait_mean_s"})
 
 
 _IF_NONZERO: list[tuple[str, str]] = [
@@ -426,8 +565,13 @@ def _fmt(key: str, value: Any) -> str:
 def format_summary(scenario: Scenario, summary: dict[str, Any], wall_time_s: float) -> str:
     lines = [f"{scenario.name}  ({scenario.semantics}, seed {summary['seed']})"]
     for title, rows in _SECTIONS:
+        # Columns a newer model adds (spurious retransmissions, outbox wait) are
+        # shown when the run has them.
+        present = [(key, label) for key, label in rows if key in summary or key not in _OPTIONAL]
+        if not present:
+            continue
         lines.append(f"  {title}")
-        for key, label in rows:
+        for key, label in present:
             lines.append(f"    {label:<30} {_fmt(key, summary[key]):>18}")
     extras = [(key, label) for key, label in _IF_NONZERO if summary.get(key)]
     if extras:

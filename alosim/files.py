@@ -48,6 +48,13 @@ def safe_child(root: Path, *parts: str) -> Path:
     return target
 
 
+def utc_now() -> str:
+    """The wall-clock time, for the record of when results were written (never for a run)."""
+    from datetime import datetime, timezone
+
+    return datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
 def reason(exc: OSError) -> str:
     """What went wrong, in the operating system's words, without errno noise."""
     text = exc.strerror or str(exc) or type(exc).__name__

@@ -9,7 +9,8 @@ never sees half a result; an interrupted write removes its temporary folder.
 Contents:
 
 * ``scenario.yaml`` -- the resolved scenario (every default filled in);
-* ``manifest.json`` -- alosim version, seed, fingerprint, wall time, checks;
+* ``manifest.json`` -- alosim version, seed, fingerprint, wall time, checks,
+  when it was written and by which command (for ``alosim results``);
 * ``summary.csv`` -- the summary row, without wall time (so it is identical
   between runs);
 * ``timeseries.csv`` -- the sampled series;
@@ -25,7 +26,7 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from alosim.files import OutputError, check_writable, ensure_folder, reason, safe_child
+from alosim.files import OutputError, check_writable, ensure_folder, reason, safe_child, utc_now
 from alosim.simulate import RunResult
 
 __all__ = ["OutputError", "is_complete_run", "prepare_out", "run_dir", "safe_child", "write_run"]
@@ -56,8 +57,10 @@ def is_complete_run(folder: Path, fingerprint: str | None = None) -> bool:
     return fingerprint is None or manifest.get("fingerprint") == fingerprint
 
 
-def write_run(result: RunResult, out: str | Path = "results", *, plot: bool = True) -> Path:
-    """Write ``result`` under ``out`` and return its folder.
+def write_run(result: RunResult, out: str | Path = "results", *, plot: bool = True,
+              command: str | None = None) -> Path:
+    """Write ``result`` under ``out`` and return its folder. ``command`` (how the
+    run was asked for) goes into the manifest beside the date, for ``alosim results``.
 
     Raises :class:`OutputError` (naming the path and the reason) when the
     folder cannot be written, or when something that is not this run
@@ -69,7 +72,7 @@ def write_run(result: RunResult, out: str | Path = "results", *, plot: bool = Tr
     except OSError as exc:
         raise OutputError(f"cannot write in {final.parent}: {reason(exc)}") from None
     try:
-        _fill(tmp, result, plot=plot)
+        _fill(tmp, result, plot=plot, command=command)
         _replace_dir(tmp, final, result.fingerprint)
     except OSError as exc:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -85,7 +88,7 @@ def write_run(result: RunResult, out: str | Path = "results", *, plot: bool = Tr
     return final
 
 
-def _fill(tmp: Path, result: RunResult, *, plot: bool) -> None:
+def _fill(tmp: Path, result: RunResult, *, plot: bool, command: str | None) -> None:
     from alosim import plots
 
     import yaml
@@ -101,6 +104,8 @@ def _fill(tmp: Path, result: RunResult, *, plot: bool) -> None:
         "wall_time_s": round(result.wall_time_s, 6),
         "checks": result.checks,
         "ok": result.ok,
+        "written_at": utc_now(),
+        "command": command or "(Python: alosim.write_run)",
     }
     (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
     summary = result.summary_frame().drop(columns=["wall_time_s"])

@@ -449,6 +449,42 @@ class Budget(_Model):
                                description="Most rows of the sampled time series (then it is coarsened).")
 
 
+class Expectation(_Model):
+    """A figure a scenario's description quotes, and how close a run must come to it.
+
+    With ``value``, a run meets it when ``|measured - value| <= max(tol, rel *
+    |value|)`` (a boolean must be equal); ``min`` and ``max`` bound the
+    measurement (for claims such as "some duplicates get through"). Checked
+    by the test suite on every shipped scenario (:mod:`alosim.expect`); the
+    simulation itself never reads it.
+    """
+
+    value: float | bool | None = None
+    tol: float = Field(default=0.0, ge=0, description="Absolute tolerance around value.")
+    rel: float = Field(default=0.0, ge=0, description="Tolerance relative to |value|.")
+    min: float | None = Field(default=None, description="Smallest value that meets it.")
+    max: float | None = Field(default=None, description="Largest value that meets it.")
+
+    @model_validator(mode="after")
+    def _something(self) -> Expectation:
+        if self.value is None and self.min is None and self.max is None:
+            raise ValueError("expected a value (with tol or rel), or min and/or max")
+        if isinstance(self.value, bool) and (self.tol or self.rel or self.min is not None
+                                              or self.max is not None):
+            raise ValueError("a yes/no value takes no tolerance or bounds")
+        return self
+
+
+SUMMARY_COLUMN_RE = re.compile(r"^[a-z][a-z0-9_]{0,99}$")
+
+
+def _expectations(value: Any) -> Any:
+    """``{column: 0}`` is shorthand for ``{column: {value: 0}}``."""
+    if not isinstance(value, Mapping):
+        return value
+    return {k: ({"value": v} if isinstance(v, (int, float, bool)) else v) for k, v in value.items()}
+
+
 class Scenario(_Model):
     """A complete, validated scenario."""
 
@@ -477,6 +513,13 @@ class Scenario(_Model):
     faults: list[Fault] = Field(default_factory=list)
     sweep: Sweep | None = Field(default=None, description="Run a grid of variations (alosim sweep).")
     budget: Budget = Field(default_factory=Budget, description="Limits on what one run may cost.")
+    expect: Annotated[dict[str, Expectation] | None, BeforeValidator(_expectations)] = Field(
+        default=None,
+        description="Figures the description quotes, by summary column, e.g. "
+        "{duplicate_processing: 0} or {abandoned: {value: 54, tol: 0}} or "
+        "{dedup_entries_peak: {value: 2000, rel: 0.1}}. Checked by the test suite "
+        "(alosim.expect); not part of a run.",
+    )
 
     # The data as written (before presets were applied), so that variations
     # of this scenario are resolved afresh: see with_overrides().
@@ -491,6 +534,14 @@ class Scenario(_Model):
                 "expected a name of letters, digits, '.', '_' and '-' (at most 100, "
                 f"not starting with '.' and without '..'), got {value!r}"
             )
+        return value
+
+    @field_validator("expect")
+    @classmethod
+    def _known_columns(cls, value: dict[str, Expectation] | None) -> dict[str, Expectation] | None:
+        for column in value or {}:
+            if not SUMMARY_COLUMN_RE.match(column):
+                raise ValueError(f"expected summary column names (snake_case), got {column!r}")
         return value
 
     @model_validator(mode="before")
@@ -681,8 +732,28 @@ def parse_scenario(text: str, source: str = "<scenario>", overrides: Iterable[st
     if not isinstance(data, dict):
         kind = "empty" if data is None else f"a {type(data).__name__}"
         raise ScenarioError(source, [("", f"expected a mapping of scenario fields, got {kind}")])
+    overrides = list(overrides)
     data = apply_overrides(data, overrides, source)
-    return validate_scenario(data, source)
+    try:
+        return validate_scenario(data, source)
+    except ScenarioError as exc:
+        raise _blame_overrides(exc, overrides) from None
+
+
+def _blame_overrides(exc: ScenarioError, overrides: Sequence[str]) -> ScenarioError:
+    """Name the ``--set`` option, not the file, for a problem an override caused.
+
+    A problem is the override's when its field path and the override's path
+    lie on one branch (``--set netwrk.ack.loss=1`` makes ``netwrk`` unknown;
+    ``--set network.ack.loss=2`` makes ``network.ack.loss`` out of range).
+    """
+    for item in overrides:
+        path = item.partition("=")[0].strip()
+        mine = [(where, message) for where, message in exc.problems
+                if where and (where == path or path.startswith(where + ".") or where.startswith(path + "."))]
+        if mine:
+            return ScenarioError(f"--set {item}", mine)
+    return exc
 
 
 def validate_scenario(data: Mapping[str, Any], source: str = "<scenario>") -> Scenario:
@@ -835,7 +906,7 @@ def _all_field_names() -> set[str]:
     names: set[str] = set()
     models: list[type[BaseModel]] = [Scenario, Sender, Retry, Network, LinkSpec, Receiver, Dedup,
                                      Observe, Sweep, GilbertElliott, Partition, Fault, Budget,
-                                     Broker, Consumer, ConsumeLinks]
+                                     Broker, Consumer, ConsumeLinks, Expectation]
     models += [dists.Constant, dists.Uniform, dists.Exponential, dists.LogNormal, dists.Pareto]
     for model in models:
         names.update(field.alias or name for name, field in model.model_fields.items())

@@ -76,6 +76,14 @@ class RunResult:
         extra = [name for name in self.series if name not in SERIES_COLUMNS]
         return pd.DataFrame(self.series, columns=[*SERIES_COLUMNS, *extra])
 
+    def theory(self):  # -> pandas.DataFrame
+        """Each closed form of :mod:`alosim.analytic` whose assumptions this run meets,
+        beside what the run measured: quantity, measured, expected, standard_error,
+        z and formula (see :mod:`alosim.theory`; empty when none applies)."""
+        from alosim import theory
+
+        return theory.frame(theory.compare(self.scenario, self.summary, self.series))
+
     def trace_frame(self):  # -> pandas.DataFrame
         """The event log of the traced messages (empty if tracing was off)."""
         import pandas as pd

@@ -1,6 +1,8 @@
 """The results store of a sweep: one row per run, resumable, the same bytes every time.
 
-A sweep lands in ``<out>/<scenario name>/sweep-<hash>/``. The hash covers the
+A sweep lands in ``<out>/<scenario name>/sweep-<params>-<hash>/`` (``params``:
+the swept paths abbreviated, e.g. ``semantics_ack.loss``; folders named
+``sweep-<hash>`` by earlier versions are still read and resumed). The hash covers the
 resolved scenario of every point and the swept values (not the file's path,
 its description, the wall-clock time or the number of replications), so the
 same sweep always finds the same folder, and raising ``replications`` later
@@ -24,6 +26,8 @@ Contents:
   name of a swept parameter is kept as ``<name>_measured``. Wall-clock time
   is left out, so identical sweeps give identical bytes;
 * ``timings.csv`` -- the wall-clock time of each run;
+* ``history.jsonl`` -- one line per ``alosim sweep`` (or :func:`run_sweep`)
+  that wrote here: date, command, runs computed (shown by ``alosim results``);
 * ``series.parquet`` -- each run's sampled time series (at most
   :data:`SERIES_ROWS_MAX` rows per run, evenly thinned), keyed by point and
   replication;
@@ -51,7 +55,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from alosim.observe import SERIES_COLUMNS
-from alosim.files import OutputError, ensure_folder, refuse_symlink, safe_child, write_atomic
+from alosim.files import OutputError, ensure_folder, refuse_symlink, safe_child, utc_now, write_atomic
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -68,6 +72,7 @@ RUNS_CSV = "runs.csv"
 SERIES_TABLE = "series.parquet"
 LATENCY_TABLE = "latency.parquet"
 TIMINGS_CSV = "timings.csv"
+HISTORY = "history.jsonl"
 
 # Summary columns that repeat the scenario rather than measure it: when a
 # swept parameter has the same name, the parameter's column is enough.
@@ -205,7 +210,11 @@ class SweepStore:
     def open(cls, out: str | Path, name: str, digest: str, manifest: Mapping[str, Any],
              scenario_yaml: str) -> SweepStore:
         """The store for sweep ``digest`` of scenario ``name`` under ``out``, created if new."""
-        folder = safe_child(Path(out), name, f"sweep-{digest}")
+        label = folder_name(manifest.get("parameters", ()), digest)
+        folder = safe_child(Path(out), name, label)
+        legacy = safe_child(Path(out), name, f"sweep-{digest}")
+        if legacy.is_dir() and not folder.exists():
+            folder = legacy  # written before folder names said what was swept: resume it there
         ensure_folder(folder)
         refuse_symlink(folder / RUNS_DIR, "the run files")
         refuse_symlink(folder / PLOTS_DIR, "the plots")
@@ -262,6 +271,19 @@ class SweepStore:
                         path.unlink(missing_ok=True)
                 except FileNotFoundError:
                     pass  # renamed into place meanwhile
+
+    def log(self, command: str | None, computed: int, interrupted: bool = False) -> None:
+        """Add one line to ``history.jsonl``: when, by which command, how many runs computed.
+
+        What ``alosim results`` shows; never part of the results themselves.
+        """
+        entry = {"date": utc_now(), "command": command or "(Python: alosim.run_sweep)",
+                 "computed": computed, "interrupted": interrupted}
+        try:
+            with open(self.folder / HISTORY, "a", encoding="utf-8") as f:
+                f.write(json.dumps(entry) + "\n")
+        except OSError:
+            pass  # the history is a convenience; the runs are stored already
 
     def stored(self) -> dict[Key, str]:
         """The readable runs on disk: key -> error ('' for a run that succeeded)."""
@@ -487,9 +509,53 @@ def _latency_table(records: Sequence[RunRecord]) -> pd.DataFrame:
 # -- reading -------------------------------------------------------------------------
 
 
-def sweep_folder(path: str | Path) -> Path:
+#: Longest part of a sweep folder's name that names the swept parameters.
+LABEL_MAX = 60
+
+
+def abbreviate(path: str) -> str:
+    """A swept path as a folder name shows it: its last two keys (``ack.loss``)."""
+    keys = [k for k in str(path).split(".") if k]
+    short = ".".join(keys[-2:]) or "x"
+    return "".join(c if c.isalnum() or c in "._-" else "-" for c in short)
+
+
+def folder_name(parameters: Iterable[str], digest: str) -> str:
+    """``sweep-<swept paths abbreviated>-<hash>``: readable, and still decided by the
+    hash alone (the same sweep always lands in the same folder)."""
+    label = "_".join(abbreviate(p) for p in parameters)
+    if len(label) > LABEL_MAX:
+        label = label[:LABEL_MAX].rstrip("._-")
+    return f"sweep-{label}-{digest}" if label else f"sweep-{digest}"
+
+
+def sweeps_in(path: Path) -> list[Path]:
+    """The sweep folders directly under ``path``, most recently written first.
+
+    Recency is the time ``sweep.json`` was last written (every ``alosim sweep``
+    writes it), ties broken by name.
+    """
+    found = [p for p in path.glob("sweep-*") if (p / MANIFEST).is_file()]
+
+    def written(p: Path) -> float:
+        try:
+            return (p / MANIFEST).stat().st_mtime
+        except OSError:
+            return 0.0
+
+    return sorted(found, key=lambda p: (-written(p), p.name))
+
+
+def sweep_folder(path: str | Path, sweep: str | None = None,
+                 note: Callable[[str], None] | None = None) -> Path:
     """The sweep folder that ``path`` names: the folder itself, a file in it, or a
-    scenario's results folder holding exactly one sweep."""
+    scenario's results folder holding sweeps.
+
+    When the scenario's folder holds several sweeps, ``sweep`` picks one (its
+    folder name, or any part of it that only one name contains: ``ack.loss``,
+    a hash prefix); without it the most recently written is taken, and
+    ``note`` (default: a :class:`UserWarning`) says which.
+    """
     path = Path(path)
     if path.is_file():
         path = path.parent
@@ -497,13 +563,28 @@ def sweep_folder(path: str | Path) -> Path:
         raise ResultsError(f"{path}: no such results folder")
     if (path / MANIFEST).is_file():
         return path
-    candidates = sorted(p for p in path.glob("sweep-*") if (p / MANIFEST).is_file())
-    if len(candidates) == 1:
-        return candidates[0]
-    if candidates:
-        names = ", ".join(p.name for p in candidates)
-        raise ResultsError(f"{path}: holds several sweeps ({names}); name one of them")
-    raise ResultsError(f"{path}: not a sweep results folder (no {MANIFEST}); run 'alosim sweep' first")
+    candidates = sweeps_in(path)
+    if not candidates:
+        raise ResultsError(f"{path}: not a sweep results folder (no {MANIFEST}); run 'alosim sweep' first")
+    if sweep is not None:
+        exact = [p for p in candidates if p.name == sweep]
+        matches = exact or [p for p in candidates if sweep in p.name]
+        if len(matches) == 1:
+            return matches[0]
+        names = ", ".join(p.name for p in (matches or candidates))
+        problem = "matches several sweeps" if matches else "matches no sweep"
+        raise ResultsError(f"{path}: {sweep!r} {problem} ({names})")
+    if len(candidates) > 1:
+        message = (f"{path} holds {len(candidates)} sweeps; using the most recent, "
+                   f"{candidates[0].name} (choose another with --sweep NAME or sweep=NAME; "
+                   f"'alosim results {path}' lists them)")
+        if note is None:
+            import warnings
+
+            warnings.warn(message, UserWarning, stacklevel=3)
+        else:
+            note(message)
+    return candidates[0]
 
 
 def read_manifest(folder: Path) -> dict[str, Any]:
@@ -556,11 +637,12 @@ def manifest_keys(manifest: Mapping[str, Any]) -> list[Key]:
     return [(int(point["point"]), r) for point in manifest["points"] for r in range(replications)]
 
 
-def load_sweep(path: str | Path) -> SweepData:
+def load_sweep(path: str | Path, sweep: str | None = None,
+               note: Callable[[str], None] | None = None) -> SweepData:
     """All tables of the sweep at ``path`` (see :func:`sweep_folder`)."""
     import pandas as pd
 
-    folder = sweep_folder(path)
+    folder = sweep_folder(path, sweep, note)
     manifest = read_manifest(folder)
     parameters = tuple(str(p) for p in manifest["parameters"])
     store = SweepStore(folder)
@@ -584,13 +666,15 @@ def load_sweep(path: str | Path) -> SweepData:
         raise ResultsError(f"{folder}: the run files cannot be read ({exc})") from None
 
 
-def load_results(path: str | Path) -> pd.DataFrame:
+def load_results(path: str | Path, sweep: str | None = None) -> pd.DataFrame:
     """The run table of the sweep at ``path``: one row per (point, replication).
 
-    ``path`` is a sweep folder (``results/<name>/sweep-<hash>``), a file in
-    it, or ``results/<name>`` when it holds a single sweep.
+    ``path`` is a sweep folder (``results/<name>/sweep-<params>-<hash>``), a
+    file in it, or ``results/<name>``: then ``sweep`` picks one of its sweeps
+    (a part of the folder name only it contains), and without it the most
+    recent is taken, with a warning that names it.
     """
-    return load_sweep(path).runs
+    return load_sweep(path, sweep).runs
 
 
 def parameters(runs: pd.DataFrame) -> list[str]:

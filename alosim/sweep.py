@@ -52,6 +52,7 @@ _FIXED_PATHS: dict[str, str] = {
             "set sweep.replications instead",
     "name": "the name picks the results folder and is the same for every point",
     "description": "the description does not change a run",
+    "expect": "the expected figures do not change a run",
     "sweep": "a sweep cannot vary its own definition",
 }
 # Expanding a point validates a scenario (about 0.5 ms and 7 kB each), so the
@@ -152,6 +153,7 @@ class SweepPlan:
 def _hashed_scenario(scenario: Scenario) -> dict[str, Any]:
     data = scenario.resolved()
     data.pop("description", None)
+    data.pop("expect", None)
     data.pop("sweep", None)
     return data
 
@@ -335,12 +337,14 @@ def run_sweep(
     progress: bool = False,
     retry_errors: bool = False,
     on_result: Callable[[RunRecord], None] | None = None,
+    command: str | None = None,
 ) -> SweepOutcome:
     """Run every run of the sweep that is not stored yet under ``out``; write the tables.
 
     ``executor`` defaults to running in this process. ``retry_errors`` runs
     again the runs stored with an error. ``on_result`` is called with each
-    record once it is stored. Ctrl-C raises :class:`SweepInterrupted` after
+    record once it is stored. ``command`` is how the sweep was asked for,
+    recorded in the folder's history (``alosim results``). Ctrl-C raises :class:`SweepInterrupted` after
     the tables have been written with every finished run.
     """
     if isinstance(plan, Scenario):
@@ -365,9 +369,11 @@ def run_sweep(
                     on_result(record)
     except KeyboardInterrupt:
         bar.close()
+        store.log(command, computed, interrupted=True)
         data = store.consolidate(plan.parameters, keys)
         raise SweepInterrupted(_outcome(store.folder, len(tasks), reused, computed, data.runs)) from None
     bar.close()
+    store.log(command, computed)
     data = store.consolidate(plan.parameters, keys)
     return _outcome(store.folder, len(tasks), reused, computed, data.runs)
 

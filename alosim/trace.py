@@ -16,10 +16,10 @@ from alosim.observe import TraceEvent
 
 def format_log(events: Iterable[TraceEvent]) -> str:
     """A fixed-width table of the trace, one event a line."""
-    lines = [f"{'time':>12}  {'actor':<12} {'event':<19} {'msg':>5} {'try':>4}  detail"]
+    lines = [f"{'time':>12}  {'actor':<12} {'event':<19} {'msg':>5} {'attempt':>7}  detail"]
     for e in events:
         lines.append(
-            f"{e.time_s * 1000:>10.3f}ms  {e.actor:<12} {e.event:<19} {e.message:>5} {e.attempt:>4}  {e.detail}"
+            f"{e.time_s * 1000:>10.3f}ms  {e.actor:<12} {e.event:<19} {e.message:>5} {e.attempt:>7}  {e.detail}"
         )
     return "\n".join(lines)
 

@@ -174,9 +174,11 @@ def test_load_results_explains_what_is_wrong(tmp_path, swept):
     with pytest.raises(ResultsError, match="not a sweep results folder"):
         load_results(tmp_path)
     other = make(SWEEP.replace("messages: 200", "messages: 201"))
-    run_sweep(other, out=swept.folder.parent.parent)
-    with pytest.raises(ResultsError, match="holds several sweeps"):
-        load_results(swept.folder.parent)
+    newer = run_sweep(other, out=swept.folder.parent.parent).folder
+    with pytest.warns(UserWarning, match=f"holds 2 sweeps; using the most recent, {newer.name}"):
+        pd.testing.assert_frame_equal(load_results(swept.folder.parent), load_results(newer))
+    with pytest.raises(ResultsError, match="matches several sweeps"):
+        load_results(swept.folder.parent, sweep="sweep-")
 
 
 def test_load_sweep_returns_series_and_timings_keyed_like_the_runs(swept):

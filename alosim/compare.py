@@ -1,0 +1,254 @@
+"""Comparing runs side by side: ``alosim compare A B [...]``.
+
+Two configurations are compared best on the same randomness: every input
+given as a scenario runs with the **same seed** (common random numbers --
+the same arrivals, the same losses where the components match), so their
+difference reflects the configurations rather than luck. With ``N``
+replications, replication r of every input runs with seed ``seed + r``, and
+each difference from the first input gets a paired Student-t confidence
+interval: the interval of the mean of the N per-seed differences, with
+N - 1 degrees of freedom. Pairing removes the noise the runs share, so the
+interval is much narrower than that of two independent means.
+
+An input may also be a stored run (a ``seed-<seed>-<fingerprint>`` folder,
+or a scenario's results folder holding one run): its summary is read back.
+Stored runs cannot be replicated, so they compare on one run only.
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from alosim.files import OutputError
+from alosim.scenario import Scenario
+
+#: The summary columns compared, in order, with the words ``alosim run`` uses.
+MEASURES: tuple[tuple[str, str], ...] = (
+    ("messages", "messages created"),
+    ("transmissions", "transmissions"),
+    ("transmissions_per_message", "transmissions per message"),
+    ("retransmissions", "retransmissions"),
+    ("spurious_retransmissions", "spurious retransmissions"),
+    ("data_lost", "data packets lost"),
+    ("acks_lost", "acks lost"),
+    ("duplicate_deliveries", "duplicate deliveries"),
+    ("duplicate_deliveries_per_message", "duplicate deliveries per message"),
+    ("duplicates_detected", "duplicates caught by dedup"),
+    ("duplicate_processing", "duplicate processing"),
+    ("duplicate_processing_per_message", "duplicate processing per message"),
+    ("lost", "lost (never processed)"),
+    ("lost_per_message", "lost per message"),
+    ("gave_up", "sender gave up"),
+    ("abandoned", "abandoned in a sender crash"),
+    ("unsettled", "unsettled at end"),
+    ("delivery_latency_p50_s", "create -> processed p50 (s)"),
+    ("delivery_latency_p99_s", "create -> processed p99 (s)"),
+    ("ack_latency_p99_s", "send -> ack p99 (s)"),
+    ("outbox_wait_p99_s", "outbox wait p99 (s)"),
+    ("dedup_entries_peak", "dedup store entries, peak"),
+    ("dedup_bytes_peak", "dedup store bytes, peak"),
+)
+_COUNTS = frozenset(m for m, _ in MEASURES if not m.endswith(("_per_message", "_s")))
+_DERIVED = {"duplicate_processing_per_message": "duplicate_processing", "lost_per_message": "lost"}
+
+
+class CompareError(OutputError):
+    """Inputs that cannot be compared (a missing folder, replications of a stored run)."""
+
+
+@dataclass(frozen=True)
+class Input:
+    """One side of a comparison: a scenario to run, or a stored run's summary."""
+
+    label: str
+    scenario: Scenario | None = None
+    summary: Mapping[str, Any] | None = None
+
+
+@dataclass(frozen=True)
+class Row:
+    measure: str
+    label: str
+    values: tuple[float, ...]  # per input: the mean over replications
+    differences: tuple[tuple[float, float], ...]  # per input after the first: (mean, CI half-width)
+
+
+@dataclass(frozen=True)
+class Comparison:
+    labels: tuple[str, ...]
+    seeds: tuple[int, ...]
+    replications: int
+    confidence: float
+    rows: tuple[Row, ...]
+    checks: tuple[tuple[str, tuple[bool | None, ...]], ...]
+
+    def frame(self):  # -> pandas.DataFrame
+        """One row per measure: each input's value, and each difference from the first
+        with the low and high ends of its interval (NaN with one replication)."""
+        import pandas as pd
+
+        records = []
+        for row in self.rows:
+            record: dict[str, Any] = {"measure": row.measure}
+            for label, value in zip(self.labels, row.values):
+                record[label] = value
+            for label, (diff, half) in zip(self.labels[1:], row.differences):
+                record[f"{label} - {self.labels[0]}"] = diff
+                record[f"{label} - {self.labels[0]} ci_low"] = diff - half
+                record[f"{label} - {self.labels[0]} ci_high"] = diff + half
+            records.append(record)
+        return pd.DataFrame(records)
+
+
+def stored_run(path: str | Path) -> Input:
+    """The summary of the run stored at ``path`` (a run folder, or a scenario folder with one run)."""
+    import pandas as pd
+
+    folder = Path(path)
+    if folder.is_dir() and not (folder / "summary.csv").is_file():
+        runs = sorted(p for p in folder.glob("seed-*") if (p / "summary.csv").is_file())
+        if len(runs) != 1:
+            found = f"{len(runs)} runs ({', '.join(p.name for p in runs)})" if runs else "no stored run"
+            raise CompareError(f"{folder}: expected a scenario file or one run's folder; it holds {found}")
+        folder = runs[0]
+    if not (folder / "summary.csv").is_file():
+        raise CompareError(f"{path}: neither a scenario file nor a results folder with summary.csv")
+    try:
+        row = pd.read_csv(folder / "summary.csv").iloc[0].to_dict()
+    except (OSError, ValueError, IndexError) as exc:
+        raise CompareError(f"{folder / 'summary.csv'}: cannot be read ({exc})") from None
+    summary = {k: (v.item() if hasattr(v, "item") else v) for k, v in row.items()}
+    return Input(f"{summary.get('scenario', folder.parent.name)} ({folder.name})", summary=summary)
+
+
+def _value(summary: Mapping[str, Any], measure: str) -> float | None:
+    if measure in summary:
+        value = summary[measure]
+    elif measure in _DERIVED and _DERIVED[measure] in summary:
+        value = summary[_DERIVED[measure]] / max(int(summary.get("messages", 0)), 1)
+    else:
+        return None
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def compare(inputs: Sequence[Input], *, seed: int | None = None, replications: int = 1,
+            confidence: float = 0.95) -> Comparison:
+    """Run the scenario inputs with common seeds and compare every input with the first.
+
+    ``seed`` defaults to the first scenario's seed. Replication r runs with
+    ``seed + r`` for every scenario input.
+    """
+    from alosim.simulate import simulate
+
+    if len(inputs) < 2:
+        raise CompareError("compare needs at least two inputs")
+    if replications < 1:
+        raise CompareError(f"--replications must be at least 1, got {replications}")
+    if replications > 1 and any(i.scenario is None for i in inputs):
+        stored = next(i.label for i in inputs if i.scenario is None)
+        raise CompareError(f"{stored}: a stored run cannot be replicated; give scenario files "
+                           "for --replications")
+    if seed is None:
+        seed = next((i.scenario.seed for i in inputs if i.scenario is not None), 0)
+    seeds = tuple(seed + r for r in range(replications))
+    summaries: list[list[Mapping[str, Any]]] = []
+    for item in inputs:
+        if item.scenario is None:
+            assert item.summary is not None
+            summaries.append([item.summary])
+        else:
+            summaries.append([simulate(item.scenario, seed=s).summary for s in seeds])
+
+    rows = []
+    for measure, label in MEASURES:
+        per_input = [[_value(s, measure) for s in runs] for runs in summaries]
+        if all(v is None for values in per_input for v in values):
+            continue
+        means = tuple(_mean(values) for values in per_input)
+        diffs = tuple(_paired(per_input[0], values, confidence) for values in per_input[1:])
+        rows.append(Row(measure, label, means, diffs))
+    check_names = [k for runs in summaries for k in runs[0] if k.startswith("check_")]
+    checks = []
+    for name in dict.fromkeys(check_names):
+        held = tuple(all(bool(s[name]) for s in runs) if name in runs[0] else None for runs in summaries)
+        checks.append((name, held))
+    return Comparison(tuple(i.label for i in inputs), seeds, replications, confidence, tuple(rows),
+                      tuple(checks))
+
+
+def _mean(values: Sequence[float | None]) -> float:
+    present = [v for v in values if v is not None]
+    return statistics.fmean(present) if present else math.nan
+
+
+def _paired(base: Sequence[float | None], other: Sequence[float | None],
+            confidence: float) -> tuple[float, float]:
+    """Mean of the per-seed differences and the half-width of its paired t interval."""
+    from alosim.analytic import student_t_quantile
+
+    diffs = [b - a for a, b in zip(base, other) if a is not None and b is not None]
+    if not diffs:
+        return math.nan, math.nan
+    mean = statistics.fmean(diffs)
+    if len(diffs) < 2:
+        return mean, math.nan
+    t = student_t_quantile(0.5 + confidence / 2, len(diffs) - 1)
+    return mean, t * statistics.stdev(diffs) / math.sqrt(len(diffs))
+
+
+def _cell(measure: str, value: float) -> str:
+    if value != value:
+        return "-"
+    if measure in _COUNTS:
+        return f"{value:,.0f}" if value == round(value) else f"{value:,.1f}"
+    return f"{value:.4g}"
+
+
+def _diff_cell(measure: str, diff: float, half: float) -> str:
+    if diff != diff:
+        return "-"
+    sign = "+" if diff > 0 else ""
+    text = f"{sign}{diff:,.1f}" if measure in _COUNTS and diff != round(diff) else (
+        f"{sign}{diff:,.0f}" if measure in _COUNTS else f"{sign}{diff:.3g}")
+    if half == half:
+        text += (f" ± {half:,.1f}" if half != round(half) else f" ± {half:,.0f}") if measure in _COUNTS \
+            else f" ± {half:.2g}"
+    return text
+
+
+def format_comparison(result: Comparison) -> str:
+    """The comparison as a table: a row per measure, a column per input, then the differences."""
+    n = len(result.labels)
+    header = ["", *(f"[{i + 1}] {label}" for i, label in enumerate(result.labels)),
+              *(f"[{i + 1}] - [1]" for i in range(1, n))]
+    body = []
+    for row in result.rows:
+        body.append([row.label, *(_cell(row.measure, v) for v in row.values),
+                     *(_diff_cell(row.measure, d, h) for d, h in row.differences)])
+    for name, held in result.checks:
+        cells = ["-" if h is None else ("yes" if h else "NO") for h in held]
+        body.append([name[len("check_"):].replace("_", " "), *cells, *([""] * (len(held) - 1))])
+    widths = [max(len(c) for c in column) for column in zip(header, *body)]
+    lines = []
+    if result.replications > 1:
+        lines.append(f"seeds {result.seeds[0]}..{result.seeds[-1]} ({result.replications} replications, the same "
+                     f"for every input): values are means; each difference is the mean of the per-seed "
+                     f"differences ± half-width of its {result.confidence:.0%} paired t interval")
+    else:
+        lines.append(f"seed {result.seeds[0]} for every scenario (common random numbers); one run each -- "
+                     "give --replications N for confidence intervals")
+    for cells in [header, *body]:
+        lines.append("  ".join([f"{cells[0]:<{widths[0]}}"] + [f"{c:>{w}}" for c, w in zip(cells[1:], widths[1:])]))
+    return "\n".join(lines)
+
+
+__all__ = ["CompareError", "Comparison", "Input", "MEASURES", "Row", "compare", "format_comparison",
+           "stored_run"]

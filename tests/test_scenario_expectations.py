@@ -1,0 +1,83 @@
+"""Every shipped scenario's ``expect:`` block holds on its run, and the block
+itself behaves: validated by the schema, ignored by the simulation."""
+
+from __future__ import annotations
+
+from concurrent.futures import ProcessPoolExecutor
+
+import pytest
+
+import alosim
+from alosim.expect import check, check_scenario
+from alosim.scenario import ScenarioError
+from tests.conftest import SCENARIOS, make
+
+SHIPPED = sorted(SCENARIOS.glob("*.yaml"))
+
+
+def _outcomes(path: str) -> list[str]:
+    scenario = alosim.load_scenario(path)
+    result = alosim.simulate(scenario)
+    return [o.describe() for o in check_scenario(scenario, result.summary) if not o.ok]
+
+
+@pytest.fixture(scope="module")
+def failures() -> dict[str, list[str]]:
+    # The scenarios are independent: run them in two processes.
+    with ProcessPoolExecutor(max_workers=2) as pool:
+        return dict(zip((p.name for p in SHIPPED), pool.map(_outcomes, map(str, SHIPPED))))
+
+
+def test_every_shipped_scenario_states_what_its_description_claims():
+    missing = [p.name for p in SHIPPED if not alosim.load_scenario(p).expect]
+    assert missing == []
+
+
+@pytest.mark.parametrize("name", [p.name for p in SHIPPED])
+def test_shipped_scenario_meets_its_expectations(failures, name):
+    assert failures[name] == []
+
+
+def test_expectations_are_validated_by_the_schema():
+    with pytest.raises(ScenarioError, match=r"expect\.lost: expected a value"):
+        make("name: x\nmessages: 10\nexpect: {lost: {tol: 3}}")
+    with pytest.raises(ScenarioError, match=r"expect\.lost\.tol"):
+        make("name: x\nmessages: 10\nexpect: {lost: {value: 3, tol: -1}}")
+    with pytest.raises(ScenarioError, match=r"expect\.lost\.tolerance: unknown key"):
+        make("name: x\nmessages: 10\nexpect: {lost: {value: 3, tolerance: 1}}")
+    with pytest.raises(ScenarioError, match="snake_case"):
+        make("name: x\nmessages: 10\nexpect: {Lost Messages: 0}")
+
+
+def test_expectations_pass_and_fail_on_the_numbers():
+    scenario = make("name: x\nmessages: 10\nexpect: {lost: 0, abandoned: {value: 54, tol: 1}, "
+                    "crashes: {min: 1, max: 3}, gave_up: {value: 100, rel: 0.1}, check_none_lost: true, "
+                    "lost_per_message: {max: 0.01}, nope: 1}")
+    summary = {"lost": 0, "abandoned": 56, "crashes": 3, "gave_up": 111, "check_none_lost": False,
+               "messages": 10}
+    verdicts = {o.column: o.ok for o in check(summary, scenario.expect or {})}
+    assert verdicts == {"lost": True, "abandoned": False, "crashes": True, "gave_up": False,
+                        "check_none_lost": False, "lost_per_message": True, "nope": False}
+    assert "no such column" in check(summary, {"nope": scenario.expect["nope"]})[0].describe()
+
+
+def test_expectations_do_not_change_a_run_or_a_sweep_hash():
+    plain = make("name: x\nseed: 2\nmessages: 300\nsweep: {grid: {network.ack.loss: [0.1, 0.2]}}")
+    quoted = make("name: x\nseed: 2\nmessages: 300\nsweep: {grid: {network.ack.loss: [0.1, 0.2]}}\n"
+                  "expect: {lost: 0}")
+    assert alosim.simulate(plain).fingerprint == alosim.simulate(quoted).fingerprint
+    from alosim.sweep import expand
+
+    assert expand(plain).digest == expand(quoted).digest
+
+
+def test_the_readme_example_scenario_is_valid_and_writes_its_own_folder():
+    from tests.conftest import ROOT
+
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    section = readme[readme.index("## Scenario files"):]
+    text = section[section.index("```yaml") + len("```yaml"):section.index("```", section.index("```yaml") + 7)]
+    example = alosim.parse_scenario(text, source="README.md")
+    assert example.name not in {alosim.load_scenario(p).name for p in SHIPPED}
+    assert example.network.ack.loss == 0.3  # the description says 30% of acks are lost
+    assert "30% of acks are lost" in example.description

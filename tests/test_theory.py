@@ -1,0 +1,177 @@
+"""Theory beside the measurement: which closed forms apply to a run, and how close it comes."""
+
+from __future__ import annotations
+
+from concurrent.futures import ProcessPoolExecutor
+
+import pytest
+
+import alosim
+from alosim import theory
+from alosim.analytic import normal_quantile
+from tests.conftest import SCENARIOS, make
+
+Z99 = normal_quantile(0.995)
+
+BASE = """
+name: t
+seed: 5
+messages: 20000
+sender: {rate: 200/s, window: 64, retry: {timeout: 300ms}}
+network:
+  data: {loss: 0.1, latency: {dist: exponential, mean: 10ms}}
+  ack: {loss: 0.2, latency: {dist: exponential, mean: 10ms}}
+receiver: {processing: {dist: exponential, mean: 1ms}}
+"""
+
+
+def verdicts(scenario: alosim.Scenario) -> dict[str, theory.Comparison | str]:
+    result = alosim.simulate(scenario)
+    out: dict[str, theory.Comparison | str] = {}
+    for name, verdict in theory.applicability(scenario, result.summary, result.series):
+        if name not in out or isinstance(verdict, theory.Comparison):
+            out[name] = verdict
+    return out
+
+
+def test_the_retry_model_applies_and_agrees_within_a_99_percent_interval():
+    got = verdicts(make(BASE))
+    for name in ("transmissions per message", "duplicate deliveries per message",
+                 "duplicate processing per message"):
+        assert isinstance(got[name], theory.Comparison), got[name]
+        assert abs(got[name].z) < Z99, got[name]
+    dup = got["duplicate deliveries per message"]
+    assert dup.expected == pytest.approx(0.2 / 0.8)
+    assert dup.standard_error == pytest.approx((0.2 / 0.8**2 / 20000) ** 0.5)
+    assert got["lost per message"] == "unlimited retries: nothing is lost to the network"
+
+
+@pytest.mark.parametrize("overrides, reason", [
+    ({"network.ack.loss": {"model": "gilbert-elliott", "p": 0.05, "r": 0.5}}, "bursty"),
+    ({"sender.retry.jitter": "full"}, "jitter"),
+    ({"sender.retry.policy": "adaptive"}, "adaptive"),
+    ({"sender.retry.timeout": "25ms"}, "not well above the round trip"),
+    ({"network.data.duplicate": 0.01}, "duplicates packets"),
+    ({"network.partitions": [{"at": "1s", "for": "1s"}]}, "partition"),
+    ({"faults": [{"target": "receiver-0", "at": "5s", "for": "1s"}]}, "crashes"),
+    ({"sender.retry.delivery_timeout": "10s"}, "delivery timeout"),
+    ({"max_time": "50s"}, "max_time"),
+    ({"receiver.processing": {"dist": "exponential", "mean": "4ms"}}, "busy"),
+])
+def test_the_retry_model_does_not_apply_when_an_assumption_fails(overrides, reason):
+    got = verdicts(make(BASE, **overrides))
+    for name in ("transmissions per message", "duplicate deliveries per message",
+                 "duplicate processing per message"):
+        assert isinstance(got[name], str) and reason in got[name], got[name]
+
+
+def test_duplicate_processing_needs_no_dedup_and_deliveries_need_no_bloom_filter():
+    got = verdicts(make(BASE, **{"receiver.dedup.kind": "set"}))
+    assert isinstance(got["duplicate deliveries per message"], theory.Comparison)
+    assert "set dedup store" in got["duplicate processing per message"]
+    got = verdicts(make(BASE, **{"semantics": "exactly-once", "receiver.dedup": {
+        "kind": "bloom", "capacity": 5000, "fp_rate": 0.01}}))
+    assert "Bloom" in got["duplicate deliveries per message"]
+    bloom = got["Bloom false-positive rate"]
+    assert isinstance(bloom, theory.Comparison) and abs(bloom.z) < Z99
+    assert bloom.measured > 0.01 and "configured 0.01 for 5,000 ids" in bloom.formula
+
+
+def test_loss_with_k_attempts_applies_whatever_the_timeout():
+    got = verdicts(make(BASE, **{"sender.retry.max_attempts": 2, "sender.retry.timeout": "5ms",
+                                 "network.data.loss": 0.3}))
+    lost = got["lost per message"]
+    assert isinstance(lost, theory.Comparison) and lost.expected == pytest.approx(0.09)
+    assert abs(lost.z) < Z99
+    assert "not well above" in got["transmissions per message"]
+    at_most_once = verdicts(make(BASE, semantics="at-most-once"))
+    assert at_most_once["lost per message"].expected == pytest.approx(0.1)
+    assert "one attempt" in at_most_once["duplicate deliveries per message"]
+
+
+def test_ttl_plateau_applies_only_with_room_to_level_off():
+    ttl = {"semantics": "exactly-once", "receiver.dedup": {"kind": "ttl", "window": "10s"}}
+    got = verdicts(make(BASE, **ttl))
+    plateau = got["TTL store plateau"]
+    assert isinstance(plateau, theory.Comparison) and plateau.expected == 2000
+    assert abs(plateau.z) < Z99
+    short = verdicts(make(BASE, **{**ttl, "receiver.dedup": {"kind": "ttl", "window": "60s"}}))
+    assert "two windows" in short["TTL store plateau"]
+    assert verdicts(make(BASE))["TTL store plateau"] == "not a TTL store"
+
+
+def test_gilbert_elliott_loss_rate_only_for_the_simple_model():
+    bursty = {"network.data.loss": {"model": "gilbert-elliott", "p": 0.02, "r": 0.25}}
+    got = verdicts(make(BASE, **bursty))
+    ge = got["Gilbert-Elliott loss rate"]
+    assert isinstance(ge, theory.Comparison) and ge.expected == pytest.approx(0.02 / 0.27)
+    assert abs(ge.z) < Z99
+    general = {"network.data.loss": {"model": "gilbert-elliott", "p": 0.02, "r": 0.25, "loss_good": 0.01}}
+    assert "simple Gilbert" in verdicts(make(BASE, **general))["Gilbert-Elliott loss rate"]
+
+
+MM1 = """
+name: mm1
+seed: 2
+messages: 40000
+sender: {rate: 100/s, window: 1000, retry: {timeout: 1s}}
+network:
+  data: {loss: 0, latency: {dist: exponential, mean: 10ms}}
+  ack: {loss: 0, latency: {dist: constant, value: 10ms}}
+receiver: {processing: {dist: exponential, mean: 5ms}}
+"""
+
+
+def test_mm1_sojourn_applies_to_a_lossless_poisson_queue_and_nowhere_else():
+    got = verdicts(make(MM1))
+    mm1 = got["M/M/1 sojourn"]
+    assert isinstance(mm1, theory.Comparison)
+    assert mm1.expected == pytest.approx(0.010 + 1 / (200 - 100))
+    assert abs(mm1.z) < Z99
+    assert "several receivers" in verdicts(make(MM1, **{"receiver.count": 2}))["M/M/1 sojourn"]
+    assert "not Poisson" in verdicts(make(MM1, **{"sender.arrivals": "periodic"}))["M/M/1 sojourn"]
+    assert "losses" in verdicts(make(MM1, **{"network.ack.loss": 0.01}))["M/M/1 sojourn"]
+    assert "not exponential" in verdicts(make(MM1, **{"receiver.processing": {
+        "dist": "constant", "value": "5ms"}}))["M/M/1 sojourn"]
+
+
+def _shipped(path: str) -> list[tuple[str, float]]:
+    result = alosim.simulate(alosim.load_scenario(path))
+    return [(row.quantity, row.z) for row in result.theory().itertuples()]
+
+
+def test_every_comparison_on_the_shipped_scenarios_falls_in_its_99_percent_interval():
+    paths = sorted(map(str, SCENARIOS.glob("*.yaml")))
+    with ProcessPoolExecutor(max_workers=2) as pool:
+        rows = dict(zip(paths, pool.map(_shipped, paths)))
+    assert sum(len(r) for r in rows.values()) >= 25
+    outside = {p: r for p, r in rows.items() for q, z in r if abs(z) >= Z99}
+    assert outside == {}
+
+
+def test_result_theory_is_a_frame_and_alosim_run_prints_it(tmp_path):
+    from click.testing import CliRunner
+
+    from alosim.cli import cli
+
+    result = alosim.simulate(make(BASE, messages=2000))
+    frame = result.theory()
+    assert list(frame.columns) == list(theory.COLUMNS)
+    assert "duplicate deliveries per message" in set(frame.quantity)
+    out = CliRunner().invoke(cli, ["run", str(SCENARIOS / "bloom-filter-dedup.yaml"), "--out",
+                                   str(tmp_path), "--no-plot"])
+    assert out.exit_code == 0
+    assert "Bloom false positives per new message" in out.stdout
+    assert "configured 0.01 for 10,000 ids" in out.stdout
+    none_apply = CliRunner().invoke(cli, ["run", str(SCENARIOS / "network-faults.yaml"), "--out",
+                                          str(tmp_path), "--no-plot"])
+    assert none_apply.exit_code == 0 and "closed forms" not in none_apply.stdout
+
+
+def test_ttl_plateau_and_mm1_step_aside_when_the_sender_cannot_keep_up_or_resends_early():
+    ttl = {"semantics": "exactly-once", "receiver.dedup": {"kind": "ttl", "window": "10s"},
+           "sender.window": 8, "sender.retry.timeout": "1s"}
+    assert "too small for the rate" in verdicts(make(BASE, **ttl))["TTL store plateau"]
+    # (few messages: a timeout this short resends nearly everything, and the resends load the queue)
+    early = verdicts(make(MM1, **{"sender.retry.timeout": "40ms", "messages": 300}))["M/M/1 sojourn"]
+    assert "not well above the round trip" in early
