@@ -528,10 +528,6 @@ _SECTIONS: list[tuple[str, list[tuple[str, str]]]] = [
 ]
 
 
-_OPTIONAL = frozenset({"spurious_retransmissions", "outbox_wait_p50_s", "outbox_wait_p95_s",
-                       "outbox_wait_p99_s", "outbox_wait_max_s", "outbox_wait_mean_s"})
-
-
 _IF_NONZERO: list[tuple[str, str]] = [
     ("network_duplicates", "duplicated by the network"),
     ("partition_drops", "dropped by partitions"),
@@ -541,7 +537,6 @@ _IF_NONZERO: list[tuple[str, str]] = [
     ("dropped_in_crash", "lost in a crash (queued)"),
     ("false_positive_drops", "new messages dropped as dups"),
     ("stale_drops", "given-up copies dropped (seq)"),
-    ("spurious_retransmissions", "spurious retransmissions"),
     ("acks_in_flight", "acks still travelling at end"),
 ]
 
@@ -565,9 +560,8 @@ def _fmt(key: str, value: Any) -> str:
 def format_summary(scenario: Scenario, summary: dict[str, Any], wall_time_s: float) -> str:
     lines = [f"{scenario.name}  ({scenario.semantics}, seed {summary['seed']})"]
     for title, rows in _SECTIONS:
-        # Columns a newer model adds (spurious retransmissions, outbox wait) are
-        # shown when the run has them.
-        present = [(key, label) for key, label in rows if key in summary or key not in _OPTIONAL]
+        # A summary stored by an older alosim may lack a column: show what it has.
+        present = [(key, label) for key, label in rows if key in summary]
         if not present:
             continue
         lines.append(f"  {title}")

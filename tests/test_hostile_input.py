@@ -128,8 +128,8 @@ def test_error_lines_are_capped(tmp_path):
     lines = p.stderr.splitlines()
     assert len(lines) == MAX_PROBLEMS + 1
     assert lines[0] == f"alosim: error: {path}: k0: unknown key (expected one of: name, description, " \
-        "seed, semantics, messages, duration, max_time, sender, network, receiver, observe, faults, " \
-        "sweep, budget)"
+        "seed, semantics, messages, duration, max_time, sender, network, receiver, broker, consumer, " \
+        "observe, faults, sweep, budget, expect)"
     assert lines[-1] == f"alosim: error: {path}: ... and {3000 - MAX_PROBLEMS:,} more problems"
 
 
@@ -239,5 +239,6 @@ def test_an_output_folder_cannot_forge_an_output_line(tmp_path):
                "--out", str(out), cwd=tmp_path)
     assert p.returncode == 0, p.stderr
     (line,) = [line for line in p.stdout.split("\n") if line.startswith("results: ")]
-    assert line.startswith(f"results: {tmp_path}/r\\rfake: line/ack-lost/seed-7-")
+    # Shown relative to the working folder (tmp_path), with the carriage return escaped.
+    assert line.startswith("results: r\\rfake: line/ack-lost/seed-7-")
     assert "\r" not in p.stdout

@@ -175,3 +175,9 @@ def test_ttl_plateau_and_mm1_step_aside_when_the_sender_cannot_keep_up_or_resend
     # (few messages: a timeout this short resends nearly everything, and the resends load the queue)
     early = verdicts(make(MM1, **{"sender.retry.timeout": "40ms", "messages": 300}))["M/M/1 sojourn"]
     assert "not well above the round trip" in early
+
+
+def test_no_single_hop_form_is_applied_to_a_pipeline():
+    scenario = alosim.load_scenario(SCENARIOS / "visibility-timeout-too-short.yaml")
+    verdicts = theory.applicability(scenario, {"messages": 100})
+    assert verdicts and all(isinstance(v, str) and "pipeline" in v for _, v in verdicts)
