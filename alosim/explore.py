@@ -131,6 +131,21 @@ def draw_knobs(scenario: Scenario, spec: Explore, seed: int, index: int) -> tupl
     return overrides, drawn
 
 
+def check_vary(scenario: Scenario, spec: Explore) -> None:
+    """Refuse, before any run, a range that cannot be read and a path that is not a
+    scenario field (a value the scenario refuses is only a skipped draw)."""
+    rng = Streams(0).generator("explore.check")
+    for path, choice in spec.vary.items():
+        value, _ = _draw_value(path, choice, rng, scenario.origin)
+        try:
+            scenario.with_overrides({path: value})
+        except ScenarioError as exc:
+            for where, message in exc.problems:
+                if message.startswith("unknown key") or message.endswith("is not a mapping"):
+                    raise ScenarioError(scenario.origin, [(f"explore.vary.{path}",
+                                                           f"not a field of the scenario ({where}: {message})")])
+
+
 def _draw_value(path: str, choice: Any, rng: Any, source: str) -> tuple[Any, Any]:
     if isinstance(choice, list):
         value = choice[int(rng.integers(0, len(choice)))]
@@ -357,9 +372,19 @@ def _fault_lists(data: Mapping[str, Any]) -> list[tuple[str, list[Any]]]:
 
 
 def _fewer_faults(data: dict[str, Any], scenario: Scenario) -> Iterator[dict[str, Any]]:
+    """Each fault left out; then each left out while another one starts as early as it
+    did (a crash that delayed a message can often be replaced by a longer partition)."""
     for path, items in _fault_lists(data):
         for i in range(len(items)):
             yield _with(data, path, items[:i] + items[i + 1:])
+    scheduled = list(_each_scheduled(data))
+    for gone_path, gone_items, gone, gone_item in scheduled:
+        start = parse_duration(gone_item["at"])
+        fewer = _with(data, gone_path, gone_items[:gone] + gone_items[gone + 1:])
+        for path, items, i, item in _each_scheduled(fewer):
+            at, length = parse_duration(item["at"]), parse_duration(item["for"])
+            if start < at:
+                yield _replace(fewer, path, items, i, {**item, "at": start, "for": _tidy(at + length - start)})
 
 
 def _each_scheduled(data: Mapping[str, Any]) -> Iterator[tuple[str, list[Any], int, dict[str, Any]]]:
@@ -655,6 +680,7 @@ def explore(scenario: Scenario, runs: int, *, seed: int = 0, out: str | Path = "
     """
     base = base_of(scenario)
     spec = explore_of(scenario)
+    check_vary(base, spec)
     folder = ensure_folder(safe_child(Path(out), scenario.name, f"explore-{search_digest(scenario, seed)}"))
     runs_folder = folder / "runs"
     refuse_symlink(runs_folder, "the runs of a search")
