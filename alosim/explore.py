@@ -88,6 +88,7 @@ SHRINK_MAX_RUNS = 600  # simulations one shrink may spend
 TRACE_MAX = 100  # messages traced (and drawn) in a minimal scenario
 MOMENTS = ("arrive", "processed", "ack_sent")  # the events whose times matter to a fault
 SHIFTS = 8  # earlier moments a shrinking step tries for one fault
+MIN_FAULT_S = 1e-3  # shrinking makes no fault shorter than this
 
 
 # -- drawing a variation -------------------------------------------------------------
@@ -401,8 +402,10 @@ def _replace(data: Mapping[str, Any], path: str, items: list[Any], i: int, item:
 def _shorter_faults(data: dict[str, Any], scenario: Scenario) -> Iterator[dict[str, Any]]:
     for path, items, i, item in _each_scheduled(data):
         length = parse_duration(item["for"])
-        for shorter in (length / 10, length / 2, math.floor(length * 1000) / 1000):
-            if 1e-6 <= shorter < length:
+        # Round lengths first, then halves, never below 1 ms: a story reads
+        # "for 1 ms", not "for 1.82 µs" (a shorter crash shows nothing more).
+        for shorter in (1e-3, 1e-2, 0.1, math.floor(length * 1000) / 1000, length / 2):
+            if MIN_FAULT_S <= shorter < length:
                 yield _replace(data, path, items, i, {**item, "for": _tidy(shorter)})
 
 
@@ -762,7 +765,12 @@ def write_minimal(shrunk: Shrunk, folder: Path, *, seed: int, run: int, draw: bo
     sub = safe_child(folder, f"{shrunk.guarantee}-{shrunk.cause}")
     refuse_symlink(sub, "a minimal scenario")
     ensure_folder(sub)
-    data = dict(shrunk.data)
+    data = json.loads(json.dumps(shrunk.data))
+    if not data.get("faults"):
+        data.pop("faults", None)
+    network = data.get("network")
+    if isinstance(network, dict) and not network.get("partitions"):
+        network.pop("partitions", None)
     data["name"] = f"{shrunk.scenario.name}-minimal"[:100]
     data["description"] = (
         f"The smallest scenario alosim explore (seed {seed}, run {run}) found that breaks "
