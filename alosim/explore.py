@@ -703,6 +703,7 @@ def explore(scenario: Scenario, runs: int, *, seed: int = 0, out: str | Path = "
                 bar.update(1)
     except KeyboardInterrupt:
         interrupted = True
+        stored = _stored(runs_folder, runs)  # a run stored just before Ctrl-C counts too
     finally:
         bar.close()
     outcomes = [stored[i] for i in sorted(stored) if i < runs]
