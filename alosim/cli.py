@@ -343,13 +343,18 @@ def explore(file: Path, runs: int, seed: int, jobs: int | None, executor_kind: s
             findings = exploring.explore(scenario, runs, seed=seed, out=out, executor=executor,
                                          progress=not no_progress, draw=not no_plot)
     except exploring.ExploreInterrupted as exc:
-        click.echo(exploring.format_findings(exc.findings))
+        click.echo(_lines(exploring.format_findings(exc.findings, where=Path.cwd())))
         click.echo(f"\nalosim: {exc}; run the same command again to continue", err=True)
         sys.exit(130)
     except ExecutorError as exc:
         _fail(str(exc))
-    click.echo(exploring.format_findings(findings))
-    click.echo(f"\nfindings: {printable(findings.folder)}")
+    click.echo(_lines(exploring.format_findings(findings, where=Path.cwd())))
+    click.echo(f"\nfindings: {printable(exploring.shown_path(findings.folder, Path.cwd()))}")
+
+
+def _lines(text: str) -> str:
+    """Each line printable (a path from --out may hold anything)."""
+    return "\n".join(printable(line) for line in text.split("\n"))
 
 
 @cli.command()

@@ -755,7 +755,7 @@ def _findings(scenario: Scenario, base: Scenario, spec: Explore, seed: int, outc
                         sum(1 for o in outcomes if o.violations), tuple(groups),
                         tuple(never_violated(outcomes, spec)), folder, interrupted)
     write_text_atomic(folder / "findings.json", json.dumps(findings.to_json(), indent=2) + "\n")
-    write_text_atomic(folder / "summary.txt", format_findings(findings) + "\n")
+    write_text_atomic(folder / "summary.txt", format_findings(findings, where=folder) + "\n")
     return findings
 
 
@@ -823,19 +823,25 @@ def never_violated(outcomes: Sequence[RunOutcome], spec: Explore) -> list[str]:
                 lo, hi = low + b * width, low + (b + 1) * width
                 inside = [bad for v, bad in values if lo <= v < hi or (b == BINS - 1 and v == hi)]
                 if inside and not any(inside):
-                    lines.append(f"{name} in [{lo:.4g}, {hi:.4g}]: {len(inside)} runs, no violation")
+                    lines.append(f"{name} in [{lo:.4g}, {hi:.4g}]: {_runs(len(inside))}, no violation")
         else:
             for value in sorted({json.dumps(v) for v, _ in values}):
                 inside = [bad for v, bad in values if json.dumps(v) == value]
                 if not any(inside):
-                    lines.append(f"{name} = {value}: {len(inside)} runs, no violation")
+                    lines.append(f"{name} = {value}: {_runs(len(inside))}, no violation")
     return lines
+
+
+def _runs(n: int) -> str:
+    return f"{n} run{'s' if n != 1 else ''}"
 
 
 # -- the summary a person reads ------------------------------------------------------
 
 
-def format_findings(findings: Findings) -> str:
+def format_findings(findings: Findings, *, where: Path | None = None) -> str:
+    """The summary a person reads. Paths are shown relative to ``where`` when under it
+    (summary.txt: relative to the findings folder), else as they are."""
     lines = [f"{findings.name}: {findings.runs} runs (explore seed {findings.seed}), "
              f"{findings.skipped} draws skipped (not a valid scenario), "
              f"{findings.violating_runs} with violations"]
@@ -848,12 +854,21 @@ def format_findings(findings: Findings) -> str:
         lines.append(f"{group.guarantee} ({group.cause}): {group.runs} run{'s' if group.runs != 1 else ''}, "
                      f"first run {group.first_run}")
         lines.append(f"  minimal: {group.story}")
-        lines.append(f"  scenario: {findings.folder / group.folder / 'scenario.yaml'}")
+        lines.append(f"  scenario: {shown_path(findings.folder / group.folder / 'scenario.yaml', where)}")
     if findings.never_violated:
         lines.append("")
         lines.append("never violated:")
         lines += [f"  {line}" for line in findings.never_violated]
     return "\n".join(lines)
+
+
+def shown_path(path: Path, where: Path | None) -> Path:
+    if where is not None:
+        try:
+            return path.relative_to(where.resolve())
+        except ValueError:
+            pass
+    return path
 
 
 def _progress_bar(total: int, name: str, *, enabled: bool) -> Any:
@@ -870,6 +885,7 @@ __all__ = [
     "Shrunk",
     "explore",
     "format_findings",
+    "shown_path",
     "run_one",
     "shrink",
     "story",

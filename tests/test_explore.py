@@ -230,3 +230,24 @@ def test_the_bias_finds_a_planted_violation_in_fewer_runs() -> None:
     # p ~ 0.5 * 1/2 (half of the moments are side effects): a few runs.
     assert sum(biased) * 5 < sum(uniform), (biased, uniform)
     assert max(biased) < 40
+
+
+def test_ranges_that_never_violated() -> None:
+    from alosim.explore import RunOutcome, explore_of, never_violated
+
+    spec = explore_of(parse_scenario(BASE_VARY))
+    bad = [["no_duplicate_processing", "window_expired", 1]]
+    outcomes = [
+        RunOutcome(0, {"network.ack.loss": 0.0, "crashes": 0}),
+        RunOutcome(1, {"network.ack.loss": 0.05, "crashes": 1}),
+        RunOutcome(2, {"network.ack.loss": 0.25, "crashes": 1}, violations=bad),
+        RunOutcome(3, {"network.ack.loss": 0.4, "crashes": 2}, violations=bad),
+        RunOutcome(4, {"network.ack.loss": 0.3, "crashes": 0}, skipped="not valid"),
+    ]
+    assert never_violated(outcomes, spec) == [
+        "network.ack.loss in [0, 0.1]: 2 runs, no violation",
+        "crashes = 0: 1 run, no violation",
+    ]
+
+
+BASE_VARY = PLANTED["write-delay"][0] + "explore: {vary: {network.ack.loss: {min: 0, max: 0.4}}}\n"

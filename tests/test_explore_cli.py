@@ -30,7 +30,8 @@ def test_explore_prints_findings_and_alosim_run_reproduces_the_minimal_scenario(
     story = next(line for line in p.stdout.splitlines() if line.startswith("  minimal: "))
     assert story.endswith("duplicate effect (store_lost_in_crash)")
     assert "1 message, receiver crash at" in story
-    path = Path(next(line for line in p.stdout.splitlines() if line.startswith("  scenario: "))[12:])
+    path = tmp_path / next(line for line in p.stdout.splitlines() if line.startswith("  scenario: "))[12:]
+    assert str(path).startswith(str(out))  # shown relative to the working folder
     assert path.is_file() and (path.parent / "sequence.png").is_file() and (path.parent / "trace.txt").is_file()
     assert "processed               0    " in (path.parent / "trace.txt").read_text()
 
