@@ -84,7 +84,7 @@ FORMAT = 1
 DEFAULT_EXPLORE = Explore(crashes=[CrashSpace(target="receivers", max=2)], partitions=PartitionSpace(max=1))
 DEFAULT_FOR_S = (0.01, 1.0)  # how long a drawn fault lasts when the section does not say
 PILOT_TRACE_MAX = 10_000  # messages whose moments the pilot run notes
-SHRINK_MAX_RUNS = 600  # simulations one shrink may spend
+SHRINK_MAX_RUNS = 2000  # simulations one shrink may spend (each of a scenario that only gets smaller)
 TRACE_MAX = 100  # messages traced (and drawn) in a minimal scenario
 MOMENTS = ("arrive", "processed", "ack_sent")  # the events whose times matter to a fault
 SHIFTS = 8  # earlier moments a shrinking step tries for one fault

@@ -8,6 +8,7 @@ violation is found within BUDGET runs; every test here takes a few seconds.
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 
 import pytest
@@ -71,7 +72,9 @@ receiver: {dedup: {kind: set, durable: true, write_delay: 2ms}}
 @pytest.mark.parametrize("name", sorted(PLANTED))
 def test_a_planted_violation_is_found_and_shrunk_to_a_small_story(name: str, tmp_path: Path) -> None:
     text, guarantee, cause = PLANTED[name]
-    findings = explore(parse_scenario(text), BUDGET, out=tmp_path, draw=False)
+    started = time.perf_counter()
+    findings = explore(parse_scenario(text), BUDGET, out=tmp_path)
+    assert time.perf_counter() - started < 60  # the search with default settings, shrinking and drawing included
     groups = {(g.guarantee, g.cause): g for g in findings.groups}
     assert (guarantee, cause) in groups, findings
     group = groups[(guarantee, cause)]
@@ -87,8 +90,8 @@ def test_a_planted_violation_is_found_and_shrunk_to_a_small_story(name: str, tmp
 
 
 def test_a_safe_configuration_is_never_reported(tmp_path: Path) -> None:
-    findings = explore(load_scenario(SCENARIOS / "explore-safe-config.yaml"), 200, out=tmp_path, draw=False)
-    assert findings.runs == 200 and findings.skipped == 0
+    findings = explore(load_scenario(SCENARIOS / "explore-safe-config.yaml"), 400, out=tmp_path, draw=False)
+    assert findings.runs == 400 and findings.skipped == 0
     assert findings.violating_runs == 0 and findings.groups == ()
 
 
