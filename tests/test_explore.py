@@ -143,6 +143,11 @@ def test_a_rerun_continues_from_the_stored_runs(tmp_path: Path) -> None:
     after = dict((p.name, p.stat().st_mtime_ns) for p in tmp_path.rglob("run-*.json"))
     assert more.runs == 25 and len(after) == 25
     assert all(after[name] == mtime for name, mtime in runs)  # the first ten were not run again
+    # A damaged run file is run again, not trusted.
+    damaged = next(more.folder.glob("runs/run-000003.json"))
+    damaged.write_text("{not json")
+    explore(scenario, 25, out=tmp_path, draw=False)
+    assert json.loads(damaged.read_text())["index"] == 3
     fresh = explore(scenario, 25, out=tmp_path / "fresh", draw=False)
     assert (fresh.folder / "findings.json").read_bytes() == (more.folder / "findings.json").read_bytes()
 
