@@ -259,3 +259,11 @@ def test_ranges_that_never_violated() -> None:
 
 
 BASE_VARY = PLANTED["write-delay"][0] + "explore: {vary: {network.ack.loss: {min: 0, max: 0.4}}}\n"
+
+
+def test_the_ttl_window_scenario_needs_a_partition(tmp_path: Path) -> None:
+    # Its description: the store is durable and nothing is lost on the network,
+    # so crashes alone never make the window too short.
+    scenario = load_scenario(SCENARIOS / "explore-ttl-window.yaml", ["explore.partitions.max=0"])
+    findings = explore(scenario, 150, out=tmp_path, draw=False)
+    assert findings.runs == 150 and findings.groups == ()
