@@ -698,11 +698,14 @@ def explore(scenario: Scenario, runs: int, *, seed: int = 0, out: str | Path = "
     finally:
         bar.close()
     outcomes = [stored[i] for i in sorted(stored) if i < runs]
-    findings = _findings(scenario, base, spec, seed, outcomes, folder, draw=draw and not interrupted,
-                         interrupted=interrupted)
-    if interrupted:
-        raise ExploreInterrupted(findings)
-    return findings
+    if not interrupted:
+        try:
+            return _findings(scenario, base, spec, seed, outcomes, folder, draw=draw, interrupted=False)
+        except KeyboardInterrupt:
+            pass  # while shrinking: say what the runs found, unshrunk
+    # Interrupted: list what was found without shrinking it (a rerun shrinks).
+    raise ExploreInterrupted(_findings(scenario, base, spec, seed, outcomes, folder, draw=False,
+                                       interrupted=True))
 
 
 def _outcome(finished: Finished[ExploreTask, RunOutcome]) -> RunOutcome:
@@ -736,6 +739,10 @@ def _findings(scenario: Scenario, base: Scenario, spec: Explore, seed: int, outc
     groups = []
     for key in sorted(first):
         guarantee, cause = key
+        if interrupted:
+            groups.append(Group(guarantee, cause, count[key], first[key], "", "not shrunk (interrupted)",
+                                None, 0, 0))
+            continue
         shrunk = shrink(base, by_index[first[key]].overrides, guarantee, cause)
         sub = write_minimal(shrunk, folder, seed=seed, run=first[key], draw=draw)
         groups.append(Group(guarantee, cause, count[key], first[key], str(sub.relative_to(folder)),
@@ -837,7 +844,7 @@ def format_findings(findings: Findings, *, where: Path | None = None) -> str:
              f"{findings.skipped} draws skipped (not a valid scenario), "
              f"{findings.violating_runs} with violations"]
     if findings.interrupted:
-        lines.append("interrupted: the runs made so far, not shrunk further; run again to continue")
+        lines.append("interrupted: what the runs made so far found, not shrunk; run again to continue")
     if not findings.groups:
         lines.append("no violation found")
     for group in findings.groups:
@@ -845,7 +852,8 @@ def format_findings(findings: Findings, *, where: Path | None = None) -> str:
         lines.append(f"{group.guarantee} ({group.cause}): {group.runs} run{'s' if group.runs != 1 else ''}, "
                      f"first run {group.first_run}")
         lines.append(f"  minimal: {group.story}")
-        lines.append(f"  scenario: {shown_path(findings.folder / group.folder / 'scenario.yaml', where)}")
+        if group.folder:
+            lines.append(f"  scenario: {shown_path(findings.folder / group.folder / 'scenario.yaml', where)}")
     if findings.never_violated:
         lines.append("")
         lines.append("never violated:")

@@ -267,3 +267,26 @@ def test_the_ttl_window_scenario_needs_a_partition(tmp_path: Path) -> None:
     scenario = load_scenario(SCENARIOS / "explore-ttl-window.yaml", ["explore.partitions.max=0"])
     findings = explore(scenario, 150, out=tmp_path, draw=False)
     assert findings.runs == 150 and findings.groups == ()
+
+
+def test_ctrl_c_lists_what_was_found_unshrunk_and_a_rerun_shrinks_it(tmp_path: Path) -> None:
+    from alosim.executors import SerialExecutor
+    from alosim.explore import ExploreInterrupted
+
+    class Interrupted(SerialExecutor):
+        def imap_unordered(self, fn, items):  # type: ignore[no-untyped-def]
+            for n, finished in enumerate(super().imap_unordered(fn, items)):
+                if n == 10:
+                    raise KeyboardInterrupt
+                yield finished
+
+    scenario = parse_scenario(PLANTED["volatile-store"][0])
+    with pytest.raises(ExploreInterrupted) as info:
+        explore(scenario, 40, out=tmp_path, executor=Interrupted())
+    findings = info.value.findings
+    assert findings.interrupted and findings.runs == 10
+    assert findings.groups and all(g.story == "not shrunk (interrupted)" for g in findings.groups)
+    assert "not shrunk" in (findings.folder / "summary.txt").read_text()
+    again = explore(scenario, 40, out=tmp_path)
+    assert not again.interrupted and again.runs == 40
+    assert all(g.story.endswith(f"({g.cause})") for g in again.groups)
