@@ -335,6 +335,63 @@ def sweep(file: Path, jobs: int | None, executor_kind: str | None, scheduler: st
 
 
 @cli.command()
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--runs", "-n", type=click.IntRange(min=1, max=1_000_000), default=100, show_default=True,
+              help="Variations to draw and run.")
+@click.option("--seed", type=click.IntRange(min=0, max=2**63 - 1), default=0, show_default=True,
+              help="The explore seed: run i draws its variation from (seed, i).")
+@click.option("--jobs", "-j", type=click.IntRange(min=1), default=None, help="Workers (default: all cores).")
+@click.option("--executor", "executor_kind", type=click.Choice(["serial", "local", "dask"]), default=None,
+              help="Where runs execute: serial, local (a process pool; the default) or dask.")
+@click.option("--scheduler", metavar="ADDRESS", default=None,
+              help="A Dask scheduler to run on (implies --executor dask).")
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=Path("results"),
+              show_default=True, help="Results folder.")
+@_set_option
+@click.option("--no-plot", is_flag=True, help="Do not draw the sequence diagrams of the minimal scenarios.")
+@click.option("--no-progress", is_flag=True, help="Do not show the progress bar.")
+@_friendly
+def explore(file: Path, runs: int, seed: int, jobs: int | None, executor_kind: str | None,
+            scheduler: str | None, out: Path, overrides: Sequence[str], no_plot: bool, no_progress: bool) -> None:
+    """Search variations of scenario FILE for guarantee violations; shrink each one found.
+
+    What may vary comes from the scenario's explore: section (without one:
+    up to two receiver crashes and one partition, anywhere in a run); what
+    must hold is its semantics plus its guarantees: section. Each kind of
+    violation (guarantee, cause) is shrunk to a minimal scenario, written
+    with its trace and sequence diagram into OUT/<name>/explore-<hash>/.
+    Running the same command again reuses the runs stored there.
+    """
+    from alosim import explore as exploring
+    from alosim.executors import ExecutorError, make_executor
+    from alosim.results import prepare_out
+
+    scenario = load_scenario(file, overrides)
+    exploring.check_vary(scenario, exploring.explore_of(scenario))
+    prepare_out(out, scenario.name)  # before starting any worker: a bad --out costs nothing
+    kind = executor_kind or ("dask" if scheduler else "local")
+    try:
+        with make_executor(kind, jobs, scheduler) as executor:
+            click.echo(f"exploring {scenario.name}: {runs} runs, explore seed {seed}, executor {kind} "
+                       f"({executor.workers} worker{'s' if executor.workers != 1 else ''})")
+            findings = exploring.explore(scenario, runs, seed=seed, out=out, executor=executor,
+                                         progress=not no_progress, draw=not no_plot)
+    except exploring.ExploreInterrupted as exc:
+        click.echo(_lines(exploring.format_findings(exc.findings, where=Path.cwd())))
+        click.echo(f"\nalosim: {exc}; run the same command again to continue", err=True)
+        sys.exit(130)
+    except ExecutorError as exc:
+        _fail(str(exc))
+    click.echo(_lines(exploring.format_findings(findings, where=Path.cwd())))
+    click.echo(f"\nfindings: {printable(exploring.shown_path(findings.folder, Path.cwd()))}")
+
+
+def _lines(text: str) -> str:
+    """Each line printable (a path from --out may hold anything)."""
+    return "\n".join(printable(line) for line in text.split("\n"))
+
+
+@cli.command()
 @click.argument("results", type=click.Path(path_type=Path))
 @click.option("--kind", "kinds", multiple=True, type=click.Choice(
     ["duplicates", "store", "escapes", "latency", "tradeoff"]),

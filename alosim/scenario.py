@@ -429,6 +429,111 @@ class Sweep(_Model):
     replications: Count = Field(default=1, ge=1, le=100_000)
 
 
+def _duration_range(value: Any) -> Any:
+    if not isinstance(value, (list, tuple)) or len(value) != 2:
+        raise ValueError(f"expected a range [low, high] of durations, got {_short(value)}")
+    low, high = (parse_duration(v) for v in value)
+    if not (0 <= low <= high):
+        raise ValueError(f"expected 0 <= low <= high, got {_short(list(value))}")
+    return (low, high)
+
+
+#: ``[low, high]`` in seconds, e.g. ``[0s, 2s]``.
+DurationRange = Annotated[tuple[float, float], BeforeValidator(_duration_range)]
+
+
+class Guarantees(_Model):
+    """Limits the user declares, checked by ``alosim explore`` on every run on top
+    of the semantics checks. Left out: not checked."""
+
+    max_duplicate_effects: Count | None = Field(
+        default=None, ge=0, description="Most messages whose side effect may run more than once.")
+    max_lost: Count | None = Field(default=None, ge=0, description="Most messages that may be lost.")
+    max_dedup_entries: Count | None = Field(default=None, ge=0,
+                                            description="Most ids the dedup store may hold at once.")
+    max_latency_p99: Seconds | None = Field(
+        default=None, description="Most the 99th percentile of create-to-processing latency may be.")
+
+
+class CrashSpace(_Model):
+    """Crashes the search may add: between ``min`` and ``max`` crashes of
+    ``target`` (``receivers`` or ``senders``: each crash picks one at random),
+    starting within ``at`` and lasting within ``for`` (default: anywhere in a
+    run without faults, for 10 ms to 1 s)."""
+
+    target: str = Field(default="receivers", pattern=r"^(receiver-\d+|sender-\d+|receivers|senders)$")
+    min: Count = Field(default=0, ge=0, le=20)
+    max: Count = Field(default=1, ge=0, le=20)
+    at: DurationRange | None = None
+    for_: DurationRange | None = Field(default=None, alias="for")
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> CrashSpace:
+        if self.min > self.max:
+            raise ValueError("min must be at most max")
+        if self.for_ is not None and self.for_[0] <= 0:
+            raise ValueError("'for' must start above 0 (a crash lasts some time)")
+        return self
+
+
+class PartitionSpace(_Model):
+    """Partitions the search may add: between ``min`` and ``max``, each in one
+    of ``direction`` (``data`` cuts sender to receiver, ``ack`` the way back)."""
+
+    min: Count = Field(default=0, ge=0, le=20)
+    max: Count = Field(default=1, ge=0, le=20)
+    at: DurationRange | None = None
+    for_: DurationRange | None = Field(default=None, alias="for")
+    direction: list[Literal["both", "data", "ack"]] = Field(default_factory=lambda: ["both", "data", "ack"],
+                                                           min_length=1)
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> PartitionSpace:
+        if self.min > self.max:
+            raise ValueError("min must be at most max")
+        if self.for_ is not None and self.for_[0] <= 0:
+            raise ValueError("'for' must start above 0 (a partition lasts some time)")
+        return self
+
+
+def _vary_spec(value: Any) -> Any:
+    if isinstance(value, list):
+        if not value:
+            raise ValueError("expected a non-empty list of values, or a range {min: low, max: high}")
+        return value
+    if isinstance(value, Mapping):
+        if sorted(value) != ["max", "min"]:
+            raise ValueError(f"expected a range {{min: low, max: high}}, got {_short(dict(value))}")
+        low, high = value["min"], value["max"]
+        if any(isinstance(v, bool) or not isinstance(v, (int, float, str)) for v in (low, high)):
+            raise ValueError(f"expected numbers, durations or rates as min and max, got {_short(dict(value))}")
+        return dict(value)
+    raise ValueError(f"expected a list of values or a range {{min: low, max: high}}, got {_short(value)}")
+
+
+class Explore(_Model):
+    """What ``alosim explore`` may vary, and how it draws.
+
+    ``crashes`` and ``partitions`` say which faults it may add to the
+    scenario's own (left out: up to two receiver crashes and one partition;
+    ``crashes: []`` adds none). ``vary`` maps dotted paths to a list of
+    values (one is drawn) or a range ``{min: low, max: high}`` (drawn
+    uniformly; durations and rates keep their units; two whole numbers give
+    whole numbers). ``bias`` is the share of fault times drawn near the
+    moments that matter instead of uniformly (see :mod:`alosim.explore`).
+    """
+
+    crashes: list[CrashSpace] | None = None
+    partitions: PartitionSpace | None = None
+    vary: dict[str, Annotated[Any, BeforeValidator(_vary_spec)]] = Field(default_factory=dict)
+    bias: Probability = Field(default=0.5, description="Share of fault times drawn near critical moments.")
+    vary_seed: Flag = Field(default=True, description="Draw the simulation seed of each run too.")
+
+
 class Budget(_Model):
     """Limits on what one run may cost, each with a default and a field to raise it.
 
@@ -520,6 +625,8 @@ class Scenario(_Model):
         "{dedup_entries_peak: {value: 2000, rel: 0.1}}. Checked by the test suite "
         "(alosim.expect); not part of a run.",
     )
+    explore: Explore | None = Field(default=None, description="What alosim explore may vary.")
+    guarantees: Guarantees | None = Field(default=None, description="Limits alosim explore checks.")
 
     # The data as written (before presets were applied), so that variations
     # of this scenario are resolved afresh: see with_overrides().
@@ -603,11 +710,15 @@ class Scenario(_Model):
     def resolved(self) -> dict[str, Any]:
         """The scenario with every default and preset filled in, as plain data.
         A single hop shows no pipeline fields (as before pipelines existed);
-        a pipeline shows no receiver."""
+        a pipeline shows no receiver. ``explore`` and ``guarantees`` are left
+        out: they say how to search, not what to simulate, so a run (and its
+        fingerprint) is the same with or without them."""
+        exclude: Any
         if self.broker is None:
-            exclude: Any = {"broker": True, "consumer": True, "network": {"consume"}}
+            exclude = {"broker": True, "consumer": True, "network": {"consume"}}
         else:
-            exclude = {"receiver"}
+            exclude = {"receiver": True}
+        exclude.update(dict.fromkeys(_SEARCH_ONLY, True))
         return self.model_dump(mode="json", by_alias=True, exclude=exclude)
 
     @property
@@ -686,6 +797,10 @@ def _check_pipeline(scenario: Scenario) -> None:
         if fault.target.startswith("receiver"):
             raise ValueError(f"faults[{i}].target: a pipeline has consumers, not receivers "
                              "(consumer-N or consumers)")
+
+
+#: Sections read by ``alosim explore`` only, never by a run.
+_SEARCH_ONLY = {"explore", "guarantees"}
 
 
 def _deep_copy(value: Any) -> Any:
@@ -881,6 +996,10 @@ def _model_at(loc: Sequence[str | int]) -> type[BaseModel] | None:
         if model is None or not isinstance(part, str) or part not in model.model_fields:
             return None
         annotation = model.model_fields[part].annotation
+        # An optional section (``explore: Explore | None``) suggests the section's keys.
+        options = [a for a in getattr(annotation, "__args__", ()) if a is not type(None)]
+        if len(options) == 1:
+            annotation = options[0]
         model = annotation if isinstance(annotation, type) and issubclass(annotation, BaseModel) else None
     return model
 
@@ -906,7 +1025,8 @@ def _all_field_names() -> set[str]:
     names: set[str] = set()
     models: list[type[BaseModel]] = [Scenario, Sender, Retry, Network, LinkSpec, Receiver, Dedup,
                                      Observe, Sweep, GilbertElliott, Partition, Fault, Budget,
-                                     Broker, Consumer, ConsumeLinks, Expectation]
+                                     Broker, Consumer, ConsumeLinks, Expectation,
+                                     Explore, CrashSpace, PartitionSpace, Guarantees]
     models += [dists.Constant, dists.Uniform, dists.Exponential, dists.LogNormal, dists.Pareto]
     for model in models:
         names.update(field.alias or name for name, field in model.model_fields.items())

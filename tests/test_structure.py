@@ -25,7 +25,7 @@ FLOORS: tuple[frozenset[str], ...] = (
     frozenset({"simulate"}),
     frozenset({"store", "sweep"}),
     frozenset({"plots", "plots_pipeline", "seqdiagram"}),
-    frozenset({"results", "knobs"}),
+    frozenset({"results", "knobs", "explore"}),
     frozenset({"cli"}),
 )
 # The model's actors still import World's module (simulate) until World moves into
