@@ -4,7 +4,12 @@
 is accepted after the broker's ``service`` time (a write); then the broker
 consults its dedup store: a publish it has seen is acked and dropped (SQS's
 deduplication interval, JetStream's duplicate window); any other is recorded,
-acked and queued as an :class:`Entry`. A producer retry that the store does
+acked and queued as an :class:`Entry`. Only a publish of a message the broker
+accepted before is a duplicate caught: a Bloom store that claims a message it
+never accepted made a false positive (the message is lost, cause
+``bloom_false_positive``), and a sequence store whose mark the producer's
+floor moved past a given-up message drops its late publish as stale (the
+producer's cause stands) -- as a single hop's receiver does. A producer retry that the store does
 not catch becomes a second entry of the same message -- a duplicate born on
 the publish hop, remembered with the store's miss cause.
 
@@ -98,7 +103,10 @@ class Broker:
         self.stats = stats
         self.actor = "broker"
         self.spec = spec
-        self.store = make_store(spec.dedup)
+        # A Bloom filter's hashes are salted from the run's streams, so that
+        # which ids collide changes with the seed.
+        salt = int(world.streams.generator("broker.dedup").integers(0, 1 << 63))
+        self.store = make_store(spec.dedup, salt)
         self.dedup = spec.dedup.kind not in (None, "none")
         self.store_durable = spec.dedup.durable
         self.store_epoch = 0
@@ -173,15 +181,29 @@ class Broker:
         stats = self.stats
         now = self.env._now
         traced = msg.id < rec.trace_limit
+        entries = getattr(msg, "broker_entries", 0)
         if self.dedup and self.store.seen(msg, now):
-            stats.publish_duplicates_caught += 1
-            rec.duplicates_detected += 1
+            detail = ""
+            if entries:
+                stats.publish_duplicates_caught += 1
+                rec.duplicates_detected += 1
+            elif self.store.kind == "sequence":
+                stats.publish_stale_drops += 1
+                rec.stale_drops += 1
+                detail = "stale"
+            else:
+                # Only a Bloom filter claims ids it never saw; were any other
+                # store to do so, the loss would show as unexplained in the books.
+                stats.publish_false_positives += 1
+                rec.false_positive_drops += 1
+                if self.store.kind == "bloom":
+                    msg.cause = msg.cause or "bloom_false_positive"
+                detail = "false positive"
             if traced:
-                rec.event(now, self.actor, "duplicate_detected", msg.id, attempt)
+                rec.event(now, self.actor, "duplicate_detected", msg.id, attempt, detail)
             self._ack_publish(msg, attempt, traced)
             self._release(msg)
             return
-        entries = getattr(msg, "broker_entries", 0)
         cause = None
         if entries:
             cause = msg.broker_miss = self._why_not_caught(msg)
@@ -205,6 +227,7 @@ class Broker:
     def _ack_publish(self, msg: Message, attempt: int, traced: bool) -> None:
         if traced:
             self.rec.event(self.env._now, self.actor, "ack_sent", msg.id, attempt)
+        self.rec.acks_sent += 1
         if not self._send_ack((msg, attempt)):
             self.rec.acks_lost += 1
             if traced:
@@ -373,6 +396,7 @@ class Broker:
             return
         if nack:
             if lease != entry.lease or state != IN_FLIGHT:
+                stats.nacks_stale += 1
                 if traced:  # a nack of an earlier delivery: the current one decides
                     self.rec.event(now, self.actor, "ack_ignored", msg.id, lease, "stale nack")
                 return
