@@ -452,14 +452,21 @@ class Broker:
         self.ready_count = 0
         entries = list(self.live.values())
         if self.durable:
-            # Deliveries in flight lose their leases: ready again on restart.
+            # Deliveries in flight lose their leases: ready again on restart --
+            # unless that was the last delivery allowed, which ends as a lease
+            # that runs out does (dead-lettered), or a crash would buy an entry
+            # one delivery more than max_deliveries.
             for entry in entries:
-                if entry.state == IN_FLIGHT and entry.effect_lease == entry.lease:
-                    entry.effect_fate = "broker_crash"
+                if entry.state == IN_FLIGHT:
+                    if entry.effect_lease == entry.lease:
+                        entry.effect_fate = "broker_crash"
+                    if self.max_deliveries and entry.deliveries >= self.max_deliveries:
+                        self._dead_letter(entry)
+                        continue
                 entry.lease += 1
                 entry.state = READY
                 self.ready.append(entry)
-            self.ready_count = len(entries)
+                self.ready_count += 1
         else:
             for entry in entries:
                 msg = entry.msg
