@@ -43,7 +43,7 @@ import itertools
 import math
 from collections import deque
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from alosim.dists import Constant
 from alosim.model.dedup import make_store
@@ -54,7 +54,9 @@ from alosim.scenario import Broker as BrokerSpec
 from alosim.streams import Draws
 
 if TYPE_CHECKING:
+    # The world imports this module (through the pipeline): names for the type checker only.
     from alosim.model.link import Link
+    from alosim.model.world import World
 
 # Entry states.
 READY, WAITING, IN_FLIGHT, DONE, DEAD, LOST = range(6)
@@ -95,7 +97,7 @@ class Broker:
         "_deliver", "_rr", "_serial", "consumers",
     )
 
-    def __init__(self, world: Any, spec: BrokerSpec, stats: PipelineStats,
+    def __init__(self, world: World, spec: BrokerSpec, stats: PipelineStats,
                  ack_link: Link, consume_link: Link, consumers: int) -> None:
         self.world = world
         self.env = world.env

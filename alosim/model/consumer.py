@@ -33,7 +33,7 @@ from __future__ import annotations
 import itertools
 from collections import deque
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from alosim.dists import Constant
 from alosim.model.broker import Entry
@@ -45,7 +45,11 @@ from alosim.scenario import Consumer as ConsumerSpec
 from alosim.streams import Draws
 
 if TYPE_CHECKING:
+    # The world imports this module (through the pipeline): names for the type checker only.
+    from alosim.model.dedup import DedupStore
     from alosim.model.link import Link
+    from alosim.model.world import World
+    from alosim.observe import Recorder
 
 PROCESSING, WRITING = 0, 1
 
@@ -55,7 +59,8 @@ class ConsumerStore:
 
     __slots__ = ("store", "dedup", "durable", "epoch", "stats", "rec")
 
-    def __init__(self, store: Any, dedup: bool, durable: bool, stats: PipelineStats, rec: Any) -> None:
+    def __init__(self, store: DedupStore, dedup: bool, durable: bool, stats: PipelineStats,
+                 rec: Recorder) -> None:
         self.store = store
         self.dedup = dedup
         self.durable = durable
@@ -87,7 +92,7 @@ class Consumer:
         "_written_callbacks", "_keys", "poison_below", "poison_salt",
     )
 
-    def __init__(self, world: Any, index: int, spec: ConsumerSpec, stats: PipelineStats,
+    def __init__(self, world: World, index: int, spec: ConsumerSpec, stats: PipelineStats,
                  shared: ConsumerStore, ack_link: Link) -> None:
         self.world = world
         self.env = world.env
