@@ -74,6 +74,10 @@ class Pipeline:
                           for i in range(spec.count)]
         self.broker = Broker(world, scenario.broker, stats, world.ack_link, self.consume_data,
                              spec.count)
+        # A Bloom filter's bit array is allocated whole: count it from the start,
+        # as a receiver does.
+        shared.sync()
+        self.broker.sync_store()
         if spec.count == 1:
             self.consume_data.on_arrival = self.consumers[0].on_packet
         self.consume_ack.on_arrival = self.broker.on_consumer_packet

@@ -272,3 +272,13 @@ def test_which_messages_a_bloom_filter_loses_depends_on_the_seed(where: str) -> 
 def test_the_broker_and_the_consumer_salt_their_filters_apart() -> None:
     world = World(make(BLOOM, **{"broker.dedup": TINY_BLOOM, "consumer.dedup": TINY_BLOOM}), 3)
     assert world.pipeline.broker.store.salt != world.pipeline.consumer_store.store.salt
+
+
+def test_a_bloom_filters_bytes_count_from_the_start() -> None:
+    # Its bit array is allocated whole: held before the first id is stored.
+    world = World(make(BLOOM, **{"broker.dedup": TINY_BLOOM, "consumer.dedup": TINY_BLOOM}), 3)
+    nbytes = world.pipeline.broker.store.nbytes
+    assert nbytes > 0
+    assert world.pipeline.stats.broker_store == [0, nbytes]
+    assert world.pipeline.stats.consumer_store == [0, nbytes]
+    assert world.rec.dedup_bytes == 2 * nbytes
