@@ -128,8 +128,8 @@ def test_error_lines_are_capped(tmp_path):
     lines = p.stderr.splitlines()
     assert len(lines) == MAX_PROBLEMS + 1
     assert lines[0] == f"alosim: error: {path}: k0: unknown key (expected one of: name, description, " \
-        "seed, semantics, messages, duration, max_time, sender, network, receiver, observe, faults, " \
-        "sweep, budget)"
+        "seed, semantics, messages, duration, max_time, sender, network, receiver, broker, consumer, " \
+        "observe, faults, sweep, budget)"
     assert lines[-1] == f"alosim: error: {path}: ... and {3000 - MAX_PROBLEMS:,} more problems"
 
 
