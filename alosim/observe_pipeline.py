@@ -6,10 +6,11 @@ A pipeline (producer -> broker -> consumers) keeps every single-hop column of
 messages never processed, ``delivery_latency_*`` is create -> first effect,
 ``ack_latency_*`` is the publish's round trip, and the transmission, loss and
 ack counters are those of the producer's hop (``deliveries`` are publishes
-arriving at the broker). The ``dedup_*`` columns count both stores together.
-``acks_sent`` (a single hop's ``processed + duplicates_detected``) has no
-meaning in a pipeline: count ``publishes_accepted + publish_duplicates_caught``
-publish acks and ``consumer_acks_sent`` consumer acks instead.
+arriving at the broker, ``acks_sent`` the publish acks the broker sent: one
+per publish accepted, caught, or dropped by its store as a false positive or
+stale). ``duplicates_detected``, ``false_positive_drops`` and ``stale_drops``
+count both stores together (split per hop below), and so do the ``dedup_*``
+columns. Consumer acks are ``consumer_acks_sent``.
 
 :class:`PipelineStats` adds what only a pipeline has, as the columns of
 :func:`PipelineStats.columns`:
@@ -79,18 +80,23 @@ PIPELINE_SERIES: tuple[str, ...] = (
 COUNTERS: tuple[str, ...] = (
     "publishes_accepted",  # broker entries made (one per accepted publish)
     "publish_duplicates_caught",  # publishes the broker's store recognised
+    "publish_false_positives",  # new publishes a Bloom store at the broker claimed (a loss)
+    "publish_stale_drops",  # late publishes of given-up messages a sequence store dropped
     "publishes_dropped_while_down",
     "publishes_lost_in_crash",  # arrived, not yet accepted when the broker crashed
     "consume_deliveries",  # deliveries made by the broker (first and redeliveries)
     "consume_redeliveries",
     "lease_expiries",
     "nacks",  # nacks the broker acted on
+    "nacks_stale",  # nacks of an earlier delivery than the current one (ignored)
     "consume_data_lost",  # deliveries lost on the broker -> consumer link
     "consume_network_duplicates",
     "consumer_arrivals",
     "consumer_dropped_while_down",
     "consumer_dropped_in_crash",
     "consumer_duplicates_caught",  # deliveries the consumer's store recognised
+    "consumer_false_positives",  # never-processed messages a Bloom store claimed (a loss)
+    "processing_failures",  # deliveries whose processing failed (nacked, or lost if acked first)
     "consumer_acks_sent",
     "consumer_acks_lost",
     "consumer_acks_late",  # for a message already acked, dead-lettered or lost

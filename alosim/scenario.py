@@ -790,6 +790,13 @@ def _check_pipeline(scenario: Scenario) -> None:
         return
     consumer = scenario.consumer
     assert consumer is not None
+    if consumer.dedup.kind == "sequence":
+        # Its numbers and floors are the producer -> broker connection's: the
+        # floor passes a message once the broker acked it, long before a
+        # consumer processed it, and without floors every gap stays forever.
+        raise ValueError("consumer.dedup.kind: sequence numbers belong to the producer -> broker "
+                         "connection; put the sequence store on the broker (broker.dedup.kind) "
+                         "and give the consumers set, ttl, lru or bloom")
     if scenario.semantics == "exactly-once" and consumer.dedup.kind == "none":
         raise ValueError("semantics exactly-once needs an idempotent consumer: set "
                          "consumer.dedup.kind (e.g. 'set') or choose semantics at-least-once")

@@ -4,7 +4,12 @@
 is accepted after the broker's ``service`` time (a write); then the broker
 consults its dedup store: a publish it has seen is acked and dropped (SQS's
 deduplication interval, JetStream's duplicate window); any other is recorded,
-acked and queued as an :class:`Entry`. A producer retry that the store does
+acked and queued as an :class:`Entry`. Only a publish of a message the broker
+accepted before is a duplicate caught: a Bloom store that claims a message it
+never accepted made a false positive (the message is lost, cause
+``bloom_false_positive``), and a sequence store whose mark the producer's
+floor moved past a given-up message drops its late publish as stale (the
+producer's cause stands) -- as a single hop's receiver does. A producer retry that the store does
 not catch becomes a second entry of the same message -- a duplicate born on
 the publish hop, remembered with the store's miss cause.
 
@@ -38,7 +43,7 @@ import itertools
 import math
 from collections import deque
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from alosim.dists import Constant
 from alosim.model.dedup import make_store
@@ -49,7 +54,9 @@ from alosim.scenario import Broker as BrokerSpec
 from alosim.streams import Draws
 
 if TYPE_CHECKING:
+    # The world imports this module (through the pipeline): names for the type checker only.
     from alosim.model.link import Link
+    from alosim.model.world import World
 
 # Entry states.
 READY, WAITING, IN_FLIGHT, DONE, DEAD, LOST = range(6)
@@ -90,7 +97,7 @@ class Broker:
         "_deliver", "_rr", "_serial", "consumers",
     )
 
-    def __init__(self, world: Any, spec: BrokerSpec, stats: PipelineStats,
+    def __init__(self, world: World, spec: BrokerSpec, stats: PipelineStats,
                  ack_link: Link, consume_link: Link, consumers: int) -> None:
         self.world = world
         self.env = world.env
@@ -98,7 +105,10 @@ class Broker:
         self.stats = stats
         self.actor = "broker"
         self.spec = spec
-        self.store = make_store(spec.dedup)
+        # A Bloom filter's hashes are salted from the run's streams, so that
+        # which ids collide changes with the seed.
+        salt = int(world.streams.generator("broker.dedup").integers(0, 1 << 63))
+        self.store = make_store(spec.dedup, salt)
         self.dedup = spec.dedup.kind not in (None, "none")
         self.store_durable = spec.dedup.durable
         self.store_epoch = 0
@@ -173,15 +183,29 @@ class Broker:
         stats = self.stats
         now = self.env._now
         traced = msg.id < rec.trace_limit
+        entries = getattr(msg, "broker_entries", 0)
         if self.dedup and self.store.seen(msg, now):
-            stats.publish_duplicates_caught += 1
-            rec.duplicates_detected += 1
+            detail = ""
+            if entries:
+                stats.publish_duplicates_caught += 1
+                rec.duplicates_detected += 1
+            elif self.store.kind == "sequence":
+                stats.publish_stale_drops += 1
+                rec.stale_drops += 1
+                detail = "stale"
+            else:
+                # Only a Bloom filter claims ids it never saw; were any other
+                # store to do so, the loss would show as unexplained in the books.
+                stats.publish_false_positives += 1
+                rec.false_positive_drops += 1
+                if self.store.kind == "bloom":
+                    msg.cause = msg.cause or "bloom_false_positive"
+                detail = "false positive"
             if traced:
-                rec.event(now, self.actor, "duplicate_detected", msg.id, attempt)
+                rec.event(now, self.actor, "duplicate_detected", msg.id, attempt, detail)
             self._ack_publish(msg, attempt, traced)
             self._release(msg)
             return
-        entries = getattr(msg, "broker_entries", 0)
         cause = None
         if entries:
             cause = msg.broker_miss = self._why_not_caught(msg)
@@ -205,6 +229,7 @@ class Broker:
     def _ack_publish(self, msg: Message, attempt: int, traced: bool) -> None:
         if traced:
             self.rec.event(self.env._now, self.actor, "ack_sent", msg.id, attempt)
+        self.rec.acks_sent += 1
         if not self._send_ack((msg, attempt)):
             self.rec.acks_lost += 1
             if traced:
@@ -373,6 +398,7 @@ class Broker:
             return
         if nack:
             if lease != entry.lease or state != IN_FLIGHT:
+                stats.nacks_stale += 1
                 if traced:  # a nack of an earlier delivery: the current one decides
                     self.rec.event(now, self.actor, "ack_ignored", msg.id, lease, "stale nack")
                 return
@@ -428,14 +454,21 @@ class Broker:
         self.ready_count = 0
         entries = list(self.live.values())
         if self.durable:
-            # Deliveries in flight lose their leases: ready again on restart.
+            # Deliveries in flight lose their leases: ready again on restart --
+            # unless that was the last delivery allowed, which ends as a lease
+            # that runs out does (dead-lettered), or a crash would buy an entry
+            # one delivery more than max_deliveries.
             for entry in entries:
-                if entry.state == IN_FLIGHT and entry.effect_lease == entry.lease:
-                    entry.effect_fate = "broker_crash"
+                if entry.state == IN_FLIGHT:
+                    if entry.effect_lease == entry.lease:
+                        entry.effect_fate = "broker_crash"
+                    if self.max_deliveries and entry.deliveries >= self.max_deliveries:
+                        self._dead_letter(entry)
+                        continue
                 entry.lease += 1
                 entry.state = READY
                 self.ready.append(entry)
-            self.ready_count = len(entries)
+                self.ready_count += 1
         else:
             for entry in entries:
                 msg = entry.msg

@@ -33,7 +33,7 @@ from __future__ import annotations
 import itertools
 from collections import deque
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from alosim.dists import Constant
 from alosim.model.broker import Entry
@@ -45,7 +45,11 @@ from alosim.scenario import Consumer as ConsumerSpec
 from alosim.streams import Draws
 
 if TYPE_CHECKING:
+    # The world imports this module (through the pipeline): names for the type checker only.
+    from alosim.model.dedup import DedupStore
     from alosim.model.link import Link
+    from alosim.model.world import World
+    from alosim.observe import Recorder
 
 PROCESSING, WRITING = 0, 1
 
@@ -55,7 +59,8 @@ class ConsumerStore:
 
     __slots__ = ("store", "dedup", "durable", "epoch", "stats", "rec")
 
-    def __init__(self, store: Any, dedup: bool, durable: bool, stats: PipelineStats, rec: Any) -> None:
+    def __init__(self, store: DedupStore, dedup: bool, durable: bool, stats: PipelineStats,
+                 rec: Recorder) -> None:
         self.store = store
         self.dedup = dedup
         self.durable = durable
@@ -87,7 +92,7 @@ class Consumer:
         "_written_callbacks", "_keys", "poison_below", "poison_salt",
     )
 
-    def __init__(self, world: Any, index: int, spec: ConsumerSpec, stats: PipelineStats,
+    def __init__(self, world: World, index: int, spec: ConsumerSpec, stats: PipelineStats,
                  shared: ConsumerStore, ack_link: Link) -> None:
         self.world = world
         self.env = world.env
@@ -162,10 +167,21 @@ class Consumer:
         if self.ack_first:
             self._ack(entry, lease, False)
         if self.dedup and self.store.seen(msg, now):
-            self.stats.consumer_duplicates_caught += 1
-            self.rec.duplicates_detected += 1
+            detail = ""
+            if msg.processed:
+                self.stats.consumer_duplicates_caught += 1
+                self.rec.duplicates_detected += 1
+            else:
+                # A store that claims a message no consumer processed: only a
+                # Bloom filter does (a false positive, the message is lost);
+                # were any other store to, the loss would show as unexplained.
+                self.stats.consumer_false_positives += 1
+                self.rec.false_positive_drops += 1
+                if self.store.kind == "bloom":
+                    msg.cause = msg.cause or "bloom_false_positive"
+                detail = "false positive"
             if msg.id < self.rec.trace_limit:
-                self.rec.event(now, self.actor, "duplicate_detected", msg.id, lease)
+                self.rec.event(now, self.actor, "duplicate_detected", msg.id, lease, detail)
             if not self.ack_first:
                 self._ack(entry, lease, False)
             self._release(msg)
@@ -193,6 +209,7 @@ class Consumer:
                 self.nack_p and self._nack_uniforms() < self.nack_p):
             del self.work[key]
             self.busy -= 1
+            self.stats.processing_failures += 1
             if self.ack_first:
                 entry.msg.cause = entry.msg.cause or "acked_then_failed"
             else:
@@ -309,12 +326,16 @@ class Consumer:
         rec = self.rec
         now = self.env._now
         lost: list[Entry] = []
+        written: list[Entry] = []
         for entry, lease, stage, _ in self.work.values():
             if stage == WRITING:
-                # The side effect is done, its ack will never be sent.
+                # The side effect is done (this delivery counts as processed),
+                # its id and its ack are lost.
                 if entry.effect_lease == lease:
                     entry.effect_fate = "crash_before_ack"
-            elif self.ack_first and entry.msg.processed == 0:
+                written.append(entry)
+                continue
+            if self.ack_first and entry.msg.processed == 0:
                 entry.msg.cause = entry.msg.cause or "acked_then_crashed"
             lost.append(entry)
         lost.extend(entry for entry, _ in self.inbox)
@@ -322,6 +343,8 @@ class Consumer:
         self.inbox.clear()
         self.busy = 0
         self.shared.wipe()
+        for entry in written:
+            self._release(entry.msg)
         for entry in lost:
             self.stats.consumer_dropped_in_crash += 1
             if entry.msg.id < rec.trace_limit:

@@ -16,27 +16,35 @@ link                   from -> to                         scenario field
 
 Each link has its own random streams, named after it, so that adding the
 second hop shifts no draw of the first.
+
+:meth:`Pipeline.conservation` keeps the pipeline's books per hop, as
+:meth:`alosim.model.world.World.packet_books` does for a single hop: every
+publish, publish ack, delivery, consumer ack and broker entry accounted for.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 from alosim.model.broker import Broker
-from alosim.model.consumer import Consumer, ConsumerStore
+from alosim.model.consumer import PROCESSING, Consumer, ConsumerStore
 from alosim.model.dedup import make_store
 from alosim.model.link import Link
 from alosim.model.sender import Sender
 from alosim.observe_pipeline import PIPELINE_LOSS_CAUSES, PipelineStats
 from alosim.scenario import ConsumeLinks
 
+if TYPE_CHECKING:
+    # The world imports this module: the name is for the type checker only.
+    from alosim.model.faults import Crashable
+    from alosim.model.world import World
+
 
 class Pipeline:
     """The broker and consumers of one run, and what they measure."""
 
-    def __init__(self, world: Any) -> None:
-        # ``world`` is the alosim.model.world.World being built (not imported
-        # here: the world imports this module).
+    def __init__(self, world: World) -> None:
         scenario = world.scenario
         assert scenario.broker is not None and scenario.consumer is not None
         self.world = world
@@ -56,13 +64,20 @@ class Pipeline:
         self.consume_data = Link(env, "consume.data", consume.data, streams, self._delivered,
                                  recorder=rec)
         spec = scenario.consumer
-        shared = ConsumerStore(make_store(spec.dedup), spec.dedup.kind not in (None, "none"),
+        # A Bloom filter's hashes are salted from the run's streams, so that
+        # which ids collide changes with the seed.
+        salt = int(streams.generator("consumer.dedup").integers(0, 1 << 63))
+        shared = ConsumerStore(make_store(spec.dedup, salt), spec.dedup.kind not in (None, "none"),
                                spec.dedup.durable, stats, rec)
         self.consumer_store = shared
         self.consumers = [Consumer(world, i, spec, stats, shared, self.consume_ack)
                           for i in range(spec.count)]
         self.broker = Broker(world, scenario.broker, stats, world.ack_link, self.consume_data,
                              spec.count)
+        # A Bloom filter's bit array is allocated whole: count it from the start,
+        # as a receiver does.
+        shared.sync()
+        self.broker.sync_store()
         if spec.count == 1:
             self.consume_data.on_arrival = self.consumers[0].on_packet
         self.consume_ack.on_arrival = self.broker.on_consumer_packet
@@ -92,7 +107,7 @@ class Pipeline:
     def _consumer_packet(self, event: Any) -> None:
         self.broker.on_consumer_packet(event)
 
-    def targets(self, kind: str, index: str) -> list[Any]:
+    def targets(self, kind: str, index: str) -> list[Crashable]:
         """The actors a fault of ``kind`` (broker, consumer-N, consumers) crashes."""
         if kind == "broker":
             return [self.broker]
@@ -104,11 +119,114 @@ class Pipeline:
         broker = self.broker
         self.stats.sample(self.world.rec.series, broker.ready_count, broker.in_flight)
 
+    # -- accounting ------------------------------------------------------------------
+
+    def watched_events(self) -> dict[str, tuple[Callable[[Any], Any]]]:
+        """The scheduled events :meth:`conservation` counts, by their callbacks:
+        packets on the second hop's links, and publishes being written."""
+        return {"consume.data": self.consume_data._callbacks,
+                "consume.ack": self.consume_ack._callbacks,
+                "broker.service": self.broker._accept_callbacks}
+
+    def conservation(self, in_flight: dict[str, int]) -> list[str]:
+        """The pipeline's books per hop; returns the identities that fail.
+
+        Each side of an identity is counted by a different actor (the
+        producer or the broker sends, the link loses or duplicates, the far
+        end counts arrivals), so a packet that goes missing or is counted
+        twice breaks one. ``in_flight`` is
+        :meth:`alosim.model.world.World.packets_in_flight`.
+        """
+        world = self.world
+        rec, stats, broker = world.rec, self.stats, self.broker
+        broken: list[str] = []
+
+        def need(ok: bool, what: str) -> None:
+            if not ok:
+                broken.append(what)
+
+        # Publishes: each transmission is lost on the link, or arrives at the
+        # broker (twice if the network duplicated it), or is still travelling.
+        arrived = rec.deliveries + stats.publishes_dropped_while_down
+        need(rec.transmissions - rec.data_lost + world.data_link.duplicated
+             == arrived + in_flight["data"],
+             f"publishes: transmissions {rec.transmissions} - data_lost {rec.data_lost} + duplicated "
+             f"{world.data_link.duplicated} != arrived at the broker {arrived} + in flight "
+             f"{in_flight['data']}")
+        # Each publish that arrived is accepted, caught, dropped by the store
+        # (false positive, stale), lost in a crash before its write ended, or
+        # still being written.
+        acked_publishes = (stats.publishes_accepted + stats.publish_duplicates_caught
+                           + stats.publish_false_positives + stats.publish_stale_drops)
+        handled = acked_publishes + stats.publishes_lost_in_crash + in_flight["broker.service"]
+        need(rec.deliveries == handled,
+             f"publishes: arrived {rec.deliveries} != accepted + caught + dropped by the store "
+             f"+ lost in a crash + being written {handled}")
+        # Publish acks: one per publish the broker accepted or its store
+        # dropped; then the single hop's identity on the producer's side.
+        need(rec.acks_sent == acked_publishes,
+             f"publish acks: acks_sent {rec.acks_sent} != accepted + caught + dropped by the "
+             f"store {acked_publishes}")
+        broken += world.ack_books(in_flight)
+        # The stores' drops, counted per hop and in total.
+        need(rec.duplicates_detected
+             == stats.publish_duplicates_caught + stats.consumer_duplicates_caught,
+             "duplicates_detected != caught at the broker + caught at the consumers")
+        need(rec.false_positive_drops == stats.publish_false_positives + stats.consumer_false_positives,
+             "false_positive_drops != false positives at the broker + at the consumers")
+        need(rec.stale_drops == stats.publish_stale_drops, "stale_drops != stale drops at the broker")
+        # Broker entries: each ends consumed, dead-lettered or lost in a crash,
+        # or is still live (ready, waiting for a redelivery, or in flight).
+        live = len(broker.live)
+        ended = stats.consumed + stats.dead_lettered + stats.broker_lost_in_crash
+        need(stats.publishes_accepted == ended + live,
+             f"broker entries: accepted {stats.publishes_accepted} != consumed {stats.consumed} + "
+             f"dead-lettered {stats.dead_lettered} + lost in a crash {stats.broker_lost_in_crash} "
+             f"+ live {live}")
+        need(broker.ready_count + broker.in_flight == live,
+             f"broker entries: ready {broker.ready_count} + in flight {broker.in_flight} != live {live}")
+        need(sum(broker.held) == broker.in_flight,
+             f"broker: deliveries held by consumers {sum(broker.held)} != in flight {broker.in_flight}")
+        need(stats.dlq_size == stats.dead_lettered, "dlq_size != dead_lettered")
+        # Deliveries: each is lost on the link, or arrives at a consumer
+        # (twice if duplicated), or is still travelling.
+        need(stats.consume_network_duplicates == self.consume_data.duplicated,
+             f"consume_network_duplicates {stats.consume_network_duplicates} != duplicated on "
+             f"consume.data {self.consume_data.duplicated}")
+        reached = stats.consumer_arrivals + stats.consumer_dropped_while_down
+        need(stats.consume_deliveries - stats.consume_data_lost + self.consume_data.duplicated
+             == reached + in_flight["consume.data"],
+             f"deliveries: consume_deliveries {stats.consume_deliveries} - lost "
+             f"{stats.consume_data_lost} + duplicated {self.consume_data.duplicated} != arrived at "
+             f"a consumer {reached} + in flight {in_flight['consume.data']}")
+        # Each arrival is caught, dropped as a false positive, fails, is
+        # processed (an effect), is dropped in a crash before its effect, or
+        # is still at a consumer (waiting, or being processed).
+        at_consumers = sum(len(c.inbox) + sum(1 for work in c.work.values() if work[2] == PROCESSING)
+                           for c in self.consumers)
+        handled = (stats.consumer_duplicates_caught + stats.consumer_false_positives
+                   + stats.processing_failures + rec.processed + stats.consumer_dropped_in_crash
+                   + at_consumers)
+        need(stats.consumer_arrivals == handled,
+             f"deliveries: consumer arrivals {stats.consumer_arrivals} != caught + false positives "
+             f"+ failed + processed + dropped in a crash + at a consumer {handled}")
+        # Consumer acks and nacks: each settles its entry (consumed), arrives
+        # late or stale, is acted on as a nack, is dropped by a broker that is
+        # down, is lost, or is still travelling.
+        arrived_acks = (stats.consumed + stats.consumer_acks_late + stats.nacks + stats.nacks_stale
+                        + stats.consumer_acks_dropped_while_down)
+        need(stats.consumer_acks_sent + self.consume_ack.duplicated
+             == arrived_acks + stats.consumer_acks_lost + in_flight["consume.ack"],
+             f"consumer acks: sent {stats.consumer_acks_sent} + duplicated "
+             f"{self.consume_ack.duplicated} != arrived {arrived_acks} + lost "
+             f"{stats.consumer_acks_lost} + in flight {in_flight['consume.ack']}")
+        return broken
+
     def columns(self) -> dict[str, Any]:
         rec = self.world.rec
         return self.stats.columns(rec.loss_causes, rec.messages)
 
 
-def build_pipeline(world: Any) -> Pipeline:
+def build_pipeline(world: World) -> Pipeline:
     """Make ``world``'s links, producers, broker and consumers for a pipeline scenario."""
     return Pipeline(world)

@@ -51,8 +51,11 @@ class World:
         # Acked before processing and still being processed when max_time
         # stopped the run: fate unknown (counted as unsettled).
         self.undecided = 0
-        # Senders tell a sequence store their floor (see SequenceDedup).
-        self.sequence_floors = scenario.receiver.dedup.kind == "sequence"
+        # Senders tell a sequence store their floor (see SequenceDedup): the
+        # receiver's, or in a pipeline the broker's -- the producer -> broker
+        # connection is the one the numbers belong to.
+        far_end = scenario.broker if scenario.broker is not None else scenario.receiver
+        self.sequence_floors = far_end.dedup.kind == "sequence"
         self.pipeline: Pipeline | None = None
         if scenario.broker is not None:
             self.pipeline = build_pipeline(self)  # producer -> broker -> consumers
@@ -194,15 +197,19 @@ class World:
     # -- accounting ------------------------------------------------------------
 
     def packets_in_flight(self) -> dict[str, int]:
-        """Packets still travelling on each link, counted from the event queue."""
-        data, ack = self.data_link._callbacks, self.ack_link._callbacks
-        counts = {"data": 0, "ack": 0}
+        """Packets still travelling on each link, counted from the event queue
+        (in a pipeline also ``consume.data``, ``consume.ack`` and the publishes
+        the broker is still writing, ``broker.service``)."""
+        watched = {"data": self.data_link._callbacks, "ack": self.ack_link._callbacks}
+        if self.pipeline is not None:
+            watched.update(self.pipeline.watched_events())
+        names = list(watched)
+        by_callbacks = {id(callbacks): name for name, callbacks in watched.items()}
+        counts = dict.fromkeys(names, 0)
         for _, _, _, event in self.env._queue:
-            callbacks = event.callbacks
-            if callbacks is data:
-                counts["data"] += 1
-            elif callbacks is ack:
-                counts["ack"] += 1
+            name = by_callbacks.get(id(event.callbacks))
+            if name is not None:
+                counts[name] += 1
         return counts
 
     def conservation(self, in_flight: dict[str, int]) -> list[str]:
@@ -210,11 +217,22 @@ class World:
 
         Each is counted by a different mechanism on either side, so that a
         message or a packet that goes missing (or is counted twice) breaks
-        one: every message ends in exactly one fate, every duplicate
-        processing and every loss has a known cause, every data packet and
-        every ack is accounted for, and the clock stopped by ``max_time``.
+        one. The message-level books (:meth:`message_books`) hold for any
+        run; the packet books are the single hop's (:meth:`packet_books`) or
+        the pipeline's, per hop (:meth:`alosim.model.pipeline.Pipeline.conservation`).
         Cheap (a pass over what is still queued), so it runs after every run.
         """
+        broken = self.message_books()
+        if self.pipeline is not None:
+            broken += self.pipeline.conservation(in_flight)
+        else:
+            broken += self.packet_books(in_flight)
+        return broken
+
+    def message_books(self) -> list[str]:
+        """Every message ends processed, lost with a known cause, or unsettled;
+        every duplicate processing has a cause; the producer's fates add up;
+        the clock stopped by ``max_time``."""
         rec = self.rec
         broken: list[str] = []
 
@@ -233,13 +251,40 @@ class World:
         need(sum(rec.loss_causes.values()) == rec.lost, "losses by cause do not add up to lost")
         need(rec.loss_causes["unexplained"] == 0,
              f"{rec.loss_causes['unexplained']} losses without a cause")
-        need(sum(rec.duplicate_causes.values()) == rec.duplicate_processing,
-             "duplicate processings by cause do not add up to duplicate_processing")
-        need(rec.duplicate_causes["unexplained"] == 0,
-             f"{rec.duplicate_causes['unexplained']} duplicate processings without a cause")
+        causes = self.duplicate_causes()
+        need(sum(causes.values()) == rec.duplicate_processing,
+             f"duplicate processings by cause {sum(causes.values())} do not add up to "
+             f"duplicate_processing {rec.duplicate_processing}")
+        unexplained = sum(n for cause, n in causes.items() if cause.endswith("unexplained"))
+        need(unexplained == 0, f"{unexplained} duplicate processings without a cause")
         need(rec.messages == rec.acked + rec.gave_up + rec.abandoned + at_senders,
              f"messages {rec.messages} != acked {rec.acked} + gave_up {rec.gave_up} + abandoned "
              f"{rec.abandoned} + unsettled at senders {at_senders}")
+        max_time = self.scenario.max_time
+        need(max_time is None or self.env.now <= max_time,
+             f"the run stopped at t={self.env.now}, after max_time {max_time}")
+        return broken
+
+    def duplicate_causes(self) -> dict[str, int]:
+        """Duplicate processings by cause: the receivers' causes, or in a
+        pipeline the per-hop causes (``publish.<cause>``, ``consume.<cause>``)."""
+        if self.pipeline is None:
+            return dict(self.rec.duplicate_causes)
+        stats = self.pipeline.stats
+        causes = {f"publish.{c}": n for c, n in stats.publish_duplicates.items()}
+        causes.update({f"consume.{c}": n for c, n in stats.consume_duplicates.items()})
+        # The receivers' causes belong to a single hop: in a pipeline they stay 0.
+        causes.update({f"receiver.{c}": n for c, n in self.rec.duplicate_causes.items() if n})
+        return causes
+
+    def packet_books(self, in_flight: dict[str, int]) -> list[str]:
+        """The single hop's packets: every transmission and every ack accounted for."""
+        rec = self.rec
+        broken: list[str] = []
+
+        def need(ok: bool, what: str) -> None:
+            if not ok:
+                broken.append(what)
 
         # Data packets: each transmission is lost on the link (or dropped in a
         # partition, which the link also reports as lost), or arrives (once, or
@@ -257,16 +302,21 @@ class World:
                    + rec.stale_drops + rec.dropped_in_crash + at_receivers)
         need(rec.deliveries == handled,
              f"deliveries {rec.deliveries} != processed + caught + dropped + at a receiver {handled}")
-        # Acks: each ack sent settles its message (acked), arrives late, is
-        # lost (on the link, in a partition, or at a sender that was down), or
-        # is still travelling; an ack the network duplicated arrives twice.
-        need(rec.acks_dropped_while_down <= rec.acks_lost,
-             "acks dropped while down are not in acks_lost")
+        broken += self.ack_books(in_flight)
+        return broken
+
+    def ack_books(self, in_flight: dict[str, int]) -> list[str]:
+        """Acks to the senders: each ack sent settles its message (acked),
+        arrives late, is lost (on the link, in a partition, or at a sender
+        that was down), or is still travelling; an ack the network duplicated
+        arrives twice. The same in a pipeline, for the broker's publish acks."""
+        rec = self.rec
+        broken: list[str] = []
+        if rec.acks_dropped_while_down > rec.acks_lost:
+            broken.append("acks dropped while down are not in acks_lost")
         fates = rec.acked + rec.late_acks + rec.acks_lost + in_flight["ack"]
-        need(rec.acks_sent + self.ack_link.duplicated == fates,
-             f"acks_sent {rec.acks_sent} + duplicated {self.ack_link.duplicated} != acked "
-             f"{rec.acked} + late {rec.late_acks} + lost {rec.acks_lost} + in flight {in_flight['ack']}")
-        max_time = self.scenario.max_time
-        need(max_time is None or self.env.now <= max_time,
-             f"the run stopped at t={self.env.now}, after max_time {max_time}")
+        if rec.acks_sent + self.ack_link.duplicated != fates:
+            broken.append(
+                f"acks_sent {rec.acks_sent} + duplicated {self.ack_link.duplicated} != acked "
+                f"{rec.acked} + late {rec.late_acks} + lost {rec.acks_lost} + in flight {in_flight['ack']}")
         return broken

@@ -15,7 +15,16 @@ loss -- runs it briefly and checks:
 * a sequence store that saw every message processed holds one mark per
   connection and nothing else.
 
-Sized to run in well under a minute with a fixed set of examples (the
+A second test draws pipelines (producer -> broker -> consumers): every
+broker store kind, 1-3 consumers with every consumer store kind (a sequence
+store belongs to the broker), leases shorter and longer than processing,
+nacks, poison messages, ``max_deliveries``, prefetch, crashes of the
+producer, the broker and the consumers, durable and volatile brokers and
+stores -- and checks the pipeline's books (``Pipeline.conservation``, per
+hop), time order, the producer's attempt limit and the broker's delivery
+limit.
+
+Sized to run in well under a minute together with a fixed set of examples (the
 "alosim" hypothesis profile is derandomised).
 """
 
@@ -140,3 +149,121 @@ def test_every_combination_keeps_the_books(drawn):
             senders = {e.message: e.actor for e in trace if e.event == "create"}
             connections = {(senders[m], m % scenario.receiver.count) for m in senders}
             assert s["dedup_entries_final"] == len(connections), "the sequence store kept gaps"
+
+
+PIPELINE_BASE = """
+name: pipe
+messages: 150
+network:
+  data: {latency: {dist: exponential, mean: 10ms}}
+  ack: {latency: {dist: exponential, mean: 10ms}}
+broker: {}
+consumer: {}
+observe: {trace_messages: 150}
+max_time: 20s
+"""
+
+BROKER_DEDUP = st.sampled_from([
+    {"kind": "none"},
+    {"kind": "set"},
+    {"kind": "ttl", "window": 0.15},
+    {"kind": "lru", "capacity": 20},
+    {"kind": "sequence"},
+    {"kind": "bloom", "capacity": 60, "fp_rate": 0.05},
+])
+
+CONSUMER_DEDUP = st.sampled_from([
+    {"kind": "none"},
+    {"kind": "set"},
+    {"kind": "ttl", "window": 0.15},
+    {"kind": "lru", "capacity": 20},
+    {"kind": "bloom", "capacity": 60, "fp_rate": 0.05},
+])
+
+
+@st.composite
+def pipeline_crash(draw: st.DrawFn, consumers: int) -> dict[str, Any]:
+    target = draw(st.sampled_from(["sender-0", "broker", "consumers"]
+                                  + [f"consumer-{i}" for i in range(consumers)]))
+    if draw(st.booleans()):
+        return {"target": target, "at": draw(st.sampled_from([0.05, 0.3])),
+                "for": draw(st.sampled_from([0.02, 0.4]))}
+    return {"target": target, "mtbf": 0.5, "mttr": draw(st.sampled_from([0.05, 0.3]))}
+
+
+@st.composite
+def pipelines(draw: st.DrawFn) -> alosim.Scenario:
+    consumers = draw(st.integers(1, 3))
+    semantics = draw(st.sampled_from(["at-most-once", "at-least-once", "exactly-once"]))
+    consumer_dedup = draw(CONSUMER_DEDUP)
+    if semantics == "exactly-once" and consumer_dedup["kind"] == "none":
+        consumer_dedup = {"kind": "set"}
+    consumer_dedup = {**consumer_dedup, "durable": draw(st.booleans()),
+                      "write_delay": draw(st.sampled_from([0, 0.005]))}
+    broker_dedup = {**draw(BROKER_DEDUP), "durable": draw(st.booleans())}
+    retry: dict[str, Any] = {"timeout": draw(st.sampled_from([0.03, 0.1]))}
+    if semantics != "at-most-once":
+        retry["policy"] = draw(st.sampled_from(["fixed", "exponential"]))
+        retry["max_attempts"] = draw(st.sampled_from([None, 2, 4]))
+    link: dict[str, Any] = {"latency": {"dist": "exponential", "mean": 0.01}}
+
+    def lossy() -> dict[str, Any]:
+        return {**link, "loss": draw(st.sampled_from([0.0, 0.1, 0.3])),
+                "duplicate": draw(st.sampled_from([0.0, 0.05]))}
+
+    broker: dict[str, Any] = {
+        "durable": draw(st.booleans()),
+        "dedup": broker_dedup,
+        "visibility_timeout": draw(st.sampled_from([0.01, 0.05, 1.0])),  # shorter or longer than work
+        "max_deliveries": draw(st.sampled_from([None, 1, 3])),
+        "redelivery_backoff": draw(st.sampled_from([0.0, 0.02])),
+        "prefetch": draw(st.sampled_from([None, 1, 4])),
+        "service": draw(st.sampled_from([{"dist": "constant", "value": 0},
+                                         {"dist": "exponential", "mean": 0.002}])),
+    }
+    consumer: dict[str, Any] = {
+        "count": consumers,
+        "concurrency": draw(st.integers(1, 3)),
+        "ack": draw(st.sampled_from(["after-processing", "before-processing"])),
+        "nack_probability": draw(st.sampled_from([0.0, 0.1])),
+        "poison_probability": draw(st.sampled_from([0.0, 0.05])),
+        "processing": draw(st.sampled_from([{"dist": "constant", "value": 0},
+                                            {"dist": "exponential", "mean": 0.02}])),
+        "dedup": consumer_dedup,
+    }
+    overrides = {
+        "semantics": semantics,
+        "seed": draw(st.integers(0, 2**16)),
+        "sender": {"window": draw(st.integers(1, 16)), "retry": retry,
+                   "durable_outbox": draw(st.booleans())},
+        "network.data": lossy(),
+        "network.ack": lossy(),
+        "network.consume": {"data": lossy(), "ack": lossy()},
+        "broker": broker,
+        "consumer": consumer,
+        "faults": draw(st.lists(pipeline_crash(consumers), max_size=2)),
+        "max_time": draw(st.sampled_from([20.0, 0.3])),
+    }
+    return make(PIPELINE_BASE, **overrides)
+
+
+@settings(max_examples=400, suppress_health_check=[HealthCheck.too_slow])
+@given(pipelines())
+def test_every_pipeline_keeps_the_books(scenario):
+    r = alosim.simulate(scenario)  # World.conservation raises if a hop's books do not balance
+    s, trace = r.summary, r.trace or []
+
+    times = [e.time_s for e in trace]
+    assert all(a <= b for a, b in zip(times, times[1:])), "time went backwards"
+    sends = Counter(e.message for e in trace if e.event == "send")
+    limit = scenario.sender.retry.max_attempts
+    if limit is not None:
+        assert max(sends.values(), default=0) <= limit, "a message was published too often"
+    max_deliveries = scenario.broker.max_deliveries
+    if max_deliveries is not None:
+        # Each broker entry of a message is delivered at most max_deliveries times.
+        entries = Counter(e.message for e in trace if e.event == "stored")
+        deliveries = Counter(e.message for e in trace if e.event == "deliver")
+        assert all(n <= max_deliveries * entries[m] for m, n in deliveries.items())
+    assert s["duplicates_publish"] + s["duplicates_consume"] == s["duplicate_processing"]
+    assert s["processed"] + s["lost"] + s["unsettled"] >= s["messages"]

@@ -150,6 +150,23 @@ faults: [{{target: broker, at: 1s, for: 0.5s}}]
     assert s["lost"] == 0
 
 
+def test_a_durable_broker_crash_does_not_buy_a_delivery_beyond_max_deliveries() -> None:
+    # The one delivery allowed is in flight when the broker crashes (its ack
+    # still travelling): it ends as an expired lease would, dead-lettered --
+    # found by the property test, where it was delivered a second time.
+    s = run(f"""
+messages: 1
+network:
+  data: {{latency: {ZERO}}}
+  ack: {{latency: {ZERO}}}
+  consume: {{data: {{latency: {ZERO}}}, ack: {{latency: {{dist: constant, value: 2}}}}}}
+broker: {{durable: true, max_deliveries: 1}}
+faults: [{{target: broker, at: 1s, for: 0.5s}}]
+""")
+    assert s["consume_deliveries"] == 1 and s["dead_lettered"] == 1
+    assert s["processed"] == 1 and s["duplicate_processing"] == 0 and s["lost"] == 0
+
+
 def test_prefetch_limits_what_a_consumer_holds() -> None:
     s = pipeline("broker: {prefetch: 2}\nconsumer: {processing: {dist: constant, value: 1}, concurrency: 8}",
                  messages=10)
