@@ -29,7 +29,10 @@ def failures() -> dict[str, list[str]]:
 
 
 def test_every_shipped_scenario_states_what_its_description_claims():
-    missing = [p.name for p in SHIPPED if not alosim.load_scenario(p).expect]
+    # A scenario made for `alosim explore` (explore-*.yaml) claims what the
+    # search finds, not what one run measures: tests/test_explore.py checks it.
+    missing = [p.name for p in SHIPPED
+               if not alosim.load_scenario(p).expect and not p.name.startswith("explore-")]
     assert missing == []
 
 
