@@ -336,15 +336,15 @@ class Broker(_Model):
     """
 
     dedup: Dedup = Field(default_factory=lambda: Dedup(kind="none"))
-    durable: bool = Field(default=True, description="Queued messages survive a broker crash.")
+    durable: Flag = Field(default=True, description="Queued messages survive a broker crash.")
     service: Distribution = Field(default_factory=lambda: Constant(value=0.0),
                                   description="Time from a publish's arrival to its acceptance.")
     visibility_timeout: PositiveSeconds = Field(
         default=30.0, description="Lease of one delivery: redelivered if not acked within it.")
-    max_deliveries: int | None = Field(
+    max_deliveries: Count | None = Field(
         default=None, ge=1, le=10**6, description="Deliveries before dead-lettering; null = unlimited.")
     redelivery_backoff: Seconds = Field(default=0.0, description="Wait after a nack before redelivering.")
-    prefetch: int | None = Field(
+    prefetch: Count | None = Field(
         default=None, ge=1, le=10**6, description="Un-acked deliveries per consumer; null = no limit.")
 
     @model_validator(mode="after")
@@ -367,9 +367,9 @@ class Consumer(_Model):
     ``ack`` as for a receiver.
     """
 
-    count: int = Field(default=1, ge=1, le=1000)
+    count: Count = Field(default=1, ge=1, le=1000)
     processing: Distribution = Field(default_factory=lambda: Constant(value=0.0))
-    concurrency: int = Field(default=1, ge=1, le=10**6, description="Deliveries processed at once.")
+    concurrency: Count = Field(default=1, ge=1, le=10**6, description="Deliveries processed at once.")
     ack: Literal["after-processing", "before-processing"] = "after-processing"
     nack_probability: Probability = Field(
         default=0.0, description="P(processing of a delivery fails and is nacked).")

@@ -49,6 +49,23 @@ M/M/1 sojourn + data latency                   one receiver; Poisson arrivals at
                                                a window that never fills
 =============================================  =================================================
 
+**In a pipeline** (a ``broker:`` section) none of the above applies -- the
+side effect happens a hop later -- and two forms of the broker do, per broker
+entry, when every message made exactly one entry (no publish duplicates),
+nothing crashed, the consume links neither lose nor duplicate, there are no
+poison messages, the consumer acks after processing with no ``write_delay``,
+and ``max_time`` did not cut the run:
+
+=============================================  =================================================
+redeliveries per message (lease expired),      no nacks; exponential processing; one constant
+sum_k prod_(j<=k) P(2L + S > jV)               latency L on both consume links; a producer rate,
+                                               and consumer slots (count x concurrency, or
+                                               prefetch) far above the mean number busy; at most
+                                               max_deliveries - 1 redeliveries
+dead-lettered per message, q^D; deliveries      nacks with probability q; max_deliveries D; the
+per message, (1 - q^D)/(1 - q)                 lease expires before the ack with P < 1e-3
+=============================================  =================================================
+
 Standard errors are per-message standard deviations from the closed form
 (or, for the Bloom filter, from the sum of the per-message Bernoulli
 variances), divided by the square root of the number of messages; for the
@@ -439,6 +456,129 @@ def _mm1_sojourn_asymptotic_variance(rho: float) -> float:
     return 2.0 * (1.0 + rho) / (1.0 - rho) ** 4
 
 
+# -- pipelines ------------------------------------------------------------------------------
+
+
+def _pipeline_clean(sc: Scenario) -> str | None:
+    """The assumptions both broker forms share: nothing but the broker's own rule
+    (a lease, a nack) makes a delivery, and every broker entry is one message."""
+    if sc.faults:
+        return "crashes interrupt the broker or the consumers"
+    if sc.max_time is not None:
+        return "max_time may stop the run with deliveries in flight"
+    consume = sc.network.consume
+    assert consume is not None
+    for name, link in (("delivery", consume.data), ("consumer ack", consume.ack)):
+        if isinstance(link.loss, GilbertElliott) or link.loss or link.duplicate:
+            return f"the {name} link loses or duplicates packets"
+    if sc.network.partitions:
+        return "a partition drops packets"
+    if sc.consumer is not None:
+        if sc.consumer.poison_probability:
+            return "poison messages fail on every delivery"
+        if sc.consumer.ack != "after-processing":
+            return "the consumer acks before processing"
+        if sc.consumer.dedup.write_delay:
+            return "the ack waits for the consumer store's write_delay"
+    return None
+
+
+def _entries(run: _Run) -> int | str:
+    """Broker entries (the unit of both forms), when each is one message."""
+    entries = int(run.summary.get("publishes_accepted", 0))
+    if entries != run.messages:
+        return "some messages made more than one broker entry (publish duplicates)"
+    if entries < 2:
+        return "too few messages"
+    if run.summary.get("unsettled"):
+        return "messages were still in flight at the end"
+    return entries
+
+
+def lease_expiry(run: _Run) -> Comparison | str:
+    from alosim.dists import Constant, Exponential
+
+    sc = run.scenario
+    if sc.broker is None or sc.consumer is None:
+        return "a single hop: no lease"
+    reason = _pipeline_clean(sc)
+    if reason:
+        return reason
+    consumer, broker = sc.consumer, sc.broker
+    consume = sc.network.consume
+    assert consume is not None
+    if consumer.nack_probability:
+        return "nacks redeliver as well as expired leases"
+    if not isinstance(consumer.processing, Exponential):
+        return "processing is not exponential"
+    lat = (consume.data.latency, consume.ack.latency)
+    if not all(isinstance(d, Constant) for d in lat) or lat[0].value != lat[1].value:
+        return "the consume links' latency is not one constant L both ways"
+    latency, mean, lease = lat[0].value, consumer.processing.mean, broker.visibility_timeout
+    if sc.sender.rate is None:
+        return "a closed-loop producer: the load on the consumers is not known in advance"
+    try:
+        tail = analytic._lease_tail(lease, latency, mean)
+    except ValueError as exc:
+        return str(exc)
+    if broker.max_deliveries is not None:
+        tail = tail[:broker.max_deliveries - 1]  # the D-th unacked delivery is dead-lettered
+    expected = math.fsum(tail)
+    # Every delivery must start at once: workers (and prefetch) well above the
+    # mean number busy, rate x (mean processing + lease time of redeliveries).
+    busy = sc.sender.rate * sc.sender.count * (mean + 2 * latency) * (1 + expected)
+    slots = consumer.count * min(consumer.concurrency, broker.prefetch or consumer.concurrency)
+    if slots < busy + 10 * math.sqrt(busy) + 10:
+        return f"{slots} consumer slots may all be busy (about {busy:.0f} on average): deliveries wait"
+    entries = _entries(run)
+    if isinstance(entries, str):
+        return entries
+    second = math.fsum((2 * k - 1) * p for k, p in enumerate(tail, start=1))
+    se = math.sqrt((second - expected * expected) / entries)
+    limit = "" if broker.max_deliveries is None else f", at most {broker.max_deliveries - 1}"
+    return Comparison("redeliveries per message (lease expired)",
+                      run.summary.get("consume_redeliveries", 0) / entries, expected, se,
+                      f"sum over k of prod_(j<=k) P(2L + S > jV){limit}; V = {lease:g} s, "
+                      f"L = {latency:g} s, S exponential, mean {mean:g} s")
+
+
+def dead_lettering(run: _Run) -> list[Comparison | str]:
+    sc = run.scenario
+    if sc.broker is None or sc.consumer is None:
+        return ["a single hop: no dead-letter queue"]
+    reason = _pipeline_clean(sc)
+    q, d = sc.consumer.nack_probability, sc.broker.max_deliveries
+    if reason is None and d is None:
+        reason = "no max_deliveries: nothing is dead-lettered"
+    if reason is None and not q:
+        reason = "no nacks: a delivery fails only by its lease"
+    if reason is None:
+        import numpy as np
+
+        consume = sc.network.consume
+        assert consume is not None
+        rng = np.random.default_rng(20240229)
+        late = float(np.mean(consume.data.latency.sample(rng, _RTT_DRAWS)
+                             + sc.consumer.processing.sample(rng, _RTT_DRAWS)
+                             + consume.ack.latency.sample(rng, _RTT_DRAWS)
+                             > sc.broker.visibility_timeout))
+        if late >= SPURIOUS_TOLERANCE:
+            reason = f"the lease can expire before the ack (P about {late:.2g})"
+    entries = _entries(run) if reason is None else reason
+    if isinstance(entries, str):
+        return [entries]
+    assert d is not None
+    p = analytic.dead_letter_probability(q, d)
+    mean = analytic.dead_letter_deliveries(q, d)
+    var = analytic.dead_letter_deliveries_variance(q, d)
+    return [
+        Comparison("dead-lettered per message", run.summary.get("dead_lettered", 0) / entries, p,
+                   math.sqrt(p * (1 - p) / entries), f"q^D, q = {q:g}, D = {d}"),
+        Comparison("deliveries per message", run.summary.get("consume_deliveries", 0) / entries, mean,
+                   math.sqrt(var / entries), f"(1 - q^D)/(1 - q), q = {q:g}, D = {d}"),
+    ]
+
+
 RULES: tuple[tuple[str, Callable[[_Run], Any]], ...] = (
     ("transmissions per message", transmissions),
     ("duplicate deliveries per message", duplicate_deliveries),
@@ -448,6 +588,12 @@ RULES: tuple[tuple[str, Callable[[_Run], Any]], ...] = (
     ("Gilbert-Elliott loss rate", gilbert_elliott),
     ("Bloom false-positive rate", bloom),
     ("M/M/1 sojourn", mm1_sojourn),
+)
+
+#: The rules for a pipeline (producer -> broker -> consumers).
+PIPELINE_RULES: tuple[tuple[str, Callable[[_Run], Any]], ...] = (
+    ("lease expiry", lease_expiry),
+    ("dead-lettering", dead_lettering),
 )
 
 
@@ -463,13 +609,13 @@ def applicability(scenario: Scenario | Mapping[str, Any], summary: Mapping[str, 
     """Every rule with its comparison, or the reason it does not apply."""
     run = _as_run(scenario, summary, series)
     out: list[tuple[str, Comparison | str]] = []
-    if run.scenario.broker is not None:
-        # The rules model one hop whose receiver executes the side effect; in a
-        # pipeline the effect happens a hop later (see the pipeline forms in
-        # alosim.analytic and the validation tests that use them).
-        why = "a pipeline: these closed forms describe a single hop"
-        return [(name, why) for name, _ in RULES]
-    for name, rule in RULES:
+    pipeline = run.scenario.broker is not None
+    if pipeline:
+        # The single-hop rules model a receiver that executes the side effect;
+        # in a pipeline the effect happens a hop later.
+        why = "a pipeline: this closed form describes a single hop"
+        out = [(name, why) for name, _ in RULES]
+    for name, rule in PIPELINE_RULES if pipeline else RULES:
         verdict = rule(run)
         for one in verdict if isinstance(verdict, list) else [verdict]:
             out.append((name, one))

@@ -242,3 +242,17 @@ def test_an_output_folder_cannot_forge_an_output_line(tmp_path):
     # Shown relative to the working folder (tmp_path), with the carriage return escaped.
     assert line.startswith("results: r\\rfake: line/ack-lost/seed-7-")
     assert "\r" not in p.stdout
+
+
+@pytest.mark.parametrize(("field", "value", "expected"), [
+    ("consumer.count", "true", "consumer.count: expected a whole number, got true"),
+    ("consumer.concurrency", "'8'", "consumer.concurrency: expected a whole number, got '8'"),
+    ("broker.max_deliveries", "true", "broker.max_deliveries: expected a whole number, got true"),
+    ("broker.prefetch", "false", "broker.prefetch: expected a whole number, got false"),
+    ("broker.durable", "1", "broker.durable: expected true or false, got 1"),
+])
+def test_pipeline_counts_and_flags_are_typed_strictly(field, value, expected):
+    section, leaf = field.split(".")
+    text = f"name: x\nmessages: 10\nbroker: {{}}\nconsumer: {{}}\n{section}: {{{leaf}: {value}}}\n"
+    text = text.replace(f"{section}: {{}}\n", "", 1)
+    assert expected in problem(text)

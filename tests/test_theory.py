@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from concurrent.futures import ProcessPoolExecutor
 
 import pytest
@@ -179,5 +180,65 @@ def test_ttl_plateau_and_mm1_step_aside_when_the_sender_cannot_keep_up_or_resend
 
 def test_no_single_hop_form_is_applied_to_a_pipeline():
     scenario = alosim.load_scenario(SCENARIOS / "visibility-timeout-too-short.yaml")
-    verdicts = theory.applicability(scenario, {"messages": 100})
-    assert verdicts and all(isinstance(v, str) and "pipeline" in v for _, v in verdicts)
+    verdicts = dict(theory.applicability(scenario, {"messages": 100}))
+    single_hop = [name for name, _ in theory.RULES]
+    assert all("pipeline" in verdicts[name] for name in single_hop)
+
+
+PIPE = """
+name: p
+seed: 3
+messages: 3000
+sender: {rate: 50/s, window: 1000}
+broker: {visibility_timeout: 1s, max_deliveries: 4}
+consumer: {concurrency: 10000, processing: {dist: exponential, mean: 500ms}}
+network:
+  consume:
+    data: {latency: {dist: constant, value: 10ms}}
+    ack: {latency: {dist: constant, value: 10ms}}
+"""
+
+
+def _verdicts(text: str, **overrides) -> dict[str, list]:
+    scenario = make(text, **overrides) if overrides else make(text)
+    result = alosim.simulate(scenario)
+    out: dict[str, list] = {}
+    for name, verdict in theory.applicability(scenario, result.summary, result.series):
+        out.setdefault(name, []).append(verdict)
+    return out
+
+
+def test_the_lease_expiry_form_applies_and_agrees_within_a_99_percent_interval():
+    (verdict,) = _verdicts(PIPE)["lease expiry"]
+    assert isinstance(verdict, theory.Comparison), verdict
+    # P(2L + S > jV) = e^{-(j V - 2L)/s}; at most D - 1 = 3 redeliveries
+    tail = [math.prod(math.exp(-(j * 1.0 - 0.02) / 0.5) for j in range(1, k + 1)) for k in range(1, 4)]
+    assert verdict.expected == pytest.approx(sum(tail))
+    assert abs(verdict.z) < normal_quantile(0.995)
+    assert all(isinstance(v, str) for v in _verdicts(PIPE)["dead-lettering"])  # no nacks
+
+
+@pytest.mark.parametrize(("overrides", "reason"), [
+    ({"consumer.nack_probability": 0.1}, "nacks"),
+    ({"consumer.processing": {"dist": "constant", "value": 0.5}}, "not exponential"),
+    ({"network.consume.ack.latency": {"dist": "constant", "value": 0.02}}, "one constant"),
+    ({"consumer.concurrency": 5}, "slots"),
+    ({"consumer.ack": "before-processing"}, "before processing"),
+    ({"network.consume.ack.loss": 0.1}, "loses or duplicates"),
+    ({"faults": [{"target": "consumer-0", "at": 1, "for": 1}]}, "crashes"),
+])
+def test_the_lease_expiry_form_steps_aside_when_an_assumption_fails(overrides, reason):
+    (verdict,) = _verdicts(PIPE, **overrides)["lease expiry"]
+    assert isinstance(verdict, str) and reason in verdict
+
+
+def test_dead_lettering_forms_apply_with_nacks_and_a_long_lease():
+    verdicts = _verdicts(PIPE, **{"broker.visibility_timeout": "60s", "consumer.nack_probability": 0.5,
+                                  "consumer.processing": {"dist": "constant", "value": 0.01}})
+    dead, deliveries = verdicts["dead-lettering"]
+    assert isinstance(dead, theory.Comparison) and dead.expected == pytest.approx(0.5**4)
+    assert isinstance(deliveries, theory.Comparison) and deliveries.expected == pytest.approx(1.875)
+    assert abs(dead.z) < normal_quantile(0.995) and abs(deliveries.z) < normal_quantile(0.995)
+    assert isinstance(verdicts["lease expiry"][0], str)  # nacks redeliver too
+    short = _verdicts(PIPE, **{"consumer.nack_probability": 0.5})["dead-lettering"]
+    assert len(short) == 1 and "lease can expire" in short[0]
