@@ -276,17 +276,29 @@ def trace(file: Path, messages: int, seed: int | None, overrides: Sequence[str],
 # -- sweeps and their plots ------------------------------------------------------
 
 
+def _many_runs_options(func: F) -> F:
+    """The options of every command that runs many simulations (sweep, explore):
+    where they run (--jobs, --executor, --scheduler), where results go (--out), --set."""
+    for option in reversed([
+        click.option("--jobs", "-j", type=click.IntRange(min=1), default=None,
+                     help="Workers (default: all cores; for dask without --scheduler, the "
+                     "LocalCluster's size)."),
+        click.option("--executor", "executor_kind", type=click.Choice(["serial", "local", "dask"]),
+                     default=None, help="Where runs execute: serial, local (a process pool; the "
+                     "default) or dask."),
+        click.option("--scheduler", metavar="ADDRESS", default=None,
+                     help="A Dask scheduler to run on, e.g. tcp://10.0.0.5:8786 (implies --executor dask)."),
+        click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=Path("results"),
+                     show_default=True, help="Results folder."),
+        _set_option,
+    ]):
+        func = option(func)
+    return func
+
+
 @cli.command()
 @click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
-@click.option("--jobs", "-j", type=click.IntRange(min=1), default=None,
-              help="Workers (default: all cores; for dask without --scheduler, the LocalCluster's size).")
-@click.option("--executor", "executor_kind", type=click.Choice(["serial", "local", "dask"]), default=None,
-              help="Where runs execute: serial, local (a process pool; the default) or dask.")
-@click.option("--scheduler", metavar="ADDRESS", default=None,
-              help="A Dask scheduler to run on, e.g. tcp://10.0.0.5:8786 (implies --executor dask).")
-@click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=Path("results"),
-              show_default=True, help="Results folder.")
-@_set_option
+@_many_runs_options
 @click.option("--retry-errors", is_flag=True, help="Run again the runs stored with an error.")
 @click.option("--no-plot", is_flag=True, help="Do not draw the comparison plots.")
 @click.option("--no-progress", is_flag=True, help="Do not show the progress bar.")
@@ -340,14 +352,7 @@ def sweep(file: Path, jobs: int | None, executor_kind: str | None, scheduler: st
               help="Variations to draw and run.")
 @click.option("--seed", type=click.IntRange(min=0, max=2**63 - 1), default=0, show_default=True,
               help="The explore seed: run i draws its variation from (seed, i).")
-@click.option("--jobs", "-j", type=click.IntRange(min=1), default=None, help="Workers (default: all cores).")
-@click.option("--executor", "executor_kind", type=click.Choice(["serial", "local", "dask"]), default=None,
-              help="Where runs execute: serial, local (a process pool; the default) or dask.")
-@click.option("--scheduler", metavar="ADDRESS", default=None,
-              help="A Dask scheduler to run on (implies --executor dask).")
-@click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=Path("results"),
-              show_default=True, help="Results folder.")
-@_set_option
+@_many_runs_options
 @click.option("--no-plot", is_flag=True, help="Do not draw the sequence diagrams of the minimal scenarios.")
 @click.option("--no-progress", is_flag=True, help="Do not show the progress bar.")
 @_friendly
