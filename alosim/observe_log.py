@@ -55,6 +55,9 @@ ORDER_CAUSES: tuple[str, ...] = (
 
 LOG_SERIES: tuple[str, ...] = ("log_lag", "log_commit_lag")
 
+#: Partitions whose lag gets a series of its own (the series stay few and bounded).
+LAG_PARTITIONS = 8
+
 COUNTERS: tuple[str, ...] = (
     "records_appended",
     "publish_duplicates_caught",  # publishes a sequence store recognised (idempotent producer)
@@ -92,11 +95,16 @@ class LogStats:
         self.out_of_order_partition: dict[str, int] = dict.fromkeys(ORDER_CAUSES, 0)
         self.rebalance_time_s = 0.0
 
-    def sample(self, series: dict[str, list[float]], lag: int, commit_lag: int) -> None:
+    def sample(self, series: dict[str, list[float]], lag: int, commit_lag: int,
+               per_partition: list[int]) -> None:
+        """One row: total lag (appended, not processed), commit lag (appended,
+        not committed), and the lag of the first :data:`LAG_PARTITIONS` partitions."""
         if lag > self.lag_peak:
             self.lag_peak = lag
         series.setdefault("log_lag", []).append(lag)
         series.setdefault("log_commit_lag", []).append(commit_lag)
+        for p, value in enumerate(per_partition[:LAG_PARTITIONS]):
+            series.setdefault(f"log_lag_p{p}", []).append(value)
 
     def columns(self, loss_causes: dict[str, int], messages: int) -> dict[str, Any]:
         """The summary columns a log pipeline adds, every one always present."""

@@ -324,11 +324,12 @@ class LogPipeline:
     def sample(self, now: float) -> None:
         if self.log.retention is not None:
             self.log.expire(now)
-        lag = commit_lag = 0
+        commit_lag = 0
+        lags = []
         for partition in self.log.partitions:
             commit_lag += partition.end - partition.committed
-            lag += partition.end - self.group.processed_to(partition.index)
-        self.stats.sample(self.world.rec.series, lag, commit_lag)
+            lags.append(partition.end - self.group.processed_to(partition.index))
+        self.stats.sample(self.world.rec.series, sum(lags), commit_lag, lags)
 
     # -- accounting ------------------------------------------------------------------
 
