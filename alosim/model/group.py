@@ -5,11 +5,14 @@ member of the group. A member fetches up to ``fetch_batch`` records from its
 position in one of its partitions (in turn), processes them one at a time
 (``processing`` each), and commits offsets by its **commit policy**:
 
-* ``after-each``: the offset after each record's side effect (effect first,
-  commit second: a crash between them replays one record);
+* ``after-each``: the offset after each record's side effect, synchronously
+  (effect first, commit second, the next record after the commit landed: a
+  crash between them replays exactly one record);
 * ``after-batch``: after the batch's last effect;
 * ``interval``: every ``interval`` (Kafka's auto-commit), whatever it has
-  processed by then -- a crash replays what it processed since;
+  processed by then -- a crash replays what it processed since; the ticks
+  lie on the grid k * interval, so a crash at a random time falls at a
+  uniform phase of the commit clock;
 * ``before-processing``: the whole batch when it is fetched (at-most-once: a
   crash loses the records of the batch not yet processed);
 * ``transactional``: effect and offset atomically (Kafka's transactional
@@ -247,7 +250,8 @@ class Member:
                 stats.commits_landed += 1
                 log.commit(p, record.offset + 1)
             elif group.policy == "after-each":
-                self.commit({p: record.offset + 1})
+                # Synchronous (commitSync): the next record waits for it to land.
+                self.commit({p: record.offset + 1}, wait=True)
 
     def _deadline(self, event: Later) -> None:
         """max.poll.interval passed since the fetch: still on that batch -> kicked out."""
@@ -263,23 +267,28 @@ class Member:
 
     # -- commits ----------------------------------------------------------------------
 
-    def commit(self, offsets: dict[int, int]) -> None:
+    def commit(self, offsets: dict[int, int], wait: bool = False) -> None:
+        """Send a commit; with ``wait`` the member does nothing else until it lands."""
         group = self.group
         group.stats.commits += 1
         if group.commit_latency > 0:
             self.pending_commits += 1
+            self.waiting = self.waiting or wait
             Later(group.env, group.commit_latency, self._commit_callbacks,
-                  (self.epoch, group.generation, offsets))
+                  (self.epoch, group.generation, offsets, wait))
         else:
             self._land(group.generation, offsets)
 
     def _commit_landed(self, event: Later) -> None:
-        epoch, generation, offsets = event._value
+        epoch, generation, offsets, wait = event._value
         self.pending_commits -= 1
         if epoch != self.epoch:
             self.group.stats.commits_lost += 1
             return
         self._land(generation, offsets)
+        if wait:
+            self.waiting = False
+            self.run()
 
     def _land(self, generation: int, offsets: dict[int, int]) -> None:
         group = self.group
@@ -298,7 +307,17 @@ class Member:
         if event._value != self.epoch or not self.up:
             return
         self.commit_processed()
-        Later(self.group.env, self.group.interval, self._tick_callbacks, self.epoch)
+        self._next_tick()
+
+    def _next_tick(self) -> None:
+        # On the grid k * interval from time 0, whenever the member (re)started:
+        # a crash at a random time falls at a uniform phase of the commit clock.
+        interval = self.group.interval
+        now = self.group.env._now
+        k = int(now / interval) + 1
+        while k * interval <= now:  # k * interval may round down onto now
+            k += 1
+        Later.at(self.group.env, k * interval, self._tick_callbacks, self.epoch)
 
     def commit_processed(self) -> None:
         log = self.group.log
@@ -308,7 +327,7 @@ class Member:
 
     def start_ticks(self) -> None:
         if self.group.policy == "interval":
-            Later(self.group.env, self.group.interval, self._tick_callbacks, self.epoch)
+            self._next_tick()
 
     # -- crashes ----------------------------------------------------------------------
 
@@ -327,6 +346,8 @@ class Member:
         self._drop_records()
         for p in self.assigned:
             group.mark_replays(p, self.processed[p], "replay_after_crash")
+            # What it had processed is forgotten: it restarts from the commit.
+            self.position[p] = self.processed[p] = group.log.partitions[p].committed
         if self.in_group:
             Later(group.env, group.session_timeout, self._session_callbacks, self.epoch)
         if group.rebalancing:

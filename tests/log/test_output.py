@@ -46,3 +46,30 @@ def test_exactly_once_on_a_log_checks_key_order() -> None:
                               "none_lost": True, "key_order": True}
     at_least_once = alosim.simulate(make(BASE))
     assert "key_order" not in at_least_once.checks
+
+
+THEORY = """
+name: theory
+duration: 100s
+sender: {rate: 400/s, window: null}
+broker: {kind: log, partitions: 2}
+consumer: {count: 1, commit: {policy: interval, interval: 0.5s}}
+faults: [{target: consumer-0, mtbf: 3s, mttr: 5ms}]
+"""
+
+
+def test_theory_holds_the_log_to_its_closed_forms_where_they_apply() -> None:
+    from alosim import theory
+
+    for commit in ({"policy": "interval", "interval": 0.5}, {"policy": "after-each", "latency": 0.001}):
+        scenario = make(THEORY, **{"consumer.commit": commit})
+        r = alosim.simulate(scenario)
+        comparisons = theory.compare(scenario, r.summary)
+        assert len(comparisons) == 1, comparisons
+        assert abs(comparisons[0].z) < 2.58, comparisons  # within its 99 % interval
+    # An assumption broken, the form steps aside with its reason.
+    slow = make(THEORY, **{"consumer.processing": {"dist": "constant", "value": 0.001}})
+    verdicts = dict(theory.applicability(slow, alosim.simulate(slow).summary))
+    assert verdicts["auto-commit replays per crash"] == "processing is not instant"
+    queue = dict(theory.applicability(make("name: q\nmessages: 5\nbroker: {}\n"), {"messages": 5}))
+    assert "auto-commit replays per crash" not in queue
