@@ -409,7 +409,8 @@ class Commit(_Model):
 
     @model_validator(mode="after")
     def _interval_for_interval(self) -> Commit:
-        if "interval" in self.model_fields_set and self.policy != "interval":
+        # (A resolved scenario writes the default back: only another value is a mistake.)
+        if "interval" in self.model_fields_set and self.policy != "interval" and self.interval != 5.0:
             raise ValueError(f"interval applies to policy: interval, not {self.policy}")
         return self
 

@@ -77,3 +77,12 @@ def test_misuse_gets_one_line(text: str, expected: str) -> None:
     assert message.startswith("f.yaml: ")
     assert expected in message, message
     assert "\n" not in message
+
+
+def test_a_resolved_log_scenario_reads_back_the_same() -> None:
+    from alosim.scenario import validate_scenario
+
+    for text in (LOG, LOG.replace("policy: interval, interval: 2s", "policy: after-each")):
+        s = parse_scenario(text)
+        again = validate_scenario(s.resolved(), "<resolved>")
+        assert again.resolved() == s.resolved()
