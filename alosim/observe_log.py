@@ -45,7 +45,9 @@ LOG_LOSS_CAUSES: tuple[str, ...] = ("commit_before_processing_crash", "retention
 
 #: Why an effect came after the effect of a message created later (same key or partition).
 ORDER_CAUSES: tuple[str, ...] = (
-    "producer_retry_reordered",  # a retry appended after later messages (idempotence off)
+    # Appended after later messages of its key or partition: a retry with
+    # idempotence off (or a data link that does not keep FIFO order).
+    "producer_retry_reordered",
     "replay_after_crash",
     "replay_after_rebalance",
     "stalled_consumer_kicked_out",  # two members processed the partition at once

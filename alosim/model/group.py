@@ -369,7 +369,7 @@ class ConsumerGroup:
     """The members, who owns which partition, and the group's generation."""
 
     __slots__ = ("world", "env", "rec", "stats", "log", "members", "owner", "generation",
-                 "rebalancing", "rebalance_started", "policy", "interval", "commit_latency",
+                 "rebalancing", "rebalance_started", "revoked", "policy", "interval", "commit_latency",
                  "fetch_batch", "session_timeout", "max_poll_interval", "rebalance_delay",
                  "round_robin", "_key_max", "_partition_max", "_rebalanced_callbacks")
 
@@ -393,6 +393,7 @@ class ConsumerGroup:
         self.generation = 0
         self.rebalancing = False
         self.rebalance_started = 0.0
+        self.revoked = -1  # the generation whose partitions were last revoked
         self._key_max: dict[tuple[int, int], int] = {}
         self._partition_max: dict[tuple[int, int], int] = {}
         self._rebalanced_callbacks = (self._rebalanced,)
@@ -431,8 +432,10 @@ class ConsumerGroup:
     def try_complete(self) -> None:
         """Revoke once no live member is in the middle of a batch (Kafka's eager
         protocol waits for every member to rejoin, up to max.poll.interval)."""
-        if not self.rebalancing or any(m.busy and m.up and m.in_group for m in self.members):
-            return
+        if (not self.rebalancing or self.revoked == self.generation
+                or any(m.busy and m.up and m.in_group for m in self.members)):
+            return  # (revoked already for this generation: its assignment is on its way)
+        self.revoked = self.generation
         for member in self.members:
             if not member.assigned:
                 continue
