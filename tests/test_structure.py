@@ -24,7 +24,7 @@ FLOORS: tuple[frozenset[str], ...] = (
     frozenset({"model"}),  # every module of alosim/model/
     frozenset({"simulate"}),
     frozenset({"store", "sweep"}),
-    frozenset({"plots", "plots_pipeline", "seqdiagram"}),
+    frozenset({"plots", "plots_pipeline", "plots_log", "seqdiagram"}),
     frozenset({"results", "knobs", "explore"}),
     frozenset({"cli"}),
 )
