@@ -721,7 +721,86 @@ def two_hop_duplicates(p_publish: float, p_publish_ack: float,
     return TwoHops(publish=d_a, consume=(1 + d_a) * d_c, total=(1 + d_a) * (1 + d_c) - 1)
 
 
+# -- pipelines on a log: offsets and commits ---------------------------------------
+#
+# One consumer of a log (:mod:`alosim.model.group`) reading its partitions, fed
+# Poisson at rate lambda, processing instantly, crashing at times independent
+# of everything else (so at a uniform phase of a periodic commit clock) and
+# restarting from the last committed offset. Source: the definitions of the
+# commit policies (Kafka's enable.auto.commit, commitSync); derivations below.
+
+
+def auto_commit_duplicates_per_crash(rate_per_s: float, interval_s: float) -> float:
+    """E[duplicate effects per crash] with a commit every T = ``interval_s``.
+
+    A crash at a uniform phase U ~ Uniform(0, T) of the commit clock replays
+    what was processed since the last commit: Poisson(lambda U) records, so
+    E = lambda T / 2 (and E[.. | U] <= lambda T). Assumes instant processing
+    (processed = arrived), a crash rare against T, no loss of the commit."""
+    if rate_per_s < 0 or interval_s <= 0:
+        raise ValueError(f"need rate >= 0 and interval > 0, got {rate_per_s}, {interval_s}")
+    return rate_per_s * interval_s / 2
+
+
+def auto_commit_duplicates_variance(rate_per_s: float, interval_s: float) -> float:
+    """Var[duplicates per crash] for :func:`auto_commit_duplicates_per_crash`:
+    a Poisson mixed over lambda U, U uniform: lambda T / 2 + (lambda T)^2 / 12."""
+    mean = auto_commit_duplicates_per_crash(rate_per_s, interval_s)
+    return mean + (rate_per_s * interval_s) ** 2 / 12
+
+
+def commit_after_each_duplicates_per_crash(rate_per_s: float, commit_latency_s: float) -> float:
+    """E[duplicate effects per crash] committing synchronously after each effect.
+
+    Only the record whose commit is in flight is replayed: at most one per
+    crash. The consumer is then a queue with Poisson arrivals and a constant
+    service c (the commit; processing is instant), busy a fraction
+    rho = lambda c of the time (M/D/1 utilisation); a crash at a time
+    independent of it (PASTA) finds a commit in flight with probability rho.
+    Needs rho < 1."""
+    rho = rate_per_s * commit_latency_s
+    if not 0 <= rho < 1:
+        raise ValueError(f"need 0 <= rate * commit latency < 1, got {rho}")
+    return rho
+
+
+def commit_before_processing_losses_per_crash(fetch_batch: int) -> float:
+    """E[records lost per crash] committing a batch before processing it.
+
+    A saturated consumer (always a backlog) with a constant processing time
+    fetches ``fetch_batch`` = b records, commits them, and processes them one
+    by one; a crash at a uniform time within a batch finds j = 1..b records
+    not yet processed, each j equally likely: E = (b + 1) / 2 (1 when b = 1:
+    the message in progress)."""
+    if fetch_batch < 1:
+        raise ValueError(f"need fetch_batch >= 1, got {fetch_batch}")
+    return (fetch_batch + 1) / 2
+
+
+def reordered_per_message(p_data: float, window: int, idempotent: bool) -> float:
+    """Fraction of messages appended after a later message of their partition.
+
+    A producer with ``window`` = m publishes in flight (max.in.flight), data
+    loss p, no ack loss, a retry timeout far above the round trip, a closed
+    loop (the window always full). A message whose first publish is lost is
+    retried after the timeout; meanwhile the other m - 1 slots keep
+    publishing later messages, which get appended first: so with m > 1 it is
+    reordered exactly when its first publish is lost, probability p (each
+    message independently: Bernoulli, variance p (1 - p)). With m = 1 nothing
+    overtakes it; with idempotence the log refuses publishes out of sequence:
+    0 either way."""
+    _probability("p_data", p_data)
+    if window < 1:
+        raise ValueError(f"need window >= 1, got {window}")
+    return 0.0 if idempotent or window == 1 else p_data
+
+
 __all__ = [
+    "auto_commit_duplicates_per_crash",
+    "auto_commit_duplicates_variance",
+    "commit_after_each_duplicates_per_crash",
+    "commit_before_processing_losses_per_crash",
+    "reordered_per_message",
     "BloomParameters",
     "TwoHops",
     "dead_letter_deliveries",

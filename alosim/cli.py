@@ -636,6 +636,8 @@ def format_summary(scenario: Scenario, summary: dict[str, Any], wall_time_s: flo
             lines.append(f"    {label:<30} {_fmt(key, summary[key]):>18}")
     if "publishes_accepted" in summary:
         lines.extend(_pipeline_lines(summary))
+    if "log_records_appended" in summary:
+        lines.extend(_log_lines(summary))
     for title, prefix in (("duplicates processed, by cause", "duplicates_"),
                           ("losses, by cause", "lost_")):
         causes = [(k, v) for k, v in summary.items()
@@ -697,6 +699,53 @@ def _pipeline_lines(summary: dict[str, Any]) -> list[str]:
         for key, value in causes:
             hop, _, cause = key.removeprefix("duplicates_").partition("_")
             lines.append(f"    {hop + ': ' + cause.replace('_', ' '):<30} {_fmt(key, value):>18}")
+    return lines
+
+
+_LOG_SECTIONS: list[tuple[str, list[tuple[str, str]]]] = [
+    ("log (producer -> partitions)", [
+        ("log_records_appended", "records appended"),
+        ("log_publish_duplicates_caught", "retries caught (idempotence)"),
+        ("log_publishes_out_of_sequence", "refused out of sequence"),
+        ("log_records_expired", "expired by retention"),
+    ]),
+    ("consumer group", [
+        ("log_records_fetched", "records fetched"),
+        ("log_records_processed", "records processed"),
+        ("log_records_dropped", "dropped unprocessed"),
+        ("log_commits", "commits"),
+        ("log_commits_landed", "  landed"),
+        ("log_commits_failed", "  failed (rebalanced away)"),
+        ("log_commits_lost", "  lost in a crash"),
+        ("log_lag_peak", "lag, peak (records)"),
+        ("log_rebalances", "rebalances"),
+        ("log_rebalance_time_s", "  time stopped"),
+        ("log_members_kicked_out", "kicked out (stalled)"),
+        ("log_consumer_crashes", "consumer crashes"),
+        ("duplicates_per_consumer_crash", "replays per crash"),
+        ("lost_per_consumer_crash", "losses per crash"),
+    ]),
+]
+
+
+def _log_lines(summary: dict[str, Any]) -> list[str]:
+    """A log pipeline's columns: the log, the group's offsets and commits, order."""
+    lines = []
+    for title, rows in _LOG_SECTIONS:
+        lines.append(f"  {title}")
+        for key, label in rows:
+            lines.append(f"    {label:<30} {_fmt(key, summary.get(key, 0)):>18}")
+    for title, prefix in (("duplicate effects, by cause", ("duplicates_publish_", "duplicates_consume_")),
+                          ("effects out of key order, by cause", ("out_of_order_key_",)),
+                          ("effects out of partition order, by cause", ("out_of_order_partition_",))):
+        causes = [(k, v) for k, v in summary.items() if k.startswith(prefix) and v]
+        if causes:
+            lines.append(f"  {title}")
+            for key, value in causes:
+                cause = key
+                for start in prefix:
+                    cause = cause.removeprefix(start)
+                lines.append(f"    {cause.replace('_', ' '):<30} {_fmt(key, value):>18}")
     return lines
 
 

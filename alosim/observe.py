@@ -351,6 +351,9 @@ def checks(semantics: str, summary: dict[str, Any]) -> dict[str, bool]:
     if semantics in ("at-least-once", "exactly-once"):
         result["acked_were_processed"] = acked_processed
         result["none_lost"] = no_loss
+    if semantics == "exactly-once" and "out_of_order_key" in summary:
+        # A log's transactional sink also promises each key's creation order.
+        result["key_order"] = summary["out_of_order_key"] == 0
     return result
 
 

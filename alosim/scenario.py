@@ -319,8 +319,23 @@ class Receiver(_Model):
     dedup: Dedup = Field(default_factory=Dedup)
 
 
+class Keys(_Model):
+    """The message keys of a log: ``count`` keys, drawn uniformly or by Zipf's
+    law with exponent ``s`` (key k with weight 1/k**s)."""
+
+    count: int = Field(default=1000, ge=1, le=10**7)
+    dist: Literal["uniform", "zipf"] = "uniform"
+    s: float = Field(default=1.0, gt=0, le=10, description="Zipf exponent (dist: zipf).")
+
+
 class Broker(_Model):
     """The broker of a pipeline (producer -> broker -> consumers).
+
+    ``kind: queue`` (the default) is described here; ``kind: log`` is a
+    Kafka-style partitioned log (see :mod:`alosim.model.log`): ``partitions``,
+    a ``partitioner`` (by ``keys``, or round-robin) and ``retention`` (how
+    long a record is kept; null = forever). A log does not redeliver: its
+    consumer group reads each partition in order and commits offsets.
 
     It accepts each publish after ``service`` (a write), consults its dedup
     store (``dedup``, producer side: SQS's deduplication interval, JetStream's
@@ -335,6 +350,13 @@ class Broker(_Model):
     its queue; its store survives only if ``dedup.durable``.
     """
 
+    kind: Literal["queue", "log"] = Field(default="queue", description="A queue with leases, or a partitioned log.")
+    partitions: int = Field(default=1, ge=1, le=10**4, description="Partitions of a log.")
+    partitioner: Literal["key", "round-robin"] = Field(
+        default="key", description="How a log picks a message's partition: by its key, or in turn.")
+    keys: Keys = Field(default_factory=Keys, description="The message keys of a log.")
+    retention: PositiveSeconds | None = Field(
+        default=None, description="How long a log keeps a record; null = forever.")
     dedup: Dedup = Field(default_factory=lambda: Dedup(kind="none"))
     durable: Flag = Field(default=True, description="Queued messages survive a broker crash.")
     service: Distribution = Field(default_factory=lambda: Constant(value=0.0),
@@ -351,6 +373,45 @@ class Broker(_Model):
     def _store_has_no_write_delay(self) -> Broker:
         if self.dedup.write_delay:
             raise ValueError("dedup.write_delay applies to a consumer's store, not the broker's")
+        log_only = ("partitions", "partitioner", "keys", "retention")
+        queue_only = ("service", "visibility_timeout", "max_deliveries", "redelivery_backoff",
+                      "prefetch")
+        if self.kind == "queue":
+            wrong = [name for name in log_only if name in self.model_fields_set]
+            if wrong:
+                raise ValueError(f"{wrong[0]} belongs to a log: set kind: log")
+        else:
+            wrong = [name for name in queue_only if name in self.model_fields_set]
+            if wrong:
+                raise ValueError(f"{wrong[0]} belongs to a queue; a log does not lease or redeliver")
+            if not self.durable:
+                raise ValueError("durable: a log broker is durable (a volatile log is not modelled)")
+            if self.dedup.kind not in ("none", "sequence"):
+                raise ValueError("dedup.kind: a log's producer idempotence is a sequence store "
+                                 "(kind: sequence) or none")
+        return self
+
+
+class Commit(_Model):
+    """When a log consumer commits its offsets.
+
+    ``after-each`` commits each record after its side effect; ``after-batch``
+    after the last record of a fetched batch; ``interval`` every ``interval``
+    (Kafka's enable.auto.commit, auto.commit.interval.ms = 5 s); ``before-processing``
+    commits a batch when it is fetched (at-most-once); ``transactional`` records
+    the effect and the offset atomically. A commit takes ``latency``: a crash
+    before it lands loses it."""
+
+    policy: Literal["after-each", "after-batch", "interval", "before-processing",
+                    "transactional"] = "interval"
+    interval: PositiveSeconds = Field(default=5.0, description="Auto-commit period (policy: interval).")
+    latency: Seconds = Field(default=0.0, description="From a commit's start to its landing.")
+
+    @model_validator(mode="after")
+    def _interval_for_interval(self) -> Commit:
+        # (A resolved scenario writes the default back: only another value is a mistake.)
+        if "interval" in self.model_fields_set and self.policy != "interval" and self.interval != 5.0:
+            raise ValueError(f"interval applies to policy: interval, not {self.policy}")
         return self
 
 
@@ -376,6 +437,25 @@ class Consumer(_Model):
     poison_probability: Probability = Field(
         default=0.0, description="P(a message is poison: every delivery of it fails).")
     dedup: Dedup = Field(default_factory=Dedup)
+    # A log's consumer group (broker kind: log); see alosim.model.group.
+    commit: Commit = Field(default_factory=Commit, description="When a log consumer commits offsets.")
+    assignment: Literal["range", "round-robin"] = Field(
+        default="range", description="How a log's partitions are shared by the group.")
+    fetch_batch: int = Field(default=500, ge=1, le=10**6,
+                             description="Most records one fetch returns (max.poll.records).")
+    session_timeout: PositiveSeconds = Field(
+        default=45.0, description="A crashed member's partitions move after this (session.timeout.ms).")
+    max_poll_interval: PositiveSeconds = Field(
+        default=300.0, description="A member busy longer than this on one batch is kicked out "
+        "(max.poll.interval.ms).")
+    rebalance_delay: Seconds = Field(default=0.0, description="How long a rebalance stops the group.")
+
+
+#: The consumer fields that belong to a log's consumer group, and the broker's log fields.
+GROUP_FIELDS = ("commit", "assignment", "fetch_batch", "session_timeout", "max_poll_interval",
+                "rebalance_delay")
+LOG_FIELDS = ("kind", "partitions", "partitioner", "keys", "retention")
+QUEUE_FIELDS = ("service", "visibility_timeout", "max_deliveries", "redelivery_backoff", "prefetch")
 
 
 class Fault(_Model):
@@ -716,8 +796,12 @@ class Scenario(_Model):
         exclude: Any
         if self.broker is None:
             exclude = {"broker": True, "consumer": True, "network": {"consume"}}
+        elif self.broker.kind == "queue":
+            # A queue pipeline reads as it did before logs existed.
+            exclude = {"receiver": True, "broker": set(LOG_FIELDS), "consumer": set(GROUP_FIELDS)}
         else:
-            exclude = {"receiver": True}
+            exclude = {"receiver": True, "broker": set(QUEUE_FIELDS), "network": {"consume"},
+                       "consumer": {"concurrency", "ack", "nack_probability", "poison_probability"}}
         exclude.update(dict.fromkeys(_SEARCH_ONLY, True))
         return self.model_dump(mode="json", by_alias=True, exclude=exclude)
 
@@ -766,7 +850,17 @@ def _apply_pipeline_preset(data: dict[str, Any], semantics: str) -> dict[str, An
     sender = data.setdefault("sender", {})
     consumer = data.setdefault("consumer", {})
     network = data.setdefault("network", {})
-    if isinstance(network, dict) and network.get("consume") is None:
+    broker = data.get("broker")
+    log = isinstance(broker, dict) and broker.get("kind") == "log"
+    if log:
+        # A log's consumers fetch from it (no consume links) and keep no
+        # idempotency store: the exactly-once way is a transactional commit.
+        if isinstance(network, dict) and network.get("consume") is not None:
+            raise ValueError("network.consume: a log's consumers fetch from it; the consume "
+                             "links belong to a queue broker")
+        if isinstance(consumer, dict):
+            consumer.setdefault("dedup", {"kind": "none"})
+    if isinstance(network, dict) and network.get("consume") is None and not log:
         network["consume"] = {}
     if not isinstance(sender, dict) or not isinstance(consumer, dict):
         return data
@@ -790,6 +884,13 @@ def _check_pipeline(scenario: Scenario) -> None:
         return
     consumer = scenario.consumer
     assert consumer is not None
+    if scenario.broker.kind == "log":
+        _check_log(scenario)
+        return
+    group = [name for name in GROUP_FIELDS if name in consumer.model_fields_set]
+    if group:
+        raise ValueError(f"consumer.{group[0]} belongs to a log's consumer group: set "
+                         "broker.kind: log")
     if consumer.dedup.kind == "sequence":
         # Its numbers and floors are the producer -> broker connection's: the
         # floor passes a message once the broker acked it, long before a
@@ -800,6 +901,30 @@ def _check_pipeline(scenario: Scenario) -> None:
     if scenario.semantics == "exactly-once" and consumer.dedup.kind == "none":
         raise ValueError("semantics exactly-once needs an idempotent consumer: set "
                          "consumer.dedup.kind (e.g. 'set') or choose semantics at-least-once")
+    for i, fault in enumerate(scenario.faults):
+        if fault.target.startswith("receiver"):
+            raise ValueError(f"faults[{i}].target: a pipeline has consumers, not receivers "
+                             "(consumer-N or consumers)")
+
+
+def _check_log(scenario: Scenario) -> None:
+    consumer = scenario.consumer
+    assert consumer is not None
+    queue_only = {"concurrency": 1, "ack": "after-processing", "nack_probability": 0.0,
+                  "poison_probability": 0.0}
+    for name, default in queue_only.items():
+        if getattr(consumer, name) != default:
+            raise ValueError(f"consumer.{name} belongs to a queue's consumers; a log's consumer "
+                             "reads its partitions one record at a time")
+    if consumer.dedup.kind != "none":
+        raise ValueError("consumer.dedup: a log's consumers keep no idempotency store; for "
+                         "exactly-once effects use consumer.commit.policy: transactional")
+    if scenario.semantics == "exactly-once" and consumer.commit.policy != "transactional":
+        raise ValueError("semantics exactly-once on a log needs consumer.commit.policy: "
+                         "transactional (effect and offset recorded atomically)")
+    if scenario.semantics == "at-most-once" and consumer.commit.policy != "before-processing":
+        raise ValueError("semantics at-most-once on a log needs consumer.commit.policy: "
+                         "before-processing")
     for i, fault in enumerate(scenario.faults):
         if fault.target.startswith("receiver"):
             raise ValueError(f"faults[{i}].target: a pipeline has consumers, not receivers "

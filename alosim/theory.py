@@ -43,6 +43,13 @@ Gilbert-Elliott loss rate, p/(p + r)           a link with the simple Gilbert mo
 Bloom false positives per new message          Bloom store; every message reaches the receiver
                                                (unlimited retries, no crashes, partitions,
                                                delivery timeout or max_time)
+replays per crash, lambda T / 2 (log)          a log; auto-commit every T; one consumer and one
+                                               producer, Poisson at a rate, instant processing; no
+                                               loss, duplicates or partitions on the publish link;
+                                               only consumer crashes, rare (mtbf >= 5 T) and short
+                                               (mttr <= T / 20); at least one crash; settled
+replays per crash, lambda c (log)              as above with commit after each (synchronous, latency
+                                               c) and lambda c < 0.9 (M/D/1 busy fraction)
 M/M/1 sojourn + data latency                   one receiver; Poisson arrivals at a rate; exponential
                                                processing; no loss either way, no network
                                                duplicates, partitions or crashes; load below 0.9;
@@ -440,6 +447,70 @@ def mm1_sojourn(run: _Run) -> Comparison | str:
                       "std err from a conservative bound")
 
 
+def _log_commits(run: _Run, policy: str) -> str | None:
+    """The assumptions of the log's commit forms (see alosim.analytic)."""
+    sc = run.scenario
+    if sc.broker is None or sc.broker.kind != "log" or sc.consumer is None:
+        return "not a pipeline on a log"
+    if sc.consumer.commit.policy != policy:
+        return f"commit policy is not {policy}"
+    if sc.consumer.count != 1 or sc.sender.count != 1:
+        return "more than one consumer or producer"
+    if sc.sender.rate is None or sc.sender.arrivals != "poisson":
+        return "arrivals are not Poisson at a fixed rate"
+    from alosim.dists import Constant
+
+    processing = sc.consumer.processing
+    if not (isinstance(processing, Constant) and processing.value == 0):
+        return "processing is not instant"
+    if _bernoulli(sc.network.data) != 0 or sc.network.data.duplicate or sc.network.partitions:
+        return "the publish link loses, duplicates or partitions: arrivals are not Poisson"
+    if any(f.target not in ("consumer-0", "consumers") for f in sc.faults):
+        return "faults other than the consumer's crashes"
+    if not run.summary.get("log_consumer_crashes"):
+        return "no consumer crash"
+    return _settled(run)
+
+
+def auto_commit(run: _Run) -> Comparison | str:
+    reason = _log_commits(run, "interval")
+    if reason:
+        return reason
+    sc = run.scenario
+    assert sc.consumer is not None and sc.sender.rate is not None
+    lam, interval = sc.sender.rate, sc.consumer.commit.interval
+    if any(f.mttr is None or f.mttr > interval / 20 or f.mtbf < 5 * interval for f in sc.faults):
+        return "crashes not rare and short against the commit interval"
+    crashes = int(run.summary["log_consumer_crashes"])
+    var = analytic.auto_commit_duplicates_variance(lam, interval)
+    return Comparison("replays per consumer crash", run.summary["duplicates_consume_replay_after_crash"]
+                      / crashes, analytic.auto_commit_duplicates_per_crash(lam, interval),
+                      math.sqrt(var / crashes), f"lambda T / 2, lambda = {lam:g}/s, T = {interval:g} s")
+
+
+def commit_after_each(run: _Run) -> Comparison | str:
+    reason = _log_commits(run, "after-each")
+    if reason:
+        return reason
+    sc = run.scenario
+    assert sc.consumer is not None and sc.sender.rate is not None
+    lam, latency = sc.sender.rate, sc.consumer.commit.latency
+    if lam * latency >= 0.9:
+        return f"load of the commits {lam * latency:.2f}: too close to 1"
+    crashes = int(run.summary["log_consumer_crashes"])
+    p = analytic.commit_after_each_duplicates_per_crash(lam, latency)
+    return Comparison("replays per consumer crash", run.summary["duplicates_consume_replay_after_crash"]
+                      / crashes, p, math.sqrt(p * (1 - p) / crashes),
+                      f"lambda c (a commit in flight), lambda = {lam:g}/s, c = {latency:g} s")
+
+
+#: The closed forms of a pipeline on a log (the single-hop rules never apply to one).
+LOG_RULES: tuple[tuple[str, Callable[[_Run], Any]], ...] = (
+    ("auto-commit replays per crash", auto_commit),
+    ("commit-after-each replays per crash", commit_after_each),
+)
+
+
 def _mm1_sojourn_asymptotic_variance(rho: float) -> float:
     """A bound on n Var(mean of n successive M/M/1 sojourn times), in units of 1/mu^2.
 
@@ -610,12 +681,14 @@ def applicability(scenario: Scenario | Mapping[str, Any], summary: Mapping[str, 
     run = _as_run(scenario, summary, series)
     out: list[tuple[str, Comparison | str]] = []
     pipeline = run.scenario.broker is not None
+    rules = RULES
     if pipeline:
         # The single-hop rules model a receiver that executes the side effect;
         # in a pipeline the effect happens a hop later.
         why = "a pipeline: this closed form describes a single hop"
         out = [(name, why) for name, _ in RULES]
-    for name, rule in PIPELINE_RULES if pipeline else RULES:
+        rules = LOG_RULES if run.scenario.broker.kind == "log" else PIPELINE_RULES
+    for name, rule in rules:
         verdict = rule(run)
         for one in verdict if isinstance(verdict, list) else [verdict]:
             out.append((name, one))

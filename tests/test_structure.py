@@ -17,14 +17,14 @@ PACKAGE = Path(__file__).resolve().parent.parent / "alosim"
 # The writers at the edge (the run folder with its picture, the notebook panel,
 # the command line) come last; plots read the store and never feed it.
 FLOORS: tuple[frozenset[str], ...] = (
-    frozenset({"units", "streams", "observe", "observe_pipeline", "analytic", "files", "lifeline",
-               "executors", "determinism"}),
+    frozenset({"units", "streams", "observe", "observe_pipeline", "observe_log", "analytic", "files",
+               "lifeline", "executors", "determinism"}),
     frozenset({"dists", "scenario", "budget", "yamlread", "trace", "seqdiagram_layout",
                "seqdiagram_pipeline"}),
     frozenset({"model"}),  # every module of alosim/model/
     frozenset({"simulate"}),
     frozenset({"store", "sweep"}),
-    frozenset({"plots", "plots_pipeline", "seqdiagram"}),
+    frozenset({"plots", "plots_pipeline", "plots_log", "seqdiagram"}),
     frozenset({"results", "knobs", "explore"}),
     frozenset({"cli"}),
 )

@@ -22,6 +22,7 @@ import simpy
 from alosim.budget import Sampling, run_until
 from alosim.model.faults import start_faults
 from alosim.model.link import Link
+from alosim.model.log import LogPipeline, build_log_pipeline
 from alosim.model.message import Message
 from alosim.model.pipeline import Pipeline, build_pipeline
 from alosim.model.receiver import Receiver
@@ -56,9 +57,12 @@ class World:
         # connection is the one the numbers belong to.
         far_end = scenario.broker if scenario.broker is not None else scenario.receiver
         self.sequence_floors = far_end.dedup.kind == "sequence"
-        self.pipeline: Pipeline | None = None
+        self.pipeline: Pipeline | LogPipeline | None = None
         if scenario.broker is not None:
-            self.pipeline = build_pipeline(self)  # producer -> broker -> consumers
+            if scenario.broker.kind == "log":
+                self.pipeline = build_log_pipeline(self)  # producer -> log -> consumer group
+            else:
+                self.pipeline = build_pipeline(self)  # producer -> broker -> consumers
             return
 
         partitions = scenario.network.partitions

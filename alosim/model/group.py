@@ -1,0 +1,549 @@
+"""A consumer group on a log: partitions assigned to members, offsets committed.
+
+Each partition of the log (:mod:`alosim.model.log`) is owned by at most one
+member of the group. A member fetches up to ``fetch_batch`` records from its
+position in one of its partitions (in turn), processes them one at a time
+(``processing`` each), and commits offsets by its **commit policy**:
+
+* ``after-each``: the offset after each record's side effect, synchronously
+  (effect first, commit second, the next record after the commit landed: a
+  crash between them replays exactly one record);
+* ``after-batch``: after the batch's last effect;
+* ``interval``: every ``interval`` (Kafka's auto-commit), whatever it has
+  processed by then -- a crash replays what it processed since; the ticks
+  lie on the grid k * interval, so a crash at a random time falls at a
+  uniform phase of the commit clock;
+* ``before-processing``: the whole batch when it is fetched (at-most-once: a
+  crash loses the records of the batch not yet processed);
+* ``transactional``: effect and offset atomically (Kafka's transactional
+  sink): a crash undoes both, and a member fenced by a rebalance cannot
+  commit an effect.
+
+A commit takes ``commit.latency`` to land; one in flight at a crash is lost,
+and one from a member the group has since rebalanced away fails
+(CommitFailedException).
+
+**Rebalances.** The group assigns the partitions among its members (``range``:
+contiguous runs; ``round-robin``: partition p to member p mod n) whenever one
+joins or leaves; the new owner starts from the committed offset, so what was
+processed and not committed is processed again. A crashed member stays in the
+group, its partitions idle, until ``session_timeout``; a restarted one joins
+again. A member busy on one batch longer than ``max_poll_interval`` is kicked
+out while it is still processing (its partitions move; its effects go on; its
+commits fail) and joins again when its batch is done. Rebalances are eager:
+the group stops fetching, waits for its live members to finish their
+batches, revokes every partition (with ``interval`` a member commits first,
+as auto-commit does on revocation; a commit still in flight lands after the
+next owner read the offset: a replay after the rebalance), and assigns them
+again after ``rebalance_delay``.
+
+Every duplicate effect is charged to why its record was replayed, and every
+effect out of creation order (per producer and key, per producer and
+partition) to why (see :mod:`alosim.observe_log`). Members are driven by
+scheduled callbacks (``Later``) with an epoch number that voids work begun
+before a crash; no process per message.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+from alosim.dists import Constant
+from alosim.model.events import Later
+from alosim.observe_log import LogStats
+from alosim.scenario import Consumer as ConsumerSpec
+from alosim.streams import Draws
+
+if TYPE_CHECKING:
+    # The log imports this module: names for the type checker only.
+    from alosim.model.log import LogBroker, Record
+    from alosim.model.world import World
+
+
+class Member:
+    """One consumer of the group (actor ``consumer-N``)."""
+
+    __slots__ = ("group", "index", "actor", "up", "epoch", "in_group", "kicked",
+                 "assigned", "position", "processed", "batch", "batch_partition", "batch_id",
+                 "busy", "waiting", "pending_commits", "_rr", "_processing", "_instant", "_done_callbacks",
+                 "_deadline_callbacks", "_commit_callbacks", "_tick_callbacks", "_session_callbacks")
+
+    def __init__(self, group: ConsumerGroup, index: int, spec: ConsumerSpec) -> None:
+        self.group = group
+        self.index = index
+        self.actor = f"consumer-{index}"
+        self.up = True
+        self.epoch = 0
+        self.in_group = True
+        self.kicked = False
+        self.assigned: list[int] = []
+        self.position: dict[int, int] = {}  # next offset to fetch, per owned partition
+        self.processed: dict[int, int] = {}  # offset after the last effect, per owned partition
+        self.batch: deque[Record] = deque()  # fetched, not yet processed (the first is in hand)
+        self.batch_partition = -1
+        self.batch_id = 0
+        self.busy = False
+        self.waiting = False  # a processing timer is pending
+        self.pending_commits = 0
+        self._rr = 0
+        processing = spec.processing
+        self._instant = isinstance(processing, Constant) and processing.value == 0
+        if isinstance(processing, Constant):
+            value = processing.value
+            self._processing: Callable[[], float] = lambda: value
+        else:
+            rng = group.world.streams.generator(f"consumer.{index}.processing")
+            self._processing = Draws(lambda n: processing.sample(rng, n))
+        self._done_callbacks = (self._done,)
+        self._deadline_callbacks = (self._deadline,)
+        self._commit_callbacks = (self._commit_landed,)
+        self._tick_callbacks = (self._tick,)
+        self._session_callbacks = (self._session_expired,)
+
+    # -- fetching and processing -----------------------------------------------------
+
+    def run(self) -> None:
+        """Fetch and process while there is something to do (instant records inline)."""
+        group = self.group
+        log = group.log
+        while True:
+            if self.waiting:
+                return  # a nested call (a rebalance from within) found it at work
+            if self.busy:
+                if not self.batch:
+                    self._batch_done()
+                    continue
+                if self._instant:
+                    self._effect(self.batch[0])
+                    continue
+                self.waiting = True
+                Later(group.env, self._processing(), self._done_callbacks, (self.epoch, self.batch_id))
+                return
+            if not (self.up and self.in_group and log.up) or group.rebalancing or not self.assigned:
+                return
+            if not self._fetch():
+                return
+
+    def _fetch(self) -> bool:
+        log = self.group.log
+        n = len(self.assigned)
+        for k in range(n):
+            p = self.assigned[(self._rr + k) % n]
+            partition = log.partitions[p]
+            position = max(self.position[p], partition.base)
+            if position < partition.end:
+                self._rr = (self._rr + k + 1) % n
+                break
+        else:
+            return False
+        group = self.group
+        stats = group.stats
+        count = min(group.fetch_batch, partition.end - position)
+        records = partition.records
+        base = partition.base
+        batch = self.batch
+        for offset in range(position, position + count):
+            record = records[offset - base]
+            record.msg.copies += 1  # in this member's hands
+            batch.append(record)
+        stats.records_fetched += count
+        self.position[p] = position + count
+        if self.processed[p] < position:
+            self.processed[p] = position  # retention moved the log start past it
+        self.batch_partition = p
+        self.batch_id += 1
+        self.busy = True
+        rec = group.rec
+        if rec.trace_limit:
+            first = batch[0].msg.id
+            if first < rec.trace_limit:
+                rec.event(group.env._now, self.actor, "fetch", first, 0,
+                          f"p{p}@{position}..{position + count - 1}")
+        if group.policy == "before-processing":
+            self.commit({p: position + count})
+        Later(group.env, group.max_poll_interval, self._deadline_callbacks,
+              (self.epoch, self.batch_id))
+        return True
+
+    def _done(self, event: Later) -> None:
+        epoch, batch_id = event._value
+        if epoch != self.epoch:
+            return  # crashed meanwhile: this work never finished
+        self.waiting = False
+        self._effect(self.batch[0])
+        self.run()
+
+    def _batch_done(self) -> None:
+        self.busy = False
+        p = self.batch_partition
+        group = self.group
+        if group.policy == "after-batch":
+            if self.kicked:
+                self.commit({})  # fails: the group has moved on (CommitFailedException)
+            elif p in self.processed:
+                self.commit({p: self.processed[p]})
+        if self.kicked:
+            self.kicked = False
+            group.join(self)
+        elif group.rebalancing:
+            group.try_complete()
+
+    def _drop_records(self) -> None:
+        """Crashed: what is left of the batch is put down unprocessed."""
+        group = self.group
+        batch = self.batch
+        group.stats.records_dropped += len(batch)
+        committed_first = group.policy == "before-processing"
+        while batch:
+            msg = batch.popleft().msg
+            if committed_first and not msg.processed:
+                msg.cause = msg.cause or "commit_before_processing_crash"
+            group.log.release(msg)
+
+    def _effect(self, record: Record) -> None:
+        """The side effect of the record in hand (or, fenced, its abort)."""
+        group = self.group
+        stats = group.stats
+        rec = group.rec
+        log = group.log
+        self.batch.popleft()
+        msg = record.msg
+        p = self.batch_partition
+        owner = p in self.position and not self.kicked
+        now = group.env._now
+        if group.policy == "transactional" and not (owner and log.up):
+            # A fenced (or cut-off) transaction aborts: no effect, no commit.
+            stats.records_dropped += 1
+            if owner and record.offset < self.position[p]:
+                self.position[p] = record.offset  # read it again when the log is back
+            log.release(msg)
+            return
+        stats.records_processed += 1
+        processed = msg.processed = msg.processed + 1
+        cause = ""
+        if processed == 1:
+            rec.delivery_latency_add(now - msg.created)
+        else:
+            rec.duplicate_processing += 1
+            if record.effects:
+                cause = record.replay_cause
+                stats.consume_duplicates[cause] += 1
+            else:
+                cause = record.publish_cause or "unexplained"
+                stats.publish_duplicates[cause] += 1
+        record.effects += 1
+        if not owner:
+            # Processed by a member that no longer owns the partition: the
+            # owner's copy of this effect (before or after) is a duplicate.
+            record.replay_cause = "stalled_consumer_kicked_out"
+        group.order(record, cause, owner)
+        if msg.id < rec.trace_limit:
+            rec.event(now, self.actor, "processed", msg.id, record.offset,
+                      f"p{p}" + (" again" if processed > 1 else ""))
+        log.release(msg)
+        if owner:
+            self.processed[p] = record.offset + 1
+            if group.policy == "transactional":
+                stats.commits += 1
+                stats.commits_landed += 1
+                log.commit(p, record.offset + 1)
+            elif group.policy == "after-each":
+                # Synchronous (commitSync): the next record waits for it to land.
+                self.commit({p: record.offset + 1}, wait=True)
+
+    def _deadline(self, event: Later) -> None:
+        """max.poll.interval passed since the fetch: still on that batch -> kicked out."""
+        epoch, batch_id = event._value
+        if epoch != self.epoch or batch_id != self.batch_id or not self.busy or not self.in_group:
+            return
+        group = self.group
+        group.stats.members_kicked_out += 1
+        self.kicked = True
+        for record in self.batch:
+            record.replay_cause = "stalled_consumer_kicked_out"
+        group.leave(self, "stalled_consumer_kicked_out")
+
+    # -- commits ----------------------------------------------------------------------
+
+    def commit(self, offsets: dict[int, int], wait: bool = False) -> None:
+        """Send a commit; with ``wait`` the member does nothing else until it lands."""
+        group = self.group
+        group.stats.commits += 1
+        if group.commit_latency > 0:
+            self.pending_commits += 1
+            self.waiting = self.waiting or wait
+            Later(group.env, group.commit_latency, self._commit_callbacks,
+                  (self.epoch, group.generation, offsets, wait))
+        else:
+            self._land(group.generation, offsets)
+
+    def _commit_landed(self, event: Later) -> None:
+        epoch, generation, offsets, wait = event._value
+        self.pending_commits -= 1
+        if epoch != self.epoch:
+            self.group.stats.commits_lost += 1
+            return
+        self._land(generation, offsets)
+        if wait:
+            self.waiting = False
+            self.run()
+
+    def _land(self, generation: int, offsets: dict[int, int]) -> None:
+        group = self.group
+        if generation != group.generation or self.kicked or not group.log.up:
+            group.stats.commits_failed += 1
+            return
+        group.stats.commits_landed += 1
+        rec = group.rec
+        for p in sorted(offsets):
+            group.log.commit(p, offsets[p])
+            if rec.trace_limit:
+                rec.event(group.env._now, self.actor, "commit", -1, offsets[p], f"p{p}")
+
+    def _tick(self, event: Later) -> None:
+        """Auto-commit: every interval, whatever has been processed."""
+        if event._value != self.epoch or not self.up:
+            return
+        self.commit_processed()
+        self._next_tick()
+
+    def _next_tick(self) -> None:
+        # On the grid k * interval from time 0, whenever the member (re)started:
+        # a crash at a random time falls at a uniform phase of the commit clock.
+        interval = self.group.interval
+        now = self.group.env._now
+        k = int(now / interval) + 1
+        while k * interval <= now:  # k * interval may round down onto now
+            k += 1
+        Later.at(self.group.env, k * interval, self._tick_callbacks, self.epoch)
+
+    def commit_processed(self) -> None:
+        log = self.group.log
+        offsets = {p: off for p, off in self.processed.items() if off > log.partitions[p].committed}
+        if offsets and not self.kicked:
+            self.commit(offsets)
+
+    def start_ticks(self) -> None:
+        if self.group.policy == "interval":
+            self._next_tick()
+
+    # -- crashes ----------------------------------------------------------------------
+
+    def crash(self) -> None:
+        """Stop: what is in hand is dropped, commits in flight are lost; the
+        partitions stay with this member until the session times out."""
+        if not self.up:
+            return
+        group = self.group
+        self.up = False
+        self.epoch += 1
+        group.stats.consumer_crashes += 1
+        self.busy = False
+        self.waiting = False
+        self.kicked = False
+        self._drop_records()
+        for p in self.assigned:
+            group.mark_replays(p, self.processed[p], "replay_after_crash")
+            # What it had processed is forgotten: it restarts from the commit.
+            self.position[p] = self.processed[p] = group.log.partitions[p].committed
+        if self.in_group:
+            Later(group.env, group.session_timeout, self._session_callbacks, self.epoch)
+        if group.rebalancing:
+            group.try_complete()  # it may have been the member the rebalance waited for
+
+    def _session_expired(self, event: Later) -> None:
+        if event._value == self.epoch and not self.up and self.in_group:
+            self.group.leave(self, "")
+
+    def restart(self) -> None:
+        if self.up:
+            return
+        self.up = True
+        self.start_ticks()
+        self.group.join(self)
+
+
+class ConsumerGroup:
+    """The members, who owns which partition, and the group's generation."""
+
+    __slots__ = ("world", "env", "rec", "stats", "log", "members", "owner", "generation",
+                 "rebalancing", "rebalance_started", "revoked", "policy", "interval", "commit_latency",
+                 "fetch_batch", "session_timeout", "max_poll_interval", "rebalance_delay",
+                 "round_robin", "_key_max", "_partition_max", "_rebalanced_callbacks")
+
+    def __init__(self, world: World, log: LogBroker, spec: ConsumerSpec, stats: LogStats) -> None:
+        self.world = world
+        self.env = world.env
+        self.rec = world.rec
+        self.stats = stats
+        self.log = log
+        commit = spec.commit
+        self.policy = commit.policy
+        self.interval = commit.interval
+        self.commit_latency = 0.0 if commit.policy == "transactional" else commit.latency
+        self.fetch_batch = spec.fetch_batch
+        self.session_timeout = spec.session_timeout
+        self.max_poll_interval = spec.max_poll_interval
+        self.rebalance_delay = spec.rebalance_delay
+        self.round_robin = spec.assignment == "round-robin"
+        self.members = [Member(self, i, spec) for i in range(spec.count)]
+        self.owner = [-1] * len(log.partitions)
+        self.generation = 0
+        self.rebalancing = False
+        self.rebalance_started = 0.0
+        self.revoked = -1  # the generation whose partitions were last revoked
+        self._key_max: dict[tuple[int, int], int] = {}
+        self._partition_max: dict[tuple[int, int], int] = {}
+        self._rebalanced_callbacks = (self._rebalanced,)
+
+    def start(self) -> None:
+        self._assign()
+        for member in self.members:
+            member.start_ticks()
+
+    # -- membership ---------------------------------------------------------------------
+
+    def join(self, member: Member) -> None:
+        member.in_group = True
+        self.rebalance()
+
+    def leave(self, member: Member, cause: str) -> None:
+        member.in_group = False
+        for p in member.assigned:
+            if cause:
+                self.mark_replays(p, member.processed[p], cause)
+        member.assigned = []
+        member.position.clear()
+        member.processed.clear()
+        self.rebalance()
+
+    def rebalance(self) -> None:
+        """A member joined or left: stop fetching, let live members finish their
+        batches, revoke every assignment, and assign again after the delay."""
+        self.stats.rebalances += 1
+        self.generation += 1
+        if not self.rebalancing:
+            self.rebalancing = True
+            self.rebalance_started = self.env._now
+        self.try_complete()
+
+    def try_complete(self) -> None:
+        """Revoke once no live member is in the middle of a batch (Kafka's eager
+        protocol waits for every member to rejoin, up to max.poll.interval)."""
+        if (not self.rebalancing or self.revoked == self.generation
+                or any(m.busy and m.up and m.in_group for m in self.members)):
+            return  # (revoked already for this generation: its assignment is on its way)
+        self.revoked = self.generation
+        for member in self.members:
+            if not member.assigned:
+                continue
+            if member.up and member.in_group:
+                if self.policy == "interval":
+                    member.commit_processed()  # auto-commit on revocation
+                for p in member.assigned:
+                    # Processed and not committed (a commit still in flight):
+                    # the next owner starts before it lands.
+                    self.mark_replays(p, member.processed[p], "replay_after_rebalance")
+            member.assigned = []
+            member.position.clear()
+            member.processed.clear()
+        self.owner = [-1] * len(self.owner)
+        if self.rebalance_delay > 0:
+            Later(self.env, self.rebalance_delay, self._rebalanced_callbacks, self.generation)
+        else:
+            self._finish()
+
+    def _rebalanced(self, event: Later) -> None:
+        if event._value == self.generation:  # else another rebalance began meanwhile
+            self._finish()
+
+    def _finish(self) -> None:
+        self.rebalancing = False
+        self.stats.rebalance_time_s += self.env._now - self.rebalance_started
+        self._assign()
+
+    def _assign(self) -> None:
+        joined = [m for m in self.members if m.in_group]
+        n_parts = len(self.owner)
+        if joined:
+            n = len(joined)
+            # range: contiguous runs, the first n_parts % n members one longer.
+            size, extra = divmod(n_parts, n)
+            ranges = [k for k in range(n) for _ in range(size + (1 if k < extra else 0))]
+            for p in range(n_parts):
+                member = joined[p % n if self.round_robin else ranges[p]]
+                self.owner[p] = member.index
+                member.assigned.append(p)
+                committed = self.log.partitions[p].committed
+                member.position[p] = committed
+                member.processed[p] = committed
+        for member in joined:
+            if not member.busy:
+                member.run()
+
+    def mark_replays(self, p: int, processed: int, cause: str) -> None:
+        """Records of partition ``p`` processed but not committed: a replay's cause."""
+        partition = self.log.partitions[p]
+        records = partition.records
+        for offset in range(max(partition.committed, partition.base), min(processed, partition.end)):
+            records[offset - partition.base].replay_cause = cause
+
+    # -- events from the log ------------------------------------------------------------------
+
+    def appended(self, p: int) -> None:
+        owner = self.owner[p]
+        if owner >= 0:
+            member = self.members[owner]
+            if not member.busy:
+                member.run()
+
+    def broker_back(self) -> None:
+        for member in self.members:
+            if not member.busy:
+                member.run()
+
+    # -- order ---------------------------------------------------------------------------
+
+    def order(self, record: Record, duplicate_cause: str, owner: bool) -> None:
+        """Count an effect that comes after one of a later-created message."""
+        msg = record.msg
+        key, p = self.log.place(msg)
+        stats = self.stats
+        for table, where in ((self._key_max, (msg.sender, key)),
+                             (self._partition_max, (msg.sender, p))):
+            last = table.get(where, -1)
+            if msg.id > last:
+                table[where] = msg.id
+                continue
+            if msg.id == last:
+                continue
+            if duplicate_cause and duplicate_cause != "producer_retry_duplicated":
+                cause = duplicate_cause
+            elif record.reordered or duplicate_cause:
+                cause = "producer_retry_reordered"
+            elif not owner:
+                cause = record.replay_cause
+            elif table is self._key_max and self.log.spec.partitioner == "round-robin":
+                cause = "key_spread_over_partitions"
+            else:
+                cause = "unexplained"
+            counts = stats.out_of_order_key if table is self._key_max else stats.out_of_order_partition
+            counts[cause] += 1
+
+    # -- views ----------------------------------------------------------------------------
+
+    def processed_to(self, p: int) -> int:
+        owner = self.owner[p]
+        if owner >= 0:
+            member = self.members[owner]
+            if member.up and p in member.processed:
+                return member.processed[p]
+        return self.log.partitions[p].committed
+
+    def in_hands(self) -> int:
+        return sum(len(member.batch) for member in self.members)
+
+    def commits_in_flight(self) -> int:
+        return sum(member.pending_commits for member in self.members)

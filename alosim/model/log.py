@@ -1,0 +1,399 @@
+"""A Kafka-style log broker, and the wiring of a pipeline on a log.
+
+A scenario with ``broker: {kind: log}`` is built here (:class:`LogPipeline`)
+instead of as a queue pipeline (:mod:`alosim.model.pipeline`). The producers
+are the single hop's senders, unchanged (their ``window`` is Kafka's
+``max.in.flight.requests.per.connection``); what they send to is the log.
+
+**Partitions and keys.** Each message has a key, a fixed function of its id
+and the run's seed (uniform over ``keys.count`` keys, or Zipf), so that every
+retry of it carries the same key. The ``key`` partitioner puts key k on
+partition k mod ``partitions``; ``round-robin`` deals a producer's messages
+in turn by sequence number. A partition is a sequence of records numbered by
+offset; appending one never moves another.
+
+**Producer idempotence.** Without a store the log appends every publish that
+arrives: a retry whose first copy got through (its ack was lost) is a second
+record, and a retry of a lost publish lands after the later messages of its
+window -- out of order. With ``dedup.kind: sequence`` (``enable.idempotence``)
+the log appends a producer's publishes in sequence order only: an earlier
+number is a duplicate (acked, dropped), a later one than the next expected
+is refused without an ack (Kafka's OutOfOrderSequence; the producer retries
+it), so neither duplicates nor reorderings are appended. A gap the producer
+gave up on is skipped when its floor passes it. (Kafka numbers per
+(producer, partition); one number per producer is stricter -- a gap holds
+back the producer's other partitions too -- and keeps the same guarantees.)
+
+**Retention.** A record older than ``retention`` is deleted whether or not
+the group has consumed it: one never processed is lost (cause
+``retention_expired``), and the group's offsets move up to the log start.
+
+**Copies.** A record is a copy of its message (``msg.copies``) until the
+group's committed offset passes it (or retention deletes it); a fetched
+record in a consumer's hands is one more. So the world decides a message's
+fate once it is committed and out of every consumer's hands.
+
+**Crashes.** The log is durable: a crash keeps its records and committed
+offsets; while down it drops publishes, serves no fetches and refuses commits.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from alosim.model.dedup import _mix64
+from alosim.model.events import Later
+from alosim.model.group import ConsumerGroup
+from alosim.model.link import Link
+from alosim.model.message import Message
+from alosim.model.sender import Sender
+from alosim.observe_log import LOG_LOSS_CAUSES, LogStats
+from alosim.scenario import Broker as BrokerSpec
+
+if TYPE_CHECKING:
+    from alosim.model.faults import Crashable
+    from alosim.model.world import World
+
+
+class Record:
+    """One appended publish of a message, at ``offset`` of its partition.
+
+    ``effects`` counts the side effects it caused; ``replay_cause`` says why
+    it may be processed again (set when processed work is given up before
+    its commit)."""
+
+    __slots__ = ("offset", "msg", "appended_at", "publish_cause", "effects", "replay_cause",
+                 "reordered")
+
+    def __init__(self, offset: int, msg: Message, now: float, publish_cause: str | None,
+                 reordered: bool) -> None:
+        self.offset = offset
+        self.msg = msg
+        self.appended_at = now
+        self.publish_cause = publish_cause
+        self.effects = 0
+        self.replay_cause = "unexplained"
+        self.reordered = reordered
+
+
+class Partition:
+    """Records from the group's committed offset (or the log start) to the end."""
+
+    __slots__ = ("index", "records", "base", "end", "committed")
+
+    def __init__(self, index: int) -> None:
+        self.index = index
+        self.records: deque[Record] = deque()
+        self.base = 0  # offset of records[0]
+        self.end = 0  # the next offset to append
+        self.committed = 0  # the group's committed offset
+
+    def at(self, offset: int) -> Record:
+        return self.records[offset - self.base]
+
+
+class LogBroker:
+    """The log: partitions of records, producer idempotence, retention, commits."""
+
+    __slots__ = ("world", "env", "rec", "stats", "actor", "spec", "partitions", "idempotent",
+                 "next_seq", "up", "retention", "group", "_send_ack", "_key_of", "_salt",
+                 "_round_robin", "_key_max_id", "_partition_max_id")
+
+    def __init__(self, world: World, spec: BrokerSpec, stats: LogStats, ack_link: Link) -> None:
+        self.world = world
+        self.env = world.env
+        self.rec = world.rec
+        self.stats = stats
+        self.actor = "broker"
+        self.spec = spec
+        self.partitions = [Partition(i) for i in range(spec.partitions)]
+        self.idempotent = spec.dedup.kind == "sequence"
+        self.next_seq: dict[int, int] = {}  # per producer: the next sequence number to append
+        self.up = True
+        self.retention = spec.retention
+        self.group: ConsumerGroup | None = None
+        self._send_ack = ack_link.send
+        self._salt = int(world.streams.generator("log.keys").integers(0, 1 << 63))
+        self._round_robin = spec.partitioner == "round-robin"
+        keys = spec.keys
+        if keys.dist == "uniform":
+            count = keys.count
+            self._key_of: Callable[[float], int] = lambda u: min(int(u * count), count - 1)
+        else:
+            weights = 1.0 / np.arange(1, keys.count + 1, dtype=float) ** keys.s
+            cdf = np.cumsum(weights) / weights.sum()
+            last = keys.count - 1
+            self._key_of = lambda u: min(int(np.searchsorted(cdf, u, side="right")), last)
+        self._key_max_id: dict[int, int] = {}
+        self._partition_max_id = [-1] * spec.partitions
+
+    # -- keys and partitions ---------------------------------------------------------
+
+    def place(self, msg: Message) -> tuple[int, int]:
+        """The key and partition of ``msg``: fixed functions of its id and the seed."""
+        placed = msg.__dict__.get("log_place")
+        if placed is None:
+            key = self._key_of(_mix64(msg.id ^ self._salt) / 2.0**64)
+            n = len(self.partitions)
+            partition = (msg.sender + msg.seq) % n if self._round_robin else key % n
+            placed = msg.log_place = (key, partition)
+        return placed
+
+    # -- publishes -------------------------------------------------------------------
+
+    def on_packet(self, event: Later) -> None:
+        """A publish arrived from a producer."""
+        msg, attempt = event._value
+        rec = self.rec
+        stats = self.stats
+        now = self.env._now
+        traced = msg.id < rec.trace_limit
+        if not self.up:
+            stats.publishes_dropped_while_down += 1
+            if traced:
+                rec.event(now, self.actor, "dropped", msg.id, attempt, "broker down")
+            self.release(msg)
+            return
+        rec.deliveries += 1
+        if msg.delivered:
+            rec.duplicate_deliveries += 1
+        else:
+            msg.delivered = True
+        records = msg.__dict__.get("log_records", 0)
+        if self.idempotent:
+            expected = self.next_seq.get(msg.sender, 0)
+            if msg.floor > expected:
+                expected = msg.floor  # the producer gave up on what lies below its floor
+            if msg.seq < expected:
+                if records:
+                    stats.publish_duplicates_caught += 1
+                    rec.duplicates_detected += 1
+                else:
+                    stats.publish_stale_drops += 1
+                    rec.stale_drops += 1
+                if traced:
+                    rec.event(now, self.actor, "duplicate_detected", msg.id, attempt)
+                self._ack(msg, attempt, traced)
+                self.release(msg)
+                return
+            if msg.seq > expected:
+                stats.publishes_out_of_sequence += 1
+                if traced:
+                    rec.event(now, self.actor, "refused", msg.id, attempt, "out of sequence")
+                self.release(msg)
+                return
+            self.next_seq[msg.sender] = msg.seq + 1
+        self._append(msg, attempt, records, traced)
+        self._ack(msg, attempt, traced)
+
+    def _append(self, msg: Message, attempt: int, records: int, traced: bool) -> None:
+        """Append ``msg`` to its partition; the link's copy becomes the record's."""
+        now = self.env._now
+        key, index = self.place(msg)
+        partition = self.partitions[index]
+        # Appended after a message created later, on the same key or partition?
+        reordered = msg.id < self._key_max_id.get(key, -1) or msg.id < self._partition_max_id[index]
+        if msg.id > self._key_max_id.get(key, -1):
+            self._key_max_id[key] = msg.id
+        if msg.id > self._partition_max_id[index]:
+            self._partition_max_id[index] = msg.id
+        record = Record(partition.end, msg, now, "producer_retry_duplicated" if records else None,
+                        reordered)
+        partition.records.append(record)
+        partition.end += 1
+        msg.log_records = records + 1
+        self.stats.records_appended += 1
+        if traced:
+            self.rec.event(now, self.actor, "appended", msg.id, attempt,
+                           f"p{index}@{record.offset}" + (" again" if records else ""))
+        if self.retention is not None:
+            self.expire(now)
+        assert self.group is not None
+        self.group.appended(index)
+
+    def _ack(self, msg: Message, attempt: int, traced: bool) -> None:
+        rec = self.rec
+        if traced:
+            rec.event(self.env._now, self.actor, "ack_sent", msg.id, attempt)
+        rec.acks_sent += 1
+        if not self._send_ack((msg, attempt)):
+            rec.acks_lost += 1
+            if traced:
+                rec.event(self.env._now, "network", "ack_lost", msg.id, attempt)
+
+    # -- offsets ------------------------------------------------------------------------
+
+    def commit(self, index: int, offset: int) -> None:
+        """Move partition ``index``'s committed offset up to ``offset``; release what it passed."""
+        partition = self.partitions[index]
+        records = partition.records
+        while partition.base < offset and records:
+            self.release(records.popleft().msg)
+            partition.base += 1
+        if offset > partition.committed:
+            partition.committed = offset
+
+    def expire(self, now: float) -> None:
+        """Delete records older than the retention; a record never processed is a loss."""
+        assert self.retention is not None
+        oldest = now - self.retention
+        for partition in self.partitions:
+            records = partition.records
+            while records and records[0].appended_at < oldest:
+                # Every record still held is past the committed offset: expiring
+                # it moves the group's offset to the new log start.
+                record = records.popleft()
+                partition.base += 1
+                partition.committed = partition.base
+                self.stats.records_expired += 1
+                if not record.msg.processed:
+                    record.msg.cause = record.msg.cause or "retention_expired"
+                self.release(record.msg)
+
+    def release(self, msg: Message) -> None:
+        msg.copies -= 1
+        if msg.settled and not msg.copies:
+            self.world.copies_gone(msg)
+
+    # -- crashes -----------------------------------------------------------------------
+
+    def crash(self) -> None:
+        if self.up:
+            self.up = False
+            self.stats.broker_crashes += 1
+
+    def restart(self) -> None:
+        if not self.up:
+            self.up = True
+            assert self.group is not None
+            self.group.broker_back()
+
+
+class LogPipeline:
+    """The log and consumer group of one run, and what they measure.
+
+    Consumers fetch from the log directly (no consume links): what a log adds
+    is offsets and commits, not a lossy second hop."""
+
+    def __init__(self, world: World) -> None:
+        scenario = world.scenario
+        assert scenario.broker is not None and scenario.consumer is not None
+        self.world = world
+        rec = world.rec
+        self.stats = stats = LogStats()
+        for cause in LOG_LOSS_CAUSES:
+            rec.loss_causes.setdefault(cause, 0)
+        env, streams = world.env, world.streams
+        network = scenario.network
+        partitions = network.partitions
+        world.ack_link = Link(env, "ack", network.ack, streams, self._publish_acked,
+                              partitions=[p for p in partitions if p.direction in ("both", "ack")],
+                              recorder=rec)
+        self.log = LogBroker(world, scenario.broker, stats, world.ack_link)
+        self.group = self.log.group = ConsumerGroup(world, self.log, scenario.consumer, stats)
+        world.data_link = Link(env, "data", network.data, streams, self.log.on_packet,
+                               partitions=[p for p in partitions if p.direction in ("both", "data")],
+                               recorder=rec)
+        world.receivers = []
+        world.receiver_count = 1
+        n = scenario.sender.count
+        quotas: list[int | None]
+        if scenario.messages is not None:
+            quotas = [scenario.messages // n + (1 if i < scenario.messages % n else 0) for i in range(n)]
+        else:
+            quotas = [None] * n
+        world.senders = [Sender(world, i, scenario.sender, quotas[i], scenario.duration)
+                         for i in range(n)]
+        if n == 1:
+            world.ack_link.on_arrival = world.senders[0].on_packet
+        self.group.start()
+
+    def _publish_acked(self, event: Any) -> None:
+        self.world.senders[event._value[0].sender].on_packet(event)
+
+    def targets(self, kind: str, index: str) -> list[Crashable]:
+        if kind == "broker":
+            return [self.log]
+        members = self.group.members
+        return [members[int(index)]] if index else list(members)
+
+    def sample(self, now: float) -> None:
+        if self.log.retention is not None:
+            self.log.expire(now)
+        commit_lag = 0
+        lags = []
+        for partition in self.log.partitions:
+            commit_lag += partition.end - partition.committed
+            lags.append(partition.end - self.group.processed_to(partition.index))
+        self.stats.sample(self.world.rec.series, sum(lags), commit_lag, lags)
+
+    # -- accounting ------------------------------------------------------------------
+
+    def watched_events(self) -> dict[str, tuple[Callable[[Any], Any]]]:
+        return {}
+
+    def conservation(self, in_flight: dict[str, int]) -> list[str]:
+        """The log's books; returns the identities that fail.
+
+        Each side is counted by a different actor (the producer sends, the
+        link loses or duplicates, the log appends, the members fetch and
+        process), so a record that goes missing or is counted twice breaks one.
+        """
+        world = self.world
+        rec, stats, log, group = world.rec, self.stats, self.log, self.group
+        broken: list[str] = []
+
+        def need(ok: bool, what: str) -> None:
+            if not ok:
+                broken.append(what)
+
+        arrived = rec.deliveries + stats.publishes_dropped_while_down
+        need(rec.transmissions - rec.data_lost + world.data_link.duplicated
+             == arrived + in_flight["data"],
+             f"publishes: transmissions {rec.transmissions} - data_lost {rec.data_lost} + duplicated "
+             f"{world.data_link.duplicated} != arrived at the log {arrived} + in flight "
+             f"{in_flight['data']}")
+        acked = stats.records_appended + stats.publish_duplicates_caught + stats.publish_stale_drops
+        need(rec.deliveries == acked + stats.publishes_out_of_sequence,
+             f"publishes: arrived {rec.deliveries} != appended {stats.records_appended} + caught "
+             f"+ stale + out of sequence {stats.publishes_out_of_sequence}")
+        need(rec.acks_sent == acked,
+             f"publish acks: acks_sent {rec.acks_sent} != appended + caught + stale {acked}")
+        broken += world.ack_books(in_flight)
+        need(rec.duplicates_detected == stats.publish_duplicates_caught,
+             "duplicates_detected != duplicates caught by the log")
+        # Records: each is committed past (and released), expired, or still held.
+        held = sum(len(p.records) for p in log.partitions)
+        released = sum(p.base for p in log.partitions)
+        need(stats.records_appended == released + held,
+             f"records: appended {stats.records_appended} != released {released} + held {held}")
+        need(sum(p.end for p in log.partitions) == stats.records_appended,
+             "records: the partitions' end offsets do not add up to the records appended")
+        # Fetched records: each is processed, dropped, or still in a member's hands.
+        in_hands = group.in_hands()
+        need(stats.records_fetched == stats.records_processed + stats.records_dropped + in_hands,
+             f"fetched {stats.records_fetched} != processed {stats.records_processed} + dropped "
+             f"{stats.records_dropped} + in a member's hands {in_hands}")
+        need(stats.records_processed == rec.processed,
+             f"records processed {stats.records_processed} != side effects {rec.processed}")
+        need(stats.commits == stats.commits_landed + stats.commits_failed + stats.commits_lost
+             + group.commits_in_flight(),
+             f"commits {stats.commits} != landed {stats.commits_landed} + failed "
+             f"{stats.commits_failed} + lost {stats.commits_lost} + in flight")
+        for name, table in (("key", stats.out_of_order_key), ("partition", stats.out_of_order_partition)):
+            need(table["unexplained"] == 0, f"{table['unexplained']} effects out of {name} order "
+                 "without a cause")
+        return broken
+
+    def columns(self) -> dict[str, Any]:
+        rec = self.world.rec
+        return self.stats.columns(rec.loss_causes, rec.messages)
+
+
+def build_log_pipeline(world: World) -> LogPipeline:
+    """Make ``world``'s links, producers, log and consumer group for a log scenario."""
+    return LogPipeline(world)
