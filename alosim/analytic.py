@@ -592,6 +592,67 @@ def mean_interval(samples: Sequence[float], level: float = 0.99) -> Interval:
     return Interval(mean, mean - half, mean + half, level)
 
 
+# -- a receiver's capacity: queueing formulas ----------------------------------------
+#
+# Poisson arrivals at rate lambda, exponential processing at rate mu per worker,
+# c workers, first come first served, nothing retransmitted (a timeout far
+# above any wait, or a single attempt). Kleinrock, Queueing Systems vol. 1
+# (1975), sections 3.5 and 3.6.
+
+
+def erlang_c(workers: int, rate_per_s: float, service_rate_per_s: float) -> float:
+    """M/M/c: the probability that an arrival waits (every worker busy), Erlang's C formula.
+
+    With offered load a = lambda/mu and utilisation rho = a/c < 1,
+    C(c, a) = (a^c/c!)/(1 - rho) / (sum_{k<c} a^k/k! + (a^c/c!)/(1 - rho)).
+    For c = 1 it is rho.
+    """
+    if workers < 1:
+        raise ValueError(f"need at least one worker, got {workers}")
+    if rate_per_s <= 0 or service_rate_per_s <= 0:
+        raise ValueError(f"rates must be positive, got {rate_per_s}, {service_rate_per_s}")
+    a = rate_per_s / service_rate_per_s
+    rho = a / workers
+    if rho >= 1:
+        raise ValueError(f"utilisation {rho:g} >= 1: the queue grows without bound")
+    # The terms a^k/k!, built up one at a time (no factorial overflow).
+    term, head = 1.0, 0.0
+    for k in range(workers):
+        head += term
+        term *= a / (k + 1)
+    tail = term / (1 - rho)
+    return tail / (head + tail)
+
+
+def mmc_mean_wait(workers: int, rate_per_s: float, service_rate_per_s: float) -> float:
+    """M/M/c: the mean time an arrival waits for a worker, C(c, a)/(c mu - lambda)."""
+    return (erlang_c(workers, rate_per_s, service_rate_per_s)
+            / (workers * service_rate_per_s - rate_per_s))
+
+
+def mmc_mean_sojourn(workers: int, rate_per_s: float, service_rate_per_s: float) -> float:
+    """M/M/c: the mean time from arrival to processed, the wait plus 1/mu."""
+    return mmc_mean_wait(workers, rate_per_s, service_rate_per_s) + 1.0 / service_rate_per_s
+
+
+def mm1k_blocking(rate_per_s: float, service_rate_per_s: float, capacity: int) -> float:
+    """M/M/1/K: the probability that an arrival finds the system full and is turned away.
+
+    K = ``capacity`` counts every place, the one being processed included (a
+    receiver with one worker and ``queue.capacity`` q has K = q + 1).
+    rho^K (1 - rho)/(1 - rho^(K+1)) with rho = lambda/mu; 1/(K + 1) at rho = 1.
+    Any load: a finite queue is always stable.
+    """
+    if capacity < 1:
+        raise ValueError(f"need a capacity of at least 1, got {capacity}")
+    if rate_per_s <= 0 or service_rate_per_s <= 0:
+        raise ValueError(f"rates must be positive, got {rate_per_s}, {service_rate_per_s}")
+    rho = rate_per_s / service_rate_per_s
+    if math.isclose(rho, 1.0):
+        return 1.0 / (capacity + 1)
+    return rho**capacity * (1 - rho) / (1 - rho ** (capacity + 1))
+
+
 # -- pipelines: the broker's redelivery ---------------------------------------------
 #
 # The consume hop (broker -> consumer) as :mod:`alosim.model.broker` models it:
@@ -801,6 +862,10 @@ __all__ = [
     "commit_after_each_duplicates_per_crash",
     "commit_before_processing_losses_per_crash",
     "reordered_per_message",
+    "erlang_c",
+    "mm1k_blocking",
+    "mmc_mean_sojourn",
+    "mmc_mean_wait",
     "BloomParameters",
     "TwoHops",
     "dead_letter_deliveries",

@@ -600,6 +600,12 @@ _IF_NONZERO: list[tuple[str, str]] = [
     ("false_positive_drops", "new messages dropped as dups"),
     ("stale_drops", "given-up copies dropped (seq)"),
     ("acks_in_flight", "acks still travelling at end"),
+    ("slowdowns", "receiver pauses, slow-downs"),
+    ("queued", "waited for a worker"),
+    ("queue_dropped", "dropped by a full queue"),
+    ("queue_rejected", "rejected by full queue (nack)"),
+    ("queue_evicted", "evicted from full queue"),
+    ("nacks_received", "negative acks acted on"),
 ]
 
 

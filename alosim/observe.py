@@ -140,6 +140,8 @@ class Recorder:
         "loss_causes", "dedup_entries", "dedup_entries_peak", "dedup_bytes", "dedup_bytes_peak",
         "delivery_latency", "ack_latency", "outbox_wait", "delivery_latency_add",
         "ack_latency_add", "outbox_wait_add", "trace_limit", "trace", "series",
+        "queue_dropped", "queue_rejected", "queue_evicted", "nacks_sent", "nacks_lost",
+        "nacks_received", "nacks_ignored", "slowdowns", "queued",
     )
 
     def __init__(self, *, trace_messages: int = 0) -> None:
@@ -170,6 +172,17 @@ class Recorder:
         self.false_positive_drops = 0
         self.stale_drops = 0
         self.crashes = 0
+        self.queued = 0  # arrivals that found every worker busy (or paused) and waited
+        self.slowdowns = 0  # pauses and slow-downs begun (per receiver)
+        # A full receiver queue: newcomers dropped, newcomers rejected (each
+        # answered by a negative ack), oldest waiting copies evicted.
+        self.queue_dropped = 0
+        self.queue_rejected = 0
+        self.queue_evicted = 0
+        self.nacks_sent = 0
+        self.nacks_lost = 0  # on the ack link
+        self.nacks_received = 0  # acted on: the sender retried at once
+        self.nacks_ignored = 0  # its message settled or sent again meanwhile, or its sender down
         self.duplicate_causes: dict[str, int] = dict.fromkeys(DUPLICATE_CAUSES, 0)
         self.loss_causes: dict[str, int] = dict.fromkeys(LOSS_CAUSES, 0)
         self.dedup_entries = 0
@@ -222,13 +235,14 @@ class Recorder:
         self.ack_latency.flush()
         self.outbox_wait.flush()
 
-    def sample(self, time_s: float, in_flight: int) -> None:
+    def sample(self, time_s: float, in_flight: int, queue_length: int = 0, busy: int = 0) -> None:
         if (len(self.ack_latency._buffer) + len(self.delivery_latency._buffer)
                 + len(self.outbox_wait._buffer) > 8192):
             self.flush()  # a long drain creates no messages, so nothing else would
         row = (time_s, self.dedup_entries, self.dedup_bytes, in_flight, self.messages,
                self.transmissions, self.deliveries, self.duplicate_deliveries,
-               self.processed_unique, self.duplicate_processing)
+               self.processed_unique, self.duplicate_processing, queue_length, busy, self.queued,
+               self.queue_dropped + self.queue_rejected + self.queue_evicted)
         for name, value in zip(SERIES_COLUMNS, row):
             self.series[name].append(value)
 
@@ -240,6 +254,7 @@ DUPLICATE_CAUSES: tuple[str, ...] = (
     "evicted_by_capacity",  # an LRU store had evicted the id
     "store_lost_in_crash",  # a volatile store was wiped by a crash after recording it
     "crash_before_record",  # processed, then a crash before the id was recorded
+    "concurrent_copy",  # checked while another worker held a copy whose id was not yet recorded
     "unexplained",  # none of the above (never expected)
 )
 
@@ -250,6 +265,7 @@ LOSS_CAUSES: tuple[str, ...] = (
     "acked_then_crashed",  # acked before processing, then the receiver crashed
     "bloom_false_positive",  # a Bloom filter took a new message for a duplicate
     "sender_crash",  # the sender crashed and its outbox was not durable
+    "queue_full",  # a copy was dropped, rejected or evicted by a full receiver queue
     "unexplained",  # none of the above (never expected)
 )
 
@@ -264,6 +280,10 @@ SERIES_COLUMNS: tuple[str, ...] = (
     "duplicate_deliveries",
     "processed_unique",
     "duplicate_processing",
+    "queue_length",  # copies waiting at the receivers
+    "busy_workers",  # the receivers' workers at work (utilisation = busy_workers / workers)
+    "queued",  # arrivals so far that waited for a worker
+    "refused",  # copies so far dropped, rejected or evicted by a full queue
 )
 
 COUNTER_COLUMNS: tuple[str, ...] = (
@@ -293,9 +313,18 @@ COUNTER_COLUMNS: tuple[str, ...] = (
     "network_duplicates",
     "partition_drops",
     "crashes",
+    "slowdowns",
     "data_dropped_while_down",
     "acks_dropped_while_down",
     "dropped_in_crash",
+    "queued",
+    "queue_dropped",
+    "queue_rejected",
+    "queue_evicted",
+    "nacks_sent",
+    "nacks_lost",
+    "nacks_received",
+    "nacks_ignored",
     "dedup_entries_peak",
     "dedup_entries_final",
     "dedup_bytes_peak",

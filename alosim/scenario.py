@@ -305,18 +305,40 @@ class Dedup(_Model):
         return self
 
 
+class Queue(_Model):
+    """A receiver's queue of arrivals waiting for a worker.
+
+    ``capacity`` bounds it (null = unbounded). An arrival that finds it full
+    is handled by ``when_full``: ``drop-new`` drops the newcomer silently (the
+    sender times out and retries), ``reject`` drops it and answers at once with
+    a negative ack (the sender retries at once), ``drop-oldest`` drops the
+    copy that waited longest and queues the newcomer. With ``lifo_above: n``
+    the workers take the newest arrival first while more than n wait (the
+    oldest waiters are the likeliest to have timed out at their sender).
+    """
+
+    capacity: Count | None = Field(default=None, ge=1, le=10**9, description="Most waiting; null = unbounded.")
+    when_full: Literal["drop-new", "reject", "drop-oldest"] = "drop-new"
+    lifo_above: Count | None = Field(
+        default=None, ge=0, le=10**9, description="Serve newest first while more than this wait.")
+
+
 class Receiver(_Model):
     """Consumers. A message goes to receiver ``id % count`` (a stable partition key).
 
     ``ack: after-processing`` acks once the side effect is done and its id
     recorded (at-least-once). ``before-processing`` acks as soon as it takes
     a message: a crash before processing finishes loses that message.
+    Each receiver has ``workers`` that process one message at a time; the
+    rest wait in its ``queue`` (see :class:`Queue`).
     """
 
     count: Count = Field(default=1, ge=1, le=1000)
     processing: Distribution = Field(default_factory=lambda: Constant(value=0.0))
     ack: Literal["after-processing", "before-processing"] = "after-processing"
     dedup: Dedup = Field(default_factory=Dedup)
+    workers: Count = Field(default=1, ge=1, le=10**6, description="Messages processed at once.")
+    queue: Queue = Field(default_factory=lambda: Queue())
 
 
 class Keys(_Model):
@@ -470,6 +492,10 @@ class Fault(_Model):
     for_: PositiveSeconds | None = Field(default=None, alias="for")
     mtbf: PositiveSeconds | None = None
     mttr: PositiveSeconds | None = None
+    kind: Literal["crash", "pause", "slow"] = Field(
+        default="crash", description="crash; pause (no new work starts, as in a GC pause); "
+        "slow (processing takes factor times as long).")
+    factor: Number | None = Field(default=None, gt=1, le=10**6, description="Slow-down of kind slow.")
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
@@ -483,6 +509,10 @@ class Fault(_Model):
             raise ValueError("a scheduled fault needs both 'at' and 'for'")
         if random and (self.mtbf is None or self.mttr is None):
             raise ValueError("a random fault needs both 'mtbf' and 'mttr'")
+        if (self.kind == "slow") != (self.factor is not None):
+            raise ValueError("'factor' is needed by a fault of kind slow, and only by it")
+        if self.kind != "crash" and not self.target.startswith("receiver"):
+            raise ValueError(f"a {self.kind} fault targets receivers (receiver-N or receivers)")
         return self
 
 

@@ -50,10 +50,21 @@ replays per crash, lambda T / 2 (log)          a log; auto-commit every T; one c
                                                (mttr <= T / 20); at least one crash; settled
 replays per crash, lambda c (log)              as above with commit after each (synchronous, latency
                                                c) and lambda c < 0.9 (M/D/1 busy fraction)
-M/M/1 sojourn + data latency                   one receiver; Poisson arrivals at a rate; exponential
+M/M/1 sojourn + data latency                   one receiver with one worker and an unbounded queue;
+                                               Poisson arrivals at a rate; exponential
                                                processing; no loss either way, no network
                                                duplicates, partitions or crashes; load below 0.9;
                                                a window that never fills
+M/M/c P(wait), Erlang C                        one receiver, c workers, an unbounded queue; Poisson
+                                               arrivals at a rate; exponential processing; no loss,
+                                               network duplicates, partitions, faults; load below
+                                               0.9; the run retransmitted nothing; 20 batches of
+                                               samples
+M/M/1/K blocking                               one receiver, one worker, a queue of K - 1; Poisson
+                                               arrivals; exponential processing; no loss, network
+                                               duplicates, partitions, faults; the run
+                                               retransmitted nothing (e.g. one attempt); 20
+                                               batches of samples
 =============================================  =================================================
 
 **In a pipeline** (a ``broker:`` section) none of the above applies -- the
@@ -79,7 +90,9 @@ variances), divided by the square root of the number of messages; for the
 TTL plateau, the time average of an M/G/inf occupancy over T seconds has
 variance lambda W^2 / T (Poisson arrivals; an upper bound for periodic
 ones); for the M/M/1 sojourn a conservative bound, see
-:func:`_mm1_sojourn_asymptotic_variance`.
+:func:`_mm1_sojourn_asymptotic_variance`; for the fraction of arrivals that
+waited or were turned away, batch means: the run's sampled counts cut into
+20 equal spans, the standard deviation of the spans' fractions over sqrt(20).
 """
 
 from __future__ import annotations
@@ -410,17 +423,14 @@ def bloom(run: _Run) -> Comparison | str:
 
 def mm1_sojourn(run: _Run) -> Comparison | str:
     sc = run.scenario
-    if sc.receiver.count != 1:
-        return "several receivers: each sees a split, not Poisson, stream"
-    if sc.sender.rate is None or sc.sender.arrivals != "poisson":
-        return "arrivals are not Poisson at a fixed rate"
-    from alosim.dists import Exponential
-
-    if not isinstance(sc.receiver.processing, Exponential):
-        return "processing times are not exponential"
-    if _bernoulli(sc.network.data) != 0 or _bernoulli(sc.network.ack) != 0:
-        return "losses add retransmissions and timeouts to the latency"
-    reason = _clean_network(sc) or _settled(run)
+    reason = _poisson_queue(run)
+    if reason:
+        return reason
+    if sc.receiver.workers != 1:
+        return "several workers: an M/M/c queue"
+    if sc.receiver.queue.capacity is not None:
+        return "a bounded queue turns arrivals away"
+    reason = _settled(run)
     if reason:
         return reason
     lam = sc.sender.rate * sc.sender.count
@@ -509,6 +519,92 @@ LOG_RULES: tuple[tuple[str, Callable[[_Run], Any]], ...] = (
     ("auto-commit replays per crash", auto_commit),
     ("commit-after-each replays per crash", commit_after_each),
 )
+
+
+def _poisson_queue(run: _Run) -> str | None:
+    """None when the receiver is a queue with Poisson arrivals and exponential processing."""
+    sc = run.scenario
+    if sc.receiver.count != 1:
+        return "several receivers: each sees a split, not Poisson, stream"
+    if sc.sender.rate is None or sc.sender.arrivals != "poisson":
+        return "arrivals are not Poisson at a fixed rate"
+    from alosim.dists import Exponential
+
+    if not isinstance(sc.receiver.processing, Exponential):
+        return "processing times are not exponential"
+    if _bernoulli(sc.network.data) != 0 or _bernoulli(sc.network.ack) != 0:
+        return "losses add retransmissions and timeouts to the latency"
+    return _clean_network(sc)
+
+
+_BATCHES = 20
+
+
+def _batch_fraction(run: _Run, part: str, whole: str) -> tuple[float, float] | str:
+    """The fraction part/whole of two cumulative series, with a batch-means standard error."""
+    parts, wholes = run.series.get(part), run.series.get(whole)
+    if not parts or not wholes:
+        return "no samples"
+    # The span with arrivals: a run can go on after its last one (waiting out timeouts).
+    n = list(wholes).index(wholes[-1])
+    if n < 2 * _BATCHES:
+        return f"fewer than {2 * _BATCHES + 1} samples for batch means"
+    cuts = [round(i * n / _BATCHES) for i in range(_BATCHES + 1)]
+    fractions = []
+    for a, b in zip(cuts, cuts[1:]):
+        if wholes[b] - wholes[a] <= 0:
+            return "a batch without arrivals"
+        fractions.append((parts[b] - parts[a]) / (wholes[b] - wholes[a]))
+    import statistics
+
+    return (parts[-1] / wholes[-1] if wholes[-1] else 0.0,
+            statistics.stdev(fractions) / math.sqrt(_BATCHES))
+
+
+def mmc_wait(run: _Run) -> Comparison | str:
+    sc = run.scenario
+    reason = _poisson_queue(run)
+    if reason:
+        return reason
+    if sc.receiver.queue.capacity is not None:
+        return "a bounded queue turns arrivals away"
+    if run.summary.get("retransmissions"):
+        return "the run retransmitted: extra arrivals"
+    lam = sc.sender.rate * sc.sender.count  # type: ignore[operator]
+    mu = 1.0 / sc.receiver.processing.mean
+    c = sc.receiver.workers
+    if lam / (c * mu) >= 0.9:
+        return f"load {lam / (c * mu):.2f}: too close to 1 for a run of this length"
+    fraction = _batch_fraction(run, "queued", "deliveries")
+    if isinstance(fraction, str):
+        return fraction
+    return Comparison("arrivals that waited for a worker", fraction[0],
+                      analytic.erlang_c(c, lam, mu), fraction[1],
+                      f"Erlang C, c = {c}, lambda = {lam:g}/s, mu = {mu:g}/s (M/M/c); "
+                      "std err by batch means")
+
+
+def mm1k_blocking(run: _Run) -> Comparison | str:
+    sc = run.scenario
+    capacity = sc.receiver.queue.capacity
+    if capacity is None:
+        return "an unbounded queue turns nothing away"
+    if sc.receiver.workers != 1:
+        return "several workers"
+    reason = _poisson_queue(run)
+    if reason:
+        return reason
+    if run.summary.get("retransmissions"):
+        return "the run retransmitted: extra arrivals"
+    lam = sc.sender.rate * sc.sender.count  # type: ignore[operator]
+    mu = 1.0 / sc.receiver.processing.mean
+    fraction = _batch_fraction(run, "refused", "deliveries")
+    if isinstance(fraction, str):
+        return fraction
+    return Comparison("arrivals turned away by a full queue", fraction[0],
+                      analytic.mm1k_blocking(lam, mu, capacity + 1), fraction[1],
+                      f"rho^K (1 - rho)/(1 - rho^(K+1)), K = {capacity + 1}, rho = {lam / mu:g} "
+                      "(M/M/1/K); std err by batch means")
 
 
 def _mm1_sojourn_asymptotic_variance(rho: float) -> float:
@@ -659,6 +755,8 @@ RULES: tuple[tuple[str, Callable[[_Run], Any]], ...] = (
     ("Gilbert-Elliott loss rate", gilbert_elliott),
     ("Bloom false-positive rate", bloom),
     ("M/M/1 sojourn", mm1_sojourn),
+    ("M/M/c wait probability", mmc_wait),
+    ("M/M/1/K blocking", mm1k_blocking),
 )
 
 #: The rules for a pipeline (producer -> broker -> consumers).

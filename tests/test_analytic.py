@@ -325,3 +325,24 @@ def test_intervals() -> None:
     normal = a.normal_interval(0.25, 0.3125, 200_000, level=0.99)
     assert normal.half_width == pytest.approx(2.5758 * math.sqrt(0.3125 / 200_000), rel=1e-4)
     assert "99% CI" in str(normal)
+
+
+def test_erlang_c_and_the_mmc_waits() -> None:
+    # c = 1 is M/M/1: P(wait) = rho, mean wait rho/(mu - lambda).
+    assert a.erlang_c(1, 0.5, 1.0) == pytest.approx(0.5)
+    assert a.mmc_mean_wait(1, 0.5, 1.0) == pytest.approx(1.0)
+    # c = 2, a = 1: (1/2)/(1 - 1/2) over 1 + 1 + 1.
+    assert a.erlang_c(2, 1.0, 1.0) == pytest.approx(1 / 3)
+    assert a.mmc_mean_sojourn(2, 1.0, 1.0) == pytest.approx(1 / 3 + 1)
+    assert a.erlang_c(3, 2.4, 1.0) == pytest.approx(0.6471910, abs=1e-7)  # tables
+    assert a.erlang_c(200, 150.0, 1.0) < 1e-3  # many workers: no factorial overflow
+    with pytest.raises(ValueError, match="utilisation"):
+        a.erlang_c(2, 2.0, 1.0)
+
+
+def test_mm1k_blocking() -> None:
+    assert a.mm1k_blocking(0.5, 1.0, 1) == pytest.approx(1 / 3)  # rho/(1 + rho)
+    assert a.mm1k_blocking(1.0, 1.0, 4) == pytest.approx(1 / 5)
+    assert a.mm1k_blocking(2.0, 1.0, 2) == pytest.approx(4 * -1 / (1 - 8))
+    with pytest.raises(ValueError, match="capacity"):
+        a.mm1k_blocking(1.0, 1.0, 0)

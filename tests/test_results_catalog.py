@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import time
 import warnings
 
 import pandas as pd
@@ -42,6 +43,8 @@ def two_sweeps(tmp_path):
     first = invoke("sweep", str(scenario), "--out", str(out), "--executor", "serial", "--no-plot",
                    "--no-progress")
     assert first.exit_code == 0, first.output
+    # The listing orders by the manifests' dates, to the second: let the second sweep be later.
+    time.sleep(1.05)
     second = invoke("sweep", str(scenario), "--out", str(out), "--executor", "serial", "--no-plot",
                     "--no-progress", "--set", "messages=160")
     assert second.exit_code == 0, second.output

@@ -8,7 +8,7 @@ from concurrent.futures import ProcessPoolExecutor
 import pytest
 
 import alosim
-from alosim import theory
+from alosim import analytic, theory
 from alosim.analytic import normal_quantile
 from tests.conftest import SCENARIOS, make
 
@@ -242,3 +242,50 @@ def test_dead_lettering_forms_apply_with_nacks_and_a_long_lease():
     assert isinstance(verdicts["lease expiry"][0], str)  # nacks redeliver too
     short = _verdicts(PIPE, **{"consumer.nack_probability": 0.5})["dead-lettering"]
     assert len(short) == 1 and "lease can expire" in short[0]
+
+
+    verdicts = theory.applicability(scenario, {"messages": 100})
+    assert verdicts and all(isinstance(v, str) and "pipeline" in v for _, v in verdicts)
+
+
+MMC = """
+name: mmc
+seed: 3
+duration: 100s
+sender: {rate: 240/s, window: null, retry: {timeout: 1000s}}
+network:
+  data: {loss: 0, latency: {dist: constant, value: 1ms}}
+  ack: {loss: 0, latency: {dist: constant, value: 1ms}}
+receiver: {workers: 3, processing: {dist: exponential, mean: 10ms}}
+"""
+
+
+def test_erlang_c_applies_to_a_lossless_poisson_queue_of_c_workers_and_nowhere_else():
+    got = verdicts(make(MMC))
+    wait = got["M/M/c wait probability"]
+    assert isinstance(wait, theory.Comparison)
+    assert wait.expected == pytest.approx(analytic.erlang_c(3, 240.0, 100.0))
+    assert abs(wait.z) < Z99
+    assert "M/M/c" in got["M/M/1 sojourn"]
+    assert "bounded queue" in verdicts(make(MMC, **{"receiver.queue.capacity": 5, "sender.retry.max_attempts": 1}))[
+        "M/M/c wait probability"]
+    assert "not exponential" in verdicts(make(MMC, **{"receiver.processing": {
+        "dist": "constant", "value": "10ms"}}))["M/M/c wait probability"]
+    early = {"sender.retry.timeout": 0.02, "sender.retry.max_attempts": 2}
+    assert "retransmitted" in verdicts(make(MMC, duration=5.0, **early))["M/M/c wait probability"]
+    assert "batch means" in verdicts(make(MMC, duration=10.0))["M/M/c wait probability"]
+
+
+def test_mm1k_blocking_applies_to_one_worker_and_a_bounded_queue_without_retries():
+    bounded = {"sender.rate": 100, "receiver.workers": 1, "receiver.queue.capacity": 4,
+               "sender.retry.max_attempts": 1}
+    got = verdicts(make(MMC, **bounded))
+    blocking = got["M/M/1/K blocking"]
+    assert isinstance(blocking, theory.Comparison)
+    assert blocking.expected == pytest.approx(analytic.mm1k_blocking(100.0, 100.0, 5))
+    assert abs(blocking.z) < Z99
+    assert "unbounded" in verdicts(make(MMC))["M/M/1/K blocking"]
+    assert "several workers" in verdicts(make(MMC, **{**bounded, "receiver.workers": 2}))[
+        "M/M/1/K blocking"]
+    retried = {**bounded, "sender.retry.max_attempts": 3, "sender.retry.timeout": 0.05}
+    assert "retransmitted" in verdicts(make(MMC, duration=5.0, **retried))["M/M/1/K blocking"]

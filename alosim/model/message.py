@@ -33,11 +33,17 @@ class Message:
         "processed",
         "copies",
         "recorded_epoch",  # its store's wipe count when the id was recorded
+        "timer",  # the ticket of its live retry timer (older ones are stale)
         "__dict__",  # room for the rarely set fields below
     )
 
     wait: float = 0.0  # the last retry wait (decorrelated jitter grows from it)
     cause: str | None = None  # why it was lost, if it is
+    # Several workers: copies past a receiver's store check whose id is not
+    # yet recorded, and copies admitted while another was (each will be a
+    # duplicate the store could not catch).
+    active: int = 0
+    concurrent: int = 0
     floor: int = 0  # its connection's floor at its latest transmission (sequence stores)
 
     def __init__(self, id: int, sender: int, seq: int, receiver: int, created: float) -> None:
@@ -52,6 +58,7 @@ class Message:
         self.delivered = False  # some copy reached a receiver that was up and did not lose it in a crash
         self.processed = 0  # times a receiver executed its side effect
         self.copies = 0  # copies on the data link or at a receiver
+        self.timer = 0
 
     def __repr__(self) -> str:
         return f"Message(id={self.id}, sender={self.sender}, seq={self.seq}, attempts={self.attempts})"

@@ -1,7 +1,8 @@
-"""The receiver: a single-server queue that processes messages and acks them.
+"""The receiver: a queue and ``workers`` servers that process messages and ack them.
 
-Arrivals join a FIFO queue. The receiver takes one message at a time and
-consults its dedup store. A message it has already seen is dropped and acked
+Arrivals join a queue when every worker is busy. A free worker takes one
+message at a time (the oldest, or with ``queue.lifo_above`` the newest while
+the queue is long) and consults the dedup store. A message it has already seen is dropped and acked
 again (so that the sender stops retrying). Any other message is processed:
 it takes the processing time, then its side effect is executed, then -- after
 ``write_delay`` -- its id is recorded in the store.
@@ -13,8 +14,20 @@ message is taken: if the receiver crashes before the side effect, the sender
 believes the message delivered and it is lost (at-most-once on the consumer
 side).
 
+Capacity: the queue may be bounded (``queue.capacity``). An arrival that
+finds it full is dropped (``drop-new``), dropped and answered at once with a
+negative ack (``reject``: the ack link carries the attempt negated, and the
+sender retries at once), or it evicts the oldest waiting copy
+(``drop-oldest``). Each is counted (``queue_dropped``, ``queue_rejected``,
+``queue_evicted``) and a message that is never processed after one is lost
+for cause ``queue_full`` (the first thing that went wrong with it).
+
+Slowdowns (see :mod:`alosim.model.faults`): a pause stops workers from
+starting new work (work in progress finishes; arrivals queue), as a GC pause
+would; a slow-down multiplies every processing time drawn while it lasts.
+
 A receiver can crash (see :mod:`alosim.model.faults`): it loses its queue and
-the message in progress, drops what arrives while it is down, and -- unless
+the messages in progress, drops what arrives while it is down, and -- unless
 the store is durable -- forgets every id it had recorded.
 
 Every duplicate that gets processed is attributed to the reason the store did
@@ -50,8 +63,9 @@ class Receiver:
     __slots__ = (
         "world", "env", "rec", "index", "actor", "queue", "busy", "up", "epoch", "store_epoch",
         "store", "dedup", "durable", "write_delay", "ack_first", "_entries", "_nbytes",
-        "_current", "_send_ack", "_processed_callbacks", "_written_callbacks", "_instant",
-        "_fast", "_processing", "_writing",
+        "_work", "_send_ack", "_processed_callbacks", "_written_callbacks", "_instant",
+        "_fast", "_processing", "workers", "_limit", "_factor", "_token", "_capacity",
+        "_when_full", "_lifo_above",
     )
 
     def __init__(self, world: World, index: int, spec: ReceiverSpec) -> None:
@@ -61,7 +75,16 @@ class Receiver:
         self.index = index
         self.actor = f"receiver-{index}"
         self.queue: deque[tuple[Message, int]] = deque()
-        self.busy = False
+        self.workers = spec.workers
+        self.busy = 0  # workers busy
+        # Workers that may be busy: all of them, or none during a pause (so
+        # that one comparison decides whether an arrival waits).
+        self._limit = spec.workers
+        self._factor = 1.0  # processing slow-down (a slow fault)
+        queue = spec.queue
+        self._capacity = queue.capacity if queue.capacity is not None else 1 << 62
+        self._when_full = queue.when_full
+        self._lifo_above = queue.lifo_above
         self.up = True
         self.epoch = 0  # crashes so far: work started before a crash is void
         self.store_epoch = 0  # times the store was wiped by a crash
@@ -75,8 +98,10 @@ class Receiver:
         self.ack_first = spec.ack == "before-processing"
         self._entries = 0
         self._nbytes = 0
-        self._current: tuple[Message, int] | None = None  # the message in progress
-        self._writing = False  # the message in progress was processed; its id is being written
+        # The messages in progress, by ticket: (message, attempt, writing). A
+        # writing one was processed already; its id is being written.
+        self._work: dict[int, tuple[Message, int, bool]] = {}
+        self._token = 0
         self._send_ack = world.ack_link.send
         self._processed_callbacks = (self._processed,)
         self._written_callbacks = (self._written,)
@@ -110,16 +135,61 @@ class Receiver:
         duplicate = msg.processed
         if duplicate:
             rec.duplicate_deliveries += 1
-        msg.delivered = True
         if msg.id < rec.trace_limit:
             rec.event(self.env._now, self.actor, "arrive", msg.id, attempt,
                       "duplicate" if duplicate else "")
-        if self.busy:
+        if self.busy >= self._limit:
+            if len(self.queue) >= self._capacity and not self._full(msg, attempt):
+                return
+            msg.delivered = True
+            rec.queued += 1
             self.queue.append((msg, attempt))
-        elif self._fast:
+            return
+        msg.delivered = True
+        if self._fast:
             self._complete(msg, attempt)
         else:
             self._take(msg, attempt)
+
+    def _full(self, msg: Message, attempt: int) -> bool:
+        """The queue is full: apply ``when_full``. True if ``msg`` may now join it."""
+        rec = self.rec
+        if self._when_full == "drop-oldest":
+            old, old_attempt = self.queue.popleft()
+            rec.queue_evicted += 1
+            self._refuse(old, old_attempt, "evicted")
+            return True
+        if self._when_full == "reject":
+            rec.queue_rejected += 1
+            self._refuse(msg, attempt, "rejected")
+            rec.nacks_sent += 1
+            if not self._send_ack((msg, -attempt)):
+                rec.nacks_lost += 1
+            return False
+        rec.queue_dropped += 1
+        self._refuse(msg, attempt, "queue full")
+        return False
+
+    def _refuse(self, msg: Message, attempt: int, detail: str) -> None:
+        """A copy the full queue does not keep: its message, if never processed, is lost to that."""
+        if not msg.processed:
+            msg.cause = msg.cause or "queue_full"
+            msg.delivered = False  # as for a copy lost in a crash
+        if msg.id < self.rec.trace_limit:
+            self.rec.event(self.env._now, self.actor, "dropped", msg.id, attempt, detail)
+        self._release(msg)
+
+    def _pop(self) -> tuple[Message, int]:
+        """The next waiting copy: the oldest, or the newest while the queue is long."""
+        queue = self.queue
+        if self._lifo_above is not None and len(queue) > self._lifo_above:
+            return queue.pop()
+        return queue.popleft()
+
+    def _dispatch(self) -> None:
+        """Put free workers to work on what is waiting."""
+        while self.queue and self.busy < self._limit:
+            self._take(*self._pop())
 
     # -- the stages of a message ---------------------------------------------------
 
@@ -131,9 +201,14 @@ class Receiver:
             if store is not None and store.seen(msg, self.env._now):
                 self._drop_duplicate(msg, attempt)
             else:
+                if store is not None and self.workers > 1:
+                    # Another worker may hold a copy whose id is not recorded yet.
+                    if msg.active:
+                        msg.concurrent += 1
+                    msg.active += 1
                 if self.ack_first:
                     self._ack(msg, attempt)
-                delay = 0.0 if self._instant else self._processing()
+                delay = 0.0 if self._instant else self._processing() * self._factor
                 if delay > 0:
                     self._begin(msg, attempt, delay, self._processed_callbacks)
                     return
@@ -141,23 +216,23 @@ class Receiver:
                     return
             if not queue:
                 return
-            msg, attempt = queue.popleft()
+            msg, attempt = self._pop()
 
     def _begin(self, msg: Message, attempt: int, delay: float,
                callbacks: tuple[Callable[[Later], None]]) -> None:
-        self.busy = True
-        self._current = (msg, attempt)
-        self._writing = callbacks is self._written_callbacks
-        Later(self.env, delay, callbacks, (msg, attempt, self.epoch))
+        self.busy += 1
+        token = self._token = self._token + 1
+        self._work[token] = (msg, attempt, callbacks is self._written_callbacks)
+        Later(self.env, delay, callbacks, (msg, attempt, self.epoch, token))
 
     def _processed(self, event: Later) -> None:
-        msg, attempt, epoch = event._value
+        msg, attempt, epoch, token = event._value
         if epoch != self.epoch:
             return  # the receiver crashed meanwhile: this work never finished
-        self.busy = False
-        self._current = None
+        self.busy -= 1
+        del self._work[token]
         if self._process(msg, attempt) and self.queue:
-            self._take(*self.queue.popleft())
+            self._dispatch()
 
     def _process(self, msg: Message, attempt: int) -> bool:
         """Execute the side effect; then record the id now or after the write delay.
@@ -170,14 +245,14 @@ class Receiver:
         return True
 
     def _written(self, event: Later) -> None:
-        msg, attempt, epoch = event._value
+        msg, attempt, epoch, token = event._value
         if epoch != self.epoch:
             return
-        self.busy = False
-        self._current = None
+        self.busy -= 1
+        del self._work[token]
         self._record(msg, attempt)
         if self.queue:
-            self._take(*self.queue.popleft())
+            self._dispatch()
 
     def _execute(self, msg: Message, attempt: int) -> None:
         """The side effect: once is the point, more than once is a duplicate."""
@@ -195,6 +270,8 @@ class Receiver:
     def _record(self, msg: Message, attempt: int) -> None:
         """Remember the id, ack (unless acked already) and let go of this copy."""
         if self.dedup:
+            if self.workers > 1:
+                msg.active -= 1
             self.store.add(msg, self.env._now)
             msg.recorded_epoch = self.store_epoch
             self.sync_store()
@@ -271,6 +348,9 @@ class Receiver:
         """Why the store let a duplicate of ``msg`` through."""
         if not self.dedup:
             return "no_dedup"
+        if msg.concurrent:
+            msg.concurrent -= 1
+            return "concurrent_copy"
         recorded = getattr(msg, "recorded_epoch", None)
         if recorded is None:
             # Processed before, never recorded: a crash came in between.
@@ -302,20 +382,21 @@ class Receiver:
         now = self.env._now
         self.up = False
         self.epoch += 1
-        lost_work = list(self.queue)
-        if self._current is not None:
-            msg, attempt = self._current
-            if self._writing:
+        lost_work: list[tuple[Message, int]] = []
+        for msg, attempt, writing in self._work.values():
+            if self.dedup and self.workers > 1:
+                msg.active -= 1
+            if writing:
                 # Processed already: only its id (and its ack) are lost.
                 self._release(msg)
             else:
-                lost_work.insert(0, self._current)
+                lost_work.append((msg, attempt))
             if self.ack_first and msg.processed == 0:
                 msg.cause = msg.cause or "acked_then_crashed"
+        lost_work += self.queue
         self.queue.clear()
-        self._current = None
-        self._writing = False
-        self.busy = False
+        self._work.clear()
+        self.busy = 0
         if not self.durable and self.dedup:
             self.store.clear()
             self.store_epoch += 1
@@ -330,3 +411,25 @@ class Receiver:
 
     def restart(self) -> None:
         self.up = True
+
+    # -- slowdowns -----------------------------------------------------------------------
+
+    def pause(self) -> None:
+        """No worker starts new work until :meth:`resume` (work in progress finishes)."""
+        self._limit = 0
+
+    def resume(self) -> None:
+        self._limit = self.workers
+        self._dispatch()
+
+    def slow_down(self, factor: float) -> None:
+        """Processing drawn from now on takes ``factor`` times as long."""
+        self._factor = factor
+
+    def speed_up(self) -> None:
+        self._factor = 1.0
+
+    @property
+    def waiting(self) -> int:
+        """Copies at this receiver not yet processed: queued or in progress (not writing)."""
+        return len(self.queue) + sum(1 for _, _, writing in self._work.values() if not writing)

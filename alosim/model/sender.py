@@ -202,7 +202,7 @@ class Sender:
     def unsettled_messages(self) -> list[Message]:
         """The messages counted by :attr:`unsettled` (for the end-of-run accounting)."""
         if self.up:
-            sent = [msg for _, _, msg in self._timers if not msg.settled]
+            sent = [msg for _, ticket, msg in self._timers if not msg.settled and ticket == msg.timer]
         else:
             sent = [msg for msg in self._resend if not msg.settled]
         return sent + list(self.outbox)
@@ -265,15 +265,17 @@ class Sender:
             rec.data_lost += 1
             if traced:
                 rec.event(now, "network", "data_lost", msg.id, attempt)
+        # Each transmission's timer has its own ticket: a timer whose message
+        # was sent again before it fired (after a negative ack) is stale.
+        ticket = msg.timer = self._ticket = self._ticket + 1
         if self._same_wait:
             deadline = now + self.timeout
-            self._timers.append((deadline, 0, msg))  # type: ignore[union-attr]
+            self._timers.append((deadline, ticket, msg))  # type: ignore[union-attr]
         else:
             deadline = now + self._wait(msg, attempt)
             if self.delivery_timeout is not None:
                 deadline = min(deadline, msg.first_sent + self.delivery_timeout)
-            self._ticket += 1
-            heappush(self._timers, (deadline, self._ticket, msg))  # type: ignore[arg-type]
+            heappush(self._timers, (deadline, ticket, msg))  # type: ignore[arg-type]
         if deadline < self._wake_at:
             self._wake_at = deadline
             Later.at(self.env, deadline, self._wake_callbacks, deadline)
@@ -309,9 +311,9 @@ class Sender:
         timers = self._timers
         pop = self._pop_timer
         while timers:
-            deadline, _, msg = timers[0]
-            if msg.settled:
-                pop()  # cancelled by an ack (or by giving up)
+            deadline, ticket, msg = timers[0]
+            if msg.settled or ticket != msg.timer:
+                pop()  # cancelled by an ack (or by giving up), or stale
             elif deadline <= now:
                 pop()
                 self._expired(msg, deadline)
@@ -325,15 +327,19 @@ class Sender:
         rec = self.rec
         now = self.env._now
         rec.timeouts += 1
-        traced = msg.id < rec.trace_limit
-        if traced:
+        if msg.id < rec.trace_limit:
             rec.event(now, self.actor, "timeout", msg.id, msg.attempts)
+        self._retry(msg, deadline, backoff=self._adaptive)
+
+    def _retry(self, msg: Message, deadline: float, backoff: bool = False) -> None:
+        """Send ``msg`` again, or give it up if its limits ran out (at ``deadline``)."""
+        now = self.env._now
         if self.delivery_timeout is not None and deadline >= msg.first_sent + self.delivery_timeout:
             cause = "delivery_timeout"
         elif self.max_attempts and msg.attempts >= self.max_attempts:
             cause = "max_attempts"
         else:
-            if self._adaptive and msg.last_sent >= self._backoff_at:
+            if backoff and msg.last_sent >= self._backoff_at:
                 # RFC 6298 (5.5) doubles the RTO when *the* retransmission timer
                 # expires. Here every message has its own deadline, so a loss
                 # episode (a partition, a burst) expires many at once; only a
@@ -360,6 +366,9 @@ class Sender:
     def on_packet(self, event: Later) -> None:
         """An ack arrived from the link."""
         msg, attempt = event._value
+        if attempt < 0:
+            self._nacked(msg, -attempt)
+            return
         rec = self.rec
         now = self.env._now
         if msg.settled or not self.up:
@@ -392,6 +401,18 @@ class Sender:
         if not self.in_flight and not self.creating:
             self.world.check_done()
 
+    def _nacked(self, msg: Message, attempt: int) -> None:
+        """A negative ack: a full receiver queue rejected transmission ``attempt``.
+        The latest transmission of an unsettled message is retried at once."""
+        rec = self.rec
+        if msg.settled or not self.up or attempt != msg.attempts:
+            rec.nacks_ignored += 1
+            return
+        rec.nacks_received += 1
+        if msg.id < rec.trace_limit:
+            rec.event(self.env._now, self.actor, "nacked", msg.id, attempt)
+        self._retry(msg, self.env._now)
+
     def _sample_rtt(self, rtt: float) -> None:
         """RFC 6298 section 2: update SRTT, RTTVAR and RTO with a new measurement."""
         if self.srtt is None:
@@ -420,7 +441,8 @@ class Sender:
             return
         self.up = False
         now = self.env._now
-        unacked = [msg for _, _, msg in sorted(self._timers, key=lambda t: t[:2]) if not msg.settled]
+        unacked = [msg for _, ticket, msg in sorted(self._timers, key=lambda t: t[:2])
+                   if not msg.settled and ticket == msg.timer]
         self._timers.clear()
         if self.durable_outbox:
             self._resend = unacked

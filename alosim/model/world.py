@@ -141,7 +141,12 @@ class World:
         self.rec.messages = self.created
         for receiver in self.receivers:
             receiver.sync_store(now)  # a TTL store shrinks as ids age out
-        self.rec.sample(now, self.unsettled)
+        if self.pipeline is None:
+            receivers = self.receivers
+            self.rec.sample(now, self.unsettled, sum(len(r.queue) for r in receivers),
+                            sum(r.busy for r in receivers))
+        else:
+            self.rec.sample(now, self.unsettled)
         if self.pipeline is not None:
             self.pipeline.sample(now)
         if self.progress is not None:
@@ -300,12 +305,20 @@ class World:
              f"{self.data_link.duplicated} != arrived {data_arrivals} + in flight {in_flight['data']}")
         # Each delivery is processed, caught, dropped, lost in a crash or still at a receiver.
         # (A copy whose id is being written was processed already.)
-        at_receivers = sum(len(r.queue) + (r._current is not None and not r._writing)
-                           for r in self.receivers)
+        at_receivers = sum(r.waiting for r in self.receivers)
+        refused = rec.queue_dropped + rec.queue_rejected + rec.queue_evicted
         handled = (rec.processed + rec.duplicates_detected + rec.false_positive_drops
-                   + rec.stale_drops + rec.dropped_in_crash + at_receivers)
+                   + rec.stale_drops + rec.dropped_in_crash + refused + at_receivers)
         need(rec.deliveries == handled,
-             f"deliveries {rec.deliveries} != processed + caught + dropped + at a receiver {handled}")
+             f"deliveries {rec.deliveries} != processed + caught + dropped + refused by a full "
+             f"queue + at a receiver {handled}")
+        # Each rejection answers with one negative ack; the receivers' workers
+        # never exceed their number.
+        need(rec.nacks_sent == rec.queue_rejected,
+             f"nacks_sent {rec.nacks_sent} != queue_rejected {rec.queue_rejected}")
+        for r in self.receivers:
+            need(r.busy == len(r._work) <= r.workers,
+                 f"{r.actor}: {r.busy} busy workers, {len(r._work)} at work, of {r.workers}")
         broken += self.ack_books(in_flight)
         return broken
 
@@ -318,9 +331,13 @@ class World:
         broken: list[str] = []
         if rec.acks_dropped_while_down > rec.acks_lost:
             broken.append("acks dropped while down are not in acks_lost")
-        fates = rec.acked + rec.late_acks + rec.acks_lost + in_flight["ack"]
-        if rec.acks_sent + self.ack_link.duplicated != fates:
+        # Negative acks (from a full queue's rejections) share the ack link.
+        nacks = rec.nacks_received + rec.nacks_ignored + rec.nacks_lost
+        fates = rec.acked + rec.late_acks + rec.acks_lost + nacks + in_flight["ack"]
+        if rec.acks_sent + rec.nacks_sent + self.ack_link.duplicated != fates:
             broken.append(
-                f"acks_sent {rec.acks_sent} + duplicated {self.ack_link.duplicated} != acked "
-                f"{rec.acked} + late {rec.late_acks} + lost {rec.acks_lost} + in flight {in_flight['ack']}")
+                f"acks_sent {rec.acks_sent} + nacks_sent {rec.nacks_sent} + duplicated "
+                f"{self.ack_link.duplicated} != acked {rec.acked} + late {rec.late_acks} + lost "
+                f"{rec.acks_lost} + nacks received {rec.nacks_received}, ignored "
+                f"{rec.nacks_ignored}, lost {rec.nacks_lost} + in flight {in_flight['ack']}")
         return broken

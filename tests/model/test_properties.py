@@ -4,7 +4,9 @@ Each example draws a scenario -- 1-4 senders and receivers, every dedup kind
 (durable or volatile), every retry policy and jitter, max_attempts and
 delivery_timeout, durable outboxes, scheduled and random crashes of senders
 and receivers, partitions, network duplication, FIFO links, Gilbert-Elliott
-loss -- runs it briefly and checks:
+loss, several workers, bounded queues under each full-queue policy (negative
+acks included), LIFO service, pauses and slow-downs -- runs it briefly and
+checks:
 
 * the run's own accounting (``World.conservation``, which raises if a message
   or a packet goes missing; it runs after every simulation);
@@ -72,6 +74,16 @@ def crash(draw: st.DrawFn, senders: int, receivers: int) -> dict[str, Any]:
 
 
 @st.composite
+def slowdown(draw: st.DrawFn, receivers: int) -> dict[str, Any]:
+    target = draw(st.sampled_from(["receivers"] + [f"receiver-{i}" for i in range(receivers)]))
+    kind = draw(st.sampled_from([{"kind": "pause"}, {"kind": "slow", "factor": 5}]))
+    if draw(st.booleans()):
+        return {"target": target, **kind, "at": draw(st.sampled_from([0.05, 0.2])),
+                "for": draw(st.sampled_from([0.05, 0.5]))}
+    return {"target": target, **kind, "mtbf": 0.3, "mttr": 0.1}
+
+
+@st.composite
 def scenarios(draw: st.DrawFn) -> tuple[alosim.Scenario, dict[str, Any]]:
     senders, receivers = draw(st.integers(1, 4)), draw(st.integers(1, 4))
     semantics = draw(st.sampled_from(["at-most-once", "at-least-once", "exactly-once"]))
@@ -105,6 +117,11 @@ def scenarios(draw: st.DrawFn) -> tuple[alosim.Scenario, dict[str, Any]]:
     partitions = draw(st.sampled_from([[], [{"at": 0.1, "for": 0.2, "direction": "data"}],
                                        [{"at": 0.2, "for": 0.3, "direction": "both"}]]))
     faults = draw(st.lists(crash(senders, receivers), max_size=2))
+    slowdowns = draw(st.lists(slowdown(receivers), max_size=1))
+    queue = draw(st.sampled_from([
+        {}, {"capacity": 2}, {"capacity": 3, "when_full": "reject"},
+        {"capacity": 2, "when_full": "drop-oldest"}, {"lifo_above": 1},
+        {"capacity": 4, "when_full": "reject", "lifo_above": 2}]))
     overrides = {
         "semantics": semantics,
         "seed": draw(st.integers(0, 2**16)),
@@ -112,11 +129,12 @@ def scenarios(draw: st.DrawFn) -> tuple[alosim.Scenario, dict[str, Any]]:
         "receiver": {"count": receivers, "dedup": dedup,
                      "ack": draw(st.sampled_from(["after-processing", "before-processing"])),
                      "processing": draw(st.sampled_from([
-                         {"dist": "constant", "value": 0}, {"dist": "exponential", "mean": 0.002}]))},
+                         {"dist": "constant", "value": 0}, {"dist": "exponential", "mean": 0.002}])),
+                     "workers": draw(st.sampled_from([1, 1, 3])), "queue": queue},
         "network.data": data,
         "network.ack": ack,
         "network.partitions": partitions,
-        "faults": faults,
+        "faults": faults + slowdowns,
         # Sometimes cut the run short: copies and acks still travelling, work
         # in progress, messages unsettled must be accounted for too.
         "max_time": draw(st.sampled_from([20.0, 0.3])),
