@@ -138,8 +138,12 @@ class _FuturesExecutor(Executor):
                     yield self._finished(pending.pop(future), future)
                 top_up()
         finally:
-            for future in pending:
-                future.cancel()
+            self._abandon(list(pending))
+
+    def _abandon(self, futures: list[Future[R]]) -> None:
+        """The caller stopped reading: the runs not started are not wanted."""
+        for future in futures:
+            future.cancel()
 
     def _submit(self, fn: Callable[[T], R], item: T) -> Future[R]:
         return self._pool.submit(fn, item)
@@ -180,6 +184,14 @@ class ProcessExecutor(_FuturesExecutor):
         pool = ProcessPoolExecutor(max_workers=jobs, mp_context=context, initializer=_start_worker,
                                    initargs=(self._lifeline.reader,))
         super().__init__(pool, jobs)
+
+    def _abandon(self, futures: list[Future[R]]) -> None:
+        # Left to close(): shutdown(cancel_futures=True) cancels them in the
+        # pool's own manager thread. Cancelling them here races with that
+        # thread when close() stops the workers: Python 3.11's pool, finding
+        # itself broken, sets an exception on every pending future, and a
+        # cancelled one raises InvalidStateError there (a traceback on Ctrl-C).
+        pass
 
     def close(self, *, interrupted: bool = False) -> None:
         pool = self._pool
