@@ -50,7 +50,6 @@ from alosim.model.events import Later
 from alosim.model.group import ConsumerGroup
 from alosim.model.link import Link
 from alosim.model.message import Message
-from alosim.model.sender import Sender
 from alosim.observe_log import LOG_LOSS_CAUSES, LogStats
 from alosim.scenario import Broker as BrokerSpec
 
@@ -287,33 +286,14 @@ class LogPipeline:
         self.stats = stats = LogStats()
         for cause in LOG_LOSS_CAUSES:
             rec.loss_causes.setdefault(cause, 0)
-        env, streams = world.env, world.streams
-        network = scenario.network
-        partitions = network.partitions
-        world.ack_link = Link(env, "ack", network.ack, streams, self._publish_acked,
-                              partitions=[p for p in partitions if p.direction in ("both", "ack")],
-                              recorder=rec)
+        world.ack_link = world.first_hop_link("ack")
         self.log = LogBroker(world, scenario.broker, stats, world.ack_link)
         self.group = self.log.group = ConsumerGroup(world, self.log, scenario.consumer, stats)
-        world.data_link = Link(env, "data", network.data, streams, self.log.on_packet,
-                               partitions=[p for p in partitions if p.direction in ("both", "data")],
-                               recorder=rec)
+        world.data_link = world.first_hop_link("data", self.log.on_packet)
         world.receivers = []
         world.receiver_count = 1
-        n = scenario.sender.count
-        quotas: list[int | None]
-        if scenario.messages is not None:
-            quotas = [scenario.messages // n + (1 if i < scenario.messages % n else 0) for i in range(n)]
-        else:
-            quotas = [None] * n
-        world.senders = [Sender(world, i, scenario.sender, quotas[i], scenario.duration)
-                         for i in range(n)]
-        if n == 1:
-            world.ack_link.on_arrival = world.senders[0].on_packet
+        world.make_senders()
         self.group.start()
-
-    def _publish_acked(self, event: Any) -> None:
-        self.world.senders[event._value[0].sender].on_packet(event)
 
     def targets(self, kind: str, index: str) -> list[Crashable]:
         if kind == "broker":

@@ -31,7 +31,6 @@ from alosim.model.broker import Broker
 from alosim.model.consumer import PROCESSING, Consumer, ConsumerStore
 from alosim.model.dedup import make_store
 from alosim.model.link import Link
-from alosim.model.sender import Sender
 from alosim.observe_pipeline import PIPELINE_LOSS_CAUSES, PipelineStats
 from alosim.scenario import ConsumeLinks
 
@@ -55,10 +54,7 @@ class Pipeline:
         env, streams = world.env, world.streams
         network = scenario.network
         consume = network.consume or ConsumeLinks()
-        partitions = network.partitions
-        world.ack_link = Link(env, "ack", network.ack, streams, self._publish_acked,
-                              partitions=[p for p in partitions if p.direction in ("both", "ack")],
-                              recorder=rec)
+        world.ack_link = world.first_hop_link("ack")
         self.consume_ack = Link(env, "consume.ack", consume.ack, streams, self._consumer_packet,
                                 recorder=rec)
         self.consume_data = Link(env, "consume.data", consume.data, streams, self._delivered,
@@ -81,25 +77,10 @@ class Pipeline:
         if spec.count == 1:
             self.consume_data.on_arrival = self.consumers[0].on_packet
         self.consume_ack.on_arrival = self.broker.on_consumer_packet
-        world.data_link = Link(env, "data", network.data, streams, self.broker.on_packet,
-                               partitions=[p for p in partitions if p.direction in ("both", "data")],
-                               recorder=rec)
+        world.data_link = world.first_hop_link("data", self.broker.on_packet)
         world.receivers = []
         world.receiver_count = 1
-
-        n = scenario.sender.count
-        quotas: list[int | None]
-        if scenario.messages is not None:
-            quotas = [scenario.messages // n + (1 if i < scenario.messages % n else 0) for i in range(n)]
-        else:
-            quotas = [None] * n
-        world.senders = [Sender(world, i, scenario.sender, quotas[i], scenario.duration)
-                         for i in range(n)]
-        if n == 1:
-            world.ack_link.on_arrival = world.senders[0].on_packet
-
-    def _publish_acked(self, event: Any) -> None:
-        self.world.senders[event._value[0].sender].on_packet(event)
+        world.make_senders()
 
     def _delivered(self, event: Any) -> None:
         self.consumers[event._value[2]].on_packet(event)

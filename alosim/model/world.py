@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Callable, Generator
+from typing import Any
 
 import simpy
 
@@ -65,17 +66,26 @@ class World:
                 self.pipeline = build_pipeline(self)  # producer -> broker -> consumers
             return
 
-        partitions = scenario.network.partitions
-        self.ack_link = Link(self.env, "ack", scenario.network.ack, self.streams, self._ack_arrived,
-                             partitions=[p for p in partitions if p.direction in ("both", "ack")],
-                             recorder=self.rec)
+        self.ack_link = self.first_hop_link("ack")
         self.receivers = [Receiver(self, i, scenario.receiver) for i in range(scenario.receiver.count)]
         self.receiver_count = len(self.receivers)
         deliver = self.receivers[0].on_packet if len(self.receivers) == 1 else self._data_arrived
-        self.data_link = Link(self.env, "data", scenario.network.data, self.streams, deliver,
-                              partitions=[p for p in partitions if p.direction in ("both", "data")],
-                              recorder=self.rec)
+        self.data_link = self.first_hop_link("data", deliver)
+        self.make_senders()
 
+    # -- wiring ----------------------------------------------------------------
+
+    def first_hop_link(self, name: str, on_arrival: Callable[[Any], Any] | None = None) -> Link:
+        """The sender's hop, ``data`` (to the receiver or broker) or ``ack`` (back to the
+        senders, which is the default destination), with the partitions that cut it."""
+        spec = getattr(self.scenario.network, name)
+        partitions = [p for p in self.scenario.network.partitions if p.direction in ("both", name)]
+        return Link(self.env, name, spec, self.streams, on_arrival or self._ack_arrived,
+                    partitions=partitions, recorder=self.rec)
+
+    def make_senders(self) -> None:
+        """The senders (producers), sharing ``messages`` between them, behind ``ack_link``."""
+        scenario = self.scenario
         n = scenario.sender.count
         quotas: list[int | None]
         if scenario.messages is not None:
@@ -85,8 +95,6 @@ class World:
         self.senders = [Sender(self, i, scenario.sender, quotas[i], scenario.duration) for i in range(n)]
         if n == 1:
             self.ack_link.on_arrival = self.senders[0].on_packet
-
-    # -- wiring ----------------------------------------------------------------
 
     def _data_arrived(self, event: simpy.Event) -> None:
         self.receivers[event._value[0].receiver].on_packet(event)
