@@ -206,3 +206,33 @@ def test_a_flag_written_as_a_string_is_refused_in_one_line(tmp_path, field):
     line = one_error(run_cli("run", str(path), "--out", str(tmp_path / "out"), cwd=tmp_path))
     assert f"receiver.{field}" in line and "expected true or false" in line
     assert not (tmp_path / "out").exists()
+
+
+# -- the trace -------------------------------------------------------------------------------
+
+
+def test_the_trace_names_both_and_the_diagram_marks_them_on_the_receiver_lane():
+    from alosim import seqdiagram, trace
+
+    r = alosim.simulate(make(STORM, **ON_ARRIVAL, **DISCARD, **{"observe.trace_messages": 200}))
+    events = [e for e in r.trace if 130 <= e.message < 200]  # messages around the pause
+    kinds = {e.event for e in events}
+    assert {"dropped_on_arrival", "expired_discarded"} <= kinds
+    log = trace.format_log(events)
+    assert "dropped_on_arrival" in log and "expired_discarded" in log
+    text = trace.mermaid(events)
+    assert "dropped on arrival (a copy is queued or in progress)" in text
+    assert "expired, discarded (superseded by #" in text or "expired, discarded (deadline" in text
+    diagram = seqdiagram.layout(events)
+    marks = {(n.kind, n.message, n.attempt): n for n in diagram.notes}
+    for e in events:
+        if e.event in ("dropped_on_arrival", "expired_discarded"):
+            note = marks[(e.event, e.message, e.attempt)]
+            assert note.actor == "receiver-0" and note.time_s == e.time_s
+    fig = seqdiagram.draw(events, skip_quiet=False)
+    ax = fig.axes[0]
+    lane = {t.get_gid()[len("lane name "):]: t.get_position()[0]
+            for t in ax.texts if (t.get_gid() or "").startswith("lane name ")}
+    drawn = [line for line in ax.lines if (line.get_gid() or "").startswith("expired_discarded ")]
+    assert drawn and all(list(line.get_xdata()) == [lane["receiver-0"]] for line in drawn)
+    assert "expired, discarded" in [t.get_text() for t in ax.get_legend().get_texts()]
