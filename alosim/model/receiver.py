@@ -34,7 +34,10 @@ store, so it works under at-least-once too, where it only keeps a receiver
 from holding two copies of one message at once: a copy arriving after the
 first was processed is processed again. A crash loses the queue and the work
 in progress, and the index with them. Both kinds count in
-``arrival_duplicates_dropped``.
+``arrival_duplicates_dropped``. With ``discard_expired`` as well, a newcomer
+dropped beside a queued copy lends that copy its transmission (the attempt
+number the deadline check reads and the ack names): the copy kept is then as
+fresh as the newest one that arrived, instead of the expired one.
 
 With ``discard_expired`` a worker that takes a copy whose sender has stopped
 waiting for it discards it: no side effect, no ack (``expired_discarded``);
@@ -91,7 +94,7 @@ class Receiver:
         "store", "dedup", "durable", "write_delay", "ack_first", "_entries", "_nbytes",
         "_work", "_send_ack", "_processed_callbacks", "_written_callbacks", "_instant",
         "_fast", "_processing", "workers", "_limit", "_factor", "_token", "_capacity",
-        "_when_full", "_lifo_above", "_on_arrival", "_present", "_discard",
+        "_when_full", "_lifo_above", "_on_arrival", "_present", "_discard", "_lend",
     )
 
     def __init__(self, world: World, index: int, spec: ReceiverSpec) -> None:
@@ -138,8 +141,11 @@ class Receiver:
         # Overload mitigations: each turns the short path off (each needs a
         # look at the copy before it is processed).
         self._on_arrival = spec.dedup_on_arrival
-        self._present: set[int] = set()  # ids with a copy queued or in progress (membership only)
+        # Ids with a copy queued or in progress, each with the newest attempt
+        # that arrived (looked up, never iterated to decide an order).
+        self._present: dict[int, int] = {}
         self._discard = spec.discard_expired
+        self._lend = self._on_arrival and self._discard
         if self._on_arrival or self._discard:
             self._fast = False
         if isinstance(processing, Constant):
@@ -196,14 +202,17 @@ class Receiver:
             msg.delivered = True  # as when a worker's check drops it
             self._drop_duplicate(msg, attempt, "on arrival")
             return True
-        if msg.id in self._present:
+        present = self._present.get(msg.id)
+        if present is not None:
             rec.arrival_duplicates_dropped += 1
+            if self._lend and attempt > present:
+                self._present[msg.id] = attempt  # the copy here answers for this transmission
             if msg.id < rec.trace_limit:
                 rec.event(self.env._now, self.actor, "dropped_on_arrival", msg.id, attempt,
                           "a copy is queued or in progress")
             self._release(msg)
             return True
-        self._present.add(msg.id)
+        self._present[msg.id] = attempt
         return False
 
     def _full(self, msg: Message, attempt: int) -> bool:
@@ -228,7 +237,7 @@ class Receiver:
     def _refuse(self, msg: Message, attempt: int, detail: str) -> None:
         """A copy the full queue does not keep: its message, if never processed, is lost to that."""
         if self._on_arrival:
-            self._present.discard(msg.id)
+            self._present.pop(msg.id, None)
         if not msg.processed:
             msg.cause = msg.cause or "queue_full"
             msg.delivered = False  # as for a copy lost in a crash
@@ -255,10 +264,12 @@ class Receiver:
         store = self.store if self.dedup else None
         queue = self.queue
         while True:
+            if self._lend:
+                attempt = self._present[msg.id]  # the newest transmission that arrived
             if store is not None and store.seen(msg, self.env._now):
                 self._drop_duplicate(msg, attempt)
                 if self._on_arrival:
-                    self._present.discard(msg.id)
+                    self._present.pop(msg.id, None)
             elif self._discard and (attempt != msg.attempts or msg.deadline <= self.env._now):
                 self._discard_expired(msg, attempt)
             else:
@@ -331,7 +342,7 @@ class Receiver:
     def _record(self, msg: Message, attempt: int) -> None:
         """Remember the id, ack (unless acked already) and let go of this copy."""
         if self._on_arrival:
-            self._present.discard(msg.id)
+            self._present.pop(msg.id, None)
         if self.dedup:
             if self.workers > 1:
                 msg.active -= 1
@@ -410,7 +421,7 @@ class Receiver:
                       else f"deadline passed {(now - msg.deadline) * 1000:.3f} ms ago")
             rec.event(now, self.actor, "expired_discarded", msg.id, attempt, detail)
         if self._on_arrival:
-            self._present.discard(msg.id)
+            self._present.pop(msg.id, None)
         self._release(msg)
 
     def _ack(self, msg: Message, attempt: int) -> None:

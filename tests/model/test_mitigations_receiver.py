@@ -101,14 +101,14 @@ def test_a_crash_clears_the_arrival_index_with_the_queue():
     msg = Message(0, 0, 0, 0, 0.0)
     receiver.on_packet(_copy(msg, 1))
     receiver.on_packet(_copy(msg, 2))
-    assert receiver._present == {0} and len(receiver.queue) == 1
+    assert receiver._present == {0: 1} and len(receiver.queue) == 1
     assert world.rec.arrival_duplicates_dropped == 1
     receiver.crash()
-    assert receiver._present == set() and not receiver.queue
+    assert receiver._present == {} and not receiver.queue
     receiver.restart()
     # The queue was lost: the next copy is the only one here, so it is kept.
     receiver.on_packet(_copy(msg, 3))
-    assert receiver._present == {0} and len(receiver.queue) == 1
+    assert receiver._present == {0: 3} and len(receiver.queue) == 1
     assert world.rec.arrival_duplicates_dropped == 1
 
 
@@ -165,6 +165,21 @@ def test_a_message_whose_copies_were_all_discarded_is_lost_to_that_cause():
     assert sum(causes.values()) == s["lost"]
     # The sender gave up on each of them; the discard came first, so it names the loss.
     assert s["lost_expired_discarded"] <= s["gave_up"]
+
+
+def test_together_a_dropped_newcomer_lends_its_transmission_to_the_queued_copy():
+    # Without the loan the copy kept would be the oldest, the one that expires.
+    constant = {"receiver.processing": {"dist": "constant", "value": 0.01}}
+    r = alosim.simulate(make(STORM, **constant, **ON_ARRIVAL, **DISCARD))
+    sends = {(e.message, e.attempt): e.time_s for e in r.trace if e.event == "send"}
+    processed = [e for e in r.trace if e.event == "processed"]
+    # Each copy processed answers the newest transmission that had arrived:
+    # the one whose ack the sender is waiting for, sent within the last timeout.
+    waits = [e.time_s - sends[(e.message, e.attempt)] for e in processed]
+    assert max(waits) < 0.2 + 0.01  # begun before its deadline, then 10 ms of processing
+    assert any(e.attempt > 1 for e in processed)
+    discarded = [e for e in r.trace if e.event == "expired_discarded"]
+    assert r.summary["expired_discarded"] == len(discarded) > 0
 
 
 def test_both_mitigations_together_keep_the_books():
