@@ -609,6 +609,15 @@ _IF_NONZERO: list[tuple[str, str]] = [
 ]
 
 
+# The receiver's overload mitigations: their columns exist when the scenario
+# turns them on, and are then shown even when 0 (the mitigation had nothing to do).
+_MITIGATIONS: list[tuple[str, str]] = [
+    ("arrival_duplicates_dropped", "duplicates dropped on arrival"),
+    ("arrival_duplicates_reacked", "  of which acked again"),
+    ("expired_discarded", "expired copies discarded"),
+]
+
+
 def _fmt(key: str, value: Any) -> str:
     if isinstance(value, bool):
         return "yes" if value else "NO"
@@ -639,6 +648,11 @@ def format_summary(scenario: Scenario, summary: dict[str, Any], wall_time_s: flo
     if extras:
         lines.append("  network and faults")
         for key, label in extras:
+            lines.append(f"    {label:<30} {_fmt(key, summary[key]):>18}")
+    mitigations = [(key, label) for key, label in _MITIGATIONS if key in summary]
+    if mitigations:
+        lines.append("  receiver mitigations")
+        for key, label in mitigations:
             lines.append(f"    {label:<30} {_fmt(key, summary[key]):>18}")
     if "publishes_accepted" in summary:
         lines.extend(_pipeline_lines(summary))

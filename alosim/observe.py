@@ -142,6 +142,7 @@ class Recorder:
         "ack_latency_add", "outbox_wait_add", "trace_limit", "trace", "series",
         "queue_dropped", "queue_rejected", "queue_evicted", "nacks_sent", "nacks_lost",
         "nacks_received", "nacks_ignored", "slowdowns", "queued",
+        "arrival_duplicates_dropped", "arrival_duplicates_reacked", "expired_discarded",
     )
 
     def __init__(self, *, trace_messages: int = 0) -> None:
@@ -183,6 +184,12 @@ class Recorder:
         self.nacks_lost = 0  # on the ack link
         self.nacks_received = 0  # acted on: the sender retried at once
         self.nacks_ignored = 0  # its message settled or sent again meanwhile, or its sender down
+        # The receiver's overload mitigations: copies dropped as they arrived
+        # (of which those the store had recorded, acked again), and copies a
+        # worker discarded because their sender had stopped waiting for them.
+        self.arrival_duplicates_dropped = 0
+        self.arrival_duplicates_reacked = 0
+        self.expired_discarded = 0
         self.duplicate_causes: dict[str, int] = dict.fromkeys(DUPLICATE_CAUSES, 0)
         self.loss_causes: dict[str, int] = dict.fromkeys(LOSS_CAUSES, 0)
         self.dedup_entries = 0
@@ -266,6 +273,7 @@ LOSS_CAUSES: tuple[str, ...] = (
     "bloom_false_positive",  # a Bloom filter took a new message for a duplicate
     "sender_crash",  # the sender crashed and its outbox was not durable
     "queue_full",  # a copy was dropped, rejected or evicted by a full receiver queue
+    "expired_discarded",  # a copy was discarded unprocessed: its sender had stopped waiting for it
     "unexplained",  # none of the above (never expected)
 )
 
@@ -331,10 +339,34 @@ COUNTER_COLUMNS: tuple[str, ...] = (
 )
 
 
+#: The columns of the receiver's opt-in mitigations, by the flag that turns
+#: each on. They join the summary only when their flag is on, so that a run
+#: without them has the summary -- and the fingerprint -- it had before they
+#: existed (:func:`mitigation_columns`).
+RECEIVER_MITIGATION_COLUMNS: dict[str, tuple[str, ...]] = {
+    "dedup_on_arrival": ("arrival_duplicates_dropped", "arrival_duplicates_reacked"),
+    "discard_expired": ("expired_discarded", "lost_expired_discarded"),
+}
+_OPTIONAL_LOSS_CAUSES = frozenset({"expired_discarded"})
+
+
 def cause_columns(rec: Recorder) -> dict[str, int]:
-    """``duplicates_<cause>`` and ``lost_<cause>`` counts, every cause always present."""
+    """``duplicates_<cause>`` and ``lost_<cause>`` counts, every cause always present
+    (but those of an opt-in mitigation: see :func:`mitigation_columns`)."""
     out = {f"duplicates_{cause}": rec.duplicate_causes[cause] for cause in DUPLICATE_CAUSES}
-    out.update({f"lost_{cause}": rec.loss_causes[cause] for cause in LOSS_CAUSES})
+    out.update({f"lost_{cause}": rec.loss_causes[cause] for cause in LOSS_CAUSES
+                if cause not in _OPTIONAL_LOSS_CAUSES})
+    return out
+
+
+def mitigation_columns(rec: Recorder, receiver: Any) -> dict[str, int]:
+    """The columns of the mitigations ``receiver`` (a scenario's receiver section) turns on."""
+    out: dict[str, int] = {}
+    for flag, columns in RECEIVER_MITIGATION_COLUMNS.items():
+        if getattr(receiver, flag):
+            for column in columns:
+                out[column] = (rec.loss_causes[column[5:]] if column.startswith("lost_")
+                               else getattr(rec, column))
     return out
 
 

@@ -331,6 +331,14 @@ class Receiver(_Model):
     a message: a crash before processing finishes loses that message.
     Each receiver has ``workers`` that process one message at a time; the
     rest wait in its ``queue`` (see :class:`Queue`).
+
+    Two overload mitigations, off by default: ``dedup_on_arrival`` checks an
+    arriving copy at once -- a copy whose id the store has recorded is acked
+    again and dropped, a copy of a message already queued or in progress is
+    dropped -- so that duplicates never take queue space or a worker (the
+    second check needs no store; it does not make at-least-once exactly-once).
+    ``discard_expired`` lets a worker discard, without processing or acking,
+    a copy whose sender has stopped waiting for it (its deadline passed).
     """
 
     count: Count = Field(default=1, ge=1, le=1000)
@@ -339,6 +347,10 @@ class Receiver(_Model):
     dedup: Dedup = Field(default_factory=Dedup)
     workers: Count = Field(default=1, ge=1, le=10**6, description="Messages processed at once.")
     queue: Queue = Field(default_factory=lambda: Queue())
+    dedup_on_arrival: Flag = Field(
+        default=False, description="Drop an arriving duplicate before it takes queue space or a worker.")
+    discard_expired: Flag = Field(
+        default=False, description="Discard a copy whose sender's deadline passed instead of processing it.")
 
 
 class Keys(_Model):

@@ -76,12 +76,15 @@ COLORS = {
     "processed_again": "#c62828",
     "duplicate_detected": "#7b3fa0",
     "dropped": "#c62828",
+    "dropped_on_arrival": "#7b3fa0",  # a duplicate dropped, as by the store
+    "expired_discarded": "#d9730d",  # the colour of the timeout that made it useless
     "crash": "#b71c1c",
     "restart": "#2e7d32",
     "lane": "#9e9e9e",
 }
 # The marker of each kind of note on its lane (a dot when not listed).
-MARKERS = {"timeout": "D", "gave_up": "s", "abandoned": "s", "crash": "X", "restart": "P"}
+MARKERS = {"timeout": "D", "gave_up": "s", "abandoned": "s", "crash": "X", "restart": "P",
+           "expired_discarded": "v"}
 BOLD_NOTES = ("timeout", "gave_up", "abandoned", "processed_again", "crash", "restart")
 
 
@@ -276,6 +279,10 @@ def _frame(ax: Axes, diagram: Diagram, lane: dict[str, float], scale: float, uni
         Line2D([], [], color=COLORS["duplicate_detected"], marker="o", markersize=5, linestyle="none",
                label="duplicate dropped"),
     ]
+    kinds = {note.kind for note in diagram.notes}
+    if "expired_discarded" in kinds:
+        handles.append(Line2D([], [], color=COLORS["expired_discarded"], marker="v", markersize=6,
+                              linestyle="none", label="expired, discarded"))
     ax.legend(handles=handles, loc="upper center", bbox_to_anchor=(0.5, -0.01), ncols=3,
               frameon=False, fontsize=FONT_PT)
     if title:

@@ -28,7 +28,8 @@ from alosim.observe import TraceEvent
 ArrowKind = Literal["data", "ack"]
 Fate = Literal["arrived", "lost", "in_flight"]
 NoteKind = Literal["timeout", "gave_up", "abandoned", "processed", "processed_again",
-                   "duplicate_detected", "dropped", "crash", "restart"]
+                   "duplicate_detected", "dropped", "crash", "restart", "dropped_on_arrival",
+                   "expired_discarded"]
 
 
 @dataclass(frozen=True)
@@ -102,6 +103,8 @@ class Note:
             "processed_again": f"processed {m} AGAIN",
             "duplicate_detected": f"duplicate {m} dropped",
             "dropped": f"{m} dropped" + (f" ({self.detail})" if self.detail else ""),
+            "dropped_on_arrival": f"{m} #{self.attempt} dropped (a copy is here)",
+            "expired_discarded": f"{m} #{self.attempt} expired, discarded",
             "crash": f"{self.actor} crashed",
             "restart": f"{self.actor} restarted",
         }[self.kind]
@@ -277,7 +280,8 @@ def quiet_gaps(diagram: Diagram) -> list[tuple[float, float]]:
 
 _PLAIN_NOTES: dict[str, NoteKind] = {
     "gave_up": "gave_up", "abandoned": "abandoned", "duplicate_detected": "duplicate_detected",
-    "crash": "crash", "restart": "restart",
+    "crash": "crash", "restart": "restart", "dropped_on_arrival": "dropped_on_arrival",
+    "expired_discarded": "expired_discarded",
 }
 
 

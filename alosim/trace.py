@@ -79,6 +79,12 @@ def mermaid(events: Sequence[TraceEvent]) -> str:
             lines.append(f"    Note over {_alias(e.actor)}: timeout {m} #{e.attempt}")
         elif e.event == "duplicate_detected":
             lines.append(f"    Note over {_alias(e.actor)}: duplicate {m} detected, dropped")
+        elif e.event == "dropped_on_arrival":
+            lines.append(f"    Note over {_alias(e.actor)}: {m} #{e.attempt} dropped on arrival "
+                         "(a copy is queued or in progress)")
+        elif e.event == "expired_discarded":
+            lines.append(f"    Note over {_alias(e.actor)}: {m} #{e.attempt} expired, discarded "
+                         f"({e.detail})")
         elif e.event == "processed":
             again = " AGAIN (duplicate)" if e.detail == "again" else ""
             lines.append(f"    Note over {_alias(e.actor)}: process {m}{again}")

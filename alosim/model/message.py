@@ -13,8 +13,8 @@ from __future__ import annotations
 
 class Message:
     """One message. Fields a message may never need are not set when it is
-    created (this runs once per message): ``first_sent`` and ``last_sent``
-    are set by its first transmission, ``recorded_epoch`` when a store
+    created (this runs once per message): ``first_sent``, ``last_sent`` and
+    ``deadline`` are set by its first transmission, ``recorded_epoch`` when a store
     records it, and ``wait`` and ``cause`` fall back to class defaults until
     a retry policy or a loss sets them."""
 
@@ -34,6 +34,7 @@ class Message:
         "copies",
         "recorded_epoch",  # its store's wipe count when the id was recorded
         "timer",  # the ticket of its live retry timer (older ones are stale)
+        "deadline",  # when its sender stops waiting for its latest transmission
         "__dict__",  # room for the rarely set fields below
     )
 

@@ -22,6 +22,35 @@ sender retries at once), or it evicts the oldest waiting copy
 ``queue_evicted``) and a message that is never processed after one is lost
 for cause ``queue_full`` (the first thing that went wrong with it).
 
+Overload mitigations, both off by default. With ``dedup_on_arrival`` an
+arriving copy is checked at once, before it takes queue space or a worker: a
+copy whose id the store has recorded is dropped and acked again (counted as
+the worker's check would count it, and in ``arrival_duplicates_reacked``);
+a copy of a message that already has a copy here -- queued, or taken by a
+worker and not yet recorded -- is dropped without an ack, since that copy's
+ack will answer the sender. The second check reads an index of the ids
+present (queued or in progress), bounded by what is queued; it needs no
+store, so it works under at-least-once too, where it only keeps a receiver
+from holding two copies of one message at once: a copy arriving after the
+first was processed is processed again. A crash loses the queue and the work
+in progress, and the index with them. Both kinds count in
+``arrival_duplicates_dropped``. With ``discard_expired`` as well, a newcomer
+dropped beside a queued copy lends that copy its transmission (the attempt
+number the deadline check reads and the ack names): the copy kept is then as
+fresh as the newest one that arrived, instead of the expired one.
+
+With ``discard_expired`` a worker that takes a copy whose sender has stopped
+waiting for it discards it: no side effect, no ack (``expired_discarded``);
+the sender's retry brings another copy. Each transmission's deadline -- its
+send time plus the wait its retry policy chose, which the sender stamps on
+the message record when it arms the timer -- is the latest transmission's;
+a copy of an earlier transmission (the attempt number names it, as for
+Karn's rule) was superseded: its sender sent a newer one and waits for that.
+The store is consulted first (a duplicate is acked again: that costs no
+processing and answers the sender). A message never processed after a
+discard is lost for cause ``expired_discarded``, if nothing went wrong with
+it before.
+
 Slowdowns (see :mod:`alosim.model.faults`): a pause stops workers from
 starting new work (work in progress finishes; arrivals queue), as a GC pause
 would; a slow-down multiplies every processing time drawn while it lasts.
@@ -65,7 +94,7 @@ class Receiver:
         "store", "dedup", "durable", "write_delay", "ack_first", "_entries", "_nbytes",
         "_work", "_send_ack", "_processed_callbacks", "_written_callbacks", "_instant",
         "_fast", "_processing", "workers", "_limit", "_factor", "_token", "_capacity",
-        "_when_full", "_lifo_above",
+        "_when_full", "_lifo_above", "_on_arrival", "_present", "_discard", "_lend",
     )
 
     def __init__(self, world: World, index: int, spec: ReceiverSpec) -> None:
@@ -109,6 +138,16 @@ class Receiver:
         self._instant = isinstance(processing, Constant) and processing.value == 0
         # The common case -- nothing to consult, nothing that takes time -- has a short path.
         self._fast = self._instant and not self.dedup and not self.ack_first and not self.write_delay
+        # Overload mitigations: each turns the short path off (each needs a
+        # look at the copy before it is processed).
+        self._on_arrival = spec.dedup_on_arrival
+        # Ids with a copy queued or in progress, each with the newest attempt
+        # that arrived (looked up, never iterated to decide an order).
+        self._present: dict[int, int] = {}
+        self._discard = spec.discard_expired
+        self._lend = self._on_arrival and self._discard
+        if self._on_arrival or self._discard:
+            self._fast = False
         if isinstance(processing, Constant):
             value = processing.value
             self._processing: Callable[[], float] = lambda: value
@@ -138,6 +177,8 @@ class Receiver:
         if msg.id < rec.trace_limit:
             rec.event(self.env._now, self.actor, "arrive", msg.id, attempt,
                       "duplicate" if duplicate else "")
+        if self._on_arrival and self._dropped_on_arrival(msg, attempt):
+            return
         if self.busy >= self._limit:
             if len(self.queue) >= self._capacity and not self._full(msg, attempt):
                 return
@@ -150,6 +191,29 @@ class Receiver:
             self._complete(msg, attempt)
         else:
             self._take(msg, attempt)
+
+    def _dropped_on_arrival(self, msg: Message, attempt: int) -> bool:
+        """``dedup_on_arrival``: drop a copy the store has recorded (ack it again)
+        or one whose message already has a copy here; otherwise note its id."""
+        rec = self.rec
+        if self.dedup and self.store.seen(msg, self.env._now):
+            rec.arrival_duplicates_dropped += 1
+            rec.arrival_duplicates_reacked += 1
+            msg.delivered = True  # as when a worker's check drops it
+            self._drop_duplicate(msg, attempt, "on arrival")
+            return True
+        present = self._present.get(msg.id)
+        if present is not None:
+            rec.arrival_duplicates_dropped += 1
+            if self._lend and attempt > present:
+                self._present[msg.id] = attempt  # the copy here answers for this transmission
+            if msg.id < rec.trace_limit:
+                rec.event(self.env._now, self.actor, "dropped_on_arrival", msg.id, attempt,
+                          "a copy is queued or in progress")
+            self._release(msg)
+            return True
+        self._present[msg.id] = attempt
+        return False
 
     def _full(self, msg: Message, attempt: int) -> bool:
         """The queue is full: apply ``when_full``. True if ``msg`` may now join it."""
@@ -172,6 +236,8 @@ class Receiver:
 
     def _refuse(self, msg: Message, attempt: int, detail: str) -> None:
         """A copy the full queue does not keep: its message, if never processed, is lost to that."""
+        if self._on_arrival:
+            self._present.pop(msg.id, None)
         if not msg.processed:
             msg.cause = msg.cause or "queue_full"
             msg.delivered = False  # as for a copy lost in a crash
@@ -198,8 +264,14 @@ class Receiver:
         store = self.store if self.dedup else None
         queue = self.queue
         while True:
+            if self._lend:
+                attempt = self._present[msg.id]  # the newest transmission that arrived
             if store is not None and store.seen(msg, self.env._now):
                 self._drop_duplicate(msg, attempt)
+                if self._on_arrival:
+                    self._present.pop(msg.id, None)
+            elif self._discard and (attempt != msg.attempts or msg.deadline <= self.env._now):
+                self._discard_expired(msg, attempt)
             else:
                 if store is not None and self.workers > 1:
                     # Another worker may hold a copy whose id is not recorded yet.
@@ -269,6 +341,8 @@ class Receiver:
 
     def _record(self, msg: Message, attempt: int) -> None:
         """Remember the id, ack (unless acked already) and let go of this copy."""
+        if self._on_arrival:
+            self._present.pop(msg.id, None)
         if self.dedup:
             if self.workers > 1:
                 msg.active -= 1
@@ -300,7 +374,7 @@ class Receiver:
         if msg.settled and not msg.copies:
             self.world.copies_gone(msg)
 
-    def _drop_duplicate(self, msg: Message, attempt: int) -> None:
+    def _drop_duplicate(self, msg: Message, attempt: int, where: str = "") -> None:
         """The store says ``msg`` was seen: drop this copy and ack it again.
 
         Only a copy of a processed message is a duplicate caught. A Bloom
@@ -323,8 +397,31 @@ class Receiver:
             msg.cause = msg.cause or ("bloom_false_positive" if self.store.kind == "bloom" else None)
             detail = "false positive"
         if msg.id < rec.trace_limit:
+            detail = f"{detail}, {where}" if detail and where else detail or where
             rec.event(self.env._now, self.actor, "duplicate_detected", msg.id, attempt, detail)
         self._ack(msg, attempt)
+        self._release(msg)
+
+    def _discard_expired(self, msg: Message, attempt: int) -> None:
+        """``discard_expired``: the sender stopped waiting for this copy; drop it unprocessed.
+
+        Nobody waits for its side effect or its ack: the sender has retried
+        (a newer transmission) or will at its deadline, or has given up. As
+        for a copy refused by a full queue, a message never processed after
+        this is lost for this cause unless something went wrong before.
+        """
+        rec = self.rec
+        rec.expired_discarded += 1
+        if not msg.processed:
+            msg.cause = msg.cause or "expired_discarded"
+            msg.delivered = False  # this copy never got anywhere after all
+        if msg.id < rec.trace_limit:
+            now = self.env._now
+            detail = (f"superseded by #{msg.attempts}" if attempt != msg.attempts
+                      else f"deadline passed {(now - msg.deadline) * 1000:.3f} ms ago")
+            rec.event(now, self.actor, "expired_discarded", msg.id, attempt, detail)
+        if self._on_arrival:
+            self._present.pop(msg.id, None)
         self._release(msg)
 
     def _ack(self, msg: Message, attempt: int) -> None:
@@ -396,6 +493,7 @@ class Receiver:
         lost_work += self.queue
         self.queue.clear()
         self._work.clear()
+        self._present.clear()  # dedup_on_arrival's index: nothing is here any more
         self.busy = 0
         if not self.durable and self.dedup:
             self.store.clear()

@@ -276,6 +276,9 @@ class Sender:
             if self.delivery_timeout is not None:
                 deadline = min(deadline, msg.first_sent + self.delivery_timeout)
             heappush(self._timers, (deadline, ticket, msg))  # type: ignore[arg-type]
+        # The transmission carries its deadline on the record (a receiver that
+        # discards expired work reads it; see Receiver.discard_expired).
+        msg.deadline = deadline
         if deadline < self._wake_at:
             self._wake_at = deadline
             Later.at(self.env, deadline, self._wake_callbacks, deadline)

@@ -315,11 +315,20 @@ class World:
         # (A copy whose id is being written was processed already.)
         at_receivers = sum(r.waiting for r in self.receivers)
         refused = rec.queue_dropped + rec.queue_rejected + rec.queue_evicted
+        # Copies dropped on arrival because a copy was already here; those the
+        # store caught on arrival are in duplicates_detected (or its kin) already.
+        beside = rec.arrival_duplicates_dropped - rec.arrival_duplicates_reacked
         handled = (rec.processed + rec.duplicates_detected + rec.false_positive_drops
-                   + rec.stale_drops + rec.dropped_in_crash + refused + at_receivers)
+                   + rec.stale_drops + rec.dropped_in_crash + refused + beside
+                   + rec.expired_discarded + at_receivers)
         need(rec.deliveries == handled,
              f"deliveries {rec.deliveries} != processed + caught + dropped + refused by a full "
-             f"queue + at a receiver {handled}")
+             f"queue + dropped on arrival + discarded as expired + at a receiver {handled}")
+        need(0 <= rec.arrival_duplicates_reacked <= min(
+                 rec.arrival_duplicates_dropped,
+                 rec.duplicates_detected + rec.false_positive_drops + rec.stale_drops),
+             f"arrival_duplicates_reacked {rec.arrival_duplicates_reacked} is not among the "
+             f"copies dropped on arrival ({rec.arrival_duplicates_dropped}) and caught by a store")
         # Each rejection answers with one negative ack; the receivers' workers
         # never exceed their number.
         need(rec.nacks_sent == rec.queue_rejected,
@@ -327,6 +336,12 @@ class World:
         for r in self.receivers:
             need(r.busy == len(r._work) <= r.workers,
                  f"{r.actor}: {r.busy} busy workers, {len(r._work)} at work, of {r.workers}")
+            if r._on_arrival:
+                # The arrival index holds exactly the messages with a copy here.
+                here = sorted({m.id for m, _ in r.queue} | {m.id for m, _, _ in r._work.values()})
+                need(sorted(r._present) == here and len(here) == len(r.queue) + len(r._work),
+                     f"{r.actor}: arrival index {len(r._present)} ids != the "
+                     f"{len(r.queue) + len(r._work)} copies queued or in progress")
         broken += self.ack_books(in_flight)
         return broken
 

@@ -5,8 +5,8 @@ Each example draws a scenario -- 1-4 senders and receivers, every dedup kind
 delivery_timeout, durable outboxes, scheduled and random crashes of senders
 and receivers, partitions, network duplication, FIFO links, Gilbert-Elliott
 loss, several workers, bounded queues under each full-queue policy (negative
-acks included), LIFO service, pauses and slow-downs -- runs it briefly and
-checks:
+acks included), LIFO service, pauses and slow-downs, deduplication on
+arrival and discarding expired work -- runs it briefly and checks:
 
 * the run's own accounting (``World.conservation``, which raises if a message
   or a packet goes missing; it runs after every simulation);
@@ -14,6 +14,8 @@ checks:
 * no message is sent more often than its sender may: once at-most-once,
   ``max_attempts`` times otherwise;
 * at-most-once processes nothing twice unless the network duplicated it;
+* with deduplication on arrival no two copies of a message are ever in
+  progress at once (no ``concurrent_copy`` duplicate);
 * a sequence store that saw every message processed holds one mark per
   connection and nothing else.
 
@@ -130,7 +132,9 @@ def scenarios(draw: st.DrawFn) -> tuple[alosim.Scenario, dict[str, Any]]:
                      "ack": draw(st.sampled_from(["after-processing", "before-processing"])),
                      "processing": draw(st.sampled_from([
                          {"dist": "constant", "value": 0}, {"dist": "exponential", "mean": 0.002}])),
-                     "workers": draw(st.sampled_from([1, 1, 3])), "queue": queue},
+                     "workers": draw(st.sampled_from([1, 1, 3])), "queue": queue,
+                     "dedup_on_arrival": draw(st.booleans()),
+                     "discard_expired": draw(st.booleans())},
         "network.data": data,
         "network.ack": ack,
         "network.partitions": partitions,
@@ -158,6 +162,9 @@ def test_every_combination_keeps_the_books(drawn):
         assert max(sends.values(), default=0) <= limit, "a message was sent too often"
     if scenario.semantics == "at-most-once" and not scenario.network.data.duplicate:
         assert s["duplicate_processing"] == 0
+
+    if scenario.receiver.dedup_on_arrival:
+        assert s["duplicates_concurrent_copy"] == 0, "two copies of a message in progress at once"
 
     if scenario.receiver.dedup.kind == "sequence" and s["lost"] == 0 and s["unsettled"] == 0:
         volatile_crash = not scenario.receiver.dedup.durable and any(
