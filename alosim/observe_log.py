@@ -63,6 +63,7 @@ LAG_PARTITIONS = 8
 COUNTERS: tuple[str, ...] = (
     "records_appended",
     "publish_duplicates_caught",  # publishes a sequence store recognised (idempotent producer)
+    "publish_duplicates_past_cache",  # of those, older than the last 5 appended on their partition
     "publish_stale_drops",  # late publishes of messages the producer gave up on
     "publishes_out_of_sequence",  # refused: an earlier sequence number is missing (retried)
     "publishes_dropped_while_down",
