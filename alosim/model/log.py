@@ -124,13 +124,14 @@ class Record:
 
     ``effects`` counts the side effects it caused; ``replay_cause`` says why
     it may be processed again (set when processed work is given up before
-    its commit)."""
+    its commit); ``reordered`` why it was appended after a later-created
+    message of its key or partition (None if it was not)."""
 
     __slots__ = ("offset", "msg", "appended_at", "publish_cause", "effects", "replay_cause",
                  "reordered")
 
     def __init__(self, offset: int, msg: Message, now: float, publish_cause: str | None,
-                 reordered: bool) -> None:
+                 reordered: str | None) -> None:
         self.offset = offset
         self.msg = msg
         self.appended_at = now
@@ -276,7 +277,11 @@ class LogBroker:
         key, index = self.place(msg)
         partition = self.partitions[index]
         # Appended after a message created later, on the same key or partition?
-        reordered = msg.id < self._key_max_id.get(key, -1) or msg.id < self._partition_max_id[index]
+        # On a retry the producer's retry put it there; on its first publish the
+        # link did (a later publish overtook it).
+        reordered = None
+        if msg.id < self._key_max_id.get(key, -1) or msg.id < self._partition_max_id[index]:
+            reordered = "producer_retry_reordered" if attempt > 1 else "network_reordered"
         if msg.id > self._key_max_id.get(key, -1):
             self._key_max_id[key] = msg.id
         if msg.id > self._partition_max_id[index]:

@@ -238,3 +238,21 @@ def test_duplicates_past_the_five_cached_batches_are_counted() -> None:
     s = run(**{"network.ack.loss": 0.1, "broker.dedup.kind": "sequence", "broker.partitions": 1})
     assert 0 < s["log_publish_duplicates_past_cache"] <= s["log_publish_duplicates_caught"]
     assert s["duplicate_processing"] == 0
+
+
+def test_a_link_that_reorders_is_charged_as_such_not_to_producer_retries() -> None:
+    # No loss: nothing is retried, so whatever lands out of order was overtaken on the link.
+    jumbled = {"network.data.latency": {"dist": "exponential", "mean": 0.005},
+               "sender.retry.timeout": 0.5, "consumer.commit.policy": "after-each"}
+    s = run(**jumbled)
+    assert s["retransmissions"] == 0
+    assert s["out_of_order_partition_network_reordered"] > 0
+    assert s["out_of_order_partition"] == s["out_of_order_partition_network_reordered"]
+    assert s["out_of_order_key_producer_retry_reordered"] == 0
+    fifo = run(**jumbled, **{"network.data.fifo": True})
+    assert fifo["out_of_order_partition"] == 0 and fifo["out_of_order_key"] == 0
+    # Lossy, FIFO: only retries reorder.
+    lossy = run(**{"network.data.loss": 0.1, "network.data.fifo": True,
+                   "consumer.commit.policy": "after-each"})
+    assert lossy["out_of_order_partition_producer_retry_reordered"] > 0
+    assert lossy["out_of_order_partition_network_reordered"] == 0
