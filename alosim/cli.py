@@ -399,7 +399,7 @@ def _lines(text: str) -> str:
 @cli.command()
 @click.argument("results", type=click.Path(path_type=Path))
 @click.option("--kind", "kinds", multiple=True, type=click.Choice(
-    ["duplicates", "store", "escapes", "latency", "tradeoff"]),
+    ["duplicates", "store", "escapes", "latency", "tradeoff", "commit-interval"]),
     help="Which plot (repeatable; default: every plot that fits the sweep).")
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Folder for the PNG and SVG files (default: RESULTS/plots).")

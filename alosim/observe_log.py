@@ -45,9 +45,12 @@ LOG_LOSS_CAUSES: tuple[str, ...] = ("commit_before_processing_crash", "retention
 
 #: Why an effect came after the effect of a message created later (same key or partition).
 ORDER_CAUSES: tuple[str, ...] = (
-    # Appended after later messages of its key or partition: a retry with
-    # idempotence off (or a data link that does not keep FIFO order).
+    # Appended after later messages of its key or partition: on a retry, with
+    # idempotence off (its first publish was lost, or answered too late) ...
     "producer_retry_reordered",
+    # ... or on its first publish, overtaken by a later one on a data link that
+    # does not keep FIFO order.
+    "network_reordered",
     "replay_after_crash",
     "replay_after_rebalance",
     "stalled_consumer_kicked_out",  # two members processed the partition at once
@@ -63,6 +66,7 @@ LAG_PARTITIONS = 8
 COUNTERS: tuple[str, ...] = (
     "records_appended",
     "publish_duplicates_caught",  # publishes a sequence store recognised (idempotent producer)
+    "publish_duplicates_past_cache",  # of those, older than the last 5 appended on their partition
     "publish_stale_drops",  # late publishes of messages the producer gave up on
     "publishes_out_of_sequence",  # refused: an earlier sequence number is missing (retried)
     "publishes_dropped_while_down",

@@ -103,7 +103,8 @@ def save(fig: Figure, path: str | Path) -> None:
 # replications with their 95 % confidence intervals. Lines are drawn in the
 # order of their first sweep point, so equal tables give equal figures.
 
-PLOT_KINDS: tuple[str, ...] = ("duplicates", "store", "escapes", "latency", "tradeoff")
+PLOT_KINDS: tuple[str, ...] = ("duplicates", "store", "escapes", "latency", "tradeoff",
+                               "commit-interval")
 
 # Lines that coincide (common random numbers make two semantics share their
 # latencies, and several share zero duplicates) stay visible through their styles.
@@ -602,6 +603,17 @@ def unfit_reason(kind: str, data: SweepData) -> str | None:
     if kind == "latency":
         return None if len(data.latency) else ("no latency samples: set observe.trace_messages "
                                                "to record the latency of the first N messages of each run")
+    if kind == "commit-interval":
+        if "consumer.commit.interval" not in params or "duplicates_per_consumer_crash" not in data.runs:
+            return "needs consumer.commit.interval in the sweep of a log pipeline"
+        scenarios = point_scenarios(data)
+        if not scenarios:
+            return "needs the sweep folder's scenario.yaml (for the rate of lambda T / 2)"
+        from alosim.plots_log import consumer_rate_per_s
+
+        if consumer_rate_per_s(next(iter(scenarios.values()))) is None:
+            return "needs a fixed sender rate (for lambda T / 2)"
+        return None
     return None if "semantics" in params else "needs semantics in the sweep"
 
 
@@ -622,6 +634,16 @@ def sweep_figure(kind: str, data: SweepData) -> Figure:
         return escapes_vs_window(runs, window=window)
     if kind == "latency":
         return latency_cdf(runs, data.latency)
+    if kind == "commit-interval":
+        from alosim.plots_log import commit_interval_sweep, consumer_rate_per_s
+
+        scenarios = point_scenarios(data)
+        assert scenarios  # unfit_reason said so
+        rate = consumer_rate_per_s(next(iter(scenarios.values())))
+        assert rate is not None
+        if "consumer.commit.policy" not in runs:
+            runs = runs.assign(**{"consumer.commit.policy": "interval"})
+        return commit_interval_sweep(runs, rate)
     return loss_duplicates_tradeoff(runs)
 
 

@@ -522,7 +522,7 @@ class ConsumerGroup:
             if duplicate_cause and duplicate_cause != "producer_retry_duplicated":
                 cause = duplicate_cause
             elif record.reordered or duplicate_cause:
-                cause = "producer_retry_reordered"
+                cause = record.reordered or "producer_retry_reordered"  # a second record: a retry
             elif not owner:
                 cause = record.replay_cause
             elif table is self._key_max and self.log.spec.partitioner == "round-robin":

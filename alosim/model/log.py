@@ -12,17 +12,37 @@ partition k mod ``partitions``; ``round-robin`` deals a producer's messages
 in turn by sequence number. A partition is a sequence of records numbered by
 offset; appending one never moves another.
 
+**Producers.** A producer is the single hop's sender (its ``window`` is
+Kafka's ``max.in.flight.requests.per.connection``) with one difference
+(:class:`Producer`): the partitioner runs when a message is created, as in
+Kafka's ``producer.send``, and the message is numbered per (producer,
+partition) -- ``msg.receiver`` is its partition and ``msg.seq`` its sequence
+number there, so that each partition is a connection of its own (a FIFO data
+link keeps order per partition).
+
 **Producer idempotence.** Without a store the log appends every publish that
 arrives: a retry whose first copy got through (its ack was lost) is a second
 record, and a retry of a lost publish lands after the later messages of its
 window -- out of order. With ``dedup.kind: sequence`` (``enable.idempotence``)
-the log appends a producer's publishes in sequence order only: an earlier
-number is a duplicate (acked, dropped), a later one than the next expected
-is refused without an ack (Kafka's OutOfOrderSequence; the producer retries
-it), so neither duplicates nor reorderings are appended. A gap the producer
-gave up on is skipped when its floor passes it. (Kafka numbers per
-(producer, partition); one number per producer is stricter -- a gap holds
-back the producer's other partitions too -- and keeps the same guarantees.)
+the log keeps, per (producer, partition), the next sequence number it expects
+and the numbers of the last :data:`CACHED_BATCHES` (5) records it appended,
+as Kafka's broker does. A publish numbered below the next expected is a
+duplicate (acked, dropped; Kafka answers it with the offset of the cached
+batch); one above it is refused without an ack (Kafka's
+OutOfOrderSequence; the producer retries it), so neither duplicates nor
+reorderings are appended. A gap the producer gave up on is skipped when its
+floor (carried by every publish) passes it.
+
+What is simplified: Kafka loses a response only with its connection, which
+fails every request in flight on it, so with at most 5 in flight a retry is
+always one of the last 5 batches of its partition. Here acks are lost one at
+a time, and later publishes of the partition can be appended while a retry
+waits its timeout; a duplicate older than the cached 5 (where Kafka would
+answer OutOfOrderSequence for a batch it holds) is still recognised, acked,
+and counted in ``publish_duplicates_past_cache``. A refused publish is not
+answered (Kafka answers with the error and the producer resends it after
+``retry.backoff.ms``): it is resent when its retry timer fires. A message is
+one batch.
 
 **Retention.** A record older than ``retention`` is deleted whether or not
 the group has consumed it: one never processed is lost (cause
@@ -50,12 +70,53 @@ from alosim.model.events import Later
 from alosim.model.group import ConsumerGroup
 from alosim.model.link import Link
 from alosim.model.message import Message
+from alosim.model.sender import Sender
 from alosim.observe_log import LOG_LOSS_CAUSES, LogStats
 from alosim.scenario import Broker as BrokerSpec
+from alosim.scenario import Sender as SenderSpec
 
 if TYPE_CHECKING:
     from alosim.model.faults import Crashable
     from alosim.model.world import World
+
+
+#: Sequence numbers of the last appended batches the log keeps per (producer,
+#: partition): Kafka's broker caches the metadata of the last 5 (which is why
+#: an idempotent producer may have at most 5 requests in flight).
+CACHED_BATCHES = 5
+
+
+class Producer(Sender):
+    """A sender that places each message on its partition when it creates it
+    and numbers it per (producer, partition)."""
+
+    __slots__ = ("_place",)
+
+    def __init__(self, log: LogBroker, world: World, index: int, spec: SenderSpec,
+                 quota: int | None, duration: float | None) -> None:
+        super().__init__(world, index, spec, quota, duration)  # world.receiver_count = partitions
+        self._place = log.place_new
+
+    def _create(self) -> Message:
+        # Sender._create, with the partition for the receiver.
+        self.remaining -= 1
+        msg_id = self._next_id()
+        placed = self._place(self.index, msg_id)
+        partition = placed[1]
+        seqs = self._seqs
+        seq = seqs[partition]
+        seqs[partition] = seq + 1
+        now = self.env._now
+        msg = Message(msg_id, self.index, seq, partition, now)
+        msg.log_place = placed
+        if self._floors:
+            self._open[partition].append(msg)
+        rec = self.rec
+        if not msg_id & 0xFFF:
+            rec.flush()  # keeps the latency buffers small
+        if msg_id < rec.trace_limit:
+            rec.event(now, self.actor, "create", msg_id, 0)
+        return msg
 
 
 class Record:
@@ -63,13 +124,14 @@ class Record:
 
     ``effects`` counts the side effects it caused; ``replay_cause`` says why
     it may be processed again (set when processed work is given up before
-    its commit)."""
+    its commit); ``reordered`` why it was appended after a later-created
+    message of its key or partition (None if it was not)."""
 
     __slots__ = ("offset", "msg", "appended_at", "publish_cause", "effects", "replay_cause",
                  "reordered")
 
     def __init__(self, offset: int, msg: Message, now: float, publish_cause: str | None,
-                 reordered: bool) -> None:
+                 reordered: str | None) -> None:
         self.offset = offset
         self.msg = msg
         self.appended_at = now
@@ -99,7 +161,7 @@ class LogBroker:
     """The log: partitions of records, producer idempotence, retention, commits."""
 
     __slots__ = ("world", "env", "rec", "stats", "actor", "spec", "partitions", "idempotent",
-                 "next_seq", "up", "retention", "group", "_send_ack", "_key_of", "_salt",
+                 "next_seq", "cached", "_dealt", "up", "retention", "group", "_send_ack", "_key_of", "_salt",
                  "_round_robin", "_key_max_id", "_partition_max_id")
 
     def __init__(self, world: World, spec: BrokerSpec, stats: LogStats, ack_link: Link) -> None:
@@ -111,7 +173,11 @@ class LogBroker:
         self.spec = spec
         self.partitions = [Partition(i) for i in range(spec.partitions)]
         self.idempotent = spec.dedup.kind == "sequence"
-        self.next_seq: dict[int, int] = {}  # per producer: the next sequence number to append
+        # Per (producer, partition): the next sequence number to append, and
+        # the numbers of the last CACHED_BATCHES records appended.
+        self.next_seq: dict[tuple[int, int], int] = {}
+        self.cached: dict[tuple[int, int], deque[int]] = {}
+        self._dealt: dict[int, int] = {}  # per producer: messages dealt by round-robin
         self.up = True
         self.retention = spec.retention
         self.group: ConsumerGroup | None = None
@@ -132,14 +198,22 @@ class LogBroker:
 
     # -- keys and partitions ---------------------------------------------------------
 
-    def place(self, msg: Message) -> tuple[int, int]:
-        """The key and partition of ``msg``: fixed functions of its id and the seed."""
-        placed = msg.__dict__.get("log_place")
-        if placed is None:
-            key = self._key_of(_mix64(msg.id ^ self._salt) / 2.0**64)
-            n = len(self.partitions)
-            partition = (msg.sender + msg.seq) % n if self._round_robin else key % n
-            placed = msg.log_place = (key, partition)
+    def place_new(self, sender: int, msg_id: int) -> tuple[int, int]:
+        """The key and partition of a new message of producer ``sender``: the key a
+        fixed function of its id and the seed; round-robin deals the producer's
+        messages to the partitions in turn."""
+        key = self._key_of(_mix64(msg_id ^ self._salt) / 2.0**64)
+        n = len(self.partitions)
+        if self._round_robin:
+            dealt = self._dealt.get(sender, 0)
+            self._dealt[sender] = dealt + 1
+            return key, (sender + dealt) % n
+        return key, key % n
+
+    @staticmethod
+    def place(msg: Message) -> tuple[int, int]:
+        """The key and partition of ``msg`` (placed by its producer)."""
+        placed: tuple[int, int] = msg.log_place
         return placed
 
     # -- publishes -------------------------------------------------------------------
@@ -164,13 +238,17 @@ class LogBroker:
             msg.delivered = True
         records = msg.__dict__.get("log_records", 0)
         if self.idempotent:
-            expected = self.next_seq.get(msg.sender, 0)
+            connection = (msg.sender, msg.receiver)  # (producer, partition)
+            expected = self.next_seq.get(connection, 0)
             if msg.floor > expected:
                 expected = msg.floor  # the producer gave up on what lies below its floor
             if msg.seq < expected:
                 if records:
                     stats.publish_duplicates_caught += 1
                     rec.duplicates_detected += 1
+                    cached = self.cached.get(connection)
+                    if cached is None or msg.seq not in cached:
+                        stats.publish_duplicates_past_cache += 1
                 else:
                     stats.publish_stale_drops += 1
                     rec.stale_drops += 1
@@ -185,7 +263,11 @@ class LogBroker:
                     rec.event(now, self.actor, "refused", msg.id, attempt, "out of sequence")
                 self.release(msg)
                 return
-            self.next_seq[msg.sender] = msg.seq + 1
+            self.next_seq[connection] = msg.seq + 1
+            cached = self.cached.get(connection)
+            if cached is None:
+                cached = self.cached[connection] = deque(maxlen=CACHED_BATCHES)
+            cached.append(msg.seq)
         self._append(msg, attempt, records, traced)
         self._ack(msg, attempt, traced)
 
@@ -195,7 +277,11 @@ class LogBroker:
         key, index = self.place(msg)
         partition = self.partitions[index]
         # Appended after a message created later, on the same key or partition?
-        reordered = msg.id < self._key_max_id.get(key, -1) or msg.id < self._partition_max_id[index]
+        # On a retry the producer's retry put it there; on its first publish the
+        # link did (a later publish overtook it).
+        reordered = None
+        if msg.id < self._key_max_id.get(key, -1) or msg.id < self._partition_max_id[index]:
+            reordered = "producer_retry_reordered" if attempt > 1 else "network_reordered"
         if msg.id > self._key_max_id.get(key, -1):
             self._key_max_id[key] = msg.id
         if msg.id > self._partition_max_id[index]:
@@ -291,8 +377,9 @@ class LogPipeline:
         self.group = self.log.group = ConsumerGroup(world, self.log, scenario.consumer, stats)
         world.data_link = world.first_hop_link("data", self.log.on_packet)
         world.receivers = []
-        world.receiver_count = 1
-        world.make_senders()
+        world.receiver_count = scenario.broker.partitions  # numbered per (producer, partition)
+        log = self.log
+        world.make_senders(lambda *args: Producer(log, *args))
         self.group.start()
 
     def targets(self, kind: str, index: str) -> list[Crashable]:

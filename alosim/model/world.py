@@ -83,8 +83,9 @@ class World:
         return Link(self.env, name, spec, self.streams, on_arrival or self._ack_arrived,
                     partitions=partitions, recorder=self.rec)
 
-    def make_senders(self) -> None:
-        """The senders (producers), sharing ``messages`` between them, behind ``ack_link``."""
+    def make_senders(self, kind: Callable[..., Sender] = Sender) -> None:
+        """The senders (producers), sharing ``messages`` between them, behind ``ack_link``;
+        ``kind`` makes one (a log's producers place each message on a partition)."""
         scenario = self.scenario
         n = scenario.sender.count
         quotas: list[int | None]
@@ -92,7 +93,7 @@ class World:
             quotas = [scenario.messages // n + (1 if i < scenario.messages % n else 0) for i in range(n)]
         else:
             quotas = [None] * n
-        self.senders = [Sender(self, i, scenario.sender, quotas[i], scenario.duration) for i in range(n)]
+        self.senders = [kind(self, i, scenario.sender, quotas[i], scenario.duration) for i in range(n)]
         if n == 1:
             self.ack_link.on_arrival = self.senders[0].on_packet
 

@@ -189,3 +189,70 @@ def test_a_crash_during_a_rebalance_delay_does_not_assign_twice() -> None:
     path = Path(__file__).resolve().parents[2] / "scenarios" / "kafka-rebalance-storm.yaml"
     s = alosim.simulate(alosim.load_scenario(path)).summary
     assert s["log_rebalances"] > 20 and s["duplicates_consume_unexplained"] == 0
+
+
+# -- idempotence per (producer, partition) ----------------------------------------------
+
+def test_an_idempotent_log_appends_each_producer_partition_in_sequence(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    from alosim.model.log import LogBroker
+
+    rows: list[tuple[int, int, int, int]] = []  # producer, numbered partition, number, placed partition
+    append = LogBroker._append
+
+    def spy(log: LogBroker, msg: Any, attempt: int, records: int, traced: bool) -> None:
+        rows.append((msg.sender, msg.receiver, msg.seq, log.place(msg)[1]))
+        append(log, msg, attempt, records, traced)
+
+    monkeypatch.setattr(LogBroker, "_append", spy)
+    world = World(make(BASE, **{"sender.count": 2, "network.data.loss": 0.1,
+                                "network.ack.loss": 0.1, "broker.dedup.kind": "sequence"}), 3)
+    world.run()
+    assert len(rows) == 3000  # each message once
+    seen: dict[tuple[int, int], list[int]] = {}
+    for sender, receiver, seq, partition in rows:
+        assert receiver == partition  # numbered on the partition it lands on
+        seen.setdefault((sender, partition), []).append(seq)
+    assert len(seen) == 8  # 2 producers x 4 partitions
+    for numbers in seen.values():
+        assert numbers == list(range(len(numbers)))
+    assert world.pipeline.stats.publishes_out_of_sequence > 0
+
+
+def test_a_gap_holds_back_only_its_own_partition() -> None:
+    # Window 5: a lost publish holds back the later ones in flight. Numbered per
+    # producer, every one of them would be refused whatever its partition; per
+    # (producer, partition), only those on the lost one's partition (1 in 8).
+    lossy = {"network.data.loss": 0.05, "broker.dedup.kind": "sequence", "broker.keys.count": 800}
+    one = run(**lossy, **{"broker.partitions": 1})
+    eight = run(**lossy, **{"broker.partitions": 8})
+    assert one["log_publishes_out_of_sequence"] > 100
+    assert eight["log_publishes_out_of_sequence"] < one["log_publishes_out_of_sequence"] / 3
+    for s in (one, eight):
+        assert s["out_of_order_partition"] == 0 and s["duplicate_processing"] == 0
+
+
+def test_duplicates_past_the_five_cached_batches_are_counted() -> None:
+    # A 50 ms retry timeout against a 2 ms round trip: while a publish whose ack
+    # was lost waits, the other four slots of the window append many more.
+    s = run(**{"network.ack.loss": 0.1, "broker.dedup.kind": "sequence", "broker.partitions": 1})
+    assert 0 < s["log_publish_duplicates_past_cache"] <= s["log_publish_duplicates_caught"]
+    assert s["duplicate_processing"] == 0
+
+
+def test_a_link_that_reorders_is_charged_as_such_not_to_producer_retries() -> None:
+    # No loss: nothing is retried, so whatever lands out of order was overtaken on the link.
+    jumbled = {"network.data.latency": {"dist": "exponential", "mean": 0.005},
+               "sender.retry.timeout": 0.5, "consumer.commit.policy": "after-each"}
+    s = run(**jumbled)
+    assert s["retransmissions"] == 0
+    assert s["out_of_order_partition_network_reordered"] > 0
+    assert s["out_of_order_partition"] == s["out_of_order_partition_network_reordered"]
+    assert s["out_of_order_key_producer_retry_reordered"] == 0
+    fifo = run(**jumbled, **{"network.data.fifo": True})
+    assert fifo["out_of_order_partition"] == 0 and fifo["out_of_order_key"] == 0
+    # Lossy, FIFO: only retries reorder.
+    lossy = run(**{"network.data.loss": 0.1, "network.data.fifo": True,
+                   "consumer.commit.policy": "after-each"})
+    assert lossy["out_of_order_partition_producer_retry_reordered"] > 0
+    assert lossy["out_of_order_partition_network_reordered"] == 0
