@@ -120,6 +120,17 @@ def run(file: Path, seed: int | None, out: Path, overrides: Sequence[str], no_pl
         result = simulate(scenario, progress=progress)
     folder = write_run(result, out, plot=not no_plot, command=_command())
     click.echo(format_summary(scenario, result.summary, result.wall_time_s))
+    if scenario.broker is None:
+        from alosim.overload import recovery
+
+        verdict = recovery(scenario, result.series)
+        if verdict.trigger is not None:
+            summary = result.summary
+            work = summary["duplicate_work_fraction"]
+            click.echo(f"overload: goodput {summary['goodput_per_s']:.4g}/s of an offered "
+                       f"{summary['offered_per_s']:.4g}/s; duplicate work "
+                       + ("-" if work is None else f"{work:.1%}") + " of all processing")
+            click.echo(verdict.describe())
     theory_lines = theory.format_theory(theory.compare(scenario, result.summary, result.series))
     if theory_lines:
         click.echo(theory_lines)
