@@ -103,7 +103,7 @@ def save(fig: Figure, path: str | Path) -> None:
 # replications with their 95 % confidence intervals. Lines are drawn in the
 # order of their first sweep point, so equal tables give equal figures.
 
-PLOT_KINDS: tuple[str, ...] = ("duplicates", "store", "escapes", "latency", "tradeoff")
+PLOT_KINDS: tuple[str, ...] = ("duplicates", "store", "escapes", "latency", "tradeoff", "collapse")
 
 # Lines that coincide (common random numbers make two semantics share their
 # latencies, and several share zero duplicates) stay visible through their styles.
@@ -200,9 +200,14 @@ def _select(runs: pd.DataFrame, where: Mapping[str, Any]) -> pd.DataFrame:
     """The rows of ``runs`` whose columns equal ``where``'s values."""
     import numpy as np
 
+    import pandas as pd
+
     keep = np.ones(len(runs), dtype=bool)
     for column, value in where.items():
-        keep &= (runs[column] == value).to_numpy(dtype=bool)
+        if value is None or (not isinstance(value, str) and pd.isna(value)):
+            keep &= runs[column].isna().to_numpy(dtype=bool)  # a swept null (e.g. unlimited attempts)
+        else:
+            keep &= (runs[column] == value).to_numpy(dtype=bool, na_value=False)
     return runs[keep]
 
 
@@ -602,6 +607,10 @@ def unfit_reason(kind: str, data: SweepData) -> str | None:
     if kind == "latency":
         return None if len(data.latency) else ("no latency samples: set observe.trace_messages "
                                                "to record the latency of the first N messages of each run")
+    if kind == "collapse":
+        from alosim.plots_overload import collapse_unfit_reason
+
+        return collapse_unfit_reason(data)
     return None if "semantics" in params else "needs semantics in the sweep"
 
 
@@ -622,6 +631,10 @@ def sweep_figure(kind: str, data: SweepData) -> Figure:
         return escapes_vs_window(runs, window=window)
     if kind == "latency":
         return latency_cdf(runs, data.latency)
+    if kind == "collapse":
+        from alosim.plots_overload import collapse
+
+        return collapse(_ok(runs), scenarios=point_scenarios(data))
     return loss_duplicates_tradeoff(runs)
 
 
