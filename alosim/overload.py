@@ -28,7 +28,8 @@ offered load of the same window (the messages created in it). The run has
 trigger's end and from which every window up to t + ``hold`` (default 10 s)
 is healthy; the recovery time is t minus the trigger's end. Only the span
 with arrivals counts (up to ``duration``, or up to the last message
-created). When that span ends before trigger end + hold, the verdict is
+created). When that span ends before trigger end + hold (or + window, if
+longer), the verdict is
 *undecided*; when no such t exists in a long enough span, the run *did not
 recover* -- a result, not an error. A run without a scheduled slowdown, or
 without open-loop arrivals (``sender.rate``), has no verdict.
@@ -181,7 +182,7 @@ def recovery(scenario: Scenario, series: Mapping[str, Sequence[float]]) -> Recov
             start = begin
         if finish >= start + crit.hold - eps:
             return Recovery(kind, end, True, start - end, horizon, crit.hold, crit.tolerance)
-    if horizon < end + crit.hold - eps:
+    if horizon < end + max(crit.hold, window) - eps:  # not even one full hold fits
         return Recovery(kind, end, None, None, horizon, crit.hold, crit.tolerance)
     return Recovery(kind, end, False, None, horizon, crit.hold, crit.tolerance)
 
