@@ -9,7 +9,9 @@
   (say, the retry policy), with the ideal line goodput = offered load and,
   for a fixed timeout on one exponential worker, the load at which the
   retry-amplification fixed point stops existing
-  (:func:`alosim.analytic.collapse_load`) as a vertical line.
+  (:func:`alosim.analytic.collapse_load`) as a vertical line. Like every
+  sweep plot it lives in :mod:`alosim.plots` (``--kind collapse``), which
+  this module builds on; it is re-exported here.
 
 Both take ``ax``/``axes`` to draw into and return the figure.
 """
@@ -20,16 +22,14 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from alosim import analytic
 from alosim import overload as measures
+from alosim.plots import collapse
 
 if TYPE_CHECKING:
-    import pandas as pd
     from matplotlib.axes import Axes
     from matplotlib.figure import Figure
 
     from alosim.scenario import Scenario
-    from alosim.store import SweepData
 
 
 def overload(series: Mapping[str, Sequence[float]], scenario: Scenario, *, title: str = "",
@@ -62,7 +62,8 @@ def overload(series: Mapping[str, Sequence[float]], scenario: Scenario, *, title
     verdict = measures.recovery(scenario, series)
     if verdict.recovered and verdict.trigger_end_s is not None and verdict.recovery_time_s is not None:
         at = verdict.trigger_end_s + verdict.recovery_time_s
-        bottom.axvline(at, color="tab:green", linestyle="-.", label=f"recovered (+{verdict.recovery_time_s:.3g} s)")
+        bottom.axvline(at, color="tab:green", linestyle="-.",
+                       label=f"recovered (+{verdict.recovery_time_s:.3g} s)")
     for ax in (top, bottom):
         ax.grid(True, alpha=0.3)
         ax.legend(loc="upper left", fontsize="small")
@@ -71,66 +72,6 @@ def overload(series: Mapping[str, Sequence[float]], scenario: Scenario, *, title
         headline = "undecided"
     top.set_title(title or f"Queue and goodput around the slowdown ({headline})")
     return fig
-
-
-def _fixed_point_loads(scenarios: Mapping[int, Scenario] | None) -> list[tuple[float, float, float]]:
-    """(collapse rate per sender, mu, T) for each distinct fixed-timeout, one-worker,
-    exponential, no-dedup configuration among the sweep's points."""
-    from alosim.dists import Constant, Exponential
-
-    found: dict[tuple[float, float, int], None] = {}
-    for sc in (scenarios or {}).values():
-        retry = sc.sender.retry
-        data, ack = sc.network.data.latency, sc.network.ack.latency
-        if (sc.broker is not None or sc.receiver.count != 1 or sc.receiver.workers != 1
-                or not isinstance(sc.receiver.processing, Exponential) or retry.policy != "fixed"
-                or retry.jitter != "none" or retry.max_attempts is not None
-                or sc.receiver.dedup.kind != "none"
-                or not isinstance(data, Constant) or not isinstance(ack, Constant)):
-            continue
-        timeout = retry.timeout - data.value - ack.value
-        if timeout > 0:
-            found[(1.0 / sc.receiver.processing.mean, timeout, sc.sender.count)] = None
-    return [(analytic.collapse_load(mu, t) * mu / count, mu, t) for mu, t, count in found]
-
-
-def collapse(runs: pd.DataFrame, *, scenarios: Mapping[int, Scenario] | None = None,
-             ax: Axes | None = None) -> Figure:
-    """Goodput against ``sender.rate``, one line per other swept parameter combination."""
-    from alosim.plots import _axis_label, metric_against_parameter
-
-    x = "sender.rate"
-    fig = metric_against_parameter(runs, x, "goodput_per_s", ax=ax)
-    axis = fig.axes[0] if ax is None else ax
-    rates = sorted(float(r) for r in runs[x].dropna().unique())
-    if rates:
-        axis.plot(rates, rates, color="black", linewidth=0.8, alpha=0.5, label="goodput = offered load")
-    for rate, mu, timeout in _fixed_point_loads(scenarios):
-        axis.axvline(rate, color="tab:red", linestyle=":",
-                     label=f"fixed-point collapse {rate:.3g}/s (mu = {mu:g}/s, T = {timeout:g} s)")
-    axis.set_xlabel(_axis_label(x) + " (offered messages/s)")
-    axis.set_ylabel("goodput (unique messages processed/s)")
-    axis.set_title("Goodput against offered load")
-    handles, labels = axis.get_legend_handles_labels()
-    axis.legend(handles, [_short(label) for label in labels], fontsize="small",
-                loc="upper center", bbox_to_anchor=(0.5, -0.15), ncol=1)
-    return fig
-
-
-def _short(label: str) -> str:
-    """A line's label without the dotted prefixes and the unlimited attempts (nan)."""
-    parts = [p.replace("sender.retry.", "").replace("semantics=", "")
-             for p in label.split(", ") if not p.endswith("max_attempts=nan")]
-    return ", ".join(p.replace("max_attempts=1", "one attempt") for p in parts)
-
-
-def collapse_unfit_reason(data: SweepData) -> str | None:
-    """Why the collapse plot does not fit ``data`` (None when it does)."""
-    if "sender.rate" not in data.parameters:
-        return "needs sender.rate in the sweep"
-    if "goodput_per_s" not in data.runs.columns:
-        return "the runs have no goodput_per_s column (stored by an older alosim?)"
-    return None
 
 
 def write_overload_plot(run_folder: str | Path, out: str | Path) -> list[Path]:
@@ -164,4 +105,4 @@ def write_overload_plot(run_folder: str | Path, out: str | Path) -> list[Path]:
     return written
 
 
-__all__ = ["collapse", "collapse_unfit_reason", "overload", "write_overload_plot"]
+__all__ = ["collapse", "overload", "write_overload_plot"]

@@ -258,6 +258,7 @@ def test_alosim_plot_overload_writes_the_picture_of_a_stored_run(tmp_path):
     out = runner.invoke(cli, ["plot", str(tmp_path / "r" / "paused"), "--kind", "overload",
                               "--out", str(tmp_path / "p")])
     assert out.exit_code == 0, out.output
-    assert (tmp_path / "p" / "overload.png").stat().st_size > 0 and (tmp_path / "p" / "overload.svg").is_file()
+    assert (tmp_path / "p" / "overload.png").stat().st_size > 0
+    assert (tmp_path / "p" / "overload.svg").is_file()
     bad = runner.invoke(cli, ["plot", str(tmp_path), "--kind", "overload"])
     assert bad.exit_code == 2 and "needs one run's folder" in bad.output

@@ -75,7 +75,8 @@ def test_the_transmission_rate_is_within_10_percent_of_the_fixed_point(service_t
     runs = [_run(rate, timeout, 60.0, seed) for seed in SEEDS]
     assert all(r["unsettled"] < 50 for r in runs), "a run collapsed: the fixed point does not describe it"
     measured = sum(r["transmissions"] for r in runs) / sum(r["messages"] for r in runs) * rate
-    table = f"load {load:g}, T = {service_times} service times: predicted {predicted:.4g}/s, measured {measured:.4g}/s"
+    table = (f"load {load:g}, T = {service_times} service times: "
+             f"predicted {predicted:.4g}/s, measured {measured:.4g}/s")
     assert abs(measured - predicted) <= 0.10 * predicted, table
 
 
