@@ -120,6 +120,17 @@ def run(file: Path, seed: int | None, out: Path, overrides: Sequence[str], no_pl
         result = simulate(scenario, progress=progress)
     folder = write_run(result, out, plot=not no_plot, command=_command())
     click.echo(format_summary(scenario, result.summary, result.wall_time_s))
+    if scenario.broker is None:
+        from alosim.overload import recovery
+
+        verdict = recovery(scenario, result.series)
+        if verdict.trigger is not None:
+            summary = result.summary
+            work = summary["duplicate_work_fraction"]
+            click.echo(f"overload: goodput {summary['goodput_per_s']:.4g}/s of an offered "
+                       f"{summary['offered_per_s']:.4g}/s; duplicate work "
+                       + ("-" if work is None else f"{work:.1%}") + " of all processing")
+            click.echo(verdict.describe())
     theory_lines = theory.format_theory(theory.compare(scenario, result.summary, result.series))
     if theory_lines:
         click.echo(theory_lines)
@@ -399,8 +410,10 @@ def _lines(text: str) -> str:
 @cli.command()
 @click.argument("results", type=click.Path(path_type=Path))
 @click.option("--kind", "kinds", multiple=True, type=click.Choice(
-    ["duplicates", "store", "escapes", "latency", "tradeoff", "commit-interval"]),
-    help="Which plot (repeatable; default: every plot that fits the sweep).")
+    ["duplicates", "store", "escapes", "latency", "tradeoff", "commit-interval", "collapse",
+     "overload"]),
+    help="Which plot (repeatable; default: every plot that fits the sweep). 'overload' draws "
+    "one run (RESULTS is its folder): queue length and goodput around its slowdown.")
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Folder for the PNG and SVG files (default: RESULTS/plots).")
 @click.option("--sweep", "which", metavar="NAME", default=None,
@@ -408,9 +421,19 @@ def _lines(text: str) -> str:
               "contains (default: the most recent).")
 @_friendly
 def plot(results: Path, kinds: Sequence[str], out: Path | None, which: str | None) -> None:
-    """Draw the comparison plots of the sweep results in RESULTS."""
+    """Draw the comparison plots of the sweep results in RESULTS (or, with --kind
+    overload, the overload picture of the run whose folder is RESULTS)."""
     from alosim import plots as plotting
     from alosim.store import load_sweep, plots_folder
+
+    if "overload" in kinds:
+        if set(kinds) != {"overload"}:
+            _fail("--kind overload draws one run: give it alone, with the run's folder")
+        from alosim.plots_overload import write_overload_plot
+
+        for path in write_overload_plot(results, out or results / "plots"):
+            click.echo(printable(path))
+        return
 
     data = load_sweep(results, which, note=lambda message: click.echo(f"alosim: note: {message}", err=True))
     if not kinds:

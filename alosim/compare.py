@@ -52,8 +52,13 @@ MEASURES: tuple[tuple[str, str], ...] = (
     ("outbox_wait_p99_s", "outbox wait p99 (s)"),
     ("dedup_entries_peak", "dedup store entries, peak"),
     ("dedup_bytes_peak", "dedup store bytes, peak"),
+    ("goodput_per_s", "goodput (unique processed/s)"),
+    ("duplicate_work_fraction", "duplicate work fraction"),
+    ("recovered", "recovered after slowdown (1 = yes)"),
+    ("recovery_time_s", "recovery time (s)"),
 )
-_COUNTS = frozenset(m for m, _ in MEASURES if not m.endswith(("_per_message", "_s")))
+_COUNTS = frozenset(m for m, _ in MEASURES if not m.endswith(("_per_message", "_s", "_fraction"))
+                     and m != "recovered")
 _DERIVED = {"duplicate_processing_per_message": "duplicate_processing", "lost_per_message": "lost"}
 
 

@@ -104,7 +104,7 @@ def save(fig: Figure, path: str | Path) -> None:
 # order of their first sweep point, so equal tables give equal figures.
 
 PLOT_KINDS: tuple[str, ...] = ("duplicates", "store", "escapes", "latency", "tradeoff",
-                               "commit-interval")
+                               "commit-interval", "collapse")
 
 # Lines that coincide (common random numbers make two semantics share their
 # latencies, and several share zero duplicates) stay visible through their styles.
@@ -201,9 +201,14 @@ def _select(runs: pd.DataFrame, where: Mapping[str, Any]) -> pd.DataFrame:
     """The rows of ``runs`` whose columns equal ``where``'s values."""
     import numpy as np
 
+    import pandas as pd
+
     keep = np.ones(len(runs), dtype=bool)
     for column, value in where.items():
-        keep &= (runs[column] == value).to_numpy(dtype=bool)
+        if value is None or (not isinstance(value, str) and pd.isna(value)):
+            keep &= runs[column].isna().to_numpy(dtype=bool)  # a swept null (e.g. unlimited attempts)
+        else:
+            keep &= (runs[column] == value).to_numpy(dtype=bool, na_value=False)
     return runs[keep]
 
 
@@ -578,6 +583,72 @@ def _first_swept(runs: pd.DataFrame, candidates: Sequence[str]) -> str | None:
     return next((c for c in candidates if c in params), None)
 
 
+# -- overload: goodput against offered load ------------------------------------------
+
+
+def _fixed_point_loads(scenarios: Mapping[int, Scenario] | None) -> list[tuple[float, float, float]]:
+    """(collapse rate per sender, mu, T) for each distinct fixed-timeout, one-worker,
+    exponential, no-dedup configuration among the sweep's points."""
+    from alosim.dists import Constant, Exponential
+
+    found: dict[tuple[float, float, int], None] = {}
+    for sc in (scenarios or {}).values():
+        retry = sc.sender.retry
+        data, ack = sc.network.data.latency, sc.network.ack.latency
+        if (sc.broker is not None or sc.receiver.count != 1 or sc.receiver.workers != 1
+                or not isinstance(sc.receiver.processing, Exponential) or retry.policy != "fixed"
+                or retry.jitter != "none" or retry.max_attempts is not None
+                or sc.receiver.dedup.kind != "none"
+                or not isinstance(data, Constant) or not isinstance(ack, Constant)):
+            continue
+        timeout = retry.timeout - data.value - ack.value
+        if timeout > 0:
+            found[(1.0 / sc.receiver.processing.mean, timeout, sc.sender.count)] = None
+    from alosim.analytic import collapse_load
+
+    return [(collapse_load(mu, t) * mu / count, mu, t) for mu, t, count in found]
+
+
+def collapse(runs: pd.DataFrame, *, scenarios: Mapping[int, Scenario] | None = None,
+             ax: Axes | None = None) -> Figure:
+    """Goodput against ``sender.rate``, one line per other swept parameter combination (the
+    retry policy), with goodput = offered load and, for the points with a fixed timeout on one
+    exponential worker, the load where the retry-amplification fixed point stops existing
+    (:func:`alosim.analytic.collapse_load`) as a vertical line."""
+    x = "sender.rate"
+    fig = metric_against_parameter(runs, x, "goodput_per_s", ax=ax)
+    axis = fig.axes[0] if ax is None else ax
+    rates = sorted(float(r) for r in runs[x].dropna().unique())
+    if rates:
+        axis.plot(rates, rates, color="black", linewidth=0.8, alpha=0.5, label="goodput = offered load")
+    for rate, mu, timeout in _fixed_point_loads(scenarios):
+        axis.axvline(rate, color="tab:red", linestyle=":",
+                     label=f"fixed-point collapse {rate:.3g}/s (mu = {mu:g}/s, T = {timeout:g} s)")
+    axis.set_xlabel(_axis_label(x) + " (offered messages/s)")
+    axis.set_ylabel("goodput (unique messages processed/s)")
+    axis.set_title("Goodput against offered load")
+    handles, labels = axis.get_legend_handles_labels()
+    axis.legend(handles, [_short(label) for label in labels], fontsize="small",
+                loc="upper center", bbox_to_anchor=(0.5, -0.15), ncol=1)
+    return fig
+
+
+def _short(label: str) -> str:
+    """A line's label without the dotted prefixes and the unlimited attempts (nan)."""
+    parts = [p.replace("sender.retry.", "").replace("semantics=", "")
+             for p in label.split(", ") if not p.endswith("max_attempts=nan")]
+    return ", ".join(p.replace("max_attempts=1", "one attempt") for p in parts)
+
+
+def _collapse_unfit_reason(data: SweepData) -> str | None:
+    """Why the collapse plot does not fit ``data`` (None when it does)."""
+    if "sender.rate" not in data.parameters:
+        return "needs sender.rate in the sweep"
+    if "goodput_per_s" not in data.runs.columns:
+        return "the runs have no goodput_per_s column (stored by an older alosim?)"
+    return None
+
+
 # -- which plots fit a sweep ---------------------------------------------------------
 
 
@@ -614,6 +685,8 @@ def unfit_reason(kind: str, data: SweepData) -> str | None:
         if consumer_rate_per_s(next(iter(scenarios.values()))) is None:
             return "needs a fixed sender rate (for lambda T / 2)"
         return None
+    if kind == "collapse":
+        return _collapse_unfit_reason(data)
     return None if "semantics" in params else "needs semantics in the sweep"
 
 
@@ -644,6 +717,8 @@ def sweep_figure(kind: str, data: SweepData) -> Figure:
         if "consumer.commit.policy" not in runs:
             runs = runs.assign(**{"consumer.commit.policy": "interval"})
         return commit_interval_sweep(runs, rate)
+    if kind == "collapse":
+        return collapse(_ok(runs), scenarios=point_scenarios(data))
     return loss_duplicates_tradeoff(runs)
 
 

@@ -528,8 +528,25 @@ class Fault(_Model):
         return self
 
 
+class RecoveryCriterion(_Model):
+    """When a run counts as recovered after its last pause or slow-down
+    (:mod:`alosim.overload`): goodput within ``tolerance`` of the offered load,
+    measured over sliding windows of ``window`` (at least the sampling
+    interval), for ``hold`` without a break."""
+
+    tolerance: Annotated[float, BeforeValidator(_number), Field(gt=0, lt=1)] = Field(
+        default=0.05, description="Largest relative gap between goodput and offered load.")
+    hold: PositiveSeconds = Field(default=10.0, description="How long goodput must stay that close.")
+    window: PositiveSeconds = Field(
+        default=5.0, description="Goodput and offered load are counted over this long "
+        "(at least the sampling interval).")
+
+
 class Observe(_Model):
     sample_every: PositiveSeconds = Field(default=1.0, description="Time-series sampling interval.")
+    recovery: RecoveryCriterion = Field(
+        default_factory=RecoveryCriterion,
+        description="When a run counts as recovered after its last pause or slow-down.")
     trace_messages: Count = Field(
         default=0, ge=0, le=1_000_000,
         description="Record every event of the first N messages (0 = no trace).",
@@ -1198,8 +1215,8 @@ def _all_field_names() -> set[str]:
 
     names: set[str] = set()
     models: list[type[BaseModel]] = [Scenario, Sender, Retry, Network, LinkSpec, Receiver, Dedup,
-                                     Observe, Sweep, GilbertElliott, Partition, Fault, Budget,
-                                     Broker, Consumer, ConsumeLinks, Expectation,
+                                     Observe, RecoveryCriterion, Sweep, GilbertElliott, Partition,
+                                     Fault, Budget, Broker, Consumer, ConsumeLinks, Expectation,
                                      Explore, CrashSpace, PartitionSpace, Guarantees]
     models += [dists.Constant, dists.Uniform, dists.Exponential, dists.LogNormal, dists.Pareto]
     for model in models:

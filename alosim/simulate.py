@@ -24,7 +24,7 @@ from typing import Any
 
 import simpy
 
-from alosim import __version__
+from alosim import __version__, overload
 from alosim.model.world import World
 from alosim.observe import (
     COUNTER_COLUMNS,
@@ -76,6 +76,23 @@ class RunResult:
 
         extra = [name for name in self.series if name not in SERIES_COLUMNS]
         return pd.DataFrame(self.series, columns=[*SERIES_COLUMNS, *extra])
+
+    def overload_frame(self):  # -> pandas.DataFrame
+        """Offered load, goodput, throughput, duplicate-work fraction, utilisation and
+        queue length per sampling interval (see :mod:`alosim.overload`)."""
+        import pandas as pd
+
+        from alosim.scenario import validate_scenario
+
+        sc = validate_scenario(self.scenario, "<run>")
+        workers = sc.receiver.count * sc.receiver.workers
+        return pd.DataFrame(overload.rates(self.series, workers), columns=list(overload.RATE_COLUMNS))
+
+    def recovery(self):  # -> alosim.overload.Recovery
+        """The recovery criterion's verdict on this run (see :mod:`alosim.overload`)."""
+        from alosim.scenario import validate_scenario
+
+        return overload.recovery(validate_scenario(self.scenario, "<run>"), self.series)
 
     def theory(self):  # -> pandas.DataFrame
         """Each closed form of :mod:`alosim.analytic` whose assumptions this run meets,
@@ -132,6 +149,11 @@ def simulate(scenario: Scenario, seed: int | None = None, *,
     trace = list(rec.trace) if scenario.observe.trace_messages else None
     fingerprint = _fingerprint(summary, rec.series, trace)
     summary["fingerprint"] = fingerprint
+    # Derived from the series, which the fingerprint already covers: added after
+    # it, so that adding a derived column never changes a run's fingerprint.
+    if world.pipeline is None:
+        summary.update(overload.summary_columns(scenario, rec.series, rec.processed,
+                                                rec.duplicate_processing))
     return RunResult(
         scenario=scenario.resolved(),
         seed=seed,

@@ -65,6 +65,14 @@ M/M/1/K blocking                               one receiver, one worker, a queue
                                                duplicates, partitions, faults; the run
                                                retransmitted nothing (e.g. one attempt); 20
                                                batches of samples
+transmissions per second, the retry-          one receiver, one worker, an unbounded FIFO queue
+amplification fixed point lambda' =            (no lifo_above); Poisson arrivals at a rate; no
+lambda (1 + sum_k e^(-(mu - lambda') k T))     window; exponential processing; a fixed timeout
+(an approximation: the std err carries a 10 %  without jitter and unlimited attempts; no dedup
+allowance of lambda')                          store; no loss, network duplicates, partitions or
+                                               faults, no max_time; constant network latencies
+                                               (T = timeout less the round trip); settled; a fixed
+                                               point exists (else: predicted collapse); 20 batches
 =============================================  =================================================
 
 **In a pipeline** (a ``broker:`` section) none of the above applies -- the
@@ -607,6 +615,58 @@ def mm1k_blocking(run: _Run) -> Comparison | str:
                       "(M/M/1/K); std err by batch means")
 
 
+#: The retry-amplification fixed point is an approximation; the issue's criterion is
+#: agreement within 10 %, which the comparison's standard error carries (a 99 % bound).
+AMPLIFICATION_TOLERANCE = 0.10
+
+
+def retry_amplification(run: _Run) -> Comparison | str:
+    """Transmissions per second against the fixed point lambda' of
+    :func:`alosim.analytic.retry_amplification` (see the table above)."""
+    sc = run.scenario
+    reason = _poisson_queue(run)
+    if reason:
+        return reason
+    if sc.receiver.workers != 1:
+        return "several workers: the fixed point is for one M/M/1 server"
+    if sc.receiver.queue.capacity is not None or sc.receiver.queue.lifo_above is not None:
+        return "a bounded or LIFO queue: the fixed point assumes an unbounded FIFO queue"
+    if sc.sender.window is not None:
+        return "a window holds messages back: the fixed point assumes open-loop arrivals"
+    retry = sc.sender.retry
+    if retry.policy != "fixed" or retry.jitter != "none" or retry.max_attempts is not None:
+        return "the fixed point assumes a fixed timeout, no jitter and unlimited attempts"
+    if sc.receiver.dedup.kind != "none":
+        return "a dedup store: not every copy is processed"
+    from alosim.dists import Constant
+
+    data, ack = sc.network.data.latency, sc.network.ack.latency
+    if not isinstance(data, Constant) or not isinstance(ack, Constant):
+        return "the network latency is not constant (it would add to the sojourn)"
+    timeout = retry.timeout - data.value - ack.value
+    if timeout <= 0:
+        return "the timeout is shorter than the network round trip"
+    reason = _settled(run)
+    if reason:
+        return reason
+    fraction = _batch_fraction(run, "transmissions", "messages")
+    if isinstance(fraction, str):
+        return fraction
+    lam = sc.sender.rate * sc.sender.count  # type: ignore[operator]
+    mu = 1.0 / sc.receiver.processing.mean
+    amplified = analytic.retry_amplification(lam, mu, timeout)
+    if amplified is None:
+        return (f"no fixed point: load {lam / mu:.3g} is above the predicted collapse load "
+                f"{analytic.collapse_load(mu, timeout):.3g}")
+    allowance = AMPLIFICATION_TOLERANCE * amplified / analytic.normal_quantile(0.995)
+    return Comparison("transmissions per second (retry amplification)", fraction[0] * lam, amplified,
+                      math.hypot(fraction[1] * lam, allowance),
+                      f"lambda' = lambda (1 + sum_k e^(-(mu - lambda') k T)), lambda = {lam:g}/s, "
+                      f"mu = {mu:g}/s, T = {timeout:g} s (timeout less the round trip); an "
+                      "approximation; measured: transmissions per message x lambda; std err by batch means, "
+                      "with 10 % of lambda' as a 99 % allowance")
+
+
 def _mm1_sojourn_asymptotic_variance(rho: float) -> float:
     """A bound on n Var(mean of n successive M/M/1 sojourn times), in units of 1/mu^2.
 
@@ -757,6 +817,7 @@ RULES: tuple[tuple[str, Callable[[_Run], Any]], ...] = (
     ("M/M/1 sojourn", mm1_sojourn),
     ("M/M/c wait probability", mmc_wait),
     ("M/M/1/K blocking", mm1k_blocking),
+    ("retry amplification", retry_amplification),
 )
 
 #: The rules for a pipeline (producer -> broker -> consumers).

@@ -20,11 +20,11 @@ FLOORS: tuple[frozenset[str], ...] = (
     frozenset({"units", "streams", "observe", "observe_pipeline", "observe_log", "analytic", "files",
                "lifeline", "executors", "determinism"}),
     frozenset({"dists", "scenario", "budget", "yamlread", "trace", "seqdiagram_layout",
-               "seqdiagram_pipeline"}),
+               "seqdiagram_pipeline", "overload"}),
     frozenset({"model"}),  # every module of alosim/model/
     frozenset({"simulate"}),
     frozenset({"store", "sweep"}),
-    frozenset({"plots", "plots_pipeline", "plots_log", "seqdiagram"}),
+    frozenset({"plots", "plots_pipeline", "plots_log", "plots_overload", "seqdiagram"}),
     frozenset({"results", "knobs", "explore"}),
     frozenset({"cli"}),
 )

@@ -1,0 +1,108 @@
+"""Pictures of overload: one run around its slowdown, and goodput against offered load.
+
+* :func:`overload` -- a run's queue length (top) and its goodput, offered
+  load and throughput per sampling interval (bottom) against simulated
+  time, the slowdown (pause or slow-down) shaded, and the moment the run
+  recovered when it did (:mod:`alosim.overload`).
+* :func:`collapse` -- a sweep's goodput against the offered rate
+  (``sender.rate``), one line per combination of the other swept parameters
+  (say, the retry policy), with the ideal line goodput = offered load and,
+  for a fixed timeout on one exponential worker, the load at which the
+  retry-amplification fixed point stops existing
+  (:func:`alosim.analytic.collapse_load`) as a vertical line. Like every
+  sweep plot it lives in :mod:`alosim.plots` (``--kind collapse``), which
+  this module builds on; it is re-exported here.
+
+Both take ``ax``/``axes`` to draw into and return the figure.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from alosim import overload as measures
+from alosim.plots import collapse
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
+
+    from alosim.scenario import Scenario
+
+
+def overload(series: Mapping[str, Sequence[float]], scenario: Scenario, *, title: str = "",
+             axes: Sequence[Axes] | None = None) -> Figure:
+    """Queue length above; goodput, offered load and throughput per second below."""
+    if axes is None:
+        from matplotlib.figure import Figure
+
+        fig = Figure(figsize=(7, 5.5), layout="constrained")
+        top, bottom = fig.subplots(2, 1, sharex=True)
+    else:
+        top, bottom = axes
+        fig = top.figure  # type: ignore[assignment]
+    workers = scenario.receiver.count * scenario.receiver.workers
+    rates = measures.rates(series, workers)
+    top.plot(series["time_s"], series["queue_length"], color="tab:purple", label="queue length")
+    top.set_ylabel("copies waiting")
+    bottom.plot(rates["time_s"], rates["offered_per_s"], color="tab:gray", linestyle="--",
+                label="offered load (created/s)")
+    bottom.plot(rates["time_s"], rates["throughput_per_s"], color="tab:orange", linestyle=":",
+                label="throughput (processed/s, duplicates too)")
+    bottom.plot(rates["time_s"], rates["goodput_per_s"], color="tab:green", label="goodput (unique/s)")
+    bottom.set_ylabel("messages per second")
+    bottom.set_xlabel("simulated time (s)")
+    for fault in scenario.faults:
+        if fault.kind in ("pause", "slow") and fault.at is not None and fault.for_ is not None:
+            for ax in (top, bottom):
+                ax.axvspan(fault.at, fault.at + fault.for_, color="tab:red", alpha=0.15,
+                           label=f"{fault.kind} {fault.for_:g} s" if ax is top else None)
+    verdict = measures.recovery(scenario, series)
+    if verdict.recovered and verdict.trigger_end_s is not None and verdict.recovery_time_s is not None:
+        at = verdict.trigger_end_s + verdict.recovery_time_s
+        bottom.axvline(at, color="tab:green", linestyle="-.",
+                       label=f"recovered (+{verdict.recovery_time_s:.3g} s)")
+    for ax in (top, bottom):
+        ax.grid(True, alpha=0.3)
+        ax.legend(loc="upper left", fontsize="small")
+    headline = {True: "recovered", False: "did not recover", None: "no verdict"}[verdict.recovered]
+    if verdict.undecided:
+        headline = "undecided"
+    top.set_title(title or f"Queue and goodput around the slowdown ({headline})")
+    return fig
+
+
+def write_overload_plot(run_folder: str | Path, out: str | Path) -> list[Path]:
+    """Draw :func:`overload` for the run stored in ``run_folder`` as PNG and SVG in ``out``."""
+    import pandas as pd
+
+    from alosim.files import check_writable, ensure_folder
+    from alosim.plots import save
+    from alosim.scenario import load_scenario
+    from alosim.store import ResultsError
+
+    folder = Path(run_folder)
+    if folder.is_dir() and not (folder / "timeseries.csv").is_file():
+        runs = sorted(p for p in folder.glob("seed-*") if (p / "timeseries.csv").is_file())
+        if len(runs) == 1:
+            folder = runs[0]
+    if not (folder / "timeseries.csv").is_file() or not (folder / "scenario.yaml").is_file():
+        raise ResultsError(f"{run_folder}: the overload plot needs one run's folder "
+                           "(with timeseries.csv and scenario.yaml), as alosim run writes it")
+    scenario = load_scenario(folder / "scenario.yaml")
+    frame = pd.read_csv(folder / "timeseries.csv")
+    series = {name: frame[name].tolist() for name in frame.columns}
+    fig = overload(series, scenario, title=f"{scenario.name}: queue and goodput around the slowdown")
+    target = ensure_folder(Path(out))
+    check_writable(target)
+    written = []
+    for suffix in (".png", ".svg"):
+        path = target / f"overload{suffix}"
+        save(fig, path)
+        written.append(path)
+    return written
+
+
+__all__ = ["collapse", "overload", "write_overload_plot"]
