@@ -872,6 +872,18 @@ class Scenario(_Model):
     def to_yaml(self) -> str:
         return yaml.safe_dump(self.resolved(), sort_keys=False, allow_unicode=True)
 
+    def source_yaml(self) -> str:
+        """The scenario as it was given (its file with any ``--set`` values), sweep
+        included: what a sweep folder keeps, because it expands again into the
+        same points. The resolved form would not: a preset fills fields such as
+        ``sender.retry.max_attempts`` for one semantics, and the filled value
+        then contradicts a point that sweeps to another."""
+        try:
+            return yaml.safe_dump(self._source or self.resolved(), sort_keys=False,
+                                  allow_unicode=True)
+        except yaml.YAMLError:  # built in Python from values YAML cannot write
+            return self.to_yaml()
+
     def with_seed(self, seed: int | None) -> Scenario:
         return self if seed is None else self.with_overrides({"seed": seed})
 

@@ -12,7 +12,9 @@ Contents:
 
 * ``sweep.json`` -- the swept parameters, each point's values (as written and
   as resolved), replications, alosim version;
-* ``scenario.yaml`` -- the resolved scenario with its ``sweep`` section;
+* ``scenario.yaml`` -- the scenario as given (with any ``--set`` values) and
+  its ``sweep`` section, which expands again into the same points (each
+  point's resolved values are in ``sweep.json``);
 * ``runs/p<point>-r<replication>.json`` -- one file per finished run, written
   under a temporary name and renamed into place, so an interrupted sweep
   loses only the runs in progress. These files are the source of truth; the

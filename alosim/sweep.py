@@ -350,7 +350,7 @@ def run_sweep(
     if isinstance(plan, Scenario):
         plan = expand(plan)
     executor = executor or SerialExecutor()
-    store = SweepStore.open(out, plan.name, plan.digest, plan.manifest(), plan.scenario.to_yaml())
+    store = SweepStore.open(out, plan.name, plan.digest, plan.manifest(), plan.scenario.source_yaml())
     stored = store.stored()
     tasks = plan.tasks()
     keys = [t.key for t in tasks]

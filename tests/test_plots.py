@@ -327,6 +327,15 @@ def test_the_plots_that_fit_a_sweep_and_why_others_do_not(stored):
         plots.sweep_figure("escapes", stored)
 
 
+def test_a_stored_sweep_expands_again_into_its_points(stored):
+    """The folder's scenario.yaml rebuilds every point, at-most-once included: the
+    resolved form would carry the at-least-once preset's max_attempts into it."""
+    scenarios = plots.point_scenarios(stored)
+    assert scenarios is not None and sorted(scenarios) == list(range(6))
+    by_semantics = {s.semantics: s.sender.retry.max_attempts for s in scenarios.values()}
+    assert by_semantics == {"at-most-once": 1, "at-least-once": None, "exactly-once": None}
+
+
 def test_a_stored_sweep_plots_what_its_table_holds(stored):
     ax = plots.sweep_figure("duplicates", stored).axes[0]
     runs = stored.runs
