@@ -142,6 +142,7 @@ class Recorder:
         "ack_latency_add", "outbox_wait_add", "trace_limit", "trace", "series",
         "queue_dropped", "queue_rejected", "queue_evicted", "nacks_sent", "nacks_lost",
         "nacks_received", "nacks_ignored", "slowdowns", "queued",
+        "retries_suppressed", "short_circuited", "breaker_opened",
     )
 
     def __init__(self, *, trace_messages: int = 0) -> None:
@@ -183,6 +184,12 @@ class Recorder:
         self.nacks_lost = 0  # on the ack link
         self.nacks_received = 0  # acted on: the sender retried at once
         self.nacks_ignored = 0  # its message settled or sent again meanwhile, or its sender down
+        # The sender's overload mitigations (see alosim.model.sender): retransmissions
+        # a retry budget refused, messages held by an open circuit breaker (once
+        # per message per open period), and how often a breaker opened.
+        self.retries_suppressed = 0
+        self.short_circuited = 0
+        self.breaker_opened = 0
         self.duplicate_causes: dict[str, int] = dict.fromkeys(DUPLICATE_CAUSES, 0)
         self.loss_causes: dict[str, int] = dict.fromkeys(LOSS_CAUSES, 0)
         self.dedup_entries = 0
@@ -269,6 +276,14 @@ LOSS_CAUSES: tuple[str, ...] = (
     "unexplained",  # none of the above (never expected)
 )
 
+#: Losses only a sender's overload mitigations cause. Like their counters they
+#: are columns of a run only when the mitigation is configured (see
+#: :func:`mitigation_columns`), so runs without them keep their fingerprints.
+SENDER_LOSS_CAUSES: tuple[str, ...] = (
+    "retry_budget",  # given up while its latest retransmission was suppressed by the retry budget
+    "circuit_open",  # given up while held by an open circuit breaker
+)
+
 SERIES_COLUMNS: tuple[str, ...] = (
     "time_s",
     "dedup_entries",
@@ -335,6 +350,21 @@ def cause_columns(rec: Recorder) -> dict[str, int]:
     """``duplicates_<cause>`` and ``lost_<cause>`` counts, every cause always present."""
     out = {f"duplicates_{cause}": rec.duplicate_causes[cause] for cause in DUPLICATE_CAUSES}
     out.update({f"lost_{cause}": rec.loss_causes[cause] for cause in LOSS_CAUSES})
+    return out
+
+
+def mitigation_columns(rec: Recorder, retry_budget: bool, circuit_breaker: bool) -> dict[str, int]:
+    """The counters and loss causes of the sender's mitigations that are configured."""
+    out: dict[str, int] = {}
+    if retry_budget:
+        out["retries_suppressed"] = rec.retries_suppressed
+    if circuit_breaker:
+        out["breaker_opened"] = rec.breaker_opened
+        out["short_circuited"] = rec.short_circuited
+    if retry_budget:
+        out["lost_retry_budget"] = rec.loss_causes.get("retry_budget", 0)
+    if circuit_breaker:
+        out["lost_circuit_open"] = rec.loss_causes.get("circuit_open", 0)
     return out
 
 

@@ -33,6 +33,7 @@ from alosim.observe import (
     TraceEvent,
     checks,
     latency_columns,
+    mitigation_columns,
 )
 from alosim.scenario import Scenario
 
@@ -113,6 +114,9 @@ def simulate(scenario: Scenario, seed: int | None = None, *,
     for column in COUNTER_COLUMNS:
         summary[column] = rec.dedup_entries if column == "dedup_entries_final" else getattr(rec, column)
     summary.update(cause_columns(rec))
+    sender = scenario.sender
+    summary.update(mitigation_columns(rec, sender.retry_budget is not None,
+                                      sender.circuit_breaker is not None))
     m = max(rec.messages, 1)
     summary["duplicate_deliveries_per_message"] = rec.duplicate_deliveries / m
     summary["transmissions_per_message"] = rec.transmissions / m
