@@ -609,6 +609,15 @@ _IF_NONZERO: list[tuple[str, str]] = [
 ]
 
 
+# The sender's overload mitigations: shown whenever configured (their columns
+# exist only then), zero included -- "the budget never refused" is a result.
+_MITIGATIONS: list[tuple[str, str]] = [
+    ("retries_suppressed", "retries suppressed (budget)"),
+    ("breaker_opened", "breaker opened"),
+    ("short_circuited", "held by an open breaker"),
+]
+
+
 def _fmt(key: str, value: Any) -> str:
     if isinstance(value, bool):
         return "yes" if value else "NO"
@@ -639,6 +648,11 @@ def format_summary(scenario: Scenario, summary: dict[str, Any], wall_time_s: flo
     if extras:
         lines.append("  network and faults")
         for key, label in extras:
+            lines.append(f"    {label:<30} {_fmt(key, summary[key]):>18}")
+    mitigations = [(key, label) for key, label in _MITIGATIONS if key in summary]
+    if mitigations:
+        lines.append("  sender mitigations")
+        for key, label in mitigations:
             lines.append(f"    {label:<30} {_fmt(key, summary[key]):>18}")
     if "publishes_accepted" in summary:
         lines.extend(_pipeline_lines(summary))
