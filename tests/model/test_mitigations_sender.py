@@ -200,6 +200,23 @@ def test_negative_acks_are_failures_too():
     assert r.summary["nacks_received"] > 0 and r.summary["breaker_opened"] > 0
 
 
+@pytest.mark.parametrize("durable", [True, False])
+def test_a_sender_crash_while_the_breaker_holds_messages(durable):
+    faults = [{"target": "receiver-0", "at": 1, "for": 2}, {"target": "sender-0", "at": 1.8, "for": 0.3}]
+    r = alosim.simulate(make(RECEIVER_DOWN, faults=faults, **{"sender.durable_outbox": durable}))
+    s, trace = r.summary, r.trace
+    crash = 1.8
+    held_at_crash = {e.message for e in trace if e.event == "held" and e.time_s < crash}
+    assert len(held_at_crash) > 100
+    if durable:
+        # Kept, and sent after the restart (the breakers restart closed).
+        assert s["lost"] == 0 and s["unsettled"] == 0 and s["abandoned"] == 0
+    else:
+        abandoned = {e.message for e in trace if e.event == "abandoned"}
+        assert held_at_crash - {e.message for e in trace if e.event == "acked"} <= abandoned
+        assert s["lost"] == s["lost_sender_crash"] > 0 and s["lost_circuit_open"] == 0
+
+
 def test_breaker_states():
     breaker = CircuitBreaker(BreakerSpec(failure_ratio=0.5, window=4, open_for=1.0, probes=2))
     msgs = [alosim.model.message.Message(i, 0, i, 0, 0.0) for i in range(4)]
