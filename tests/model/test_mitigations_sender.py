@@ -313,3 +313,18 @@ def test_no_section_and_null_mean_the_same():
     b = alosim.simulate(make(OUTAGE, messages=100, **{"sender.retry_budget": None,
                                                       "sender.circuit_breaker": None}))
     assert a.fingerprint == b.fingerprint
+
+
+def test_a_closed_loop_stalled_by_its_budget_says_what_ends_it():
+    """A closed loop whose window fills with suppressed retries earns no token again."""
+    from alosim.budget import stop_note
+
+    r = alosim.simulate(make(OUTAGE, **{
+        "sender.rate": None, "sender.window": 4, "max_time": None, "network.partitions": [],
+        "network.ack.loss": 0.5, "budget.stall_events": 20_000,
+        "sender.retry_budget": {"ratio": 0.01, "burst": 1}}))
+    s = r.summary
+    assert s["stopped_by"] == "stall" and s["unsettled"] == 4 and s["retries_suppressed"] > 0
+    note = stop_note(s, 20_000)
+    assert "suppressed by sender.retry_budget" in note and "delivery_timeout or max_time" in note
+    assert "max_attempts" not in note  # suppressed retries are not attempts: it would not help
