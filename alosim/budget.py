@@ -353,7 +353,13 @@ def stop_note(summary: dict[str, Any], budget_events: int, memory: int = 0) -> s
                 "set sender.retry.max_attempts, or raise budget.memory")
     if summary.get("stopped_by") != "stall":
         return None
-    return (f"stopped: no message was created or settled in {budget_events:,} events "
-            f"(budget.stall_events); {summary.get('unsettled', 0):,} messages left unsettled. "
-            f"Retries that cannot succeed never end: {_NO_END}, or raise budget.stall_events")
+    note = (f"stopped: no message was created or settled in {budget_events:,} events "
+            f"(budget.stall_events); {summary.get('unsettled', 0):,} messages left unsettled. ")
+    if summary.get("retries_suppressed"):
+        # A window full of suppressed retries makes no first transmission, so
+        # earns no token: only a limit on time ends it.
+        return note + ("Retries suppressed by sender.retry_budget wait for tokens that only "
+                       "first transmissions earn: set sender.retry.delivery_timeout or max_time "
+                       "so that the run can end, or raise budget.stall_events")
+    return note + f"Retries that cannot succeed never end: {_NO_END}, or raise budget.stall_events"
 

@@ -634,10 +634,18 @@ _IF_NONZERO: list[tuple[str, str]] = [
 
 # The receiver's overload mitigations: their columns exist when the scenario
 # turns them on, and are then shown even when 0 (the mitigation had nothing to do).
-_MITIGATIONS: list[tuple[str, str]] = [
+_RECEIVER_MITIGATIONS: list[tuple[str, str]] = [
     ("arrival_duplicates_dropped", "duplicates dropped on arrival"),
     ("arrival_duplicates_reacked", "  of which acked again"),
     ("expired_discarded", "expired copies discarded"),
+]
+
+# The sender's overload mitigations: shown whenever configured (their columns
+# exist only then), zero included -- "the budget never refused" is a result.
+_SENDER_MITIGATIONS: list[tuple[str, str]] = [
+    ("retries_suppressed", "retries suppressed (budget)"),
+    ("breaker_opened", "breaker opened"),
+    ("short_circuited", "held by an open breaker"),
 ]
 
 
@@ -672,11 +680,12 @@ def format_summary(scenario: Scenario, summary: dict[str, Any], wall_time_s: flo
         lines.append("  network and faults")
         for key, label in extras:
             lines.append(f"    {label:<30} {_fmt(key, summary[key]):>18}")
-    mitigations = [(key, label) for key, label in _MITIGATIONS if key in summary]
-    if mitigations:
-        lines.append("  receiver mitigations")
-        for key, label in mitigations:
-            lines.append(f"    {label:<30} {_fmt(key, summary[key]):>18}")
+    for side, listed in (("sender", _SENDER_MITIGATIONS), ("receiver", _RECEIVER_MITIGATIONS)):
+        mitigations = [(key, label) for key, label in listed if key in summary]
+        if mitigations:
+            lines.append(f"  {side} mitigations")
+            for key, label in mitigations:
+                lines.append(f"    {label:<30} {_fmt(key, summary[key]):>18}")
     if "publishes_accepted" in summary:
         lines.extend(_pipeline_lines(summary))
     if "log_records_appended" in summary:

@@ -143,6 +143,7 @@ class Recorder:
         "queue_dropped", "queue_rejected", "queue_evicted", "nacks_sent", "nacks_lost",
         "nacks_received", "nacks_ignored", "slowdowns", "queued",
         "arrival_duplicates_dropped", "arrival_duplicates_reacked", "expired_discarded",
+        "retries_suppressed", "short_circuited", "breaker_opened",
     )
 
     def __init__(self, *, trace_messages: int = 0) -> None:
@@ -190,6 +191,12 @@ class Recorder:
         self.arrival_duplicates_dropped = 0
         self.arrival_duplicates_reacked = 0
         self.expired_discarded = 0
+        # The sender's overload mitigations (see alosim.model.sender): retransmissions
+        # a retry budget refused, messages held by an open circuit breaker (once
+        # per message per open period), and how often a breaker opened.
+        self.retries_suppressed = 0
+        self.short_circuited = 0
+        self.breaker_opened = 0
         self.duplicate_causes: dict[str, int] = dict.fromkeys(DUPLICATE_CAUSES, 0)
         self.loss_causes: dict[str, int] = dict.fromkeys(LOSS_CAUSES, 0)
         self.dedup_entries = 0
@@ -277,6 +284,14 @@ LOSS_CAUSES: tuple[str, ...] = (
     "unexplained",  # none of the above (never expected)
 )
 
+#: Losses only a sender's overload mitigations cause. Like their counters they
+#: are columns of a run only when the mitigation is configured (see
+#: :func:`sender_mitigation_columns`), so runs without them keep their fingerprints.
+SENDER_LOSS_CAUSES: tuple[str, ...] = (
+    "retry_budget",  # given up while its latest retransmission was suppressed by the retry budget
+    "circuit_open",  # given up while held by an open circuit breaker
+)
+
 SERIES_COLUMNS: tuple[str, ...] = (
     "time_s",
     "dedup_entries",
@@ -342,7 +357,7 @@ COUNTER_COLUMNS: tuple[str, ...] = (
 #: The columns of the receiver's opt-in mitigations, by the flag that turns
 #: each on. They join the summary only when their flag is on, so that a run
 #: without them has the summary -- and the fingerprint -- it had before they
-#: existed (:func:`mitigation_columns`).
+#: existed (:func:`receiver_mitigation_columns`).
 RECEIVER_MITIGATION_COLUMNS: dict[str, tuple[str, ...]] = {
     "dedup_on_arrival": ("arrival_duplicates_dropped", "arrival_duplicates_reacked"),
     "discard_expired": ("expired_discarded", "lost_expired_discarded"),
@@ -352,14 +367,14 @@ _OPTIONAL_LOSS_CAUSES = frozenset({"expired_discarded"})
 
 def cause_columns(rec: Recorder) -> dict[str, int]:
     """``duplicates_<cause>`` and ``lost_<cause>`` counts, every cause always present
-    (but those of an opt-in mitigation: see :func:`mitigation_columns`)."""
+    (but those of an opt-in mitigation: see :func:`receiver_mitigation_columns`)."""
     out = {f"duplicates_{cause}": rec.duplicate_causes[cause] for cause in DUPLICATE_CAUSES}
     out.update({f"lost_{cause}": rec.loss_causes[cause] for cause in LOSS_CAUSES
                 if cause not in _OPTIONAL_LOSS_CAUSES})
     return out
 
 
-def mitigation_columns(rec: Recorder, receiver: Any) -> dict[str, int]:
+def receiver_mitigation_columns(rec: Recorder, receiver: Any) -> dict[str, int]:
     """The columns of the mitigations ``receiver`` (a scenario's receiver section) turns on."""
     out: dict[str, int] = {}
     for flag, columns in RECEIVER_MITIGATION_COLUMNS.items():
@@ -367,6 +382,21 @@ def mitigation_columns(rec: Recorder, receiver: Any) -> dict[str, int]:
             for column in columns:
                 out[column] = (rec.loss_causes[column[5:]] if column.startswith("lost_")
                                else getattr(rec, column))
+    return out
+
+
+def sender_mitigation_columns(rec: Recorder, retry_budget: bool, circuit_breaker: bool) -> dict[str, int]:
+    """The counters and loss causes of the sender's mitigations that are configured."""
+    out: dict[str, int] = {}
+    if retry_budget:
+        out["retries_suppressed"] = rec.retries_suppressed
+    if circuit_breaker:
+        out["breaker_opened"] = rec.breaker_opened
+        out["short_circuited"] = rec.short_circuited
+    if retry_budget:
+        out["lost_retry_budget"] = rec.loss_causes.get("retry_budget", 0)
+    if circuit_breaker:
+        out["lost_circuit_open"] = rec.loss_causes.get("circuit_open", 0)
     return out
 
 

@@ -168,6 +168,41 @@ class Retry(_Model):
         return self
 
 
+class RetryBudget(_Model):
+    """A token bucket that caps retransmissions at a fraction of first
+    transmissions, as gRPC's retry throttling and Finagle's RetryBudget do.
+
+    The bucket starts full with ``burst`` tokens; each first transmission adds
+    ``ratio`` tokens (never beyond ``burst``); each retransmission takes one
+    whole token. A retransmission that finds less than one is suppressed and
+    asked again one retry interval later (see :mod:`alosim.model.sender`).
+    Over a run, retransmissions <= burst + ratio x first transmissions.
+    """
+
+    ratio: Number = Field(
+        ge=0, le=1000,
+        description="Tokens earned per first transmission (0.1: one retry per ten messages; "
+        "0: only the burst, ever).")
+    burst: Count = Field(ge=1, le=10**9, description="Bucket size, and its content at the start.")
+
+
+class CircuitBreaker(_Model):
+    """Stop sending to a receiver that keeps failing; probe it before trusting it again.
+
+    Closed, it keeps the outcomes of the last ``window`` transmissions (acked:
+    success; timed out or negatively acked: failure) and opens when the window
+    is full and the share of failures is at least ``failure_ratio``. Open, it
+    holds every transmission to its receiver for ``open_for``; then half-open,
+    it lets ``probes`` transmissions out, closes if all of them are acked and
+    opens again if one fails. One breaker per connection (sender, receiver).
+    """
+
+    failure_ratio: Number = Field(gt=0, le=1, description="Share of failures in a full window that opens it.")
+    window: Count = Field(ge=1, le=10**6, description="Outcomes remembered while closed.")
+    open_for: PositiveSeconds = Field(description="How long it stays open before probing.")
+    probes: Count = Field(default=1, ge=1, le=10**6, description="Transmissions let out half-open.")
+
+
 class Sender(_Model):
     """Producers of messages. Each of ``count`` senders has its own arrivals and window."""
 
@@ -189,6 +224,12 @@ class Sender(_Model):
         description="Un-acked messages survive a sender crash and are resent on restart; "
         "if false a crash abandons them.",
     )
+    retry_budget: RetryBudget | None = Field(
+        default=None, description="Cap retransmissions at a fraction of first transmissions; "
+        "null = no cap.")
+    circuit_breaker: CircuitBreaker | None = Field(
+        default=None, description="Hold transmissions to a receiver that keeps failing; "
+        "null = never.")
 
 
 class GilbertElliott(_Model):

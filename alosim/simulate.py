@@ -33,7 +33,8 @@ from alosim.observe import (
     TraceEvent,
     checks,
     latency_columns,
-    mitigation_columns,
+    receiver_mitigation_columns,
+    sender_mitigation_columns,
 )
 from alosim.scenario import Scenario
 
@@ -132,7 +133,10 @@ def simulate(scenario: Scenario, seed: int | None = None, *,
         summary[column] = rec.dedup_entries if column == "dedup_entries_final" else getattr(rec, column)
     summary.update(cause_columns(rec))
     if world.pipeline is None:
-        summary.update(mitigation_columns(rec, scenario.receiver))
+        summary.update(receiver_mitigation_columns(rec, scenario.receiver))
+    sender = scenario.sender
+    summary.update(sender_mitigation_columns(rec, sender.retry_budget is not None,
+                                      sender.circuit_breaker is not None))
     m = max(rec.messages, 1)
     summary["duplicate_deliveries_per_message"] = rec.duplicate_deliveries / m
     summary["transmissions_per_message"] = rec.transmissions / m

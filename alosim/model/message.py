@@ -46,6 +46,10 @@ class Message:
     active: int = 0
     concurrent: int = 0
     floor: int = 0  # its connection's floor at its latest transmission (sequence stores)
+    # Held back by a sender's mitigation: "circuit_open" (its breaker is open)
+    # or "retry_budget" (its latest retransmission was suppressed); "" if not.
+    held: str = ""
+    short_circuited: int = -1  # the breaker's open period in which it was last counted held
 
     def __init__(self, id: int, sender: int, seq: int, receiver: int, created: float) -> None:
         self.id = id

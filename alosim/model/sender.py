@@ -33,6 +33,41 @@ its ``max_attempts`` (at-most-once: its one attempt), is given up instead, so
 at-most-once never sends a message twice; messages not yet sent are sent.
 Without a durable outbox they are abandoned.
 
+Two optional mitigations keep retries from becoming the overload (see
+:mod:`alosim.model.mitigation`):
+
+* A **retry budget** (``sender.retry_budget``): a retransmission -- after a
+  timeout, a negative ack or a restart -- needs a whole token. One that finds
+  none is *suppressed* (``retries_suppressed`` counts each refusal): nothing
+  is sent, the message's timer is re-armed for the wait its retry policy
+  would give the next attempt (cut at its delivery timeout), and it asks
+  again then. It stays un-acked: ``max_attempts`` counts transmissions made,
+  so only ``delivery_timeout`` (or an ack of an earlier copy) ends it. The
+  bucket survives a sender crash, so retransmissions <= burst + ratio x first
+  transmissions holds over a whole run.
+* A **circuit breaker** per connection (``sender.circuit_breaker``): while
+  it is open, or half-open with its probes out, a transmission to its
+  receiver is *held*. A held message keeps its window slot and waits in the
+  breaker's list; ``short_circuited`` counts each held message once per open
+  period. A message never sent yet has no timer and no delivery timeout
+  running (that starts at its first transmission, as for any message in the
+  outbox). A held retransmission keeps a timer, re-armed like a suppressed
+  one: when it fires the message gives up if its delivery timeout has run
+  out, else asks the breaker again (a held retransmission is not a timeout).
+  When the breaker turns half-open the oldest held messages go out as its
+  probes; when it closes every held message goes out at once, in creation
+  order (retransmissions still subject to the budget). A crash restarts the
+  breakers closed.
+
+**Loss causes.** As everywhere, a lost message is charged to the first thing
+that went wrong with it (``msg.cause`` is set once). The sender's own reason
+comes last: when it gives a message up, the limit that ran out
+(``delivery_timeout``, ``max_attempts``) is the cause -- unless the message's
+latest retransmission was being held back, then it is ``circuit_open`` (held
+by a breaker) or ``retry_budget`` (suppressed), which is why its limit ran
+out. A message still unsettled when the run stops is not lost and has no
+cause.
+
 Messages are numbered per connection (this sender to one receiver), so that
 the receiver's sequence store sees every number of its connection; see
 :class:`alosim.model.dedup.SequenceDedup` for the floor each transmission
@@ -51,6 +86,7 @@ import simpy
 
 from alosim.model.events import Later
 from alosim.model.message import Message
+from alosim.model.mitigation import CLOSED, OPEN, CircuitBreaker, TokenBucket
 from alosim.scenario import Sender as SenderSpec
 from alosim.streams import Draws
 
@@ -63,6 +99,10 @@ if TYPE_CHECKING:
 _ALPHA, _BETA, _K, _G = 1 / 8, 1 / 4, 4, 0.001
 
 
+def _by_id(msg: Message) -> int:
+    return msg.id
+
+
 class Sender:
     # Slots keep attribute access on the hot path fast (a plain instance
     # dict stops being specialised by CPython past about 30 attributes).
@@ -72,7 +112,8 @@ class Sender:
         "outbox", "in_flight", "creating", "up", "_restarted", "_resend", "_gap", "_jitter",
         "srtt", "rttvar", "rto", "_adaptive", "_send_data", "_same_wait", "_timers",
         "_pop_timer", "_ticket", "_wake_at", "_wake_callbacks", "_next_id", "_receivers",
-        "_seqs", "_floors", "_open", "_backoff_at",
+        "_seqs", "_floors", "_open", "_backoff_at", "_budget", "_breakers", "_guarded",
+        "_half_open_callbacks",
     )
 
     def __init__(self, world: World, index: int, spec: SenderSpec,
@@ -147,6 +188,17 @@ class Sender:
         # Adaptive timeout: when the RTO was last backed off (RFC 6298 5.5 backs
         # off the one retransmission timer, so once per loss episode).
         self._backoff_at = -math.inf
+        # Overload mitigations (see the module docstring). Without them the
+        # hot path only ever tests `_guarded` (in _fill) and `_breakers` (per ack).
+        self._budget = TokenBucket(spec.retry_budget) if spec.retry_budget is not None else None
+        self._breakers = ([CircuitBreaker(spec.circuit_breaker) for _ in range(self._receivers)]
+                          if spec.circuit_breaker is not None else None)
+        self._guarded = self._budget is not None or self._breakers is not None
+        self._half_open_callbacks = (self._half_open,)
+        if self._budget is not None:
+            self.rec.loss_causes.setdefault("retry_budget", 0)
+        if self._breakers is not None:
+            self.rec.loss_causes.setdefault("circuit_open", 0)
 
     # -- arrivals ------------------------------------------------------------
 
@@ -203,6 +255,7 @@ class Sender:
         """The messages counted by :attr:`unsettled` (for the end-of-run accounting)."""
         if self.up:
             sent = [msg for _, ticket, msg in self._timers if not msg.settled and ticket == msg.timer]
+            sent += self._held_unsent()
         else:
             sent = [msg for msg in self._resend if not msg.settled]
         return sent + list(self.outbox)
@@ -222,6 +275,9 @@ class Sender:
     def _fill(self) -> None:
         """Send from the outbox (or, closed loop, new messages) while the window has room."""
         if not self.up:
+            return
+        if self._guarded:
+            self._fill_guarded()
             return
         closed_loop = self.rate is None
         while self.in_flight < self.window:
@@ -327,6 +383,13 @@ class Sender:
         self._wake_at = math.inf
 
     def _expired(self, msg: Message, deadline: float) -> None:
+        if self._guarded:
+            if msg.held:
+                # A held or suppressed retransmission asks again: no ack was awaited.
+                self._retry(msg, deadline)
+                return
+            if self._breakers is not None:
+                self._outcome(msg, failed=True)
         rec = self.rec
         now = self.env._now
         rec.timeouts += 1
@@ -351,7 +414,10 @@ class Sender:
                 # with the new one.
                 self.rto = min(2 * self.rto, self.max_timeout)
                 self._backoff_at = now
-            self.transmit(msg)
+            if self._guarded:
+                self._again(msg)
+            else:
+                self.transmit(msg)
             return
         self._give_up(msg, cause)
         self._settle(msg)
@@ -360,6 +426,11 @@ class Sender:
         """Stop trying ``msg`` (the caller settles it)."""
         rec = self.rec
         rec.gave_up += 1
+        if self._guarded and msg.held:
+            # Its latest retransmission was held back by a mitigation: charge
+            # that rather than the limit that ran out meanwhile.
+            cause = msg.held
+            self._unhold(msg)
         msg.cause = msg.cause or cause
         if msg.id < rec.trace_limit:
             rec.event(self.env._now, self.actor, "gave_up", msg.id, msg.attempts, cause)
@@ -400,6 +471,8 @@ class Sender:
             self.world.pending[msg.id] = msg
         elif not msg.processed:
             self.world.lost(msg)
+        if self._breakers is not None:
+            self._outcome(msg, failed=False)
         self._fill()
         if not self.in_flight and not self.creating:
             self.world.check_done()
@@ -414,6 +487,8 @@ class Sender:
         rec.nacks_received += 1
         if msg.id < rec.trace_limit:
             rec.event(self.env._now, self.actor, "nacked", msg.id, attempt)
+        if self._breakers is not None:
+            self._outcome(msg, failed=True)
         self._retry(msg, self.env._now)
 
     def _sample_rtt(self, rtt: float) -> None:
@@ -435,6 +510,159 @@ class Sender:
         if not self.in_flight and not self.creating:
             self.world.check_done()
 
+    # -- overload mitigations -------------------------------------------------------
+
+    def _fill_guarded(self) -> None:
+        """:meth:`_fill` with a retry budget or circuit breakers: the same, but each
+        first transmission goes through :meth:`_first`."""
+        closed_loop = self.rate is None
+        while self.in_flight < self.window:
+            if self.outbox:
+                msg = self.outbox.popleft()
+                self.rec.outbox_wait_add(self.env._now - msg.created)
+            elif closed_loop and self.remaining > 0:
+                msg = self._create()
+            else:
+                break
+            self.in_flight += 1
+            self._first(msg)
+        if closed_loop and self.creating and self.remaining <= 0:
+            self._stop_creating()
+
+    def _first(self, msg: Message) -> None:
+        """The first transmission of ``msg`` (which has its window slot), unless
+        its breaker holds it; it earns the retry budget its share."""
+        breakers = self._breakers
+        if breakers is not None:
+            breaker = breakers[msg.receiver]
+            if breaker.blocks():
+                self._hold(msg, breaker)
+                return
+            breaker.sent(msg)
+        msg.first_sent = self.env._now
+        if self._budget is not None:
+            self._budget.earn()
+        self.transmit(msg)
+
+    def _again(self, msg: Message) -> None:
+        """A retransmission of ``msg`` that its limits allow: held while its breaker
+        is open, suppressed when the budget has no whole token, else sent."""
+        breakers = self._breakers
+        if breakers is not None:
+            breaker = breakers[msg.receiver]
+            if breaker.blocks():
+                self._hold(msg, breaker)
+                return
+        budget = self._budget
+        if budget is not None and not budget.take():
+            self._suppress(msg)
+            return
+        if msg.held:
+            self._unhold(msg)
+        if breakers is not None:
+            breaker.sent(msg)
+        self.transmit(msg)
+
+    def _hold(self, msg: Message, breaker: CircuitBreaker) -> None:
+        """Keep ``msg`` back until ``breaker`` lets it out. A message already sent
+        keeps a timer (see :meth:`_rearm`) so that its limits still apply."""
+        rec = self.rec
+        if msg.held != "circuit_open":
+            msg.held = "circuit_open"
+            breaker.held.append(msg)
+        if msg.short_circuited != breaker.opened:  # once per message per open period
+            msg.short_circuited = breaker.opened
+            rec.short_circuited += 1
+        if msg.id < rec.trace_limit:
+            rec.event(self.env._now, self.actor, "held", msg.id, msg.attempts, "circuit open")
+        if msg.attempts:
+            self._rearm(msg)
+
+    def _suppress(self, msg: Message) -> None:
+        """The retry budget refused a retransmission of ``msg``: ask again later."""
+        rec = self.rec
+        rec.retries_suppressed += 1
+        if msg.held == "circuit_open":
+            self._unhold(msg)
+        msg.held = "retry_budget"
+        if msg.id < rec.trace_limit:
+            rec.event(self.env._now, self.actor, "suppressed", msg.id, msg.attempts, "retry budget")
+        self._rearm(msg)
+
+    def _unhold(self, msg: Message) -> None:
+        """``msg`` leaves whatever held it back."""
+        if msg.held == "circuit_open":
+            self._breakers[msg.receiver].held.remove(msg)  # type: ignore[index]
+        msg.held = ""
+
+    def _rearm(self, msg: Message) -> None:
+        """Give ``msg`` a timer without a transmission: the wait the retry policy
+        would give its next attempt, cut at its delivery timeout."""
+        now = self.env._now
+        deadline = now + self._wait(msg, msg.attempts + 1)
+        if self.delivery_timeout is not None:
+            deadline = min(deadline, msg.first_sent + self.delivery_timeout)
+        ticket = msg.timer = self._ticket = self._ticket + 1
+        if self._same_wait:
+            self._timers.append((deadline, ticket, msg))  # type: ignore[union-attr]
+        else:
+            heappush(self._timers, (deadline, ticket, msg))  # type: ignore[arg-type]
+        if deadline < self._wake_at:
+            self._wake_at = deadline
+            Later.at(self.env, deadline, self._wake_callbacks, deadline)
+
+    def _outcome(self, msg: Message, failed: bool) -> None:
+        """Tell ``msg``'s breaker how a transmission ended, and act on its verdict."""
+        breaker = self._breakers[msg.receiver]  # type: ignore[index]
+        verdict = breaker.record(msg, failed)
+        if verdict is None:
+            return
+        rec = self.rec
+        now = self.env._now
+        if verdict is OPEN:
+            breaker.open()
+            rec.breaker_opened += 1
+            if msg.id < rec.trace_limit:
+                rec.event(now, self.actor, "breaker_open", msg.id, msg.attempts,
+                          f"receiver-{msg.receiver}")
+            Later.at(self.env, now + breaker.open_for, self._half_open_callbacks,
+                     (breaker, breaker.generation))
+        elif verdict is CLOSED:
+            breaker.close()
+            if msg.id < rec.trace_limit:
+                rec.event(now, self.actor, "breaker_closed", msg.id, msg.attempts,
+                          f"receiver-{msg.receiver}")
+            self._release(breaker)
+
+    def _half_open(self, event: Later) -> None:
+        """An open period ended: let the probes out, the oldest held messages first."""
+        breaker, generation = event._value
+        if generation != breaker.generation or not self.up:
+            return  # the sender crashed meanwhile and its breakers restarted closed
+        breaker.half_open()
+        self._release(breaker)
+
+    def _release(self, breaker: CircuitBreaker) -> None:
+        """Send what ``breaker`` held, in creation order, as long as it lets them out."""
+        waiting = sorted((msg for msg in breaker.held if not msg.settled), key=_by_id)
+        breaker.held = []
+        for i, msg in enumerate(waiting):
+            if breaker.blocks():
+                breaker.held = waiting[i:]
+                return
+            msg.held = ""
+            if msg.attempts:
+                self._again(msg)
+            else:
+                self._first(msg)
+
+    def _held_unsent(self) -> list[Message]:
+        """Messages a breaker holds that were never sent (they have no timer)."""
+        if self._breakers is None:
+            return []
+        return sorted((msg for breaker in self._breakers for msg in breaker.held
+                       if not msg.attempts and not msg.settled), key=_by_id)
+
     # -- crashes -----------------------------------------------------------------
 
     def crash(self) -> None:
@@ -447,6 +675,17 @@ class Sender:
         unacked = [msg for _, ticket, msg in sorted(self._timers, key=lambda t: t[:2])
                    if not msg.settled and ticket == msg.timer]
         self._timers.clear()
+        if self._breakers is not None:
+            # The breakers are the process's memory: they restart closed. Messages
+            # they held and that were never sent wait for the restart (or are
+            # abandoned) with the rest.
+            unacked += self._held_unsent()
+            for msg in unacked:
+                if msg.held == "circuit_open":
+                    msg.held = ""
+            for breaker in self._breakers:
+                breaker.close()
+                breaker.held = []
         if self.durable_outbox:
             self._resend = unacked
             return
@@ -482,12 +721,18 @@ class Sender:
         for msg in resend:
             if msg.settled:
                 continue
+            if not msg.attempts:  # held by a circuit breaker when the sender crashed
+                self._first(msg)
+                continue
             if self.delivery_timeout is not None and now >= msg.first_sent + self.delivery_timeout:
                 self._give_up(msg, "delivery_timeout")
             elif self.max_attempts and msg.attempts >= self.max_attempts:
                 self._give_up(msg, "max_attempts")
             else:
-                self.transmit(msg)
+                if self._guarded:
+                    self._again(msg)
+                else:
+                    self.transmit(msg)
                 continue
             # _settle without refilling the window yet: the resends go first.
             msg.settled = True

@@ -6,7 +6,8 @@ delivery_timeout, durable outboxes, scheduled and random crashes of senders
 and receivers, partitions, network duplication, FIFO links, Gilbert-Elliott
 loss, several workers, bounded queues under each full-queue policy (negative
 acks included), LIFO service, pauses and slow-downs, deduplication on
-arrival and discarding expired work -- runs it briefly and checks:
+arrival and discarding expired work, the sender's retry budget and circuit
+breaker -- runs it briefly and checks:
 
 * the run's own accounting (``World.conservation``, which raises if a message
   or a packet goes missing; it runs after every simulation);
@@ -16,6 +17,9 @@ arrival and discarding expired work -- runs it briefly and checks:
 * at-most-once processes nothing twice unless the network duplicated it;
 * with deduplication on arrival no two copies of a message are ever in
   progress at once (no ``concurrent_copy`` duplicate);
+* a retry budget bounds retransmissions: <= burst + ratio x first
+  transmissions per sender (in exact arithmetic, as the bucket counts);
+* a message is held by a breaker only after one opened;
 * a sequence store that saw every message processed holds one mark per
   connection and nothing else.
 
@@ -35,6 +39,7 @@ Sized to run in well under a minute together with a fixed set of examples (the
 from __future__ import annotations
 
 from collections import Counter
+from fractions import Fraction
 from typing import Any
 
 from hypothesis import HealthCheck, given, settings
@@ -63,6 +68,13 @@ DEDUP = st.sampled_from([
 ])
 
 LOSS = st.sampled_from([0.0, 0.1, 0.4, {"model": "gilbert-elliott", "p": 0.05, "r": 0.3}])
+
+RETRY_BUDGET = st.sampled_from([None, None, {"ratio": 0.1, "burst": 2}, {"ratio": 0, "burst": 1},
+                                {"ratio": 0.5, "burst": 5}])
+CIRCUIT_BREAKER = st.sampled_from([
+    None, None, {"failure_ratio": 0.5, "window": 4, "open_for": 0.1},
+    {"failure_ratio": 0.2, "window": 10, "open_for": 0.5, "probes": 2},
+    {"failure_ratio": 1, "window": 1, "open_for": 0.05, "probes": 3}])
 
 
 @st.composite
@@ -143,6 +155,9 @@ def scenarios(draw: st.DrawFn) -> tuple[alosim.Scenario, dict[str, Any]]:
         # in progress, messages unsettled must be accounted for too.
         "max_time": draw(st.sampled_from([20.0, 0.3])),
     }
+    # Drawn last, so that the examples drawn before these existed stay as they were.
+    sender["retry_budget"] = draw(RETRY_BUDGET)
+    sender["circuit_breaker"] = draw(CIRCUIT_BREAKER)
     return make(BASE, **overrides), overrides
 
 
@@ -162,6 +177,7 @@ def test_every_combination_keeps_the_books(drawn):
         assert max(sends.values(), default=0) <= limit, "a message was sent too often"
     if scenario.semantics == "at-most-once" and not scenario.network.data.duplicate:
         assert s["duplicate_processing"] == 0
+    check_mitigations(scenario, s)
 
     if scenario.receiver.dedup_on_arrival:
         assert s["duplicates_concurrent_copy"] == 0, "two copies of a message in progress at once"
@@ -174,6 +190,23 @@ def test_every_combination_keeps_the_books(drawn):
             senders = {e.message: e.actor for e in trace if e.event == "create"}
             connections = {(senders[m], m % scenario.receiver.count) for m in senders}
             assert s["dedup_entries_final"] == len(connections), "the sequence store kept gaps"
+
+
+def check_mitigations(scenario: alosim.Scenario, s: dict[str, Any]) -> None:
+    """The retry budget's bound and the breaker's counters, where configured."""
+    budget, breaker = scenario.sender.retry_budget, scenario.sender.circuit_breaker
+    assert ("retries_suppressed" in s) == (budget is not None)
+    assert ("breaker_opened" in s) == (breaker is not None)
+    if budget is not None:
+        ratio = Fraction(repr(float(budget.ratio)))
+        first = s["transmissions"] - s["retransmissions"]
+        assert s["retransmissions"] <= scenario.sender.count * budget.burst + ratio * first
+        if s["lost_retry_budget"]:
+            assert s["retries_suppressed"] > 0
+    if breaker is not None:
+        assert s["short_circuited"] == 0 or s["breaker_opened"] > 0
+        if s["lost_circuit_open"]:
+            assert s["short_circuited"] > 0
 
 
 PIPELINE_BASE = """
@@ -269,6 +302,8 @@ def pipelines(draw: st.DrawFn) -> alosim.Scenario:
         "faults": draw(st.lists(pipeline_crash(consumers), max_size=2)),
         "max_time": draw(st.sampled_from([20.0, 0.3])),
     }
+    overrides["sender"]["retry_budget"] = draw(RETRY_BUDGET)  # drawn last, see scenarios()
+    overrides["sender"]["circuit_breaker"] = draw(CIRCUIT_BREAKER)
     return make(PIPELINE_BASE, **overrides)
 
 
@@ -292,6 +327,7 @@ def test_every_pipeline_keeps_the_books(scenario):
         assert all(n <= max_deliveries * entries[m] for m, n in deliveries.items())
     assert s["duplicates_publish"] + s["duplicates_consume"] == s["duplicate_processing"]
     assert s["processed"] + s["lost"] + s["unsettled"] >= s["messages"]
+    check_mitigations(scenario, s)
 
 
 LOG_BASE = """
