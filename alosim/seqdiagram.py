@@ -303,6 +303,9 @@ def _frame(ax: Axes, diagram: Diagram, lane: dict[str, float], scale: float, uni
     if "commit" in kinds:
         handles.append(Line2D([], [], color=COLORS["commit"], marker="d", markersize=6, linestyle="none",
                               label="commit partition@next offset"))
+    if "commit_failed" in kinds:
+        handles.append(Line2D([], [], color=COLORS["commit_failed"], marker="d", markersize=6,
+                              linestyle="none", label="commit failed (rebalanced away)"))
     if any(mark.kind == "rebalance" for mark in diagram.marks):
         handles.append(Line2D([], [], color=COLORS["rebalance"], linewidth=2,
                               label="rebalance (band: group stopped)"))
@@ -538,7 +541,8 @@ class _Labeller:
             self._take(_Rect(px, py, 0.0, r, r))
         for arrow, start, end in sorted(paths, key=lambda p: p[1][1]):
             self._arrow_label(arrow, start, end)
-        for n, (mark, start, end) in enumerate(spans):
+        for mark, start, end in spans:
+            n = next(i for i, other in enumerate(diagram.marks) if other is mark)  # as its line's id
             self._mark_label(n, mark, start, end)
         for note in sorted(diagram.notes, key=lambda n: n.time_s):
             self._note_label(note, lane, scale)
