@@ -165,14 +165,12 @@ def test_a_long_run_traces_the_group_only_while_traced_records_are_open() -> Non
                                     ["observe.trace_messages=3"])
     result = alosim.simulate(scenario)
     events = result.trace
-    last_commit = {}
-    for e in events:
-        if e.event == "appended":
-            last_commit[e.detail.split("@")[0]] = None
     assert result.summary["log_rebalances"] >= 20
-    rebalances = [e for e in events if e.event == "rebalance"]
-    assert len(rebalances) < result.summary["log_rebalances"]
-    traced_commits = [e for e in events if e.event == "commit"]
-    assert len(events) < 300
-    # Every traced commit is of a partition a traced record was appended to.
-    assert {e.detail.split("@")[0] for e in traced_commits} <= set(last_commit)
+    assert sum(e.event == "rebalance" for e in events) < result.summary["log_rebalances"]
+    assert sum(e.event == "commit" for e in events) < result.summary["log_commits_landed"] / 100
+    # Every traced commit is of a partition a traced record was appended to,
+    # and the group's rows end long before the run does.
+    appended_to = {e.detail.split("@")[0] for e in events if e.event == "appended"}
+    assert {e.detail.split("@")[0] for e in events if e.event == "commit"} <= appended_to
+    group_rows = [e.time_s for e in events if e.actor == "group" or e.event in ("commit", "fetch")]
+    assert max(group_rows) < 0.1 * result.summary["sim_time_s"]
