@@ -10,7 +10,11 @@ it was sent, and ends in a cross. On the sender's lane a diamond marks each
 retry timeout, with a bar along the lane for the timer that ran out, and a
 square marks giving up; at the receiver, notes say what happened to each
 copy -- processed, caught as a duplicate, or processed again. Crashes are
-marked on their lane, with a bar for the time the actor was down.
+marked on their lane, with a bar for the time the actor was down. On a log's
+consumer lanes, fetches and commits are marked with their partitions and
+offsets, and a rebalance is a line across the consumer lanes when the
+partitions were assigned again, over a band back to what triggered it,
+labelled with who owns what afterwards.
 
 Retry timers leave long silences between bursts of activity. Those are
 drawn short, as a shaded band saying how much time was skipped; everywhere
@@ -35,7 +39,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Generic, TypeVar
 
 from alosim.observe import TraceEvent
-from alosim.seqdiagram_layout import Arrow, Diagram, Note, layout, lost_reach, quiet_gaps
+from alosim.seqdiagram_layout import Arrow, Diagram, Mark, Note, layout, lost_reach, quiet_gaps
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -80,11 +84,16 @@ COLORS = {
     "expired_discarded": "#d9730d",  # the colour of the timeout that made it useless
     "crash": "#b71c1c",
     "restart": "#2e7d32",
+    "fetch": "#0277bd",
+    "commit": "#00695c",
+    "commit_failed": "#c62828",
+    "rebalance": "#6a1b9a",
+    "assigned": "#9575cd",
     "lane": "#9e9e9e",
 }
 # The marker of each kind of note on its lane (a dot when not listed).
 MARKERS = {"timeout": "D", "gave_up": "s", "abandoned": "s", "crash": "X", "restart": "P",
-           "expired_discarded": "v"}
+           "expired_discarded": "v", "fetch": ">", "commit": "d", "commit_failed": "d"}
 BOLD_NOTES = ("timeout", "gave_up", "abandoned", "processed_again", "crash", "restart")
 
 
@@ -140,10 +149,11 @@ def _draw_into(ax: Axes, diagram: Diagram, title: str, margins: tuple[float, flo
     bands = _time_axis(ax, diagram, gaps, scale, unit)
     paths = _draw_arrows(ax, diagram, lane, scale)
     markers = _draw_notes(ax, diagram, lane, scale)
+    spans = _draw_marks(ax, diagram, lane, scale)
     # Settle the layout first: labels are placed in display units, which must be final.
     ax.figure.draw_without_rendering()
     labeller = _Labeller(ax)
-    labeller.place(diagram, lane, scale, paths, markers, bands)
+    labeller.place(diagram, lane, scale, paths, markers, bands, spans)
     return labeller
 
 
@@ -230,7 +240,7 @@ def _margins_in(diagram: Diagram) -> tuple[float, float]:
 
 
 def _height_in(diagram: Diagram, title: str) -> float:
-    labels = len(diagram.arrows) + len(diagram.notes)
+    labels = len(diagram.arrows) + len(diagram.notes) + sum(m.kind != "assigned" for m in diagram.marks)
     height_in = PER_LABEL_IN * labels + 1.8 + (0.35 if title else 0)
     return min(MAX_HEIGHT_IN, max(5.0, height_in))
 
@@ -255,10 +265,14 @@ def _frame(ax: Axes, diagram: Diagram, lane: dict[str, float], scale: float, uni
     ax.set_xlim(-margins[0] / gap, max(n - 1, 1) + margins[1] / gap)
     span = t_end if t_end > 0 else 1.0
     ax.set_ylim(span * 1.04, -0.02 * span)  # time flows downward
+    # A log's consumers: the partitions the group assigned them at the start.
+    start = {actor: parts for mark in diagram.marks[:1] if mark.kind == "assigned"
+             for actor, parts in mark.owners}
     for actor, x in lane.items():
         ax.axvline(x, color=COLORS["lane"], linewidth=1.0, linestyle=(0, (4, 3)), zorder=1,
                    gid=f"lane {actor}")
-        ax.text(x, 1.0, actor, transform=ax.get_xaxis_transform(), ha="center", va="bottom",
+        name = f"{actor} {{{','.join(map(str, start[actor]))}}}" if actor in start else actor
+        ax.text(x, 1.0, name, transform=ax.get_xaxis_transform(), ha="center", va="bottom",
                 fontsize=FONT_PT + 1.5, fontweight="bold", gid=f"lane name {actor}",
                 bbox={"boxstyle": "round,pad=0.4", "facecolor": "#eef2f7", "edgecolor": "#8a9bb0"})
     ax.set_xticks([])
@@ -283,6 +297,18 @@ def _frame(ax: Axes, diagram: Diagram, lane: dict[str, float], scale: float, uni
     if "expired_discarded" in kinds:
         handles.append(Line2D([], [], color=COLORS["expired_discarded"], marker="v", markersize=6,
                               linestyle="none", label="expired, discarded"))
+    if "fetch" in kinds:
+        handles.append(Line2D([], [], color=COLORS["fetch"], marker=">", markersize=6, linestyle="none",
+                              label="fetch partition@offsets"))
+    if "commit" in kinds:
+        handles.append(Line2D([], [], color=COLORS["commit"], marker="d", markersize=6, linestyle="none",
+                              label="commit partition@next offset"))
+    if "commit_failed" in kinds:
+        handles.append(Line2D([], [], color=COLORS["commit_failed"], marker="d", markersize=6,
+                              linestyle="none", label="commit failed (rebalanced away)"))
+    if any(mark.kind == "rebalance" for mark in diagram.marks):
+        handles.append(Line2D([], [], color=COLORS["rebalance"], linewidth=2,
+                              label="rebalance (band: group stopped)"))
     ax.legend(handles=handles, loc="upper center", bbox_to_anchor=(0.5, -0.01), ncols=3,
               frameon=False, fontsize=FONT_PT)
     if title:
@@ -344,6 +370,28 @@ def _draw_notes(ax: Axes, diagram: Diagram, lane: dict[str, float], scale: float
         ax.plot([lane[actor]] * 2, [since, diagram.end_s * scale], color=COLORS["crash"], linewidth=7,
                 alpha=0.25, solid_capstyle="butt", zorder=2, gid=f"down {actor}")
     return markers
+
+
+def _draw_marks(ax: Axes, diagram: Diagram, lane: dict[str, float],
+                scale: float) -> list[tuple[Mark, _Point, _Point]]:
+    """Rebalances: a line across the lanes they concern when the partitions were
+    assigned again, over a band from what triggered them. Returns each line."""
+    spans = []
+    for n, mark in enumerate(diagram.marks):
+        if mark.kind == "assigned":
+            continue  # the assignment at the start is in the lanes' names
+        xs = [lane[actor] for actor in mark.actors]
+        x0, x1 = min(xs) - 0.3, max(xs) + 0.3
+        t, since = mark.time_s * scale, mark.since_s * scale
+        color = COLORS[mark.kind]
+        if since < t:
+            ax.fill_between([x0, x1], since, t, color=color, alpha=0.12, linewidth=0, zorder=1.5,
+                            gid=f"{mark.kind} band {n}")
+        ax.plot([x0, x1], [t, t], color=color, linewidth=2.0 if mark.kind == "rebalance" else 1.2,
+                linestyle="-" if mark.kind == "rebalance" else (0, (2, 2)), zorder=4,
+                gid=f"{mark.kind} {n}")
+        spans.append((mark, (x0, t), (x1, t)))
+    return spans
 
 
 class _Rect:
@@ -478,14 +526,14 @@ class _Labeller:
 
     def place(self, diagram: Diagram, lane: dict[str, float], scale: float,
               paths: list[tuple[Arrow, _Point, _Point]], markers: list[_Point],
-              bands: list[tuple[float, float]]) -> None:
+              bands: list[tuple[float, float]], spans: Sequence[tuple[Mark, _Point, _Point]] = ()) -> None:
         x_lo, x_hi = self.ax.get_xlim()
         for lo, hi in bands:  # skipped stretches of time take no labels
             (x0, y0), (x1, y1) = self.to_px((x_lo, lo)), self.to_px((x_hi, hi))
             self._take(_Rect((x0 + x1) / 2, (y0 + y1) / 2, 0.0, abs(x1 - x0) / 2, abs(y1 - y0) / 2))
-        for arrow, start, end in paths:
+        for owner, start, end in [*paths, *spans]:
             p0, p1 = tuple(self.to_px(start)), tuple(self.to_px(end))
-            self.lines.add((arrow, p0, p1), min(p0[1], p1[1]), max(p0[1], p1[1]))
+            self.lines.add((owner, p0, p1), min(p0[1], p1[1]), max(p0[1], p1[1]))
         r = 6 * self.px_per_pt
         crosses = [end for arrow, _, end in paths if arrow.fate == "lost"]
         for x, t in markers + crosses:  # a marker is a small box that no label may cover
@@ -493,6 +541,9 @@ class _Labeller:
             self._take(_Rect(px, py, 0.0, r, r))
         for arrow, start, end in sorted(paths, key=lambda p: p[1][1]):
             self._arrow_label(arrow, start, end)
+        for mark, start, end in spans:
+            n = next(i for i, other in enumerate(diagram.marks) if other is mark)  # as its line's id
+            self._mark_label(n, mark, start, end)
         for note in sorted(diagram.notes, key=lambda n: n.time_s):
             self._note_label(note, lane, scale)
 
@@ -548,6 +599,16 @@ class _Labeller:
                     width, height, f"label {note.kind} {note.tag}", owner=note, bold=bold,
                     max_drop=NOTE_LABEL_DROP * height)
 
+    def _mark_label(self, n: int, mark: Mark, start: _Point, end: _Point) -> None:
+        """Just below its line, centred on the lanes it spans (kept inside the picture)."""
+        width, height = self._size(mark.label, bold=False)
+        (x0, y), (x1, _) = self.to_px(start), self.to_px(end)
+        box = self.inside
+        cx = min(max((x0 + x1) / 2, box.x0 + width / 2 + 1), box.x1 - width / 2 - 1)
+        anchor = (cx, y - height * 0.75)
+        self._below(anchor, cx, mark.label, COLORS[mark.kind], width, height, f"label {mark.kind} {n}",
+                    owner=mark, bold=False, max_drop=NOTE_LABEL_DROP * height)
+
     def _below(self, anchor: _Point, cx: float, text: str, color: str, width: float, height: float,
                gid: str, *, owner: object, bold: bool, max_drop: float) -> None:
         """Level text centred at ``cx``, at the anchor's height or the first free place below.
@@ -582,5 +643,5 @@ class _Labeller:
         label.set_in_layout(False)
 
 
-__all__ = ["Arrow", "Diagram", "Note", "draw", "layout", "left_out_note", "lost_reach", "quiet_gaps",
+__all__ = ["Arrow", "Diagram", "Mark", "Note", "draw", "layout", "left_out_note", "lost_reach", "quiet_gaps",
            "time_unit"]

@@ -29,7 +29,8 @@ ArrowKind = Literal["data", "ack"]
 Fate = Literal["arrived", "lost", "in_flight"]
 NoteKind = Literal["timeout", "gave_up", "abandoned", "processed", "processed_again",
                    "duplicate_detected", "dropped", "crash", "restart", "dropped_on_arrival",
-                   "expired_discarded"]
+                   "expired_discarded", "fetch", "commit", "commit_failed"]
+MarkKind = Literal["rebalance", "assigned"]
 
 
 @dataclass(frozen=True)
@@ -111,6 +112,25 @@ class Note:
 
 
 @dataclass(frozen=True)
+class Mark:
+    """Something that happened to several lanes at once: a consumer group's rebalance.
+
+    It spans the lanes ``actors`` at ``time_s``, when the partitions were
+    assigned; ``since_s`` is when it was triggered (the group stood still in
+    between). ``owners`` says which partitions each member owns afterwards
+    (``("consumer-0", (0, 1, 2))``, ...), ``label`` the same in short.
+    """
+
+    kind: MarkKind
+    actors: tuple[str, ...]
+    time_s: float
+    since_s: float
+    label: str
+    detail: str = ""  # what triggered it
+    owners: tuple[tuple[str, tuple[int, ...]], ...] = ()
+
+
+@dataclass(frozen=True)
 class Diagram:
     """Everything a sequence diagram shows, as plain data."""
 
@@ -118,6 +138,7 @@ class Diagram:
     arrows: tuple[Arrow, ...]
     notes: tuple[Note, ...]
     end_s: float
+    marks: tuple[Mark, ...] = ()
 
     @property
     def typical_latency_s(self) -> float:
@@ -268,7 +289,8 @@ def quiet_gaps(diagram: Diagram) -> list[tuple[float, float]]:
     typical = diagram.typical_latency_s
     shortest = max(4 * typical, 0.1 * diagram.end_s)
     busy = sorted([(a.start_s, a.end_s) for a in diagram.arrows]
-                  + [(n.time_s, n.time_s) for n in diagram.notes] + [(0.0, 0.0)])
+                  + [(n.time_s, n.time_s) for n in diagram.notes]
+                  + [(t, t) for m in diagram.marks for t in (m.since_s, m.time_s)] + [(0.0, 0.0)])
     gaps = []
     reach = busy[0][1]
     for start, end in busy[1:]:
@@ -306,4 +328,5 @@ def _notes(events: Sequence[TraceEvent]) -> list[Note]:
     return notes
 
 
-__all__ = ["Arrow", "ArrowKind", "Diagram", "Fate", "Note", "NoteKind", "layout", "lost_reach", "quiet_gaps"]
+__all__ = ["Arrow", "ArrowKind", "Diagram", "Fate", "Mark", "MarkKind", "Note", "NoteKind", "layout", "lost_reach",
+           "quiet_gaps"]

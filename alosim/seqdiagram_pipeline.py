@@ -10,17 +10,30 @@ delivery's lease on the consume hop. A lease that ran out is a timer on the
 broker's lane, from the delivery to its expiry, like a producer's retry
 timer; dead-lettering is a note there. :func:`mermaid` writes the same as a
 Mermaid ``sequenceDiagram``.
+
+On a log (``broker: {kind: log}``) consumers fetch instead of being
+delivered to: a publish ends where the log appended it (or recognised or
+refused it), and the consumer lanes carry the log's own events as notes --
+each fetch with its partition and offsets (``fetch p5@0..3``), each commit
+with the offset it committed, the partition's next one to read (``commit
+p5@4``; partitions committed together make one note) and commits that
+failed. A rebalance is a :class:`~alosim.seqdiagram_layout.Mark` across the
+consumer lanes at the moment the partitions were assigned again, reaching
+back to what triggered it, labelled with who owns what afterwards (``rebalance
+after restart c0, 300 ms: c0 {0,1,2} c1 {3,4,5}``); the assignment at the
+start is one too.
 """
 
 from __future__ import annotations
 
+import re
 import statistics
 from collections import defaultdict, deque
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
 from alosim.observe import TraceEvent
-from alosim.seqdiagram_layout import Arrow, ArrowKind, Diagram, Note, NoteKind, lost_reach
+from alosim.seqdiagram_layout import Arrow, ArrowKind, Diagram, Mark, Note, NoteKind, lost_reach
 
 PUBLISH, CONSUME = "publish", "consume"
 
@@ -68,8 +81,64 @@ class BrokerNote(Note):
         return super().label
 
 
+@dataclass(frozen=True)
+class LogNote(Note):
+    """A note on a log consumer's lane: a fetch, a commit, a commit that failed.
+
+    ``what`` holds the partitions and offsets: ``p5@0..3`` for a fetch of
+    offsets 0 to 3 of partition 5, ``p5@4 p7@2`` for a commit (the offset
+    committed is the next one to read).
+    """
+
+    what: str = ""
+
+    @property
+    def tag(self) -> str:
+        return f"{self.actor} {self.what}".rstrip()
+
+    @property
+    def label(self) -> str:
+        if self.kind == "fetch":
+            return f"fetch {self.what}"
+        if self.kind == "commit":
+            return f"commit {self.what}"
+        return f"commit {self.what} failed" if self.what else "commit failed"
+
+
 def _index(actor: str) -> int:
     return int(actor.rpartition("-")[2])
+
+
+_ASSIGNED = re.compile(r"c(\d+) \{([\d,]*)\}")
+
+
+def _owners(assignment: str) -> tuple[tuple[str, tuple[int, ...]], ...]:
+    """``c0 {0,1} c1 {}`` -> (("consumer-0", (0, 1)), ("consumer-1", ()))."""
+    return tuple((f"consumer-{member}", tuple(int(p) for p in parts.split(",") if p))
+                 for member, parts in _ASSIGNED.findall(assignment))
+
+
+def _short(trigger: str) -> str:
+    """``restart consumer-0`` -> ``restart c0``."""
+    return re.sub(r"consumer-(\d+)", r"c\1", trigger)
+
+
+def _marks(events: Sequence[TraceEvent], consumers: Sequence[str]) -> list[Mark]:
+    """The group's assignments: at the start, and after each rebalance."""
+    marks = []
+    for e in events:
+        if e.actor != "group":
+            continue
+        if e.event == "assigned":
+            marks.append(Mark("assigned", tuple(consumers), e.time_s, e.time_s, f"assigned: {e.detail}",
+                              owners=_owners(e.detail)))
+        elif e.event == "rebalance":
+            triggers, took, assignment = e.detail.split(" | ")
+            took_ms = float(took.split()[0])
+            label = f"rebalance after {_short(triggers)}, {took}: {assignment}"
+            marks.append(Mark("rebalance", tuple(consumers), e.time_s, e.time_s - took_ms / 1000,
+                              label, detail=triggers, owners=_owners(assignment)))
+    return marks
 
 
 def _start(e: TraceEvent) -> tuple[ArrowKind, str] | None:
@@ -90,9 +159,15 @@ _LOSSES: dict[str, tuple[ArrowKind, str]] = {
 }
 
 
-def _end(e: TraceEvent) -> tuple[ArrowKind, str] | None:
+# Where a log ends a publish: it appended it, recognised it (an idempotent
+# producer's retry) or refused it (out of sequence). A queue says "arrive" first.
+_LOG_ARRIVALS = ("appended", "duplicate_detected", "refused")
+
+
+def _end(e: TraceEvent, log: bool = False) -> tuple[ArrowKind, str] | None:
     if e.actor == "broker":
-        if e.event == "arrive" or (e.event == "dropped" and e.detail == "broker down"):
+        if e.event == "arrive" or (e.event == "dropped" and e.detail == "broker down") or (
+                log and e.event in _LOG_ARRIVALS):
             return "data", PUBLISH
         if e.event in ("consumer_acked", "nacked", "ack_ignored"):
             return "ack", CONSUME
@@ -114,7 +189,10 @@ def layout(events: Sequence[TraceEvent], *, data_latency_s: float | None = None,
     of its kind (``data_latency_s`` / ``ack_latency_s`` for the publish hop
     when given)."""
     senders = sorted({e.actor for e in events if e.actor.startswith("sender")}, key=_index)
-    consumers = sorted({e.actor for e in events if e.actor.startswith("consumer")}, key=_index)
+    # A log's consumers: also those the group assigned partitions to, traced or not.
+    members = {m for e in events if e.actor == "group" for m, _ in _owners(e.detail)}
+    consumers = sorted({e.actor for e in events if e.actor.startswith("consumer")} | members, key=_index)
+    log = any(e.event == "appended" for e in events)
     producer_of: dict[int, str] = {}
     for e in events:
         if e.actor.startswith("sender"):
@@ -139,7 +217,7 @@ def layout(events: Sequence[TraceEvent], *, data_latency_s: float | None = None,
     ends: dict[int, list[TraceEvent]] = defaultdict(list)
     last_end: dict[_Key, int] = {}
     for e in events:
-        ended = _end(e)
+        ended = _end(e, log)
         if ended is None:
             continue
         key: _Key = (*ended, e.message, e.attempt)
@@ -188,7 +266,8 @@ def layout(events: Sequence[TraceEvent], *, data_latency_s: float | None = None,
             span = given[arrow.kind] if arrow.hop == PUBLISH and given[arrow.kind] is not None else (
                 latency[arrow.kind])
             arrows[i] = replace(arrow, reach=reach, end_s=arrow.start_s + reach * span)
-    return Diagram(tuple(actors), tuple(arrows), tuple(_notes(events)), end_s)
+    return Diagram(tuple(actors), tuple(arrows), tuple(_notes(events)), end_s,
+                   tuple(_marks(events, consumers)))
 
 
 _PLAIN: dict[str, NoteKind] = {
@@ -216,8 +295,22 @@ def _notes(events: Sequence[TraceEvent]) -> list[Note]:
             notes.append(BrokerNote("gave_up", e.actor, e.time_s, e.message, e.attempt,
                                     what="dead_lettered"))
         elif e.event == "processed":
-            kind: NoteKind = "processed_again" if e.detail == "again" else "processed"
+            # (a log's consumer says where: "p5", "p5 again")
+            again = e.detail == "again" or e.detail.endswith(" again")
+            kind: NoteKind = "processed_again" if again else "processed"
             notes.append(Note(kind, e.actor, e.time_s, e.message, e.attempt))
+        elif e.event == "fetch":
+            notes.append(LogNote("fetch", e.actor, e.time_s, e.message, e.attempt, what=e.detail))
+        elif e.event == "commit":
+            last = notes[-1] if notes else None
+            if (isinstance(last, LogNote) and last.kind == "commit" and last.actor == e.actor
+                    and last.time_s == e.time_s):
+                # One commit of several partitions: one note.
+                notes[-1] = replace(last, what=f"{last.what} {e.detail}")
+            else:
+                notes.append(LogNote("commit", e.actor, e.time_s, -1, e.attempt, what=e.detail))
+        elif e.event == "commit_failed":
+            notes.append(LogNote("commit_failed", e.actor, e.time_s, -1, 0, what=e.detail))
         elif e.event == "dropped" and e.detail not in ("broker down", "consumer down"):
             notes.append(Note("dropped", e.actor, e.time_s, e.message, e.attempt, detail=e.detail))
         elif e.event in _PLAIN:
@@ -249,8 +342,12 @@ def mermaid(events: Sequence[TraceEvent]) -> str:
         items.append((arrow.start_s, 1, n, f"    {_alias(arrow.source)}{dashes}{head}{_alias(arrow.target)}: {text}"))
     for n, note in enumerate(diagram.notes):
         items.append((note.time_s, 0, n, f"    Note over {_alias(note.actor)}: {note.label}"))
+    for n, mark in enumerate(diagram.marks):
+        # Across the consumer lanes; before what the new owners do at that instant.
+        lanes = _alias(mark.actors[0]) + ("," + _alias(mark.actors[-1]) if len(mark.actors) > 1 else "")
+        items.append((mark.time_s, -1, n, f"    Note over {lanes}: {mark.label}"))
     lines.extend(line for *_, line in sorted(items))
     return "\n".join(lines) + "\n"
 
 
-__all__ = ["BrokerNote", "HopArrow", "layout", "mermaid"]
+__all__ = ["BrokerNote", "HopArrow", "LogNote", "layout", "mermaid"]

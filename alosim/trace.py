@@ -1,7 +1,9 @@
 """The event log of a run, as text and as a Mermaid sequence diagram.
 
 A trace is the list of :class:`alosim.observe.TraceEvent` rows recorded for
-the first few messages of a run (``observe.trace_messages``). The sequence
+the first few messages of a run (``observe.trace_messages``). Rows about no
+one message -- a crash, a log's commits and its group's rebalances -- carry
+message -1; a log's are kept only while the traced messages are at work. The sequence
 diagram draws one lane per actor: a data packet is an arrow from a sender to
 a receiver, an ack an arrow back; a packet the network lost is drawn with a
 cross (``-x``), and timeouts, duplicate detection and processing are notes.

@@ -156,11 +156,13 @@ class Member:
         self.batch_id += 1
         self.busy = True
         rec = group.rec
-        if rec.trace_limit:
-            first = batch[0].msg.id
-            if first < rec.trace_limit:
-                rec.event(group.env._now, self.actor, "fetch", first, 0,
-                          f"p{p}@{position}..{position + count - 1}")
+        if rec.trace_limit and position <= partition.traced_last:
+            limit = rec.trace_limit
+            traced = [record.msg.id for record in batch if record.msg.id < limit]
+            if traced:
+                last = position + count - 1
+                rec.event(group.env._now, self.actor, "fetch", traced[0], 0,
+                          f"p{p}@{position}" + (f"..{last}" if last > position else ""))
         if group.policy == "before-processing":
             self.commit({p: position + count})
         Later(group.env, group.max_poll_interval, self._deadline_callbacks,
@@ -186,7 +188,7 @@ class Member:
                 self.commit({p: self.processed[p]})
         if self.kicked:
             self.kicked = False
-            group.join(self)
+            group.join(self, "rejoin")
         elif group.rebalancing:
             group.try_complete()
 
@@ -248,7 +250,7 @@ class Member:
             if group.policy == "transactional":
                 stats.commits += 1
                 stats.commits_landed += 1
-                log.commit(p, record.offset + 1)
+                group.commit_offset(self, p, record.offset + 1)
             elif group.policy == "after-each":
                 # Synchronous (commitSync): the next record waits for it to land.
                 self.commit({p: record.offset + 1}, wait=True)
@@ -263,7 +265,7 @@ class Member:
         self.kicked = True
         for record in self.batch:
             record.replay_cause = "stalled_consumer_kicked_out"
-        group.leave(self, "stalled_consumer_kicked_out")
+        group.leave(self, "stalled_consumer_kicked_out", "kicked out")
 
     # -- commits ----------------------------------------------------------------------
 
@@ -294,13 +296,13 @@ class Member:
         group = self.group
         if generation != group.generation or self.kicked or not group.log.up:
             group.stats.commits_failed += 1
+            if group.tracing():
+                group.rec.event(group.env._now, self.actor, "commit_failed", -1, 0,
+                                " ".join(f"p{p}@{offsets[p]}" for p in sorted(offsets)))
             return
         group.stats.commits_landed += 1
-        rec = group.rec
         for p in sorted(offsets):
-            group.log.commit(p, offsets[p])
-            if rec.trace_limit:
-                rec.event(group.env._now, self.actor, "commit", -1, offsets[p], f"p{p}")
+            group.commit_offset(self, p, offsets[p])
 
     def _tick(self, event: Later) -> None:
         """Auto-commit: every interval, whatever has been processed."""
@@ -355,14 +357,14 @@ class Member:
 
     def _session_expired(self, event: Later) -> None:
         if event._value == self.epoch and not self.up and self.in_group:
-            self.group.leave(self, "")
+            self.group.leave(self, "", "crash")
 
     def restart(self) -> None:
         if self.up:
             return
         self.up = True
         self.start_ticks()
-        self.group.join(self)
+        self.group.join(self, "restart" if self.in_group else "join")
 
 
 class ConsumerGroup:
@@ -371,7 +373,7 @@ class ConsumerGroup:
     __slots__ = ("world", "env", "rec", "stats", "log", "members", "owner", "generation",
                  "rebalancing", "rebalance_started", "revoked", "policy", "interval", "commit_latency",
                  "fetch_batch", "session_timeout", "max_poll_interval", "rebalance_delay",
-                 "round_robin", "_key_max", "_partition_max", "_rebalanced_callbacks")
+                 "round_robin", "triggers", "_key_max", "_partition_max", "_rebalanced_callbacks")
 
     def __init__(self, world: World, log: LogBroker, spec: ConsumerSpec, stats: LogStats) -> None:
         self.world = world
@@ -394,6 +396,7 @@ class ConsumerGroup:
         self.rebalancing = False
         self.rebalance_started = 0.0
         self.revoked = -1  # the generation whose partitions were last revoked
+        self.triggers: list[str] = []  # what set off the rebalance under way
         self._key_max: dict[tuple[int, int], int] = {}
         self._partition_max: dict[tuple[int, int], int] = {}
         self._rebalanced_callbacks = (self._rebalanced,)
@@ -405,11 +408,15 @@ class ConsumerGroup:
 
     # -- membership ---------------------------------------------------------------------
 
-    def join(self, member: Member) -> None:
+    def join(self, member: Member, why: str) -> None:
+        """``member`` (re)joins: ``why`` is "restart" (back before its session
+        expired), "rejoin" (after it was kicked out) or "join"."""
         member.in_group = True
-        self.rebalance()
+        self.rebalance(f"{why} {member.actor}")
 
-    def leave(self, member: Member, cause: str) -> None:
+    def leave(self, member: Member, cause: str, why: str) -> None:
+        """``member`` leaves; ``cause`` is the replay cause of what it processed
+        and did not commit, ``why`` the trigger's name in the trace."""
         member.in_group = False
         for p in member.assigned:
             if cause:
@@ -417,9 +424,9 @@ class ConsumerGroup:
         member.assigned = []
         member.position.clear()
         member.processed.clear()
-        self.rebalance()
+        self.rebalance(f"{why} {member.actor}")
 
-    def rebalance(self) -> None:
+    def rebalance(self, trigger: str) -> None:
         """A member joined or left: stop fetching, let live members finish their
         batches, revoke every assignment, and assign again after the delay."""
         self.stats.rebalances += 1
@@ -427,6 +434,8 @@ class ConsumerGroup:
         if not self.rebalancing:
             self.rebalancing = True
             self.rebalance_started = self.env._now
+            self.triggers = []
+        self.triggers.append(trigger)
         self.try_complete()
 
     def try_complete(self) -> None:
@@ -461,10 +470,13 @@ class ConsumerGroup:
 
     def _finish(self) -> None:
         self.rebalancing = False
-        self.stats.rebalance_time_s += self.env._now - self.rebalance_started
-        self._assign()
+        took_s = self.env._now - self.rebalance_started
+        self.stats.rebalance_time_s += took_s
+        self._assign(f"{', '.join(self.triggers)} | {took_s * 1000:.6g} ms | ")
 
-    def _assign(self) -> None:
+    def _assign(self, rebalanced: str | None = None) -> None:
+        """Deal the partitions to the members in the group; ``rebalanced`` (the
+        trace's "triggers | duration | " of a rebalance) is None at the start."""
         joined = [m for m in self.members if m.in_group]
         n_parts = len(self.owner)
         if joined:
@@ -479,6 +491,15 @@ class ConsumerGroup:
                 committed = self.log.partitions[p].committed
                 member.position[p] = committed
                 member.processed[p] = committed
+        if self.tracing():
+            # One row per rebalance, when the partitions are assigned again (before
+            # anyone fetches): what triggered it (triggers while it ran make one
+            # rebalance), how long the group was stopped, and who owns what now.
+            if rebalanced is None:
+                self.rec.event(self.env._now, "group", "assigned", -1, self.generation, self.assignment())
+            else:
+                self.rec.event(self.env._now, "group", "rebalance", -1, self.generation,
+                               rebalanced + self.assignment())
         for member in joined:
             if not member.busy:
                 member.run()
@@ -531,6 +552,40 @@ class ConsumerGroup:
                 cause = "unexplained"
             counts = stats.out_of_order_key if table is self._key_max else stats.out_of_order_partition
             counts[cause] += 1
+
+    # -- the trace ------------------------------------------------------------------------
+
+    def tracing(self) -> bool:
+        """Whether group-level rows (commits, rebalances) belong in the trace.
+
+        The trace follows the first ``trace_messages`` messages: the group's
+        rows are kept while a producer has still to create one of them, or a
+        record of one is appended and not yet committed past. After that they
+        are left out, so that a long run's trace stays as short as its messages.
+        """
+        rec = self.rec
+        limit = rec.trace_limit
+        if not limit:
+            return False
+        if any(p.committed <= p.traced_last for p in self.log.partitions):
+            return True
+        duration = self.world.scenario.duration
+        if duration is not None and self.env._now >= duration:
+            return False
+        return any(s.created < limit and s.remaining > 0 for s in self.world.senders)
+
+    def commit_offset(self, member: Member, p: int, offset: int) -> None:
+        """A commit of ``member`` lands: ``offset`` is partition ``p``'s next to read."""
+        partition = self.log.partitions[p]
+        before = partition.committed
+        self.log.commit(p, offset)
+        # Traced if it reaches a traced record, or passes one not committed yet.
+        if self.rec.trace_limit and min(before, offset - 1) <= partition.traced_last:
+            self.rec.event(self.env._now, member.actor, "commit", -1, offset, f"p{p}@{offset}")
+
+    def assignment(self) -> str:
+        """Who owns which partition: ``c0 {0,1,2} c1 {3,4,5}`` (``{}``: none)."""
+        return " ".join(f"c{m.index} {{{','.join(map(str, m.assigned))}}}" for m in self.members)
 
     # -- views ----------------------------------------------------------------------------
 

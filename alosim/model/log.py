@@ -144,7 +144,7 @@ class Record:
 class Partition:
     """Records from the group's committed offset (or the log start) to the end."""
 
-    __slots__ = ("index", "records", "base", "end", "committed")
+    __slots__ = ("index", "records", "base", "end", "committed", "traced_last")
 
     def __init__(self, index: int) -> None:
         self.index = index
@@ -152,6 +152,9 @@ class Partition:
         self.base = 0  # offset of records[0]
         self.end = 0  # the next offset to append
         self.committed = 0  # the group's committed offset
+        # The offset of the last record of a traced message (-1: none yet): the
+        # group traces its commits and rebalances while one is not committed past.
+        self.traced_last = -1
 
     def at(self, offset: int) -> Record:
         return self.records[offset - self.base]
@@ -293,6 +296,7 @@ class LogBroker:
         msg.log_records = records + 1
         self.stats.records_appended += 1
         if traced:
+            partition.traced_last = record.offset
             self.rec.event(now, self.actor, "appended", msg.id, attempt,
                            f"p{index}@{record.offset}" + (" again" if records else ""))
         if self.retention is not None:
