@@ -87,10 +87,11 @@ def test_check_determinism_children_end_with_the_command(sig, tmp_path):
     parent = start(["run", str(SCENARIOS / "ack-lost.yaml"), "--check-determinism",
                     "--set", "messages=5000000", "--out", str(out)], tmp_path / "err.txt")
     try:
+        # A child's command line is its parent's until it has exec'd: wait for both.
         children = wait_for(
-            lambda: len(kids := psutil.Process(parent.pid).children()) == 2 and kids, 60,
+            lambda: len(kids := psutil.Process(parent.pid).children()) == 2
+            and all("fingerprint" in c.cmdline() for c in kids) and kids, 60,
             "the two determinism runs to start")
-        assert all("fingerprint" in c.cmdline() for c in children)
         time.sleep(0.5)  # well into their simulations
     except BaseException:
         parent.kill()
