@@ -598,7 +598,10 @@ def _fixed_point_loads(scenarios: Mapping[int, Scenario] | None) -> list[tuple[f
         if (sc.broker is not None or sc.receiver.count != 1 or sc.receiver.workers != 1
                 or not isinstance(sc.receiver.processing, Exponential) or retry.policy != "fixed"
                 or retry.jitter != "none" or retry.max_attempts is not None
-                or sc.receiver.dedup.kind != "none"
+                or sc.receiver.dedup.kind != "none" or sc.receiver.dedup_on_arrival
+                or sc.receiver.discard_expired or sc.receiver.queue.lifo_above is not None
+                or sc.receiver.queue.capacity is not None
+                or sc.sender.retry_budget is not None or sc.sender.circuit_breaker is not None
                 or not isinstance(data, Constant) or not isinstance(ack, Constant)):
             continue
         timeout = retry.timeout - data.value - ack.value
@@ -634,10 +637,28 @@ def collapse(runs: pd.DataFrame, *, scenarios: Mapping[int, Scenario] | None = N
 
 
 def _short(label: str) -> str:
-    """A line's label without the dotted prefixes and the unlimited attempts (nan)."""
-    parts = [p.replace("sender.retry.", "").replace("semantics=", "")
-             for p in label.split(", ") if not p.endswith("max_attempts=nan")]
-    return ", ".join(p.replace("max_attempts=1", "one attempt") for p in parts)
+    """A line's label without the dotted prefixes, the unlimited attempts (nan), sections
+    left out (nan) and flags that are off; a retry budget and dedup on arrival in words."""
+    import json
+    import re
+
+    parts = re.split(r", (?=[A-Za-z_][\w.]*=)", label)
+    kept = [p for p in parts if not (p.endswith("=nan") or p.endswith("=False"))] or parts
+    out = []
+    for part in kept:
+        path, _, value = part.partition("=")
+        if path == "sender.retry_budget" and value.startswith("{"):
+            try:
+                budget = json.loads(value)
+                part = f"retry budget {budget['ratio']:g} (burst {budget['burst']:g})"
+            except (ValueError, KeyError, TypeError):
+                part = f"retry budget {value}"
+        elif part == "receiver.dedup_on_arrival=True":
+            part = "dedup on arrival"
+        else:
+            part = part.replace("sender.retry.", "").replace("semantics=", "")
+        out.append(part.replace("max_attempts=1", "one attempt"))
+    return ", ".join(out)
 
 
 def _collapse_unfit_reason(data: SweepData) -> str | None:
