@@ -56,6 +56,12 @@ MEASURES: tuple[tuple[str, str], ...] = (
     ("duplicate_work_fraction", "duplicate work fraction"),
     ("recovered", "recovered after slowdown (1 = yes)"),
     ("recovery_time_s", "recovery time (s)"),
+    # The overload mitigations' own counters: columns only of runs that turn them on.
+    ("retries_suppressed", "retries suppressed (budget)"),
+    ("breaker_opened", "breaker opened"),
+    ("short_circuited", "held by an open breaker"),
+    ("arrival_duplicates_dropped", "duplicates dropped on arrival"),
+    ("expired_discarded", "expired copies discarded"),
 )
 _COUNTS = frozenset(m for m, _ in MEASURES if not m.endswith(("_per_message", "_s", "_fraction"))
                      and m != "recovered")
@@ -232,8 +238,8 @@ def _diff_cell(measure: str, diff: float, half: float) -> str:
 def format_comparison(result: Comparison) -> str:
     """The comparison as a table: a row per measure, a column per input, then the differences."""
     n = len(result.labels)
-    header = ["", *(f"[{i + 1}] {label}" for i, label in enumerate(result.labels)),
-              *(f"[{i + 1}] - [1]" for i in range(1, n))]
+    # The inputs are named once above the table, so that its columns stay narrow.
+    header = ["", *(f"[{i + 1}]" for i in range(n)), *(f"[{i + 1}] - [1]" for i in range(1, n))]
     body = []
     for row in result.rows:
         body.append([row.label, *(_cell(row.measure, v) for v in row.values),
@@ -250,8 +256,10 @@ def format_comparison(result: Comparison) -> str:
     else:
         lines.append(f"seed {result.seeds[0]} for every scenario (common random numbers); one run each -- "
                      "give --replications N for confidence intervals")
+    lines.extend(f"[{i + 1}] {label}" for i, label in enumerate(result.labels))
     for cells in [header, *body]:
-        lines.append("  ".join([f"{cells[0]:<{widths[0]}}"] + [f"{c:>{w}}" for c, w in zip(cells[1:], widths[1:])]))
+        lines.append("  ".join([f"{cells[0]:<{widths[0]}}"]
+                               + [f"{c:>{w}}" for c, w in zip(cells[1:], widths[1:])]).rstrip())
     return "\n".join(lines)
 
 

@@ -64,7 +64,8 @@ def test_cli_compares_files_variants_and_stored_runs(tmp_path):
     assert shown.exit_code == 0, shown.output
     lines = shown.stdout.splitlines()
     assert "seed 15 for every scenario (common random numbers)" in lines[0]
-    assert "[2] sender-crash [durable_outbox=true]" in lines[1] and "[2] - [1]" in lines[1]
+    assert lines[1:3] == ["[1] sender-crash", "[2] sender-crash [durable_outbox=true]"]
+    assert lines[3].split() == ["[1]", "[2]", "[2]", "-", "[1]"]
     abandoned = next(line for line in lines if line.startswith("abandoned in a sender crash"))
     assert abandoned.split()[-3:] == ["54", "0", "-54"]
 
@@ -73,7 +74,7 @@ def test_cli_compares_files_variants_and_stored_runs(tmp_path):
     (folder,) = (out / "sender-crash").iterdir()
     stored = invoke("compare", str(folder), str(SCENARIOS / "sender-crash.yaml"))
     assert stored.exit_code == 0, stored.output
-    for line in stored.stdout.splitlines()[2:]:
+    for line in stored.stdout.splitlines()[4:]:
         if line.startswith(("transmissions ", "abandoned", "lost (never")):
             assert line.split()[-1] in ("0", "+0"), line  # the same seed: the same run
 
