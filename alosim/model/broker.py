@@ -42,8 +42,10 @@ store catches as a duplicate takes no room and is never refused. The bound
 is applied when a publish is accepted: redeliveries (a lease that ran out, a
 nack, a restart) come back even above it, and the next publish trims the
 excess (drop-head) or is refused while it lasts (reject-publish). A message
-never processed after either is lost for cause ``broker_overflow``, unless
-something went wrong with it before (the first cause stands). SQS has no
+never processed after a drop is lost for cause ``broker_overflow``, unless
+something went wrong with it before (the first cause stands); so is a
+message whose producer gave up on it while every publish of it was refused
+(one refused, then accepted, cost a retry and nothing more). SQS has no
 bound on a queue's length: leave ``max_length`` unset.
 
 **Crashes.** A durable broker keeps its queue; deliveries in flight lose
@@ -236,6 +238,10 @@ class Broker:
         if full and self.reject_publish:
             self._reject(msg, attempt, entries, traced)
             return
+        if getattr(msg, "broker_refused", False) and not msg.settled:
+            # Refused before, accepted now: the refusal cost a retry, nothing more.
+            msg.broker_refused = False
+            msg.cause = None
         cause = None
         if entries:
             cause = msg.broker_miss = self._why_not_caught(msg)
@@ -270,10 +276,12 @@ class Broker:
         """reject-publish: refuse the publish into a full queue with a negative ack."""
         rec = self.rec
         self.stats.broker_publishes_rejected += 1
-        if not msg.processed and not entries:
-            # Lost to this if the producer gives up; an entry made before
-            # answers for the message otherwise.
-            msg.cause = msg.cause or OVERFLOW_LOSS_CAUSE
+        if not msg.processed and not entries and msg.cause is None:
+            # Lost to this if the producer gives up before a publish of it is
+            # accepted (then it is forgiven: see _accept); an entry made
+            # before answers for the message otherwise.
+            msg.cause = OVERFLOW_LOSS_CAUSE
+            msg.broker_refused = True
         if traced:
             rec.event(self.env._now, self.actor, "dropped", msg.id, attempt, "rejected: queue full")
         rec.nacks_sent += 1
