@@ -188,3 +188,35 @@ def test_bad_bounds_get_one_line_naming_the_field(text: str, expected: str) -> N
     assert message.startswith("f.yaml: ")
     assert expected in message
     assert "\n" not in message
+
+
+def test_a_refusal_followed_by_an_acceptance_is_not_the_loss_cause():
+    # Every delivery fails and the first one is the last (max_deliveries 1):
+    # each message is dead-lettered, whether or not a publish of it was refused first.
+    s = _run(**{"broker.overflow": "reject-publish", "broker.max_deliveries": 1,
+                "consumer.poison_probability": 1.0,
+                "network.ack.latency": {"dist": "constant", "value": 0.02}}).summary
+    assert s["broker_publishes_rejected"] > 0
+    assert s["lost"] == s["lost_dead_lettered"] == 40
+    assert s["lost_broker_overflow"] == 0
+
+
+def test_run_prints_the_bound_only_for_a_bounded_queue(tmp_path):
+    from click.testing import CliRunner
+
+    from alosim.cli import cli
+
+    def output(text: str) -> str:
+        path = tmp_path / "q.yaml"
+        path.write_text(text)
+        result = CliRunner().invoke(cli, ["run", str(path), "--out", str(tmp_path / "out")])
+        assert result.exit_code == 0, result.output
+        return result.output
+
+    bounded = output(QUEUE)
+    line = next(l for l in bounded.splitlines() if "dropped, queue full (head)" in l)
+    dropped = alosim.simulate(make(QUEUE)).summary["broker_overflow_dropped"]
+    assert line.split()[-1] == str(dropped)
+    assert "refused, queue full (nacked)" in bounded
+    unbounded = output(QUEUE.replace("max_length: 2, ", ""))
+    assert "queue full" not in unbounded
