@@ -242,6 +242,7 @@ class Broker:
             # Refused before, accepted now: the refusal cost a retry, nothing more.
             msg.broker_refused = False
             msg.cause = None
+        msg.delivered = True  # (a refusal of another copy meanwhile may have cleared it)
         cause = None
         if entries:
             cause = msg.broker_miss = self._why_not_caught(msg)
@@ -282,6 +283,10 @@ class Broker:
             # before answers for the message otherwise.
             msg.cause = OVERFLOW_LOSS_CAUSE
             msg.broker_refused = True
+        if not entries:
+            # No copy got anywhere: the retry is not a duplicate delivery (nor
+            # a spurious retransmission), as for a receiver's rejected copy.
+            msg.delivered = False
         if traced:
             rec.event(self.env._now, self.actor, "dropped", msg.id, attempt, "rejected: queue full")
         rec.nacks_sent += 1

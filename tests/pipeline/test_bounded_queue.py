@@ -126,6 +126,9 @@ def test_reject_publish_nacks_and_the_producer_retries_until_there_is_room():
     assert s["nacks_received"] == s["retransmissions"] == s["broker_publishes_rejected"]
     assert s["lost"] == 0 and s["processed"] == s["messages"] == 40
     assert s["duplicate_processing"] == 0 and s["lost_broker_overflow"] == 0
+    # A refused publish got nowhere: its retry is neither a duplicate
+    # delivery nor a spurious retransmission.
+    assert s["duplicate_deliveries"] == s["spurious_retransmissions"] == 0
 
 
 def test_a_refused_publish_is_not_recorded_by_the_broker_store():
@@ -220,3 +223,23 @@ def test_run_prints_the_bound_only_for_a_bounded_queue(tmp_path):
     assert "refused, queue full (nacked)" in bounded
     unbounded = output(QUEUE.replace("max_length: 2, ", ""))
     assert "queue full" not in unbounded
+
+
+def test_rabbitmq_max_length_reject_publish_loses_nothing_and_moves_the_backlog_to_the_producer():
+    """What scenarios/rabbitmq-max-length.yaml says of ``--with broker.overflow=reject-publish``
+    (its own run, drop-head, is checked by its ``expect:`` block)."""
+    from tests.conftest import SCENARIOS
+
+    scenario = alosim.load_scenario(SCENARIOS / "rabbitmq-max-length.yaml")
+    s = alosim.simulate(scenario.with_overrides({"broker.overflow": "reject-publish"})).summary
+    assert s["lost"] == s["acked_not_processed"] == s["broker_overflow_dropped"] == 0
+    assert s["processed"] == s["acked"] == 20_000 and s["duplicate_processing"] == 0
+    # The consumer's pace sets the length: 20,000 exponential services of
+    # 4 ms take 80 s (standard deviation 0.57 s).
+    assert s["sim_time_s"] == pytest.approx(80, abs=2)
+    # The 16 unconfirmed publishes circle every 10 ms round trip while the
+    # queue is full (almost all of the 80 s): about 16 x 80 / 0.01 publishes.
+    assert s["transmissions_per_message"] == pytest.approx(16 * 80 / 0.01 / 20_000, rel=0.05)
+    assert s["nacks_received"] == s["broker_publishes_rejected"] == s["retransmissions"]
+    # The last messages, created at about 67 s, wait in the outbox until about 80 s.
+    assert s["outbox_wait_max_s"] == pytest.approx(13, abs=1.5)
