@@ -243,3 +243,22 @@ def test_rabbitmq_max_length_reject_publish_loses_nothing_and_moves_the_backlog_
     assert s["nacks_received"] == s["broker_publishes_rejected"] == s["retransmissions"]
     # The last messages, created at about 67 s, wait in the outbox until about 80 s.
     assert s["outbox_wait_max_s"] == pytest.approx(13, abs=1.5)
+
+
+def test_the_dead_lettering_forms_step_aside_when_a_full_queue_dropped_entries():
+    # Dropped entries are never delivered: per message, they would bias the forms.
+    from alosim import theory
+
+    base = QUEUE.replace("max_length: 2, prefetch: 1, visibility_timeout: 1h",
+                         "max_length: 2, prefetch: 1, visibility_timeout: 1h, max_deliveries: 3")
+    scenario = make(base, **{"consumer.nack_probability": 0.3})
+    result = alosim.simulate(scenario)
+    assert result.summary["broker_overflow_dropped"] > 0
+    verdicts = [v for name, v in theory.applicability(scenario, result.summary, result.series)
+                if name == "dead-lettering"]
+    assert verdicts and all(isinstance(v, str) and "full broker queue" in v for v in verdicts)
+    unbounded = make(base.replace("max_length: 2, ", ""), **{"consumer.nack_probability": 0.3})
+    plain = alosim.simulate(unbounded)
+    assert any(isinstance(v, theory.Comparison)
+               for name, v in theory.applicability(unbounded, plain.summary, plain.series)
+               if name == "dead-lettering")
