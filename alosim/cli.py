@@ -713,6 +713,7 @@ _PIPELINE_SECTIONS: list[tuple[str, list[tuple[str, str]]]] = [
         ("publishes_accepted", "publishes accepted"),
         ("publish_duplicates_caught", "caught by the broker's store"),
         ("publishes_dropped_while_down", "dropped, broker down"),
+        ("broker_publishes_rejected", "refused, queue full (nacked)"),
     ]),
     ("consume hop (broker -> consumers)", [
         ("consume_deliveries", "deliveries"),
@@ -728,6 +729,7 @@ _PIPELINE_SECTIONS: list[tuple[str, list[tuple[str, str]]]] = [
     ]),
     ("broker and stores", [
         ("broker_ready_peak", "ready, peak"),
+        ("broker_overflow_dropped", "dropped, queue full (head)"),
         ("broker_in_flight_peak", "in flight, peak"),
         ("broker_store_entries_peak", "broker store entries, peak"),
         ("consumer_store_entries_peak", "consumer store entries, peak"),
@@ -739,10 +741,14 @@ _PIPELINE_SECTIONS: list[tuple[str, list[tuple[str, str]]]] = [
 
 def _pipeline_lines(summary: dict[str, Any]) -> list[str]:
     """The pipeline's columns, per hop, and its duplicate effects by (hop, cause)."""
+    from alosim.observe_pipeline import BOUNDED_QUEUE_COLUMNS
+
     lines = []
     for title, rows in _PIPELINE_SECTIONS:
         lines.append(f"  {title}")
         for key, label in rows:
+            if key in BOUNDED_QUEUE_COLUMNS and key not in summary:
+                continue  # an unbounded queue drops and refuses nothing
             lines.append(f"    {label:<30} {_fmt(key, summary.get(key, 0)):>18}")
     causes = [(k, v) for k, v in summary.items()
               if k.startswith(("duplicates_publish_", "duplicates_consume_")) and v]

@@ -31,7 +31,12 @@ columns. Consumer acks are ``consumer_acks_sent``.
   late, duplicates caught by the consumer's store, dead-lettered messages;
 * the broker's backlog (ready, in flight), the dead-letter queue and each
   store's entries and bytes, over time (series) and at their peak;
-* latency broker acceptance -> first effect (``consume_latency_*``).
+* latency broker acceptance -> first effect (``consume_latency_*``);
+* with ``broker.max_length`` only (:data:`BOUNDED_QUEUE_COLUMNS`, so that an
+  unbounded queue's runs keep their columns and fingerprints): entries
+  dropped from the head of a full queue (``broker_overflow_dropped``),
+  publishes refused with a nack (``broker_publishes_rejected``), and the
+  messages lost to either (``lost_broker_overflow``).
 """
 
 from __future__ import annotations
@@ -66,6 +71,17 @@ CONSUME_CAUSES: tuple[str, ...] = (
 
 #: Losses only a pipeline has.
 PIPELINE_LOSS_CAUSES: tuple[str, ...] = ("dead_lettered", "broker_crash", "acked_then_failed")
+
+#: The loss a bounded broker queue adds: an entry dropped from its head, or a
+#: publish it refused, of a message never processed.
+OVERFLOW_LOSS_CAUSE = "broker_overflow"
+
+#: The columns of a bounded broker queue (``broker.max_length``), present only then.
+BOUNDED_QUEUE_COLUMNS: tuple[str, ...] = (
+    "broker_overflow_dropped",  # entries dropped from the head of a full queue (drop-head)
+    "broker_publishes_rejected",  # publishes a full queue refused with a nack (reject-publish)
+    "lost_broker_overflow",
+)
 
 PIPELINE_SERIES: tuple[str, ...] = (
     "broker_ready",
@@ -120,11 +136,14 @@ class PipelineStats:
     """The pipeline's counters; the broker and consumers write into it."""
 
     __slots__ = (*COUNTERS, "publish_duplicates", "consume_duplicates", "consume_latency",
-                 "consume_latency_add", "broker_store", "consumer_store", "dlq_size")
+                 "consume_latency_add", "broker_store", "consumer_store", "dlq_size",
+                 "broker_overflow_dropped", "broker_publishes_rejected")
 
     def __init__(self) -> None:
         for name in COUNTERS:
             setattr(self, name, 0)
+        self.broker_overflow_dropped = 0
+        self.broker_publishes_rejected = 0
         self.publish_duplicates: dict[str, int] = dict.fromkeys(PUBLISH_CAUSES, 0)
         self.consume_duplicates: dict[str, int] = dict.fromkeys(CONSUME_CAUSES, 0)
         self.consume_latency = LatencyHistogram()
@@ -152,9 +171,15 @@ class PipelineStats:
         for name, value in zip(PIPELINE_SERIES, row):
             series.setdefault(name, []).append(value)
 
-    def columns(self, loss_causes: dict[str, int], messages: int) -> dict[str, Any]:
-        """The summary columns a pipeline adds, every one always present."""
+    def columns(self, loss_causes: dict[str, int], messages: int,
+                bounded: bool = False) -> dict[str, Any]:
+        """The summary columns a pipeline adds, every one always present but
+        those of a bounded queue (``bounded``: :data:`BOUNDED_QUEUE_COLUMNS`)."""
         out: dict[str, Any] = {name: getattr(self, name) for name in COUNTERS}
+        if bounded:
+            out["broker_overflow_dropped"] = self.broker_overflow_dropped
+            out["broker_publishes_rejected"] = self.broker_publishes_rejected
+            out["lost_broker_overflow"] = loss_causes.get(OVERFLOW_LOSS_CAUSE, 0)
         out.update({f"duplicates_publish_{c}": n for c, n in self.publish_duplicates.items()})
         out.update({f"duplicates_consume_{c}": n for c, n in self.consume_duplicates.items()})
         out["duplicates_publish"] = sum(self.publish_duplicates.values())
@@ -172,5 +197,5 @@ class PipelineStats:
         return out
 
 
-__all__ = ["CONSUME_CAUSES", "PIPELINE_LOSS_CAUSES", "PIPELINE_SERIES", "PUBLISH_CAUSES",
-           "PipelineStats"]
+__all__ = ["BOUNDED_QUEUE_COLUMNS", "CONSUME_CAUSES", "OVERFLOW_LOSS_CAUSE", "PIPELINE_LOSS_CAUSES",
+           "PIPELINE_SERIES", "PUBLISH_CAUSES", "PipelineStats"]

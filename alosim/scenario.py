@@ -423,6 +423,13 @@ class Broker(_Model):
     consumer holds at most ``prefetch`` un-acked deliveries (MaxAckPending,
     prefetch count). A crash of a volatile broker (``durable: false``) loses
     its queue; its store survives only if ``dedup.durable``.
+
+    ``max_length`` bounds the ready messages (RabbitMQ's ``max-length``
+    policy or ``x-max-length`` argument; deliveries not yet acked do not
+    count). A publish accepted into a full queue is handled by ``overflow``:
+    ``drop-head`` (RabbitMQ's default) drops the oldest ready message,
+    ``reject-publish`` refuses the publish with a negative ack (a publisher
+    confirm's basic.nack) and the producer retries. SQS has no such bound.
     """
 
     kind: Literal["queue", "log"] = Field(default="queue", description="A queue with leases, or a partitioned log.")
@@ -443,6 +450,10 @@ class Broker(_Model):
     redelivery_backoff: Seconds = Field(default=0.0, description="Wait after a nack before redelivering.")
     prefetch: Count | None = Field(
         default=None, ge=1, le=10**6, description="Un-acked deliveries per consumer; null = no limit.")
+    max_length: Count | None = Field(
+        default=None, ge=1, le=10**9, description="Most ready messages (max-length); null = unbounded.")
+    overflow: Literal["drop-head", "reject-publish"] = Field(
+        default="drop-head", description="A publish into a full queue: drop the oldest, or nack it.")
 
     @model_validator(mode="after")
     def _store_has_no_write_delay(self) -> Broker:
@@ -455,10 +466,19 @@ class Broker(_Model):
             wrong = [name for name in log_only if name in self.model_fields_set]
             if wrong:
                 raise ValueError(f"{wrong[0]} belongs to a log: set kind: log")
+            # (A resolved scenario leaves both out while unbounded: only another
+            # value than the default is a mistake.)
+            if self.max_length is None and self.overflow != "drop-head":
+                raise ValueError(f"overflow: {self.overflow} applies to a bounded queue: "
+                                 "set max_length")
         else:
             wrong = [name for name in queue_only if name in self.model_fields_set]
             if wrong:
                 raise ValueError(f"{wrong[0]} belongs to a queue; a log does not lease or redeliver")
+            bound = [name for name in ("max_length", "overflow") if name in self.model_fields_set]
+            if bound:
+                raise ValueError(f"{bound[0]} bounds a queue (kind: queue); a log is bounded by "
+                                 "retention")
             if not self.durable:
                 raise ValueError("durable: a log broker is durable (a volatile log is not modelled)")
             if self.dedup.kind not in ("none", "sequence"):
@@ -530,7 +550,8 @@ class Consumer(_Model):
 GROUP_FIELDS = ("commit", "assignment", "fetch_batch", "session_timeout", "max_poll_interval",
                 "rebalance_delay")
 LOG_FIELDS = ("kind", "partitions", "partitioner", "keys", "retention")
-QUEUE_FIELDS = ("service", "visibility_timeout", "max_deliveries", "redelivery_backoff", "prefetch")
+QUEUE_FIELDS = ("service", "visibility_timeout", "max_deliveries", "redelivery_backoff", "prefetch",
+                "max_length", "overflow")
 
 
 class Fault(_Model):
@@ -899,6 +920,9 @@ class Scenario(_Model):
         elif self.broker.kind == "queue":
             # A queue pipeline reads as it did before logs existed.
             exclude = {"receiver": True, "broker": set(LOG_FIELDS), "consumer": set(GROUP_FIELDS)}
+            if self.broker.max_length is None:
+                # Unbounded, it reads as it did before the bound existed.
+                exclude["broker"] |= {"max_length", "overflow"}
         else:
             exclude = {"receiver": True, "broker": set(QUEUE_FIELDS), "network": {"consume"},
                        "consumer": {"concurrency", "ack", "nack_probability", "poison_probability"}}

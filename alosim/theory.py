@@ -80,7 +80,8 @@ side effect happens a hop later -- and two forms of the broker do, per broker
 entry, when every message made exactly one entry (no publish duplicates),
 nothing crashed, the consume links neither lose nor duplicate, there are no
 poison messages, the consumer acks after processing with no ``write_delay``,
-and ``max_time`` did not cut the run:
+a bounded queue (``max_length``) dropped or refused nothing, and
+``max_time`` did not cut the run:
 
 =============================================  =================================================
 redeliveries per message (lease expired),      no nacks; exponential processing; one constant
@@ -719,6 +720,8 @@ def _entries(run: _Run) -> int | str:
         return "too few messages"
     if run.summary.get("unsettled"):
         return "messages were still in flight at the end"
+    if run.summary.get("broker_overflow_dropped") or run.summary.get("broker_publishes_rejected"):
+        return "a full broker queue dropped or refused publishes"
     return entries
 
 

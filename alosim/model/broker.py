@@ -23,6 +23,31 @@ After ``max_deliveries`` deliveries without an ack it goes to the dead-letter
 queue: lost to the consumers. The broker does not know whether a consumer is
 up: a delivery to a crashed consumer simply expires.
 
+**A bounded queue.** With ``max_length`` the broker holds at most that many
+ready entries, as RabbitMQ's ``max-length`` does: "the number of messages in
+the ready state are used. Messages unacknowledged by consumers do not count
+towards the limit" (https://www.rabbitmq.com/docs/maxlength). Here the ready
+entries are those not leased: ready, or waiting out ``redelivery_backoff``
+(``broker_ready``). A publish is accepted into a full queue according to
+``overflow``: ``drop-head`` (RabbitMQ's default) accepts, acks and queues it,
+then drops the oldest ready entry -- the head of the queue, which is the
+newcomer itself when every other counted entry is waiting out a backoff
+(``broker_overflow_dropped``); ``reject-publish`` refuses it, stores nothing
+(its store does not record the id, so the retry is not taken for a
+duplicate) and answers with a negative ack, as RabbitMQ answers a publisher
+that enabled confirms with basic.nack: the ack link carries the attempt
+negated, as a single hop's receiver does when its full queue rejects, and
+the producer retries at once (``broker_publishes_rejected``). A publish the
+store catches as a duplicate takes no room and is never refused. The bound
+is applied when a publish is accepted: redeliveries (a lease that ran out, a
+nack, a restart) come back even above it, and the next publish trims the
+excess (drop-head) or is refused while it lasts (reject-publish). A message
+never processed after a drop is lost for cause ``broker_overflow``, unless
+something went wrong with it before (the first cause stands); so is a
+message whose producer gave up on it while every publish of it was refused
+(one refused, then accepted, cost a retry and nothing more). SQS has no
+bound on a queue's length: leave ``max_length`` unset.
+
 **Crashes.** A durable broker keeps its queue; deliveries in flight lose
 their leases and are ready again when it restarts. A volatile one loses every
 entry (a loss, cause ``broker_crash``). Its store survives only if
@@ -49,7 +74,7 @@ from alosim.dists import Constant
 from alosim.model.dedup import make_store
 from alosim.model.events import Later
 from alosim.model.message import Message
-from alosim.observe_pipeline import PipelineStats
+from alosim.observe_pipeline import OVERFLOW_LOSS_CAUSE, PipelineStats
 from alosim.scenario import Broker as BrokerSpec
 from alosim.streams import Draws
 
@@ -94,7 +119,7 @@ class Broker:
         "store_epoch", "durable", "up", "epoch", "live", "ready", "ready_count", "in_flight",
         "held", "prefetch", "visibility", "max_deliveries", "backoff", "leases", "_wake_at",
         "_wake_callbacks", "_accept_callbacks", "_again_callbacks", "_service", "_send_ack",
-        "_deliver", "_rr", "_serial", "consumers",
+        "_deliver", "_rr", "_serial", "consumers", "max_length", "reject_publish",
     )
 
     def __init__(self, world: World, spec: BrokerSpec, stats: PipelineStats,
@@ -125,6 +150,8 @@ class Broker:
         self.visibility = spec.visibility_timeout
         self.max_deliveries = spec.max_deliveries or 0
         self.backoff = spec.redelivery_backoff
+        self.max_length = spec.max_length if spec.max_length is not None else math.inf
+        self.reject_publish = spec.overflow == "reject-publish"
         self.leases: deque[tuple[float, Entry, int]] = deque()
         self._wake_at = math.inf
         self._wake_callbacks = (self._on_wake,)
@@ -206,6 +233,16 @@ class Broker:
             self._ack_publish(msg, attempt, traced)
             self._release(msg)
             return
+        # Full: as many ready as the bound allows, and no consumer to take a newcomer.
+        full = self.ready_count >= self.max_length and not self._room()
+        if full and self.reject_publish:
+            self._reject(msg, attempt, entries, traced)
+            return
+        if getattr(msg, "broker_refused", False) and not msg.settled:
+            # Refused before, accepted now: the refusal cost a retry, nothing more.
+            msg.broker_refused = False
+            msg.cause = None
+        msg.delivered = True  # (a refusal of another copy meanwhile may have cleared it)
         cause = None
         if entries:
             cause = msg.broker_miss = self._why_not_caught(msg)
@@ -220,11 +257,67 @@ class Broker:
         if traced:
             rec.event(now, self.actor, "stored", msg.id, attempt, "again" if entries else "")
         self._ack_publish(msg, attempt, traced)
+        if full and not self._drop_head(self.max_length - 1):
+            # Nothing older is ready (what the bound counts waits out a
+            # backoff): the newcomer is the head.
+            self._overflowed(entry)
+            return
         self.ready.append(entry)
         self.ready_count += 1
         if self.ready_count > stats.broker_ready_peak:
             stats.broker_ready_peak = self.ready_count
         self.dispatch()
+
+    def _room(self) -> bool:
+        """Some consumer has prefetch room: a newcomer would be delivered at once."""
+        prefetch = self.prefetch
+        return any(held < prefetch for held in self.held)
+
+    def _reject(self, msg: Message, attempt: int, entries: int, traced: bool) -> None:
+        """reject-publish: refuse the publish into a full queue with a negative ack."""
+        rec = self.rec
+        self.stats.broker_publishes_rejected += 1
+        if not msg.processed and not entries and msg.cause is None:
+            # Lost to this if the producer gives up before a publish of it is
+            # accepted (then it is forgiven: see _accept); an entry made
+            # before answers for the message otherwise.
+            msg.cause = OVERFLOW_LOSS_CAUSE
+            msg.broker_refused = True
+        if not entries:
+            # No copy got anywhere: the retry is not a duplicate delivery (nor
+            # a spurious retransmission), as for a receiver's rejected copy.
+            msg.delivered = False
+        if traced:
+            rec.event(self.env._now, self.actor, "dropped", msg.id, attempt, "rejected: queue full")
+        rec.nacks_sent += 1
+        if not self._send_ack((msg, -attempt)):
+            rec.nacks_lost += 1
+        self._release(msg)
+
+    def _drop_head(self, limit: float) -> bool:
+        """drop-head: drop the oldest ready entries until at most ``limit`` are
+        counted; False if what is left over the limit is not in the queue
+        (waiting out a backoff)."""
+        ready = self.ready
+        while self.ready_count > limit and ready:
+            entry = ready.popleft()
+            if entry.state != READY:
+                continue  # acked (or lost) while it waited
+            self.ready_count -= 1
+            self._overflowed(entry)
+        return self.ready_count <= limit
+
+    def _overflowed(self, entry: Entry) -> None:
+        """``entry`` is dropped from the head of a full queue."""
+        msg = entry.msg
+        self._finish(entry, LOST)
+        self.stats.broker_overflow_dropped += 1
+        if not msg.processed:
+            msg.cause = msg.cause or OVERFLOW_LOSS_CAUSE
+        if msg.id < self.rec.trace_limit:
+            self.rec.event(self.env._now, self.actor, "dropped", msg.id, entry.lease,
+                           "queue full: drop-head")
+        self._release(msg)
 
     def _ack_publish(self, msg: Message, attempt: int, traced: bool) -> None:
         if traced:

@@ -31,7 +31,7 @@ from alosim.model.broker import Broker
 from alosim.model.consumer import PROCESSING, Consumer, ConsumerStore
 from alosim.model.dedup import make_store
 from alosim.model.link import Link
-from alosim.observe_pipeline import PIPELINE_LOSS_CAUSES, PipelineStats
+from alosim.observe_pipeline import OVERFLOW_LOSS_CAUSE, PIPELINE_LOSS_CAUSES, PipelineStats
 from alosim.scenario import ConsumeLinks
 
 if TYPE_CHECKING:
@@ -51,6 +51,9 @@ class Pipeline:
         self.stats = stats = PipelineStats()
         for cause in PIPELINE_LOSS_CAUSES:
             rec.loss_causes.setdefault(cause, 0)
+        self.bounded = scenario.broker.max_length is not None
+        if self.bounded:
+            rec.loss_causes.setdefault(OVERFLOW_LOSS_CAUSE, 0)
         env, streams = world.env, world.streams
         network = scenario.network
         consume = network.consume or ConsumeLinks()
@@ -135,19 +138,24 @@ class Pipeline:
              f"{world.data_link.duplicated} != arrived at the broker {arrived} + in flight "
              f"{in_flight['data']}")
         # Each publish that arrived is accepted, caught, dropped by the store
-        # (false positive, stale), lost in a crash before its write ended, or
-        # still being written.
+        # (false positive, stale), refused by a full queue, lost in a crash
+        # before its write ended, or still being written.
         acked_publishes = (stats.publishes_accepted + stats.publish_duplicates_caught
                            + stats.publish_false_positives + stats.publish_stale_drops)
-        handled = acked_publishes + stats.publishes_lost_in_crash + in_flight["broker.service"]
+        handled = (acked_publishes + stats.broker_publishes_rejected + stats.publishes_lost_in_crash
+                   + in_flight["broker.service"])
         need(rec.deliveries == handled,
              f"publishes: arrived {rec.deliveries} != accepted + caught + dropped by the store "
-             f"+ lost in a crash + being written {handled}")
+             f"+ refused by a full queue + lost in a crash + being written {handled}")
         # Publish acks: one per publish the broker accepted or its store
-        # dropped; then the single hop's identity on the producer's side.
+        # dropped, a negative one per publish refused; then the single hop's
+        # identity on the producer's side (which counts the nacks too).
         need(rec.acks_sent == acked_publishes,
              f"publish acks: acks_sent {rec.acks_sent} != accepted + caught + dropped by the "
              f"store {acked_publishes}")
+        need(rec.nacks_sent == stats.broker_publishes_rejected,
+             f"publish nacks: nacks_sent {rec.nacks_sent} != refused by a full queue "
+             f"{stats.broker_publishes_rejected}")
         broken += world.ack_books(in_flight)
         # The stores' drops, counted per hop and in total.
         need(rec.duplicates_detected
@@ -156,16 +164,20 @@ class Pipeline:
         need(rec.false_positive_drops == stats.publish_false_positives + stats.consumer_false_positives,
              "false_positive_drops != false positives at the broker + at the consumers")
         need(rec.stale_drops == stats.publish_stale_drops, "stale_drops != stale drops at the broker")
-        # Broker entries: each ends consumed, dead-lettered or lost in a crash,
-        # or is still live (ready, waiting for a redelivery, or in flight).
+        # Broker entries: each ends consumed, dead-lettered, lost in a crash or
+        # dropped from the head of a full queue, or is still live (ready,
+        # waiting for a redelivery, or in flight).
         live = len(broker.live)
-        ended = stats.consumed + stats.dead_lettered + stats.broker_lost_in_crash
+        ended = (stats.consumed + stats.dead_lettered + stats.broker_lost_in_crash
+                 + stats.broker_overflow_dropped)
         need(stats.publishes_accepted == ended + live,
              f"broker entries: accepted {stats.publishes_accepted} != consumed {stats.consumed} + "
              f"dead-lettered {stats.dead_lettered} + lost in a crash {stats.broker_lost_in_crash} "
-             f"+ live {live}")
+             f"+ dropped by a full queue {stats.broker_overflow_dropped} + live {live}")
         need(broker.ready_count + broker.in_flight == live,
              f"broker entries: ready {broker.ready_count} + in flight {broker.in_flight} != live {live}")
+        need(self.bounded or stats.broker_overflow_dropped + stats.broker_publishes_rejected == 0,
+             "an unbounded broker queue dropped or refused a publish")
         need(sum(broker.held) == broker.in_flight,
              f"broker: deliveries held by consumers {sum(broker.held)} != in flight {broker.in_flight}")
         need(stats.dlq_size == stats.dead_lettered, "dlq_size != dead_lettered")
@@ -205,7 +217,7 @@ class Pipeline:
 
     def columns(self) -> dict[str, Any]:
         rec = self.world.rec
-        return self.stats.columns(rec.loss_causes, rec.messages)
+        return self.stats.columns(rec.loss_causes, rec.messages, self.bounded)
 
 
 def build_pipeline(world: World) -> Pipeline:

@@ -26,11 +26,13 @@ breaker -- runs it briefly and checks:
 A second test draws pipelines (producer -> broker -> consumers): every
 broker store kind, 1-3 consumers with every consumer store kind (a sequence
 store belongs to the broker), leases shorter and longer than processing,
-nacks, poison messages, ``max_deliveries``, prefetch, crashes of the
-producer, the broker and the consumers, durable and volatile brokers and
-stores -- and checks the pipeline's books (``Pipeline.conservation``, per
-hop), time order, the producer's attempt limit and the broker's delivery
-limit.
+nacks, poison messages, ``max_deliveries``, prefetch, a bounded broker
+queue under each overflow behaviour (publishes nacked by ``reject-publish``
+included), crashes of the producer, the broker and the consumers, durable
+and volatile brokers and stores -- and checks the pipeline's books
+(``Pipeline.conservation``, per hop), time order, the producer's attempt
+limit, the broker's delivery limit, and that only a bounded queue drops or
+refuses, each by its own behaviour.
 
 Sized to run in well under a minute together with a fixed set of examples (the
 "alosim" hypothesis profile is derandomised).
@@ -304,6 +306,11 @@ def pipelines(draw: st.DrawFn) -> alosim.Scenario:
     }
     overrides["sender"]["retry_budget"] = draw(RETRY_BUDGET)  # drawn last, see scenarios()
     overrides["sender"]["circuit_breaker"] = draw(CIRCUIT_BREAKER)
+    # Drawn after everything else, for the same reason.
+    max_length = draw(st.sampled_from([None, None, 1, 3, 10]))
+    if max_length is not None:
+        broker["max_length"] = max_length
+        broker["overflow"] = draw(st.sampled_from(["drop-head", "reject-publish"]))
     return make(PIPELINE_BASE, **overrides)
 
 
@@ -328,6 +335,18 @@ def test_every_pipeline_keeps_the_books(scenario):
     assert s["duplicates_publish"] + s["duplicates_consume"] == s["duplicate_processing"]
     assert s["processed"] + s["lost"] + s["unsettled"] >= s["messages"]
     check_mitigations(scenario, s)
+    if scenario.broker.max_length is None:
+        assert "broker_overflow_dropped" not in s and s["nacks_sent"] == 0
+    else:
+        rejecting = scenario.broker.overflow == "reject-publish"
+        assert s["broker_overflow_dropped" if rejecting else "broker_publishes_rejected"] == 0
+        assert s["nacks_sent"] == s["broker_publishes_rejected"]
+        if rejecting:
+            # A refused publish made no entry: its message is lost to the
+            # overflow only if the producer gave up on it (or crashed with it).
+            assert s["lost_broker_overflow"] <= s["gave_up"] + s["abandoned"]
+        else:
+            assert s["lost_broker_overflow"] <= s["broker_overflow_dropped"]
 
 
 LOG_BASE = """
