@@ -20,7 +20,9 @@ negative ack (``reject``: the ack link carries the attempt negated, and the
 sender retries at once), or it evicts the oldest waiting copy
 (``drop-oldest``). Each is counted (``queue_dropped``, ``queue_rejected``,
 ``queue_evicted``) and a message that is never processed after one is lost
-for cause ``queue_full`` (the first thing that went wrong with it).
+for cause ``queue_full`` (the first thing that went wrong with it) --
+unless a later copy is acked before processing: that one is under way, and
+what becomes of it (a crash, or a stop mid-processing) is its own story.
 
 Overload mitigations, both off by default. With ``dedup_on_arrival`` an
 arriving copy is checked at once, before it takes queue space or a worker: a
@@ -86,6 +88,11 @@ from alosim.streams import Draws
 
 if TYPE_CHECKING:
     from alosim.model.world import World
+
+
+#: Loss causes charged to a message for what befell one copy at a receiver,
+#: superseded when a later copy is taken on.
+_EARLIER_COPIES = frozenset({"queue_full", "expired_discarded"})
 
 
 class Receiver:
@@ -279,6 +286,10 @@ class Receiver:
                         msg.concurrent += 1
                     msg.active += 1
                 if self.ack_first:
+                    if msg.cause in _EARLIER_COPIES:
+                        # An earlier copy refused or discarded here no longer
+                        # explains a loss: this one is acked and under way.
+                        msg.cause = None
                     self._ack(msg, attempt)
                 delay = 0.0 if self._instant else self._processing() * self._factor
                 if delay > 0:

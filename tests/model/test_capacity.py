@@ -131,3 +131,36 @@ def test_the_books_catch_a_miscounted_refusal():
 def test_a_slowdown_is_validated(fault, message):
     with pytest.raises(ScenarioError, match=message):
         make(BASE, faults=[fault])
+
+
+# A copy refused by a full queue, then a later copy acked before processing and
+# under way: the refusal no longer explains what becomes of the message.
+ACKED_AFTER_REFUSAL = """
+name: acked-after-refusal
+semantics: at-least-once
+messages: 40
+sender: {rate: 20/s, window: null, retry: {timeout: 5s}}
+network:
+  data: {latency: {dist: constant, value: 1ms}}
+  ack: {latency: {dist: constant, value: 1ms}}
+receiver:
+  ack: before-processing
+  processing: {dist: constant, value: 300ms}
+  queue: {capacity: 1, when_full: reject}
+"""
+
+
+def test_a_message_acked_and_under_way_when_the_run_stops_is_unsettled_whatever_was_refused():
+    summary = alosim.simulate(make(ACKED_AFTER_REFUSAL + "max_time: 3.5s\n"), seed=1).summary
+    assert summary["queue_rejected"] > 0
+    # Acked before processing, processing under way at the stop: its fate is not known.
+    assert summary["lost"] == 0 and summary["acked_not_processed"] == 0
+    assert summary["unsettled"] == 40 - (summary["processed"] - summary["duplicate_processing"])
+
+
+def test_a_crash_loses_an_acked_message_to_the_crash_not_to_an_earlier_refusal():
+    summary = alosim.simulate(make(ACKED_AFTER_REFUSAL
+                            + "faults: [{target: receiver-0, at: 3.45s, for: 1s}]\n"), seed=1).summary
+    assert summary["queue_rejected"] > 0 and summary["lost"] >= 1
+    assert summary["lost_acked_then_crashed"] == summary["lost"]
+    assert summary["lost_queue_full"] == 0
