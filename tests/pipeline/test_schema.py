@@ -66,6 +66,11 @@ def test_overrides_reach_pipeline_fields() -> None:
         ("broker: {}\nconsumer: {nack_probability: 2}", "consumer.nack_probability"),
         ("network: {consume: {}}", "network.consume is the broker <-> consumer hop"),
         ("semantics: exactly-once\nbroker: {}\nconsumer: {dedup: {kind: none}}", "needs an idempotent consumer"),
+        ("broker: {kind: log, max_length: 10}", "broker: max_length bounds a queue (kind: queue)"),
+        ("broker: {kind: log, overflow: drop-head}", "broker: overflow bounds a queue (kind: queue)"),
+        ("broker: {overflow: reject-publish}", "overflow: reject-publish applies to a bounded queue"),
+        ("broker: {max_length: 0}", "broker.max_length"),
+        ("broker: {max_length: 3, overflow: reject-new}", "broker.overflow"),
     ],
 )
 def test_bad_pipelines_get_one_line_naming_the_field(text: str, expected: str) -> None:
