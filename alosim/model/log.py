@@ -422,12 +422,8 @@ class LogPipeline:
             if not ok:
                 broken.append(what)
 
-        arrived = rec.deliveries + stats.publishes_dropped_while_down
-        need(rec.transmissions - rec.data_lost + world.data_link.duplicated
-             == arrived + in_flight["data"],
-             f"publishes: transmissions {rec.transmissions} - data_lost {rec.data_lost} + duplicated "
-             f"{world.data_link.duplicated} != arrived at the log {arrived} + in flight "
-             f"{in_flight['data']}")
+        broken += world.data_books(in_flight, stats.publishes_dropped_while_down, "at the log",
+                                   prefix="publishes: ")
         acked = stats.records_appended + stats.publish_duplicates_caught + stats.publish_stale_drops
         need(rec.deliveries == acked + stats.publishes_out_of_sequence,
              f"publishes: arrived {rec.deliveries} != appended {stats.records_appended} + caught "

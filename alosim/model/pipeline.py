@@ -129,14 +129,8 @@ class Pipeline:
             if not ok:
                 broken.append(what)
 
-        # Publishes: each transmission is lost on the link, or arrives at the
-        # broker (twice if the network duplicated it), or is still travelling.
-        arrived = rec.deliveries + stats.publishes_dropped_while_down
-        need(rec.transmissions - rec.data_lost + world.data_link.duplicated
-             == arrived + in_flight["data"],
-             f"publishes: transmissions {rec.transmissions} - data_lost {rec.data_lost} + duplicated "
-             f"{world.data_link.duplicated} != arrived at the broker {arrived} + in flight "
-             f"{in_flight['data']}")
+        broken += world.data_books(in_flight, stats.publishes_dropped_while_down, "at the broker",
+                                   prefix="publishes: ")
         # Each publish that arrived is accepted, caught, dropped by the store
         # (false positive, stale), refused by a full queue, lost in a crash
         # before its write ended, or still being written.

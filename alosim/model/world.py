@@ -304,14 +304,7 @@ class World:
             if not ok:
                 broken.append(what)
 
-        # Data packets: each transmission is lost on the link (or dropped in a
-        # partition, which the link also reports as lost), or arrives (once, or
-        # twice if the network duplicated it), or is still travelling.
-        data_arrivals = rec.deliveries + rec.data_dropped_while_down
-        need(rec.transmissions - rec.data_lost + self.data_link.duplicated
-             == data_arrivals + in_flight["data"],
-             f"transmissions {rec.transmissions} - data_lost {rec.data_lost} + duplicated "
-             f"{self.data_link.duplicated} != arrived {data_arrivals} + in flight {in_flight['data']}")
+        broken += self.data_books(in_flight, rec.data_dropped_while_down, "at a receiver")
         # Each delivery is processed, caught, dropped, lost in a crash or still at a receiver.
         # (A copy whose id is being written was processed already.)
         at_receivers = sum(r.waiting for r in self.receivers)
@@ -345,6 +338,22 @@ class World:
                      f"{len(r.queue) + len(r._work)} copies queued or in progress")
         broken += self.ack_books(in_flight)
         return broken
+
+    def data_books(self, in_flight: dict[str, int], dropped_while_down: int, where: str,
+                   prefix: str = "") -> list[str]:
+        """The senders' data packets: each transmission is lost on the link (or
+        dropped in a partition, which the link also reports as lost), or
+        arrives ``where`` (once, or twice if the network duplicated it; an
+        arrival while the far end is down counts in ``dropped_while_down``),
+        or is still travelling. The same in a pipeline, for the publishes
+        (``prefix`` names them)."""
+        rec = self.rec
+        arrived = rec.deliveries + dropped_while_down
+        if rec.transmissions - rec.data_lost + self.data_link.duplicated == arrived + in_flight["data"]:
+            return []
+        return [f"{prefix}transmissions {rec.transmissions} - data_lost {rec.data_lost} + duplicated "
+                f"{self.data_link.duplicated} != arrived {where} {arrived} + in flight "
+                f"{in_flight['data']}"]
 
     def ack_books(self, in_flight: dict[str, int]) -> list[str]:
         """Acks to the senders: each ack sent settles its message (acked),
