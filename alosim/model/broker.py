@@ -71,6 +71,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from alosim.dists import Constant
+from alosim.model.answer import Answers
 from alosim.model.dedup import make_store
 from alosim.model.events import Later
 from alosim.model.message import Message
@@ -113,7 +114,7 @@ class Entry:
         self.ack_lost_lease = -1
 
 
-class Broker:
+class Broker(Answers):
     __slots__ = (
         "world", "env", "rec", "stats", "actor", "spec", "store", "dedup", "store_durable",
         "store_epoch", "durable", "up", "epoch", "live", "ready", "ready_count", "in_flight",
@@ -230,7 +231,7 @@ class Broker:
                 detail = "false positive"
             if traced:
                 rec.event(now, self.actor, "duplicate_detected", msg.id, attempt, detail)
-            self._ack_publish(msg, attempt, traced)
+            self._ack(msg, attempt)
             self._release(msg)
             return
         # Full: as many ready as the bound allows, and no consumer to take a newcomer.
@@ -256,7 +257,7 @@ class Broker:
         stats.publishes_accepted += 1
         if traced:
             rec.event(now, self.actor, "stored", msg.id, attempt, "again" if entries else "")
-        self._ack_publish(msg, attempt, traced)
+        self._ack(msg, attempt)
         if full and not self._drop_head(self.max_length - 1):
             # Nothing older is ready (what the bound counts waits out a
             # backoff): the newcomer is the head.
@@ -289,9 +290,7 @@ class Broker:
             msg.delivered = False
         if traced:
             rec.event(self.env._now, self.actor, "dropped", msg.id, attempt, "rejected: queue full")
-        rec.nacks_sent += 1
-        if not self._send_ack((msg, -attempt)):
-            rec.nacks_lost += 1
+        self._nack(msg, attempt)
         self._release(msg)
 
     def _drop_head(self, limit: float) -> bool:
@@ -318,15 +317,6 @@ class Broker:
             self.rec.event(self.env._now, self.actor, "dropped", msg.id, entry.lease,
                            "queue full: drop-head")
         self._release(msg)
-
-    def _ack_publish(self, msg: Message, attempt: int, traced: bool) -> None:
-        if traced:
-            self.rec.event(self.env._now, self.actor, "ack_sent", msg.id, attempt)
-        self.rec.acks_sent += 1
-        if not self._send_ack((msg, attempt)):
-            self.rec.acks_lost += 1
-            if traced:
-                self.rec.event(self.env._now, "network", "ack_lost", msg.id, attempt)
 
     def _why_not_caught(self, msg: Message) -> str:
         """Why the store accepted a message it had accepted before."""

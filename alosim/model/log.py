@@ -65,6 +65,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from alosim.model.answer import Answers
 from alosim.model.dedup import _mix64
 from alosim.model.events import Later
 from alosim.model.group import ConsumerGroup
@@ -160,7 +161,7 @@ class Partition:
         return self.records[offset - self.base]
 
 
-class LogBroker:
+class LogBroker(Answers):
     """The log: partitions of records, producer idempotence, retention, commits."""
 
     __slots__ = ("world", "env", "rec", "stats", "actor", "spec", "partitions", "idempotent",
@@ -257,7 +258,7 @@ class LogBroker:
                     rec.stale_drops += 1
                 if traced:
                     rec.event(now, self.actor, "duplicate_detected", msg.id, attempt)
-                self._ack(msg, attempt, traced)
+                self._ack(msg, attempt)
                 self.release(msg)
                 return
             if msg.seq > expected:
@@ -272,7 +273,7 @@ class LogBroker:
                 cached = self.cached[connection] = deque(maxlen=CACHED_BATCHES)
             cached.append(msg.seq)
         self._append(msg, attempt, records, traced)
-        self._ack(msg, attempt, traced)
+        self._ack(msg, attempt)
 
     def _append(self, msg: Message, attempt: int, records: int, traced: bool) -> None:
         """Append ``msg`` to its partition; the link's copy becomes the record's."""
@@ -303,16 +304,6 @@ class LogBroker:
             self.expire(now)
         assert self.group is not None
         self.group.appended(index)
-
-    def _ack(self, msg: Message, attempt: int, traced: bool) -> None:
-        rec = self.rec
-        if traced:
-            rec.event(self.env._now, self.actor, "ack_sent", msg.id, attempt)
-        rec.acks_sent += 1
-        if not self._send_ack((msg, attempt)):
-            rec.acks_lost += 1
-            if traced:
-                rec.event(self.env._now, "network", "ack_lost", msg.id, attempt)
 
     # -- offsets ------------------------------------------------------------------------
 

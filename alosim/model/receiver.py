@@ -80,6 +80,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from alosim.dists import Constant
+from alosim.model.answer import Answers
 from alosim.model.dedup import make_store
 from alosim.model.events import Later
 from alosim.model.message import Message
@@ -95,7 +96,7 @@ if TYPE_CHECKING:
 _EARLIER_COPIES = frozenset({"queue_full", "expired_discarded"})
 
 
-class Receiver:
+class Receiver(Answers):
     __slots__ = (
         "world", "env", "rec", "index", "actor", "queue", "busy", "up", "epoch", "store_epoch",
         "store", "dedup", "durable", "write_delay", "ack_first", "_entries", "_nbytes",
@@ -233,9 +234,7 @@ class Receiver:
         if self._when_full == "reject":
             rec.queue_rejected += 1
             self._refuse(msg, attempt, "rejected")
-            rec.nacks_sent += 1
-            if not self._send_ack((msg, -attempt)):
-                rec.nacks_lost += 1
+            self._nack(msg, attempt)
             return False
         rec.queue_dropped += 1
         self._refuse(msg, attempt, "queue full")
@@ -434,17 +433,6 @@ class Receiver:
         if self._on_arrival:
             self._present.pop(msg.id, None)
         self._release(msg)
-
-    def _ack(self, msg: Message, attempt: int) -> None:
-        rec = self.rec
-        traced = msg.id < rec.trace_limit
-        if traced:
-            rec.event(self.env._now, self.actor, "ack_sent", msg.id, attempt)
-        rec.acks_sent += 1
-        if not self._send_ack((msg, attempt)):
-            rec.acks_lost += 1
-            if traced:
-                rec.event(self.env._now, "network", "ack_lost", msg.id, attempt)
 
     def _release(self, msg: Message) -> None:
         """This copy is handled (or gone): when the last one goes, the fate is known."""
