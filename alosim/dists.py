@@ -13,13 +13,18 @@ them through :class:`alosim.streams.Draws`, one batch at a time.
 from __future__ import annotations
 
 import math
-from typing import Annotated, Literal, Union
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Annotated, Literal, Union
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from pydantic.functional_validators import BeforeValidator
 
+from alosim.streams import Draws
 from alosim.units import parse_duration
+
+if TYPE_CHECKING:
+    from alosim.streams import Streams
 
 Seconds = Annotated[float, BeforeValidator(parse_duration), Field(ge=0)]
 PositiveSeconds = Annotated[float, BeforeValidator(parse_duration), Field(gt=0)]
@@ -62,6 +67,16 @@ class _Dist(BaseModel):
     def sample(self, rng: np.random.Generator, n: int) -> np.ndarray:
         raise NotImplementedError
 
+    @property
+    def is_zero(self) -> bool:
+        """True if every value is 0 (a stage that takes no time)."""
+        return False
+
+    def draws(self, streams: Streams, name: str) -> Callable[[], float]:
+        """Values one at a time from stream ``name``, as the model's actors take them."""
+        rng = streams.generator(name)
+        return Draws(lambda n: self.sample(rng, n))
+
 
 class Constant(_Dist):
     """Always ``value``."""
@@ -83,6 +98,14 @@ class Constant(_Dist):
 
     def sample(self, rng: np.random.Generator, n: int) -> np.ndarray:
         return np.full(n, self.value)
+
+    @property
+    def is_zero(self) -> bool:
+        return self.value == 0
+
+    def draws(self, streams: Streams, name: str) -> Callable[[], float]:
+        value = self.value  # no stream: nothing is random
+        return lambda: value
 
 
 class Uniform(_Dist):

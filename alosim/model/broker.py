@@ -70,14 +70,12 @@ from collections import deque
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from alosim.dists import Constant
 from alosim.model.answer import Answers
 from alosim.model.dedup import make_store
 from alosim.model.events import Later
 from alosim.model.message import Message
 from alosim.observe_pipeline import OVERFLOW_LOSS_CAUSE, PipelineStats
 from alosim.scenario import Broker as BrokerSpec
-from alosim.streams import Draws
 
 if TYPE_CHECKING:
     # The world imports this module (through the pipeline): names for the type checker only.
@@ -160,13 +158,8 @@ class Broker(Answers):
         self._again_callbacks = (self._ready_again,)
         service = spec.service
         self._service: Callable[[], float] | None = None
-        if not (isinstance(service, Constant) and service.value == 0):
-            if isinstance(service, Constant):
-                value = service.value
-                self._service = lambda: value
-            else:
-                rng = world.streams.generator("broker.service")
-                self._service = Draws(lambda n: service.sample(rng, n))
+        if not service.is_zero:
+            self._service = service.draws(world.streams, "broker.service")
         self._send_ack = ack_link.send
         self._deliver = consume_link.send
         self._rr = 0

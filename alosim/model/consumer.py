@@ -32,17 +32,14 @@ from __future__ import annotations
 
 import itertools
 from collections import deque
-from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from alosim.dists import Constant
 from alosim.model.broker import Entry
 from alosim.model.dedup import _mix64
 from alosim.model.events import Later
 from alosim.model.message import Message
 from alosim.observe_pipeline import PipelineStats
 from alosim.scenario import Consumer as ConsumerSpec
-from alosim.streams import Draws
 
 if TYPE_CHECKING:
     # The world imports this module (through the pipeline): names for the type checker only.
@@ -119,13 +116,8 @@ class Consumer:
         self.poison_below = int(spec.poison_probability * 2.0**64)
         self.poison_salt = int(world.streams.generator("consumer.poison").integers(0, 2**63))
         processing = spec.processing
-        self._instant = isinstance(processing, Constant) and processing.value == 0
-        if isinstance(processing, Constant):
-            value = processing.value
-            self._processing: Callable[[], float] = lambda: value
-        else:
-            rng = world.streams.generator(f"consumer.{index}.processing")
-            self._processing = Draws(lambda n: processing.sample(rng, n))
+        self._instant = processing.is_zero
+        self._processing = processing.draws(world.streams, f"consumer.{index}.processing")
         self._send = ack_link.send
         self._done_callbacks = (self._processed,)
         self._written_callbacks = (self._written,)

@@ -47,14 +47,11 @@ before a crash; no process per message.
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from alosim.dists import Constant
 from alosim.model.events import Later
 from alosim.observe_log import LogStats
 from alosim.scenario import Consumer as ConsumerSpec
-from alosim.streams import Draws
 
 if TYPE_CHECKING:
     # The log imports this module: names for the type checker only.
@@ -89,13 +86,8 @@ class Member:
         self.pending_commits = 0
         self._rr = 0
         processing = spec.processing
-        self._instant = isinstance(processing, Constant) and processing.value == 0
-        if isinstance(processing, Constant):
-            value = processing.value
-            self._processing: Callable[[], float] = lambda: value
-        else:
-            rng = group.world.streams.generator(f"consumer.{index}.processing")
-            self._processing = Draws(lambda n: processing.sample(rng, n))
+        self._instant = processing.is_zero
+        self._processing = processing.draws(group.world.streams, f"consumer.{index}.processing")
         self._done_callbacks = (self._done,)
         self._deadline_callbacks = (self._deadline,)
         self._commit_callbacks = (self._commit_landed,)

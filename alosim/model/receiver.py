@@ -79,13 +79,11 @@ from collections import deque
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from alosim.dists import Constant
 from alosim.model.answer import Answers
 from alosim.model.dedup import make_store
 from alosim.model.events import Later
 from alosim.model.message import Message
 from alosim.scenario import Receiver as ReceiverSpec
-from alosim.streams import Draws
 
 if TYPE_CHECKING:
     from alosim.model.world import World
@@ -143,7 +141,7 @@ class Receiver(Answers):
         self._processed_callbacks = (self._processed,)
         self._written_callbacks = (self._written,)
         processing = spec.processing
-        self._instant = isinstance(processing, Constant) and processing.value == 0
+        self._instant = processing.is_zero
         # The common case -- nothing to consult, nothing that takes time -- has a short path.
         self._fast = self._instant and not self.dedup and not self.ack_first and not self.write_delay
         # Overload mitigations: each turns the short path off (each needs a
@@ -156,12 +154,7 @@ class Receiver(Answers):
         self._lend = self._on_arrival and self._discard
         if self._on_arrival or self._discard:
             self._fast = False
-        if isinstance(processing, Constant):
-            value = processing.value
-            self._processing: Callable[[], float] = lambda: value
-        else:
-            rng = world.streams.generator(f"receiver.{index}.processing")
-            self._processing = Draws(lambda n: processing.sample(rng, n))
+        self._processing = processing.draws(world.streams, f"receiver.{index}.processing")
         self.sync_store()
 
     # -- arrivals ----------------------------------------------------------------
