@@ -477,10 +477,7 @@ def _log_commits(run: _Run, policy: str) -> str | None:
         return "more than one consumer or producer"
     if sc.sender.rate is None or sc.sender.arrivals != "poisson":
         return "arrivals are not Poisson at a fixed rate"
-    from alosim.dists import Constant
-
-    processing = sc.consumer.processing
-    if not (isinstance(processing, Constant) and processing.value == 0):
+    if not sc.consumer.processing.is_zero:
         return "processing is not instant"
     if _bernoulli(sc.network.data) != 0 or sc.network.data.duplicate or sc.network.partitions:
         return "the publish link loses, duplicates or partitions: arrivals are not Poisson"
