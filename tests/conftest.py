@@ -1,11 +1,16 @@
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 from hypothesis import settings
 
 import alosim
+
+if TYPE_CHECKING:
+    from alosim.model.world import World
 
 # The same examples on every run and machine: a property test that fails in CI
 # fails the same way on a laptop.
@@ -29,6 +34,18 @@ def make(yaml_text: str, **overrides: object) -> alosim.Scenario:
     for path, value in overrides.items():
         set_path(data, path, value, "<test>")
     return validate_scenario(data, "<test>")
+
+
+def assert_books_catch(world: World, breaks: Callable[[World], None], expected: list[str]) -> None:
+    """After ``world``'s run its books balance; ``breaks(world)`` miscounts one
+    thing, and exactly the identities whose messages start with ``expected`` fail."""
+    in_flight = world.packets_in_flight()
+    assert world.conservation(in_flight) == []
+    breaks(world)
+    broken = world.conservation(in_flight)
+    for start in expected:
+        assert any(b.startswith(start) for b in broken), (start, broken)
+    assert len(broken) == len(expected), broken
 
 
 SMALL = """
