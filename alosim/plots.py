@@ -37,6 +37,18 @@ def _axes(ax: Axes | None, **fig_kw: Any) -> tuple[Figure, Axes]:
     return fig, fig.add_subplot()
 
 
+def two_panels(axes: Sequence[Axes] | None) -> tuple[Figure, Axes, Axes]:
+    """The given (top, bottom) axes, or a new figure of two sharing the time axis."""
+    if axes is not None:
+        top, bottom = axes
+        return top.figure, top, bottom  # type: ignore[return-value]
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(7, 5.5), layout="constrained")
+    top, bottom = fig.subplots(2, 1, sharex=True)
+    return fig, top, bottom
+
+
 def store_growth(series: pd.DataFrame, *, title: str = "",
                  axes: Sequence[Axes] | None = None) -> Figure:
     """Two panels against simulated time: the dedup store's entries above, the
@@ -46,14 +58,7 @@ def store_growth(series: pd.DataFrame, *, title: str = "",
     units never read as one line. ``axes``: the two axes to draw into (top,
     bottom); by default a new figure with a shared time axis.
     """
-    if axes is None:
-        from matplotlib.figure import Figure
-
-        fig = Figure(figsize=(7, 5.5), layout="constrained")
-        top, bottom = fig.subplots(2, 1, sharex=True)
-    else:
-        top, bottom = axes
-        fig = top.figure  # type: ignore[assignment]
+    fig, top, bottom = two_panels(axes)
     t = series["time_s"]
     top.plot(t, series["dedup_entries"], color="tab:blue", label="dedup store entries")
     top.set_ylabel("store entries")

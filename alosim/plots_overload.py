@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from alosim import overload as measures
-from alosim.plots import collapse
+from alosim.plots import collapse, two_panels
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -35,14 +35,7 @@ if TYPE_CHECKING:
 def overload(series: Mapping[str, Sequence[float]], scenario: Scenario, *, title: str = "",
              axes: Sequence[Axes] | None = None) -> Figure:
     """Queue length above; goodput, offered load and throughput per second below."""
-    if axes is None:
-        from matplotlib.figure import Figure
-
-        fig = Figure(figsize=(7, 5.5), layout="constrained")
-        top, bottom = fig.subplots(2, 1, sharex=True)
-    else:
-        top, bottom = axes
-        fig = top.figure  # type: ignore[assignment]
+    fig, top, bottom = two_panels(axes)
     workers = scenario.receiver.count * scenario.receiver.workers
     rates = measures.rates(series, workers)
     top.plot(series["time_s"], series["queue_length"], color="tab:purple", label="queue length")
