@@ -384,6 +384,7 @@ def explore(file: Path, runs: int, seed: int, jobs: int | None, executor_kind: s
 
     scenario = load_scenario(file, overrides)
     exploring.check_vary(scenario, exploring.explore_of(scenario))
+    exploring.check_crashes(scenario, exploring.explore_of(scenario), exact=False)
     prepare_out(out, scenario.name)  # before starting any worker: a bad --out costs nothing
     kind = executor_kind or ("dask" if scheduler else "local")
     try:
