@@ -122,3 +122,17 @@ def test_ctrl_c_keeps_the_runs_made_and_a_rerun_continues(tmp_path: Path) -> Non
                "serial", "--no-progress", "--out", str(out), cwd=tmp_path)
     assert p.returncode == 0, p.stderr
     assert f"{stored + 5} runs (explore seed 0)" in p.stdout and "no violation found" in p.stdout
+
+
+def test_a_draw_space_without_a_valid_run_is_one_line_not_no_violation_found(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("name: bad\nmessages: 5\nsender: {window: 2}\n"
+                   "explore: {vary: {sender.retry.timeout: [-1s, -2s]}}\n")
+    p = alosim("explore", str(bad), "--runs", "4", "--executor", "serial", "--no-progress", "--out",
+               str(tmp_path / "res"), cwd=tmp_path)
+    assert p.returncode == 2 and "Traceback" not in p.stderr
+    assert "no violation found" not in p.stdout
+    (line,) = p.stderr.splitlines()
+    assert line.startswith(f"alosim: error: {bad}: explore: none of the 4 runs drew a valid scenario (run 0: "
+                           "sender.retry.timeout: Input should be greater than 0")
+    assert not list((tmp_path / "res").rglob("findings.json"))
