@@ -372,8 +372,9 @@ def explore(file: Path, runs: int, seed: int, jobs: int | None, executor_kind: s
     """Search variations of scenario FILE for guarantee violations; shrink each one found.
 
     What may vary comes from the scenario's explore: section (without one:
-    up to two receiver crashes and one partition, anywhere in a run); what
-    must hold is its semantics plus its guarantees: section. Each kind of
+    up to two crashes of the receivers, or of a pipeline's consumers, and
+    one partition, anywhere in a run); what must hold is its semantics plus
+    its guarantees: section. Each kind of
     violation (guarantee, cause) is shrunk to a minimal scenario, written
     with its trace and sequence diagram into OUT/<name>/explore-<hash>/.
     Running the same command again reuses the runs stored there.

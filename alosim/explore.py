@@ -12,19 +12,31 @@ that shows it? It is swarm testing for delivery configurations:
    the simulation seed, then crashes and partitions. The same ``S`` and ``i``
    always draw the same variation, whichever executor ran it and in
    whatever order, so the same command finds the same things.
-2. **Check.** Each variation is simulated and checked: the semantics checks
-   of the scenario (:func:`alosim.observe.checks`) and the limits it
-   declares in ``guarantees:``. Every violation is a pair (guarantee,
-   cause); the cause comes from the summary's ``duplicates_<cause>`` and
-   ``lost_<cause>`` columns (``store_size`` and ``latency`` for the dedup
-   store and latency limits).
+2. **Check.** Each variation is simulated and checked: the checks of its
+   semantics (those ``alosim run`` reports) and the limits it declares in
+   ``guarantees:``, both read from one registry of causes
+   (:mod:`alosim.guarantees`) for a single hop, a queue pipeline and a log.
+   Every violation is a pair (guarantee, cause); the cause is the summary
+   column that counted it (``duplicates_<cause>``, a pipeline's
+   ``duplicates_consume_<cause>``, ``lost_<cause>``, ...; ``store_size``
+   and ``latency`` for the dedup store and latency limits).
 3. **Shrink.** For each (guarantee, cause) the first run showing it is
-   simplified step by step (:data:`SHRINK_STEPS`): fewer messages, fewer
-   faults, shorter faults, earlier times, constant distributions, fewer
-   actors, lower loss. A simplification is kept when the scenario still
-   violates the same guarantee with the same cause; the loop ends when none
-   applies. The result is a plain scenario file that ``alosim run``
+   simplified step by step (:data:`SHRINK_STEPS`): fewer messages (a
+   bisection), fewer faults, shorter faults, earlier times, constant
+   distributions, fewer actors, lower loss. A simplification is kept when
+   the scenario still violates the same guarantee with the same cause; the
+   loop ends when none applies -- or at :data:`SHRINK_MAX_RUNS`
+   simulations, and then the result is called the smallest found, not
+   minimal. The result is a plain scenario file that ``alosim run``
    reproduces, written with its trace and sequence diagram.
+
+**What may crash.** A crash space targets anything a scenario's ``faults:``
+may crash (:data:`alosim.scenario.FAULT_TARGET`): senders, receivers, and
+in a pipeline its consumers and broker; left out, the far end (receivers,
+or consumers). A target the scenario lacks is refused before the search
+starts; a draw whose target does not exist (``consumer-2`` of a drawn
+``consumer.count: 1``) is skipped before its pilot run. A search none of
+whose draws is valid is an error, not "no violation found".
 
 **Where fault times are drawn (the bias).** Violations hide in short
 windows: between a side effect and the record of its id (``write_delay``),
@@ -45,7 +57,11 @@ test_the_bias_finds_a_planted_violation_in_fewer_runs`` measures the gain.
 ``<out>/<name>/explore-<hash>/runs/`` (written atomically); the hash covers
 what the runs compute (scenario, explore and guarantees sections, seed), not
 their number. Running again, with the same or a larger ``--runs``, computes
-only the runs not stored; Ctrl-C keeps every finished run.
+only the runs not stored; Ctrl-C keeps every finished run. A group's folder
+ends with ``minimal.json``; a search that finds the group's first run the
+same leaves a folder that has it as it is (neither shrunk nor written again).
+Stored runs keep their keys in the order they were drawn, so a search
+finished from stored runs writes the same bytes as one that made them.
 """
 
 from __future__ import annotations

@@ -728,7 +728,8 @@ class Explore(_Model):
     """What ``alosim explore`` may vary, and how it draws.
 
     ``crashes`` and ``partitions`` say which faults it may add to the
-    scenario's own (left out: up to two receiver crashes and one partition;
+    scenario's own (left out: up to two crashes of the far end -- the
+    receivers, or a pipeline's consumers -- and one partition;
     ``crashes: []`` adds none). ``vary`` maps dotted paths to a list of
     values (one is drawn) or a range ``{min: low, max: high}`` (drawn
     uniformly; durations and rates keep their units; two whole numbers give
