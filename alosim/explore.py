@@ -208,13 +208,17 @@ class Moments:
 
 
 def moments(scenario: Scenario, result: RunResult) -> Moments:
+    """The pilot's moments, and the stores that set how a biased fault is drawn: the
+    far end's (receiver or consumer: its ``write_delay``) and the store that answers
+    the sender's resends across a partition (receiver, or a pipeline's broker: its TTL)."""
     times = sorted({e.time_s for e in result.trace or [] if e.event in MOMENTS})
-    dedup = scenario.receiver.dedup
+    far_end = scenario.consumer.dedup if scenario.consumer is not None else scenario.receiver.dedup
+    resends = scenario.broker.dedup if scenario.broker is not None else scenario.receiver.dedup
     ttl = None
-    if dedup.kind == "ttl" and dedup.window is not None:
-        ttl = (dedup.window, dedup.window + 2 * scenario.sender.retry.timeout)
+    if resends.kind == "ttl" and resends.window is not None:
+        ttl = (resends.window, resends.window + 2 * scenario.sender.retry.timeout)
     return Moments(float(result.summary["sim_time_s"]), tuple(times),
-                   dedup.write_delay if dedup.write_delay > 0 else 1e-3, ttl)
+                   far_end.write_delay if far_end.write_delay > 0 else 1e-3, ttl)
 
 
 def draw_faults(scenario: Scenario, spec: Explore, seed: int, index: int,

@@ -137,3 +137,19 @@ def test_a_draw_space_without_a_valid_run_is_an_error_not_no_violation(tmp_path:
     assert message.startswith("f.yaml: explore: none of the 6 runs drew a valid scenario (run 0: "
                               "sender.retry.timeout: ")
     assert not list(tmp_path.rglob("findings.json")) and not list(tmp_path.rglob("summary.txt"))
+
+
+def test_a_pipelines_stores_set_where_biased_faults_fall() -> None:
+    from alosim.explore import moments
+
+    text = EXACTLY_ONCE_QUEUE \
+        .replace("visibility_timeout: 50ms", "visibility_timeout: 1s, dedup: {kind: ttl, window: 300ms}") \
+        .replace("concurrency: 4,", "concurrency: 4, dedup: {kind: set, durable: true, write_delay: 2ms},")
+    scenario = parse_scenario(text)
+    seen = moments(scenario, simulate(scenario.with_overrides({"observe.trace_messages": 10})))
+    assert seen.after_s == 0.002  # a crash between the consumer's effect and the record of its id
+    assert seen.ttl_for_s == (0.3, 0.3 + 2 * 1.0)  # a partition long enough for the broker to forget a publish
+    findings_text = text + "explore: {crashes: [{min: 1, max: 1}], partitions: {max: 0}}\n"
+    outcomes = [run_one(ExploreTask(base_of(parse_scenario(findings_text)), 0, i)) for i in range(30)]
+    found = {(g, c) for o in outcomes for g, c, _ in o.violations}
+    assert ("no_duplicate_processing", "consume_crash_before_record") in found
