@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 import alosim.explore as exploring
-from alosim.explore import ExploreTask, base_of, explore, run_one, violations
+from alosim.explore import ExploreTask, base_of, explore, run_one
 from alosim.scenario import ScenarioError, parse_scenario
 from alosim.simulate import simulate
 
