@@ -797,8 +797,9 @@ def refuse_no_valid_run(scenario: Scenario, outcomes: Sequence[RunOutcome]) -> N
         return
     first = outcomes[0]
     why = first.skipped.removeprefix(f"{scenario.origin}: ")
-    raise ScenarioError(scenario.origin, [("explore", f"none of the {len(outcomes)} runs drew a valid "
-                                                      f"scenario (run {first.index}: {why})")])
+    what = "could be simulated" if why.startswith("failed: ") else "drew a valid scenario"
+    raise ScenarioError(scenario.origin, [("explore", f"none of the {len(outcomes)} runs {what} "
+                                                      f"(run {first.index}: {why})")])
 
 
 def _outcome(finished: Finished[ExploreTask, RunOutcome]) -> RunOutcome:
