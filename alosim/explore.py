@@ -1016,7 +1016,9 @@ def format_findings(findings: Findings, *, where: Path | None = None) -> str:
         lines.append("")
         lines.append(f"{group.guarantee} ({group.cause}): {group.runs} run{'s' if group.runs != 1 else ''}, "
                      f"first run {group.first_run}")
-        if group.capped:
+        if not group.folder:  # interrupted before shrinking
+            lines.append(f"  {group.story}")
+        elif group.capped:
             lines.append(f"  smallest found within {group.simulations} simulations: {group.story}")
         else:
             lines.append(f"  minimal: {group.story}")

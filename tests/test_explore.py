@@ -287,7 +287,8 @@ def test_ctrl_c_lists_what_was_found_unshrunk_and_a_rerun_shrinks_it(tmp_path: P
     findings = info.value.findings
     assert findings.interrupted and findings.runs == 10
     assert findings.groups and all(g.story == "not shrunk (interrupted)" for g in findings.groups)
-    assert "not shrunk" in (findings.folder / "summary.txt").read_text()
+    summary = (findings.folder / "summary.txt").read_text()
+    assert "  not shrunk (interrupted)" in summary and "minimal:" not in summary
     again = explore(scenario, 40, out=tmp_path)
     assert not again.interrupted and again.runs == 40
     assert all(g.story.endswith(f"({g.cause})") for g in again.groups)
