@@ -372,8 +372,9 @@ def explore(file: Path, runs: int, seed: int, jobs: int | None, executor_kind: s
     """Search variations of scenario FILE for guarantee violations; shrink each one found.
 
     What may vary comes from the scenario's explore: section (without one:
-    up to two receiver crashes and one partition, anywhere in a run); what
-    must hold is its semantics plus its guarantees: section. Each kind of
+    up to two crashes of the receivers, or of a pipeline's consumers, and
+    one partition, anywhere in a run); what must hold is its semantics plus
+    its guarantees: section. Each kind of
     violation (guarantee, cause) is shrunk to a minimal scenario, written
     with its trace and sequence diagram into OUT/<name>/explore-<hash>/.
     Running the same command again reuses the runs stored there.
@@ -384,6 +385,7 @@ def explore(file: Path, runs: int, seed: int, jobs: int | None, executor_kind: s
 
     scenario = load_scenario(file, overrides)
     exploring.check_vary(scenario, exploring.explore_of(scenario))
+    exploring.check_crashes(scenario, exploring.explore_of(scenario), exact=False)
     prepare_out(out, scenario.name)  # before starting any worker: a bad --out costs nothing
     kind = executor_kind or ("dask" if scheduler else "local")
     try:

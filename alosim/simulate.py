@@ -25,13 +25,13 @@ from typing import Any
 import simpy
 
 from alosim import __version__, overload
+from alosim.guarantees import checks
 from alosim.model.world import World
 from alosim.observe import (
     COUNTER_COLUMNS,
     SERIES_COLUMNS,
     cause_columns,
     TraceEvent,
-    checks,
     latency_columns,
     receiver_mitigation_columns,
     sender_mitigation_columns,
