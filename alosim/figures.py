@@ -75,7 +75,14 @@ class Figure:
     if_nonzero: bool = False
 
     def header(self) -> str:
-        """The label with its unit, for a table header: ``p99 latency (s)``."""
+        """The label with its unit where the printed value does not carry one:
+        ``redeliveries (per message)``, ``create -> processed p99``."""
+        if self.unit and self.kind not in ("duration", "rate"):
+            return f"{self.label} ({self.unit})"
+        return self.label
+
+    def axis_label(self) -> str:
+        """The label with its unit, always: for a plot's axis (``create -> processed p99 (s)``)."""
         return f"{self.label} ({self.unit})" if self.unit else self.label
 
     def format(self, value: Any) -> str:
@@ -118,6 +125,7 @@ def format_value(kind: str, value: Any) -> str:
 # -- the figures ---------------------------------------------------------------------------
 
 _ALL = "SQLOE"
+_BACKLOG = "sender backlog (create -> first send: waiting for window room)"
 _HOP = "SOE"  # a single hop's own figures (overload and explore runs are single hops)
 
 # (name, label, kind, unit, shapes, section, headline "Q1 L2", theory, if_nonzero, meaning)
@@ -162,7 +170,7 @@ _ROWS: tuple[tuple[str, str, str, str, str, str, str, str | None, bool, str], ..
      "arrivals of a message an earlier copy of which had already been processed"),
     ("duplicate_deliveries_per_message", "duplicate deliveries", "ratio", "per message", _HOP, "outcome", "S3",
      "duplicate deliveries per message", False, "duplicate deliveries / messages"),
-    ("duplicates_detected", "duplicates caught by dedup", "count", "", _ALL, "outcome", "", None, False,
+    ("duplicates_detected", "duplicates caught by dedup", "count", "", _ALL, "outcome", "", None, True,
      "copies of a processed message the dedup stores caught and dropped"),
     ("processed", "processed", "count", "", _ALL, "outcome", "", None, False,
      "side effects executed, duplicates included"),
@@ -179,23 +187,24 @@ _ROWS: tuple[tuple[str, str, str, str, str, str, str, str | None, bool, str], ..
     ("acked_not_processed", "acked, never processed", "count", "", _ALL, "outcome", "", None, True,
      "messages acked but never processed (acked before processing, then lost)"),
     # -- latency
-    *[(f"{what}_{q}_s", f"{label} {q}", "duration", "s", shapes, "latency",
+    *[(f"{what}_{q}_s", f"{label} {q}", "duration", "s", shapes, _BACKLOG if what == "outbox_wait" else "latency",
        "S5 Q5" if (what, q) == ("delivery_latency", "p99") else "",
        "M/M/1 sojourn" if (what, q) == ("delivery_latency", "mean")
        else None, False, f"{meaning}, {'mean' if q == 'mean' else 'maximum' if q == 'max' else q + ' percentile'}")
       for what, label, shapes, meaning in (
           ("delivery_latency", "create -> processed", _ALL, "time from a message's creation to its first processing"),
           ("ack_latency", "send -> ack", _ALL, "time from a message's first send to its ack"),
-          ("outbox_wait", "outbox wait", _HOP, "time a message waited for room in the window before its first send"),
+          ("outbox_wait", "outbox wait", _HOP, "time a message waited for room in the window before its first send",
+           ),
           ("consume_latency", "accepted -> processed", "QL", "time from the broker accepting a message to its first "
                                                      "processing"))
       for q in ("p50", "p95", "p99", "max", "mean")],
     # -- the dedup store
-    ("dedup_entries_peak", "dedup entries, peak", "count", "", _ALL, "dedup store", "S6", "TTL store plateau", False,
+    ("dedup_entries_peak", "dedup entries, peak", "count", "", _ALL, "dedup store", "S6", "TTL store plateau", True,
      "most ids the dedup stores held at once"),
-    ("dedup_entries_final", "dedup entries, final", "count", "", _ALL, "dedup store", "", None, False,
+    ("dedup_entries_final", "dedup entries, final", "count", "", _ALL, "dedup store", "", None, True,
      "ids the dedup stores held at the end"),
-    ("dedup_bytes_peak", "dedup bytes, peak", "bytes", "bytes", _ALL, "dedup store", "", None, False,
+    ("dedup_bytes_peak", "dedup store size, peak", "bytes", "bytes", _ALL, "dedup store", "", None, True,
      "most bytes the dedup stores held at once"),
     # -- network and faults (shown when they happened)
     ("network_duplicates", "duplicated by the network", "count", "", _ALL, "network and faults", "", None, True,
@@ -495,9 +504,15 @@ def figure(name: str) -> Figure | None:
 
 
 def label(name: str) -> str:
-    """A column's label with its unit, for axes and headers (the name itself if unregistered)."""
+    """A column's label for a table header (the name itself if unregistered)."""
     found = figure(name)
     return found.header() if found else name
+
+
+def axis_label(name: str) -> str:
+    """A column's label with its unit, for a plot's axis (the name itself if unregistered)."""
+    found = figure(name)
+    return found.axis_label() if found else name
 
 
 def unregistered(columns: Iterable[str]) -> list[str]:
@@ -524,4 +539,4 @@ def describe(columns: Iterable[str]):  # -> pandas.DataFrame
 
 
 __all__ = ["CAUSE_MEANINGS", "DERIVED", "EXPLORE", "FIGURES", "Figure", "LOG", "OVERLOAD", "QUEUE", "SHAPES",
-           "SINGLE_HOP", "describe", "figure", "format_value", "headlines", "label", "sig3", "unregistered"]
+           "SINGLE_HOP", "axis_label", "describe", "figure", "format_value", "headlines", "label", "sig3", "unregistered"]

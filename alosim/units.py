@@ -137,6 +137,6 @@ def _three_figures(value: float) -> str:
         return "0"
     magnitude = math.floor(math.log10(abs(value)))
     if magnitude >= 2:
-        return f"{value:,.0f}"
+        return f"{round(value, 2 - magnitude):,.0f}"
     text = f"{value:.{2 - magnitude}f}"
     return text.rstrip("0").rstrip(".") if "." in text else text
