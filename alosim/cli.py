@@ -488,14 +488,20 @@ def format_sweep_table(agg: Any, parameters: Sequence[str], confidence: float = 
 @_set_option
 @click.option("--replications", "-n", type=click.IntRange(min=1, max=10_000), default=1, show_default=True,
               help="Run every scenario with N seeds and give each difference a paired t interval.")
+@click.option("--all", "every", is_flag=True,
+              help="Show every row (default: the headline rows and those that differ).")
 @_friendly
 def compare_command(inputs: Sequence[Path], variants: Sequence[str], seed: int | None,
-                    overrides: Sequence[str], replications: int) -> None:
+                    overrides: Sequence[str], replications: int, every: bool) -> None:
     """Compare scenario files or stored runs side by side, with the differences.
 
     Scenarios run with the same seed (common random numbers); each INPUT is a
     scenario file or a run's results folder. The first input is the baseline.
+    The table shows the headline rows of the first input's shape and the rows
+    that differ (--all: every row), in blocks of columns that fit the terminal.
     """
+    import shutil
+
     from alosim import compare as comparing
 
     items: list[comparing.Input] = []
@@ -526,7 +532,8 @@ def compare_command(inputs: Sequence[Path], variants: Sequence[str], seed: int |
         result = comparing.compare(items, seed=seed, replications=replications)
     except comparing.CompareError as exc:
         _fail(str(exc))
-    click.echo(comparing.format_comparison(result))
+    width = max(60, shutil.get_terminal_size((100, 24)).columns)
+    click.echo(comparing.format_comparison(result, every=every, width=width))
 
 
 def _split_variant(variant: str) -> list[str]:

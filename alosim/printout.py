@@ -41,13 +41,13 @@ _SECTIONS: tuple[str, ...] = (
     "losses, by cause", "effects out of key order, by cause", "effects out of partition order, by cause",
     "guarantees", "run",
 )
-# Shown elsewhere (the answer, or the overload line), or only in result files.
-_NOT_LISTED = frozenset({
+#: Figures kept in result files but not listed by a run's printout (nor, by default, by
+#: ``alosim compare``): detail that follows from the figures shown, or shown in the answer.
+DETAIL = _NOT_LISTED = frozenset({
     "scenario", "semantics", "stopped_by", "timeouts", "acks_sent", "acked", "late_acks", "processed",
     "acked_not_processed", "nacks_sent", "nacks_lost", "nacks_ignored", "deliveries_per_message",
     "duplicates_publish", "duplicates_consume", "consumer_arrivals", "consumer_acks_sent", "consumer_acks_late",
-    "consumer_acks_stale", "consumer_acks_dropped_while_down", "consumed", "offered_per_s", "goodput_per_s",
-    "throughput_per_s", "duplicate_work_fraction", "recovered", "recovery_time_s", "out_of_order_key",
+    "consumer_acks_stale", "consumer_acks_dropped_while_down", "consumed", "out_of_order_key",
     "out_of_order_partition",
     *(f"{what}_{q}_s" for what in ("delivery_latency", "ack_latency", "consume_latency")
       for q in ("p95", "mean")),
@@ -184,4 +184,4 @@ def format_summary(scenario: Scenario, summary: Mapping[str, Any], wall_time_s: 
     return "\n".join(lines)
 
 
-__all__ = ["QUESTIONS", "answer", "format_summary", "notes", "shape_of"]
+__all__ = ["DETAIL", "QUESTIONS", "answer", "format_summary", "notes", "shape_of"]
