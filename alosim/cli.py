@@ -338,7 +338,9 @@ def sweep(file: Path, jobs: int | None, executor_kind: str | None, scheduler: st
     except ExecutorError as exc:
         _fail(str(exc))
     data = load_sweep(outcome.folder)
-    click.echo(format_sweep_table(aggregate(data.runs), data.parameters))
+    from alosim.printout import shape_of
+
+    click.echo(format_sweep_table(aggregate(data.runs), data.parameters, shape=shape_of(plan.scenario)))
     click.echo(f"\nruns: {outcome.total} ({outcome.reused} stored before, {outcome.computed} computed, "
                f"{outcome.errors} failed)")
     if outcome.errors:
@@ -443,33 +445,36 @@ def plot(results: Path, kinds: Sequence[str], out: Path | None, which: str | Non
         click.echo(printable(path))
 
 
-# (measure, header in two lines, is a count): words as the run summary has them.
-_SWEEP_COLUMNS: list[tuple[str, tuple[str, str], bool]] = [
-    ("duplicate_deliveries_per_message", ("duplicate deliveries", "per message"), False),
-    ("duplicate_processing_per_message", ("duplicate processing", "per message"), False),
-    ("lost_per_message", ("lost", "per message"), False),
-    ("delivery_latency_p99_s", ("create -> processed", "p99 (s)"), False),
-    ("dedup_entries_peak", ("dedup store", "entries, peak"), True),
-]
+def format_sweep_table(agg: Any, parameters: Sequence[str], confidence: float = 0.95,
+                       shape: str = "single-hop") -> str:
+    """One line per point: its parameters (with their units), runs, and mean ± CI half-width
+    of the headline figures of the sweep's ``shape`` (:mod:`alosim.figures`)."""
+    from alosim.fieldunits import format_setting
+    from alosim.figures import figure, sweep_columns
 
-
-def format_sweep_table(agg: Any, parameters: Sequence[str], confidence: float = 0.95) -> str:
-    """One line per point: its parameters, runs, and mean ± CI half-width of key measures."""
-    shown = [(m, label, count) for m, label, count in _SWEEP_COLUMNS if f"{m}_mean" in agg]
-    top = ["" for _ in parameters] + [""] + [label[0] for _, label, _ in shown]
-    header = [*parameters, "runs", *(label[1] for _, label, _ in shown)]
+    shown = [name for name in sweep_columns(shape) if f"{name}_mean" in agg]
+    # A figure that is zero at every point, and only shown when it happens, says nothing.
+    shown = [name for name in shown if not (figure(name).if_nonzero  # type: ignore[union-attr]
+                                            and not agg[f"{name}_mean"].fillna(0).any())]
+    figs = [figure(name) for name in shown]
+    top = ["" for _ in parameters] + [""] + [f.label for f in figs]  # type: ignore[union-attr]
+    header = [*parameters, "runs", *(f"({f.unit})" if f.header() != f.label else ""  # type: ignore[union-attr]
+                                     for f in figs)]
     rows = []
     for _, row in agg.iterrows():
-        cells = [str(row[p]) for p in parameters] + [str(row["runs"])]
-        for m, _, count in shown:
-            mean, high = row[f"{m}_mean"], row[f"{m}_ci_high"]
+        cells = [format_setting(p, row[p]) for p in parameters] + [f"{int(row['runs']):,}"]
+        for name, fig in zip(shown, figs):
+            mean, high = row[f"{name}_mean"], row[f"{name}_ci_high"]
             half = high - mean
             if mean != mean:
                 cells.append("-")
-            elif count:
-                cells.append(f"{mean:,.0f}" + ("" if half != half else f" ± {half:,.0f}"))
-            else:
-                cells.append(f"{mean:.4g}" + ("" if half != half else f" ± {half:.2g}"))
+                continue
+            text = fig.format(mean)  # type: ignore[union-attr]
+            if half == half:
+                kind = fig.kind  # type: ignore[union-attr]
+                text += " ± " + (fig.format(half) if kind in ("duration", "count", "bytes")  # type: ignore[union-attr]
+                                 else f"{half:.2g}")
+            cells.append(text)
         rows.append(cells)
     widths = [max(len(str(c)) for c in column) for column in zip(top, header, *rows)]
     lines = [f"mean over each point's runs ± half-width of its {confidence:.0%} confidence interval "

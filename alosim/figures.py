@@ -527,6 +527,19 @@ def headlines(shape: str, columns: Iterable[str] | None = None) -> list[Figure]:
     return sorted(found, key=lambda f: f.headline[shape])
 
 
+def sweep_columns(shape: str) -> list[str]:
+    """The columns a sweep table of ``shape`` shows: its headline figures, a count that has a
+    per-message form (duplicate processing, lost) by that form."""
+    per_message = {"duplicate_processing": "duplicate_processing_per_message", "lost": "lost_per_message"}
+    out: list[str] = []
+    for fig in headlines(shape):
+        name = per_message.get(fig.name, fig.name)
+        if name not in out and not (name == "duplicate_deliveries" and "duplicate_deliveries_per_message"
+                                    in {f.name for f in headlines(shape)}):
+            out.append(name)
+    return out
+
+
 def describe(columns: Iterable[str]):  # -> pandas.DataFrame
     """A table of ``columns``: column, unit, meaning (for notebooks and docs)."""
     import pandas as pd
@@ -539,4 +552,4 @@ def describe(columns: Iterable[str]):  # -> pandas.DataFrame
 
 
 __all__ = ["CAUSE_MEANINGS", "DERIVED", "EXPLORE", "FIGURES", "Figure", "LOG", "OVERLOAD", "QUEUE", "SHAPES",
-           "SINGLE_HOP", "axis_label", "describe", "figure", "format_value", "headlines", "label", "sig3", "unregistered"]
+           "SINGLE_HOP", "axis_label", "describe", "figure", "sweep_columns", "format_value", "headlines", "label", "sig3", "unregistered"]

@@ -64,3 +64,35 @@ def test_headers_carry_units():
     assert figures.label("delivery_latency_p99_s") == "create -> processed p99"  # its values say "ms"
     assert figures.label("duplicates_per_consumer_crash") == "replays (per crash)"
     assert figures.label("redeliveries_per_message") == "redeliveries (per message)"
+
+
+def test_a_sweep_table_shows_the_headline_figures_of_its_shape_with_units():
+    import pandas as pd
+
+    from alosim.cli import format_sweep_table
+
+    agg = pd.DataFrame([{
+        "consumer.commit.interval": interval, "runs": 5.0,
+        **{f"{name}_{end}": value + (0.5 if end == "ci_high" else 0) for name, value in (
+            ("log_consumer_crashes", 30.0), ("duplicates_per_consumer_crash", 392.56 * interval),
+            ("lost_per_consumer_crash", 0.0), ("duplicate_processing_per_message", 0.01),
+            ("lost_per_message", 0.0), ("duplicate_effects_per_message", 0.01),
+            ("duplicate_deliveries_per_message", 0.0), ("dedup_entries_peak", 0.0))
+           for end in ("mean", "ci_high")}} for interval in (1.0, 5.0)])
+    lines = format_sweep_table(agg, ["consumer.commit.interval"], shape="log").splitlines()
+    assert "consumer crashes" in lines[1] and "replays" in lines[1] and "losses" in lines[1]
+    assert "(per crash)" in lines[2]
+    assert "dedup" not in "\n".join(lines) and "duplicate deliveries" not in "\n".join(lines)
+    first = lines[3].split()
+    assert first[:3] == ["1", "s", "5"]  # the swept duration with its unit; runs as a whole number
+    assert "393" in first  # three significant figures
+
+
+def test_swept_and_set_values_are_printed_with_the_unit_of_their_field():
+    from alosim.fieldunits import format_setting, unit_of
+
+    assert format_setting("broker.visibility_timeout", 30.0) == "30 s"
+    assert format_setting("sender.rate", 200.0) == "200/s"
+    assert format_setting("network.ack.loss", 0.3) == "0.3"
+    assert format_setting("semantics", "exactly-once") == "exactly-once"
+    assert unit_of("faults.0.for") == "duration" and unit_of("nope.x") is None
