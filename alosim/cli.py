@@ -61,6 +61,17 @@ def _friendly(func: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
+def _load(file: Path, overrides: Sequence[str] = ()) -> Scenario:
+    """Load a scenario with its ``--set`` options, and say on standard error how a bare number
+    given to a duration field was read when it is likely a mistake (seconds, not milliseconds)."""
+    from alosim.fieldunits import override_values, suspicious_durations
+
+    scenario = load_scenario(file, overrides)
+    for warning in suspicious_durations(override_values(overrides), scenario):
+        click.echo(f"alosim: warning: {printable(warning)}", err=True)
+    return scenario
+
+
 _seed_option = click.option("--seed", type=click.IntRange(min=0), default=None,
                             help="Override the scenario's seed.")
 _set_option = click.option("--set", "overrides", multiple=True, metavar="PATH=VALUE",
@@ -109,7 +120,7 @@ def run(file: Path, seed: int | None, out: Path, overrides: Sequence[str], no_pl
     from alosim.results import prepare_out, write_run
     from alosim.simulate import simulate
 
-    scenario = load_scenario(file, overrides).with_seed(seed)
+    scenario = _load(file, overrides).with_seed(seed)
     if scenario.sweep is not None:
         click.echo(f"alosim: note: {printable(file)} has a sweep section; 'alosim run' runs only its "
                    f"base point. To run the sweep: alosim sweep {printable(file)}", err=True)
@@ -202,12 +213,13 @@ def fingerprint(file: Path, seed: int | None, overrides: Sequence[str]) -> None:
 
 @cli.command()
 @click.argument("files", nargs=-1, required=True, type=click.Path(path_type=Path))
-def validate(files: Sequence[Path]) -> None:
-    """Check scenario FILES; print one line per file."""
+@_set_option
+def validate(files: Sequence[Path], overrides: Sequence[str]) -> None:
+    """Check scenario FILES (with any --set applied to each); print one line per file."""
     bad = 0
     for file in files:
         try:
-            scenario = load_scenario(file)
+            scenario = _load(file, overrides)
         except ScenarioError as exc:
             bad += 1
             _print_error(str(exc))
@@ -323,7 +335,7 @@ def sweep(file: Path, jobs: int | None, executor_kind: str | None, scheduler: st
 
     from alosim.results import prepare_out
 
-    plan = expand(load_scenario(file, overrides))
+    plan = expand(_load(file, overrides))
     prepare_out(out, plan.name)  # before starting any worker: a bad --out costs nothing
     kind = executor_kind or ("dask" if scheduler else "local")
     click.echo(describe(plan))
@@ -380,7 +392,7 @@ def explore(file: Path, runs: int, seed: int, jobs: int | None, executor_kind: s
     from alosim.executors import ExecutorError, make_executor
     from alosim.results import prepare_out
 
-    scenario = load_scenario(file, overrides)
+    scenario = _load(file, overrides)
     exploring.check_vary(scenario, exploring.explore_of(scenario))
     exploring.check_crashes(scenario, exploring.explore_of(scenario), exact=False)
     prepare_out(out, scenario.name)  # before starting any worker: a bad --out costs nothing
@@ -514,7 +526,7 @@ def compare_command(inputs: Sequence[Path], variants: Sequence[str], seed: int |
         if path.is_dir():
             items.append(comparing.stored_run(path))
         else:
-            scenario = load_scenario(path, overrides)
+            scenario = _load(path, overrides)
             items.append(comparing.Input(scenario.name, scenario=scenario))
     base = items[0].scenario
     for variant in variants:
@@ -522,7 +534,7 @@ def compare_command(inputs: Sequence[Path], variants: Sequence[str], seed: int |
             _fail("--with changes the first input, which must then be a scenario file")
         assert base is not None
         changes = _split_variant(variant)
-        scenario = load_scenario(inputs[0], [*overrides, *changes])
+        scenario = _load(inputs[0], [*overrides, *changes])
         short = ",".join(f"{c.partition('=')[0].rpartition('.')[2]}={c.partition('=')[2]}" for c in changes)
         items.append(comparing.Input(f"{scenario.name} [{short}]", scenario=scenario))
     if len(items) < 2:

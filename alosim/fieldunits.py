@@ -88,9 +88,16 @@ def format_setting(path: str, value: Any) -> str:
     return f"{value:g}" if isinstance(value, float) else str(value)
 
 
-#: A bare number in a duration field at least this many times the scenario's mean network
-#: latency is likely meant in milliseconds.
+#: A bare number in a round-trip-scale duration field at least this many times the
+#: scenario's mean network latency (and at least 10 s) is likely meant in milliseconds.
 SUSPICIOUS_RATIO = 1000.0
+#: The duration fields whose values are of the order of a round trip (retry waits, leases,
+#: write and commit delays), by the end of their path. Run lengths, fault times and store
+#: windows are not among them: ``duration=60`` or ``ttl=300`` mean what they say.
+ROUND_TRIP_FIELDS: tuple[str, ...] = (
+    "retry.timeout", "retry.min_timeout", "retry.max_timeout", "visibility_timeout", "redelivery_backoff",
+    "write_delay", "commit.latency",
+)
 
 
 def suspicious_durations(overrides: Mapping[str, Any], scenario: Any) -> list[str]:
@@ -105,7 +112,8 @@ def suspicious_durations(overrides: Mapping[str, Any], scenario: Any) -> list[st
     if not latency or latency <= 0:
         return out
     for path, value in overrides.items():
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or unit_of(path) != DURATION:
+        if (isinstance(value, bool) or not isinstance(value, (int, float)) or unit_of(path) != DURATION
+                or not path.endswith(ROUND_TRIP_FIELDS)):
             continue
         if value >= SUSPICIOUS_RATIO * latency and value >= 10:
             out.append(f"--set {path}={value}: a bare number is seconds: read as {format_duration(float(value))}, "
@@ -114,4 +122,19 @@ def suspicious_durations(overrides: Mapping[str, Any], scenario: Any) -> list[st
     return out
 
 
-__all__ = ["DURATION", "RATE", "SUSPICIOUS_RATIO", "format_setting", "suspicious_durations", "unit_of"]
+def override_values(overrides: Sequence[str]) -> dict[str, Any]:
+    """``--set path=value`` options as {path: value}, values read as YAML scalars (unreadable ones
+    as text: :func:`alosim.scenario.apply_overrides` reports them)."""
+    import yaml
+
+    out: dict[str, Any] = {}
+    for item in overrides:
+        path, _, raw = item.partition("=")
+        try:
+            out[path.strip()] = yaml.safe_load(raw) if raw.strip() else None
+        except (yaml.YAMLError, ValueError, RecursionError, OverflowError):
+            out[path.strip()] = raw
+    return out
+
+
+__all__ = ["override_values", "DURATION", "RATE", "ROUND_TRIP_FIELDS", "SUSPICIOUS_RATIO", "format_setting", "suspicious_durations", "unit_of"]
