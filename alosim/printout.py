@@ -71,6 +71,20 @@ def shape_of(scenario: Scenario) -> str:
     return SINGLE_HOP
 
 
+def delivery(scenario: Scenario) -> str:
+    """The semantics with the dedup stores the scenario keeps: ``at-least-once + dedup set``
+    (the at-least-once preset keeps none, a scenario may add one)."""
+    stores = []
+    for where, owner in (("", scenario.receiver if scenario.broker is None else None),
+                         ("broker ", scenario.broker), ("consumer ", scenario.consumer)):
+        kind = getattr(getattr(owner, "dedup", None), "kind", None)
+        if kind not in (None, "none"):
+            stores.append(f"{where}dedup {kind}")
+    if not stores or (scenario.semantics == "exactly-once" and stores == ["dedup set"]):
+        return scenario.semantics
+    return f"{scenario.semantics} + {' + '.join(stores)}"
+
+
 def _count(summary: Mapping[str, Any], name: str) -> int:
     value = summary.get(name, 0)
     return int(value) if isinstance(value, (int, float)) and not isinstance(value, bool) and value == value else 0
@@ -162,7 +176,7 @@ def format_summary(scenario: Scenario, summary: Mapping[str, Any], wall_time_s: 
                    verdict: str | None = None) -> str:
     """The printout of one run: its answer first, then every figure its shape can show."""
     shape = shape_of(scenario)
-    lines = [f"{scenario.name}  ({SHAPE_NAMES[shape]}, {scenario.semantics}, seed {summary['seed']})"]
+    lines = [f"{scenario.name}  ({SHAPE_NAMES[shape]}, {delivery(scenario)}, seed {summary['seed']})"]
     lines += answer(scenario, summary, shape, verdict)
     shown = {f.name for f in headlines(shape, summary)}
     remarks = notes(summary)
@@ -184,4 +198,4 @@ def format_summary(scenario: Scenario, summary: Mapping[str, Any], wall_time_s: 
     return "\n".join(lines)
 
 
-__all__ = ["DETAIL", "QUESTIONS", "answer", "format_summary", "notes", "shape_of"]
+__all__ = ["DETAIL", "QUESTIONS", "answer", "delivery", "format_summary", "notes", "shape_of"]

@@ -73,3 +73,11 @@ def test_shapes():
 
     assert [load(n) for n in ("ack-lost", "sqs-fifo", "kafka-commit-interval", "metastable-retry-storm")] == [
         "single-hop", "queue", "log", "overload"]
+
+
+def test_the_title_names_the_dedup_store_an_at_least_once_scenario_adds():
+    lines = printout("ack-lost", ("messages=200",))
+    assert lines[0] == "ack-lost  (single hop, at-least-once + dedup set, seed 7)"
+    assert printout("exactly-once", ("messages=200",))[0] == "exactly-once  (single hop, exactly-once, seed 1)"
+    assert "at-least-once + broker dedup ttl" in printout("sqs-fifo", ("messages=200",))[0]
+    assert "+ dedup" not in printout("lossy-both-ways", ("messages=200",))[0]
