@@ -361,7 +361,13 @@ def sweep(file: Path, jobs: int | None, executor_kind: str | None, scheduler: st
                    f"{failed['error']}")
     click.echo(f"results: {printable(_shown(outcome.folder))}")
     if not no_plot:
-        for path in plotting.write_sweep_plots(data, plots_folder(outcome.folder)):
+        drawn = plotting.write_sweep_plots(data, plots_folder(outcome.folder))
+        if not drawn:  # no dedicated plot fits: a figure against the sweep's own axes
+            drawn = _figure_plot(data, plots_folder(outcome.folder))
+        if not drawn:
+            click.echo("plot: none fits this sweep (alosim plot FOLDER --x PATH --y FIGURE draws any figure "
+                       "against a numeric swept path)")
+        for path in drawn:
             if path.suffix == ".png":
                 click.echo(f"plot: {printable(path)}")
 
@@ -425,15 +431,27 @@ def _lines(text: str) -> str:
      "overload"]),
     help="Which plot (repeatable; default: every plot that fits the sweep). 'overload' draws "
     "one run (RESULTS is its folder): queue length and goodput around its slowdown.")
+@click.option("--x", "x", metavar="PATH", default=None,
+              help="Draw a figure against this swept path (with --y).")
+@click.option("--y", "y", metavar="FIGURE", default=None,
+              help="The figure to draw against --x: any registered figure the sweep holds, "
+              "e.g. duplicate_effects_per_message.")
+@click.option("--by", "by", metavar="PATH", default=None, help="One line per value of this swept path.")
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Folder for the PNG and SVG files (default: RESULTS/plots).")
 @click.option("--sweep", "which", metavar="NAME", default=None,
               help="Which sweep, when RESULTS holds several: its folder name or a part only it "
               "contains (default: the most recent).")
 @_friendly
-def plot(results: Path, kinds: Sequence[str], out: Path | None, which: str | None) -> None:
+def plot(results: Path, kinds: Sequence[str], x: str | None, y: str | None, by: str | None,
+         out: Path | None, which: str | None) -> None:
     """Draw the comparison plots of the sweep results in RESULTS (or, with --kind
-    overload, the overload picture of the run whose folder is RESULTS)."""
+    overload, the overload picture of the run whose folder is RESULTS).
+
+    With --x PATH --y FIGURE [--by PATH], draw any figure of the sweep against any swept
+    path, with 95 % intervals and the closed form where one applies. Given one run's
+    folder without --kind, list the plots that run has.
+    """
     from alosim import plots as plotting
     from alosim.store import load_sweep, plots_folder
 
@@ -445,16 +463,95 @@ def plot(results: Path, kinds: Sequence[str], out: Path | None, which: str | Non
         for path in write_overload_plot(results, out or results / "plots"):
             click.echo(printable(path))
         return
+    if (results / "summary.csv").is_file() and not kinds and x is None:
+        click.echo(_run_plots(results))
+        return
+    if (x is None) != (y is None):
+        _fail("--x and --y go together: --x a swept path, --y a figure (--by optional)")
+    if by is not None and x is None:
+        _fail("--by needs --x and --y")
 
     data = load_sweep(results, which, note=lambda message: click.echo(f"alosim: note: {message}", err=True))
+    assert data.folder is not None
+    folder = out or plots_folder(data.folder)
+    if x is not None and y is not None:
+        for path in _figure_plot(data, folder, x, y, by, required=True):
+            click.echo(printable(path))
+        return
     if not kinds:
         kinds = [k for k in plotting.PLOT_KINDS if plotting.unfit_reason(k, data) is None]
         if not kinds:
-            reasons = "; ".join(f"{k}: {plotting.unfit_reason(k, data)}" for k in plotting.PLOT_KINDS)
-            _fail(f"{data.folder}: no plot fits this sweep ({reasons})")
-    assert data.folder is not None
-    for path in plotting.write_sweep_plots(data, out or plots_folder(data.folder), kinds):
+            drawn = _figure_plot(data, folder)
+            if not drawn:
+                reasons = "; ".join(f"{k}: {plotting.unfit_reason(k, data)}" for k in plotting.PLOT_KINDS)
+                _fail(f"{data.folder}: no plot fits this sweep ({reasons})")
+            for path in drawn:
+                click.echo(printable(path))
+            return
+    for path in plotting.write_sweep_plots(data, folder, kinds):
         click.echo(printable(path))
+
+
+def _run_plots(folder: Path) -> str:
+    """What ``alosim plot`` can draw of one run's folder, as lines to print."""
+    import json
+
+    lines = [f"{printable(folder)} is one run; plots of it:"]
+    lines.append(f"  growth    dedup store and messages over time: {printable(folder / 'growth.png')} "
+                 "(drawn by alosim run unless --no-plot)")
+    try:
+        manifest = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        manifest = {}
+    from alosim.overload import last_slowdown_end
+    from alosim.scenario import ScenarioError, load_scenario
+
+    try:
+        scenario = load_scenario(folder / "scenario.yaml")
+    except ScenarioError:
+        scenario = None
+    if scenario is not None and scenario.broker is None and last_slowdown_end(scenario) is not None:
+        lines.append(f"  overload  queue length and goodput around its slowdown: "
+                     f"alosim plot {printable(folder)} --kind overload")
+    else:
+        lines.append("  (overload: only a single hop with a scheduled pause or slow-down has one)")
+    del manifest
+    lines.append("  a sweep has more: alosim plot SWEEP_FOLDER [--kind ...] or --x PATH --y FIGURE")
+    return "\n".join(lines)
+
+
+def _figure_plot(data: Any, folder: Path, x: str | None = None, y: str | None = None, by: str | None = None,
+                 required: bool = False) -> list[Path]:
+    """Draw figure ``y`` against swept path ``x`` (default: a sensible choice from the sweep's
+    own axes) into ``folder`` as PNG and SVG; [] when nothing fits and nothing was required."""
+    from alosim import plots as plotting
+    from alosim.files import check_writable, ensure_folder
+    from alosim.plots_figure import PlotChoiceError, default_choice, figure_against
+    from alosim.printout import shape_of
+
+    scenarios = plotting.point_scenarios(data)
+    first = next(iter(scenarios.values())) if scenarios else None
+    if x is None or y is None:
+        choice = default_choice(data.runs, shape_of(first) if first is not None else "single-hop")
+        if choice is None:
+            return []
+        x, y, by = choice
+    try:
+        fig = figure_against(data.runs, x, y, by=by, scenarios=scenarios,
+                             name=first.name if first is not None else "")
+    except PlotChoiceError as exc:
+        if required:
+            _fail(f"{data.folder}: {exc}")
+        return []
+    target = ensure_folder(Path(folder))
+    check_writable(target)
+    stem = f"{y}-vs-{x}" + (f"-by-{by}" if by else "")
+    written = []
+    for suffix in (".png", ".svg"):
+        path = target / f"{stem}{suffix}"
+        plotting.save(fig, path)
+        written.append(path)
+    return written
 
 
 def format_sweep_table(agg: Any, parameters: Sequence[str], confidence: float = 0.95,

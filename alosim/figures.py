@@ -335,7 +335,7 @@ _ROWS: tuple[tuple[str, str, str, str, str, str, str, str | None, bool, str], ..
     ("consumed", "entries consumed", "count", "", "Q", "consume hop (broker -> consumers)", "", None, False,
      "broker entries acked and removed"),
     ("dead_lettered", "dead-lettered", "count", "", "Q", "consume hop (broker -> consumers)", "Q6",
-     "dead-lettering", False, "entries moved to the dead-letter queue after max_deliveries"),
+     "dead-lettering", True, "entries moved to the dead-letter queue after max_deliveries"),
     ("duplicates_consume", "duplicate effects, consume hop", "count", "", "QL", "duplicate effects", "", None, False,
      "duplicate effects of one broker entry (or log record) processed again"),
     ("duplicate_effects_per_message", "duplicate effects", "ratio", "per message", "QL", "outcome", "Q2 L6",
@@ -533,6 +533,8 @@ def sweep_columns(shape: str) -> list[str]:
     per_message = {"duplicate_processing": "duplicate_processing_per_message", "lost": "lost_per_message"}
     out: list[str] = []
     for fig in headlines(shape):
+        if fig.name == "duplicate_processing" and shape in (QUEUE, LOG):
+            continue  # duplicate effects per message says it
         name = per_message.get(fig.name, fig.name)
         if name not in out and not (name == "duplicate_deliveries" and "duplicate_deliveries_per_message"
                                     in {f.name for f in headlines(shape)}):
