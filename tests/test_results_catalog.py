@@ -122,7 +122,7 @@ def test_sweep_table_explains_the_interval_and_prints_counts_as_integers(tmp_pat
     assert "95% confidence interval (Student t" in lines[legend]
     top, header = lines[legend + 1], lines[legend + 2]
     assert "duplicate deliveries" in top and "duplicate processing" in top
-    assert header.split().count("message") == 3 and "dup/msg" not in result.stdout
+    assert header.split().count("message)") == 3 and "dup/msg" not in result.stdout  # "(per message)"
     exactly_once = [line for line in lines[legend + 3:] if line.strip().startswith("exactly-once")]
     assert exactly_once and all(line.rstrip().endswith("150 ± 0") for line in exactly_once)
 
