@@ -57,9 +57,43 @@ def _run_entry(folder: Path) -> Entry | None:
     if not isinstance(manifest, dict):
         return None
     verdict = "ok" if manifest.get("ok", True) else "guarantee violated"
+    what = "; ".join(filter(None, [f"seed {manifest.get('seed', '?')}", _headline(folder / "summary.csv")]))
     return Entry("run", folder, str(manifest.get("scenario", folder.parent.name)),
                  str(manifest.get("written_at") or _mtime(folder / "manifest.json")),
-                 f"seed {manifest.get('seed', '?')}", verdict, str(manifest.get("command", "-")))
+                 what, verdict, str(manifest.get("command", "-")))
+
+
+#: How many headline figures of its shape a run's entry shows.
+HEADLINE_FIGURES = 3
+
+
+def _headline(path: Path) -> str:
+    """The first headline figures of a stored run's shape (:mod:`alosim.figures`), as
+    ``duplicate processing 0, lost 0, ...``; '' when its summary cannot be read."""
+    import csv
+
+    from alosim.figures import LOG, QUEUE, SINGLE_HOP, headlines
+
+    try:
+        with path.open(encoding="utf-8", newline="") as handle:
+            row = next(csv.DictReader(handle), None)
+    except (OSError, ValueError, csv.Error):
+        return ""
+    if not row:
+        return ""
+    shape = LOG if "log_records_appended" in row else QUEUE if "publishes_accepted" in row else SINGLE_HOP
+    shown = []
+    for fig in headlines(shape, row)[:HEADLINE_FIGURES]:
+        text = row[fig.name]
+        try:
+            value: Any = int(text)
+        except ValueError:
+            try:
+                value = float(text)
+            except ValueError:
+                continue
+        shown.append(f"{fig.header()} {fig.format(value)}")
+    return ", ".join(shown)
 
 
 def _history(folder: Path) -> list[dict[str, Any]]:
