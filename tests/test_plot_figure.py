@@ -108,3 +108,19 @@ def test_plot_of_one_run_lists_the_plots_it_has(tmp_path):
     shown = invoke("plot", str(run))
     assert shown.exit_code == 0 and "is one run; plots of it:" in shown.stdout
     assert "growth" in shown.stdout and "overload: only a single hop with a scheduled pause" in shown.stdout
+
+
+def test_the_overload_picture_names_its_variant_and_keeps_its_legends_off_the_data(tmp_path, monkeypatch):
+    import alosim.plots as plots
+
+    shown = {}
+    monkeypatch.setattr(plots, "save", lambda fig, path: shown.setdefault("fig", fig))
+    out = tmp_path / "r"
+    assert invoke("run", str(SCENARIOS / "metastable-retry-storm.yaml"), "--out", str(out), "--no-plot",
+                  "--set", "receiver.queue.lifo_above=20", "--set", "duration=20s").exit_code == 0
+    (run,) = (out / "metastable-retry-storm").iterdir()
+    assert invoke("plot", str(run), "--kind", "overload").exit_code == 0
+    fig = shown["fig"]
+    assert fig._suptitle.get_text() == "metastable-retry-storm [lifo_above=20, duration=20s]"
+    for ax in fig.axes:
+        assert ax.get_legend().get_bbox_to_anchor().x0 > ax.get_window_extent().x1 - 1
