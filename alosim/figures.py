@@ -542,6 +542,28 @@ def sweep_columns(shape: str) -> list[str]:
     return out
 
 
+def reference() -> str:
+    """The reference of every figure as Markdown (``docs/figures.md`` is this text): a table per
+    section with the column, its label and unit, the shapes it belongs to (headline ones in
+    bold) and the theory rule that explains it."""
+    sections: dict[str, list[Figure]] = {}
+    for fig in [*FIGURES.values(), *DERIVED.values()]:
+        sections.setdefault(fig.section, []).append(fig)
+    lines = ["# The figures of a run", "",
+             "Generated from `alosim.figures` (`python -m alosim.figures > docs/figures.md`); a test keeps",
+             "it in step. Shapes: single-hop, queue (pipeline), log, overload, explore; a shape in bold",
+             "is one whose runs lead with the figure. Counts are whole numbers, ratios are printed to",
+             "three significant figures, durations in the largest unit that fits.", ""]
+    for section, figs in sections.items():
+        lines += [f"## {section}", "", "| column | label (unit) | meaning | shapes | theory |",
+                  "| --- | --- | --- | --- | --- |"]
+        for fig in figs:
+            shapes = ", ".join(f"**{s}**" if s in fig.headline else s for s in fig.shapes)
+            lines.append(f"| `{fig.name}` | {fig.axis_label()} | {fig.meaning} | {shapes} | {fig.theory or ''} |")
+        lines.append("")
+    return "\n".join(lines)
+
+
 def describe(columns: Iterable[str]):  # -> pandas.DataFrame
     """A table of ``columns``: column, unit, meaning (for notebooks and docs)."""
     import pandas as pd
@@ -554,4 +576,8 @@ def describe(columns: Iterable[str]):  # -> pandas.DataFrame
 
 
 __all__ = ["CAUSE_MEANINGS", "DERIVED", "EXPLORE", "FIGURES", "Figure", "LOG", "OVERLOAD", "QUEUE", "SHAPES",
-           "SINGLE_HOP", "axis_label", "describe", "figure", "sweep_columns", "format_value", "headlines", "label", "sig3", "unregistered"]
+           "SINGLE_HOP", "axis_label", "describe", "reference", "figure", "sweep_columns", "format_value", "headlines", "label", "sig3", "unregistered"]
+
+
+if __name__ == "__main__":
+    print(reference())

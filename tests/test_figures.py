@@ -96,3 +96,11 @@ def test_swept_and_set_values_are_printed_with_the_unit_of_their_field():
     assert format_setting("network.ack.loss", 0.3) == "0.3"
     assert format_setting("semantics", "exactly-once") == "exactly-once"
     assert unit_of("faults.0.for") == "duration" and unit_of("nope.x") is None
+
+
+def test_the_reference_documentation_is_made_from_the_registry():
+    from tests.conftest import ROOT
+
+    shown = (ROOT / "docs" / "figures.md").read_text(encoding="utf-8")
+    assert shown == figures.reference() + "\n", "regenerate: python -m alosim.figures > docs/figures.md"
+    assert "`duplicates_per_consumer_crash` | replays (per crash)" in shown
