@@ -8,7 +8,6 @@ naming the file and the field, with exit status 2 and nothing written.
 from __future__ import annotations
 
 import json
-import math
 import signal
 import sys
 from collections.abc import Callable, Iterator, Sequence
