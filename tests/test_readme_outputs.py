@@ -52,3 +52,16 @@ def test_a_readme_output_is_what_alosim_prints(command, shown, tmp_path):
         except ValueError:
             pytest.fail(f"README line not printed (in this order) by {command!r}:\n{line}\n\nprinted:\n"
                         + result.stdout)
+
+
+def test_the_readme_rerun_table_is_what_knobs_prints():
+    import alosim
+    from alosim import knobs
+
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    start = readme.index(">>> print(shown.table.to_string(index=False))\n") + len(
+        ">>> print(shown.table.to_string(index=False))\n")
+    shown_text = readme[start:readme.index("```", start)].rstrip("\n")
+    scenario = alosim.load_scenario(ROOT / "scenarios" / "ack-lost.yaml")
+    shown = knobs.rerun(scenario, {"network.ack.loss": 0.5, "sender.retry.timeout": "100ms"})
+    assert shown.table.to_string(index=False) == shown_text
