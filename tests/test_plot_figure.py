@@ -124,3 +124,22 @@ def test_the_overload_picture_names_its_variant_and_keeps_its_legends_off_the_da
     assert fig._suptitle.get_text() == "metastable-retry-storm [lifo_above=20, duration=20s]"
     for ax in fig.axes:
         assert ax.get_legend().get_bbox_to_anchor().x0 > ax.get_window_extent().x1 - 1
+
+
+def test_the_dedicated_sweep_plots_keep_lines_at_zero_visible():
+    from matplotlib.figure import Figure
+
+    from alosim.plots import keep_zero_visible
+
+    fig = Figure()
+    ax = fig.add_subplot()
+    ax.plot([0, 1], [0, 0])
+    ax.plot([0, 1], [0, 5])
+    keep_zero_visible(fig)
+    assert ax.get_ylim()[0] < 0
+    log = fig.add_subplot()
+    log.set_yscale("log")
+    log.plot([1, 2], [1, 10])
+    before = log.get_ylim()
+    keep_zero_visible(fig)
+    assert log.get_ylim() == before  # a log axis has no zero to show
