@@ -91,7 +91,10 @@ def _count(summary: Mapping[str, Any], name: str) -> int:
 
 
 def notes(summary: Mapping[str, Any]) -> dict[str, str]:
-    """One line, by figure, for each pair of figures that looks contradictory at first glance."""
+    """One line, by figure, for each pair of figures that looks contradictory at first glance.
+
+    Duplicate deliveries are a single hop's (a pipeline's are its publish hop's, where
+    nothing is processed): only a single hop's summary is held against them."""
     out: dict[str, str] = {}
     gave_up, lost = _count(summary, "gave_up"), _count(summary, "lost")
     if gave_up:
@@ -100,12 +103,14 @@ def notes(summary: Mapping[str, Any]) -> dict[str, str]:
         if processed > 0:
             out["gave_up"] = (f"{processed:,} of these had been processed, only their acks were lost; "
                               f"the other {given_up_lost:,} are losses")
+    if "publishes_accepted" in summary or "log_records_appended" in summary:
+        return out
     deliveries, caught = _count(summary, "duplicate_deliveries"), _count(summary, "duplicates_detected")
     if "duplicate_deliveries" in summary and caught > deliveries:
         out["duplicates_detected"] = ("more than the duplicate deliveries: a copy that arrived while an "
                                       "earlier one still waited is caught once that one was processed")
     effects = _count(summary, "duplicate_processing")
-    if "duplicate_deliveries" in summary and "publishes_accepted" not in summary and effects > deliveries:
+    if "duplicate_deliveries" in summary and effects > deliveries:
         out["duplicate_processing"] = ("more than the duplicate deliveries: copies that arrived while "
                                        "an earlier one still waited were processed too")
     return out

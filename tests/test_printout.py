@@ -81,3 +81,12 @@ def test_the_title_names_the_dedup_store_an_at_least_once_scenario_adds():
     assert printout("exactly-once", ("messages=200",))[0] == "exactly-once  (single hop, exactly-once, seed 1)"
     assert "at-least-once + broker dedup ttl" in printout("sqs-fifo", ("messages=200",))[0]
     assert "+ dedup" not in printout("lossy-both-ways", ("messages=200",))[0]
+
+
+def test_a_pipeline_or_a_log_is_not_held_against_the_single_hop_duplicate_deliveries():
+    from alosim.printout import notes
+
+    log = {"duplicate_deliveries": 0, "duplicate_processing": 248, "log_records_appended": 100}
+    queue = {"duplicate_deliveries": 0, "duplicate_processing": 463, "publishes_accepted": 100}
+    assert notes(log) == {} and notes(queue) == {}
+    assert "duplicate_processing" in notes({"duplicate_deliveries": 4, "duplicate_processing": 4104})
