@@ -143,3 +143,10 @@ def test_the_dedicated_sweep_plots_keep_lines_at_zero_visible():
     before = log.get_ylim()
     keep_zero_visible(fig)
     assert log.get_ylim() == before  # a log axis has no zero to show
+
+
+def test_plot_of_a_sweep_no_dedicated_plot_fits_draws_the_default_instead_of_refusing(lease_sweep, tmp_path):
+    shown = invoke("plot", str(lease_sweep[0]), "--out", str(tmp_path))
+    assert shown.exit_code == 0, shown.output
+    assert shown.stdout.splitlines()[0].endswith(
+        "duplicate_effects_per_message-vs-broker.visibility_timeout-by-consumer.dedup.kind.png")
