@@ -122,6 +122,21 @@ def suspicious_durations(overrides: Mapping[str, Any], scenario: Any) -> list[st
     return out
 
 
+def variant(command: str) -> str:
+    """The ``--set`` options of an alosim command line, each as its last path key and value
+    (``lifo_above=20, policy=fixed``): what names a variant of a scenario in titles."""
+    import shlex
+
+    try:
+        words = shlex.split(command)
+    except ValueError:
+        return ""
+    sets = [words[i + 1] for i, word in enumerate(words[:-1]) if word == "--set"]
+    sets += [word.removeprefix("--set=") for word in words if word.startswith("--set=")]
+    return ", ".join(f"{path.rpartition('.')[2]}={value}"
+                     for path, _, value in (item.partition("=") for item in sets))
+
+
 def override_values(overrides: Sequence[str]) -> dict[str, Any]:
     """``--set path=value`` options as {path: value}, values read as YAML scalars (unreadable ones
     as text: :func:`alosim.scenario.apply_overrides` reports them)."""
@@ -137,4 +152,4 @@ def override_values(overrides: Sequence[str]) -> dict[str, Any]:
     return out
 
 
-__all__ = ["override_values", "DURATION", "RATE", "ROUND_TRIP_FIELDS", "SUSPICIOUS_RATIO", "format_setting", "suspicious_durations", "unit_of"]
+__all__ = ["override_values", "variant", "DURATION", "RATE", "ROUND_TRIP_FIELDS", "SUSPICIOUS_RATIO", "format_setting", "suspicious_durations", "unit_of"]

@@ -73,20 +73,17 @@ def overload(series: Mapping[str, Sequence[float]], scenario: Scenario, *, title
 
 
 def variant_of(run_folder: Path) -> str:
-    """The ``--set`` options the run in ``run_folder`` was made with (from its manifest's
-    command), each as its last path key and value: ``policy=fixed, lifo_above=20``."""
+    """The ``--set`` options the run in ``run_folder`` was made with, from its manifest's
+    command (:func:`alosim.fieldunits.variant`): ``policy=fixed, lifo_above=20``."""
     import json
-    import shlex
+
+    from alosim.fieldunits import variant
 
     try:
         command = json.loads((run_folder / "manifest.json").read_text(encoding="utf-8")).get("command", "")
-        words = shlex.split(command) if isinstance(command, str) else []
     except (OSError, ValueError, AttributeError):
         return ""
-    sets = [words[i + 1] for i, word in enumerate(words[:-1]) if word == "--set"]
-    sets += [word.removeprefix("--set=") for word in words if word.startswith("--set=")]
-    return ", ".join(f"{path.rpartition('.')[2]}={value}"
-                     for path, _, value in (item.partition("=") for item in sets))
+    return variant(command) if isinstance(command, str) else ""
 
 
 def write_overload_plot(run_folder: str | Path, out: str | Path) -> list[Path]:

@@ -150,3 +150,21 @@ def test_plot_of_a_sweep_no_dedicated_plot_fits_draws_the_default_instead_of_ref
     assert shown.exit_code == 0, shown.output
     assert shown.stdout.splitlines()[0].endswith(
         "duplicate_effects_per_message-vs-broker.visibility_timeout-by-consumer.dedup.kind.png")
+
+
+def test_a_variant_is_named_in_the_titles_of_its_pictures():
+    from alosim.fieldunits import variant
+
+    assert variant("alosim run s.yaml --set sender.retry.policy=fixed --set 'receiver.queue.lifo_above=20'") == (
+        "policy=fixed, lifo_above=20")
+    assert variant("alosim run s.yaml") == ""
+
+
+def test_the_growth_picture_of_a_run_names_its_variant(tmp_path, monkeypatch):
+    import alosim.plots as plots
+
+    titles = []
+    monkeypatch.setattr(plots, "save", lambda fig, path: titles.append(fig.axes[0].get_title()))
+    assert invoke("run", str(SCENARIOS / "ack-lost.yaml"), "--out", str(tmp_path),
+                  "--set", "messages=100", "--set", "network.ack.loss=0.1").exit_code == 0
+    assert titles and titles[0].startswith("ack-lost [messages=100, loss=0.1] (seed 7)")
