@@ -493,20 +493,14 @@ def plot(results: Path, kinds: Sequence[str], x: str | None, y: str | None, by: 
 
 def _run_plots(folder: Path) -> str:
     """What ``alosim plot`` can draw of one run's folder, as lines to print."""
-    import json
-
-    lines = [f"{printable(folder)} is one run; plots of it:"]
-    lines.append(f"  growth    dedup store and messages over time: {printable(folder / 'growth.png')} "
-                 "(drawn by alosim run unless --no-plot)")
-    try:
-        manifest = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        manifest = {}
     from alosim.overload import last_slowdown_end
     from alosim.scenario import ScenarioError, load_scenario
 
+    lines = [f"{printable(folder)} is one run; plots of it:",
+             f"  growth    dedup store and messages over time: {printable(folder / 'growth.png')} "
+             "(drawn by alosim run unless --no-plot)"]
     try:
-        scenario = load_scenario(folder / "scenario.yaml")
+        scenario: Scenario | None = load_scenario(folder / "scenario.yaml")
     except ScenarioError:
         scenario = None
     if scenario is not None and scenario.broker is None and last_slowdown_end(scenario) is not None:
@@ -514,7 +508,6 @@ def _run_plots(folder: Path) -> str:
                      f"alosim plot {printable(folder)} --kind overload")
     else:
         lines.append("  (overload: only a single hop with a scheduled pause or slow-down has one)")
-    del manifest
     lines.append("  a sweep has more: alosim plot SWEEP_FOLDER [--kind ...] or --x PATH --y FIGURE")
     return "\n".join(lines)
 
