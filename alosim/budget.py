@@ -316,15 +316,22 @@ def run_until(env: simpy.Environment, stop: simpy.Event, progress: Callable[[], 
 
 
 class Sampling:
-    """The sampling interval of one run, doubled whenever the series fills."""
+    """The sampling interval of one run, doubled whenever the series fills.
 
-    __slots__ = ("every", "max_rows")
+    ``stride`` counts instants of the configured interval per row kept: a run
+    that samples at every configured instant (for the recovery criterion,
+    :class:`alosim.overload.RecoveryDetector`) keeps a row at every
+    ``stride``-th one, on the same grid as a run that samples only for rows.
+    """
+
+    __slots__ = ("every", "max_rows", "stride")
 
     def __init__(self, every: float, max_rows: int) -> None:
         self.every = every
         # Even, so that the row that overflows it has an even index and is kept:
         # the rows kept then lie on a regular grid of twice the interval.
         self.max_rows = max_rows - max_rows % 2
+        self.stride = 1
 
     def fit(self, series: dict[str, list[Any]]) -> float:
         """Coarsen ``series`` if it holds more than ``max_rows`` rows; return the next interval.
@@ -341,6 +348,7 @@ class Sampling:
                     kept.append(values[last])
                 values[:] = kept
             self.every *= 2
+            self.stride *= 2
         return self.every
 
 

@@ -121,9 +121,7 @@ def run(file: Path, seed: int | None, out: Path, overrides: Sequence[str], no_pl
     folder = write_run(result, out, plot=not no_plot, command=_command())
     click.echo(format_summary(scenario, result.summary, result.wall_time_s))
     if scenario.broker is None:
-        from alosim.overload import recovery
-
-        verdict = recovery(scenario, result.series)
+        verdict = result.recovery()
         if verdict.trigger is not None:
             summary = result.summary
             work = summary["duplicate_work_fraction"]
