@@ -458,12 +458,14 @@ _SWEEP_COLUMNS: list[tuple[str, tuple[str, str], bool]] = [
 
 def format_sweep_table(agg: Any, parameters: Sequence[str], confidence: float = 0.95) -> str:
     """One line per point: its parameters, runs, and mean ± CI half-width of key measures."""
+    from alosim.store import value_text
+
     shown = [(m, label, count) for m, label, count in _SWEEP_COLUMNS if f"{m}_mean" in agg]
     top = ["" for _ in parameters] + [""] + [label[0] for _, label, _ in shown]
     header = [*parameters, "runs", *(label[1] for _, label, _ in shown)]
     rows = []
     for _, row in agg.iterrows():
-        cells = [str(row[p]) for p in parameters] + [str(row["runs"])]
+        cells = [value_text(row[p]) for p in parameters] + [str(row["runs"])]
         for m, _, count in shown:
             mean, high = row[f"{m}_mean"], row[f"{m}_ci_high"]
             half = high - mean
