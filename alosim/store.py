@@ -684,9 +684,12 @@ def value_text(value: Any) -> str:
     """A swept value as the sweep table and the legends show it, spelt as a scenario file
     writes it: ``null`` for a swept null (a missing value in a parameter column: a
     point's values are always known), ``true``/``false``, numbers in their shortest
-    form, text as it is (a column of mappings or mixed kinds already holds JSON text)."""
+    form, text as it is, on one line (a column of mappings or mixed kinds already holds
+    JSON text)."""
     import numpy as np
     import pandas as pd
+
+    from alosim.scenario import printable
 
     if isinstance(value, (Mapping, list, tuple)):
         return json.dumps(value, sort_keys=True)
@@ -697,7 +700,7 @@ def value_text(value: Any) -> str:
     if isinstance(value, (float, np.floating)):
         number = float(value)
         return str(int(number)) if number.is_integer() and abs(number) < 1e15 else repr(number)
-    return str(value)
+    return printable(value)
 
 
 def csv_runs(runs: pd.DataFrame) -> pd.DataFrame:
