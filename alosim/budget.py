@@ -65,6 +65,7 @@ BYTES_PER_MESSAGE = 1000  # a message in flight: its record, its timer, its pack
 BYTES_PER_SET_ID = 100  # an id in a set (or sequence) store
 BYTES_PER_TTL_ID = 200  # an id with its expiry (dict + queue), also LRU (ordered dict)
 BYTES_PER_TRACED_MESSAGE = 2000  # ~10 trace rows of ~200 bytes
+BYTES_PER_RECOVERY_SAMPLE = 200  # one sample the recovery criterion keeps (a tuple in a deque)
 
 
 _NO_END = ("set sender.retry.max_attempts, sender.retry.delivery_timeout or max_time "
@@ -244,7 +245,21 @@ def memory_estimate(s: Scenario) -> list[tuple[str, str, float]]:
     if traced:
         parts.append(("observe.trace_messages", f"the trace of {traced:,.0f} messages",
                       traced * BYTES_PER_TRACED_MESSAGE))
+    samples = recovery_samples(s)
+    if samples:
+        parts.append(("observe.recovery.window", f"the recovery criterion's last {samples:,.0f} samples "
+                      "(observe.recovery.window / observe.sample_every)", samples * BYTES_PER_RECOVERY_SAMPLE))
     return parts
+
+
+def recovery_samples(s: Scenario) -> float:
+    """Most samples the recovery criterion keeps in a run of ``s`` (one window's,
+    :class:`alosim.overload.RecoveryDetector`); 0 when the run has no verdict -- no
+    open-loop arrivals or no scheduled pause or slow-down (its criterion_trigger)."""
+    if s.sender.rate is None or not any(f.kind in ("pause", "slow") and f.at is not None
+                                        and f.for_ is not None for f in s.faults):
+        return 0.0
+    return s.observe.recovery.window / s.observe.sample_every + 2
 
 
 def _throughput(s: Scenario) -> float:

@@ -319,6 +319,8 @@ def test_a_verdict_read_off_a_coarsened_series_says_how_coarse_it_was():
 
 
 def test_the_online_detector_applies_the_criterion_of_the_stored_series_sample_by_sample():
+    from alosim import budget
+
     scenario = make(PAUSED)
     created = _cumulative([100] * 40)
     for good in ([100] * 10 + [0, 0] + [50] * 6 + [100] * 22, [100] * 10 + [30] * 30):
@@ -329,8 +331,10 @@ def test_the_online_detector_applies_the_criterion_of_the_stored_series_sample_b
                        series["duplicate_processing"]):
             detector.observe(*row)
         assert detector.verdict() == overload.recovery(scenario, series)
-        # It keeps the samples of one window, not the run's.
-        assert len(detector._recent) <= scenario.observe.recovery.window / scenario.observe.sample_every + 2
+        # It keeps the samples of one window, not the run's (what the memory budget counts),
+        # and none once the verdict is decided.
+        kept = len(detector._recent)
+        assert kept == 0 if detector.verdict().recovered else 0 < kept <= budget.recovery_samples(scenario)
 
 
 def test_the_overload_plot_of_a_stored_run_shows_the_verdict_the_run_measured(tmp_path):
@@ -346,3 +350,14 @@ def test_the_overload_plot_of_a_stored_run_shows_the_verdict_the_run_measured(tm
     verdict = stored_verdict(folder, storm, series)
     assert (verdict.recovered, verdict.recovery_time_s, verdict.coarse) == (True, 29.0, False)
     assert [p.name for p in write_overload_plot(folder, tmp_path / "p")] == ["overload.png", "overload.svg"]
+
+
+def test_the_samples_the_recovery_criterion_keeps_count_against_the_memory_budget():
+    from alosim import budget
+
+    scenario = make(PAUSED)
+    # One window of 5 s sampled every second (and the sample before it), at most.
+    assert budget.recovery_samples(scenario) == 7
+    assert budget.recovery_samples(make(PAUSED, faults=[])) == 0  # no verdict, nothing kept
+    with pytest.raises(ScenarioError, match=r"observe\.recovery\.window: .*recovery criterion's last"):
+        make(PAUSED, **{"observe.recovery.window": "1000000s", "observe.sample_every": "1ms"})
