@@ -100,6 +100,8 @@ class Comparison:
     # The seeds each input's runs recorded (a stored run's own; None: not recorded):
     # the runs share random numbers only where these agree.
     recorded_seeds: tuple[tuple[int | None, ...], ...] = ()
+    # Whether every input is a scenario (a stored run cannot be run again with more seeds).
+    replicable: bool = True
 
     @property
     def common_seeds(self) -> bool:
@@ -202,7 +204,7 @@ def compare(inputs: Sequence[Input], *, seed: int | None = None, replications: i
         checks.append((name, held))
     recorded = tuple(tuple(_seed(s) for s in runs) for runs in summaries)
     return Comparison(tuple(i.label for i in inputs), seeds, replications, confidence, tuple(rows),
-                      tuple(checks), recorded)
+                      tuple(checks), recorded, all(i.scenario is not None for i in inputs))
 
 
 def _seed(summary: Mapping[str, Any]) -> int | None:
@@ -279,18 +281,20 @@ def _seed_line(result: Comparison) -> str:
     """What the inputs' runs recorded about their seeds: common random numbers only when
     every input's runs were made with the same seeds (a stored run keeps its own)."""
     recorded = result.recorded_seeds
+    # One run each: replications give intervals, but only where every input can run again.
+    single = ("one run each -- give --replications N for confidence intervals" if result.replicable
+              else "one run each, without confidence intervals (a stored run cannot be replicated)")
     if not result.common_seeds:
         each = "; ".join(f"[{i + 1}] " + ", ".join("seed unknown" if s is None else f"seed {s}" for s in seeds)
                          for i, seeds in enumerate(recorded))
         return (f"the inputs' runs were made with different seeds ({each}): no common random numbers, "
-                "so each difference also holds the noise of different randomness; one run each")
+                f"so each difference also holds the noise of different randomness; {single}")
     seeds = recorded[0]
     if len(seeds) > 1:
         return (f"seeds {seeds[0]}..{seeds[-1]} ({len(seeds)} replications, the same for every input): "
                 f"values are means; each difference is the mean of the per-seed differences ± "
                 f"half-width of its {result.confidence:.0%} paired t interval")
-    return (f"seed {seeds[0]} for every scenario (common random numbers); one run each -- "
-            "give --replications N for confidence intervals")
+    return f"seed {seeds[0]} for every scenario (common random numbers); {single}"
 
 
 __all__ = ["CompareError", "Comparison", "Input", "MEASURES", "Row", "compare", "format_comparison",

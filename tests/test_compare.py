@@ -117,6 +117,9 @@ def test_common_random_numbers_are_claimed_only_when_the_runs_recorded_the_same_
     # A stored run keeps the seed it was made with: against a scenario run with seed 3 ...
     same = invoke("compare", str(three), str(path)).stdout.splitlines()[0]
     assert same.startswith("seed 3 for every scenario (common random numbers)")
+    # A stored run cannot be replicated (compare refuses it): no advice to replicate.
+    assert "--replications" not in same and "a stored run cannot be replicated" in same
+    assert "--replications N" in invoke("compare", str(path), str(path)).stdout.splitlines()[0]
     # ... and against one made with seed 4, nothing is shared.
     other = invoke("compare", str(four), str(path)).stdout.splitlines()[0]
     assert "common random numbers" in other and "no common random numbers" in other
