@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from functools import wraps
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, NamedTuple, TypeVar
 
 import click
 
@@ -723,9 +723,9 @@ def format_summary(scenario: Scenario, summary: dict[str, Any], wall_time_s: flo
         lines.extend(_pipeline_lines(summary))
     if "log_records_appended" in summary:
         lines.extend(_log_lines(summary))
-    duplicates, losses = _cause_columns()
-    lines += _cause_lines("duplicates processed, by cause", summary, duplicates)
-    lines += _cause_lines("losses, by cause", summary, losses)
+    names = _cause_names()
+    lines += _cause_lines("duplicates processed, by cause", summary, names.duplicates)
+    lines += _cause_lines("losses, by cause", summary, names.losses)
     lines.append("  guarantees")
     for key, value in summary.items():
         if key.startswith("check_"):
@@ -776,28 +776,38 @@ def _pipeline_lines(summary: dict[str, Any]) -> list[str]:
             if key in BOUNDED_QUEUE_COLUMNS and key not in summary:
                 continue  # an unbounded queue drops and refuses nothing
             lines.append(f"    {label:<30} {_fmt(key, summary.get(key, 0)):>18}")
-    from alosim.observe_pipeline import CONSUME_CAUSES, PUBLISH_CAUSES
-
-    lines += _cause_lines("duplicate effects, by hop and cause", summary,
-                          _hop_causes((("publish", PUBLISH_CAUSES), ("consume", CONSUME_CAUSES))))
+    lines += _cause_lines("duplicate effects, by hop and cause", summary, _cause_names().hop_duplicates)
     return lines
 
 
-def _cause_columns() -> tuple[dict[str, str], dict[str, str]]:
-    """Every ``duplicates_<cause>`` and ``lost_<cause>`` column of the registries of causes
-    (:mod:`alosim.observe` and the pipelines' and logs' own), each with its printed name."""
-    from alosim.observe import DUPLICATE_CAUSES, LOSS_CAUSES, SENDER_LOSS_CAUSES
-    from alosim.observe_log import LOG_LOSS_CAUSES
-    from alosim.observe_pipeline import OVERFLOW_LOSS_CAUSE, PIPELINE_LOSS_CAUSES
+class _CauseNames(NamedTuple):
+    """The cause columns of :mod:`alosim.guarantees`' registry, each with its printed name."""
 
-    losses = (*LOSS_CAUSES, *SENDER_LOSS_CAUSES, *PIPELINE_LOSS_CAUSES, OVERFLOW_LOSS_CAUSE, *LOG_LOSS_CAUSES)
-    return ({f"duplicates_{c}": c.replace("_", " ") for c in DUPLICATE_CAUSES},
-            {f"lost_{c}": c.replace("_", " ") for c in losses})
+    duplicates: dict[str, str]  # a single hop's duplicates_<cause>
+    hop_duplicates: dict[str, str]  # a pipeline's duplicates_<hop>_<cause>, named "hop: cause"
+    losses: dict[str, str]  # lost_<cause>, every shape's
+    order: dict[str, str]  # a log's <cause>, out of key or partition order
 
 
-def _hop_causes(hops: Sequence[tuple[str, Sequence[str]]]) -> dict[str, str]:
-    """``duplicates_<hop>_<cause>`` columns named ``hop: cause``, from each hop's registry."""
-    return {f"duplicates_{hop}_{c}": f"{hop}: {c.replace('_', ' ')}" for hop, causes in hops for c in causes}
+#: The hops a pipeline's duplicate causes are charged to (the registry's cause prefixes).
+_HOPS = ("publish", "consume")
+
+
+def _cause_names() -> _CauseNames:
+    """Every cause column the registry of causes knows (:mod:`alosim.guarantees`), named."""
+    from alosim.guarantees import DUPLICATES, KEY_ORDER, LOSSES
+
+    duplicates: dict[str, str] = {}
+    hops: dict[str, str] = {}
+    for cause, column in zip(DUPLICATES.causes, DUPLICATES.columns()):
+        hop, _, rest = cause.partition("_")
+        if hop in _HOPS:
+            hops[column] = f"{hop}: {rest.replace('_', ' ')}"
+        else:
+            duplicates[column] = cause.replace("_", " ")
+    return _CauseNames(duplicates, hops,
+                       {column: cause.replace("_", " ") for cause, column in zip(LOSSES.causes, LOSSES.columns())},
+                       {cause: cause.replace("_", " ") for cause in KEY_ORDER.causes})
 
 
 def _cause_lines(title: str, summary: dict[str, Any], names: dict[str, str]) -> list[str]:
@@ -843,13 +853,11 @@ def _log_lines(summary: dict[str, Any]) -> list[str]:
         lines.append(f"  {title}")
         for key, label in rows:
             lines.append(f"    {label:<30} {_fmt(key, summary.get(key, 0)):>18}")
-    from alosim.observe_log import LOG_CONSUME_CAUSES, LOG_PUBLISH_CAUSES, ORDER_CAUSES
-
-    lines += _cause_lines("duplicate effects, by hop and cause", summary,
-                          _hop_causes((("publish", LOG_PUBLISH_CAUSES), ("consume", LOG_CONSUME_CAUSES))))
+    names = _cause_names()
+    lines += _cause_lines("duplicate effects, by hop and cause", summary, names.hop_duplicates)
     for scope in ("key", "partition"):
         lines += _cause_lines(f"effects out of {scope} order, by cause", summary,
-                              {f"out_of_order_{scope}_{c}": c.replace("_", " ") for c in ORDER_CAUSES})
+                              {f"out_of_order_{scope}_{c}": name for c, name in names.order.items()})
     return lines
 
 
