@@ -193,9 +193,10 @@ class RecoveryDetector:
     stored series is coarsened to fit ``budget.series_rows`` -- so its
     verdict does not depend on the series budget. It keeps only what the
     criterion still needs: the samples of the last ``window`` (fewer than
-    window / sample_every + 2), the start of the current run of healthy
-    windows, and the sample that ends the span with arrivals. Once the hold
-    is met, the verdict is decided and the window is dropped.
+    window / sample_every + 2, counted against ``budget.memory``: see
+    :func:`alosim.budget.recovery_samples`), the start of the current run of
+    healthy windows, and the sample that ends the span with arrivals. Once
+    the hold is met, the verdict is decided and the window is dropped.
 
     :func:`recovery` feeds the same detector from a stored series: then the
     windows end at the series' own samples, as coarse as the series is.
