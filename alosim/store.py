@@ -683,8 +683,8 @@ def load_results(path: str | Path, sweep: str | None = None) -> pd.DataFrame:
 def value_text(value: Any) -> str:
     """A swept value as the sweep table and the legends show it, spelt as a scenario file
     writes it: ``null`` for a swept null (a missing value in a parameter column: a
-    point's values are always known), ``true``/``false``, numbers in their shortest
-    form, text as it is, on one line (a column of mappings or mixed kinds already holds
+    point's values are always known), ``true``/``false``, numbers as Python writes
+    them, text as it is, on one line (a column of mappings or mixed kinds already holds
     JSON text)."""
     import numpy as np
     import pandas as pd
@@ -698,8 +698,7 @@ def value_text(value: Any) -> str:
     if isinstance(value, (bool, np.bool_)):
         return "true" if value else "false"
     if isinstance(value, (float, np.floating)):
-        number = float(value)
-        return str(int(number)) if number.is_integer() and abs(number) < 1e15 else repr(number)
+        return repr(float(value))  # 0.3, 0.0: a float column reads as floats
     return printable(value)
 
 
