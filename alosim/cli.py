@@ -660,6 +660,7 @@ _IF_NONZERO: list[tuple[str, str]] = [
     ("queue_rejected", "rejected by full queue (nack)"),
     ("queue_evicted", "evicted from full queue"),
     ("nacks_received", "negative acks acted on"),
+    ("nacks_in_flight", "nacks still travelling at end"),
 ]
 
 

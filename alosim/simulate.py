@@ -138,6 +138,10 @@ def simulate(scenario: Scenario, seed: int | None = None, *,
     for column in COUNTER_COLUMNS:
         summary[column] = rec.dedup_entries if column == "dedup_entries_final" else getattr(rec, column)
     summary.update(cause_columns(rec))
+    if _can_nack(scenario):
+        # Only where a negative ack can be sent, so that other runs keep their
+        # summaries and fingerprints (acks_in_flight counts positive acks only).
+        summary["nacks_in_flight"] = rec.nacks_in_flight
     if world.pipeline is None:
         summary.update(receiver_mitigation_columns(rec, scenario.receiver))
     sender = scenario.sender
@@ -177,6 +181,15 @@ def simulate(scenario: Scenario, seed: int | None = None, *,
         wall_time_s=wall,
         verdict=verdict,
     )
+
+
+def _can_nack(scenario: Scenario) -> bool:
+    """Whether anything answers a sender with a negative ack: a receiver queue
+    that rejects when full, or a bounded broker queue that refuses publishes."""
+    broker = scenario.broker
+    if broker is None:
+        return scenario.receiver.queue.when_full == "reject"
+    return broker.kind == "queue" and broker.max_length is not None and broker.overflow == "reject-publish"
 
 
 def _events_scheduled(env: simpy.Environment) -> int:

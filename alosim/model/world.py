@@ -226,6 +226,7 @@ class World:
         rec.flush()
         in_flight = self.packets_in_flight()
         rec.acks_in_flight = in_flight["ack"]
+        rec.nacks_in_flight = in_flight["nack"]
         broken = self.conservation(in_flight)
         if broken:
             raise AssertionError("alosim's accounting does not add up (a model defect): "
@@ -234,18 +235,20 @@ class World:
     # -- accounting ------------------------------------------------------------
 
     def packets_in_flight(self) -> dict[str, int]:
-        """Packets still travelling on each link, counted from the event queue
-        (in a pipeline also ``consume.data``, ``consume.ack`` and the publishes
-        the broker is still writing, ``broker.service``)."""
+        """Packets still travelling on each link, counted from the event queue:
+        ``data``, ``ack`` (positive acks) and ``nack`` (negative acks, on the
+        ack link too); in a pipeline also ``consume.data``, ``consume.ack``
+        and the publishes the broker is still writing, ``broker.service``."""
         watched = {"data": self.data_link._callbacks, "ack": self.ack_link._callbacks}
         if self.pipeline is not None:
             watched.update(self.pipeline.watched_events())
-        names = list(watched)
         by_callbacks = {id(callbacks): name for name, callbacks in watched.items()}
-        counts = dict.fromkeys(names, 0)
+        counts = dict.fromkeys([*watched, "nack"], 0)
         for _, _, _, event in self.env._queue:
             name = by_callbacks.get(id(event.callbacks))
             if name is not None:
+                if name == "ack" and event._value[1] < 0:
+                    name = "nack"  # a negative ack carries its attempt negated
                 counts[name] += 1
         return counts
 
@@ -385,11 +388,12 @@ class World:
             broken.append("acks dropped while down are not in acks_lost")
         # Negative acks (from a full queue's rejections) share the ack link.
         nacks = rec.nacks_received + rec.nacks_ignored + rec.nacks_lost
-        fates = rec.acked + rec.late_acks + rec.acks_lost + nacks + in_flight["ack"]
+        fates = rec.acked + rec.late_acks + rec.acks_lost + nacks + in_flight["ack"] + in_flight["nack"]
         if rec.acks_sent + rec.nacks_sent + self.ack_link.duplicated != fates:
             broken.append(
                 f"acks_sent {rec.acks_sent} + nacks_sent {rec.nacks_sent} + duplicated "
                 f"{self.ack_link.duplicated} != acked {rec.acked} + late {rec.late_acks} + lost "
                 f"{rec.acks_lost} + nacks received {rec.nacks_received}, ignored "
-                f"{rec.nacks_ignored}, lost {rec.nacks_lost} + in flight {in_flight['ack']}")
+                f"{rec.nacks_ignored}, lost {rec.nacks_lost} + in flight {in_flight['ack']} acks, "
+                f"{in_flight['nack']} nacks")
         return broken
