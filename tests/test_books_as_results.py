@@ -61,6 +61,16 @@ def test_a_failed_book_is_a_failed_check_with_its_numbers(uncharged: None) -> No
     ]
 
 
+def test_explore_sees_a_failed_book_as_a_violation(uncharged: None) -> None:
+    from alosim.explore import violations
+
+    scenario = make(SMALL)
+    r = alosim.simulate(scenario)
+    found = violations(scenario, r.summary)
+    assert ["books_duplicates_explained", "alosim_bug", 1] in found
+    assert {g for g, _, _ in found} & set(r.checks) == {k for k, v in r.checks.items() if not v}
+
+
 def test_books_that_balance_add_no_check_and_no_column() -> None:
     r = alosim.simulate(make(SMALL))
     assert r.ok and r.bugs == []
