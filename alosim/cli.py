@@ -138,8 +138,10 @@ def run(file: Path, seed: int | None, out: Path, overrides: Sequence[str], no_pl
     note = stop_note(result.summary, scenario.budget.stall_events, scenario.budget.memory)
     if note:
         click.echo(note)
-    if not result.ok:
-        failed = ", ".join(k for k, v in result.checks.items() if not v)
+    for line in result.bugs:
+        click.echo(printable(line))
+    failed = ", ".join(k for k, v in result.checks.items() if not v and not k.startswith("books_"))
+    if failed:
         click.echo(f"guarantee violated ({scenario.semantics}): {failed}")
 
 
@@ -263,6 +265,8 @@ def trace(file: Path, messages: int, seed: int | None, overrides: Sequence[str],
     click.echo("\n```mermaid")
     click.echo(diagram, nl=False)
     click.echo("```")
+    for line in result.bugs:
+        click.echo(printable(line))
     if mermaid_path is not None:
         write_text_atomic(mermaid_path, diagram)
         click.echo(f"mermaid diagram: {printable(mermaid_path)}")
@@ -660,6 +664,7 @@ _IF_NONZERO: list[tuple[str, str]] = [
     ("queue_rejected", "rejected by full queue (nack)"),
     ("queue_evicted", "evicted from full queue"),
     ("nacks_received", "negative acks acted on"),
+    ("nacks_in_flight", "nacks still travelling at end"),
 ]
 
 

@@ -59,8 +59,9 @@ CONSUME_CAUSES: tuple[str, ...] = (
     "lease_expired",  # the lease ran out while the consumer was still processing (or acking)
     "crash_before_ack",  # the consumer crashed between the side effect and the ack
     "consumer_ack_lost",  # the consumer's ack was lost on the way to the broker
-    "broker_crash",  # the broker crashed before the ack arrived, and redelivered
-    "network_duplicate",  # the broker -> consumer link delivered the same delivery twice
+    "broker_crash",  # the broker crashed while the delivery was leased (effect before or after), and redelivered
+    "network_duplicate",  # the broker -> consumer link delivered the same delivery twice (the
+    # second copy took effect too, or its nack ended the lease)
     # With a consumer store, why the store let the redelivery through:
     "window_expired",
     "evicted_by_capacity",

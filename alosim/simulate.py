@@ -26,6 +26,7 @@ import simpy
 
 from alosim import __version__, overload
 from alosim.guarantees import checks
+from alosim.model.books import Broken
 from alosim.model.world import World
 from alosim.observe import (
     COUNTER_COLUMNS,
@@ -37,6 +38,17 @@ from alosim.observe import (
     sender_mitigation_columns,
 )
 from alosim.scenario import Scenario
+
+
+def book_failures(broken: list[Broken]) -> dict[str, str]:
+    """The failed identities of a run's books, as checks: ``books_<identity>``
+    -> the numbers that do not add up (an identity that fails for several
+    actors, one line for all)."""
+    out: dict[str, str] = {}
+    for book in broken:
+        name = f"books_{book.name}"
+        out[name] = f"{out[name]}; {book.detail}" if name in out else book.detail
+    return out
 
 
 @dataclass(frozen=True)
@@ -62,8 +74,15 @@ class RunResult:
 
     @property
     def ok(self) -> bool:
-        """True if every guarantee of the run's semantics held."""
+        """True if every guarantee of the run's semantics held (and its books balanced)."""
         return all(self.checks.values())
+
+    @property
+    def bugs(self) -> list[str]:
+        """One line per failed identity of the run's books (a defect of alosim's
+        model, not of the scenario): which identity, and its numbers."""
+        return [f"alosim bug: the books do not balance ({name[6:]}): {self.summary[name]}"
+                for name, held in self.checks.items() if name.startswith("books_") and not held]
 
     def summary_frame(self):  # -> pandas.DataFrame
         """The summary as a one-row DataFrame (wall time included)."""
@@ -138,6 +157,10 @@ def simulate(scenario: Scenario, seed: int | None = None, *,
     for column in COUNTER_COLUMNS:
         summary[column] = rec.dedup_entries if column == "dedup_entries_final" else getattr(rec, column)
     summary.update(cause_columns(rec))
+    if _can_nack(scenario):
+        # Only where a negative ack can be sent, so that other runs keep their
+        # summaries and fingerprints (acks_in_flight counts positive acks only).
+        summary["nacks_in_flight"] = rec.nacks_in_flight
     if world.pipeline is None:
         summary.update(receiver_mitigation_columns(rec, scenario.receiver))
     sender = scenario.sender
@@ -154,6 +177,11 @@ def simulate(scenario: Scenario, seed: int | None = None, *,
     if world.pipeline is not None:
         summary.update(world.pipeline.columns())
     run_checks = checks(scenario.semantics, summary)
+    # The books (see alosim.model.books) are checks too, listed only when one
+    # fails: that run's summary names the identity and its numbers.
+    for name, detail in book_failures(world.broken_books).items():
+        run_checks[name] = False
+        summary[name] = detail
     for name, held in run_checks.items():
         summary[f"check_{name}"] = held
     trace = list(rec.trace) if scenario.observe.trace_messages else None
@@ -177,6 +205,15 @@ def simulate(scenario: Scenario, seed: int | None = None, *,
         wall_time_s=wall,
         verdict=verdict,
     )
+
+
+def _can_nack(scenario: Scenario) -> bool:
+    """Whether anything answers a sender with a negative ack: a receiver queue
+    that rejects when full, or a bounded broker queue that refuses publishes."""
+    broker = scenario.broker
+    if broker is None:
+        return scenario.receiver.queue.when_full == "reject"
+    return broker.kind == "queue" and broker.max_length is not None and broker.overflow == "reject-publish"
 
 
 def _events_scheduled(env: simpy.Environment) -> int:

@@ -91,11 +91,20 @@ class Entry:
 
     ``lease`` numbers the deliveries; a timer, ack or nack naming an older
     lease is stale. ``effects`` counts side effects caused by this entry, and
-    ``effect_fate`` says why the latest one may not have been acked -- the
-    cause charged if the entry causes another."""
+    ``effect_fate`` says how the lease of the latest one (``effect_lease``)
+    ended without its ack -- the cause charged if the entry causes another:
+    revoked by a broker crash (``broker_crash``, whether the effect came
+    before or after the crash, and whatever became of the ack afterwards),
+    ended by the nack of a second copy of the delivery the network made
+    (``network_duplicate``), or run out (``lease_expired``;
+    ``consumer_ack_lost`` or ``crash_before_ack`` when the ack was lost or
+    never sent). ``revoked`` holds the leases broker crashes revoked,
+    ``doubled`` those the network delivered twice and ``nacked`` those of
+    them a nack ended (all three empty for most entries)."""
 
     __slots__ = ("serial", "msg", "publish_cause", "accepted_at", "deliveries", "lease", "state",
-                 "consumer", "effects", "effect_lease", "effect_fate", "ack_lost_lease")
+                 "consumer", "effects", "effect_lease", "effect_fate", "ack_lost_lease",
+                 "revoked", "doubled", "nacked")
 
     def __init__(self, serial: int, msg: Message, publish_cause: str | None, now: float) -> None:
         self.serial = serial
@@ -110,6 +119,29 @@ class Entry:
         self.effect_lease = -1
         self.effect_fate = "lease_expired"
         self.ack_lost_lease = -1
+        self.revoked: tuple[int, ...] = ()
+        self.doubled: tuple[int, ...] = ()
+        self.nacked: tuple[int, ...] = ()
+
+    def ended(self, lease: int) -> str | None:
+        """Why ``lease`` ended, if a broker crash or a nack ended it (else None).
+        (A nack can end a lease one of whose deliveries had an effect only if the
+        network delivered it twice.)"""
+        if self.revoked and lease in self.revoked:
+            return "broker_crash"
+        if self.nacked and lease in self.nacked:
+            return "network_duplicate"
+        return None
+
+    def end(self, cause: str) -> None:
+        """The current lease ends by a crash that revoked it (``broker_crash``)
+        or by the nack of one of two copies (``network_duplicate``)."""
+        if cause == "broker_crash":
+            self.revoked = (*self.revoked, self.lease)
+        else:
+            self.nacked = (*self.nacked, self.lease)
+        if self.effect_lease == self.lease:
+            self.effect_fate = cause
 
 
 class Broker(Answers):
@@ -377,6 +409,7 @@ class Broker(Answers):
             msg.copies += copies
             if copies > 1:
                 stats.consume_network_duplicates += 1
+                entry.doubled = (*entry.doubled, lease)
         else:
             stats.consume_data_lost += 1
             if traced:
@@ -460,9 +493,10 @@ class Broker(Answers):
         now = self.env._now
         traced = msg.id < self.rec.trace_limit
         if not self.up:
+            # (The crash revoked this lease if it was still in flight, and so
+            # charged its effect to the crash; if the lease had run out
+            # before, the redelivery came from that.)
             stats.consumer_acks_dropped_while_down += 1
-            if not nack and entry.effect_lease == lease:
-                entry.effect_fate = "broker_crash"
             if traced:
                 self.rec.event(now, self.actor, "ack_ignored", msg.id, lease, "broker down")
             return
@@ -481,6 +515,8 @@ class Broker(Answers):
             stats.nacks += 1
             if traced:
                 self.rec.event(now, self.actor, "nacked", msg.id, lease)
+            if lease in entry.doubled:
+                entry.end("network_duplicate")  # the other copy may take (or have taken) effect
             self._free(entry)
             self._again(entry, self.backoff)
             return
@@ -536,8 +572,9 @@ class Broker(Answers):
             # one delivery more than max_deliveries.
             for entry in entries:
                 if entry.state == IN_FLIGHT:
-                    if entry.effect_lease == entry.lease:
-                        entry.effect_fate = "broker_crash"
+                    # Its lease is revoked: an effect of it, done or still to
+                    # come, is followed by a redelivery because of the crash.
+                    entry.end("broker_crash")
                     if self.max_deliveries and entry.deliveries >= self.max_deliveries:
                         self._dead_letter(entry)
                         continue

@@ -263,14 +263,30 @@ class Consumer:
         if msg.id < rec.trace_limit:
             rec.event(now, self.actor, "processed", msg.id, lease, "again" if processed > 1 else "")
         entry.effects += 1
+        if lease <= entry.effect_lease:
+            # A late effect of a replaced delivery, or a second copy's of the
+            # same delivery: how the latest effect's lease ended stays.
+            return
         entry.effect_lease = lease
-        entry.effect_fate = "consumer_ack_lost" if entry.ack_lost_lease == lease else "lease_expired"
+        ended = entry.ended(lease)
+        if ended is not None:
+            entry.effect_fate = ended  # its lease ended (a crash, a nack) while it was at work
+        elif entry.ack_lost_lease == lease:
+            entry.effect_fate = "consumer_ack_lost"
+        else:
+            entry.effect_fate = "lease_expired"
 
     def _why_again(self, entry: Entry, lease: int, started: float) -> str:
-        """Why the same entry caused a second effect (this delivery began at ``started``)."""
+        """Why the same entry caused a second effect (this delivery began at ``started``):
+        how the earlier of the two deliveries ended without its ack settling the entry."""
         if lease == entry.effect_lease:
             return "network_duplicate"
-        fate = entry.effect_fate
+        if lease > entry.effect_lease:
+            fate = entry.effect_fate  # a redelivery after the latest effect's lease ended
+        else:
+            # A late effect of a delivery the broker had replaced already (its
+            # lease was revoked by a crash, or ran out, while it was at work).
+            fate = entry.ended(lease) or "lease_expired"
         if not self.dedup:
             return fate
         recorded = getattr(entry.msg, "consumer_epoch", None)
@@ -296,7 +312,7 @@ class Consumer:
             self.stats.consumer_acks_lost += 1
             if not nack:
                 entry.ack_lost_lease = lease
-                if entry.effect_lease == lease:
+                if entry.effect_lease == lease and entry.ended(lease) is None:
                     entry.effect_fate = "consumer_ack_lost"
             if traced:
                 rec.event(self.env._now, "network", "consumer_ack_lost", msg.id, lease)
@@ -323,7 +339,7 @@ class Consumer:
             if stage == WRITING:
                 # The side effect is done (this delivery counts as processed),
                 # its id and its ack are lost.
-                if entry.effect_lease == lease:
+                if entry.effect_lease == lease and entry.ended(lease) is None:
                     entry.effect_fate = "crash_before_ack"
                 written.append(entry)
                 continue
