@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test bench lab clean
+.PHONY: demo test conformance bench lab clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -15,8 +15,13 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)  ## run the default scenario
 	$(BIN)/alosim run scenarios/ack-lost.yaml
 
-test: $(STAMP)  ## run the whole test suite (unit, validation, notebooks)
+test: $(STAMP)  ## run the whole test suite (unit, validation, notebooks, real brokers)
+	tests/conformance/install-brokers.sh
 	$(BIN)/python -m pytest
+
+conformance: $(STAMP)  ## only the conformance suite: alosim against NATS JetStream and Redis on loopback
+	tests/conformance/install-brokers.sh
+	$(BIN)/python -m pytest -m conformance tests/conformance
 
 bench: $(STAMP)  ## throughput benchmark against a one-process-per-message SimPy baseline
 	$(BIN)/python benchmarks/throughput.py

@@ -1,0 +1,198 @@
+"""The consumer process of a conformance measurement (``python -m alosim.conform.worker CONFIG``).
+
+It takes deliveries from the broker, processes each for the next processing
+time of its list (a sleep), records the side effect, waits the write delay
+and acks. Each step is one line appended to its event file with a single
+``write`` on an ``O_APPEND`` descriptor, so the record survives a SIGKILL of
+the process (the kernel holds it):
+
+    R t                 ready (connected, subscribed)
+    D id t              a delivery of message id arrived
+    E id t overshoot_s  its side effect happened (after the processing sleep,
+                        which fired overshoot_s late)
+    A id t              its ack was handed to the client
+
+``t`` is ``time.monotonic()``, which all processes of the machine share.
+The processing times come as raw float64 in a file the harness wrote: this
+process imports only the standard library and the broker's client.
+"""
+
+from __future__ import annotations
+
+import array
+import asyncio
+import json
+import os
+import random
+import sys
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+
+class Events:
+    """The append-only event file."""
+
+    def __init__(self, path: str) -> None:
+        self._fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+
+    def write(self, line: str) -> None:
+        os.write(self._fd, (line + "\n").encode())
+
+
+class Processing:
+    """One processing time per delivery, in order, cycling if exhausted."""
+
+    def __init__(self, path: str) -> None:
+        values = array.array("d")
+        with open(path, "rb") as handle:
+            values.frombytes(handle.read())
+        self._values = values
+        self._next = 0
+
+    def __call__(self) -> float:
+        value = self._values[self._next % len(self._values)]
+        self._next += 1
+        return value
+
+
+async def handle(message_id: str, ack: Callable[[], Awaitable[Any]], config: dict[str, Any],
+                 events: Events, draw: Processing, limit: asyncio.Semaphore | None) -> None:
+    """Process one delivery: sleep, side effect, write delay, ack."""
+    events.write(f"D {message_id} {time.monotonic():.6f}")
+    if limit is not None:
+        await limit.acquire()
+    try:
+        processing_s = draw()
+        start = time.monotonic()
+        await asyncio.sleep(processing_s)
+        now = time.monotonic()
+        events.write(f"E {message_id} {now:.6f} {now - start - processing_s:.6f}")
+        if config["write_delay_s"] > 0:
+            await asyncio.sleep(config["write_delay_s"])
+        await ack()
+        events.write(f"A {message_id} {time.monotonic():.6f}")
+    finally:
+        if limit is not None:
+            limit.release()
+
+
+def _spawn(tasks: set[asyncio.Task[None]], coro: Awaitable[None]) -> None:
+    task = asyncio.ensure_future(coro)
+    tasks.add(task)
+    task.add_done_callback(tasks.discard)
+
+
+async def run_nats(config: dict[str, Any], events: Events, draw: Processing) -> None:
+    import nats
+
+    target = config["target"]
+    nc = await nats.connect(target["url"], max_reconnect_attempts=0, allow_reconnect=False)
+    js = nc.jetstream()
+    tasks: set[asyncio.Task[None]] = set()
+    limit = asyncio.Semaphore(config["concurrency"]) if config["concurrency"] else None
+
+    def start(msg: Any) -> None:
+        _spawn(tasks, handle(msg.data.decode(), msg.ack, config, events, draw, limit))
+
+    if target["deliver_subject"] is None:
+        sub = await js.pull_subscribe_bind(durable=target["consumer"], stream=target["stream"])
+        events.write(f"R {time.monotonic():.6f}")
+        while True:
+            try:
+                msgs = await sub.fetch(config["pull_batch"], timeout=0.05)
+            except (asyncio.TimeoutError, nats.errors.TimeoutError):
+                continue
+            for msg in msgs:
+                start(msg)
+    else:
+        async def on_msg(msg: Any) -> None:
+            start(msg)
+
+        await nc.subscribe(target["deliver_subject"], cb=on_msg, pending_msgs_limit=-1,
+                           pending_bytes_limit=-1)
+        await nc.flush()
+        events.write(f"R {time.monotonic():.6f}")
+        await asyncio.Event().wait()
+
+
+async def run_redis(config: dict[str, Any], events: Events, draw: Processing) -> None:
+    import redis.asyncio as aioredis
+
+    target = config["target"]
+    r = aioredis.Redis.from_url(target["url"])
+    stream, group = target["stream"], target["group"]
+    name = f"consumer-{os.getpid()}"
+    await r.xgroup_createconsumer(stream, group, name)
+    tasks: set[asyncio.Task[None]] = set()
+    limit = asyncio.Semaphore(config["concurrency"]) if config["concurrency"] else None
+
+    def start(entry_id: bytes, fields: dict[bytes, bytes]) -> None:
+        async def ack() -> None:
+            await r.xack(stream, group, entry_id)
+
+        _spawn(tasks, handle(fields[b"id"].decode(), ack, config, events, draw, limit))
+
+    async def read() -> None:
+        while True:
+            reply = await r.xreadgroup(group, name, {stream: ">"}, count=1000, block=20)
+            for _key, entries in reply or []:
+                for entry_id, fields in entries:
+                    start(entry_id, fields)
+
+    idle_ms = max(1, int(round(config["lease_s"] * 1000)))
+    max_deliveries = config["max_deliveries"]
+
+    async def scan() -> None:
+        if max_deliveries is None:
+            cursor: Any = "0-0"
+            while True:
+                cursor, entries, *_ = await r.xautoclaim(stream, group, name, idle_ms,
+                                                         start_id=cursor, count=1000)
+                for entry_id, fields in entries:
+                    if fields:  # (an entry deleted meanwhile comes back empty)
+                        start(entry_id, fields)
+                if cursor in (b"0-0", "0-0"):
+                    return
+        pending = await r.xpending_range(stream, group, min="-", max="+", count=10_000, idle=idle_ms)
+        claim = []
+        for entry in pending:
+            if entry["times_delivered"] >= max_deliveries:
+                if await r.xack(stream, group, entry["message_id"]):
+                    await r.xadd(target["dead_letters"], {"entry": entry["message_id"]})
+            else:
+                claim.append(entry["message_id"])
+        if claim:
+            for entry_id, fields in await r.xclaim(stream, group, name, idle_ms, claim):
+                if fields:
+                    start(entry_id, fields)
+
+    async def reclaim() -> None:
+        # A fixed grid of scans (a scan that runs long skips the grid points it missed),
+        # each moved by a uniform jitter if the scenario has one.
+        interval_s, jitter_s = config["reclaim_interval_s"], config["reclaim_jitter_s"]
+        jitter = random.Random(os.getpid())
+        due = time.monotonic() + interval_s
+        while True:
+            await asyncio.sleep(max(0.0, due + jitter.uniform(0, jitter_s) - time.monotonic()))
+            await scan()
+            due += interval_s
+            now = time.monotonic()
+            if due <= now:
+                due += interval_s * ((now - due) // interval_s + 1)
+
+    events.write(f"R {time.monotonic():.6f}")
+    await asyncio.gather(read(), reclaim())
+
+
+def main(argv: list[str]) -> None:
+    with open(argv[1], encoding="utf-8") as handle:
+        config = json.load(handle)
+    events = Events(config["events"])
+    draw = Processing(config["processing"])
+    run = run_nats if config["target"]["kind"] == "nats" else run_redis
+    asyncio.run(run(config, events, draw))
+
+
+if __name__ == "__main__":
+    main(sys.argv)
