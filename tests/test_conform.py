@@ -71,6 +71,13 @@ def test_a_single_hop_and_a_log_are_refused() -> None:
         make_plan(load_scenario(ROOT / "scenarios" / "kafka-auto-commit-replay.yaml"))
 
 
+@pytest.mark.parametrize("path", ["network.data.loss", "network.consume.ack.loss",
+                                  "network.consume.data.duplicate"])
+def test_a_lossy_network_is_refused(path: str) -> None:
+    with pytest.raises(ConformError, match=f"^{path}: conform plays the loopback"):
+        make_plan(make(PIPELINE, **{path: 0.01}))
+
+
 def test_a_crash_of_anything_but_the_consumer_is_refused() -> None:
     with pytest.raises(ConformError, match=r"faults\[0\]: .*not crash of broker"):
         make_plan(make(PIPELINE, faults=[{"target": "broker", "at": "1s", "for": "1s"}]))

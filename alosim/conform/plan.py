@@ -117,7 +117,10 @@ def make_plan(scenario: Scenario, *, speed: float = 1.0, messages: int | None = 
 
     reclaim = _field(broker, "reclaim")
     reclaim_interval = float(reclaim.interval) if reclaim is not None else None
-    reclaim_jitter = float(getattr(reclaim, "jitter", 0.0) or 0.0) if reclaim is not None else 0.0
+    reclaim_jitter = getattr(reclaim, "jitter", None) or 0.0
+    if not isinstance(reclaim_jitter, (int, float)):
+        raise ConformError("broker.reclaim.jitter: conform plays a jitter given as a duration "
+                           "(each scan moved by up to it, uniformly)")
     pull = _field(consumer, "pull")
     timed = {
         "broker.visibility_timeout": broker.visibility_timeout,
@@ -153,7 +156,7 @@ def make_plan(scenario: Scenario, *, speed: float = 1.0, messages: int | None = 
         prefetch=broker.prefetch,
         reclaim_interval_s=(reclaim_interval if reclaim_interval is not None else
                             DEFAULT_RECLAIM_S * speed) / speed,
-        reclaim_jitter_s=reclaim_jitter / speed,
+        reclaim_jitter_s=float(reclaim_jitter) / speed,
         reclaim_from_scenario=reclaim_interval is not None,
         write_delay_s=consumer.dedup.write_delay / speed,
         concurrency=concurrency,
@@ -180,6 +183,17 @@ def _refuse_unplayable(scenario: Scenario) -> None:
         if is_set:
             raise ConformError(f"{name}: conform does not play this yet (one consumer process, "
                                "ack after processing, no consumer store, no nacks)")
+    links = {"network.data": scenario.network.data, "network.ack": scenario.network.ack}
+    if scenario.network.consume is not None:
+        links["network.consume.data"] = scenario.network.consume.data
+        links["network.consume.ack"] = scenario.network.consume.ack
+    for name, link in links.items():
+        if link.loss != 0 or link.duplicate > 0:
+            what = "loss" if link.loss != 0 else "duplicate"
+            raise ConformError(f"{name}.{what}: conform plays the loopback's network, which "
+                               "neither loses nor duplicates packets")
+    if scenario.network.partitions:
+        raise ConformError("network.partitions: conform does not cut the loopback")
     for i, fault in enumerate(scenario.faults):
         if fault.target not in ("consumer-0", "consumers") or fault.kind != "crash":
             raise ConformError(f"faults[{i}]: conform plays crashes of the consumer "
