@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -128,3 +129,40 @@ def test_importing_alosim_does_not_import_the_broker_clients() -> None:
     code = "import sys, alosim, alosim.cli; print(sorted({'nats', 'redis'} & set(sys.modules)))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_a_duplicate_is_charged_to_the_first_crash_after_its_first_effect(tmp_path) -> None:
+
+    from alosim.conform.play import _measure, _Run
+
+    # Message 0: effect at 1.0, killed at 1.5 before its ack, again at 2.2 -> crash 0.
+    # Message 2: effect at 1.6, killed at 3.0, again at 3.5 -> crash 1. Message 1: once.
+    events = tmp_path / "events-0.log"
+    events.write_text("R 0.0\nD 0 0.9\nE 0 1.0 0.001\nD 2 1.55\nE 2 1.6 0.003\nD 1 1.7\n"
+                      "E 1 1.8 0.002\nA 1 1.8\nD 0 2.1\nE 0 2.2 0.0\nA 0 2.2\nD 2 3.4\n"
+                      "E 2 3.5 0.0\nA 2 3.5\nE 3")  # (a line cut by a kill is not read)
+    plan = make_plan(make(PIPELINE.replace("messages: 100", "messages: 3")))
+    run = _Run(kills=[1.5, 3.0], downs=[0.3, 0.3], probe=[0.0005])
+    m = _measure(plan, SimpleNamespace(kind="redis"), SimpleNamespace(events=[events]), run, 5.0)
+    assert m.effects.tolist() == [2, 1, 2]
+    assert m.crash_duplicates.tolist() == [1, 1]
+    assert m.deliveries == 5
+    assert m.processing_overshoot.mean_s == pytest.approx(0.0012)  # (1 + 3 + 2 + 0 + 0) ms / 5
+    assert m.processing_overshoot.samples == 5
+
+
+def test_a_run_whose_timers_ran_far_too_late_gets_no_verdict() -> None:
+    from alosim.conform.play import Overshoot
+    from alosim.conform.verdict import BUSY_FRACTION, Comparison
+
+    plan = make_plan(make(PIPELINE))  # lease 100 ms
+
+    def comparison(p99_s: float) -> Comparison:
+        m = SimpleNamespace(processing_overshoot=Overshoot(0.001, p99_s, 100))
+        figure = Figure("d", Estimate(0.14, 0.01), Estimate(0.14, 0.01), 0.0)
+        return Comparison("p", "url", plan, m, (figure,), 3, 0.001)  # type: ignore[arg-type]
+
+    assert comparison(BUSY_FRACTION * 0.1 * 0.99).verdict == "agrees"
+    busy = comparison(BUSY_FRACTION * 0.1 * 1.01)
+    assert busy.verdict == "inconclusive"
+    assert "overshot by 40ms or more, over 40% of the 100ms lease" in (busy.too_busy or "")

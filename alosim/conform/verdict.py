@@ -32,6 +32,11 @@ from alosim.scenario import LinkSpec, Scenario
 #: Standard errors of the difference within which a figure agrees.
 Z = 3.0
 
+#: A run whose consumer timers fired later than this fraction of the lease for 1 % of the
+#: deliveries (the 99th percentile of the processing sleeps' overshoot) did not play the
+#: scenario: the machine was too busy, and the verdict is withheld.
+BUSY_FRACTION = 0.4
+
 
 @dataclass(frozen=True)
 class Estimate:
@@ -81,6 +86,22 @@ class Comparison:
     @property
     def agrees(self) -> bool:
         return all(f.agrees for f in self.figures)
+
+    @property
+    def too_busy(self) -> str | None:
+        """Why the run did not play the scenario (timers far too late), or None."""
+        p99_s = self.measurement.processing_overshoot.p99_s
+        if p99_s > BUSY_FRACTION * self.plan.lease_s:
+            return (f"timers ran late: 1 % of the processing sleeps overshot by {p99_s * 1000:.0f}ms "
+                    f"or more, over {BUSY_FRACTION:.0%} of the {self.plan.lease_s * 1000:g}ms lease")
+        return None
+
+    @property
+    def verdict(self) -> str:
+        """``agrees``, ``differs``, or ``inconclusive`` (the machine was too busy)."""
+        if self.too_busy:
+            return "inconclusive"
+        return "agrees" if self.agrees else "differs"
 
     def figure(self, name: str) -> Figure:
         for f in self.figures:
@@ -188,5 +209,6 @@ def format_report(c: Comparison) -> str:
                  f"of the difference + {c.overshoot_s * 1000:.2f}ms overshoot allowance)")
     if plan.max_deliveries is None and m.never_effected:
         lines.append(f"  {m.never_effected} messages were never processed")
-    lines.append("verdict: " + ("agrees" if c.agrees else "differs"))
+    busy = c.too_busy
+    lines.append(f"verdict: {c.verdict}" + (f" ({busy}; run it again on a quieter machine)" if busy else ""))
     return "\n".join(lines)

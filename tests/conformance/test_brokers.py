@@ -29,6 +29,9 @@ pytestmark = pytest.mark.conformance
 #: Seeds of alosim's prediction in a case.
 SEEDS = 8
 
+#: Runs of a case before giving up on a machine too busy to hold its timers.
+ATTEMPTS = 3
+
 
 @dataclass(frozen=True)
 class Case:
@@ -67,10 +70,15 @@ def test_alosim_agrees_with_the_broker(case: Case, request: pytest.FixtureReques
     url = request.getfixturevalue(f"{case.broker}_url")
     scenario = load_scenario(SCENARIOS / f"{case.scenario}.yaml")
     plan = make_plan(scenario)
-    measurement = measure(plan, url)
-    comparison = compare(scenario, plan, measurement, url, seeds=SEEDS)
-    report = format_report(comparison)
-    print(report)
+    for _attempt in range(ATTEMPTS):
+        measurement = measure(plan, url)
+        comparison = compare(scenario, plan, measurement, url, seeds=SEEDS)
+        report = format_report(comparison)
+        print(report)
+        if comparison.too_busy is None:
+            break
+    else:
+        pytest.skip(f"not measured: {comparison.too_busy} in each of {ATTEMPTS} runs")
     if plan.max_deliveries is None:
         assert measurement.never_effected == 0, report  # nothing may be lost
     if plan.crashes:
