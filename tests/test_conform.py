@@ -132,7 +132,6 @@ def test_importing_alosim_does_not_import_the_broker_clients() -> None:
 
 
 def test_a_duplicate_is_charged_to_the_first_crash_after_its_first_effect(tmp_path) -> None:
-
     from alosim.conform.play import _measure, _Run
 
     # Message 0: effect at 1.0, killed at 1.5 before its ack, again at 2.2 -> crash 0.
