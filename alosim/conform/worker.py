@@ -81,6 +81,16 @@ def _spawn(tasks: set[asyncio.Task[None]], coro: Awaitable[None]) -> None:
     task = asyncio.ensure_future(coro)
     tasks.add(task)
     task.add_done_callback(tasks.discard)
+    task.add_done_callback(_done)
+
+
+def _done(task: asyncio.Task[None]) -> None:
+    # A delivery whose handling failed would stay in hand for ever: the process ends
+    # instead, with the reason as its last line, and the harness reports it.
+    if not task.cancelled() and task.exception() is not None:
+        sys.stderr.write(f"handling a delivery failed: {task.exception()!r}\n")
+        sys.stderr.flush()
+        os._exit(3)
 
 
 async def run_nats(config: dict[str, Any], events: Events, draw: Processing) -> None:
