@@ -12,10 +12,13 @@ MaxDeliver, the Redis reclaimer's dead-lettering), ``broker.prefetch``
 (JetStream MaxAckPending), ``broker.reclaim`` (the Redis reclaimer's scan
 period), ``consumer.processing``, ``consumer.concurrency``,
 ``consumer.dedup.write_delay`` (the gap between side effect and ack),
-``consumer.pull`` (a JetStream pull consumer's batch) and the crashes of the
+``consumer.pull`` (a pull consumer holds at most ``batch`` deliveries and
+fetches only what it has room for), ``consumer.lease_extension`` (JetStream's
+in-progress ack; on Redis, XCLAIM JUSTID by the holder) and the crashes of the
 consumer (``faults`` with target ``consumer-0`` or ``consumers``). Network
-latencies are the loopback's own. Anything else that changes what the
-consumer sees is refused by name.
+latencies are the loopback's own, and ``consumer.start_delay`` is the real
+client's: neither is played, both are predicted as the scenario says.
+Anything else that changes what the consumer sees is refused by name.
 """
 
 from __future__ import annotations
@@ -65,12 +68,15 @@ class Plan:
     max_deliveries: int | None
     prefetch: int | None
     reclaim_interval_s: float
-    reclaim_jitter_s: float
+    reclaim_jitter: bool  # gaps Uniform(0, 2 x interval) instead of a grid
     reclaim_from_scenario: bool
+    lease_extension_every_s: float | None
+    lease_extension_max_s: float | None
     write_delay_s: float
     concurrency: int | None  # None: unbounded
     pull_batch: int | None  # None: push deliveries
     crashes: tuple[Crash, ...]
+    notes: tuple[str, ...] = ()  # what the report should say about how it was played
 
     @property
     def publish_span_s(self) -> float:
@@ -83,7 +89,9 @@ class Plan:
             "lease_s": self.lease_s,
             "max_deliveries": self.max_deliveries,
             "reclaim_interval_s": self.reclaim_interval_s,
-            "reclaim_jitter_s": self.reclaim_jitter_s,
+            "reclaim_jitter": self.reclaim_jitter,
+            "lease_extension": None if self.lease_extension_every_s is None else {
+                "every_s": self.lease_extension_every_s, "max_s": self.lease_extension_max_s},
             "write_delay_s": self.write_delay_s,
             "concurrency": self.concurrency,
             "pull_batch": self.pull_batch,
@@ -117,10 +125,12 @@ def make_plan(scenario: Scenario, *, speed: float = 1.0, messages: int | None = 
 
     reclaim = _field(broker, "reclaim")
     reclaim_interval = float(reclaim.interval) if reclaim is not None else None
-    reclaim_jitter = getattr(reclaim, "jitter", None) or 0.0
-    if not isinstance(reclaim_jitter, (int, float)):
-        raise ConformError("broker.reclaim.jitter: conform plays a jitter given as a duration "
-                           "(each scan moved by up to it, uniformly)")
+    reclaim_jitter = bool(getattr(reclaim, "jitter", False))
+    extension = _field(consumer, "lease_extension")
+    notes = []
+    if _start_delay_set(consumer):
+        notes.append("consumer.start_delay is the client's own delay: not played (the consumer "
+                     "here has its own), predicted as the scenario says")
     pull = _field(consumer, "pull")
     timed = {
         "broker.visibility_timeout": broker.visibility_timeout,
@@ -130,6 +140,8 @@ def make_plan(scenario: Scenario, *, speed: float = 1.0, messages: int | None = 
         timed["broker.reclaim.interval"] = reclaim_interval
     if consumer.dedup.write_delay:
         timed["consumer.dedup.write_delay"] = consumer.dedup.write_delay
+    if extension is not None:
+        timed["consumer.lease_extension.every"] = extension.every
     crashes = _crashes(scenario, count)
     if crashes:
         timed["faults (down time)"] = min(c.down_s for c in crashes)
@@ -156,12 +168,16 @@ def make_plan(scenario: Scenario, *, speed: float = 1.0, messages: int | None = 
         prefetch=broker.prefetch,
         reclaim_interval_s=(reclaim_interval if reclaim_interval is not None else
                             DEFAULT_RECLAIM_S * speed) / speed,
-        reclaim_jitter_s=float(reclaim_jitter) / speed,
+        reclaim_jitter=reclaim_jitter,
         reclaim_from_scenario=reclaim_interval is not None,
+        lease_extension_every_s=extension.every / speed if extension is not None else None,
+        lease_extension_max_s=(extension.max / speed if extension is not None and extension.max
+                               else None),
         write_delay_s=consumer.dedup.write_delay / speed,
         concurrency=concurrency,
         pull_batch=int(pull.batch) if pull is not None else None,
         crashes=tuple(Crash(c.at_s / speed, c.down_s / speed) for c in crashes),
+        notes=tuple(notes),
     )
 
 
@@ -176,8 +192,6 @@ def _refuse_unplayable(scenario: Scenario) -> None:
         "consumer.dedup.kind": consumer.dedup.kind not in (None, "none"),
         "broker.redelivery_backoff": broker.redelivery_backoff > 0,
         "broker.max_length": broker.max_length is not None,
-        "consumer.lease_extension": _field(consumer, "lease_extension") is not None,
-        "consumer.start_delay": _start_delay_set(consumer),
     }
     for name, is_set in refused.items():
         if is_set:

@@ -187,13 +187,19 @@ def format_report(c: Comparison) -> str:
         f"{plan.rate_per_s:g}/s, speed {plan.speed:g}, {len(plan.crashes)} consumer crashes, "
         f"{m.wall_s:.1f}s",
     ]
+    if m.broker == "nats" and plan.reclaim_from_scenario:
+        lines.append("  broker.reclaim: JetStream ends a lease at its deadline; the scans are "
+                     "predicted, not played")
     if m.broker == "redis":
         source = "broker.reclaim" if plan.reclaim_from_scenario else "finest the harness honours"
-        lines.append(f"  reclaim scan every {plan.reclaim_interval_s * 1000:g}ms ({source})")
+        every = "gaps Uniform(0, 2 x " if plan.reclaim_jitter else "every "
+        close = ")" if plan.reclaim_jitter else ""
+        lines.append(f"  reclaim scans {every}{plan.reclaim_interval_s * 1000:g}ms{close} ({source})")
     po, pr = m.processing_overshoot, m.probe_overshoot
     lines.append(f"  timer overshoot: processing sleeps mean {po.mean_s * 1000:.2f}ms, "
                  f"p99 {po.p99_s * 1000:.2f}ms ({po.samples}); 1ms probe mean "
                  f"{pr.mean_s * 1000:.2f}ms, p99 {pr.p99_s * 1000:.2f}ms ({pr.samples})")
+    lines.extend(f"  {note}" for note in plan.notes)
     if m.down_s:
         lines.append(f"  consumer down (kill to ready): mean {np.mean(m.down_s) * 1000:.0f}ms "
                      f"over {len(m.down_s)} crashes")

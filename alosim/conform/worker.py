@@ -56,10 +56,55 @@ class Processing:
         return value
 
 
-async def handle(message_id: str, ack: Callable[[], Awaitable[Any]], config: dict[str, Any],
-                 events: Events, draw: Processing, limit: asyncio.Semaphore | None) -> None:
-    """Process one delivery: sleep, side effect, write delay, ack."""
+class Hand:
+    """The deliveries this consumer holds (taken, not yet acked), and room for more.
+
+    A pull consumer (``pull_batch``) holds at most that many and fetches only
+    what it has room for; otherwise it takes whatever the broker gives."""
+
+    def __init__(self, batch: int | None) -> None:
+        self.batch = batch
+        self.held = 0
+        self._freed = asyncio.Event()
+
+    def take(self) -> None:
+        self.held += 1
+
+    def release(self) -> None:
+        self.held -= 1
+        self._freed.set()
+
+    async def room(self, most: int) -> int:
+        """How many to fetch now (waits while a pull consumer's hands are full)."""
+        if self.batch is None:
+            return most
+        while self.held >= self.batch:
+            self._freed.clear()
+            await self._freed.wait()
+        return min(most, self.batch - self.held)
+
+
+async def _extend(extend: Callable[[], Awaitable[Any]], every_s: float, until_s: float) -> None:
+    # Every every_s after the delivery's arrival, while the lease it gives stays within until_s.
+    start = time.monotonic()
+    k = 1
+    while k * every_s <= until_s:
+        await asyncio.sleep(max(0.0, start + k * every_s - time.monotonic()))
+        await extend()
+        k += 1
+
+
+async def handle(message_id: str, ack: Callable[[], Awaitable[Any]],
+                 extend: Callable[[], Awaitable[Any]], config: dict[str, Any], events: Events,
+                 draw: Processing, limit: asyncio.Semaphore | None, hand: Hand) -> None:
+    """Process one delivery: (extending its lease meanwhile) sleep, side effect, write delay, ack."""
     events.write(f"D {message_id} {time.monotonic():.6f}")
+    extension = config["lease_extension"]
+    extender = None
+    if extension is not None:
+        # Stop while the lease an extension gives would reach past max after the delivery.
+        until_s = (extension["max_s"] - config["lease_s"]) if extension["max_s"] else float("inf")
+        extender = asyncio.ensure_future(_extend(extend, extension["every_s"], until_s))
     if limit is not None:
         await limit.acquire()
     try:
@@ -70,11 +115,16 @@ async def handle(message_id: str, ack: Callable[[], Awaitable[Any]], config: dic
         events.write(f"E {message_id} {now:.6f} {now - start - processing_s:.6f}")
         if config["write_delay_s"] > 0:
             await asyncio.sleep(config["write_delay_s"])
+        if extender is not None:
+            extender.cancel()
         await ack()
         events.write(f"A {message_id} {time.monotonic():.6f}")
     finally:
+        if extender is not None:
+            extender.cancel()
         if limit is not None:
             limit.release()
+        hand.release()
 
 
 def _spawn(tasks: set[asyncio.Task[None]], coro: Awaitable[None]) -> None:
@@ -101,16 +151,21 @@ async def run_nats(config: dict[str, Any], events: Events, draw: Processing) -> 
     js = nc.jetstream()
     tasks: set[asyncio.Task[None]] = set()
     limit = asyncio.Semaphore(config["concurrency"]) if config["concurrency"] else None
+    hand = Hand(config["pull_batch"])
 
     def start(msg: Any) -> None:
-        _spawn(tasks, handle(msg.data.decode(), msg.ack, config, events, draw, limit))
+        hand.take()
+        # (An in-progress ack restarts the delivery's AckWait.)
+        _spawn(tasks, handle(msg.data.decode(), msg.ack, msg.in_progress, config, events, draw,
+                             limit, hand))
 
     if target["deliver_subject"] is None:
         sub = await js.pull_subscribe_bind(durable=target["consumer"], stream=target["stream"])
         events.write(f"R {time.monotonic():.6f}")
         while True:
+            room = await hand.room(config["pull_batch"])
             try:
-                msgs = await sub.fetch(config["pull_batch"], timeout=0.05)
+                msgs = await sub.fetch(room, timeout=0.05)
             except (asyncio.TimeoutError, nats.errors.TimeoutError):
                 continue
             for msg in msgs:
@@ -136,16 +191,24 @@ async def run_redis(config: dict[str, Any], events: Events, draw: Processing) ->
     await r.xgroup_createconsumer(stream, group, name)
     tasks: set[asyncio.Task[None]] = set()
     limit = asyncio.Semaphore(config["concurrency"]) if config["concurrency"] else None
+    hand = Hand(config["pull_batch"])
 
     def start(entry_id: bytes, fields: dict[bytes, bytes]) -> None:
         async def ack() -> None:
             await r.xack(stream, group, entry_id)
 
-        _spawn(tasks, handle(fields[b"id"].decode(), ack, config, events, draw, limit))
+        async def extend() -> None:
+            # Claiming an entry one holds resets its idle time (JUSTID: not a new delivery).
+            await r.xclaim(stream, group, name, 0, [entry_id], justid=True)
+
+        hand.take()
+        _spawn(tasks, handle(fields[b"id"].decode(), ack, extend, config, events, draw, limit,
+                             hand))
 
     async def read() -> None:
         while True:
-            reply = await r.xreadgroup(group, name, {stream: ">"}, count=1000, block=20)
+            room = await hand.room(1000)
+            reply = await r.xreadgroup(group, name, {stream: ">"}, count=room, block=20)
             for _key, entries in reply or []:
                 for entry_id, fields in entries:
                     start(entry_id, fields)
@@ -157,8 +220,9 @@ async def run_redis(config: dict[str, Any], events: Events, draw: Processing) ->
         if max_deliveries is None:
             cursor: Any = "0-0"
             while True:
+                room = await hand.room(1000)
                 cursor, entries, *_ = await r.xautoclaim(stream, group, name, idle_ms,
-                                                         start_id=cursor, count=1000)
+                                                         start_id=cursor, count=room)
                 for entry_id, fields in entries:
                     if fields:  # (an entry deleted meanwhile comes back empty)
                         start(entry_id, fields)
@@ -172,24 +236,25 @@ async def run_redis(config: dict[str, Any], events: Events, draw: Processing) ->
                     await r.xadd(target["dead_letters"], {"entry": entry["message_id"]})
             else:
                 claim.append(entry["message_id"])
+        claim = claim[:await hand.room(len(claim))] if claim else claim
         if claim:
             for entry_id, fields in await r.xclaim(stream, group, name, idle_ms, claim):
                 if fields:
                     start(entry_id, fields)
 
     async def reclaim() -> None:
-        # A fixed grid of scans (a scan that runs long skips the grid points it missed),
-        # each moved by a uniform jitter if the scenario has one.
-        interval_s, jitter_s = config["reclaim_interval_s"], config["reclaim_jitter_s"]
-        jitter = random.Random(os.getpid())
-        due = time.monotonic() + interval_s
+        # Scans on a fixed grid (a scan that runs long skips the grid points it missed), or,
+        # jittered, gaps Uniform(0, 2 x interval) between scans.
+        interval_s = config["reclaim_interval_s"]
+        gaps = random.Random(os.getpid())
+        due = time.monotonic()
         while True:
-            await asyncio.sleep(max(0.0, due + jitter.uniform(0, jitter_s) - time.monotonic()))
+            due += gaps.uniform(0, 2 * interval_s) if config["reclaim_jitter"] else interval_s
+            await asyncio.sleep(max(0.0, due - time.monotonic()))
             await scan()
-            due += interval_s
             now = time.monotonic()
-            if due <= now:
-                due += interval_s * ((now - due) // interval_s + 1)
+            if not config["reclaim_jitter"] and due + interval_s <= now:
+                due += interval_s * ((now - due) // interval_s)
 
     events.write(f"R {time.monotonic():.6f}")
     await asyncio.gather(read(), reclaim())
