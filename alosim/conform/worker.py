@@ -185,7 +185,10 @@ async def run_redis(config: dict[str, Any], events: Events, draw: Processing) ->
     import redis.asyncio as aioredis
 
     target = config["target"]
-    r = aioredis.Redis.from_url(target["url"])
+    # Commands wait for one of 64 connections rather than fail when a stalled event loop
+    # releases many acks at once (the default pool refuses its 101st connection).
+    pool = aioredis.BlockingConnectionPool.from_url(target["url"], max_connections=64, timeout=None)
+    r = aioredis.Redis(connection_pool=pool)
     stream, group = target["stream"], target["group"]
     name = f"consumer-{os.getpid()}"
     await r.xgroup_createconsumer(stream, group, name)
