@@ -110,7 +110,7 @@ class _Consumer:
             if self.proc.poll() is not None:
                 break
             await asyncio.sleep(0.01)
-        raise ConformError(f"the consumer process did not start: {self._stderr()}")
+        raise ConformError(f"the consumer process did not start: {self.last_error()}")
 
     def in_hand(self) -> int:
         """Deliveries the live consumer has taken and not yet acked."""
@@ -124,7 +124,7 @@ class _Consumer:
         if self.proc is not None:
             kill_group(self.proc)
 
-    def _stderr(self) -> str:
+    def last_error(self) -> str:
         path = self.workdir / f"worker-{self.incarnation}.err"
         text = path.read_text(errors="replace").strip() if path.exists() else ""
         return text.splitlines()[-1] if text else "no output"
@@ -207,13 +207,12 @@ async def _run(plan: Plan, broker: Broker, consumer: _Consumer,
                 downs.append(await consumer.ready() - kills[-1])
 
         await asyncio.gather(publish(), crash())
-        timeout = settle_timeout_s if settle_timeout_s is not None else max(
-            20.0, 20 * plan.lease_s * (plan.max_deliveries or 5))
+        timeout = settle_timeout_s if settle_timeout_s is not None else _settle_timeout_s(plan)
         deadline = time.monotonic() + timeout
         calm = 0
         while True:
             if not consumer.alive():
-                raise ConformError(f"the consumer process died: {consumer._stderr()}")
+                raise ConformError(f"the consumer process died: {consumer.last_error()}")
             settled, in_hand = await broker.settled(plan.messages), consumer.in_hand()
             if settled and in_hand == 0:
                 calm += 1
@@ -231,6 +230,15 @@ async def _run(plan: Plan, broker: Broker, consumer: _Consumer,
     finally:
         stop.set()
         await probe
+
+
+def _settle_timeout_s(plan: Plan) -> float:
+    """How long after the last publish everything may take to settle: many leases, or
+    the whole backlog worked off by as many deliveries at once as the consumer holds."""
+    at_once = min(n for n in (plan.concurrency, plan.pull_batch, 10**9) if n is not None)
+    work_s = float(plan.processing_s.mean()) + plan.write_delay_s
+    return max(20.0, 20 * plan.lease_s * (plan.max_deliveries or 5),
+               2 * plan.messages * work_s / at_once)
 
 
 def _measure(plan: Plan, broker: Broker, consumer: _Consumer, run: _Run,

@@ -186,6 +186,8 @@ def format_report(c: Comparison) -> str:
         f"conform {c.scenario} against {c.broker_url} ({m.broker}): {m.messages} messages at "
         f"{plan.rate_per_s:g}/s, speed {plan.speed:g}, {len(plan.crashes)} consumer crashes, "
         f"{m.wall_s:.1f}s",
+        f"  {m.deliveries} deliveries ({m.deliveries / m.messages:.4f} per message), "
+        f"{int(m.effects.sum())} side effects, {m.dead_lettered} dead-lettered",
     ]
     if m.broker == "nats" and plan.reclaim_from_scenario:
         lines.append("  broker.reclaim: JetStream ends a lease at its deadline; the scans are "
