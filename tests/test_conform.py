@@ -165,3 +165,24 @@ def test_a_run_whose_timers_ran_far_too_late_gets_no_verdict() -> None:
     busy = comparison(BUSY_FRACTION * 0.1 * 1.01)
     assert busy.verdict == "inconclusive"
     assert "overshot by 40ms or more, over 40% of the 100ms lease" in (busy.too_busy or "")
+
+
+def test_a_pull_consumer_fetches_only_what_it_has_room_for() -> None:
+    import asyncio
+
+    from alosim.conform.worker import Hand
+
+    async def scenario() -> list[int]:
+        hand = Hand(batch=3)
+        rooms = [await hand.room(100)]  # empty hands: room for the batch
+        for _ in range(3):
+            hand.take()
+        waiting = asyncio.ensure_future(hand.room(100))  # full: waits for a release
+        await asyncio.sleep(0.01)
+        rooms.append(int(waiting.done()))
+        hand.release()
+        rooms.append(await waiting)
+        rooms.append(await Hand(batch=None).room(100))  # a push consumer takes what it gets
+        return rooms
+
+    assert asyncio.run(scenario()) == [3, 0, 1, 100]

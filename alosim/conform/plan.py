@@ -205,7 +205,8 @@ def _refuse_unplayable(scenario: Scenario) -> None:
         if link.loss != 0 or link.duplicate > 0:
             what = "loss" if link.loss != 0 else "duplicate"
             raise ConformError(f"{name}.{what}: conform plays the loopback's network, which "
-                               "neither loses nor duplicates packets")
+                               f"neither loses nor duplicates packets (--set {name}.{what}=0 "
+                               "measures the rest)")
     if scenario.network.partitions:
         raise ConformError("network.partitions: conform does not cut the loopback")
     for i, fault in enumerate(scenario.faults):
