@@ -15,10 +15,13 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)  ## run the default scenario
 	$(BIN)/alosim run scenarios/ack-lost.yaml
 
-test: $(STAMP)  ## run the whole test suite (unit, validation, notebooks, real brokers)
+test: $(STAMP)  ## the whole test suite on every core, then the conformance suite (real brokers) alone
 	tests/conformance/install-brokers.sh
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n auto --dist worksteal -m "not conformance"
+	$(BIN)/python -m pytest -m conformance tests/conformance
 
+# The conformance suite measures timers on this machine: it runs on its own, not beside
+# the simulation tests on the other cores.
 conformance: $(STAMP)  ## only the conformance suite: alosim against NATS JetStream and Redis on loopback
 	tests/conformance/install-brokers.sh
 	$(BIN)/python -m pytest -m conformance tests/conformance

@@ -19,7 +19,7 @@ PACKAGE = Path(__file__).resolve().parent.parent / "alosim"
 FLOORS: tuple[frozenset[str], ...] = (
     frozenset({"units", "streams", "observe", "observe_pipeline", "observe_log", "analytic", "files",
                "lifeline", "executors", "determinism"}),
-    frozenset({"dists", "scenario", "budget", "yamlread", "trace", "seqdiagram_layout",
+    frozenset({"dists", "scenario", "guarantees", "budget", "yamlread", "trace", "seqdiagram_layout",
                "seqdiagram_pipeline", "overload"}),
     frozenset({"model"}),  # every module of alosim/model/
     frozenset({"simulate"}),
