@@ -74,59 +74,101 @@ def _overshoot(values: list[float]) -> Overshoot:
     return Overshoot(float(array.mean()), float(np.quantile(array, 0.99)), len(values))
 
 
+@dataclass
+class _Incarnation:
+    """One consumer process: started as a spare, live once told to go."""
+
+    index: int
+    proc: subprocess.Popen[bytes]
+    events: Path
+    errors: Path
+
+
 class _Consumer:
-    """The consumer process and its event files, one per incarnation."""
+    """The consumer process, its spare and the event files of every incarnation.
+
+    A process pays for its imports (the broker client) when it starts, up to a
+    second on a busy machine: the next incarnation is started ahead as a spare
+    that waits on its standard input, so that a crashed consumer comes back
+    after the scenario's down time, not after an interpreter's start-up."""
 
     def __init__(self, plan: Plan, broker: Broker, workdir: Path) -> None:
         self.plan, self.broker, self.workdir = plan, broker, workdir
-        self.incarnation = -1
-        self.proc: subprocess.Popen[bytes] | None = None
-        self.events: list[Path] = []
+        self.started = 0
+        self.live: _Incarnation | None = None
+        self.spare: _Incarnation | None = None
+        self.events: list[Path] = []  # of the incarnations that went live
 
-    def start(self) -> None:
-        self.incarnation += 1
-        k = self.incarnation
+    def _spawn(self) -> _Incarnation:
+        k = self.started
+        self.started += 1
         draws = np.roll(self.plan.processing_s, -k * self.plan.messages)
         processing = self.workdir / f"processing-{k}.bin"
         processing.write_bytes(draws.astype("<f8").tobytes())
         events = self.workdir / f"events-{k}.log"
-        self.events.append(events)
         config = dict(self.plan.worker_config(), target=self.broker.worker_target(),
                       events=str(events), processing=str(processing))
         config_path = self.workdir / f"worker-{k}.json"
         config_path.write_text(json.dumps(config))
-        log = open(self.workdir / f"worker-{k}.err", "wb")  # noqa: SIM115 - the child holds it
-        self.proc = spawn([sys.executable, str(WORKER), str(config_path)], log)
-        log.close()
+        errors = self.workdir / f"worker-{k}.err"
+        with open(errors, "wb") as log:
+            proc = spawn([sys.executable, str(WORKER), str(config_path)], log, stdin=subprocess.PIPE)
+        return _Incarnation(k, proc, events, errors)
+
+    def prepare(self) -> None:
+        """Start the spare, if there is none."""
+        if self.spare is None:
+            self.spare = self._spawn()
+
+    def start(self) -> None:
+        """Make the spare (started now if need be) the live consumer."""
+        self.prepare()
+        assert self.spare is not None and self.spare.proc.stdin is not None
+        self.live, self.spare = self.spare, None
+        self.events.append(self.live.events)
+        try:
+            self.live.proc.stdin.write(b"go\n")
+            self.live.proc.stdin.flush()
+        except BrokenPipeError:
+            pass  # it died while waiting: ready() reports why
 
     async def ready(self) -> float:
         """Wait for the live consumer's R line; its time."""
+        assert self.live is not None
         deadline = time.monotonic() + READY_TIMEOUT_S
         while time.monotonic() < deadline:
-            for line in self._lines(self.events[-1]):
+            for line in self._lines(self.live.events):
                 if line.startswith("R "):
                     return float(line.split()[1])
-            assert self.proc is not None
-            if self.proc.poll() is not None:
+            if self.live.proc.poll() is not None:
                 break
-            await asyncio.sleep(0.01)
+            await asyncio.sleep(0.002)
         raise ConformError(f"the consumer process did not start: {self.last_error()}")
 
     def in_hand(self) -> int:
         """Deliveries the live consumer has taken and not yet acked."""
-        counts = Counter(line[0] for line in self._lines(self.events[-1]))
+        assert self.live is not None
+        counts = Counter(line[0] for line in self._lines(self.live.events))
         return counts["D"] - counts["A"]
 
     def alive(self) -> bool:
-        return self.proc is not None and self.proc.poll() is None
+        return self.live is not None and self.live.proc.poll() is None
 
     def kill(self) -> None:
-        if self.proc is not None:
-            kill_group(self.proc)
+        """SIGKILL the live consumer."""
+        if self.live is not None:
+            kill_group(self.live.proc)
+
+    def close(self) -> None:
+        """Kill the live consumer and the spare."""
+        self.kill()
+        if self.spare is not None:
+            kill_group(self.spare.proc)
 
     def last_error(self) -> str:
-        path = self.workdir / f"worker-{self.incarnation}.err"
-        text = path.read_text(errors="replace").strip() if path.exists() else ""
+        text = ""
+        if self.live is not None and self.live.errors.exists():
+            text = self.live.errors.read_text(errors="replace").strip()
         return text.splitlines()[-1] if text else "no output"
 
     @staticmethod
@@ -157,7 +199,7 @@ async def play(plan: Plan, url: str, *, settle_timeout_s: float | None = None) -
             await broker.setup(plan)
             result = await _run(plan, broker, consumer, settle_timeout_s)
         finally:
-            consumer.kill()
+            consumer.close()
             await broker.cleanup()
         return _measure(plan, broker, consumer, result, time.monotonic() - started)
 
@@ -181,6 +223,8 @@ async def _run(plan: Plan, broker: Broker, consumer: _Consumer,
     try:
         consumer.start()
         await consumer.ready()
+        if plan.crashes:
+            consumer.prepare()
         rng = np.random.default_rng([plan.seed, 2])
         gaps = rng.exponential(1.0 / plan.rate_per_s, plan.messages)
         t0 = time.monotonic()
@@ -205,6 +249,8 @@ async def _run(plan: Plan, broker: Broker, consumer: _Consumer,
                 await asyncio.sleep(event.down_s)
                 consumer.start()
                 downs.append(await consumer.ready() - kills[-1])
+                if len(kills) < len(plan.crashes):
+                    consumer.prepare()
 
         await asyncio.gather(publish(), crash())
         timeout = settle_timeout_s if settle_timeout_s is not None else _settle_timeout_s(plan)

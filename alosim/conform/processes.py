@@ -25,11 +25,11 @@ def _die_with_parent() -> None:
         libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
 
 
-def spawn(argv: Sequence[str], output: IO[Any] | int = subprocess.DEVNULL) -> subprocess.Popen[bytes]:
+def spawn(argv: Sequence[str], output: IO[Any] | int = subprocess.DEVNULL, *,
+          stdin: int = subprocess.DEVNULL) -> subprocess.Popen[bytes]:
     """Start ``argv`` in its own process group, tied to this process's life."""
-    return subprocess.Popen(list(argv), stdin=subprocess.DEVNULL, stdout=output,
-                            stderr=subprocess.STDOUT, start_new_session=True,
-                            preexec_fn=_die_with_parent)
+    return subprocess.Popen(list(argv), stdin=stdin, stdout=output, stderr=subprocess.STDOUT,
+                            start_new_session=True, preexec_fn=_die_with_parent)
 
 
 def kill_group(proc: subprocess.Popen[bytes]) -> None:
@@ -39,3 +39,5 @@ def kill_group(proc: subprocess.Popen[bytes]) -> None:
     except ProcessLookupError:
         pass
     proc.wait()
+    if proc.stdin is not None:
+        proc.stdin.close()

@@ -14,7 +14,9 @@ the process (the kernel holds it):
 
 ``t`` is ``time.monotonic()``, which all processes of the machine share.
 The processing times come as raw float64 in a file the harness wrote: this
-process imports only the standard library and the broker's client.
+process imports only the standard library and the broker's client, and then
+waits for a line on its standard input before it connects (a spare started
+ahead waits there until it replaces a crashed consumer).
 """
 
 from __future__ import annotations
@@ -185,10 +187,9 @@ async def run_redis(config: dict[str, Any], events: Events, draw: Processing) ->
     import redis.asyncio as aioredis
 
     target = config["target"]
-    # Commands wait for one of 64 connections rather than fail when a stalled event loop
-    # releases many acks at once (the default pool refuses its 101st connection).
-    pool = aioredis.BlockingConnectionPool.from_url(target["url"], max_connections=64, timeout=None)
-    r = aioredis.Redis(connection_pool=pool)
+    # As many connections as commands in flight: a stalled event loop can release hundreds
+    # of acks at once, and the default pool refuses its 101st connection.
+    r = aioredis.Redis.from_url(target["url"], max_connections=100_000)
     stream, group = target["stream"], target["group"]
     name = f"consumer-{os.getpid()}"
     await r.xgroup_createconsumer(stream, group, name)
@@ -264,11 +265,20 @@ async def run_redis(config: dict[str, Any], events: Events, draw: Processing) ->
 
 
 def main(argv: list[str]) -> None:
+    """Load everything, wait for the harness's go on standard input (a spare waits there
+    until the consumer it replaces has crashed and stayed down), then consume."""
     with open(argv[1], encoding="utf-8") as handle:
         config = json.load(handle)
+    if config["target"]["kind"] == "nats":
+        import nats  # noqa: F401 - the slow part of starting, paid before the go
+        run = run_nats
+    else:
+        import redis.asyncio  # noqa: F401
+        run = run_redis
     events = Events(config["events"])
     draw = Processing(config["processing"])
-    run = run_nats if config["target"]["kind"] == "nats" else run_redis
+    if not sys.stdin.readline():
+        return  # the harness went away without a go
     asyncio.run(run(config, events, draw))
 
 
