@@ -406,6 +406,44 @@ def explore(file: Path, runs: int, seed: int, jobs: int | None, executor_kind: s
     click.echo(f"\nfindings: {printable(exploring.shown_path(findings.folder, Path.cwd()))}")
 
 
+@cli.command()
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--broker", "broker_url", required=True, metavar="URL",
+              help="The broker to measure: nats://host:port (JetStream) or redis://host:port.")
+@click.option("--speed", type=click.FloatRange(min=0, min_open=True), default=1.0, show_default=True,
+              help="Play the scenario this many times faster (every duration divided by it).")
+@click.option("--messages", "-k", type=click.IntRange(min=1, max=10_000_000), default=None,
+              help="Messages to play (default: the scenario's).")
+@click.option("--seeds", type=click.IntRange(min=2, max=1000), default=10, show_default=True,
+              help="Seeds alosim's prediction is averaged over.")
+@_seed_option
+@_set_option
+@_friendly
+def conform(file: Path, broker_url: str, speed: float, messages: int | None, seeds: int,
+            seed: int | None, overrides: Sequence[str]) -> None:
+    """Play FILE's workload against a real broker and hold alosim's prediction to it.
+
+    Publishes at the scenario's rate, consumes in one consumer process (killed with
+    SIGKILL at the scenario's consumer crashes), counts side effects per message, and
+    prints duplicates per message, the dead-lettered fraction and duplicates per
+    crash, real against simulated. Exit status 0 if every figure agrees, 1 if one
+    differs, 2 if the scenario or broker cannot be measured, 3 if the machine was too
+    busy to hold the scenario's timers (the verdict is withheld).
+    """
+    from alosim.conform import ConformError, compare, format_report, make_plan
+    from alosim.conform.play import measure
+
+    scenario = load_scenario(file, overrides).with_seed(seed)
+    try:
+        plan = make_plan(scenario, speed=speed, messages=messages)
+        measurement = measure(plan, broker_url)
+    except ConformError as exc:
+        _fail(f"{_shown(file)}: {exc}")
+    comparison = compare(scenario, plan, measurement, broker_url, seeds=seeds)
+    click.echo(_lines(format_report(comparison)))
+    sys.exit({"agrees": 0, "differs": 1, "inconclusive": 3}[comparison.verdict])
+
+
 def _lines(text: str) -> str:
     """Each line printable (a path from --out may hold anything)."""
     return "\n".join(printable(line) for line in text.split("\n"))
