@@ -71,8 +71,15 @@ class Pipeline:
         self.consumer_store = shared
         self.consumers = [Consumer(world, i, spec, stats, shared, self.consume_ack)
                           for i in range(spec.count)]
+        extension = spec.lease_extension
+        self.extending = extension is not None
         self.broker = Broker(world, scenario.broker, stats, world.ack_link, self.consume_data,
-                             spec.count)
+                             spec.count, lease_cap=extension.max if extension is not None else None,
+                             pull_batch=spec.pull.batch if spec.pull is not None else None)
+        for consumer in self.consumers:
+            if consumer.pull:
+                consumer.pull_done = self.broker.pull_done
+                consumer.pull_stopped = self.broker.pull_stopped
         # A Bloom filter's bit array is allocated whole: count it from the start,
         # as a receiver does.
         shared.sync()
@@ -189,7 +196,8 @@ class Pipeline:
         # Each arrival is caught, dropped as a false positive, fails, is
         # processed (an effect), is dropped in a crash before its effect, or
         # is still at a consumer (waiting, or being processed).
-        at_consumers = sum(len(c.inbox) + sum(1 for work in c.work.values() if work[2] == PROCESSING)
+        at_consumers = sum(len(c.inbox) + len(c.arriving)
+                           + sum(1 for work in c.work.values() if work[2] == PROCESSING)
                            for c in self.consumers)
         handled = (stats.consumer_duplicates_caught + stats.consumer_false_positives
                    + stats.processing_failures + rec.processed + stats.consumer_dropped_in_crash
@@ -200,18 +208,27 @@ class Pipeline:
         # Consumer acks and nacks: each settles its entry (consumed), arrives
         # late or stale, is acted on as a nack, is dropped by a broker that is
         # down, is lost, or is still travelling.
+        # Lease extensions travel the same link: each is applied, ignored or lost.
         arrived_acks = (stats.consumed + stats.consumer_acks_late + stats.nacks + stats.nacks_stale
-                        + stats.consumer_acks_dropped_while_down)
-        need(stats.consumer_acks_sent + self.consume_ack.duplicated
-             == arrived_acks + stats.consumer_acks_lost + in_flight["consume.ack"],
-             f"consumer acks: sent {stats.consumer_acks_sent} + duplicated "
+                        + stats.consumer_acks_dropped_while_down
+                        + stats.lease_extensions_applied + stats.lease_extensions_ignored)
+        sent = stats.consumer_acks_sent + stats.lease_extensions_sent
+        lost = stats.consumer_acks_lost + stats.lease_extensions_lost
+        need(sent + self.consume_ack.duplicated == arrived_acks + lost + in_flight["consume.ack"],
+             f"consumer acks and lease extensions: sent {sent} + duplicated "
              f"{self.consume_ack.duplicated} != arrived {arrived_acks} + lost "
-             f"{stats.consumer_acks_lost} + in flight {in_flight['consume.ack']}")
+             f"{lost} + in flight {in_flight['consume.ack']}")
+        if self.broker.pull_batch is not None:
+            # A pull consumer's count of what it holds is the copies sent to it
+            # and not yet done with: on the link, waiting, or at work.
+            for c in self.consumers:
+                travelling = self.broker.pulled[c.index] - len(c.inbox) - len(c.arriving) - len(c.work)
+                need(travelling >= 0, f"pull: consumer-{c.index} holds more than the broker sent it")
         return broken
 
     def columns(self) -> dict[str, Any]:
         rec = self.world.rec
-        return self.stats.columns(rec.loss_causes, rec.messages, self.bounded)
+        return self.stats.columns(rec.loss_causes, rec.messages, self.bounded, self.extending)
 
 
 def build_pipeline(world: World) -> Pipeline:
