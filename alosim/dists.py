@@ -449,12 +449,15 @@ class Mixture(_Dist):
     """
 
     dist: Literal["mixture"] = "mixture"
-    components: tuple[Component, ...] = Field(min_length=1, max_length=100)
+    # (No min_length: pydantic would also report an empty tuple for a bad component.)
+    components: tuple[Component, ...] = Field(max_length=100)
 
     _cache: _Cache = PrivateAttr()
 
     @model_validator(mode="after")
     def _weights_sum_to_one(self) -> Mixture:
+        if not self.components:
+            raise ValueError("a mixture needs at least one component")
         total = math.fsum(c.weight for c in self.components)
         if abs(total - 1) > 1e-9:
             raise ValueError(f"the weights of a mixture's components sum to 1, got {total:.12g}")

@@ -1337,14 +1337,17 @@ def _drop_union_tags(loc: list[str | int]) -> list[str | int]:
     """pydantic puts the discriminator value in the location (``latency.exponential.mean``)."""
     out: list[str | int] = []
     for part in loc:
-        if out and out[-1] in _TAGGED_FIELDS and part in _TAGS:
-            continue
+        if part in _TAGS and out and (
+                out[-1] in _TAGGED_FIELDS
+                or (isinstance(out[-1], int) and len(out) > 1 and out[-2] == "components")):
+            continue  # (a mixture's component is tagged too: components.0.uniform.low)
         out.append(part)
     return out
 
 
-_TAGGED_FIELDS = {"latency", "processing", "loss"}
-_TAGS = {"constant", "uniform", "exponential", "lognormal", "pareto", "bernoulli", "gilbert-elliott"}
+_TAGGED_FIELDS = {"latency", "processing", "loss", "service", "start_delay"}
+_TAGS = {"constant", "uniform", "exponential", "lognormal", "pareto", "mixture", "empirical",
+         "bernoulli", "gilbert-elliott"}
 
 
 def _short(value: Any) -> str:
