@@ -219,11 +219,20 @@ class Pipeline:
              f"{self.consume_ack.duplicated} != arrived {arrived_acks} + lost "
              f"{lost} + in flight {in_flight['consume.ack']}")
         if self.broker.pull_batch is not None:
-            # A pull consumer's count of what it holds is the copies sent to it
-            # and not yet done with: on the link, waiting, or at work.
+            # What a pull consumer holds is the copies sent to it and not yet
+            # done with: on the link, waiting out the start delay, in the inbox,
+            # or at work.
+            travelling = [0] * len(self.consumers)
+            callbacks = self.consume_data._callbacks
+            for _, _, _, event in world.env._queue:
+                if event.callbacks is callbacks:
+                    travelling[event._value[2]] += 1
             for c in self.consumers:
-                travelling = self.broker.pulled[c.index] - len(c.inbox) - len(c.arriving) - len(c.work)
-                need(travelling >= 0, f"pull: consumer-{c.index} holds more than the broker sent it")
+                holds = travelling[c.index] + len(c.arriving) + len(c.inbox) + len(c.work)
+                need(self.broker.pulled[c.index] == holds,
+                     f"pull: consumer-{c.index} holds {self.broker.pulled[c.index]} as the broker "
+                     f"counts, != on the way {travelling[c.index]} + waiting {len(c.arriving)} + "
+                     f"in the inbox {len(c.inbox)} + at work {len(c.work)}")
         return broken
 
     def columns(self) -> dict[str, Any]:
