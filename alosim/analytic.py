@@ -837,12 +837,14 @@ def reclaim_wait_laplace(s: float, interval_s: float, jitter: bool = False) -> f
     return ((1 - e) / s - (1 - e * (1 + s * t)) / (s * s * t)) / interval_s
 
 
+#: A deadline this close after a scan is met by it (as ``alosim.model.reclaim.TOLERANCE_S``).
+ON_A_SCAN_S = 1e-9
+
+
 def _grid_overshoot(visibility_s: float, interval_s: float) -> float:
     """How far after its deadline a lease made at a grid scan is reclaimed:
     ceil(V / I) I - V (zero when V is a whole number of intervals)."""
-    from alosim.model.reclaim import TOLERANCE_S
-
-    k = math.ceil((visibility_s - TOLERANCE_S) / interval_s)
+    k = math.ceil((visibility_s - ON_A_SCAN_S) / interval_s)
     return max(k * interval_s - visibility_s, 0.0)
 
 

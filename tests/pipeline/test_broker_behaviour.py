@@ -182,3 +182,13 @@ def test_a_crash_during_the_start_delay_loses_the_delivery():
              "faults": [{"target": "consumer-0", "at": "10ms", "for": "1s"}]}
     s = alosim.simulate(make(ONE, **crash)).summary
     assert s["consumer_dropped_in_crash"] == 1 and s["processed"] == 1 and s["consume_redeliveries"] >= 1
+
+
+def test_the_closed_form_meets_a_deadline_on_a_scan_as_the_model_does():
+    from alosim import analytic
+    from alosim.model.reclaim import TOLERANCE_S
+
+    assert analytic.ON_A_SCAN_S == TOLERANCE_S
+    # a lease of 100 ms made at a scan of a 50 ms grid ends on the scan 100 ms later
+    assert analytic._grid_overshoot(0.1, 0.05) == 0.0
+    assert analytic._grid_overshoot(0.12, 0.05) == pytest.approx(0.03)
