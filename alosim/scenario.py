@@ -1391,8 +1391,10 @@ def _all_field_names() -> set[str]:
     models: list[type[BaseModel]] = [Scenario, Sender, Retry, Network, LinkSpec, Receiver, Dedup,
                                      Observe, RecoveryCriterion, Sweep, GilbertElliott, Partition,
                                      Fault, Budget, Broker, Consumer, ConsumeLinks, Expectation,
-                                     Explore, CrashSpace, PartitionSpace, Guarantees]
-    models += [dists.Constant, dists.Uniform, dists.Exponential, dists.LogNormal, dists.Pareto]
+                                     Explore, CrashSpace, PartitionSpace, Guarantees, Reclaim,
+                                     LeaseExtension, Pull]
+    models += [dists.Constant, dists.Uniform, dists.Exponential, dists.LogNormal, dists.Pareto,
+               dists.Mixture, dists.Empirical]
     for model in models:
         names.update(field.alias or name for name, field in model.model_fields.items())
     return names
