@@ -1090,6 +1090,7 @@ def _check_pipeline(scenario: Scenario) -> None:
     if group:
         raise ValueError(f"consumer.{group[0]} belongs to a log's consumer group: set "
                          "broker.kind: log")
+    _check_lease_extension(scenario)
     if consumer.dedup.kind == "sequence":
         # Its numbers and floors are the producer -> broker connection's: the
         # floor passes a message once the broker acked it, long before a
@@ -1100,7 +1101,6 @@ def _check_pipeline(scenario: Scenario) -> None:
     if scenario.semantics == "exactly-once" and consumer.dedup.kind == "none":
         raise ValueError("semantics exactly-once needs an idempotent consumer: set "
                          "consumer.dedup.kind (e.g. 'set') or choose semantics at-least-once")
-    _check_lease_extension(scenario)
     for i, fault in enumerate(scenario.faults):
         if fault.target.startswith("receiver"):
             raise ValueError(f"faults[{i}].target: a pipeline has consumers, not receivers "
