@@ -550,7 +550,8 @@ class Pull(_Model):
     most ``batch`` of them (on their way to it, waiting, or at work); it asks
     for more as soon as it has room. A consumer that is down receives nothing;
     one that comes back fetches the backlog at once, up to ``batch``. The fetch
-    request itself is instant and reliable (it is not on a link)."""
+    request itself is instant and reliable (it is not on a link), and a
+    delivery lost on its way does not hold a place (the fetch is repeated)."""
 
     batch: Count = Field(ge=1, le=10**6, description="Most deliveries a consumer holds at once.")
 
