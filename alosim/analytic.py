@@ -954,6 +954,25 @@ def extended_lease(visibility_s: float, every_s: float, max_s: float | None,
     return math.inf if max_s is None else max_s
 
 
+def deliveries_while_down(rate_per_s: float, down_s: float, consumers: int = 1,
+                          pull: bool = False) -> float:
+    """Expected deliveries made to one consumer while it is down for ``down_s``.
+
+    Assumes Poisson publishes at ``rate_per_s``, instant processing (nothing is
+    at work when the consumer goes down), consumers that otherwise always
+    have room, and a lease longer than the outage. A push broker does not
+    know the consumer is down and gives it every ``consumers``-th delivery
+    (round robin), so it sends it a Poisson number of mean rate * down /
+    consumers, each dropped and redelivered only when its lease runs out. A
+    pull consumer fetches nothing while down: 0; with one consumer the
+    rate * down messages published meanwhile wait, and are fetched at once
+    when it comes back (none waits longer than the outage).
+    """
+    if rate_per_s < 0 or down_s < 0 or consumers < 1:
+        raise ValueError("need rate_per_s >= 0, down_s >= 0 and consumers >= 1")
+    return 0.0 if pull else rate_per_s * down_s / consumers
+
+
 def dead_letter_probability(nack_probability: float, max_deliveries: int) -> float:
     """P(a message ends in the dead-letter queue) = q^D.
 

@@ -181,12 +181,13 @@ def test_a_pull_consumer_receives_nothing_while_down(pull: bool) -> None:
     summaries = runs(OUTAGES, overrides)
     outages = sum(s["consumer_crashes"] for s in summaries)
     assert outages == 10 * len(SEEDS)
+    per_outage = analytic.deliveries_while_down(200.0, 0.2, pull=pull)
     if pull:
+        assert per_outage == 0
         assert sum(s["consumer_dropped_while_down"] + s["consume_redeliveries"] for s in summaries) == 0
         assert max(s["consume_latency_max_s"] for s in summaries) <= 0.2 + 1e-6
         assert min(s["consume_latency_max_s"] for s in summaries) > 0.15
         return
-    per_outage = 200 * 0.2
     measured = sum(s["consumer_dropped_while_down"] for s in summaries) / outages
     assert per_outage in analytic.normal_interval(measured, per_outage, outages, LEVEL)
     assert sum(s["consume_redeliveries"] for s in summaries) == sum(
