@@ -919,7 +919,8 @@ def polled_lease_redeliveries(visibility_s: float, latency_s: float, mean_proces
                               **options: float | bool | None) -> float:
     """E[R] = sum_k P(R >= k) for :func:`polled_lease_tail` (same arguments).
     Without a consumer store it is also the duplicate effects per message."""
-    return math.fsum(polled_lease_tail(visibility_s, latency_s, mean_processing_s, **options))  # type: ignore[arg-type]
+    tail = polled_lease_tail(visibility_s, latency_s, mean_processing_s, **options)  # type: ignore[arg-type]
+    return math.fsum(tail)
 
 
 def polled_lease_redeliveries_variance(visibility_s: float, latency_s: float,

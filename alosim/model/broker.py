@@ -151,12 +151,12 @@ class Broker(Answers):
         "held", "prefetch", "visibility", "max_deliveries", "backoff", "leases", "_wake_at",
         "_wake_callbacks", "_accept_callbacks", "_again_callbacks", "_service", "_send_ack",
         "_deliver", "_rr", "_serial", "consumers", "max_length", "reject_publish", "scans",
-        "extended", "lease_cap", "pull_batch", "pulling", "pulled", "dispatch",
+        "extended", "lease_cap_s", "pull_batch", "pulling", "pulled", "dispatch",
     )
 
     def __init__(self, world: World, spec: BrokerSpec, stats: PipelineStats,
                  ack_link: Link, consume_link: Link, consumers: int, *,
-                 lease_cap: float | None = None, pull_batch: int | None = None) -> None:
+                 lease_cap_s: float | None = None, pull_batch: int | None = None) -> None:
         self.world = world
         self.env = world.env
         self.rec = world.rec
@@ -189,7 +189,7 @@ class Broker(Answers):
         # Leases an extension moved: (new end, serial, lease, entry).
         self.extended: list[tuple[float, int, int, Entry]] = []
         self.scans = ScanClock(spec.reclaim, world.streams) if spec.reclaim is not None else None
-        self.lease_cap = lease_cap if lease_cap is not None else math.inf
+        self.lease_cap_s = lease_cap_s if lease_cap_s is not None else math.inf
         self.pull_batch = pull_batch
         self.pulling = [True] * consumers  # pull consumers that are up
         self.pulled = [0] * consumers  # deliveries a pull consumer holds or has on its way
@@ -417,7 +417,7 @@ class Broker(Answers):
         if self.pulling[consumer]:
             self.dispatch()
 
-    def pull_stopped(self, consumer: int, up: bool) -> None:
+    def pull_switched(self, consumer: int, up: bool) -> None:
         """A pull consumer crashed (stops fetching) or restarted (fetches the backlog)."""
         self.pulling[consumer] = up
         if up:
@@ -506,7 +506,7 @@ class Broker(Answers):
             stats.lease_extensions_ignored += 1
             return
         now = self.env._now
-        deadline = min(now + self.visibility, entry.leased_at + self.lease_cap)
+        deadline = min(now + self.visibility, entry.leased_at + self.lease_cap_s)
         if self.scans is not None:
             deadline = self.scans.first_at_or_after(deadline, now)
         if deadline <= entry.deadline:

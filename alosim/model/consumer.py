@@ -99,8 +99,8 @@ class Consumer:
         "epoch", "work", "shared", "store", "dedup", "write_delay", "ack_first", "nack_p",
         "_nack_uniforms", "_processing", "_instant", "_send", "_done_callbacks",
         "_written_callbacks", "_keys", "poison_below", "poison_salt", "arriving", "_start_delay",
-        "_arrived_callbacks", "extend_every", "extend_for", "_extend_callbacks", "pull", "pull_done",
-        "pull_stopped",
+        "_arrived_callbacks", "extend_every_s", "extend_for_s", "_extend_callbacks", "pull",
+        "pull_done", "pull_switched",
     )
 
     def __init__(self, world: World, index: int, spec: ConsumerSpec, stats: PipelineStats,
@@ -142,14 +142,14 @@ class Consumer:
                              else spec.start_delay.draws(world.streams, f"consumer.{index}.start_delay"))
         self._arrived_callbacks = (self._arrived,)
         extension = spec.lease_extension
-        self.extend_every = extension.every if extension is not None else 0.0
-        self.extend_for = (extension.max if extension is not None and extension.max is not None
+        self.extend_every_s = extension.every if extension is not None else 0.0
+        self.extend_for_s = (extension.max if extension is not None and extension.max is not None
                            else float("inf"))
         self._extend_callbacks = (self._extend,)
         # A pull consumer tells its broker (set by the pipeline's wiring).
         self.pull = spec.pull is not None
         self.pull_done: Callable[[int], None] | None = None
-        self.pull_stopped: Callable[[int, bool], None] | None = None
+        self.pull_switched: Callable[[int, bool], None] | None = None
 
     # -- arrivals --------------------------------------------------------------------
 
@@ -225,8 +225,8 @@ class Consumer:
         key = next(self._keys)
         self.busy += 1
         self.work[key] = (entry, lease, PROCESSING, now)
-        if self.extend_every:
-            Later(self.env, self.extend_every, self._extend_callbacks, (key, self.epoch))
+        if self.extend_every_s:
+            Later(self.env, self.extend_every_s, self._extend_callbacks, (key, self.epoch))
         delay = 0.0 if self._instant else self._processing()
         if delay > 0:
             Later(self.env, delay, self._done_callbacks, (key, self.epoch))
@@ -346,8 +346,8 @@ class Consumer:
             stats.lease_extensions_lost += 1
             if entry.msg.id < self.rec.trace_limit:
                 self.rec.event(self.env._now, "network", "lease_extension_lost", entry.msg.id, lease)
-        if self.env._now + self.extend_every - started < self.extend_for:
-            Later(self.env, self.extend_every, self._extend_callbacks, (key, epoch))
+        if self.env._now + self.extend_every_s - started < self.extend_for_s:
+            Later(self.env, self.extend_every_s, self._extend_callbacks, (key, epoch))
 
     # -- acks ---------------------------------------------------------------------------
 
@@ -385,7 +385,7 @@ class Consumer:
         self.epoch += 1
         self.stats.consumer_crashes += 1
         if self.pull:
-            self.pull_stopped(self.index, False)  # type: ignore[misc]
+            self.pull_switched(self.index, False)  # type: ignore[misc]
         rec = self.rec
         now = self.env._now
         lost: list[Entry] = []
@@ -419,4 +419,4 @@ class Consumer:
     def restart(self) -> None:
         self.up = True
         if self.pull:
-            self.pull_stopped(self.index, True)  # type: ignore[misc]
+            self.pull_switched(self.index, True)  # type: ignore[misc]

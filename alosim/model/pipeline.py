@@ -74,12 +74,13 @@ class Pipeline:
         extension = spec.lease_extension
         self.extending = extension is not None
         self.broker = Broker(world, scenario.broker, stats, world.ack_link, self.consume_data,
-                             spec.count, lease_cap=extension.max if extension is not None else None,
+                             spec.count,
+                             lease_cap_s=extension.max if extension is not None else None,
                              pull_batch=spec.pull.batch if spec.pull is not None else None)
         for consumer in self.consumers:
             if consumer.pull:
                 consumer.pull_done = self.broker.pull_done
-                consumer.pull_stopped = self.broker.pull_stopped
+                consumer.pull_switched = self.broker.pull_switched
         # A Bloom filter's bit array is allocated whole: count it from the start,
         # as a receiver does.
         shared.sync()
