@@ -782,10 +782,15 @@ def lease_expiry(run: _Run) -> Comparison | str:
         return Comparison("redeliveries per message (lease expired)",
                           run.summary.get("consume_redeliveries", 0) / entries, expected, se,
                           f"{form}L = {latency:g} s, S exponential, mean {mean:g} s")
-    held = "V = max of the extended lease" if consumer.lease_extension is not None else "V"
+    if math.isinf(lease):
+        held = "an extended lease without a max is never redelivered while processing"
+    elif consumer.lease_extension is not None:
+        held = f"V = the extended lease's max = {lease:g} s"
+    else:
+        held = f"V = {lease:g} s"
     return Comparison("redeliveries per message (lease expired)",
                       run.summary.get("consume_redeliveries", 0) / entries, expected, se,
-                      f"polled_lease_tail{limit}; {held} = {lease:g} s, {form}, L = {latency:g} s, "
+                      f"polled_lease_tail{limit}; {held}, {form}, L = {latency:g} s, "
                       f"S exponential, mean {mean:g} s")
 
 
