@@ -403,6 +403,21 @@ class Keys(_Model):
     s: float = Field(default=1.0, gt=0, le=10, description="Zipf exponent (dist: zipf).")
 
 
+class Reclaim(_Model):
+    """Polled reclaim: the broker (or a reclaimer process) looks for expired
+    leases only at scans, every ``interval``, instead of at each deadline.
+
+    A lease ends at the first scan at or after its deadline (Redis Streams'
+    XAUTOCLAIM with a min-idle time, run in a loop; job queues' periodic
+    stalled-job or visibility check). Scans are at k * ``interval`` from t = 0
+    on a fixed grid, or, with ``jitter: true``, each gap between scans is drawn
+    Uniform(0, 2 * interval) (stream ``broker.reclaim``). Dead-lettering after
+    ``max_deliveries`` is decided at the scan."""
+
+    interval: PositiveSeconds = Field(description="Time between reclaim scans.")
+    jitter: Flag = Field(default=False, description="Gaps Uniform(0, 2 * interval) instead of a grid.")
+
+
 class Broker(_Model):
     """The broker of a pipeline (producer -> broker -> consumers).
 
@@ -454,6 +469,9 @@ class Broker(_Model):
         default=None, ge=1, le=10**9, description="Most ready messages (max-length); null = unbounded.")
     overflow: Literal["drop-head", "reject-publish"] = Field(
         default="drop-head", description="A publish into a full queue: drop the oldest, or nack it.")
+    reclaim: Reclaim | None = Field(
+        default=None, description="Expired leases are found by a scan every interval "
+        "(XAUTOCLAIM in a loop); null = each lease ends at its deadline.")
 
     @model_validator(mode="after")
     def _store_has_no_write_delay(self) -> Broker:
@@ -461,7 +479,7 @@ class Broker(_Model):
             raise ValueError("dedup.write_delay applies to a consumer's store, not the broker's")
         log_only = ("partitions", "partitioner", "keys", "retention")
         queue_only = ("service", "visibility_timeout", "max_deliveries", "redelivery_backoff",
-                      "prefetch")
+                      "prefetch", "reclaim")
         if self.kind == "queue":
             wrong = [name for name in log_only if name in self.model_fields_set]
             if wrong:
@@ -510,6 +528,34 @@ class Commit(_Model):
         return self
 
 
+class LeaseExtension(_Model):
+    """A consumer extends the lease of a delivery while it processes it (SQS
+    ChangeMessageVisibility, JetStream's in-progress ack, Pub/Sub's
+    modifyAckDeadline): every ``every`` after the delivery's arrival it sends
+    an extension, which resets the lease to ``broker.visibility_timeout`` from
+    its arrival at the broker, but never past ``max`` after the delivery was
+    made (null = no limit). Extensions travel on the consumer -> broker ack
+    link (``network.consume.ack``), so they are delayed and lost as acks are; a
+    crashed consumer stops extending, and its deliveries come back one lease
+    after the last extension that arrived."""
+
+    every: PositiveSeconds = Field(description="Time between extensions of one delivery's lease.")
+    max: PositiveSeconds | None = Field(
+        default=None, description="Most lease time one delivery can get in all; null = no limit.")
+
+
+class Pull(_Model):
+    """Pull consumers (SQS ReceiveMessage, JetStream pull consumers, Redis
+    XREADGROUP): a consumer fetches deliveries only while it is up, holding at
+    most ``batch`` of them (on their way to it, waiting, or at work); it asks
+    for more as soon as it has room. A consumer that is down receives nothing;
+    one that comes back fetches the backlog at once, up to ``batch``. The fetch
+    request itself is instant and reliable (it is not on a link), and a
+    delivery lost on its way does not hold a place (the fetch is repeated)."""
+
+    batch: Count = Field(ge=1, le=10**6, description="Most deliveries a consumer holds at once.")
+
+
 class Consumer(_Model):
     """The consumers of a pipeline: a competing-consumers group.
 
@@ -520,7 +566,8 @@ class Consumer(_Model):
     effect runs and, after ``dedup.write_delay``, its id is recorded in the
     group's idempotency store (``dedup``: one store shared by the group, as a
     table in its database; a volatile one is wiped when a consumer crashes).
-    ``ack`` as for a receiver.
+    ``ack`` as for a receiver. ``start_delay``, ``lease_extension`` and
+    ``pull`` are the real clients' behaviour (see each).
     """
 
     count: Count = Field(default=1, ge=1, le=1000)
@@ -532,6 +579,14 @@ class Consumer(_Model):
     poison_probability: Probability = Field(
         default=0.0, description="P(a message is poison: every delivery of it fails).")
     dedup: Dedup = Field(default_factory=Dedup)
+    start_delay: Distribution | None = Field(
+        default=None, description="From a delivery's arrival to the start of its processing "
+        "(the client's scheduling delay); its lease is already running. Null = none.")
+    lease_extension: LeaseExtension | None = Field(
+        default=None, description="Extend each lease while processing; null = never.")
+    pull: Pull | None = Field(
+        default=None, description="Fetch deliveries (up to batch) only while up; null = the "
+        "broker pushes.")
     # A log's consumer group (broker kind: log); see alosim.model.group.
     commit: Commit = Field(default_factory=Commit, description="When a log consumer commits offsets.")
     assignment: Literal["range", "round-robin"] = Field(
@@ -551,7 +606,10 @@ GROUP_FIELDS = ("commit", "assignment", "fetch_batch", "session_timeout", "max_p
                 "rebalance_delay")
 LOG_FIELDS = ("kind", "partitions", "partitioner", "keys", "retention")
 QUEUE_FIELDS = ("service", "visibility_timeout", "max_deliveries", "redelivery_backoff", "prefetch",
-                "max_length", "overflow")
+                "max_length", "overflow", "reclaim")
+#: A queue consumer's fields that a run records only when set (so that a
+#: queue pipeline without them reads as it did before they existed).
+CONSUMER_BEHAVIOUR_FIELDS = ("start_delay", "lease_extension", "pull")
 
 
 #: What a crash may target: one actor (``sender-N``, ``receiver-N``, ``consumer-N``,
@@ -926,9 +984,15 @@ class Scenario(_Model):
             if self.broker.max_length is None:
                 # Unbounded, it reads as it did before the bound existed.
                 exclude["broker"] |= {"max_length", "overflow"}
+            if self.broker.reclaim is None:
+                exclude["broker"].add("reclaim")
+            assert self.consumer is not None
+            exclude["consumer"] |= {name for name in CONSUMER_BEHAVIOUR_FIELDS
+                                    if getattr(self.consumer, name) is None}
         else:
             exclude = {"receiver": True, "broker": set(QUEUE_FIELDS), "network": {"consume"},
-                       "consumer": {"concurrency", "ack", "nack_probability", "poison_probability"}}
+                       "consumer": {"concurrency", "ack", "nack_probability", "poison_probability",
+                                    *CONSUMER_BEHAVIOUR_FIELDS}}
         exclude.update(dict.fromkeys(_SEARCH_ONLY, True))
         return self.model_dump(mode="json", by_alias=True, exclude=exclude)
 
@@ -1026,6 +1090,7 @@ def _check_pipeline(scenario: Scenario) -> None:
     if group:
         raise ValueError(f"consumer.{group[0]} belongs to a log's consumer group: set "
                          "broker.kind: log")
+    _check_lease_extension(scenario)
     if consumer.dedup.kind == "sequence":
         # Its numbers and floors are the producer -> broker connection's: the
         # floor passes a message once the broker acked it, long before a
@@ -1038,6 +1103,26 @@ def _check_pipeline(scenario: Scenario) -> None:
                          "consumer.dedup.kind (e.g. 'set') or choose semantics at-least-once")
 
 
+def _check_lease_extension(scenario: Scenario) -> None:
+    """An extension must come before the lease it extends runs out, and must be able to add something."""
+    broker, consumer = scenario.broker, scenario.consumer
+    assert broker is not None and consumer is not None
+    extension = consumer.lease_extension
+    if extension is None:
+        return
+    lease = broker.visibility_timeout
+    if extension.every >= lease:
+        raise ValueError(f"consumer.lease_extension.every: {extension.every:g}s is not shorter than "
+                         f"broker.visibility_timeout ({lease:g}s): every lease would run out before "
+                         "its first extension")
+    if extension.max is not None and extension.max <= lease:
+        raise ValueError(f"consumer.lease_extension.max: {extension.max:g}s is not longer than "
+                         f"broker.visibility_timeout ({lease:g}s): no extension could add time")
+    if consumer.ack == "before-processing":
+        raise ValueError("consumer.lease_extension: with ack: before-processing a delivery is "
+                         "acked before its processing, so there is no lease left to extend")
+
+
 def _check_log(scenario: Scenario) -> None:
     consumer = scenario.consumer
     assert consumer is not None
@@ -1047,6 +1132,10 @@ def _check_log(scenario: Scenario) -> None:
         if getattr(consumer, name) != default:
             raise ValueError(f"consumer.{name} belongs to a queue's consumers; a log's consumer "
                              "reads its partitions one record at a time")
+    for name in CONSUMER_BEHAVIOUR_FIELDS:
+        if getattr(consumer, name) is not None:
+            raise ValueError(f"consumer.{name} belongs to a queue's consumers (a log's consumer "
+                             "group fetches up to fetch_batch records and has no leases)")
     if consumer.dedup.kind != "none":
         raise ValueError("consumer.dedup: a log's consumers keep no idempotency store; for "
                          "exactly-once effects use consumer.commit.policy: transactional")
@@ -1149,8 +1238,14 @@ def _blame_overrides(exc: ScenarioError, overrides: Sequence[str]) -> ScenarioEr
 
 
 def validate_scenario(data: Mapping[str, Any], source: str = "<scenario>") -> Scenario:
+    """Validate scenario ``data`` read from ``source`` (a file name, or ``<...>`` for text).
+
+    Files a scenario names (an empirical distribution's CSV) are looked for
+    beside the scenario file; for a scenario given as text, in the current folder.
+    """
+    folder = "." if source.startswith(("<", "--set")) else str(Path(source).parent)
     try:
-        scenario = Scenario.model_validate(data)
+        scenario = Scenario.model_validate(data, context={"scenario_dir": folder})
     except ValidationError as exc:
         raise ScenarioError(source, *_problems(exc)) from None
     except RecursionError:
@@ -1252,14 +1347,17 @@ def _drop_union_tags(loc: list[str | int]) -> list[str | int]:
     """pydantic puts the discriminator value in the location (``latency.exponential.mean``)."""
     out: list[str | int] = []
     for part in loc:
-        if out and out[-1] in _TAGGED_FIELDS and part in _TAGS:
-            continue
+        if part in _TAGS and out and (
+                out[-1] in _TAGGED_FIELDS
+                or (isinstance(out[-1], int) and len(out) > 1 and out[-2] == "components")):
+            continue  # (a mixture's component is tagged too: components.0.uniform.low)
         out.append(part)
     return out
 
 
-_TAGGED_FIELDS = {"latency", "processing", "loss"}
-_TAGS = {"constant", "uniform", "exponential", "lognormal", "pareto", "bernoulli", "gilbert-elliott"}
+_TAGGED_FIELDS = {"latency", "processing", "loss", "service", "start_delay"}
+_TAGS = {"constant", "uniform", "exponential", "lognormal", "pareto", "mixture", "empirical",
+         "bernoulli", "gilbert-elliott"}
 
 
 def _short(value: Any) -> str:
@@ -1303,8 +1401,10 @@ def _all_field_names() -> set[str]:
     models: list[type[BaseModel]] = [Scenario, Sender, Retry, Network, LinkSpec, Receiver, Dedup,
                                      Observe, RecoveryCriterion, Sweep, GilbertElliott, Partition,
                                      Fault, Budget, Broker, Consumer, ConsumeLinks, Expectation,
-                                     Explore, CrashSpace, PartitionSpace, Guarantees]
-    models += [dists.Constant, dists.Uniform, dists.Exponential, dists.LogNormal, dists.Pareto]
+                                     Explore, CrashSpace, PartitionSpace, Guarantees, Reclaim,
+                                     LeaseExtension, Pull]
+    models += [dists.Constant, dists.Uniform, dists.Exponential, dists.LogNormal, dists.Pareto,
+               dists.Mixture, dists.Empirical]
     for model in models:
         names.update(field.alias or name for name, field in model.model_fields.items())
     return names

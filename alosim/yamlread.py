@@ -150,8 +150,10 @@ def loads(text: str) -> Any:
         loader.dispose()
 
 
-def read_file(path: str | Path) -> str:
-    """The text of a scenario file: a regular file of at most :data:`MAX_FILE_BYTES`.
+def read_file(path: str | Path, what: str = "a scenario file", kind: str = "a YAML file") -> str:
+    """The text of a scenario file (or of another input file a scenario names,
+    called ``what``, expected to be ``kind``): a regular file of at most
+    :data:`MAX_FILE_BYTES`.
 
     Raises ``OSError`` (missing, unreadable), ``UnicodeDecodeError`` or
     :class:`ReadError` (too large, not a regular file).
@@ -160,13 +162,13 @@ def read_file(path: str | Path) -> str:
     if stat.S_ISDIR(info.st_mode):
         raise IsADirectoryError(path)
     if not stat.S_ISREG(info.st_mode):
-        raise ReadError("is not a regular file (a device, pipe or socket?); expected a YAML file")
+        raise ReadError(f"is not a regular file (a device, pipe or socket?); expected {kind}")
     if info.st_size > MAX_FILE_BYTES:
-        raise ReadError(f"is {_size(info.st_size)}; a scenario file may be at most {_size(MAX_FILE_BYTES)}")
+        raise ReadError(f"is {_size(info.st_size)}; {what} may be at most {_size(MAX_FILE_BYTES)}")
     with open(path, "rb") as handle:
         data = handle.read(MAX_FILE_BYTES + 1)  # the file may have grown since stat
     if len(data) > MAX_FILE_BYTES:
-        raise ReadError(f"is more than {_size(MAX_FILE_BYTES)}; a scenario file may be at most "
+        raise ReadError(f"is more than {_size(MAX_FILE_BYTES)}; {what} may be at most "
                         f"{_size(MAX_FILE_BYTES)}")
     return data.decode("utf-8")
 

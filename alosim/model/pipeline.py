@@ -72,8 +72,16 @@ class Pipeline:
         self.consumer_store = shared
         self.consumers = [Consumer(world, i, spec, stats, shared, self.consume_ack)
                           for i in range(spec.count)]
+        extension = spec.lease_extension
+        self.extending = extension is not None
         self.broker = Broker(world, scenario.broker, stats, world.ack_link, self.consume_data,
-                             spec.count)
+                             spec.count,
+                             lease_cap_s=extension.max if extension is not None else None,
+                             pull_batch=spec.pull.batch if spec.pull is not None else None)
+        for consumer in self.consumers:
+            if consumer.pull:
+                consumer.pull_done = self.broker.pull_done
+                consumer.pull_switched = self.broker.pull_switched
         # A Bloom filter's bit array is allocated whole: count it from the start,
         # as a receiver does.
         shared.sync()
@@ -194,7 +202,8 @@ class Pipeline:
         # Each arrival is caught, dropped as a false positive, fails, is
         # processed (an effect), is dropped in a crash before its effect, or
         # is still at a consumer (waiting, or being processed).
-        at_consumers = sum(len(c.inbox) + sum(1 for work in c.work.values() if work[2] == PROCESSING)
+        at_consumers = sum(len(c.inbox) + len(c.arriving)
+                           + sum(1 for work in c.work.values() if work[2] == PROCESSING)
                            for c in self.consumers)
         handled = (stats.consumer_duplicates_caught + stats.consumer_false_positives
                    + stats.processing_failures + rec.processed + stats.consumer_dropped_in_crash
@@ -205,18 +214,36 @@ class Pipeline:
         # Consumer acks and nacks: each settles its entry (consumed), arrives
         # late or stale, is acted on as a nack, is dropped by a broker that is
         # down, is lost, or is still travelling.
+        # Lease extensions travel the same link: each is applied, ignored or lost.
         arrived_acks = (stats.consumed + stats.consumer_acks_late + stats.nacks + stats.nacks_stale
-                        + stats.consumer_acks_dropped_while_down)
-        need("consumer_acks", stats.consumer_acks_sent + self.consume_ack.duplicated
-             == arrived_acks + stats.consumer_acks_lost + in_flight["consume.ack"],
-             f"consumer acks: sent {stats.consumer_acks_sent} + duplicated "
+                        + stats.consumer_acks_dropped_while_down
+                        + stats.lease_extensions_applied + stats.lease_extensions_ignored)
+        sent = stats.consumer_acks_sent + stats.lease_extensions_sent
+        lost = stats.consumer_acks_lost + stats.lease_extensions_lost
+        need("consumer_acks", sent + self.consume_ack.duplicated == arrived_acks + lost + in_flight["consume.ack"],
+             f"consumer acks and lease extensions: sent {sent} + duplicated "
              f"{self.consume_ack.duplicated} != arrived {arrived_acks} + lost "
-             f"{stats.consumer_acks_lost} + in flight {in_flight['consume.ack']}")
+             f"{lost} + in flight {in_flight['consume.ack']}")
+        if self.broker.pull_batch is not None:
+            # What a pull consumer holds is the copies sent to it and not yet
+            # done with: on the link, waiting out the start delay, in the inbox,
+            # or at work.
+            travelling = [0] * len(self.consumers)
+            callbacks = self.consume_data._callbacks
+            for _, _, _, event in world.env._queue:
+                if event.callbacks is callbacks:
+                    travelling[event._value[2]] += 1
+            for c in self.consumers:
+                holds = travelling[c.index] + len(c.arriving) + len(c.inbox) + len(c.work)
+                need("pull_held", self.broker.pulled[c.index] == holds,
+                     f"pull: consumer-{c.index} holds {self.broker.pulled[c.index]} as the broker "
+                     f"counts, != on the way {travelling[c.index]} + waiting {len(c.arriving)} + "
+                     f"in the inbox {len(c.inbox)} + at work {len(c.work)}")
         return books.broken
 
     def columns(self) -> dict[str, Any]:
         rec = self.world.rec
-        return self.stats.columns(rec.loss_causes, rec.messages, self.bounded)
+        return self.stats.columns(rec.loss_causes, rec.messages, self.bounded, self.extending)
 
 
 def build_pipeline(world: World) -> Pipeline:

@@ -27,7 +27,8 @@ breaker -- runs it briefly and checks:
 A second test draws pipelines (producer -> broker -> consumers): every
 broker store kind, 1-3 consumers with every consumer store kind (a sequence
 store belongs to the broker), leases shorter and longer than processing,
-nacks, poison messages, ``max_deliveries``, prefetch, a bounded broker
+nacks, poison messages, ``max_deliveries``, prefetch, polled reclaim, start
+delays, lease extensions, pull consumers, a bounded broker
 queue under each overflow behaviour (publishes nacked by ``reject-publish``
 included), crashes of the producer, the broker and the consumers, durable
 and volatile brokers and stores -- and checks the pipeline's books
@@ -313,6 +314,16 @@ def pipelines(draw: st.DrawFn) -> alosim.Scenario:
     if max_length is not None:
         broker["max_length"] = max_length
         broker["overflow"] = draw(st.sampled_from(["drop-head", "reject-publish"]))
+    # What real brokers and clients add, drawn last as well.
+    broker["reclaim"] = draw(st.sampled_from([None, None, {"interval": 0.01},
+                                              {"interval": 0.05, "jitter": True}]))
+    consumer["start_delay"] = draw(st.sampled_from([None, None, {"dist": "uniform", "low": 0.001,
+                                                                 "high": 0.005}]))
+    consumer["pull"] = draw(st.sampled_from([None, None, {"batch": 1}, {"batch": 4}]))
+    if consumer["ack"] == "after-processing" and draw(st.booleans()):
+        lease = broker["visibility_timeout"]
+        consumer["lease_extension"] = {"every": lease / 3,
+                                       "max": draw(st.sampled_from([None, 2 * lease]))}
     return make(PIPELINE_BASE, **overrides)
 
 

@@ -145,6 +145,37 @@ def test_the_pipeline_books_catch_a_miscount(breaks: Callable[[World], None],
     assert_books_catch(busy_world(), breaks, expected)
 
 
+def _pulled(world: World) -> None:
+    world.pipeline.broker.pulled[0] += 1  # as a broker that missed a pull consumer's "done"
+
+
+REAL_CLIENTS = {"broker.reclaim": {"interval": "20ms", "jitter": True},
+                "consumer.start_delay": {"dist": "uniform", "low": "1ms", "high": "3ms"},
+                "consumer.lease_extension": {"every": "15ms", "max": "120ms"},
+                "consumer.pull": {"batch": 3}}
+
+
+def test_a_busy_pipeline_of_real_clients_balances_and_uses_their_terms() -> None:
+    """Polled reclaim, start delays, lease extensions on a lossy ack link and
+    pull consumers that crash: the books still balance."""
+    world = busy_world(**REAL_CLIENTS)
+    stats = world.pipeline.stats
+    assert stats.lease_extensions_applied and stats.lease_extensions_lost
+    assert stats.lease_extensions_ignored and stats.lease_expiries
+    assert stats.consumer_crashes and stats.consumer_dropped_in_crash
+
+
+@pytest.mark.parametrize(("breaks", "expected"), [
+    (_bump("pipeline.stats.lease_extensions_sent"), ["consumer acks"]),
+    (_bump("pipeline.stats.lease_extensions_lost"), ["consumer acks"]),
+    (_bump("pipeline.stats.lease_extensions_applied"), ["consumer acks"]),
+    (_pulled, ["pull: consumer-0"]),
+])
+def test_the_books_of_real_clients_catch_a_miscount(breaks: Callable[[World], None],
+                                                    expected: list[str]) -> None:
+    assert_books_catch(busy_world(**REAL_CLIENTS), breaks, expected)
+
+
 @pytest.mark.books_may_fail
 def test_a_miscount_at_the_end_of_a_run_is_a_failed_book_not_an_exception() -> None:
     world = World(make(BUSY), 5)
