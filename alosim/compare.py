@@ -129,8 +129,13 @@ def stored_run(path: str | Path) -> Input:
         folder = runs[0]
     if not (folder / "summary.csv").is_file():
         raise CompareError(f"{path}: neither a scenario file nor a results folder with summary.csv")
+    from alosim.stored import ResultsError, check_table
+
     try:
+        check_table(folder / "summary.csv")
         row = pd.read_csv(folder / "summary.csv").iloc[0].to_dict()
+    except ResultsError as exc:
+        raise CompareError(str(exc)) from None
     except (OSError, ValueError, IndexError) as exc:
         raise CompareError(f"{folder / 'summary.csv'}: cannot be read ({exc})") from None
     summary = {k: (v.item() if hasattr(v, "item") else v) for k, v in row.items()}

@@ -63,6 +63,7 @@ import yaml
 
 from alosim import __version__
 from alosim.executors import Executor, Finished, SerialExecutor
+from alosim.stored import EXPLORE_RUN, ResultsError, read_json
 from alosim.files import ensure_folder, refuse_symlink, safe_child, write_text_atomic
 from alosim.observe import DUPLICATE_CAUSES, LOSS_CAUSES
 from alosim.scenario import (
@@ -719,8 +720,8 @@ def _stored(runs_folder: Path, runs: int) -> dict[int, RunOutcome]:
     found: dict[int, RunOutcome] = {}
     for path in sorted(runs_folder.glob("run-*.json")):
         try:
-            outcome = RunOutcome.from_json(json.loads(path.read_text(encoding="utf-8")))
-        except (OSError, ValueError, KeyError, TypeError):
+            outcome = RunOutcome.from_json(read_json(path, EXPLORE_RUN))
+        except (OSError, ResultsError):
             continue  # damaged: run again
         if f"run-{outcome.index:06d}.json" == path.name and outcome.index < runs:
             found[outcome.index] = outcome

@@ -75,6 +75,7 @@ def write_overload_plot(run_folder: str | Path, out: str | Path) -> list[Path]:
     from alosim.plots import save
     from alosim.scenario import load_scenario
     from alosim.store import ResultsError
+    from alosim.stored import check_table
 
     folder = Path(run_folder)
     if folder.is_dir() and not (folder / "timeseries.csv").is_file():
@@ -85,6 +86,7 @@ def write_overload_plot(run_folder: str | Path, out: str | Path) -> list[Path]:
         raise ResultsError(f"{run_folder}: the overload plot needs one run's folder "
                            "(with timeseries.csv and scenario.yaml), as alosim run writes it")
     scenario = load_scenario(folder / "scenario.yaml")
+    check_table(folder / "timeseries.csv")
     frame = pd.read_csv(folder / "timeseries.csv")
     series = {name: frame[name].tolist() for name in frame.columns}
     fig = overload(series, scenario, title=f"{scenario.name}: queue and goodput around the slowdown")
