@@ -23,6 +23,7 @@ with every preset filled in, is what a run records.
 from __future__ import annotations
 
 import difflib
+import functools
 import json
 import re
 from collections.abc import Iterable, Mapping, Sequence
@@ -45,7 +46,7 @@ from pydantic.functional_validators import BeforeValidator
 
 from alosim import yamlread
 from alosim.dists import Constant, Distribution, Exponential
-from alosim.units import parse_duration, parse_rate, parse_size
+from alosim.units import parse_duration, parse_rate, parse_size, plain_number
 
 Semantics = Literal["at-most-once", "at-least-once", "exactly-once"]
 SEMANTICS: tuple[str, ...] = ("at-most-once", "at-least-once", "exactly-once")
@@ -56,16 +57,20 @@ PerSecond = Annotated[float, BeforeValidator(parse_rate), Field(gt=0)]
 
 
 def _number(value: Any) -> Any:
-    # pydantic would read true as 1 and "0.5" as 0.5: a number is written as a number.
+    # pydantic would read true as 1, "0.5" as 0.5 and take NaN: a number is written as a number.
     if isinstance(value, (bool, str)):
         raise ValueError(f"expected a number, got {_short(value)}")
-    return value
+    return plain_number(value)
 
 
 def _whole(value: Any) -> Any:
     if isinstance(value, (bool, str)):
         raise ValueError(f"expected a whole number, got {_short(value)}")
     return value
+
+
+def _number_or_flag(value: Any) -> Any:
+    return value if isinstance(value, bool) or value is None else _number(value)
 
 
 def _flag(value: Any) -> Any:
@@ -398,9 +403,9 @@ class Keys(_Model):
     """The message keys of a log: ``count`` keys, drawn uniformly or by Zipf's
     law with exponent ``s`` (key k with weight 1/k**s)."""
 
-    count: int = Field(default=1000, ge=1, le=10**7)
+    count: Count = Field(default=1000, ge=1, le=10**7)
     dist: Literal["uniform", "zipf"] = "uniform"
-    s: float = Field(default=1.0, gt=0, le=10, description="Zipf exponent (dist: zipf).")
+    s: Number = Field(default=1.0, gt=0, le=10, description="Zipf exponent (dist: zipf).")
 
 
 class Broker(_Model):
@@ -433,7 +438,7 @@ class Broker(_Model):
     """
 
     kind: Literal["queue", "log"] = Field(default="queue", description="A queue with leases, or a partitioned log.")
-    partitions: int = Field(default=1, ge=1, le=10**4, description="Partitions of a log.")
+    partitions: Count = Field(default=1, ge=1, le=10**4, description="Partitions of a log.")
     partitioner: Literal["key", "round-robin"] = Field(
         default="key", description="How a log picks a message's partition: by its key, or in turn.")
     keys: Keys = Field(default_factory=Keys, description="The message keys of a log.")
@@ -536,7 +541,7 @@ class Consumer(_Model):
     commit: Commit = Field(default_factory=Commit, description="When a log consumer commits offsets.")
     assignment: Literal["range", "round-robin"] = Field(
         default="range", description="How a log's partitions are shared by the group.")
-    fetch_batch: int = Field(default=500, ge=1, le=10**6,
+    fetch_batch: Count = Field(default=500, ge=1, le=10**6,
                              description="Most records one fetch returns (max.poll.records).")
     session_timeout: PositiveSeconds = Field(
         default=45.0, description="A crashed member's partitions move after this (session.timeout.ms).")
@@ -765,11 +770,11 @@ class Expectation(_Model):
     simulation itself never reads it.
     """
 
-    value: float | bool | None = None
-    tol: float = Field(default=0.0, ge=0, description="Absolute tolerance around value.")
-    rel: float = Field(default=0.0, ge=0, description="Tolerance relative to |value|.")
-    min: float | None = Field(default=None, description="Smallest value that meets it.")
-    max: float | None = Field(default=None, description="Largest value that meets it.")
+    value: Annotated[float | bool | None, BeforeValidator(_number_or_flag)] = None
+    tol: Number = Field(default=0.0, ge=0, description="Absolute tolerance around value.")
+    rel: Number = Field(default=0.0, ge=0, description="Tolerance relative to |value|.")
+    min: Number | None = Field(default=None, description="Smallest value that meets it.")
+    max: Number | None = Field(default=None, description="Largest value that meets it.")
 
     @model_validator(mode="after")
     def _something(self) -> Expectation:
@@ -1241,16 +1246,28 @@ def _each_problem(errors: Sequence[Any]) -> list[tuple[str, str]]:
 
 def _drop_union_tags(loc: list[str | int]) -> list[str | int]:
     """pydantic puts the discriminator value in the location (``latency.exponential.mean``)."""
+    tagged = _tagged_fields()
     out: list[str | int] = []
     for part in loc:
-        if out and out[-1] in _TAGGED_FIELDS and part in _TAGS:
+        if out and out[-1] in tagged and part in _TAGS:
             continue
         out.append(part)
     return out
 
 
-_TAGGED_FIELDS = {"latency", "processing", "loss"}
 _TAGS = {"constant", "uniform", "exponential", "lognormal", "pareto", "bernoulli", "gilbert-elliott"}
+
+
+@functools.cache
+def _tagged_fields() -> frozenset[str]:
+    """The names of the fields that hold a tagged union (``latency``, ``service``,
+    ``loss``, ...), found in the schema, so that a new one is not forgotten."""
+    names = set()
+    for model in schema_models():
+        for name, field in model.model_fields.items():
+            if field.discriminator is not None or any(isinstance(m, Discriminator) for m in field.metadata):
+                names.add(field.alias or name)
+    return frozenset(names)
 
 
 def _short(value: Any) -> str:
@@ -1288,17 +1305,32 @@ def _suggest(loc: Sequence[str | int]) -> str | None:
 
 
 def _all_field_names() -> set[str]:
-    import alosim.dists as dists
-
     names: set[str] = set()
-    models: list[type[BaseModel]] = [Scenario, Sender, Retry, Network, LinkSpec, Receiver, Dedup,
-                                     Observe, RecoveryCriterion, Sweep, GilbertElliott, Partition,
-                                     Fault, Budget, Broker, Consumer, ConsumeLinks, Expectation,
-                                     Explore, CrashSpace, PartitionSpace, Guarantees]
-    models += [dists.Constant, dists.Uniform, dists.Exponential, dists.LogNormal, dists.Pareto]
-    for model in models:
+    for model in schema_models():
         names.update(field.alias or name for name, field in model.model_fields.items())
     return names
+
+
+def schema_models(root: type[BaseModel] | None = None) -> list[type[BaseModel]]:
+    """Every model a scenario can hold, found by following the annotations of
+    ``root`` (default: :class:`Scenario`) through optional sections, lists,
+    mappings and unions -- so a model added to the schema is found without
+    being listed anywhere. In the order first reached."""
+    found: list[type[BaseModel]] = []
+    todo: list[Any] = [root or Scenario]
+    while todo:
+        annotation = todo.pop(0)
+        if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+            if annotation in found:
+                continue
+            found.append(annotation)
+            todo.extend(field.annotation for field in annotation.model_fields.values())
+            continue
+        todo.extend(arg for arg in getattr(annotation, "__args__", ()) if not isinstance(arg, str))
+        origin = getattr(annotation, "__origin__", None)  # Annotated[X, ...] keeps X here
+        if origin is not None and not getattr(annotation, "__args__", None):
+            todo.append(origin)
+    return found
 
 
 def json_schema() -> dict[str, Any]:
