@@ -32,9 +32,27 @@ if TYPE_CHECKING:
     from alosim.scenario import Scenario
 
 
+def unfit_reason(scenario: Scenario) -> str | None:
+    """Why :func:`overload` cannot picture ``scenario`` (None when it can).
+
+    The picture is a single hop's receiver queue and goodput around a pause or
+    slow-down of its receivers. A pipeline has no such receiver, and its
+    consumers cannot be paused or slowed: drawn anyway, it would show the
+    unused receiver's empty queue as if it described the run."""
+    if scenario.broker is not None:
+        return (f"the overload plot pictures a single hop's receiver queue around a pause or "
+                f"slow-down; {scenario.name} is a {scenario.broker.kind} pipeline, which has no "
+                "such receiver and no slowdown (see its consumer columns in the summary instead)")
+    return None
+
+
 def overload(series: Mapping[str, Sequence[float]], scenario: Scenario, *, title: str = "",
              axes: Sequence[Axes] | None = None) -> Figure:
-    """Queue length above; goodput, offered load and throughput per second below."""
+    """Queue length above; goodput, offered load and throughput per second below.
+    ValueError for a scenario it cannot picture (:func:`unfit_reason`)."""
+    reason = unfit_reason(scenario)
+    if reason is not None:
+        raise ValueError(reason)
     fig, top, bottom = two_panels(axes)
     workers = scenario.receiver.count * scenario.receiver.workers
     rates = measures.rates(series, workers)
@@ -86,6 +104,9 @@ def write_overload_plot(run_folder: str | Path, out: str | Path) -> list[Path]:
         raise ResultsError(f"{run_folder}: the overload plot needs one run's folder "
                            "(with timeseries.csv and scenario.yaml), as alosim run writes it")
     scenario = load_scenario(folder / "scenario.yaml")
+    reason = unfit_reason(scenario)
+    if reason is not None:
+        raise ResultsError(f"{run_folder}: {reason}")
     check_table(folder / "timeseries.csv")
     frame = pd.read_csv(folder / "timeseries.csv")
     series = {name: frame[name].tolist() for name in frame.columns}
@@ -100,4 +121,4 @@ def write_overload_plot(run_folder: str | Path, out: str | Path) -> list[Path]:
     return written
 
 
-__all__ = ["collapse", "overload", "write_overload_plot"]
+__all__ = ["collapse", "overload", "unfit_reason", "write_overload_plot"]

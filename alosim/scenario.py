@@ -45,6 +45,7 @@ from pydantic import (
 from pydantic.functional_validators import BeforeValidator
 
 from alosim import yamlread
+from alosim.arguments import expect, expect_path
 from alosim.dists import Constant, Distribution, Exponential
 from alosim.units import parse_duration, parse_rate, parse_size, plain_number
 
@@ -367,6 +368,17 @@ class Queue(_Model):
     when_full: Literal["drop-new", "reject", "drop-oldest"] = "drop-new"
     lifo_above: Count | None = Field(
         default=None, ge=0, le=10**9, description="Serve newest first while more than this wait.")
+
+    @model_validator(mode="after")
+    def _bounded(self) -> Queue:
+        # (A resolved scenario writes the default back: only another value is a mistake.)
+        if self.capacity is None and self.when_full != "drop-new":
+            raise ValueError(f"when_full: {self.when_full} applies to a bounded queue: set capacity "
+                             "(an unbounded queue is never full)")
+        if self.capacity is not None and self.lifo_above is not None and self.lifo_above >= self.capacity:
+            raise ValueError(f"lifo_above ({self.lifo_above}) must be below capacity ({self.capacity}): "
+                             f"more than {self.capacity} never wait, so the newest would never go first")
+        return self
 
 
 class Receiver(_Model):
@@ -783,6 +795,8 @@ class Expectation(_Model):
         if isinstance(self.value, bool) and (self.tol or self.rel or self.min is not None
                                               or self.max is not None):
             raise ValueError("a yes/no value takes no tolerance or bounds")
+        if self.min is not None and self.max is not None and self.min > self.max:
+            raise ValueError(f"min ({self.min:g}) is above max ({self.max:g}): no value meets both")
         return self
 
 
@@ -964,6 +978,7 @@ class Scenario(_Model):
         at-most-once preset to whatever the file itself left unsaid. Raises
         :class:`ScenarioError` naming the path if a value is not valid.
         """
+        expect(values, Mapping, "with_overrides", "values", "a mapping of dotted paths to values")
         source = self._source or self.resolved()
         # Leave the sweep out before copying: each point of a sweep would
         # otherwise copy the whole grid (quadratic in its size).
@@ -1088,6 +1103,8 @@ def _deep_copy(value: Any) -> Any:
 
 def load_scenario(path: str | Path, overrides: Iterable[str] = ()) -> Scenario:
     """Read, override and validate a scenario file; raise :class:`ScenarioError` if it is bad."""
+    expect_path(path, "load_scenario")
+    overrides = _override_list(overrides, "load_scenario")
     source = str(path)
     try:
         text = yamlread.read_file(path)
@@ -1104,6 +1121,9 @@ def load_scenario(path: str | Path, overrides: Iterable[str] = ()) -> Scenario:
 
 def parse_scenario(text: str, source: str = "<scenario>", overrides: Iterable[str] = ()) -> Scenario:
     """Validate a scenario given as YAML text."""
+    expect(text, str, "parse_scenario", "text", "the YAML text of a scenario (str)")
+    expect(source, str, "parse_scenario", "source", "a name for messages (str)")
+    overrides = _override_list(overrides, "parse_scenario")
     try:
         data = yamlread.loads(text)
     except yamlread.ReadError as exc:
@@ -1144,7 +1164,20 @@ def _blame_overrides(exc: ScenarioError, overrides: Sequence[str]) -> ScenarioEr
     return exc
 
 
+def _override_list(overrides: Any, function: str) -> list[str]:
+    """``--set`` style overrides as a list of ``path=value`` strings (one string alone
+    would be read a character at a time)."""
+    if isinstance(overrides, (str, bytes)) or not isinstance(overrides, Iterable):
+        raise TypeError(f"{function}(): overrides must be a list of 'path=value' strings, "
+                        f"got {type(overrides).__name__}")
+    items = list(overrides)
+    for item in items:
+        expect(item, str, function, "each override", "a 'path=value' string")
+    return items
+
+
 def validate_scenario(data: Mapping[str, Any], source: str = "<scenario>") -> Scenario:
+    expect(data, Mapping, "validate_scenario", "data", "a mapping of scenario fields")
     try:
         scenario = Scenario.model_validate(data)
     except ValidationError as exc:
@@ -1153,12 +1186,32 @@ def validate_scenario(data: Mapping[str, Any], source: str = "<scenario>") -> Sc
         raise ScenarioError(source, [("", "nested too deeply")]) from None
     from alosim.budget import cost_problems
 
-    problems = cost_problems(scenario)
+    problems = cost_problems(scenario) + _unknown_columns(scenario)
     if problems:
         raise ScenarioError(source, problems)
     scenario._source = _deep_copy(dict(data))
     scenario._origin = source
     return scenario
+
+
+def _unknown_columns(scenario: Scenario) -> list[tuple[str, str]]:
+    """``expect`` columns that no run of ``scenario``'s shape reports (it could never be met)."""
+    if not scenario.expect:
+        return []
+    from alosim.columns import summary_columns
+
+    if scenario.broker is None:
+        shape = "single-hop"
+    else:
+        shape = "log pipeline" if scenario.broker.kind == "log" else "queue pipeline"
+    known = summary_columns(shape)
+    problems = []
+    for column in scenario.expect:
+        if column not in known:
+            close = difflib.get_close_matches(column, sorted(known), n=1, cutoff=0.6)
+            hint = f"; did you mean {close[0]!r}?" if close else ""
+            problems.append((f"expect.{column}", f"a {shape} run reports no such summary column{hint}"))
+    return problems
 
 
 def apply_overrides(data: dict[str, Any], overrides: Iterable[str], source: str) -> dict[str, Any]:

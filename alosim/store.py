@@ -57,6 +57,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from alosim.observe import SERIES_COLUMNS
+from alosim.arguments import expect, expect_path
 from alosim.files import OutputError, ensure_folder, refuse_symlink, safe_child, utc_now, write_atomic
 from alosim.stored import (RUN_FILE, SWEEP_MANIFEST, ResultsError, check_table, parse_json, read_json,
                             read_text)
@@ -601,6 +602,9 @@ def load_sweep(path: str | Path, sweep: str | None = None,
     """All tables of the sweep at ``path`` (see :func:`sweep_folder`)."""
     import pandas as pd
 
+    expect_path(path, "load_sweep")
+    if sweep is not None:
+        expect(sweep, str, "load_sweep", "sweep", "a sweep folder's name, or a part of it (str)")
     folder = sweep_folder(path, sweep, note)
     manifest = read_manifest(folder)
     parameters = tuple(str(p) for p in manifest["parameters"])
@@ -635,6 +639,7 @@ def load_results(path: str | Path, sweep: str | None = None) -> pd.DataFrame:
     (a part of the folder name only it contains), and without it the most
     recent is taken, with a warning that names it.
     """
+    expect_path(path, "load_results")
     return load_sweep(path, sweep).runs
 
 
@@ -675,6 +680,8 @@ def aggregate(runs: pd.DataFrame, columns: Sequence[str] | None = None, *,
     import numpy as np
     import pandas as pd
 
+    expect(runs, pd.DataFrame, "aggregate", "runs", "a run table (a pandas DataFrame from load_results)")
+    expect(confidence, (int, float), "aggregate", "confidence", "a number between 0 and 1")
     if not 0.0 < confidence < 1.0:
         raise ValueError(f"expected a confidence level between 0 and 1, got {confidence!r}")
     names = list(columns) if columns is not None else measures(runs)

@@ -36,6 +36,7 @@ from pathlib import Path
 from typing import Any
 
 from alosim import __version__
+from alosim.arguments import expect, expect_path
 from alosim.executors import Executor, Finished, SerialExecutor
 from alosim.scenario import Scenario, ScenarioError
 from alosim.store import (
@@ -163,6 +164,7 @@ def _hashed_scenario(scenario: Scenario) -> dict[str, Any]:
 
 def expand(scenario: Scenario) -> SweepPlan:
     """Expand and validate the sweep of ``scenario``; raise ScenarioError if any point is bad."""
+    expect(scenario, Scenario, "expand", "scenario", "a Scenario (from alosim.load_scenario)")
     source = scenario.origin
     sweep = scenario.sweep
     if sweep is None:
@@ -347,6 +349,9 @@ def run_sweep(
     recorded in the folder's history (``alosim results``). Ctrl-C raises :class:`SweepInterrupted` after
     the tables have been written with every finished run.
     """
+    expect(plan, (SweepPlan, Scenario), "run_sweep", "plan",
+           "a Scenario (from alosim.load_scenario) or a SweepPlan (from alosim.sweep.expand)")
+    expect_path(out, "run_sweep", "out")
     if isinstance(plan, Scenario):
         plan = expand(plan)
     executor = executor or SerialExecutor()
