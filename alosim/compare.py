@@ -26,6 +26,7 @@ from typing import Any
 
 from alosim.files import OutputError
 from alosim.scenario import Scenario
+from alosim.shown import join_lines
 
 #: The summary columns compared, in order, with the words ``alosim run`` uses.
 MEASURES: tuple[tuple[str, str], ...] = (
@@ -265,7 +266,7 @@ def format_comparison(result: Comparison) -> str:
     for cells in [header, *body]:
         lines.append("  ".join([f"{cells[0]:<{widths[0]}}"]
                                + [f"{c:>{w}}" for c, w in zip(cells[1:], widths[1:])]).rstrip())
-    return "\n".join(lines)
+    return join_lines(lines)
 
 
 __all__ = ["CompareError", "Comparison", "Input", "MEASURES", "Row", "compare", "format_comparison",

@@ -76,6 +76,7 @@ from alosim.scenario import (
     set_path,
     validate_scenario,
 )
+from alosim.shown import join_lines
 from alosim.simulate import RunResult, simulate
 from alosim.streams import Streams
 from alosim.units import parse_duration, parse_rate
@@ -859,7 +860,7 @@ def format_findings(findings: Findings, *, where: Path | None = None) -> str:
         lines.append("")
         lines.append("never violated:")
         lines += [f"  {line}" for line in findings.never_violated]
-    return "\n".join(lines)
+    return join_lines(lines)
 
 
 def shown_path(path: Path, where: Path | None) -> Path:

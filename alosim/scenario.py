@@ -46,6 +46,7 @@ from pydantic.functional_validators import BeforeValidator
 
 from alosim import yamlread
 from alosim.arguments import expect, expect_path
+from alosim.shown import printable
 from alosim.dists import Constant, Distribution, Exponential
 from alosim.units import parse_duration, parse_rate, parse_size, plain_number
 
@@ -111,15 +112,6 @@ class ScenarioError(Exception):
 
 #: Problems listed for one scenario; the rest are counted ("... and N more problems").
 MAX_PROBLEMS = 20
-
-
-def printable(text: object) -> str:
-    """One line, whatever a key or value contained: control characters and
-    line separators (newlines, NEL, U+2028, ...) are shown escaped."""
-    text = str(text)
-    if text.isprintable():
-        return text
-    return "".join(c if c.isprintable() else ascii(c)[1:-1] for c in text)
 
 
 class _Model(BaseModel):

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -32,6 +33,8 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from alosim.files import OutputError, RefusedFile, check_regular, read_bounded
+
+_NAME = re.compile(r"^[A-Za-z0-9_.-]{1,100}$")
 
 KiB = 1 << 10
 MiB = 1 << 20
@@ -122,10 +125,19 @@ class ExploreRun(_Stored):
     model_config = ConfigDict(strict=True, extra="allow", allow_inf_nan=True, frozen=True)
 
     index: int = Index
-    drawn: dict[str, Any]
-    overrides: dict[str, Any]
-    violations: list[list[Any]]
+    drawn: dict[Annotated[str, Field(pattern=r"^[A-Za-z0-9_.-]{1,200}$")], Any]  # dotted paths
+    overrides: dict[Annotated[str, Field(pattern=r"^[A-Za-z0-9_.-]{1,200}$")], Any]
+    violations: list[Annotated[list[Any], Field(min_length=3, max_length=3)]]  # [guarantee, cause, amount]
     skipped: str
+
+    @field_validator("violations")
+    @classmethod
+    def _named(cls, violations: list[list[Any]]) -> list[list[Any]]:
+        for i, (guarantee, cause, _) in enumerate(violations):
+            if not all(isinstance(n, str) and _NAME.match(n) for n in (guarantee, cause)):
+                raise ValueError(f"violations[{i}] must be [guarantee, cause, amount], named by letters, "
+                                 "digits, '_', '.' and '-'")
+        return violations
 
 
 @dataclass(frozen=True)

@@ -39,6 +39,7 @@ from alosim import __version__
 from alosim.arguments import expect, expect_path
 from alosim.executors import Executor, Finished, SerialExecutor
 from alosim.scenario import Scenario, ScenarioError
+from alosim.shown import printable
 from alosim.store import (
     FORMAT,
     LATENCY_SAMPLES_MAX,
@@ -385,8 +386,8 @@ def run_sweep(
 
 def describe(plan: SweepPlan) -> str:
     """One line: how many points, replications and runs."""
-    return (f"{plan.name}: {len(plan.points)} points x {plan.replications} replications = "
-            f"{plan.runs} runs ({', '.join(plan.parameters) or 'no parameters'})")
+    return printable(f"{plan.name}: {len(plan.points)} points x {plan.replications} replications = "
+                     f"{plan.runs} runs ({', '.join(plan.parameters) or 'no parameters'})")
 
 
 def _outcome(folder: Path, total: int, reused: int, computed: int, runs: Any) -> SweepOutcome:
