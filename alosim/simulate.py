@@ -17,6 +17,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import numbers
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -125,7 +126,7 @@ def simulate(scenario: Scenario, seed: int | None = None, *,
     expect(scenario, Scenario, "simulate", "scenario",
            "a Scenario (from alosim.load_scenario or alosim.parse_scenario)")
     if seed is not None:
-        expect(seed, int, "simulate", "seed", "a whole number or None")
+        expect(seed, numbers.Integral, "simulate", "seed", "a whole number or None")
     if progress is not None and not callable(progress):
         raise TypeError(f"simulate(): progress must be a function or None, got {type(progress).__name__}")
     scenario = scenario.with_seed(seed)
