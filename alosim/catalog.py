@@ -30,7 +30,8 @@ from typing import Any
 
 from alosim.store import HISTORY, MANIFEST, RUNS_DIR, _parse_run_file_name, manifest_keys
 from alosim.stored import HISTORY as HISTORY_KIND
-from alosim.stored import RUN_FILE, RUN_MANIFEST, SWEEP_MANIFEST, ResultsError, parse_json, read_json, read_text
+from alosim.stored import (RUN_FILE, RUN_MANIFEST, SWEEP_MANIFEST, ResultsError, parse_json, read_json,
+                            read_text)
 
 RUN_MANIFEST_FILE = "manifest.json"
 

@@ -73,7 +73,8 @@ def damaged_lines(lines: list[str]) -> list[str]:
 
 
 def other_run_still_listed(lines: list[str]) -> bool:
-    return sum(1 for line in lines if line.strip().startswith("run ") and line not in damaged_lines(lines)) == 1
+    damaged = damaged_lines(lines)
+    return sum(1 for line in lines if line.strip().startswith("run ") and line not in damaged) == 1
 
 
 @pytest.mark.skipif(not DEV_ZERO.exists(), reason="no /dev/zero")

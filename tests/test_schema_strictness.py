@@ -1,12 +1,13 @@
-"""Every number of the schema is written as a number: one test walks the whole schema.
+"""Every number of the schema is written as a number, every flag as a flag: one test
+walks the whole schema.
 
 The walk starts at :class:`alosim.scenario.Scenario` and follows every field into
 every model it can hold (optional sections, lists, mappings, the members of a
 union such as the latency distributions), so a field added tomorrow is checked
 without anyone adding it here. Each numeric field -- a count, a number, a
 probability, a duration, a rate, a size -- gets booleans, strings, NaN,
-infinities and control characters, and must answer with a
-:class:`ScenarioError` naming the field's dotted path.
+infinities and control characters, each flag numbers and strings, and must
+answer with a :class:`ScenarioError` naming the field's dotted path.
 """
 
 from __future__ import annotations
@@ -96,6 +97,8 @@ def _walk(options: list[Any], metadata: list[Any], path: Path,
     numbers = [o for o in options if _is_number(o)]
     if numbers:
         yield path, {}, _refused(options, metadata)
+    elif bool in options:  # a flag: true or false, nothing that merely looks like one
+        yield path, {}, [1, 0, "true", "yes", "", math.nan, "\x1b[31mtrue"]
     for option in options:
         origin = get_origin(option)
         if _is_model(option) and option not in seen:
@@ -165,7 +168,8 @@ CASES = [(path, surround, value) for path, surround, bad in FIELDS for value in 
 def test_the_walk_reaches_every_model_and_the_new_fields():
     paths = {".".join(p) for p, _, _ in FIELDS}
     # A few that pipelines, logs and overload added, and one of each kind of union member.
-    for expected in ("broker.partitions", "broker.keys.count", "broker.keys.s", "consumer.fetch_batch",
+    for expected in ("broker.durable", "receiver.dedup_on_arrival", "explore.vary_seed",
+                     "broker.partitions", "broker.keys.count", "broker.keys.s", "consumer.fetch_batch",
                      "consumer.commit.interval", "receiver.queue.lifo_above",
                      "sender.circuit_breaker.window", "budget.memory", "expect.lost.min",
                      "network.data.latency.mean", "network.data.loss.p", "faults.0.factor",
