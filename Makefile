@@ -15,8 +15,8 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)  ## run the default scenario
 	$(BIN)/alosim run scenarios/ack-lost.yaml
 
-test: $(STAMP)  ## run the whole test suite (unit, validation, notebooks)
-	$(BIN)/python -m pytest
+test: $(STAMP)  ## run the whole test suite (unit, validation, notebooks) on every core
+	$(BIN)/python -m pytest -n auto --dist worksteal
 
 bench: $(STAMP)  ## throughput benchmark against a one-process-per-message SimPy baseline
 	$(BIN)/python benchmarks/throughput.py

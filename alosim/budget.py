@@ -65,6 +65,7 @@ BYTES_PER_MESSAGE = 1000  # a message in flight: its record, its timer, its pack
 BYTES_PER_SET_ID = 100  # an id in a set (or sequence) store
 BYTES_PER_TTL_ID = 200  # an id with its expiry (dict + queue), also LRU (ordered dict)
 BYTES_PER_TRACED_MESSAGE = 2000  # ~10 trace rows of ~200 bytes
+BYTES_PER_RECOVERY_SAMPLE = 200  # one sample the recovery criterion keeps (a tuple in a deque)
 
 
 _NO_END = ("set sender.retry.max_attempts, sender.retry.delivery_timeout or max_time "
@@ -244,7 +245,21 @@ def memory_estimate(s: Scenario) -> list[tuple[str, str, float]]:
     if traced:
         parts.append(("observe.trace_messages", f"the trace of {traced:,.0f} messages",
                       traced * BYTES_PER_TRACED_MESSAGE))
+    samples = recovery_samples(s)
+    if samples:
+        parts.append(("observe.recovery.window", f"the recovery criterion's last {samples:,.0f} samples "
+                      "(observe.recovery.window / observe.sample_every)", samples * BYTES_PER_RECOVERY_SAMPLE))
     return parts
+
+
+def recovery_samples(s: Scenario) -> float:
+    """Most samples the recovery criterion keeps in a run of ``s`` (one window's,
+    :class:`alosim.overload.RecoveryDetector`); 0 when the run has no verdict -- no
+    open-loop arrivals or no scheduled pause or slow-down (its criterion_trigger)."""
+    if s.sender.rate is None or not any(f.kind in ("pause", "slow") and f.at is not None
+                                        and f.for_ is not None for f in s.faults):
+        return 0.0
+    return s.observe.recovery.window / s.observe.sample_every + 2
 
 
 def _throughput(s: Scenario) -> float:
@@ -316,15 +331,22 @@ def run_until(env: simpy.Environment, stop: simpy.Event, progress: Callable[[], 
 
 
 class Sampling:
-    """The sampling interval of one run, doubled whenever the series fills."""
+    """The sampling interval of one run, doubled whenever the series fills.
 
-    __slots__ = ("every", "max_rows")
+    ``stride`` counts instants of the configured interval per row kept: a run
+    that samples at every configured instant (for the recovery criterion,
+    :class:`alosim.overload.RecoveryDetector`) keeps a row at every
+    ``stride``-th one, on the same grid as a run that samples only for rows.
+    """
+
+    __slots__ = ("every", "max_rows", "stride")
 
     def __init__(self, every: float, max_rows: int) -> None:
         self.every = every
         # Even, so that the row that overflows it has an even index and is kept:
         # the rows kept then lie on a regular grid of twice the interval.
         self.max_rows = max_rows - max_rows % 2
+        self.stride = 1
 
     def fit(self, series: dict[str, list[Any]]) -> float:
         """Coarsen ``series`` if it holds more than ``max_rows`` rows; return the next interval.
@@ -341,6 +363,7 @@ class Sampling:
                     kept.append(values[last])
                 values[:] = kept
             self.every *= 2
+            self.stride *= 2
         return self.every
 
 

@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from functools import wraps
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, NamedTuple, TypeVar
 
 import click
 
@@ -128,9 +128,7 @@ def run(file: Path, seed: int | None, out: Path, overrides: Sequence[str], no_pl
     folder = write_run(result, out, plot=not no_plot, command=_command())
     _echo(format_summary(scenario, result.summary, result.wall_time_s))
     if scenario.broker is None:
-        from alosim.overload import recovery
-
-        verdict = recovery(scenario, result.series)
+        verdict = result.recovery()
         if verdict.trigger is not None:
             summary = result.summary
             work = summary["duplicate_work_fraction"]
@@ -379,8 +377,9 @@ def explore(file: Path, runs: int, seed: int, jobs: int | None, executor_kind: s
     """Search variations of scenario FILE for guarantee violations; shrink each one found.
 
     What may vary comes from the scenario's explore: section (without one:
-    up to two receiver crashes and one partition, anywhere in a run); what
-    must hold is its semantics plus its guarantees: section. Each kind of
+    up to two crashes of the receivers, or of a pipeline's consumers, and
+    one partition, anywhere in a run); what must hold is its semantics plus
+    its guarantees: section. Each kind of
     violation (guarantee, cause) is shrunk to a minimal scenario, written
     with its trace and sequence diagram into OUT/<name>/explore-<hash>/.
     Running the same command again reuses the runs stored there.
@@ -391,6 +390,7 @@ def explore(file: Path, runs: int, seed: int, jobs: int | None, executor_kind: s
 
     scenario = load_scenario(file, overrides)
     exploring.check_vary(scenario, exploring.explore_of(scenario))
+    exploring.check_crashes(scenario, exploring.explore_of(scenario), exact=False)
     prepare_out(out, scenario.name)  # before starting any worker: a bad --out costs nothing
     kind = executor_kind or ("dask" if scheduler else "local")
     try:
@@ -466,12 +466,14 @@ _SWEEP_COLUMNS: list[tuple[str, tuple[str, str], bool]] = [
 
 def format_sweep_table(agg: Any, parameters: Sequence[str], confidence: float = 0.95) -> str:
     """One line per point: its parameters, runs, and mean ± CI half-width of key measures."""
+    from alosim.store import value_text
+
     shown = [(m, label, count) for m, label, count in _SWEEP_COLUMNS if f"{m}_mean" in agg]
     top = ["" for _ in parameters] + [""] + [label[0] for _, label, _ in shown]
     header = [*parameters, "runs", *(label[1] for _, label, _ in shown)]
     rows = []
     for _, row in agg.iterrows():
-        cells = [printable(row[p]) for p in parameters] + [str(row["runs"])]
+        cells = [printable(value_text(row[p])) for p in parameters] + [str(row["runs"])]
         for m, _, count in shown:
             mean, high = row[f"{m}_mean"], row[f"{m}_ci_high"]
             half = high - mean
@@ -483,11 +485,22 @@ def format_sweep_table(agg: Any, parameters: Sequence[str], confidence: float = 
                 cells.append(f"{mean:.4g}" + ("" if half != half else f" ± {half:.2g}"))
         rows.append(cells)
     widths = [max(len(str(c)) for c in column) for column in zip(top, header, *rows)]
-    lines = [f"mean over each point's runs ± half-width of its {confidence:.0%} confidence interval "
-             "(Student t, n - 1 degrees of freedom; none with one run)"]
+    lines = [_interval_legend([int(n) for n in agg["runs"]], confidence)]
     lines += ["  ".join(f"{c:>{w}}" for c, w in zip(cells, widths)).rstrip()
               for cells in [top, header, *rows]]
     return join_lines(lines)
+
+
+def _interval_legend(runs: Sequence[int], confidence: float) -> str:
+    """What the sweep table's cells are, from how many runs each point has."""
+    if max(runs, default=0) <= 1:
+        return ("one run per point: each value is that run's, without a confidence interval "
+                "(set sweep.replications to 2 or more for one)")
+    legend = (f"mean over each point's runs ± half-width of its {confidence:.0%} confidence interval "
+              "(Student t, n - 1 degrees of freedom")
+    if min(runs) <= 1:
+        legend += "; none for a point with one run"
+    return legend + ")"
 
 
 @cli.command(name="compare")
@@ -571,6 +584,24 @@ def results(folder: Path) -> None:
 
 # -- the summary table ---------------------------------------------------------
 
+_BACKLOG = "sender backlog (create -> first send)"
+
+
+def _backlog_title(scenario: Scenario) -> str:
+    """The backlog section's title, with what can hold a created message back in this
+    scenario: only open-loop arrivals behind a window wait (a closed loop creates a message
+    when it can send it; without a window it is sent at once), and a crashed sender with a
+    durable outbox keeps those waiting until its restart (no message arrives meanwhile)."""
+    sender = scenario.sender
+    waits = []
+    if sender.rate is not None and sender.window is not None:
+        waits.append("window room")
+        if sender.durable_outbox and any(f.kind == "crash" and f.target.startswith("sender")
+                                         for f in scenario.faults):
+            waits.append("a crashed sender's restart")
+    return _BACKLOG if not waits else f"{_BACKLOG[:-1]}: waiting for {' or '.join(waits)})"
+
+
 _SECTIONS: list[tuple[str, list[tuple[str, str]]]] = [
     ("traffic", [
         ("messages", "messages created"),
@@ -600,7 +631,7 @@ _SECTIONS: list[tuple[str, list[tuple[str, str]]]] = [
         ("ack_latency_p99_s", "send -> ack p99"),
         ("ack_latency_max_s", "send -> ack max"),
     ]),
-    ("sender backlog (create -> first send: waiting for window room)", [
+    (_BACKLOG, [
         ("outbox_wait_p50_s", "outbox wait p50"),
         ("outbox_wait_p95_s", "outbox wait p95"),
         ("outbox_wait_p99_s", "outbox wait p99"),
@@ -680,6 +711,8 @@ def format_summary(scenario: Scenario, summary: dict[str, Any], wall_time_s: flo
         present = [(key, label) for key, label in rows if key in summary]
         if not present:
             continue
+        if title == _BACKLOG:
+            title = _backlog_title(scenario)
         lines.append(f"  {title}")
         for key, label in present:
             lines.append(f"    {label:<30} {_fmt(key, summary[key]):>18}")
@@ -698,16 +731,9 @@ def format_summary(scenario: Scenario, summary: dict[str, Any], wall_time_s: flo
         lines.extend(_pipeline_lines(summary))
     if "log_records_appended" in summary:
         lines.extend(_log_lines(summary))
-    for title, prefix in (("duplicates processed, by cause", "duplicates_"),
-                          ("losses, by cause", "lost_")):
-        causes = [(k, v) for k, v in summary.items()
-                  if k.startswith(prefix) and k not in ("duplicates_detected",) and isinstance(v, int)
-                  and not isinstance(v, bool) and v and k != "lost"
-                  and not k.startswith(("duplicates_publish", "duplicates_consume"))]
-        if causes:
-            lines.append(f"  {title}")
-            for key, value in causes:
-                lines.append(f"    {key[len(prefix):].replace('_', ' '):<30} {_fmt(key, value):>18}")
+    names = _cause_names()
+    lines += _cause_lines("duplicates processed, by cause", summary, names.duplicates)
+    lines += _cause_lines("losses, by cause", summary, names.losses)
     lines.append("  guarantees")
     for key, value in summary.items():
         if key.startswith("check_"):
@@ -758,14 +784,48 @@ def _pipeline_lines(summary: dict[str, Any]) -> list[str]:
             if key in BOUNDED_QUEUE_COLUMNS and key not in summary:
                 continue  # an unbounded queue drops and refuses nothing
             lines.append(f"    {label:<30} {_fmt(key, summary.get(key, 0)):>18}")
-    causes = [(k, v) for k, v in summary.items()
-              if k.startswith(("duplicates_publish_", "duplicates_consume_")) and v]
-    if causes:
-        lines.append("  duplicate effects, by hop and cause")
-        for key, value in causes:
-            hop, _, cause = key.removeprefix("duplicates_").partition("_")
-            lines.append(f"    {hop + ': ' + cause.replace('_', ' '):<30} {_fmt(key, value):>18}")
+    lines += _cause_lines("duplicate effects, by hop and cause", summary, _cause_names().hop_duplicates)
     return lines
+
+
+class _CauseNames(NamedTuple):
+    """The cause columns of :mod:`alosim.guarantees`' registry, each with its printed name."""
+
+    duplicates: dict[str, str]  # a single hop's duplicates_<cause>
+    hop_duplicates: dict[str, str]  # a pipeline's duplicates_<hop>_<cause>, named "hop: cause"
+    losses: dict[str, str]  # lost_<cause>, every shape's
+    order: dict[str, str]  # a log's <cause>, out of key or partition order
+
+
+#: The hops a pipeline's duplicate causes are charged to (the registry's cause prefixes).
+_HOPS = ("publish", "consume")
+
+
+def _cause_names() -> _CauseNames:
+    """Every cause column the registry of causes knows (:mod:`alosim.guarantees`), named."""
+    from alosim.guarantees import DUPLICATES, KEY_ORDER, LOSSES
+
+    duplicates: dict[str, str] = {}
+    hops: dict[str, str] = {}
+    for cause, column in zip(DUPLICATES.causes, DUPLICATES.columns()):
+        hop, _, rest = cause.partition("_")
+        if hop in _HOPS:
+            hops[column] = f"{hop}: {rest.replace('_', ' ')}"
+        else:
+            duplicates[column] = cause.replace("_", " ")
+    return _CauseNames(duplicates, hops,
+                       {column: cause.replace("_", " ") for cause, column in zip(LOSSES.causes, LOSSES.columns())},
+                       {cause: cause.replace("_", " ") for cause in KEY_ORDER.causes})
+
+
+def _cause_lines(title: str, summary: dict[str, Any], names: dict[str, str]) -> list[str]:
+    """``title`` and one line per cause of ``names`` the run counted (in the summary's
+    order): only columns of a registry of causes, never any other count."""
+    causes = [(key, value) for key, value in summary.items()
+              if key in names and isinstance(value, int) and not isinstance(value, bool) and value]
+    if not causes:
+        return []
+    return [f"  {title}", *(f"    {names[key]:<30} {_fmt(key, value):>18}" for key, value in causes)]
 
 
 _LOG_SECTIONS: list[tuple[str, list[tuple[str, str]]]] = [
@@ -801,17 +861,11 @@ def _log_lines(summary: dict[str, Any]) -> list[str]:
         lines.append(f"  {title}")
         for key, label in rows:
             lines.append(f"    {label:<30} {_fmt(key, summary.get(key, 0)):>18}")
-    for title, prefix in (("duplicate effects, by cause", ("duplicates_publish_", "duplicates_consume_")),
-                          ("effects out of key order, by cause", ("out_of_order_key_",)),
-                          ("effects out of partition order, by cause", ("out_of_order_partition_",))):
-        causes = [(k, v) for k, v in summary.items() if k.startswith(prefix) and v]
-        if causes:
-            lines.append(f"  {title}")
-            for key, value in causes:
-                cause = key
-                for start in prefix:
-                    cause = cause.removeprefix(start)
-                lines.append(f"    {cause.replace('_', ' '):<30} {_fmt(key, value):>18}")
+    names = _cause_names()
+    lines += _cause_lines("duplicate effects, by hop and cause", summary, names.hop_duplicates)
+    for scope in ("key", "partition"):
+        lines += _cause_lines(f"effects out of {scope} order, by cause", summary,
+                              {f"out_of_order_{scope}_{c}": name for c, name in names.order.items()})
     return lines
 
 

@@ -5,7 +5,8 @@ scenario's shape reports can never be met, and is refused when the scenario
 is validated. The names come from the same functions that fill a run's
 summary (:mod:`alosim.observe`, :mod:`alosim.observe_pipeline`,
 :mod:`alosim.observe_log`), called on empty books with every optional column
-turned on, so a new cause or counter is known here at once. The few columns
+turned on, and the checks of :data:`alosim.guarantees.PROMISES`, so a new
+cause, counter or guarantee is known here at once. The few columns
 that :mod:`alosim.simulate` and :mod:`alosim.overload` add themselves are
 listed below (:data:`RUN_COLUMNS`, :data:`SINGLE_HOP_COLUMNS`); a test runs
 each shape and fails if its summary holds a column this module does not know.
@@ -18,12 +19,12 @@ from __future__ import annotations
 import functools
 from types import SimpleNamespace
 
+from alosim.guarantees import PROMISES
 from alosim.observe import (
     COUNTER_COLUMNS,
     RECEIVER_MITIGATION_COLUMNS,
     Recorder,
     cause_columns,
-    checks,
     latency_columns,
     receiver_mitigation_columns,
     sender_mitigation_columns,
@@ -60,8 +61,7 @@ def summary_columns(shape: str) -> frozenset[str]:
     names = set(RUN_COLUMNS) | set(COUNTER_COLUMNS) | set(DERIVED)
     names |= set(cause_columns(rec)) | set(latency_columns(rec))
     names |= set(sender_mitigation_columns(rec, retry_budget=True, circuit_breaker=True))
-    zero = {"duplicate_processing": 0, "acked_not_processed": 0, "lost": 0, "out_of_order_key": 0}
-    names |= {f"check_{name}" for name in checks("exactly-once", zero)}
+    names |= {f"check_{promise.name}" for promise in PROMISES}
     if shape == "single-hop":
         every_flag = SimpleNamespace(**dict.fromkeys(RECEIVER_MITIGATION_COLUMNS, True))
         names |= set(receiver_mitigation_columns(rec, every_flag)) | set(SINGLE_HOP_COLUMNS)

@@ -12,19 +12,31 @@ that shows it? It is swarm testing for delivery configurations:
    the simulation seed, then crashes and partitions. The same ``S`` and ``i``
    always draw the same variation, whichever executor ran it and in
    whatever order, so the same command finds the same things.
-2. **Check.** Each variation is simulated and checked: the semantics checks
-   of the scenario (:func:`alosim.observe.checks`) and the limits it
-   declares in ``guarantees:``. Every violation is a pair (guarantee,
-   cause); the cause comes from the summary's ``duplicates_<cause>`` and
-   ``lost_<cause>`` columns (``store_size`` and ``latency`` for the dedup
-   store and latency limits).
+2. **Check.** Each variation is simulated and checked: the checks of its
+   semantics (those ``alosim run`` reports) and the limits it declares in
+   ``guarantees:``, both read from one registry of causes
+   (:mod:`alosim.guarantees`) for a single hop, a queue pipeline and a log.
+   Every violation is a pair (guarantee, cause); the cause is the summary
+   column that counted it (``duplicates_<cause>``, a pipeline's
+   ``duplicates_consume_<cause>``, ``lost_<cause>``, ...; ``store_size``
+   and ``latency`` for the dedup store and latency limits).
 3. **Shrink.** For each (guarantee, cause) the first run showing it is
-   simplified step by step (:data:`SHRINK_STEPS`): fewer messages, fewer
-   faults, shorter faults, earlier times, constant distributions, fewer
-   actors, lower loss. A simplification is kept when the scenario still
-   violates the same guarantee with the same cause; the loop ends when none
-   applies. The result is a plain scenario file that ``alosim run``
+   simplified step by step (:data:`SHRINK_STEPS`): fewer messages (a
+   bisection), fewer faults, shorter faults, earlier times, constant
+   distributions, fewer actors, lower loss. A simplification is kept when
+   the scenario still violates the same guarantee with the same cause; the
+   loop ends when none applies -- or at :data:`SHRINK_MAX_RUNS`
+   simulations, and then the result is called the smallest found, not
+   minimal. The result is a plain scenario file that ``alosim run``
    reproduces, written with its trace and sequence diagram.
+
+**What may crash.** A crash space targets anything a scenario's ``faults:``
+may crash (:data:`alosim.scenario.FAULT_TARGET`): senders, receivers, and
+in a pipeline its consumers and broker; left out, the far end (receivers,
+or consumers). A target the scenario lacks is refused before the search
+starts; a draw whose target does not exist (``consumer-2`` of a drawn
+``consumer.count: 1``) is skipped before its pilot run. A search none of
+whose draws is valid is an error, not "no violation found".
 
 **Where fault times are drawn (the bias).** Violations hide in short
 windows: between a side effect and the record of its id (``write_delay``),
@@ -45,7 +57,11 @@ test_the_bias_finds_a_planted_violation_in_fewer_runs`` measures the gain.
 ``<out>/<name>/explore-<hash>/runs/`` (written atomically); the hash covers
 what the runs compute (scenario, explore and guarantees sections, seed), not
 their number. Running again, with the same or a larger ``--runs``, computes
-only the runs not stored; Ctrl-C keeps every finished run.
+only the runs not stored; Ctrl-C keeps every finished run. A group's folder
+ends with ``minimal.json``; a search that finds the group's first run the
+same leaves a folder that has it as it is (neither shrunk nor written again).
+Stored runs keep their keys in the order they were drawn, so a search
+finished from stored runs writes the same bytes as one that made them.
 """
 
 from __future__ import annotations
@@ -61,11 +77,10 @@ from typing import Any
 
 import yaml
 
-from alosim import __version__
+from alosim import __version__, guarantees
 from alosim.executors import Executor, Finished, SerialExecutor
-from alosim.stored import EXPLORE_RUN, ResultsError, read_json
+from alosim.stored import EXPLORE_RUN, ResultsError, Stored, read_json, read_text
 from alosim.files import ensure_folder, refuse_symlink, safe_child, write_text_atomic
-from alosim.observe import DUPLICATE_CAUSES, LOSS_CAUSES
 from alosim.scenario import (
     CrashSpace,
     Explore,
@@ -74,6 +89,7 @@ from alosim.scenario import (
     Scenario,
     ScenarioError,
     set_path,
+    target_problem,
     validate_scenario,
 )
 from alosim.shown import join_lines
@@ -82,8 +98,9 @@ from alosim.streams import Streams
 from alosim.units import parse_duration, parse_rate
 
 FORMAT = 1
-#: Faults when the scenario has no explore section: up to two receiver crashes and one partition.
-DEFAULT_EXPLORE = Explore(crashes=[CrashSpace(target="receivers", max=2)], partitions=PartitionSpace(max=1))
+#: Faults when the scenario has no explore section: up to two crashes of the far end
+#: (receivers, or a pipeline's consumers) and one partition.
+DEFAULT_EXPLORE = Explore(crashes=[CrashSpace(max=2)], partitions=PartitionSpace(max=1))
 DEFAULT_FOR_S = (0.01, 1.0)  # how long a drawn fault lasts when the section does not say
 PILOT_TRACE_MAX = 10_000  # messages whose moments the pilot run notes
 SHRINK_MAX_RUNS = 2000  # simulations one shrink may spend (each of a scenario that only gets smaller)
@@ -97,14 +114,28 @@ MIN_FAULT_S = 1e-3  # shrinking makes no fault shorter than this
 
 
 def explore_of(scenario: Scenario) -> Explore:
-    """The scenario's explore section, with the default faults where it is silent."""
+    """The scenario's explore section, with the default faults where it is silent and
+    every crash aimed: a crash space without a target crashes the far end."""
     spec = scenario.explore or DEFAULT_EXPLORE
-    update: dict[str, Any] = {}
-    if spec.crashes is None:
-        update["crashes"] = DEFAULT_EXPLORE.crashes
+    far_end = "consumers" if scenario.is_pipeline else "receivers"
+    crashes = [space if space.target is not None else space.model_copy(update={"target": far_end})
+               for space in (DEFAULT_EXPLORE.crashes if spec.crashes is None else spec.crashes) or []]
+    update: dict[str, Any] = {"crashes": crashes}
     if spec.partitions is None:
         update["partitions"] = DEFAULT_EXPLORE.partitions
-    return spec.model_copy(update=update) if update else spec
+    return spec.model_copy(update=update)
+
+
+def check_crashes(scenario: Scenario, spec: Explore, *, exact: bool = True) -> None:
+    """Refuse a crash space whose target ``scenario`` does not have (receivers in a
+    pipeline, a broker on a single hop, ``consumer-5`` of two), naming the field. With
+    ``exact`` false only the kind is checked: a drawn count may make the number fit."""
+    for i, space in enumerate(spec.crashes or []):
+        target = space.target or ""
+        kind = f"{target.partition('-')[0].removesuffix('s')}s" if target[-1:].isdigit() else target
+        problem = target_problem(scenario, target if exact or target_problem(scenario, kind) else kind)
+        if problem is not None:
+            raise ScenarioError(scenario.origin, [(f"explore.crashes.{i}.target", problem)])
 
 
 def _rng(seed: int, index: int, part: str) -> Any:
@@ -179,13 +210,17 @@ class Moments:
 
 
 def moments(scenario: Scenario, result: RunResult) -> Moments:
+    """The pilot's moments, and the stores that set how a biased fault is drawn: the
+    far end's (receiver or consumer: its ``write_delay``) and the store that answers
+    the sender's resends across a partition (receiver, or a pipeline's broker: its TTL)."""
     times = sorted({e.time_s for e in result.trace or [] if e.event in MOMENTS})
-    dedup = scenario.receiver.dedup
+    far_end = scenario.consumer.dedup if scenario.consumer is not None else scenario.receiver.dedup
+    resends = scenario.broker.dedup if scenario.broker is not None else scenario.receiver.dedup
     ttl = None
-    if dedup.kind == "ttl" and dedup.window is not None:
-        ttl = (dedup.window, dedup.window + 2 * scenario.sender.retry.timeout)
+    if resends.kind == "ttl" and resends.window is not None:
+        ttl = (resends.window, resends.window + 2 * scenario.sender.retry.timeout)
     return Moments(float(result.summary["sim_time_s"]), tuple(times),
-                   dedup.write_delay if dedup.write_delay > 0 else 1e-3, ttl)
+                   far_end.write_delay if far_end.write_delay > 0 else 1e-3, ttl)
 
 
 def draw_faults(scenario: Scenario, spec: Explore, seed: int, index: int,
@@ -199,10 +234,10 @@ def draw_faults(scenario: Scenario, spec: Explore, seed: int, index: int,
         count = int(rng.integers(space.min, space.max + 1))
         crashes += count
         for _ in range(count):
-            target = space.target
-            if target in ("receivers", "senders"):
+            target = space.target or ""
+            if target in ("receivers", "senders", "consumers"):
                 kind = target[:-1]
-                total = scenario.receiver.count if kind == "receiver" else scenario.sender.count
+                total = getattr(scenario, kind).count
                 target = f"{kind}-{int(rng.integers(0, total))}"
             at, biased = _start(rng, space.at, seen, spec.bias)
             low, high = space.for_ or DEFAULT_FOR_S
@@ -281,6 +316,7 @@ def run_one(task: ExploreTask) -> RunOutcome:
     try:
         knobs, drawn = draw_knobs(scenario, spec, task.seed, task.index)
         varied = scenario.with_overrides(knobs)
+        check_crashes(varied, spec)  # before the pilot: a draw that cannot apply costs nothing
         messages = varied.messages or PILOT_TRACE_MAX
         pilot = simulate(varied.with_overrides({"observe.trace_messages": min(messages, PILOT_TRACE_MAX)}))
         faults, drawn_faults = draw_faults(varied, spec, task.seed, task.index, moments(varied, pilot))
@@ -297,45 +333,26 @@ def run_one(task: ExploreTask) -> RunOutcome:
 
 
 def violations(scenario: Scenario, summary: Mapping[str, Any]) -> list[list[Any]]:
-    """Every (guarantee, cause, amount) a run's summary breaks, in a fixed order."""
-    found: list[list[Any]] = []
-
-    def by_cause(guarantee: str, prefix: str, causes: Sequence[str]) -> None:
-        for cause in causes:
-            amount = int(summary.get(f"{prefix}{cause}", 0))
-            if amount:
-                found.append([guarantee, cause, amount])
-
-    semantics = scenario.semantics
-    if semantics in ("at-most-once", "exactly-once") and summary["duplicate_processing"] > 0:
-        by_cause("no_duplicate_processing", "duplicates_", DUPLICATE_CAUSES)
-    if semantics in ("at-least-once", "exactly-once"):
-        if summary["acked_not_processed"] > 0:
-            # An acked message goes unprocessed when a crash ends its processing
-            # or a Bloom filter takes it for a duplicate: the loss causes say which.
-            causes = [c for c in ("acked_then_crashed", "bloom_false_positive") if summary.get(f"lost_{c}", 0)]
-            found.append(["acked_were_processed", causes[0] if causes else "unexplained",
-                          int(summary["acked_not_processed"])])
-        if summary["lost"] > 0:
-            by_cause("none_lost", "lost_", LOSS_CAUSES)
-    limits = scenario.guarantees or Guarantees()
-    if limits.max_duplicate_effects is not None and summary["duplicate_processing"] > limits.max_duplicate_effects:
-        by_cause("max_duplicate_effects", "duplicates_", DUPLICATE_CAUSES)
-    if limits.max_lost is not None and summary["lost"] > limits.max_lost:
-        by_cause("max_lost", "lost_", LOSS_CAUSES)
-    if limits.max_dedup_entries is not None and summary["dedup_entries_peak"] > limits.max_dedup_entries:
-        found.append(["max_dedup_entries", "store_size", int(summary["dedup_entries_peak"])])
-    p99 = summary.get("delivery_latency_p99_s")
-    if (limits.max_latency_p99 is not None and isinstance(p99, float) and math.isfinite(p99)
-            and p99 > limits.max_latency_p99):
-        found.append(["max_latency_p99", "latency", p99])
-    return found
+    """Every [guarantee, cause, amount] a run's summary breaks, in a fixed order: the
+    checks of its semantics (those ``alosim run`` reports) and the limits of its
+    ``guarantees:`` section, charged to causes by :mod:`alosim.guarantees`."""
+    return [[v.guarantee, v.cause, v.amount]
+            for v in guarantees.violations(scenario.semantics, summary, scenario.guarantees)]
 
 
 # -- shrinking -----------------------------------------------------------------------
 
 
-LATENCY_PATHS = ("network.data.latency", "network.ack.latency", "receiver.processing")
+LATENCY_PATHS = ("network.data.latency", "network.ack.latency", "receiver.processing",
+                 "network.consume.data.latency", "network.consume.ack.latency", "consumer.processing")
+
+#: A scenario that still breaks the guarantee: validated, its run, and the amount.
+Found = tuple[Scenario, RunResult, Any]
+#: A simplification kept: the scenario as written, and what it found.
+Kept = tuple[dict[str, Any], Found]
+#: Simulates a candidate: what it found, or None if it no longer breaks the guarantee.
+Check = Callable[[dict[str, Any]], Found | None]
+Step = Callable[[dict[str, Any], Scenario, Check], Kept | None]
 
 
 def _get(data: Mapping[str, Any], path: str) -> Any:
@@ -351,14 +368,38 @@ def _with(data: Mapping[str, Any], path: str, value: Any) -> dict[str, Any]:
     return copy
 
 
-def _fewer_messages(data: dict[str, Any], scenario: Scenario) -> Iterator[dict[str, Any]]:
+#: Message counts tried before bisecting: most stories need one message, and a
+#: run of one message costs least.
+FEW_MESSAGES = (1, 2, 3)
+
+
+def _fewer_messages(data: dict[str, Any], scenario: Scenario, check: Check) -> Kept | None:
+    """The fewest messages that still break it: :data:`FEW_MESSAGES` first, then a
+    bisection between the largest of them and the count now -- about log2(n)
+    simulations, not one per message removed. A run that lasts ``duration``
+    instead is halved."""
     n = scenario.messages
-    if n is not None:
-        for m in sorted({1, 2, 3, n // 4, n // 2, n - 1}):
-            if 1 <= m < n:
-                yield _with(data, "messages", m)
-    elif scenario.duration is not None and scenario.duration > 1e-3:
-        yield _with(data, "duration", _tidy(scenario.duration / 2))
+    if n is None:
+        if scenario.duration is not None and scenario.duration > 1e-3:
+            return _first(iter([_with(data, "duration", _tidy(scenario.duration / 2))]), check)
+        return None
+    for m in FEW_MESSAGES:
+        if m < n:
+            candidate = _with(data, "messages", m)
+            found = check(candidate)
+            if found is not None:
+                return candidate, found
+    low, high = FEW_MESSAGES[-1], n  # low messages do not break it, high messages do
+    best: Kept | None = None
+    while high - low > 1:
+        middle = (low + high) // 2
+        candidate = _with(data, "messages", middle)
+        found = check(candidate)
+        if found is not None:
+            high, best = middle, (candidate, found)
+        else:
+            low = middle
+    return best
 
 
 def _fault_lists(data: Mapping[str, Any]) -> list[tuple[str, list[Any]]]:
@@ -450,7 +491,8 @@ def _dist_mean(scenario: Scenario, path: str) -> float:
 
 
 def _fewer_actors(data: dict[str, Any], scenario: Scenario) -> Iterator[dict[str, Any]]:
-    for kind, count in (("sender", scenario.sender.count), ("receiver", scenario.receiver.count)):
+    far_end = "consumer" if scenario.consumer is not None else "receiver"
+    for kind, count in (("sender", scenario.sender.count), (far_end, getattr(scenario, far_end).count)):
         for fewer in sorted({1, count - 1}):
             if 1 <= fewer < count:
                 candidate = _with(data, f"{kind}.count", fewer)
@@ -465,31 +507,57 @@ def _fewer_actors(data: dict[str, Any], scenario: Scenario) -> Iterator[dict[str
                 yield candidate
 
 
+def _links(scenario: Scenario) -> list[tuple[str, Any]]:
+    """The scenario's links by path: the first hop's, and a queue pipeline's consume links."""
+    network = scenario.network
+    links = [("network.data", network.data), ("network.ack", network.ack)]
+    if network.consume is not None:
+        links += [("network.consume.data", network.consume.data), ("network.consume.ack", network.consume.ack)]
+    return links
+
+
 def _lower_loss(data: dict[str, Any], scenario: Scenario) -> Iterator[dict[str, Any]]:
-    for direction in ("data", "ack"):
-        link = getattr(scenario.network, direction)
+    for path, link in _links(scenario):
         if isinstance(link.loss, float) and link.loss > 0:
             for lower in (0.0, link.loss / 2):
-                yield _with(data, f"network.{direction}.loss", _tidy(lower))
+                yield _with(data, f"{path}.loss", _tidy(lower))
         if link.duplicate > 0:
-            yield _with(data, f"network.{direction}.duplicate", 0.0)
+            yield _with(data, f"{path}.duplicate", 0.0)
 
 
-#: The simplifications, in the order they are tried.
-SHRINK_STEPS: tuple[tuple[str, Callable[[dict[str, Any], Scenario], Iterator[dict[str, Any]]]], ...] = (
+def _first(candidates: Iterator[dict[str, Any]], check: Check) -> Kept | None:
+    """The first of ``candidates`` that still breaks it."""
+    for candidate in candidates:
+        found = check(candidate)
+        if found is not None:
+            return candidate, found
+    return None
+
+
+def _tried_in_turn(candidates: Callable[[dict[str, Any], Scenario], Iterator[dict[str, Any]]]) -> Step:
+    """A step that tries ``candidates`` in turn and keeps the first that still breaks it."""
+    return lambda data, scenario, check: _first(candidates(data, scenario), check)
+
+
+#: The simplifications, in the order they are tried. A step gets the scenario as
+#: written, as validated, and a check (None: it no longer breaks the guarantee
+#: with the cause) and returns what it kept, or None.
+SHRINK_STEPS: tuple[tuple[str, Step], ...] = (
     ("fewer messages", _fewer_messages),
-    ("fewer faults", _fewer_faults),
-    ("shorter faults", _shorter_faults),
-    ("earlier times", _earlier_times),
-    ("constant distributions", _constant_distributions),
-    ("fewer actors", _fewer_actors),
-    ("lower loss", _lower_loss),
+    ("fewer faults", _tried_in_turn(_fewer_faults)),
+    ("shorter faults", _tried_in_turn(_shorter_faults)),
+    ("earlier times", _tried_in_turn(_earlier_times)),
+    ("constant distributions", _tried_in_turn(_constant_distributions)),
+    ("fewer actors", _tried_in_turn(_fewer_actors)),
+    ("lower loss", _tried_in_turn(_lower_loss)),
 )
 
 
 @dataclass(frozen=True)
 class Shrunk:
-    """The smallest scenario found that still breaks ``guarantee`` with ``cause``."""
+    """The smallest scenario found that still breaks ``guarantee`` with ``cause``:
+    minimal (no step simplifies it further) unless ``capped``, when shrinking
+    stopped at its budget of simulations first."""
 
     guarantee: str
     cause: str
@@ -498,22 +566,32 @@ class Shrunk:
     result: RunResult
     amount: Any
     simulations: int
+    capped: bool = False
+
+
+class _Spent(Exception):
+    """The simulations a shrink may spend are spent."""
 
 
 def shrink(base: Scenario, overrides: Mapping[str, Any], guarantee: str, cause: str,
-           *, max_runs: int = SHRINK_MAX_RUNS) -> Shrunk:
+           *, max_runs: int | None = None) -> Shrunk:
     """Simplify ``base`` with ``overrides`` while it still breaks ``guarantee`` with ``cause``.
 
-    A fixed-point loop: try each step's candidates in :data:`SHRINK_STEPS`
-    order, keep the first that still violates, start again from the first
-    step; stop when a whole pass keeps nothing (or after ``max_runs``
-    simulations). Deterministic: the same input gives the same result.
+    A fixed-point loop: run the steps of :data:`SHRINK_STEPS` in order until
+    one keeps a simpler scenario that still violates, start again from the
+    first step; stop when a whole pass keeps nothing, or after ``max_runs``
+    simulations (default :data:`SHRINK_MAX_RUNS`; then the result is
+    ``capped``: the smallest found, not shown minimal). Deterministic: the
+    same input gives the same result.
     """
     data = json.loads(json.dumps(_written(base.with_overrides(overrides))))
     spent = 0
+    max_runs = SHRINK_MAX_RUNS if max_runs is None else max_runs
 
-    def check(candidate: dict[str, Any]) -> tuple[Scenario, RunResult, Any] | None:
+    def check(candidate: dict[str, Any]) -> Found | None:
         nonlocal spent
+        if spent >= max_runs:
+            raise _Spent
         spent += 1
         try:
             scenario = validate_scenario(candidate, base.origin)
@@ -528,20 +606,19 @@ def shrink(base: Scenario, overrides: Mapping[str, Any], guarantee: str, cause: 
     found = check(data)
     if found is None:
         raise ValueError(f"the run to shrink does not break {guarantee} ({cause})")
-    progress = True
-    while progress and spent < max_runs:
-        progress = False
-        for _, step in SHRINK_STEPS:
-            for candidate in step(data, found[0]):
-                if spent >= max_runs:
-                    break
-                kept = check(candidate)
+    capped = False
+    try:
+        progress = True
+        while progress:
+            progress = False
+            for _, step in SHRINK_STEPS:
+                kept = step(data, found[0], check)
                 if kept is not None:
-                    data, found, progress = candidate, kept, True
+                    (data, found), progress = kept, True
                     break
-            if progress:
-                break
-    return Shrunk(guarantee, cause, data, found[0], found[1], found[2], spent)
+    except _Spent:
+        capped = True
+    return Shrunk(guarantee, cause, data, found[0], found[1], found[2], spent, capped)
 
 
 def _written(scenario: Scenario) -> dict[str, Any]:
@@ -581,10 +658,9 @@ def story(shrunk: Shrunk) -> str:
     for partition in scenario.network.partitions:
         which = "" if partition.direction == "both" else f"{partition.direction} "
         parts.append(f"{which}partition at {_seconds(partition.at)} for {_seconds(partition.for_)}")
-    for direction in ("data", "ack"):
-        loss = getattr(scenario.network, direction).loss
-        if isinstance(loss, float) and loss > 0:
-            parts.append(f"{direction} loss {loss:g}")
+    for path, link in _links(scenario):
+        if isinstance(link.loss, float) and link.loss > 0:
+            parts.append(f"{path.removeprefix('network.').replace('.', ' ')} loss {link.loss:g}")
     return f"{', '.join(parts)}: {_effect(shrunk.guarantee, shrunk.amount)} ({shrunk.cause})"
 
 
@@ -597,6 +673,8 @@ def _effect(guarantee: str, amount: Any) -> str:
         return f"{amount} acked message{'s' if amount != 1 else ''} never processed"
     if guarantee == "max_dedup_entries":
         return f"{amount} ids in the dedup store at once"
+    if guarantee == "key_order":
+        return f"{amount} effect{'s' if amount != 1 else ''} out of key order"
     return f"latency p99 {_seconds(float(amount))}"
 
 
@@ -630,6 +708,7 @@ class Group:
     messages: int | None
     faults: int
     simulations: int
+    capped: bool = False  # shrinking hit its cap: the smallest found, not shown minimal
 
 
 @dataclass(frozen=True)
@@ -677,6 +756,7 @@ def explore(scenario: Scenario, runs: int, *, seed: int = 0, out: str | Path = "
     base = base_of(scenario)
     spec = explore_of(scenario)
     check_vary(base, spec)
+    check_crashes(base, spec, exact=False)
     folder = ensure_folder(safe_child(Path(out), scenario.name, f"explore-{search_digest(scenario, seed)}"))
     runs_folder = folder / "runs"
     refuse_symlink(runs_folder, "the runs of a search")
@@ -690,9 +770,10 @@ def explore(scenario: Scenario, runs: int, *, seed: int = 0, out: str | Path = "
         with closing(executor.imap_unordered(run_one, todo)) as results:
             for finished in results:
                 outcome = _outcome(finished)
-                write_text_atomic(runs_folder / f"run-{outcome.index:06d}.json",
-                                  json.dumps(outcome.to_json(), sort_keys=True) + "\n")
-                stored[outcome.index] = outcome
+                text = json.dumps(outcome.to_json())
+                write_text_atomic(runs_folder / f"run-{outcome.index:06d}.json", text + "\n")
+                # What a later search reads back, in the same order: the same findings.
+                stored[outcome.index] = RunOutcome.from_json(json.loads(text))
                 bar.update(1)
     except KeyboardInterrupt:
         interrupted = True
@@ -701,6 +782,7 @@ def explore(scenario: Scenario, runs: int, *, seed: int = 0, out: str | Path = "
         bar.close()
     outcomes = [stored[i] for i in sorted(stored) if i < runs]
     if not interrupted:
+        refuse_no_valid_run(scenario, outcomes)
         try:
             return _findings(scenario, base, spec, seed, outcomes, folder, draw=draw, interrupted=False)
         except KeyboardInterrupt:
@@ -708,6 +790,18 @@ def explore(scenario: Scenario, runs: int, *, seed: int = 0, out: str | Path = "
     # Interrupted: list what was found without shrinking it (a rerun shrinks).
     raise ExploreInterrupted(_findings(scenario, base, spec, seed, outcomes, folder, draw=False,
                                        interrupted=True))
+
+
+def refuse_no_valid_run(scenario: Scenario, outcomes: Sequence[RunOutcome]) -> None:
+    """A search none of whose draws could run has searched nothing: that is an error in
+    what it may draw, not "no violation found"."""
+    if not outcomes or any(not o.skipped for o in outcomes):
+        return
+    first = outcomes[0]
+    why = first.skipped.removeprefix(f"{scenario.origin}: ")
+    what = "could be simulated" if why.startswith("failed: ") else "drew a valid scenario"
+    raise ScenarioError(scenario.origin, [("explore", f"none of the {len(outcomes)} runs {what} "
+                                                      f"(run {first.index}: {why})")])
 
 
 def _outcome(finished: Finished[ExploreTask, RunOutcome]) -> RunOutcome:
@@ -745,12 +839,12 @@ def _findings(scenario: Scenario, base: Scenario, spec: Explore, seed: int, outc
             groups.append(Group(guarantee, cause, count[key], first[key], "", "not shrunk (interrupted)",
                                 None, 0, 0))
             continue
-        shrunk = shrink(base, by_index[first[key]].overrides, guarantee, cause)
-        sub = write_minimal(shrunk, folder, seed=seed, run=first[key], draw=draw)
-        groups.append(Group(guarantee, cause, count[key], first[key], str(sub.relative_to(folder)),
-                            story(shrunk), shrunk.scenario.messages,
-                            len(shrunk.scenario.faults) + len(shrunk.scenario.network.partitions),
-                            shrunk.simulations))
+        made = stored_minimal(folder, guarantee, cause, seed=seed, run=first[key], draw=draw)
+        if made is None:  # not made yet, or not finished: shrink (again) and write it
+            shrunk = shrink(base, by_index[first[key]].overrides, guarantee, cause)
+            made = write_minimal(shrunk, folder, seed=seed, run=first[key], draw=draw)
+        groups.append(Group(guarantee, cause, count[key], first[key], made.folder, made.story, made.messages,
+                            made.faults, made.simulations, made.capped))
     findings = Findings(scenario.name, seed, len(outcomes), sum(1 for o in outcomes if o.skipped),
                         sum(1 for o in outcomes if o.violations), tuple(groups),
                         tuple(never_violated(outcomes, spec)), folder, interrupted)
@@ -759,8 +853,74 @@ def _findings(scenario: Scenario, base: Scenario, spec: Explore, seed: int, outc
     return findings
 
 
-def write_minimal(shrunk: Shrunk, folder: Path, *, seed: int, run: int, draw: bool = True) -> Path:
-    """Write the minimal scenario, its trace and diagram into ``folder/<guarantee>-<cause>/``."""
+@dataclass(frozen=True)
+class Minimal:
+    """What a group's folder holds: where, the story of its scenario and how it was
+    shrunk. Written last into ``minimal.json``: a folder with it is complete."""
+
+    folder: str  # relative to the search's folder
+    seed: int
+    run: int
+    guarantee: str
+    cause: str
+    story: str
+    messages: int | None
+    faults: int
+    simulations: int
+    capped: bool
+    drawn: bool
+
+    def to_json(self) -> dict[str, Any]:
+        return {"format": FORMAT, **self.__dict__}
+
+
+MINIMAL_FILE = "minimal.json"
+MINIMAL_FILE_MAX_BYTES = 64 << 10
+MINIMAL_RECORD = Stored("a minimal scenario's record", MINIMAL_FILE_MAX_BYTES)
+
+
+def stored_minimal(folder: Path, guarantee: str, cause: str, *, seed: int, run: int,
+                   draw: bool) -> Minimal | None:
+    """The group's folder as an earlier search left it, if it is complete and was shrunk
+    from the same run (with its picture, when ``draw``); None if it must be made."""
+    sub = safe_child(folder, f"{guarantee}-{cause}")
+    path = sub / MINIMAL_FILE
+    try:
+        if sub.is_symlink() or path.is_symlink():
+            return None
+        data = json.loads(read_text(path, MINIMAL_RECORD))
+        made = Minimal(**{k: v for k, v in data.items() if k != "format"})
+    except (OSError, ValueError, TypeError, AttributeError, ResultsError):
+        return None  # missing or damaged: made again
+    if (data.get("format") != FORMAT or (made.folder, made.seed, made.run, made.guarantee, made.cause)
+            != (sub.name, seed, run, guarantee, cause) or (draw and not made.drawn)):
+        return None
+    counts = (made.faults, made.simulations) + ((made.messages,) if made.messages is not None else ())
+    if not (isinstance(made.story, str) and all(type(n) is int and n >= 0 for n in counts)
+            and type(made.capped) is bool and type(made.drawn) is bool):
+        return None
+    needed = ["scenario.yaml", "trace.txt", "sequence.mmd"] + (["sequence.png"] if made.drawn else [])
+    if not all((sub / name).is_file() for name in needed):
+        return None
+    return made
+
+
+def _write_unless_same(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` atomically, unless the file already holds exactly it
+    (a search run again leaves a finished file as it was)."""
+    data = text.encode("utf-8")
+    try:
+        if not path.is_symlink() and path.is_file() and path.stat().st_size == len(data) \
+                and path.read_bytes() == data:
+            return
+    except OSError:
+        pass
+    write_text_atomic(path, text)
+
+
+def write_minimal(shrunk: Shrunk, folder: Path, *, seed: int, run: int, draw: bool = True) -> Minimal:
+    """Write the minimal scenario, its trace and diagram into ``folder/<guarantee>-<cause>/``,
+    then ``minimal.json``, which says the folder is complete."""
     from alosim import trace as tracing
 
     sub = safe_child(folder, f"{shrunk.guarantee}-{shrunk.cause}")
@@ -782,10 +942,10 @@ def write_minimal(shrunk: Shrunk, folder: Path, *, seed: int, run: int, draw: bo
     scenario = validate_scenario(data, shrunk.scenario.origin)
     result = simulate(scenario)
     text = yaml.safe_dump({k: v for k, v in data.items()}, sort_keys=False, allow_unicode=True, width=100)
-    write_text_atomic(sub / "scenario.yaml", text)
+    _write_unless_same(sub / "scenario.yaml", text)
     events = result.trace or []
-    write_text_atomic(sub / "trace.txt", tracing.format_log(events) + "\n")
-    write_text_atomic(sub / "sequence.mmd", tracing.mermaid(events))
+    _write_unless_same(sub / "trace.txt", tracing.format_log(events) + "\n")
+    _write_unless_same(sub / "sequence.mmd", tracing.mermaid(events))
     if draw:
         import matplotlib.pyplot as plt
 
@@ -796,7 +956,11 @@ def write_minimal(shrunk: Shrunk, folder: Path, *, seed: int, run: int, draw: bo
                                  ack_latency_s=scenario.network.ack.latency.mean)
         plots.save(figure, sub / "sequence.png")
         plt.close(figure)
-    return sub
+    made = Minimal(sub.name, seed, run, shrunk.guarantee, shrunk.cause, story(shrunk), shrunk.scenario.messages,
+                   len(shrunk.scenario.faults) + len(shrunk.scenario.network.partitions), shrunk.simulations,
+                   shrunk.capped, draw)
+    write_text_atomic(sub / MINIMAL_FILE, json.dumps(made.to_json(), indent=2) + "\n")
+    return made
 
 
 # -- ranges that never violated ------------------------------------------------------
@@ -853,7 +1017,12 @@ def format_findings(findings: Findings, *, where: Path | None = None) -> str:
         lines.append("")
         lines.append(f"{group.guarantee} ({group.cause}): {group.runs} run{'s' if group.runs != 1 else ''}, "
                      f"first run {group.first_run}")
-        lines.append(f"  minimal: {group.story}")
+        if not group.folder:  # interrupted before shrinking
+            lines.append(f"  {group.story}")
+        elif group.capped:
+            lines.append(f"  smallest found within {group.simulations} simulations: {group.story}")
+        else:
+            lines.append(f"  minimal: {group.story}")
         if group.folder:
             lines.append(f"  scenario: {shown_path(findings.folder / group.folder / 'scenario.yaml', where)}")
     if findings.never_violated:

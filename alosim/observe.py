@@ -7,8 +7,8 @@ of the first ``trace_messages`` messages only. Memory therefore grows with
 simulated time (the series) and with what is in flight, never with the
 number of messages.
 
-The invariant checks for each delivery semantics live here too
-(:func:`checks`): a violated guarantee is a result, reported with counts.
+What each delivery semantics promises, checked on these counts, is in
+:mod:`alosim.guarantees`: a violated guarantee is a result, reported with counts.
 """
 
 from __future__ import annotations
@@ -422,30 +422,4 @@ def _round(value: float) -> float:
     return float(f"{value:.12g}")
 
 
-def checks(semantics: str, summary: dict[str, Any]) -> dict[str, bool]:
-    """The guarantees each semantics promises, evaluated on a run's summary.
-
-    * at-most-once: no message is processed twice.
-    * at-least-once: every acked message was processed, and no settled
-      message was lost unless the sender was allowed to give up.
-    * exactly-once: both of the above.
-
-    The counts behind a failed check are in the summary, by cause
-    (``duplicates_<cause>``, ``lost_<cause>``).
-    """
-    no_duplicates = summary["duplicate_processing"] == 0
-    acked_processed = summary["acked_not_processed"] == 0
-    no_loss = summary["lost"] == 0
-    result: dict[str, bool] = {}
-    if semantics in ("at-most-once", "exactly-once"):
-        result["no_duplicate_processing"] = no_duplicates
-    if semantics in ("at-least-once", "exactly-once"):
-        result["acked_were_processed"] = acked_processed
-        result["none_lost"] = no_loss
-    if semantics == "exactly-once" and "out_of_order_key" in summary:
-        # A log's transactional sink also promises each key's creation order.
-        result["key_order"] = summary["out_of_order_key"] == 0
-    return result
-
-
-__all__ = ["LatencyHistogram", "Recorder", "TraceEvent", "checks"]
+__all__ = ["LatencyHistogram", "Recorder", "TraceEvent"]

@@ -47,9 +47,13 @@ def unfit_reason(scenario: Scenario) -> str | None:
 
 
 def overload(series: Mapping[str, Sequence[float]], scenario: Scenario, *, title: str = "",
-             axes: Sequence[Axes] | None = None) -> Figure:
+             axes: Sequence[Axes] | None = None, verdict: measures.Recovery | None = None) -> Figure:
     """Queue length above; goodput, offered load and throughput per second below.
-    ValueError for a scenario it cannot picture (:func:`unfit_reason`)."""
+
+    ``verdict`` is the run's own (measured at every sampling instant, see
+    :class:`alosim.overload.RecoveryDetector`); without it, it is read off
+    ``series``, as coarse as the series is. ValueError for a scenario it
+    cannot picture (:func:`unfit_reason`)."""
     reason = unfit_reason(scenario)
     if reason is not None:
         raise ValueError(reason)
@@ -70,7 +74,8 @@ def overload(series: Mapping[str, Sequence[float]], scenario: Scenario, *, title
             for ax in (top, bottom):
                 ax.axvspan(fault.at, fault.at + fault.for_, color="tab:red", alpha=0.15,
                            label=f"{fault.kind} {fault.for_:g} s" if ax is top else None)
-    verdict = measures.recovery(scenario, series)
+    if verdict is None:
+        verdict = measures.recovery(scenario, series)
     if verdict.recovered and verdict.trigger_end_s is not None and verdict.recovery_time_s is not None:
         at = verdict.trigger_end_s + verdict.recovery_time_s
         bottom.axvline(at, color="tab:green", linestyle="-.",
@@ -110,7 +115,9 @@ def write_overload_plot(run_folder: str | Path, out: str | Path) -> list[Path]:
     check_table(folder / "timeseries.csv")
     frame = pd.read_csv(folder / "timeseries.csv")
     series = {name: frame[name].tolist() for name in frame.columns}
-    fig = overload(series, scenario, title=f"{scenario.name}: queue and goodput around the slowdown")
+    verdict = stored_verdict(folder, scenario, series)
+    fig = overload(series, scenario, title=f"{scenario.name}: queue and goodput around the slowdown",
+                   verdict=verdict)
     target = ensure_folder(Path(out))
     check_writable(target)
     written = []
@@ -121,4 +128,33 @@ def write_overload_plot(run_folder: str | Path, out: str | Path) -> list[Path]:
     return written
 
 
-__all__ = ["collapse", "overload", "unfit_reason", "write_overload_plot"]
+def stored_verdict(folder: Path, scenario: Scenario,
+                    series: Mapping[str, Sequence[float]]) -> measures.Recovery:
+    """The verdict the run measured (``recovered`` and ``recovery_time_s`` of its
+    summary.csv), on top of what its stored series tells (trigger, horizon)."""
+    import dataclasses
+    import math
+
+    import pandas as pd
+
+    verdict = measures.recovery(scenario, series)
+    from alosim.stored import ResultsError, check_table
+
+    try:
+        check_table(folder / "summary.csv")
+        row = pd.read_csv(folder / "summary.csv").iloc[0]
+    except (OSError, ValueError, IndexError, ResultsError):
+        return verdict  # no summary to read: the series' own verdict, which says how coarse it is
+    if verdict.trigger is None or "recovered" not in row or "recovery_time_s" not in row:
+        return verdict
+
+    def missing(value: object) -> bool:
+        return value is None or (isinstance(value, float) and math.isnan(value))
+
+    recovered = None if missing(row["recovered"]) else str(row["recovered"]).strip().lower() == "true"
+    time_s = None if missing(row["recovery_time_s"]) else float(row["recovery_time_s"])
+    return dataclasses.replace(verdict, recovered=recovered, recovery_time_s=time_s,
+                               step_s=verdict.sample_every_s)
+
+
+__all__ = ["collapse", "overload", "stored_verdict", "unfit_reason", "write_overload_plot"]

@@ -563,14 +563,19 @@ QUEUE_FIELDS = ("service", "visibility_timeout", "max_deliveries", "redelivery_b
                 "max_length", "overflow")
 
 
+#: What a crash may target: one actor (``sender-N``, ``receiver-N``, ``consumer-N``,
+#: ``broker``) or every actor of a kind (``senders``, ``receivers``, ``consumers``).
+#: Which of them a scenario has: :func:`target_problem`.
+FAULT_TARGET = r"^(receiver-\d+|sender-\d+|receivers|senders|broker|consumer-\d+|consumers)$"
+
+
 class Fault(_Model):
     """Crashes of a sender or receiver: scheduled (``at``, ``for``) or random
     (exponential times between failures with mean ``mtbf``, repairs with mean
     ``mttr``). ``target`` is ``receiver-N``, ``sender-N``, ``receivers`` or
     ``senders``; in a pipeline also ``broker``, ``consumer-N`` or ``consumers``."""
 
-    target: str = Field(
-        pattern=r"^(receiver-\d+|sender-\d+|receivers|senders|broker|consumer-\d+|consumers)$")
+    target: str = Field(pattern=FAULT_TARGET)
     at: Seconds | None = None
     for_: PositiveSeconds | None = Field(default=None, alias="for")
     mtbf: PositiveSeconds | None = None
@@ -667,11 +672,14 @@ class Guarantees(_Model):
 
 class CrashSpace(_Model):
     """Crashes the search may add: between ``min`` and ``max`` crashes of
-    ``target`` (``receivers`` or ``senders``: each crash picks one at random),
-    starting within ``at`` and lasting within ``for`` (default: anywhere in a
-    run without faults, for 10 ms to 1 s)."""
+    ``target``, starting within ``at`` and lasting within ``for`` (default:
+    anywhere in a run without faults, for 10 ms to 1 s). A target is what a
+    fault may crash (:data:`FAULT_TARGET`): ``senders``, ``receivers`` or a
+    pipeline's ``consumers`` (each crash picks one at random), its
+    ``broker``, or one actor (``consumer-1``). Left out: the far end, the
+    receivers of a single hop or the consumers of a pipeline."""
 
-    target: str = Field(default="receivers", pattern=r"^(receiver-\d+|sender-\d+|receivers|senders)$")
+    target: str | None = Field(default=None, pattern=FAULT_TARGET)
     min: Count = Field(default=0, ge=0, le=20)
     max: Count = Field(default=1, ge=0, le=20)
     at: DurationRange | None = None
@@ -729,7 +737,8 @@ class Explore(_Model):
     """What ``alosim explore`` may vary, and how it draws.
 
     ``crashes`` and ``partitions`` say which faults it may add to the
-    scenario's own (left out: up to two receiver crashes and one partition;
+    scenario's own (left out: up to two crashes of the far end -- the
+    receivers, or a pipeline's consumers -- and one partition;
     ``crashes: []`` adds none). ``vary`` maps dotted paths to a list of
     values (one is drawn) or a range ``{min: low, max: high}`` (drawn
     uniformly; durations and rates keep their units; two whole numbers give
@@ -902,15 +911,9 @@ class Scenario(_Model):
             )
         _check_pipeline(self)
         for i, fault in enumerate(self.faults):
-            kind, _, index = fault.target.partition("-")
-            if kind == "broker":
-                continue
-            count = self.sender.count if kind.startswith("sender") else self.receiver.count
-            if kind.startswith("consumer"):
-                count = self.consumer.count if self.consumer is not None else 1
-            if index and int(index) >= count:
-                raise ValueError(f"faults[{i}].target: there is no {fault.target} "
-                                 f"({count} {kind}{'s' if count != 1 else ''}, numbered from 0)")
+            problem = target_problem(self, fault.target)
+            if problem is not None:
+                raise ValueError(f"faults[{i}].target: {problem}")
         attempts = self.sender.retry.max_attempts
         if self.semantics == "at-most-once" and attempts != 1:
             raise ValueError(
@@ -1025,10 +1028,6 @@ def _check_pipeline(scenario: Scenario) -> None:
     if scenario.broker is None:
         if scenario.network.consume is not None:
             raise ValueError("network.consume is the broker <-> consumer hop: add a 'broker' section")
-        for i, fault in enumerate(scenario.faults):
-            if fault.target == "broker" or fault.target.startswith("consumer"):
-                raise ValueError(f"faults[{i}].target: {fault.target} needs a pipeline "
-                                 "(a 'broker' section)")
         return
     consumer = scenario.consumer
     assert consumer is not None
@@ -1049,10 +1048,6 @@ def _check_pipeline(scenario: Scenario) -> None:
     if scenario.semantics == "exactly-once" and consumer.dedup.kind == "none":
         raise ValueError("semantics exactly-once needs an idempotent consumer: set "
                          "consumer.dedup.kind (e.g. 'set') or choose semantics at-least-once")
-    for i, fault in enumerate(scenario.faults):
-        if fault.target.startswith("receiver"):
-            raise ValueError(f"faults[{i}].target: a pipeline has consumers, not receivers "
-                             "(consumer-N or consumers)")
 
 
 def _check_log(scenario: Scenario) -> None:
@@ -1073,10 +1068,24 @@ def _check_log(scenario: Scenario) -> None:
     if scenario.semantics == "at-most-once" and consumer.commit.policy != "before-processing":
         raise ValueError("semantics at-most-once on a log needs consumer.commit.policy: "
                          "before-processing")
-    for i, fault in enumerate(scenario.faults):
-        if fault.target.startswith("receiver"):
-            raise ValueError(f"faults[{i}].target: a pipeline has consumers, not receivers "
-                             "(consumer-N or consumers)")
+
+
+def target_problem(scenario: Scenario, target: str) -> str | None:
+    """Why ``scenario`` has nothing a fault of ``target`` (:data:`FAULT_TARGET`) could
+    crash, or None if it has: a single hop has senders and receivers; a pipeline
+    (queue or log) has senders (its producers), a broker and consumers."""
+    kind, _, index = target.partition("-")
+    kind = kind.removesuffix("s")
+    if scenario.broker is None and kind in ("broker", "consumer"):
+        return f"{target} needs a pipeline (a 'broker' section)"
+    if scenario.broker is not None and kind == "receiver":
+        return "a pipeline has consumers, not receivers (consumer-N or consumers)"
+    counts = {"sender": scenario.sender.count, "receiver": scenario.receiver.count, "broker": 1,
+              "consumer": scenario.consumer.count if scenario.consumer is not None else 1}
+    count = counts[kind]
+    if index and int(index) >= count:
+        return f"there is no {target} ({count} {kind}{'s' if count != 1 else ''}, numbered from 0)"
+    return None
 
 
 #: Sections read by ``alosim explore`` only, never by a run.

@@ -26,13 +26,13 @@ from typing import Any
 import simpy
 
 from alosim import __version__, overload
+from alosim.guarantees import checks
 from alosim.model.world import World
 from alosim.observe import (
     COUNTER_COLUMNS,
     SERIES_COLUMNS,
     cause_columns,
     TraceEvent,
-    checks,
     latency_columns,
     receiver_mitigation_columns,
     sender_mitigation_columns,
@@ -55,6 +55,9 @@ class RunResult:
     fingerprint: str
     wall_time_s: float
     version: str = __version__
+    # The recovery criterion's verdict as measured during the run (None: no
+    # verdict, or a result built from stored data).
+    verdict: overload.Recovery | None = None
 
     @property
     def name(self) -> str:
@@ -92,8 +95,11 @@ class RunResult:
         workers = sc.receiver.count * sc.receiver.workers
         return pd.DataFrame(overload.rates(self.series, workers), columns=list(overload.RATE_COLUMNS))
 
-    def recovery(self):  # -> alosim.overload.Recovery
-        """The recovery criterion's verdict on this run (see :mod:`alosim.overload`)."""
+    def recovery(self) -> overload.Recovery:
+        """The recovery criterion's verdict on this run (see :mod:`alosim.overload`): the one
+        measured at every sampling instant while it ran, else read off its series."""
+        if self.verdict is not None:
+            return self.verdict
         from alosim.scenario import validate_scenario
 
         return overload.recovery(validate_scenario(self.scenario, "<run>"), self.series)
@@ -163,9 +169,11 @@ def simulate(scenario: Scenario, seed: int | None = None, *,
     summary["fingerprint"] = fingerprint
     # Derived from the series, which the fingerprint already covers: added after
     # it, so that adding a derived column never changes a run's fingerprint.
+    verdict = None
     if world.pipeline is None:
         summary.update(overload.summary_columns(scenario, rec.series, rec.processed,
-                                                rec.duplicate_processing))
+                                                rec.duplicate_processing, world.recovery))
+        verdict = world.recovery.verdict() if world.recovery is not None else None
     return RunResult(
         scenario=scenario.resolved(),
         seed=seed,
@@ -175,6 +183,7 @@ def simulate(scenario: Scenario, seed: int | None = None, *,
         trace=trace,
         fingerprint=fingerprint,
         wall_time_s=wall,
+        verdict=verdict,
     )
 
 

@@ -334,7 +334,8 @@ class SweepStore:
     def _write_tables(self, data: SweepData) -> None:
         folder = self.folder
         _write_atomic(folder / RUNS_TABLE, lambda tmp: data.runs.to_parquet(tmp, index=False))
-        _write_atomic(folder / RUNS_CSV, lambda tmp: data.runs.to_csv(tmp, index=False, lineterminator="\n"))
+        _write_atomic(folder / RUNS_CSV,
+                      lambda tmp: csv_runs(data.runs).to_csv(tmp, index=False, lineterminator="\n"))
         _write_atomic(folder / SERIES_TABLE, lambda tmp: data.series.to_parquet(tmp, index=False))
         _write_atomic(folder / LATENCY_TABLE, lambda tmp: data.latency.to_parquet(tmp, index=False))
         _write_atomic(folder / TIMINGS_CSV,
@@ -643,6 +644,42 @@ def load_results(path: str | Path, sweep: str | None = None) -> pd.DataFrame:
     return load_sweep(path, sweep).runs
 
 
+def value_text(value: Any) -> str:
+    """A swept value as the sweep table and the legends show it, spelt as a scenario file
+    writes it: ``null`` for a swept null (a missing value in a parameter column: a
+    point's values are always known), ``true``/``false``, numbers as Python writes
+    them, text as it is, on one line (a column of mappings or mixed kinds already holds
+    JSON text)."""
+    import numpy as np
+    import pandas as pd
+
+    from alosim.scenario import printable
+
+    if isinstance(value, (Mapping, list, tuple)):
+        return json.dumps(value, sort_keys=True)
+    if value is None or (not isinstance(value, str) and bool(pd.isna(value))):
+        return "null"
+    if isinstance(value, (bool, np.bool_)):
+        return "true" if value else "false"
+    if isinstance(value, (float, np.floating)):
+        return repr(float(value))  # 0.3, 0.0: a float column reads as floats
+    return printable(value)
+
+
+def csv_runs(runs: pd.DataFrame) -> pd.DataFrame:
+    """The run table as ``runs.csv`` writes it: a swept null spelt ``null`` in its parameter
+    column (read back as missing by pandas), so that no swept value is an empty cell."""
+    params = parameters(runs)
+    if not params:
+        return runs
+    out = runs.copy()
+    for param in params:
+        column = out[param]
+        if column.isna().any():
+            out[param] = column.astype(object).where(column.notna(), "null")
+    return out
+
+
 def parameters(runs: pd.DataFrame) -> list[str]:
     """The swept parameters of a run table: its columns between ``point`` and ``replication``."""
     columns = list(runs.columns)
@@ -694,9 +731,11 @@ def aggregate(runs: pd.DataFrame, columns: Sequence[str] | None = None, *,
     points = by_point.size().index
     out: dict[str, Any] = {"point": points.to_numpy()}
     if params:
-        first = by_point[params].first()
+        # Each point's values with their column's type (an integer column with a swept
+        # null stays integers), a swept null kept as one (first() would skip it).
+        first = runs.drop_duplicates("point").set_index("point").reindex(points)
         for param in params:
-            out[param] = first[param].to_numpy()
+            out[param] = first[param].array
     out["runs"] = (~failed).groupby(runs["point"]).sum().reindex(points).to_numpy(dtype=np.int64)
     out["errors"] = failed.groupby(runs["point"]).sum().reindex(points).to_numpy(dtype=np.int64)
     ok = runs[~failed]

@@ -235,15 +235,22 @@ def _point(scenario: Scenario, index: int, written: tuple[tuple[str, Any], ...])
         label = ", ".join(f"{path}={value!r}" for path, value in written)
         problems = [(path, f"{message} (in sweep point {index}: {label})") for path, message in exc.problems]
         raise ScenarioError(exc.source, problems, exc.more) from None
-    resolved = variant.resolved()
-    values = tuple((path, _value_at(resolved, path)) for path, _ in written)
+    # Every field of the validated point, of every shape: resolved() leaves out
+    # what a run of this shape does not read (broker.kind of a queue, the
+    # guarantees alosim explore checks), but a swept path is a value of the point.
+    every_field = variant.model_dump(mode="json", by_alias=True)
+    values = tuple((path, _value_at(every_field, path, written_as=value)) for path, value in written)
     return Point(index, written, values, variant)
 
 
-def _value_at(data: Mapping[str, Any], path: str) -> Any:
+def _value_at(data: Mapping[str, Any], path: str, *, written_as: Any) -> Any:
+    """The value at dotted ``path`` in ``data``; ``written_as`` (the value as the sweep
+    writes it) where ``data`` has no such field."""
     node: Any = data
     for key in path.split("."):
-        node = node.get(key) if isinstance(node, Mapping) else None
+        if not isinstance(node, Mapping) or key not in node:
+            return written_as
+        node = node[key]
     return node
 
 

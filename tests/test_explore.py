@@ -8,6 +8,7 @@ violation is found within BUDGET runs; every test here takes a few seconds.
 from __future__ import annotations
 
 import json
+import math
 import time
 from pathlib import Path
 
@@ -286,7 +287,75 @@ def test_ctrl_c_lists_what_was_found_unshrunk_and_a_rerun_shrinks_it(tmp_path: P
     findings = info.value.findings
     assert findings.interrupted and findings.runs == 10
     assert findings.groups and all(g.story == "not shrunk (interrupted)" for g in findings.groups)
-    assert "not shrunk" in (findings.folder / "summary.txt").read_text()
+    summary = (findings.folder / "summary.txt").read_text()
+    assert "  not shrunk (interrupted)" in summary and "minimal:" not in summary
     again = explore(scenario, 40, out=tmp_path)
     assert not again.interrupted and again.runs == 40
     assert all(g.story.endswith(f"({g.cause})") for g in again.groups)
+
+
+# Every message's id stays in the set store: the limit of 300 ids is broken by 301
+# messages or more, and by no fewer (each message is processed once, nothing is lost).
+MANY = """
+name: many
+messages: 1000
+sender: {rate: 1000/s, arrivals: periodic, window: 8, retry: {timeout: 100ms}}
+network: {data: {latency: {dist: constant, value: 1ms}}, ack: {latency: {dist: constant, value: 1ms}}}
+receiver: {processing: {dist: constant, value: 0.1ms}, dedup: {kind: set}}
+guarantees: {max_dedup_entries: 300}
+"""
+
+
+def test_shrinking_bisects_the_message_count() -> None:
+    scenario = base_of(parse_scenario(MANY))
+    shrunk = shrink(scenario, {}, "max_dedup_entries", "store_size")
+    assert shrunk.scenario.messages == 301
+    # The run itself, then two passes of the message step (the second keeps nothing; no
+    # other step applies): each tries 1, 2 and 3 messages, then bisects between 3 and
+    # 1000 -- log2(n) simulations, where removing one message a pass costs a pass per message.
+    per_pass = 3 + math.ceil(math.log2(1000 - 3))
+    assert shrunk.simulations <= 1 + 2 * per_pass
+
+
+def test_a_shrink_that_hits_its_cap_says_so_and_not_minimal(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import alosim.explore as exploring
+
+    monkeypatch.setattr(exploring, "SHRINK_MAX_RUNS", 5)
+    findings = explore(parse_scenario(MANY + "explore: {crashes: [], partitions: {max: 0}}\n"), 2, out=tmp_path,
+                       draw=False)
+    summary = (findings.folder / "summary.txt").read_text()
+    assert "  smallest found within 5 simulations: " in summary and "minimal:" not in summary
+    (group,) = findings.groups
+    assert group.capped and group.messages > 301
+    assert json.loads((findings.folder / "findings.json").read_text())["groups"][0]["capped"] is True
+    capped = shrink(base_of(parse_scenario(MANY)), {}, "max_dedup_entries", "store_size")
+    assert capped.capped and capped.simulations == 5
+
+
+def test_a_resumed_search_leaves_a_complete_minimal_scenario_as_it_is(tmp_path: Path) -> None:
+    scenario = parse_scenario(PLANTED["volatile-store"][0])
+    first = explore(scenario, 12, out=tmp_path, draw=False)
+    assert first.groups
+    files = {p: (p.read_bytes(), p.stat().st_mtime_ns) for p in first.folder.glob("*/*") if p.is_file()}
+    assert any(p.name == "scenario.yaml" for p in files)
+    time.sleep(0.01)
+    for runs in (12, 20):  # the same command, then more runs with the same first run per group
+        again = explore(scenario, runs, out=tmp_path, draw=False)
+        assert [(g.first_run, g.story) for g in again.groups][:len(first.groups)] == \
+            [(g.first_run, g.story) for g in first.groups]
+        for path, (data, mtime) in files.items():
+            assert (path.read_bytes(), path.stat().st_mtime_ns) == (data, mtime), path
+
+
+def test_a_search_finished_from_stored_runs_writes_what_a_fresh_one_writes(tmp_path: Path) -> None:
+    import shutil
+
+    scenario = parse_scenario(PLANTED["volatile-store"][0])
+    fresh = explore(scenario, 12, out=tmp_path, draw=False)
+    written = {p.relative_to(fresh.folder): p.read_bytes() for p in fresh.folder.glob("*/*") if p.is_file()}
+    assert written
+    for group in fresh.groups:  # as if stopped before the groups were written: made from the stored runs
+        shutil.rmtree(fresh.folder / group.folder)
+    resumed = explore(scenario, 12, out=tmp_path, draw=False)
+    for name, data in written.items():
+        assert (resumed.folder / name).read_bytes() == data, name

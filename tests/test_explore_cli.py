@@ -122,3 +122,39 @@ def test_ctrl_c_keeps_the_runs_made_and_a_rerun_continues(tmp_path: Path) -> Non
                "serial", "--no-progress", "--out", str(out), cwd=tmp_path)
     assert p.returncode == 0, p.stderr
     assert f"{stored + 5} runs (explore seed 0)" in p.stdout and "no violation found" in p.stdout
+
+
+def test_a_draw_space_without_a_valid_run_is_one_line_not_no_violation_found(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("name: bad\nmessages: 5\nsender: {window: 2}\n"
+                   "explore: {vary: {sender.retry.timeout: [-1s, -2s]}}\n")
+    p = alosim("explore", str(bad), "--runs", "4", "--executor", "serial", "--no-progress", "--out",
+               str(tmp_path / "res"), cwd=tmp_path)
+    assert p.returncode == 2 and "Traceback" not in p.stderr
+    assert "no violation found" not in p.stdout
+    (line,) = p.stderr.splitlines()
+    assert line.startswith(f"alosim: error: {bad}: explore: none of the 4 runs drew a valid scenario (run 0: "
+                           "sender.retry.timeout: Input should be greater than 0")
+    assert not list((tmp_path / "res").rglob("findings.json"))
+
+
+def test_explore_finds_on_a_pipeline_what_alosim_run_reports(tmp_path: Path) -> None:
+    from tests.test_explore_shapes import EXACTLY_ONCE_QUEUE
+
+    file = tmp_path / "eo-queue.yaml"
+    file.write_text(EXACTLY_ONCE_QUEUE)
+    run = alosim("run", str(file), "--out", str(tmp_path / "runs"), "--no-plot", cwd=tmp_path)
+    assert run.returncode == 0, run.stderr
+    assert "guarantee violated (exactly-once): no_duplicate_processing" in run.stdout
+    p = alosim("explore", str(file), "--runs", "20", "--executor", "serial", "--no-progress", "--no-plot",
+               "--out", str(tmp_path / "res"), cwd=tmp_path)
+    assert p.returncode == 0, p.stderr
+    assert "eo-queue: 20 runs (explore seed 0), 0 draws skipped" in p.stdout
+    assert "no_duplicate_processing (consume_lease_expired): 20 runs" in p.stdout
+    lines = p.stdout.splitlines()
+    start = lines.index(next(line for line in lines if line.startswith("no_duplicate_processing (consume_lease")))
+    path = tmp_path / lines[start + 2].removeprefix("  scenario: ")
+    assert (path.parent / "trace.txt").read_text().strip()
+    again = alosim("run", str(path), "--out", str(tmp_path / "again"), "--no-plot", cwd=tmp_path)
+    assert again.returncode == 0, again.stderr
+    assert "guarantee violated (exactly-once): no_duplicate_processing" in again.stdout

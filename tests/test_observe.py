@@ -5,7 +5,8 @@ import numpy as np
 import pytest
 
 import alosim
-from alosim.observe import LatencyHistogram, checks
+from alosim.guarantees import checks
+from alosim.observe import LatencyHistogram
 from tests.conftest import make
 
 

@@ -29,6 +29,7 @@ from alosim.model.pipeline import Pipeline, build_pipeline
 from alosim.model.receiver import Receiver
 from alosim.model.sender import Sender
 from alosim.observe import Recorder
+from alosim.overload import RecoveryDetector
 from alosim.scenario import Scenario
 from alosim.streams import Streams
 
@@ -49,6 +50,8 @@ class World:
         self.message_ids = itertools.count()
         self.stop = self.env.event()
         self.sampling = Sampling(scenario.observe.sample_every, scenario.budget.series_rows)
+        # The recovery criterion, fed at every sampling instant (None: the run has no verdict).
+        self.recovery = RecoveryDetector.for_scenario(scenario)
         self.stopped_by = ""
         # Acked before processing and still being processed when max_time
         # stopped the run: fate unknown (counted as unsettled).
@@ -162,9 +165,23 @@ class World:
             self.progress(now, self.rec.messages)
 
     def _sampler(self, every: float) -> Generator[simpy.Event, None, None]:
+        detector = self.recovery
+        if detector is None:  # rows only: sample as often as the series keeps rows
+            while True:
+                self._sample()
+                yield self.env.timeout(self.sampling.fit(self.rec.series))
+        # The recovery criterion reads every instant of `every`, whatever the
+        # series keeps; a row is kept at every `stride`-th instant, on the grid
+        # the loop above would sample (the same instants until the series fills).
+        rec, sampling = self.rec, self.sampling
+        tick = 0
         while True:
-            self._sample()
-            yield self.env.timeout(self.sampling.fit(self.rec.series))
+            detector.observe(self.env.now, self.created, rec.processed_unique, rec.duplicate_processing)
+            if tick % sampling.stride == 0:
+                self._sample()
+                sampling.fit(rec.series)
+            tick += 1
+            yield self.env.timeout(every)
 
     def run(self) -> None:
         env = self.env
@@ -184,6 +201,8 @@ class World:
         rec = self.rec
         if not rec.series["time_s"] or rec.series["time_s"][-1] != env.now:
             self._sample()
+        if self.recovery is not None:
+            self.recovery.observe(env.now, self.created, rec.processed_unique, rec.duplicate_processing)
         self.sampling.fit(rec.series)
         # Stopped by max_time: what is not settled is unsettled; a settled
         # message whose copies never got processed is lost -- unless nothing

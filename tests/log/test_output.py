@@ -20,7 +20,7 @@ def test_run_prints_the_log_the_group_and_causes(tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     out = result.output
     for line in ("log (producer -> partitions)", "consumer group", "rebalances",
-                 "replays per crash", "duplicate effects, by cause", "replay after crash"):
+                 "replays per crash", "duplicate effects, by hop and cause", "consume: replay after crash"):
         assert line in out, line
 
 
