@@ -30,7 +30,7 @@ from typing import Any
 
 from alosim.store import HISTORY, MANIFEST, RUNS_DIR, _parse_run_file_name, manifest_keys
 from alosim.stored import HISTORY as HISTORY_KIND
-from alosim.stored import (RUN_FILE, RUN_MANIFEST, SWEEP_MANIFEST, ResultsError, parse_json, read_json,
+from alosim.stored import (RUN_FILE, RUN_MANIFEST, SWEEP_MANIFEST, ResultsError, Stored, parse_json, read_json,
                             read_text)
 
 RUN_MANIFEST_FILE = "manifest.json"
@@ -62,7 +62,7 @@ def _damaged(kind: str, folder: Path, file: str, reason: str) -> Entry:
     return Entry(kind, folder, folder.parent.name, "-", "", "damaged", "-", f"{file}: {reason}")
 
 
-def _read(folder: Path, file: str, kind: Any) -> tuple[dict[str, Any] | None, str]:
+def _read(folder: Path, file: str, kind: Stored) -> tuple[dict[str, Any] | None, str]:
     """The checked content of ``folder/file``, or None and why it cannot be read."""
     try:
         return read_json(folder / file, kind), ""
