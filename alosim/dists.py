@@ -32,7 +32,7 @@ from pydantic.functional_validators import BeforeValidator
 
 from alosim import yamlread
 from alosim.streams import Draws
-from alosim.units import parse_duration
+from alosim.units import parse_duration, plain_number
 
 if TYPE_CHECKING:
     from alosim.streams import Streams
@@ -41,14 +41,7 @@ Seconds = Annotated[float, BeforeValidator(parse_duration), Field(ge=0)]
 PositiveSeconds = Annotated[float, BeforeValidator(parse_duration), Field(gt=0)]
 
 
-def _number(value: object) -> object:
-    # pydantic would read true as 1.0 and "2" as 2.0: a number is written as a number.
-    if isinstance(value, (bool, str)):
-        raise ValueError(f"expected a number, got {value!r}")
-    return value
-
-
-Number = Annotated[float, BeforeValidator(_number)]
+Number = Annotated[float, BeforeValidator(plain_number)]
 
 
 class _Dist(BaseModel):

@@ -37,12 +37,14 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from alosim.observe import DUPLICATE_CAUSES, LOSS_CAUSES, SENDER_LOSS_CAUSES
 from alosim.observe_log import LOG_CONSUME_CAUSES, LOG_LOSS_CAUSES, LOG_PUBLISH_CAUSES, ORDER_CAUSES
 from alosim.observe_pipeline import CONSUME_CAUSES, OVERFLOW_LOSS_CAUSE, PIPELINE_LOSS_CAUSES, PUBLISH_CAUSES
-from alosim.scenario import Guarantees
+
+if TYPE_CHECKING:  # for annotations only: the scenario's validation reads PROMISES (alosim.columns)
+    from alosim.scenario import Guarantees
 
 UNEXPLAINED = "unexplained"
 

@@ -23,6 +23,7 @@ with every preset filled in, is what a run records.
 from __future__ import annotations
 
 import difflib
+import functools
 import json
 import re
 from collections.abc import Iterable, Mapping, Sequence
@@ -44,8 +45,10 @@ from pydantic import (
 from pydantic.functional_validators import BeforeValidator
 
 from alosim import yamlread
+from alosim.arguments import expect, expect_path
+from alosim.shown import printable
 from alosim.dists import Constant, Distribution, Exponential
-from alosim.units import parse_duration, parse_rate, parse_size
+from alosim.units import parse_duration, parse_rate, parse_size, plain_number
 
 Semantics = Literal["at-most-once", "at-least-once", "exactly-once"]
 SEMANTICS: tuple[str, ...] = ("at-most-once", "at-least-once", "exactly-once")
@@ -56,16 +59,20 @@ PerSecond = Annotated[float, BeforeValidator(parse_rate), Field(gt=0)]
 
 
 def _number(value: Any) -> Any:
-    # pydantic would read true as 1 and "0.5" as 0.5: a number is written as a number.
+    # pydantic would read true as 1, "0.5" as 0.5 and take NaN: a number is written as a number.
     if isinstance(value, (bool, str)):
         raise ValueError(f"expected a number, got {_short(value)}")
-    return value
+    return plain_number(value)
 
 
 def _whole(value: Any) -> Any:
     if isinstance(value, (bool, str)):
         raise ValueError(f"expected a whole number, got {_short(value)}")
     return value
+
+
+def _number_or_flag(value: Any) -> Any:
+    return value if isinstance(value, bool) or value is None else _number(value)
 
 
 def _flag(value: Any) -> Any:
@@ -105,15 +112,6 @@ class ScenarioError(Exception):
 
 #: Problems listed for one scenario; the rest are counted ("... and N more problems").
 MAX_PROBLEMS = 20
-
-
-def printable(text: object) -> str:
-    """One line, whatever a key or value contained: control characters and
-    line separators (newlines, NEL, U+2028, ...) are shown escaped."""
-    text = str(text)
-    if text.isprintable():
-        return text
-    return "".join(c if c.isprintable() else ascii(c)[1:-1] for c in text)
 
 
 class _Model(BaseModel):
@@ -363,6 +361,17 @@ class Queue(_Model):
     lifo_above: Count | None = Field(
         default=None, ge=0, le=10**9, description="Serve newest first while more than this wait.")
 
+    @model_validator(mode="after")
+    def _bounded(self) -> Queue:
+        # (A resolved scenario writes the default back: only another value is a mistake.)
+        if self.capacity is None and self.when_full != "drop-new":
+            raise ValueError(f"when_full: {self.when_full} applies to a bounded queue: set capacity "
+                             "(an unbounded queue is never full)")
+        if self.capacity is not None and self.lifo_above is not None and self.lifo_above >= self.capacity:
+            raise ValueError(f"lifo_above ({self.lifo_above}) must be below capacity ({self.capacity}): "
+                             f"more than {self.capacity} never wait, so the newest would never go first")
+        return self
+
 
 class Receiver(_Model):
     """Consumers. A message goes to receiver ``id % count`` (a stable partition key).
@@ -398,9 +407,9 @@ class Keys(_Model):
     """The message keys of a log: ``count`` keys, drawn uniformly or by Zipf's
     law with exponent ``s`` (key k with weight 1/k**s)."""
 
-    count: int = Field(default=1000, ge=1, le=10**7)
+    count: Count = Field(default=1000, ge=1, le=10**7)
     dist: Literal["uniform", "zipf"] = "uniform"
-    s: float = Field(default=1.0, gt=0, le=10, description="Zipf exponent (dist: zipf).")
+    s: Number = Field(default=1.0, gt=0, le=10, description="Zipf exponent (dist: zipf).")
 
 
 class Reclaim(_Model):
@@ -448,7 +457,7 @@ class Broker(_Model):
     """
 
     kind: Literal["queue", "log"] = Field(default="queue", description="A queue with leases, or a partitioned log.")
-    partitions: int = Field(default=1, ge=1, le=10**4, description="Partitions of a log.")
+    partitions: Count = Field(default=1, ge=1, le=10**4, description="Partitions of a log.")
     partitioner: Literal["key", "round-robin"] = Field(
         default="key", description="How a log picks a message's partition: by its key, or in turn.")
     keys: Keys = Field(default_factory=Keys, description="The message keys of a log.")
@@ -591,7 +600,7 @@ class Consumer(_Model):
     commit: Commit = Field(default_factory=Commit, description="When a log consumer commits offsets.")
     assignment: Literal["range", "round-robin"] = Field(
         default="range", description="How a log's partitions are shared by the group.")
-    fetch_batch: int = Field(default=500, ge=1, le=10**6,
+    fetch_batch: Count = Field(default=500, ge=1, le=10**6,
                              description="Most records one fetch returns (max.poll.records).")
     session_timeout: PositiveSeconds = Field(
         default=45.0, description="A crashed member's partitions move after this (session.timeout.ms).")
@@ -832,11 +841,11 @@ class Expectation(_Model):
     simulation itself never reads it.
     """
 
-    value: float | bool | None = None
-    tol: float = Field(default=0.0, ge=0, description="Absolute tolerance around value.")
-    rel: float = Field(default=0.0, ge=0, description="Tolerance relative to |value|.")
-    min: float | None = Field(default=None, description="Smallest value that meets it.")
-    max: float | None = Field(default=None, description="Largest value that meets it.")
+    value: Annotated[float | bool | None, BeforeValidator(_number_or_flag)] = None
+    tol: Number = Field(default=0.0, ge=0, description="Absolute tolerance around value.")
+    rel: Number = Field(default=0.0, ge=0, description="Tolerance relative to |value|.")
+    min: Number | None = Field(default=None, description="Smallest value that meets it.")
+    max: Number | None = Field(default=None, description="Largest value that meets it.")
 
     @model_validator(mode="after")
     def _something(self) -> Expectation:
@@ -845,6 +854,8 @@ class Expectation(_Model):
         if isinstance(self.value, bool) and (self.tol or self.rel or self.min is not None
                                               or self.max is not None):
             raise ValueError("a yes/no value takes no tolerance or bounds")
+        if self.min is not None and self.max is not None and self.min > self.max:
+            raise ValueError(f"min ({self.min:g}) is above max ({self.max:g}): no value meets both")
         return self
 
 
@@ -1026,6 +1037,7 @@ class Scenario(_Model):
         at-most-once preset to whatever the file itself left unsaid. Raises
         :class:`ScenarioError` naming the path if a value is not valid.
         """
+        expect(values, Mapping, "with_overrides", "values", "a mapping of dotted paths to values")
         source = self._source or self.resolved()
         # Leave the sweep out before copying: each point of a sweep would
         # otherwise copy the whole grid (quadratic in its size).
@@ -1181,6 +1193,8 @@ def _deep_copy(value: Any) -> Any:
 
 def load_scenario(path: str | Path, overrides: Iterable[str] = ()) -> Scenario:
     """Read, override and validate a scenario file; raise :class:`ScenarioError` if it is bad."""
+    expect_path(path, "load_scenario")
+    overrides = _override_list(overrides, "load_scenario")
     source = str(path)
     try:
         text = yamlread.read_file(path)
@@ -1197,6 +1211,9 @@ def load_scenario(path: str | Path, overrides: Iterable[str] = ()) -> Scenario:
 
 def parse_scenario(text: str, source: str = "<scenario>", overrides: Iterable[str] = ()) -> Scenario:
     """Validate a scenario given as YAML text."""
+    expect(text, str, "parse_scenario", "text", "the YAML text of a scenario (str)")
+    expect(source, str, "parse_scenario", "source", "a name for messages (str)")
+    overrides = _override_list(overrides, "parse_scenario")
     try:
         data = yamlread.loads(text)
     except yamlread.ReadError as exc:
@@ -1237,12 +1254,25 @@ def _blame_overrides(exc: ScenarioError, overrides: Sequence[str]) -> ScenarioEr
     return exc
 
 
+def _override_list(overrides: Any, function: str) -> list[str]:
+    """``--set`` style overrides as a list of ``path=value`` strings (one string alone
+    would be read a character at a time)."""
+    if isinstance(overrides, (str, bytes)) or not isinstance(overrides, Iterable):
+        raise TypeError(f"{function}(): overrides must be a list of 'path=value' strings, "
+                        f"got {type(overrides).__name__}")
+    items = list(overrides)
+    for item in items:
+        expect(item, str, function, "each override", "a 'path=value' string")
+    return items
+
+
 def validate_scenario(data: Mapping[str, Any], source: str = "<scenario>") -> Scenario:
     """Validate scenario ``data`` read from ``source`` (a file name, or ``<...>`` for text).
 
     Files a scenario names (an empirical distribution's CSV) are looked for
     beside the scenario file; for a scenario given as text, in the current folder.
     """
+    expect(data, Mapping, "validate_scenario", "data", "a mapping of scenario fields")
     folder = "." if source.startswith(("<", "--set")) else str(Path(source).parent)
     try:
         scenario = Scenario.model_validate(data, context={"scenario_dir": folder})
@@ -1252,12 +1282,32 @@ def validate_scenario(data: Mapping[str, Any], source: str = "<scenario>") -> Sc
         raise ScenarioError(source, [("", "nested too deeply")]) from None
     from alosim.budget import cost_problems
 
-    problems = cost_problems(scenario)
+    problems = cost_problems(scenario) + _unknown_columns(scenario)
     if problems:
         raise ScenarioError(source, problems)
     scenario._source = _deep_copy(dict(data))
     scenario._origin = source
     return scenario
+
+
+def _unknown_columns(scenario: Scenario) -> list[tuple[str, str]]:
+    """``expect`` columns that no run of ``scenario``'s shape reports (it could never be met)."""
+    if not scenario.expect:
+        return []
+    from alosim.columns import summary_columns
+
+    if scenario.broker is None:
+        shape = "single-hop"
+    else:
+        shape = "log pipeline" if scenario.broker.kind == "log" else "queue pipeline"
+    known = summary_columns(shape)
+    problems = []
+    for column in scenario.expect:
+        if column not in known:
+            close = difflib.get_close_matches(column, sorted(known), n=1, cutoff=0.6)
+            hint = f"; did you mean {close[0]!r}?" if close else ""
+            problems.append((f"expect.{column}", f"a {shape} run reports no such summary column{hint}"))
+    return problems
 
 
 def apply_overrides(data: dict[str, Any], overrides: Iterable[str], source: str) -> dict[str, Any]:
@@ -1345,19 +1395,31 @@ def _each_problem(errors: Sequence[Any]) -> list[tuple[str, str]]:
 
 def _drop_union_tags(loc: list[str | int]) -> list[str | int]:
     """pydantic puts the discriminator value in the location (``latency.exponential.mean``)."""
+    tagged = _tagged_fields()
     out: list[str | int] = []
     for part in loc:
         if part in _TAGS and out and (
-                out[-1] in _TAGGED_FIELDS
+                out[-1] in tagged
                 or (isinstance(out[-1], int) and len(out) > 1 and out[-2] == "components")):
             continue  # (a mixture's component is tagged too: components.0.uniform.low)
         out.append(part)
     return out
 
 
-_TAGGED_FIELDS = {"latency", "processing", "loss", "service", "start_delay"}
 _TAGS = {"constant", "uniform", "exponential", "lognormal", "pareto", "mixture", "empirical",
          "bernoulli", "gilbert-elliott"}
+
+
+@functools.cache
+def _tagged_fields() -> frozenset[str]:
+    """The names of the fields that hold a tagged union (``latency``, ``service``,
+    ``loss``, ...), found in the schema, so that a new one is not forgotten."""
+    names = set()
+    for model in schema_models():
+        for name, field in model.model_fields.items():
+            if field.discriminator is not None or any(isinstance(m, Discriminator) for m in field.metadata):
+                names.add(field.alias or name)
+    return frozenset(names)
 
 
 def _short(value: Any) -> str:
@@ -1395,19 +1457,32 @@ def _suggest(loc: Sequence[str | int]) -> str | None:
 
 
 def _all_field_names() -> set[str]:
-    import alosim.dists as dists
-
     names: set[str] = set()
-    models: list[type[BaseModel]] = [Scenario, Sender, Retry, Network, LinkSpec, Receiver, Dedup,
-                                     Observe, RecoveryCriterion, Sweep, GilbertElliott, Partition,
-                                     Fault, Budget, Broker, Consumer, ConsumeLinks, Expectation,
-                                     Explore, CrashSpace, PartitionSpace, Guarantees, Reclaim,
-                                     LeaseExtension, Pull]
-    models += [dists.Constant, dists.Uniform, dists.Exponential, dists.LogNormal, dists.Pareto,
-               dists.Mixture, dists.Empirical]
-    for model in models:
+    for model in schema_models():
         names.update(field.alias or name for name, field in model.model_fields.items())
     return names
+
+
+def schema_models(root: type[BaseModel] | None = None) -> list[type[BaseModel]]:
+    """Every model a scenario can hold, found by following the annotations of
+    ``root`` (default: :class:`Scenario`) through optional sections, lists,
+    mappings and unions -- so a model added to the schema is found without
+    being listed anywhere. In the order first reached."""
+    found: list[type[BaseModel]] = []
+    todo: list[Any] = [root or Scenario]
+    while todo:
+        annotation = todo.pop(0)
+        if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+            if annotation in found:
+                continue
+            found.append(annotation)
+            todo.extend(field.annotation for field in annotation.model_fields.values())
+            continue
+        todo.extend(arg for arg in getattr(annotation, "__args__", ()) if not isinstance(arg, str))
+        origin = getattr(annotation, "__origin__", None)  # Annotated[X, ...] keeps X here
+        if origin is not None and not getattr(annotation, "__args__", None):
+            todo.append(origin)
+    return found
 
 
 def json_schema() -> dict[str, Any]:

@@ -17,6 +17,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import numbers
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -37,7 +38,9 @@ from alosim.observe import (
     receiver_mitigation_columns,
     sender_mitigation_columns,
 )
-from alosim.scenario import Scenario
+from alosim.arguments import expect
+from alosim.scenario import Scenario, ScenarioError
+from alosim.units import format_size
 
 
 def book_failures(broken: list[Broken]) -> dict[str, str]:
@@ -145,11 +148,16 @@ def simulate(scenario: Scenario, seed: int | None = None, *,
     simulated time and the number of messages created so far (for a progress
     bar; it cannot change the run).
     """
+    expect(scenario, Scenario, "simulate", "scenario",
+           "a Scenario (from alosim.load_scenario or alosim.parse_scenario)")
+    if seed is not None:
+        expect(seed, numbers.Integral, "simulate", "seed", "a whole number or None")
+    if progress is not None and not callable(progress):
+        raise TypeError(f"simulate(): progress must be a function or None, got {type(progress).__name__}")
     scenario = scenario.with_seed(seed)
     seed = scenario.seed
     started = time.perf_counter()
-    world = World(scenario, seed, progress=progress)
-    world.run()
+    world = _run(scenario, seed, progress)
     wall = time.perf_counter() - started
     rec = world.rec
 
@@ -214,6 +222,26 @@ def _can_nack(scenario: Scenario) -> bool:
     if broker is None:
         return scenario.receiver.queue.when_full == "reject"
     return broker.kind == "queue" and broker.max_length is not None and broker.overflow == "reject-publish"
+
+
+def _run(scenario: Scenario, seed: int, progress: Callable[[float, int], None] | None) -> World:
+    """Build the world and run it. A run whose memory cannot be allocated -- a
+    ``budget.memory`` raised above what the machine can give -- ends in a
+    :class:`ScenarioError` naming that field, its memory released first (the
+    traceback of a ``MemoryError`` would keep the world's arrays alive)."""
+    out_of_memory = False
+    try:
+        world = World(scenario, seed, progress=progress)
+        world.run()
+    except MemoryError:
+        out_of_memory = True
+    if out_of_memory:
+        world = None  # type: ignore[assignment]
+        raise ScenarioError(scenario.origin, [("budget.memory", (
+            f"the run could not allocate the memory it needs (budget.memory allows "
+            f"{format_size(scenario.budget.memory)}, more than this machine could give): lower "
+            "budget.memory and the sizes it covers, or run where more memory is free"))])
+    return world
 
 
 def _events_scheduled(env: simpy.Environment) -> int:
