@@ -419,7 +419,7 @@ def _weighted(cls: type[_Dist]) -> type[_Dist]:
     (``{weight: 0.1, dist: constant, value: 2min}``)."""
     return create_model(  # type: ignore[call-overload,no-any-return]
         f"Weighted{cls.__name__}", __base__=cls,
-        weight=(Annotated[float, BeforeValidator(_number), Field(gt=0, le=1)], ...))
+        weight=(Annotated[Number, Field(gt=0, le=1)], ...))
 
 
 Component = Annotated[
