@@ -28,7 +28,7 @@ import json
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import Annotated, Any, Literal, Union
+from typing import Annotated, Any, Literal, Union, get_args
 
 import yaml
 from pydantic import (
@@ -1414,10 +1414,17 @@ _TAGS = {"constant", "uniform", "exponential", "lognormal", "pareto", "mixture",
 def _tagged_fields() -> frozenset[str]:
     """The names of the fields that hold a tagged union (``latency``, ``service``,
     ``loss``, ...), found in the schema, so that a new one is not forgotten."""
+    def tagged(annotation: Any, metadata: Sequence[Any]) -> bool:
+        if any(isinstance(m, Discriminator) or getattr(m, "discriminator", None) is not None
+               for m in metadata):
+            return True
+        # An optional field (``Distribution | None``) holds the tagged union one level down.
+        return any(tagged(arg, getattr(arg, "__metadata__", ())) for arg in get_args(annotation))
+
     names = set()
     for model in schema_models():
         for name, field in model.model_fields.items():
-            if field.discriminator is not None or any(isinstance(m, Discriminator) for m in field.metadata):
+            if field.discriminator is not None or tagged(field.annotation, field.metadata):
                 names.add(field.alias or name)
     return frozenset(names)
 
