@@ -135,7 +135,7 @@ def run(file: Path, seed: int | None, out: Path, overrides: Sequence[str], no_pl
     click.echo(f"\nresults: {printable(_shown(folder))}")
     from alosim.budget import stop_note
 
-    note = stop_note(result.summary, scenario.budget.stall_events, scenario.budget.memory)
+    note = stop_note(result.summary, scenario)
     if note:
         click.echo(note)
     if not result.ok:
@@ -263,6 +263,11 @@ def trace(file: Path, messages: int, seed: int | None, overrides: Sequence[str],
     click.echo("\n```mermaid")
     click.echo(diagram, nl=False)
     click.echo("```")
+    from alosim.budget import stop_note
+
+    note = stop_note(result.summary, scenario)
+    if note:
+        click.echo(note)
     if mermaid_path is not None:
         write_text_atomic(mermaid_path, diagram)
         click.echo(f"mermaid diagram: {printable(mermaid_path)}")
@@ -270,13 +275,16 @@ def trace(file: Path, messages: int, seed: int | None, overrides: Sequence[str],
         from alosim import plots, seqdiagram
 
         traced = len({e.message for e in events if e.message >= 0})
-        figure = seqdiagram.draw(
-            events,
-            title=f"{scenario.name} ({scenario.semantics}, seed {scenario.seed}): "
-            f"{traced} message{'s' if traced != 1 else ''}",
-            data_latency_s=scenario.network.data.latency.mean,
-            ack_latency_s=scenario.network.ack.latency.mean,
-        )
+        try:
+            figure = seqdiagram.draw(
+                events,
+                title=f"{scenario.name} ({scenario.semantics}, seed {scenario.seed}): "
+                f"{traced} message{'s' if traced != 1 else ''}",
+                data_latency_s=scenario.network.data.latency.mean,
+                ack_latency_s=scenario.network.ack.latency.mean,
+            )
+        except seqdiagram.PictureTooLarge as exc:
+            _fail(f"{printable(file)}: {exc}")
         for path, _ in pictures:
             plots.save(figure, path)
             click.echo(f"sequence diagram: {printable(path)}")
