@@ -299,6 +299,9 @@ def span_s(s: Scenario) -> float:
         span = s.duration
     else:
         span = total_messages(s) / _throughput(s)
+    # At least one round trip: the last message is acked one after it is sent.
+    span = max(span, s.network.data.latency.mean + s.network.ack.latency.mean
+               + (s.receiver.processing.mean if s.broker is None else 0.0))
     if s.consumer is not None:
         workers = s.consumer.count * (s.consumer.concurrency if s.broker and s.broker.kind == "queue" else 1)
         span = max(span, total_messages(s) * s.consumer.processing.mean / workers)
@@ -659,8 +662,8 @@ def stop_note(summary: dict[str, Any], scenario: Scenario) -> str | None:
         return None
     left = f"{unsettled:,} message{'' if unsettled == 1 else 's'} left unsettled"
     if scenario.broker is not None:
-        waiting = (summary.get("messages", 0) - summary.get("processed_unique", 0)
-                   - summary.get("lost", 0))
+        processed_once = summary.get("processed", 0) - summary.get("duplicate_processing", 0)
+        waiting = summary.get("messages", 0) - processed_once - summary.get("lost", 0)
         left += f" at the producers, {waiting:,} not processed yet"
     note = (f"stopped: the run did budget.stall_events = {budget.stall_events:,} units of work more "
             f"than its progress paid for; {left}. ")

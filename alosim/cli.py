@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import signal
 import sys
 from collections.abc import Callable, Iterator, Sequence
@@ -869,13 +870,19 @@ def _log_lines(summary: dict[str, Any]) -> list[str]:
     return lines
 
 
+_interrupted = False
+
+
 def _terminate(signum: int, frame: object) -> None:
     # SIGTERM unwinds like Ctrl-C: temporary files are removed, finished work is kept.
+    global _interrupted
+    _interrupted = True
     raise KeyboardInterrupt
 
 
 def main() -> None:
     signal.signal(signal.SIGTERM, _terminate)
+    signal.signal(signal.SIGINT, _terminate)
     try:
         try:
             cli(prog_name="alosim")
@@ -883,6 +890,14 @@ def main() -> None:
             sys.stdout.flush()  # here, not at exit, where a failure would be a traceback
     except OSError as exc:  # standard output on a full disk, or closed
         _stdout_failed(exc)
+    except SystemExit as exc:
+        if _interrupted:
+            # Unwinding removed the temporary files and stopped the workers; what is
+            # left is freeing the interrupted run's objects, which for a large run
+            # takes seconds: leave that to the operating system.
+            sys.stderr.flush()
+            os._exit(exc.code if isinstance(exc.code, int) else 1)
+        raise
 
 
 def _stdout_failed(exc: OSError) -> None:
