@@ -6,17 +6,33 @@ Bloom filter of a terabyte. Three kinds of limits keep the cost of any
 valid scenario bounded and known:
 
 * **Static checks** (:func:`cost_problems`, run by every validation): time
-  scales between :data:`MIN_TIME_S` and :data:`MAX_TIME_S`; no unlimited
+  scales between :data:`MIN_TIME_S` and :data:`MAX_TIME_S` (the pipeline's
+  leases, backoffs, commit intervals and timeouts too); no unlimited
   retries against a network, a partition or a fault that lets nothing
   through (the run would never settle: the message names ``max_attempts``,
-  ``delivery_timeout`` and ``max_time``); and the memory the scenario will
-  allocate -- dedup stores, Bloom filters, messages in flight, the trace --
-  estimated and compared with ``budget.memory``.
-* **A stall budget** (:func:`run_until`): a run in which no message is
-  created or settled for ``budget.stall_events`` simulation events stops,
-  its messages reported unsettled and ``stopped_by`` set to ``stall``; a run
-  whose unsettled messages (waiting in an outbox or in flight) would take
-  more than ``budget.memory`` stops with ``stopped_by: memory``.
+  ``delivery_timeout`` and ``max_time``); no livelock the schema can foresee
+  (every delivery nacked or poison without ``broker.max_deliveries``, a
+  lease a million times shorter than a delivery, a lease below every
+  processing under at-most-once, a poll interval below one record's
+  processing), each refused naming the field that causes it; no timer that
+  fires more than :data:`MAX_RETRIES_PER_OUTAGE` times per message (random
+  faults, auto-commit ticks, during a rebalance); and the memory the
+  scenario will allocate -- dedup stores, Bloom filters, messages and the
+  copies of each in flight before its first ack, the trace (as many rows
+  per message as copies) -- estimated and compared with ``budget.memory``.
+* **A stall budget** (:func:`run_until`): a run that does
+  ``budget.stall_events`` units of work more than its progress pays for
+  stops, its messages reported unsettled and ``stopped_by`` set to
+  ``stall``. Work is the simulation events plus what one event may do many
+  times over (:data:`WORK`: retransmissions, nacks, lease expiries,
+  redeliveries, rebalances, commits, faults); each message created,
+  settled, first processed or lost pays for :data:`WORK_PER_PROGRESS`. So
+  both a run that makes no progress and one whose progress trickles (a
+  lease of a microsecond: thousands of redeliveries per message) end, and
+  the note says what grew meanwhile and what to set. A run whose unsettled
+  messages, held copies (scheduled events, timers, queued copies, leases)
+  and trace would take more than ``budget.memory`` stops with
+  ``stopped_by: memory``.
 * **A series budget** (:class:`Sampling`): the sampled time series never
   holds more than ``budget.series_rows`` rows; when it fills, every other
   row is dropped and the interval doubles (deterministically), so a run of
