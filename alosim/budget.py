@@ -562,8 +562,8 @@ def run_until(env: simpy.Environment, stop: simpy.Event, meter: Meter, stall_eve
     plus every retransmission, nack, lease expiry, redelivery, rebalance,
     commit and fault, since one event may do many of those -- against the
     progress made. The run holds a credit of ``stall_events`` units of work;
-    each unit of progress adds :data:`WORK_PER_PROGRESS` (up to the full
-    credit again), each unit of work takes one. When the credit runs out the
+    each unit of work takes one, each unit of progress adds
+    :data:`WORK_PER_PROGRESS` (up to the full credit again). When the credit runs out the
     run stops with reason ``"stall"``: it has done ``stall_events`` more
     work than its progress pays for, whether it made no progress at all
     (retries that cannot succeed) or a trickle (a lease of a microsecond:
@@ -595,10 +595,10 @@ def run_until(env: simpy.Environment, stop: simpy.Event, meter: Meter, stall_eve
             progress = meter.progress()
             counts = meter.work()
             work = sum(counts.values())
-            credit = min(stall_events, credit + WORK_PER_PROGRESS * (progress - last_progress))
             credit -= CHECK_EVERY + work - last_work
+            credit = min(stall_events, credit + WORK_PER_PROGRESS * (progress - last_progress))
             last_progress, last_work = progress, work
-            if credit + CHECK_EVERY >= stall_events:
+            if credit == stall_events:
                 full = counts
             elif credit <= 0:
                 stop.callbacks.remove(StopSimulation.callback)

@@ -334,3 +334,10 @@ def test_a_picture_of_too_many_lanes_is_refused(tmp_path):
         "most 32: trace fewer messages (--messages) or draw a scenario with fewer senders, receivers "
         "or consumers"]
     assert not Path(tmp_path / "wide.png").exists()
+
+
+def test_the_smallest_stall_budget_still_stops_a_run():
+    # (Below one check interval: a batch without progress uses it up.)
+    scenario = make(PAUSES, **{"budget.stall_events": 1000})
+    s = alosim.simulate(scenario).summary
+    assert s["stopped_by"] == "stall" and s["events"] <= 2 * CHECK_EVERY
