@@ -341,3 +341,22 @@ def test_the_smallest_stall_budget_still_stops_a_run():
     scenario = make(PAUSES, **{"budget.stall_events": 1000})
     s = alosim.simulate(scenario).summary
     assert s["stopped_by"] == "stall" and s["events"] <= 2 * CHECK_EVERY
+
+
+def test_a_poll_interval_below_one_batch_stalls_naming_it():
+    # 500 records of 1 ms in a batch, 100 ms allowed: each member is kicked out
+    # on every full batch and its successor replays it. (One record fits in the
+    # interval, so this is not refused: smaller batches would get through.)
+    scenario = make("""
+name: batches
+messages: 2000
+sender: {window: 2000}
+broker: {kind: log}
+consumer: {processing: {dist: constant, value: 1ms}, max_poll_interval: 100ms,
+           commit: {policy: after-batch}}
+budget: {stall_events: 100000}
+""")
+    s = assert_within_budget(scenario, "rebalances")
+    note = stop_note(s, scenario)
+    assert "consumer.max_poll_interval = 100ms on one batch (consumer.fetch_batch = 500)" in note
+    assert "max_attempts" not in note
