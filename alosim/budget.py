@@ -505,6 +505,10 @@ WORK_PER_PROGRESS = 1000
 #: (measured with tracemalloc: about 280 B per item when retransmissions pile up).
 BYTES_PER_COPY = 300
 
+#: Items each unsettled message holds by itself (its retry timer's entry, the event that
+#: wakes it, its packet or its answer), counted in BYTES_PER_MESSAGE: only the items
+#: beyond these count at BYTES_PER_COPY.
+HELD_PER_MESSAGE = 3
 #: A row of the trace in memory (a TraceEvent and its strings).
 BYTES_PER_TRACE_ROW = 200
 _BYTES = {"messages": BYTES_PER_MESSAGE, "copies": BYTES_PER_COPY, "trace": BYTES_PER_TRACE_ROW}
@@ -587,7 +591,10 @@ def run_until(env: simpy.Environment, stop: simpy.Event, meter: Meter, stall_eve
         while True:
             for _ in batch:
                 step()
-            parts = {"messages": meter.unsettled(), "copies": meter.held(), "trace": meter.trace_rows()}
+            unsettled = meter.unsettled()
+            # (A message's own timer, packet and answer are in BYTES_PER_MESSAGE.)
+            copies = max(0, meter.held() - HELD_PER_MESSAGE * unsettled)
+            parts = {"messages": unsettled, "copies": copies, "trace": meter.trace_rows()}
             if sum(count * _BYTES[name] for name, count in parts.items()) > memory:
                 stop.callbacks.remove(StopSimulation.callback)
                 cause = max(parts, key=lambda name: parts[name] * _BYTES[name])
@@ -665,8 +672,9 @@ def stop_note(summary: dict[str, Any], scenario: Scenario) -> str | None:
                     "alosim trace --messages) or raise budget.memory")
         if summary.get("stall_cause") == "copies":
             held = summary.get("stall_cause_count", 0)
-            return (f"stopped: the run held {held:,} copies, timers and scheduled events, about "
-                    f"{format_size(held * BYTES_PER_COPY)}, more than budget.memory = "
+            return (f"stopped: the run held {held:,} copies, timers and scheduled events beyond its "
+                    f"messages' own (about {format_size(held * BYTES_PER_COPY)}), which with its "
+                    f"{unsettled:,} unsettled messages came to more than budget.memory = "
                     f"{format_size(budget.memory)}; copies multiply faster than they are handled "
                     "(a retry or a lease far shorter than a round trip?): fix that, or raise "
                     "budget.memory")
