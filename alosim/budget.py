@@ -509,6 +509,9 @@ BYTES_PER_COPY = 300
 #: wakes it, its packet or its answer), counted in BYTES_PER_MESSAGE: only the items
 #: beyond these count at BYTES_PER_COPY.
 HELD_PER_MESSAGE = 3
+#: Most trace rows per traced message (a trace is for reading: about ten rows make a
+#: message's story; a run past this many redelivers or retries without end).
+TRACE_ROWS_PER_MESSAGE = 10_000
 #: A row of the trace in memory (a TraceEvent and its strings).
 BYTES_PER_TRACE_ROW = 200
 _BYTES = {"messages": BYTES_PER_MESSAGE, "copies": BYTES_PER_COPY, "trace": BYTES_PER_TRACE_ROW}
@@ -559,7 +562,7 @@ class Stop:
 
 
 def run_until(env: simpy.Environment, stop: simpy.Event, meter: Meter, stall_events: int,
-              memory: int) -> Stop:
+              memory: int, trace_rows: int = 0) -> Stop:
     """Run ``env`` until ``stop`` is processed, as ``env.run(until=stop)`` does.
 
     Every :data:`CHECK_EVERY` events it weighs the work done -- the events,
@@ -574,7 +577,8 @@ def run_until(env: simpy.Environment, stop: simpy.Event, meter: Meter, stall_eve
     millions of redeliveries per message). A run whose unsettled messages,
     held items (events, timers, queued copies) and trace rows would take more
     than ``memory`` bytes stops with reason ``"memory"`` (``cause`` the
-    largest of ``messages``, ``copies`` and ``trace``, ``grew`` its count). Until then the events processed are
+    largest of ``messages``, ``copies`` and ``trace``, ``grew`` its count);
+    so does one whose trace holds more than ``trace_rows`` rows (if given). Until then the events processed are
     exactly those ``env.run`` would process, so the results do not depend on
     these checks.
     """
@@ -595,6 +599,9 @@ def run_until(env: simpy.Environment, stop: simpy.Event, meter: Meter, stall_eve
             # (A message's own timer, packet and answer are in BYTES_PER_MESSAGE.)
             copies = max(0, meter.held() - HELD_PER_MESSAGE * unsettled)
             parts = {"messages": unsettled, "copies": copies, "trace": meter.trace_rows()}
+            if trace_rows and parts["trace"] > trace_rows:
+                stop.callbacks.remove(StopSimulation.callback)
+                return Stop("memory", "trace", parts["trace"])
             if sum(count * _BYTES[name] for name, count in parts.items()) > memory:
                 stop.callbacks.remove(StopSimulation.callback)
                 cause = max(parts, key=lambda name: parts[name] * _BYTES[name])
@@ -666,6 +673,11 @@ def stop_note(summary: dict[str, Any], scenario: Scenario) -> str | None:
     if stopped_by == "memory":
         if summary.get("stall_cause") == "trace":
             rows = summary.get("stall_cause_count", 0)
+            traced = scenario.observe.trace_messages
+            if rows > traced * TRACE_ROWS_PER_MESSAGE:
+                return (f"stopped: the trace held {rows:,} rows, more than "
+                        f"{TRACE_ROWS_PER_MESSAGE:,} for each of the {traced:,} traced messages: they "
+                        "are retried or redelivered over and over (the first rows tell why)")
             return (f"stopped: the trace held {rows:,} rows, about "
                     f"{format_size(rows * BYTES_PER_TRACE_ROW)}, more than budget.memory = "
                     f"{format_size(budget.memory)}; trace fewer messages (observe.trace_messages, "

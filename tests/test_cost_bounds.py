@@ -318,6 +318,20 @@ def test_a_trace_that_outgrows_the_memory_budget_stops_the_run():
     assert stop_note(s, scenario).startswith(f"stopped: the trace held {s['stall_cause_count']:,} rows")
 
 
+def test_a_trace_stops_at_ten_thousand_rows_a_message():
+    # The same, with room in memory: 20 messages traced would keep 4.5 GB of rows.
+    scenario = make(QUEUE, **{"broker.visibility_timeout": "10ms",
+                              "consumer.processing": {"dist": "constant", "value": "1s"},
+                              "observe.trace_messages": 20, "budget.stall_events": 2_000_000})
+    result = alosim.simulate(scenario)
+    s = result.summary
+    assert s["stopped_by"] == "memory" and s["stall_cause"] == "trace"
+    assert 200_000 < len(result.trace) == s["stall_cause_count"] < 200_000 + 10 * CHECK_EVERY
+    assert stop_note(s, scenario) == (
+        f"stopped: the trace held {len(result.trace):,} rows, more than 10,000 for each of the 20 "
+        "traced messages: they are retried or redelivered over and over (the first rows tell why)")
+
+
 def test_a_picture_of_too_many_lanes_is_refused(tmp_path):
     from alosim import seqdiagram
 

@@ -20,7 +20,7 @@ from typing import Any
 
 import simpy
 
-from alosim.budget import Sampling, Stop, run_until
+from alosim.budget import TRACE_ROWS_PER_MESSAGE, Sampling, Stop, run_until
 from alosim.model.faults import start_faults
 from alosim.model.link import Link
 from alosim.model.log import LogPipeline, build_log_pipeline
@@ -195,7 +195,8 @@ class World:
             deadline.callbacks.append(lambda _: None if self.stop.triggered else self.stop.succeed())
         self.check_done()
         budget = self.scenario.budget
-        self.stall = run_until(env, self.stop, Meter(self), budget.stall_events, budget.memory)
+        self.stall = run_until(env, self.stop, Meter(self), budget.stall_events, budget.memory,
+                               self.scenario.observe.trace_messages * TRACE_ROWS_PER_MESSAGE)
         self.stopped_by = self.stall.reason
         rec = self.rec
         if not rec.series["time_s"] or rec.series["time_s"][-1] != env.now:
