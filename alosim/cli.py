@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import signal
 import sys
 from collections.abc import Callable, Iterator, Sequence
@@ -142,7 +143,7 @@ def run(file: Path, seed: int | None, out: Path, overrides: Sequence[str], no_pl
     _echo(f"\nresults: {printable(_shown(folder))}")
     from alosim.budget import stop_note
 
-    note = stop_note(result.summary, scenario.budget.stall_events, scenario.budget.memory)
+    note = stop_note(result.summary, scenario)
     if note:
         _echo(note)
     for line in result.bugs:
@@ -274,6 +275,11 @@ def trace(file: Path, messages: int, seed: int | None, overrides: Sequence[str],
     _echo("```")
     for line in result.bugs:
         _echo(line)
+    from alosim.budget import stop_note
+
+    note = stop_note(result.summary, scenario)
+    if note:
+        _echo(note)
     if mermaid_path is not None:
         write_text_atomic(mermaid_path, diagram)
         _echo(f"mermaid diagram: {printable(mermaid_path)}")
@@ -281,13 +287,16 @@ def trace(file: Path, messages: int, seed: int | None, overrides: Sequence[str],
         from alosim import plots, seqdiagram
 
         traced = len({e.message for e in events if e.message >= 0})
-        figure = seqdiagram.draw(
-            events,
-            title=f"{scenario.name} ({scenario.semantics}, seed {scenario.seed}): "
-            f"{traced} message{'s' if traced != 1 else ''}",
-            data_latency_s=scenario.network.data.latency.mean,
-            ack_latency_s=scenario.network.ack.latency.mean,
-        )
+        try:
+            figure = seqdiagram.draw(
+                events,
+                title=f"{scenario.name} ({scenario.semantics}, seed {scenario.seed}): "
+                f"{traced} message{'s' if traced != 1 else ''}",
+                data_latency_s=scenario.network.data.latency.mean,
+                ack_latency_s=scenario.network.ack.latency.mean,
+            )
+        except seqdiagram.PictureTooLarge as exc:
+            _fail(f"{printable(file)}: {exc}")
         for path, _ in pictures:
             plots.save(figure, path)
             _echo(f"sequence diagram: {printable(path)}")
@@ -912,13 +921,19 @@ def _log_lines(summary: dict[str, Any]) -> list[str]:
     return lines
 
 
+_interrupted = False
+
+
 def _terminate(signum: int, frame: object) -> None:
     # SIGTERM unwinds like Ctrl-C: temporary files are removed, finished work is kept.
+    global _interrupted
+    _interrupted = True
     raise KeyboardInterrupt
 
 
 def main() -> None:
     signal.signal(signal.SIGTERM, _terminate)
+    signal.signal(signal.SIGINT, _terminate)
     try:
         try:
             cli(prog_name="alosim")
@@ -926,6 +941,14 @@ def main() -> None:
             sys.stdout.flush()  # here, not at exit, where a failure would be a traceback
     except OSError as exc:  # standard output on a full disk, or closed
         _stdout_failed(exc)
+    except SystemExit as exc:
+        if _interrupted:
+            # Unwinding removed the temporary files and stopped the workers; what is
+            # left is freeing the interrupted run's objects, which for a large run
+            # takes seconds: leave that to the operating system.
+            sys.stderr.flush()
+            os._exit(exc.code if isinstance(exc.code, int) else 1)
+        raise
 
 
 def _stdout_failed(exc: OSError) -> None:

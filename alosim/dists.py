@@ -68,6 +68,11 @@ class _Dist(BaseModel):
         """The largest value the distribution can produce (``inf`` if unbounded)."""
         return math.inf
 
+    @property
+    def lower_bound(self) -> float:
+        """The smallest value the distribution can produce: every draw is at least this."""
+        return 0.0
+
     def sample(self, rng: np.random.Generator, n: int) -> np.ndarray:
         raise NotImplementedError
 
@@ -102,6 +107,10 @@ class Constant(_Dist):
 
     @property
     def upper_bound(self) -> float:
+        return self.value
+
+    @property
+    def lower_bound(self) -> float:
         return self.value
 
     def sample(self, rng: np.random.Generator, n: int) -> np.ndarray:
@@ -143,6 +152,10 @@ class Uniform(_Dist):
     @property
     def upper_bound(self) -> float:
         return self.high
+
+    @property
+    def lower_bound(self) -> float:
+        return self.low
 
     def sample(self, rng: np.random.Generator, n: int) -> np.ndarray:
         return rng.uniform(self.low, self.high, n)
@@ -229,6 +242,10 @@ class Pareto(_Dist):
     @property
     def mean(self) -> float:
         return self.mean_s
+
+    @property
+    def lower_bound(self) -> float:
+        return self.scale
 
     @property
     def variance(self) -> float:

@@ -951,11 +951,15 @@ def write_minimal(shrunk: Shrunk, folder: Path, *, seed: int, run: int, draw: bo
 
         from alosim import plots, seqdiagram
 
-        figure = seqdiagram.draw(events, title=f"{shrunk.guarantee} ({shrunk.cause})",
-                                 data_latency_s=scenario.network.data.latency.mean,
-                                 ack_latency_s=scenario.network.ack.latency.mean)
-        plots.save(figure, sub / "sequence.png")
-        plt.close(figure)
+        try:
+            figure = seqdiagram.draw(events, title=f"{shrunk.guarantee} ({shrunk.cause})",
+                                     data_latency_s=scenario.network.data.latency.mean,
+                                     ack_latency_s=scenario.network.ack.latency.mean)
+        except seqdiagram.PictureTooLarge:
+            draw = False  # too many lanes to read: trace.txt and sequence.mmd stand for it
+        else:
+            plots.save(figure, sub / "sequence.png")
+            plt.close(figure)
     made = Minimal(sub.name, seed, run, shrunk.guarantee, shrunk.cause, story(shrunk), shrunk.scenario.messages,
                    len(shrunk.scenario.faults) + len(shrunk.scenario.network.partitions), shrunk.simulations,
                    shrunk.capped, draw)

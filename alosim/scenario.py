@@ -815,10 +815,15 @@ class Budget(_Model):
     """Limits on what one run may cost, each with a default and a field to raise it.
 
     ``memory``: what the scenario would allocate (dedup stores, Bloom
-    filters, messages in flight, the trace), estimated at validation; a
-    scenario above it is refused with the figure. ``stall_events``: a run in
-    which no message is created or settled for this many simulation events
-    stops, its messages reported unsettled (``stopped_by: stall``).
+    filters, messages and copies in flight, the trace), estimated at
+    validation; a scenario above it is refused with the figure, and a run
+    whose messages, copies and trace outgrow it stops (``stopped_by:
+    memory``). ``stall_events``: units of work (simulation events, plus each
+    retransmission, nack, lease expiry, redelivery, rebalance, commit and
+    fault) a run may do beyond what its progress pays for
+    (:data:`alosim.budget.WORK_PER_PROGRESS` per message created, settled,
+    first processed or lost); then it stops, its messages reported unsettled
+    (``stopped_by: stall``).
     ``series_rows``: the sampled time series holds at most this many rows; a
     longer run keeps every other row and samples half as often.
     """
@@ -826,7 +831,7 @@ class Budget(_Model):
     memory: Annotated[int, BeforeValidator(parse_size), Field(ge=1 << 20, le=1 << 50)] = Field(
         default=2 << 30, description="Most memory a run may allocate, estimated at validation (e.g. 8GiB).")
     stall_events: Count = Field(default=10_000_000, ge=1000, le=10**12,
-                                description="Events without a message created or settled before a run stops.")
+                                description="Work beyond what progress pays for before a run stops (see alosim.budget).")
     series_rows: Count = Field(default=10_000, ge=16, le=10_000_000,
                                description="Most rows of the sampled time series (then it is coarsened).")
 

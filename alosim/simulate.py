@@ -195,6 +195,10 @@ def simulate(scenario: Scenario, seed: int | None = None, *,
     trace = list(rec.trace) if scenario.observe.trace_messages else None
     fingerprint = _fingerprint(summary, rec.series, trace)
     summary["fingerprint"] = fingerprint
+    # What grew most while a run stalled (see alosim.budget.run_until): added
+    # after the fingerprint, which covers the stop already (stopped_by, events).
+    summary["stall_cause"] = world.stall.cause
+    summary["stall_cause_count"] = world.stall.grew
     # Derived from the series, which the fingerprint already covers: added after
     # it, so that adding a derived column never changes a run's fingerprint.
     verdict = None

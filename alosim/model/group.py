@@ -312,6 +312,7 @@ class Member:
         """Auto-commit: every interval, whatever has been processed."""
         if event._value != self.epoch or not self.up:
             return
+        self.group.stats.commit_ticks += 1
         self.commit_processed()
         self._next_tick()
 

@@ -396,6 +396,16 @@ class LogPipeline:
 
     # -- accounting ------------------------------------------------------------------
 
+    def held(self) -> int:
+        """Records fetched and not yet processed."""
+        return self.group.in_hands()
+
+    def work(self, counts: dict[str, int]) -> None:
+        """Add the group's rebalances and commits (with the auto-commit ticks) to ``counts``."""
+        stats = self.stats
+        counts["rebalances"] = stats.rebalances
+        counts["commits"] = stats.commits + stats.commit_ticks
+
     def watched_events(self) -> dict[str, tuple[Callable[[Any], Any]]]:
         return {}
 

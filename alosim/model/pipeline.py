@@ -114,6 +114,18 @@ class Pipeline:
 
     # -- accounting ------------------------------------------------------------------
 
+    def held(self) -> int:
+        """Leases, ready entries and copies waiting in the consumers' inboxes."""
+        broker = self.broker
+        return len(broker.leases) + len(broker.ready) + sum(len(c.inbox) for c in self.consumers)
+
+    def work(self, counts: dict[str, int]) -> None:
+        """Add the broker's redeliveries, lease expiries and nacks to ``counts``."""
+        stats = self.stats
+        counts["nacks"] = stats.nacks
+        counts["lease_expiries"] = stats.lease_expiries
+        counts["redeliveries"] = stats.consume_redeliveries
+
     def watched_events(self) -> dict[str, tuple[Callable[[Any], Any]]]:
         """The scheduled events :meth:`conservation` counts, by their callbacks:
         packets on the second hop's links, and publishes being written."""

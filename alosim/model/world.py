@@ -20,7 +20,7 @@ from typing import Any
 
 import simpy
 
-from alosim.budget import Sampling, run_until
+from alosim.budget import TRACE_ROWS_PER_MESSAGE, Sampling, Stop, run_until
 from alosim.model.books import Books, Broken
 from alosim.model.faults import start_faults
 from alosim.model.link import Link
@@ -54,6 +54,7 @@ class World:
         # The recovery criterion, fed at every sampling instant (None: the run has no verdict).
         self.recovery = RecoveryDetector.for_scenario(scenario)
         self.stopped_by = ""
+        self.stall = Stop()
         # Acked before processing and still being processed when max_time
         # stopped the run: fate unknown (counted as unsettled).
         self.undecided = 0
@@ -195,11 +196,10 @@ class World:
             deadline = env.timeout(self.scenario.max_time)
             deadline.callbacks.append(lambda _: None if self.stop.triggered else self.stop.succeed())
         self.check_done()
-        # 2 x created - unsettled grows with every message created or settled.
         budget = self.scenario.budget
-        self.stopped_by = run_until(env, self.stop,
-                                    lambda: (2 * self.created - self.unsettled, self.unsettled),
-                                    budget.stall_events, budget.memory)
+        self.stall = run_until(env, self.stop, Meter(self), budget.stall_events, budget.memory,
+                               self.scenario.observe.trace_messages * TRACE_ROWS_PER_MESSAGE)
+        self.stopped_by = self.stall.reason
         rec = self.rec
         if not rec.series["time_s"] or rec.series["time_s"][-1] != env.now:
             self._sample()
@@ -233,6 +233,27 @@ class World:
         self.broken_books = self.conservation(in_flight)
 
     # -- accounting ------------------------------------------------------------
+
+    def held(self) -> int:
+        """Items the run holds beside its messages (see :class:`Meter`)."""
+        held = len(self.env._queue)
+        for sender in self.senders:
+            held += len(sender._timers)
+        for receiver in self.receivers:
+            held += len(receiver.queue)
+        if self.pipeline is not None:
+            held += self.pipeline.held()
+        return held
+
+    def work(self) -> dict[str, int]:
+        """The work one event may do many times over, so far (see :data:`alosim.budget.WORK`)."""
+        rec = self.rec
+        counts = {"retransmissions": rec.retransmissions, "suppressed": rec.retries_suppressed,
+                  "rejections": rec.nacks_sent,
+                  "faults": rec.crashes + rec.slowdowns}
+        if self.pipeline is not None:
+            self.pipeline.work(counts)
+        return counts
 
     def packets_in_flight(self) -> dict[str, int]:
         """Packets still travelling on each link, counted from the event queue:
@@ -395,3 +416,35 @@ class World:
                 f"{rec.nacks_ignored}, lost {rec.nacks_lost} + in flight {in_flight['ack']} acks, "
                 f"{in_flight['nack']} nacks"))
         return broken
+
+
+class Meter:
+    """What the stall and memory budgets read from a running world (:func:`alosim.budget.run_until`).
+
+    Progress is a message created, settled at its sender, processed for the
+    first time, or lost -- counted at either end, so that a pipeline whose
+    producers are done still makes progress while its consumers drain the
+    backlog.
+    """
+
+    __slots__ = ("world",)
+
+    def __init__(self, world: World) -> None:
+        self.world = world
+
+    def progress(self) -> int:
+        world = self.world
+        rec = world.rec
+        return 2 * world.created - world.unsettled + rec.processed_unique + rec.lost
+
+    def unsettled(self) -> int:
+        return self.world.unsettled
+
+    def held(self) -> int:
+        return self.world.held()
+
+    def work(self) -> dict[str, int]:
+        return self.world.work()
+
+    def trace_rows(self) -> int:
+        return len(self.world.rec.trace)
