@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test bench lab clean
+.PHONY: demo test conformance bench lab clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -15,8 +15,16 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)  ## run the default scenario
 	$(BIN)/alosim run scenarios/ack-lost.yaml
 
-test: $(STAMP)  ## run the whole test suite (unit, validation, notebooks) on every core
-	$(BIN)/python -m pytest -n auto --dist worksteal
+test: $(STAMP)  ## the whole test suite on every core, then the conformance suite (real brokers) alone
+	tests/conformance/install-brokers.sh
+	$(BIN)/python -m pytest -n auto --dist worksteal -m "not conformance"
+	$(BIN)/python -m pytest -m conformance tests/conformance
+
+# The conformance suite measures timers on this machine: it runs on its own, not beside
+# the simulation tests on the other cores.
+conformance: $(STAMP)  ## only the conformance suite: alosim against NATS JetStream and Redis on loopback
+	tests/conformance/install-brokers.sh
+	$(BIN)/python -m pytest -m conformance tests/conformance
 
 bench: $(STAMP)  ## throughput benchmark against a one-process-per-message SimPy baseline
 	$(BIN)/python benchmarks/throughput.py

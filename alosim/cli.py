@@ -8,18 +8,20 @@ naming the file and the field, with exit status 2 and nothing written.
 from __future__ import annotations
 
 import json
+import os
 import signal
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from functools import wraps
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, NamedTuple, TypeVar
 
 import click
 
 from alosim import __version__
-from alosim.scenario import Scenario, ScenarioError, json_schema, load_scenario, printable
+from alosim.scenario import Scenario, ScenarioError, json_schema, load_scenario
+from alosim.shown import join_lines, printable
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -29,6 +31,12 @@ def _print_error(message: str) -> None:
     # any other line break or control character came from the input: escaped.
     for line in message.split("\n"):
         click.echo(f"alosim: error: {printable(line)}", err=True)
+
+
+def _echo(message: object = "", *, err: bool = False, nl: bool = True) -> None:
+    """``click.echo`` with every line printable: the last net under the printouts,
+    which escape what came from input or storage where they build their lines."""
+    click.echo(join_lines(str(message).split("\n")), err=err, nl=nl)
 
 
 def _fail(message: str) -> None:
@@ -67,7 +75,7 @@ def _load(file: Path, overrides: Sequence[str] = ()) -> Scenario:
 
     scenario = load_scenario(file, overrides)
     for warning in suspicious_durations(override_values(overrides), scenario):
-        click.echo(f"alosim: warning: {printable(warning)}", err=True)
+        _echo(f"alosim: warning: {printable(warning)}", err=True)
     return scenario
 
 
@@ -121,7 +129,7 @@ def run(file: Path, seed: int | None, out: Path, overrides: Sequence[str], no_pl
 
     scenario = _load(file, overrides).with_seed(seed)
     if scenario.sweep is not None:
-        click.echo(f"alosim: note: {printable(file)} has a sweep section; 'alosim run' runs only its "
+        _echo(f"alosim: note: {printable(file)} has a sweep section; 'alosim run' runs only its "
                    f"base point. To run the sweep: alosim sweep {printable(file)}", err=True)
     prepare_out(out, scenario.name)  # before any simulating: a bad --out costs nothing
     if check_determinism:
@@ -131,23 +139,23 @@ def run(file: Path, seed: int | None, out: Path, overrides: Sequence[str], no_pl
     folder = write_run(result, out, plot=not no_plot, command=_command())
     verdict = None
     if scenario.broker is None:
-        from alosim.overload import recovery
-
-        found = recovery(scenario, result.series)
+        found = result.recovery()
         verdict = found.describe() if found.trigger is not None else None
-    click.echo(format_summary(scenario, result.summary, result.wall_time_s, verdict=verdict))
+    _echo(format_summary(scenario, result.summary, result.wall_time_s, verdict=verdict))
     theory_lines = theory.format_theory(theory.compare(scenario, result.summary, result.series))
     if theory_lines:
-        click.echo(theory_lines)
-    click.echo(f"\nresults: {printable(_shown(folder))}")
+        _echo(theory_lines)
+    _echo(f"\nresults: {printable(_shown(folder))}")
     from alosim.budget import stop_note
 
-    note = stop_note(result.summary, scenario.budget.stall_events, scenario.budget.memory)
+    note = stop_note(result.summary, scenario)
     if note:
-        click.echo(note)
-    if not result.ok:
-        failed = ", ".join(k for k, v in result.checks.items() if not v)
-        click.echo(f"guarantee violated ({scenario.semantics}): {failed}")
+        _echo(note)
+    for line in result.bugs:
+        _echo(line)
+    failed = ", ".join(k for k, v in result.checks.items() if not v and not k.startswith("books_"))
+    if failed:
+        _echo(f"guarantee violated ({scenario.semantics}): {failed}")
 
 
 def _shown(path: Path) -> Path:
@@ -167,7 +175,7 @@ def _check_determinism(file: Path, overrides: Sequence[str], seed: int | None) -
         _fail(str(exc).removeprefix("alosim: error: "))
     if not verdict.ok:
         _fail(f"{printable(file)}: {verdict.describe()}")
-    click.echo(verdict.describe(), err=True)
+    _echo(verdict.describe(), err=True)
 
 
 @contextmanager
@@ -207,7 +215,7 @@ def fingerprint(file: Path, seed: int | None, overrides: Sequence[str]) -> None:
         follow_parent(int(os.environ[PARENT_ENV]))  # a child of --check-determinism ends with it
 
     result = simulate(load_scenario(file, overrides).with_seed(seed))
-    click.echo(json.dumps({"fingerprint": result.fingerprint, "seed": result.seed}))
+    _echo(json.dumps({"fingerprint": result.fingerprint, "seed": result.seed}))
 
 
 @cli.command()
@@ -223,7 +231,7 @@ def validate(files: Sequence[Path], overrides: Sequence[str]) -> None:
             bad += 1
             _print_error(str(exc))
         else:
-            click.echo(f"{printable(file)}: ok ({scenario.name}, {scenario.semantics})")
+            _echo(f"{printable(file)}: ok ({scenario.name}, {scenario.semantics})")
     if bad:
         sys.exit(2)
 
@@ -231,7 +239,7 @@ def validate(files: Sequence[Path], overrides: Sequence[str]) -> None:
 @cli.command()
 def schema() -> None:
     """Print the JSON Schema of a scenario file (for editors)."""
-    click.echo(json.dumps(json_schema(), indent=2))
+    _echo(json.dumps(json_schema(), indent=2))
 
 
 @cli.command()
@@ -267,27 +275,37 @@ def trace(file: Path, messages: int, seed: int | None, overrides: Sequence[str],
     result = simulate(scenario)
     events = result.trace or []
     diagram = tracing.mermaid(events)
-    click.echo(tracing.format_log(events))
-    click.echo("\n```mermaid")
-    click.echo(diagram, nl=False)
-    click.echo("```")
+    _echo(tracing.format_log(events))
+    _echo("\n```mermaid")
+    _echo(diagram, nl=False)
+    _echo("```")
+    for line in result.bugs:
+        _echo(line)
+    from alosim.budget import stop_note
+
+    note = stop_note(result.summary, scenario)
+    if note:
+        _echo(note)
     if mermaid_path is not None:
         write_text_atomic(mermaid_path, diagram)
-        click.echo(f"mermaid diagram: {printable(mermaid_path)}")
+        _echo(f"mermaid diagram: {printable(mermaid_path)}")
     if pictures:
         from alosim import plots, seqdiagram
 
         traced = len({e.message for e in events if e.message >= 0})
-        figure = seqdiagram.draw(
-            events,
-            title=f"{scenario.name} ({scenario.semantics}, seed {scenario.seed}): "
-            f"{traced} message{'s' if traced != 1 else ''}",
-            data_latency_s=scenario.network.data.latency.mean,
-            ack_latency_s=scenario.network.ack.latency.mean,
-        )
+        try:
+            figure = seqdiagram.draw(
+                events,
+                title=f"{scenario.name} ({scenario.semantics}, seed {scenario.seed}): "
+                f"{traced} message{'s' if traced != 1 else ''}",
+                data_latency_s=scenario.network.data.latency.mean,
+                ack_latency_s=scenario.network.ack.latency.mean,
+            )
+        except seqdiagram.PictureTooLarge as exc:
+            _fail(f"{printable(file)}: {exc}")
         for path, _ in pictures:
             plots.save(figure, path)
-            click.echo(f"sequence diagram: {printable(path)}")
+            _echo(f"sequence diagram: {printable(path)}")
 
 
 # -- sweeps and their plots ------------------------------------------------------
@@ -337,38 +355,38 @@ def sweep(file: Path, jobs: int | None, executor_kind: str | None, scheduler: st
     plan = expand(_load(file, overrides))
     prepare_out(out, plan.name)  # before starting any worker: a bad --out costs nothing
     kind = executor_kind or ("dask" if scheduler else "local")
-    click.echo(describe(plan))
+    _echo(describe(plan))
     try:
         with make_executor(kind, jobs, scheduler) as executor:
-            click.echo(f"executor: {kind}, {executor.workers} worker{'s' if executor.workers != 1 else ''}")
+            _echo(f"executor: {kind}, {executor.workers} worker{'s' if executor.workers != 1 else ''}")
             outcome = run_sweep(plan, out=out, executor=executor, progress=not no_progress,
                                 retry_errors=retry_errors, command=_command())
     except SweepInterrupted as exc:
-        click.echo(f"\nalosim: {exc}; run the same command again to compute the rest", err=True)
+        _echo(f"\nalosim: {exc}; run the same command again to compute the rest", err=True)
         sys.exit(130)
     except ExecutorError as exc:
         _fail(str(exc))
     data = load_sweep(outcome.folder)
     from alosim.printout import shape_of
 
-    click.echo(format_sweep_table(aggregate(data.runs), data.parameters, shape=shape_of(plan.scenario)))
-    click.echo(f"\nruns: {outcome.total} ({outcome.reused} stored before, {outcome.computed} computed, "
+    _echo(format_sweep_table(aggregate(data.runs), data.parameters, shape=shape_of(plan.scenario)))
+    _echo(f"\nruns: {outcome.total} ({outcome.reused} stored before, {outcome.computed} computed, "
                f"{outcome.errors} failed)")
     if outcome.errors:
         failed = data.runs[data.runs["error"] != ""].iloc[0]
-        click.echo(f"first failure (point {failed['point']}, replication {failed['replication']}): "
-                   f"{failed['error']}")
-    click.echo(f"results: {printable(_shown(outcome.folder))}")
+        _echo(f"first failure (point {failed['point']}, replication {failed['replication']}): "
+                   f"{printable(failed['error'])}")
+    _echo(f"results: {printable(_shown(outcome.folder))}")
     if not no_plot:
         drawn = plotting.write_sweep_plots(data, plots_folder(outcome.folder))
         if not drawn:  # no dedicated plot fits: a figure against the sweep's own axes
             drawn = _figure_plot(data, plots_folder(outcome.folder))
         if not drawn:
-            click.echo("plot: none fits this sweep (alosim plot FOLDER --x PATH --y FIGURE draws any figure "
+            _echo("plot: none fits this sweep (alosim plot FOLDER --x PATH --y FIGURE draws any figure "
                        "against a numeric swept path)")
         for path in drawn:
             if path.suffix == ".png":
-                click.echo(f"plot: {printable(path)}")
+                _echo(f"plot: {printable(path)}")
 
 
 @cli.command()
@@ -404,23 +422,61 @@ def explore(file: Path, runs: int, seed: int, jobs: int | None, executor_kind: s
     kind = executor_kind or ("dask" if scheduler else "local")
     try:
         with make_executor(kind, jobs, scheduler) as executor:
-            click.echo(f"exploring {scenario.name}: {runs} runs, explore seed {seed}, executor {kind} "
+            _echo(f"exploring {scenario.name}: {runs} runs, explore seed {seed}, executor {kind} "
                        f"({executor.workers} worker{'s' if executor.workers != 1 else ''})")
             findings = exploring.explore(scenario, runs, seed=seed, out=out, executor=executor,
                                          progress=not no_progress, draw=not no_plot)
     except exploring.ExploreInterrupted as exc:
-        click.echo(_lines(exploring.format_findings(exc.findings, where=Path.cwd())))
-        click.echo(f"\nalosim: {exc}; run the same command again to continue", err=True)
+        _echo(_lines(exploring.format_findings(exc.findings, where=Path.cwd())))
+        _echo(f"\nalosim: {exc}; run the same command again to continue", err=True)
         sys.exit(130)
     except ExecutorError as exc:
         _fail(str(exc))
-    click.echo(_lines(exploring.format_findings(findings, where=Path.cwd())))
-    click.echo(f"\nfindings: {printable(exploring.shown_path(findings.folder, Path.cwd()))}")
+    _echo(_lines(exploring.format_findings(findings, where=Path.cwd())))
+    _echo(f"\nfindings: {printable(exploring.shown_path(findings.folder, Path.cwd()))}")
+
+
+@cli.command()
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--broker", "broker_url", required=True, metavar="URL",
+              help="The broker to measure: nats://host:port (JetStream) or redis://host:port.")
+@click.option("--speed", type=click.FloatRange(min=0, min_open=True), default=1.0, show_default=True,
+              help="Play the scenario this many times faster (every duration divided by it).")
+@click.option("--messages", "-k", type=click.IntRange(min=1, max=10_000_000), default=None,
+              help="Messages to play (default: the scenario's).")
+@click.option("--seeds", type=click.IntRange(min=2, max=1000), default=10, show_default=True,
+              help="Seeds alosim's prediction is averaged over.")
+@_seed_option
+@_set_option
+@_friendly
+def conform(file: Path, broker_url: str, speed: float, messages: int | None, seeds: int,
+            seed: int | None, overrides: Sequence[str]) -> None:
+    """Play FILE's workload against a real broker and hold alosim's prediction to it.
+
+    Publishes at the scenario's rate, consumes in one consumer process (killed with
+    SIGKILL at the scenario's consumer crashes), counts side effects per message, and
+    prints duplicates per message, the dead-lettered fraction and duplicates per
+    crash, real against simulated. Exit status 0 if every figure agrees, 1 if one
+    differs, 2 if the scenario or broker cannot be measured, 3 if the machine was too
+    busy to hold the scenario's timers (the verdict is withheld).
+    """
+    from alosim.conform import ConformError, compare, format_report, make_plan
+    from alosim.conform.play import measure
+
+    scenario = load_scenario(file, overrides).with_seed(seed)
+    try:
+        plan = make_plan(scenario, speed=speed, messages=messages)
+        measurement = measure(plan, broker_url)
+    except ConformError as exc:
+        _fail(f"{_shown(file)}: {exc}")
+    comparison = compare(scenario, plan, measurement, broker_url, seeds=seeds)
+    click.echo(_lines(format_report(comparison)))
+    sys.exit({"agrees": 0, "differs": 1, "inconclusive": 3}[comparison.verdict])
 
 
 def _lines(text: str) -> str:
     """Each line printable (a path from --out may hold anything)."""
-    return "\n".join(printable(line) for line in text.split("\n"))
+    return join_lines(text.split("\n"))
 
 
 @cli.command()
@@ -460,22 +516,23 @@ def plot(results: Path, kinds: Sequence[str], x: str | None, y: str | None, by: 
         from alosim.plots_overload import write_overload_plot
 
         for path in write_overload_plot(results, out or results / "plots"):
-            click.echo(printable(path))
+            _echo(printable(path))
         return
     if (results / "summary.csv").is_file() and not kinds and x is None:
-        click.echo(_run_plots(results))
+        _echo(_run_plots(results))
         return
     if (x is None) != (y is None):
         _fail("--x and --y go together: --x a swept path, --y a figure (--by optional)")
     if by is not None and x is None:
         _fail("--by needs --x and --y")
 
-    data = load_sweep(results, which, note=lambda message: click.echo(f"alosim: note: {message}", err=True))
+    data = load_sweep(results, which,
+                      note=lambda message: _echo(f"alosim: note: {printable(message)}", err=True))
     assert data.folder is not None
     folder = out or plots_folder(data.folder)
     if x is not None and y is not None:
         for path in _figure_plot(data, folder, x, y, by, required=True):
-            click.echo(printable(path))
+            _echo(printable(path))
         return
     if not kinds:
         kinds = [k for k in plotting.PLOT_KINDS if plotting.unfit_reason(k, data) is None]
@@ -485,10 +542,10 @@ def plot(results: Path, kinds: Sequence[str], x: str | None, y: str | None, by: 
                 reasons = "; ".join(f"{k}: {plotting.unfit_reason(k, data)}" for k in plotting.PLOT_KINDS)
                 _fail(f"{data.folder}: no plot fits this sweep ({reasons})")
             for path in drawn:
-                click.echo(printable(path))
+                _echo(printable(path))
             return
     for path in plotting.write_sweep_plots(data, folder, kinds):
-        click.echo(printable(path))
+        _echo(printable(path))
 
 
 def _run_plots(folder: Path) -> str:
@@ -550,7 +607,6 @@ def format_sweep_table(agg: Any, parameters: Sequence[str], confidence: float = 
                        shape: str = "single-hop") -> str:
     """One line per point: its parameters (with their units), runs, and mean ± CI half-width
     of the headline figures of the sweep's ``shape`` (:mod:`alosim.figures`)."""
-    from alosim.fieldunits import format_setting
     from alosim.figures import figure, sweep_columns
 
     shown = [name for name in sweep_columns(shape) if f"{name}_mean" in agg]
@@ -563,7 +619,7 @@ def format_sweep_table(agg: Any, parameters: Sequence[str], confidence: float = 
                                      for f in figs)]
     rows = []
     for _, row in agg.iterrows():
-        cells = [format_setting(p, row[p]) for p in parameters] + [f"{int(row['runs']):,}"]
+        cells = [_setting_cell(p, row[p]) for p in parameters] + [f"{int(row['runs']):,}"]
         for name, fig in zip(shown, figs):
             mean, high = row[f"{name}_mean"], row[f"{name}_ci_high"]
             half = high - mean
@@ -578,11 +634,37 @@ def format_sweep_table(agg: Any, parameters: Sequence[str], confidence: float = 
             cells.append(text)
         rows.append(cells)
     widths = [max(len(str(c)) for c in column) for column in zip(top, header, *rows)]
-    lines = [f"mean over each point's runs ± half-width of its {confidence:.0%} confidence interval "
-             "(Student t, n - 1 degrees of freedom; none with one run)"]
+    lines = [_interval_legend([int(n) for n in agg["runs"]], confidence)]
     lines += ["  ".join(f"{c:>{w}}" for c, w in zip(cells, widths)).rstrip()
               for cells in [top, header, *rows]]
-    return "\n".join(lines)
+    return join_lines(lines)
+
+
+def _setting_cell(path: str, value: Any) -> str:
+    """A swept value in the sweep table: a number with the unit of its field (``30 s``,
+    ``200/s``), anything else as a scenario file writes it (``null``, ``true``, text)."""
+    from alosim.fieldunits import format_setting
+    from alosim.store import value_text
+
+    import numbers
+
+    import numpy as np
+
+    if isinstance(value, numbers.Real) and not isinstance(value, (bool, np.bool_)) and value == value:
+        return printable(format_setting(path, float(value) if isinstance(value, float) else int(value)))
+    return printable(value_text(value))
+
+
+def _interval_legend(runs: Sequence[int], confidence: float) -> str:
+    """What the sweep table's cells are, from how many runs each point has."""
+    if max(runs, default=0) <= 1:
+        return ("one run per point: each value is that run's, without a confidence interval "
+                "(set sweep.replications to 2 or more for one)")
+    legend = (f"mean over each point's runs ± half-width of its {confidence:.0%} confidence interval "
+              "(Student t, n - 1 degrees of freedom")
+    if min(runs) <= 1:
+        legend += "; none for a point with one run"
+    return legend + ")"
 
 
 @cli.command(name="compare")
@@ -639,7 +721,7 @@ def compare_command(inputs: Sequence[Path], variants: Sequence[str], seed: int |
     except comparing.CompareError as exc:
         _fail(str(exc))
     width = max(60, shutil.get_terminal_size((100, 24)).columns)
-    click.echo(comparing.format_comparison(result, every=every, width=width))
+    _echo(comparing.format_comparison(result, every=every, width=width))
 
 
 def _split_variant(variant: str) -> list[str]:
@@ -668,7 +750,7 @@ def results(folder: Path) -> None:
         found = entries(folder)
     except OSError as exc:
         _fail(f"{folder}: cannot be read ({exc.strerror or exc})")
-    click.echo(format_entries(folder, found))
+    _echo(format_entries(folder, found))
 
 
 # -- the summary table ---------------------------------------------------------
@@ -676,13 +758,19 @@ def results(folder: Path) -> None:
 from alosim.printout import format_summary  # noqa: E402  (re-exported: tests and notebooks import it here)
 
 
+_interrupted = False
+
+
 def _terminate(signum: int, frame: object) -> None:
     # SIGTERM unwinds like Ctrl-C: temporary files are removed, finished work is kept.
+    global _interrupted
+    _interrupted = True
     raise KeyboardInterrupt
 
 
 def main() -> None:
     signal.signal(signal.SIGTERM, _terminate)
+    signal.signal(signal.SIGINT, _terminate)
     try:
         try:
             cli(prog_name="alosim")
@@ -690,6 +778,14 @@ def main() -> None:
             sys.stdout.flush()  # here, not at exit, where a failure would be a traceback
     except OSError as exc:  # standard output on a full disk, or closed
         _stdout_failed(exc)
+    except SystemExit as exc:
+        if _interrupted:
+            # Unwinding removed the temporary files and stopped the workers; what is
+            # left is freeing the interrupted run's objects, which for a large run
+            # takes seconds: leave that to the operating system.
+            sys.stderr.flush()
+            os._exit(exc.code if isinstance(exc.code, int) else 1)
+        raise
 
 
 def _stdout_failed(exc: OSError) -> None:

@@ -28,6 +28,7 @@ from alosim.figures import DERIVED, FIGURES, SINGLE_HOP, figure, headlines, sig3
 from alosim.files import OutputError
 from alosim.scenario import Scenario
 from alosim.units import format_duration
+from alosim.shown import join_lines
 
 #: The summary columns compared: every numeric figure of the registry
 #: (:mod:`alosim.figures`), in its order, with its words and unit, and the
@@ -76,6 +77,17 @@ class Comparison:
     confidence: float
     rows: tuple[Row, ...]
     checks: tuple[tuple[str, tuple[bool | None, ...]], ...]
+    # The seeds each input's runs recorded (a stored run's own; None: not recorded):
+    # the runs share random numbers only where these agree.
+    recorded_seeds: tuple[tuple[int | None, ...], ...] = ()
+    # Whether every input is a scenario (a stored run cannot be run again with more seeds).
+    replicable: bool = True
+
+    @property
+    def common_seeds(self) -> bool:
+        """True when every input's runs were made with the same seeds (common random numbers)."""
+        first = self.recorded_seeds[0] if self.recorded_seeds else (None,)
+        return None not in first and all(seeds == first for seeds in self.recorded_seeds)
     shape: str = SINGLE_HOP  # of the first input: which rows are its headline
 
     def frame(self):  # -> pandas.DataFrame
@@ -109,8 +121,13 @@ def stored_run(path: str | Path) -> Input:
         folder = runs[0]
     if not (folder / "summary.csv").is_file():
         raise CompareError(f"{path}: neither a scenario file nor a results folder with summary.csv")
+    from alosim.stored import ResultsError, check_table
+
     try:
+        check_table(folder / "summary.csv")
         row = pd.read_csv(folder / "summary.csv").iloc[0].to_dict()
+    except ResultsError as exc:
+        raise CompareError(str(exc)) from None
     except (OSError, ValueError, IndexError) as exc:
         raise CompareError(f"{folder / 'summary.csv'}: cannot be read ({exc})") from None
     summary = {k: (v.item() if hasattr(v, "item") else v) for k, v in row.items()}
@@ -175,8 +192,18 @@ def compare(inputs: Sequence[Input], *, seed: int | None = None, replications: i
     for name in dict.fromkeys(check_names):
         held = tuple(all(bool(s[name]) for s in runs) if name in runs[0] else None for runs in summaries)
         checks.append((name, held))
+    recorded = tuple(tuple(_seed(s) for s in runs) for runs in summaries)
     return Comparison(tuple(i.label for i in inputs), seeds, replications, confidence, tuple(rows),
-                      tuple(checks), shape)
+                      tuple(checks), recorded, all(i.scenario is not None for i in inputs), shape)
+
+
+def _seed(summary: Mapping[str, Any]) -> int | None:
+    """The seed a run recorded in its summary (None if it recorded none)."""
+    value = summary.get("seed")
+    try:
+        return None if value is None or isinstance(value, bool) or value != value else int(value)
+    except (TypeError, ValueError, OverflowError):
+        return None
 
 
 def _shape(item: Input, summary: Mapping[str, Any]) -> str:
@@ -287,14 +314,7 @@ def format_comparison(result: Comparison, every: bool = False, width: int = 100)
         cells = ["-" if h is None else ("yes" if h else "NO") for h in held]
         body.append([name[len("check_"):].replace("_", " "), *cells, *([""] * (len(held) - 1))])
     widths = [max(len(c) for c in column) for column in zip(header, *body)]
-    lines = []
-    if result.replications > 1:
-        lines.append(f"seeds {result.seeds[0]}..{result.seeds[-1]} ({result.replications} replications, the same "
-                     f"for every input): values are means; each difference is the mean of the per-seed "
-                     f"differences ± half-width of its {result.confidence:.0%} paired t interval")
-    else:
-        lines.append(f"seed {result.seeds[0]} for every scenario (common random numbers); one run each -- "
-                     "give --replications N for confidence intervals")
+    lines = [_seed_line(result)]
     lines.extend(f"[{i + 1}] {label}" for i, label in enumerate(result.labels))
     blocks: list[list[int]] = [[]]
     used = widths[0]
@@ -313,7 +333,27 @@ def format_comparison(result: Comparison, every: bool = False, width: int = 100)
     if not every and len(rows) < len(result.rows):
         lines.append(f"({len(result.rows) - len(rows)} more rows equal for every input, or bookkeeping: --all "
                      "shows every row)")
-    return "\n".join(lines)
+    return join_lines(lines)
+
+
+def _seed_line(result: Comparison) -> str:
+    """What the inputs' runs recorded about their seeds: common random numbers only when
+    every input's runs were made with the same seeds (a stored run keeps its own)."""
+    recorded = result.recorded_seeds
+    # One run each: replications give intervals, but only where every input can run again.
+    single = ("one run each -- give --replications N for confidence intervals" if result.replicable
+              else "one run each, without confidence intervals (a stored run cannot be replicated)")
+    if not result.common_seeds:
+        each = "; ".join(f"[{i + 1}] " + ", ".join("seed unknown" if s is None else f"seed {s}" for s in seeds)
+                         for i, seeds in enumerate(recorded))
+        return (f"the inputs' runs were made with different seeds ({each}): no common random numbers, "
+                f"so each difference also holds the noise of different randomness; {single}")
+    seeds = recorded[0]
+    if len(seeds) > 1:
+        return (f"seeds {seeds[0]}..{seeds[-1]} ({len(seeds)} replications, the same for every input): "
+                f"values are means; each difference is the mean of the per-seed differences ± "
+                f"half-width of its {result.confidence:.0%} paired t interval")
+    return f"seed {seeds[0]} for every scenario (common random numbers); {single}"
 
 
 __all__ = ["CompareError", "Comparison", "Input", "MEASURES", "Row", "compare", "format_comparison", "shown_rows",

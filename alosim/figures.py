@@ -125,7 +125,7 @@ def format_value(kind: str, value: Any) -> str:
 # -- the figures ---------------------------------------------------------------------------
 
 _ALL = "SQLOE"
-_BACKLOG = "sender backlog (create -> first send: waiting for window room)"
+_BACKLOG = "sender backlog (create -> first send)"
 _HOP = "SOE"  # a single hop's own figures (overload and explore runs are single hops)
 
 # (name, label, kind, unit, shapes, section, headline "Q1 L2", theory, if_nonzero, meaning)
@@ -142,6 +142,10 @@ _ROWS: tuple[tuple[str, str, str, str, str, str, str, str | None, bool, str], ..
      "simulated time when the run stopped"),
     ("stopped_by", "stopped by", "text", "", _ALL, "run", "", None, False,
      "settled (every message's fate known) or max_time, or a budget"),
+    ("stall_cause", "stalled on", "text", "", _ALL, "run", "", None, False,
+     "what grew most while a run stalled (a budget stopped it), or empty"),
+    ("stall_cause_count", "stall cause count", "count", "", _ALL, "run", "", None, True,
+     "how much of stall_cause grew while the run stalled"),
     # -- traffic (the sender, or a pipeline's producer)
     ("messages", "messages created", "count", "", _ALL, "traffic", "", None, False, "messages the senders created"),
     ("transmissions", "transmissions", "count", "", _ALL, "traffic", "", None, False,
@@ -239,6 +243,8 @@ _ROWS: tuple[tuple[str, str, str, str, str, str, str, str | None, bool, str], ..
      "negative acks the network lost"),
     ("nacks_received", "negative acks acted on", "count", "", _ALL, "network and faults", "", None, True,
      "negative acks that made a sender retry at once"),
+    ("nacks_in_flight", "nacks still travelling at end", "count", "", _ALL, "network and faults", "", None, True,
+     "negative acks on the wire when the run stopped (where a negative ack can be sent)"),
     ("nacks_ignored", "negative acks ignored", "count", "", _ALL, "network and faults", "", None, True,
      "negative acks whose message had settled or been sent again, or whose sender was down"),
     # -- mitigations (columns exist only when configured; then shown, zero included)
@@ -332,6 +338,14 @@ _ROWS: tuple[tuple[str, str, str, str, str, str, str, str | None, bool, str], ..
      True, "acks of an earlier delivery of an entry that had been redelivered"),
     ("consumer_acks_dropped_while_down", "consumer acks, broker down", "count", "", "Q",
      "consume hop (broker -> consumers)", "", None, True, "consumer acks that reached a crashed broker"),
+    ("lease_extensions_sent", "lease extensions sent", "count", "", "Q", "consume hop (broker -> consumers)", "",
+     None, False, "requests to extend a lease the consumers sent (consumer.lease_extension)"),
+    ("lease_extensions_lost", "lease extensions lost", "count", "", "Q", "consume hop (broker -> consumers)", "",
+     None, False, "lease extensions the consumer -> broker link lost"),
+    ("lease_extensions_applied", "lease extensions applied", "count", "", "Q", "consume hop (broker -> consumers)",
+     "", None, False, "lease extensions the broker applied"),
+    ("lease_extensions_ignored", "lease extensions ignored", "count", "", "Q", "consume hop (broker -> consumers)",
+     "", None, False, "lease extensions that came too late (the lease had ended) or hit the lease cap"),
     ("consumed", "entries consumed", "count", "", "Q", "consume hop (broker -> consumers)", "", None, False,
      "broker entries acked and removed"),
     ("dead_lettered", "dead-lettered", "count", "", "Q", "consume hop (broker -> consumers)", "Q6",
@@ -498,9 +512,21 @@ DERIVED: dict[str, Figure] = {
 }
 
 
+#: A failed identity of alosim's own books (:mod:`alosim.model.books`): a column only in a run
+#: whose books do not balance, a defect of alosim reported as a result.
+_BOOKS = Figure("books_", "books", "a failed identity of alosim's books: the numbers that do not add up "
+                "(an alosim bug)", "text", "", SHAPES, "guarantees")
+
+
 def figure(name: str) -> Figure | None:
     """The figure of column ``name`` (a summary column or a derived one), or None."""
-    return FIGURES.get(name) or DERIVED.get(name)
+    found = FIGURES.get(name) or DERIVED.get(name)
+    if found is None and name.startswith(("books_", "check_books_")):
+        verdict = name.startswith("check_")
+        identity = name.removeprefix("check_").removeprefix("books_").replace("_", " ")
+        return Figure(name, f"books balance: {identity}" if verdict else f"books: {identity}", _BOOKS.meaning,
+                      "verdict" if verdict else "text", "", SHAPES, "guarantees")
+    return found
 
 
 def label(name: str) -> str:

@@ -137,9 +137,12 @@ def _axis_label(path: str) -> str:
 
 def _value_text(path: str, value: Any) -> str:
     """A swept value as a legend shows it: durations with their unit (``0.4 s``)."""
-    if _in_seconds(path) and isinstance(value, (int, float)) and not isinstance(value, bool):
+    from alosim.store import value_text
+
+    number = isinstance(value, (int, float)) and not isinstance(value, bool) and value == value
+    if _in_seconds(path) and number:
         return f"{value:g} s"
-    return f"{value:g}" if isinstance(value, float) else str(value)
+    return f"{value:g}" if number and isinstance(value, float) else value_text(value)
 
 
 def _label(columns: Sequence[str], values: Sequence[Any]) -> str:
@@ -226,7 +229,9 @@ def default_selection(runs: pd.DataFrame, vary: Sequence[str]) -> dict[str, Any]
 
 
 def _where_text(where: Mapping[str, Any]) -> str:
-    return ", ".join(f"{k}={v}" for k, v in where.items())
+    from alosim.store import value_text
+
+    return ", ".join(f"{k}={value_text(v)}" for k, v in where.items())
 
 
 def _error_lengths(agg: pd.DataFrame, metric: str) -> tuple[Any, Any, Any]:

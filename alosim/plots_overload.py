@@ -32,9 +32,31 @@ if TYPE_CHECKING:
     from alosim.scenario import Scenario
 
 
+def unfit_reason(scenario: Scenario) -> str | None:
+    """Why :func:`overload` cannot picture ``scenario`` (None when it can).
+
+    The picture is a single hop's receiver queue and goodput around a pause or
+    slow-down of its receivers. A pipeline has no such receiver, and its
+    consumers cannot be paused or slowed: drawn anyway, it would show the
+    unused receiver's empty queue as if it described the run."""
+    if scenario.broker is not None:
+        return (f"the overload plot pictures a single hop's receiver queue around a pause or "
+                f"slow-down; {scenario.name} is a {scenario.broker.kind} pipeline, which has no "
+                "such receiver and no slowdown (see its consumer columns in the summary instead)")
+    return None
+
+
 def overload(series: Mapping[str, Sequence[float]], scenario: Scenario, *, title: str = "",
-             axes: Sequence[Axes] | None = None) -> Figure:
-    """Queue length above; goodput, offered load and throughput per second below."""
+             axes: Sequence[Axes] | None = None, verdict: measures.Recovery | None = None) -> Figure:
+    """Queue length above; goodput, offered load and throughput per second below.
+
+    ``verdict`` is the run's own (measured at every sampling instant, see
+    :class:`alosim.overload.RecoveryDetector`); without it, it is read off
+    ``series``, as coarse as the series is. ValueError for a scenario it
+    cannot picture (:func:`unfit_reason`)."""
+    reason = unfit_reason(scenario)
+    if reason is not None:
+        raise ValueError(reason)
     fig, top, bottom = two_panels(axes)
     workers = scenario.receiver.count * scenario.receiver.workers
     rates = measures.rates(series, workers)
@@ -52,7 +74,8 @@ def overload(series: Mapping[str, Sequence[float]], scenario: Scenario, *, title
             for ax in (top, bottom):
                 ax.axvspan(fault.at, fault.at + fault.for_, color="tab:red", alpha=0.15,
                            label=f"{fault.kind} {fault.for_:g} s" if ax is top else None)
-    verdict = measures.recovery(scenario, series)
+    if verdict is None:
+        verdict = measures.recovery(scenario, series)
     if verdict.recovered and verdict.trigger_end_s is not None and verdict.recovery_time_s is not None:
         at = verdict.trigger_end_s + verdict.recovery_time_s
         bottom.axvline(at, color="tab:green", linestyle="-.",
@@ -94,6 +117,7 @@ def write_overload_plot(run_folder: str | Path, out: str | Path) -> list[Path]:
     from alosim.plots import save
     from alosim.scenario import load_scenario
     from alosim.store import ResultsError
+    from alosim.stored import check_table
 
     folder = Path(run_folder)
     if folder.is_dir() and not (folder / "timeseries.csv").is_file():
@@ -104,11 +128,16 @@ def write_overload_plot(run_folder: str | Path, out: str | Path) -> list[Path]:
         raise ResultsError(f"{run_folder}: the overload plot needs one run's folder "
                            "(with timeseries.csv and scenario.yaml), as alosim run writes it")
     scenario = load_scenario(folder / "scenario.yaml")
+    reason = unfit_reason(scenario)
+    if reason is not None:
+        raise ResultsError(f"{run_folder}: {reason}")
+    check_table(folder / "timeseries.csv")
     frame = pd.read_csv(folder / "timeseries.csv")
     series = {name: frame[name].tolist() for name in frame.columns}
+    verdict = stored_verdict(folder, scenario, series)
     variant = variant_of(folder)
-    name = f"{scenario.name} [{variant}]" if variant else scenario.name
-    fig = overload(series, scenario, title=name)
+    fig = overload(series, scenario, title=f"{scenario.name} [{variant}]" if variant else scenario.name,
+                   verdict=verdict)
     target = ensure_folder(Path(out))
     check_writable(target)
     written = []
@@ -119,4 +148,33 @@ def write_overload_plot(run_folder: str | Path, out: str | Path) -> list[Path]:
     return written
 
 
-__all__ = ["collapse", "overload", "variant_of", "write_overload_plot"]
+def stored_verdict(folder: Path, scenario: Scenario,
+                    series: Mapping[str, Sequence[float]]) -> measures.Recovery:
+    """The verdict the run measured (``recovered`` and ``recovery_time_s`` of its
+    summary.csv), on top of what its stored series tells (trigger, horizon)."""
+    import dataclasses
+    import math
+
+    import pandas as pd
+
+    verdict = measures.recovery(scenario, series)
+    from alosim.stored import ResultsError, check_table
+
+    try:
+        check_table(folder / "summary.csv")
+        row = pd.read_csv(folder / "summary.csv").iloc[0]
+    except (OSError, ValueError, IndexError, ResultsError):
+        return verdict  # no summary to read: the series' own verdict, which says how coarse it is
+    if verdict.trigger is None or "recovered" not in row or "recovery_time_s" not in row:
+        return verdict
+
+    def missing(value: object) -> bool:
+        return value is None or (isinstance(value, float) and math.isnan(value))
+
+    recovered = None if missing(row["recovered"]) else str(row["recovered"]).strip().lower() == "true"
+    time_s = None if missing(row["recovery_time_s"]) else float(row["recovery_time_s"])
+    return dataclasses.replace(verdict, recovered=recovered, recovery_time_s=time_s,
+                               step_s=verdict.sample_every_s)
+
+
+__all__ = ["collapse", "overload", "stored_verdict", "unfit_reason", "variant_of", "write_overload_plot"]

@@ -19,6 +19,7 @@ from typing import Any
 
 from alosim.figures import FIGURES, LOG, OVERLOAD, QUEUE, SINGLE_HOP, Figure, format_value, headlines, sig3
 from alosim.scenario import Scenario
+from alosim.shown import join_lines, printable
 
 #: What a run of each shape is asked, in the title of its first section.
 QUESTIONS: dict[str, str] = {
@@ -36,7 +37,7 @@ SHAPE_NAMES: dict[str, str] = {SINGLE_HOP: "single hop", QUEUE: "queue pipeline"
 _SECTIONS: tuple[str, ...] = (
     "traffic", "outcome", "publish hop (producer -> broker)", "consume hop (broker -> consumers)",
     "broker and stores", "log (producer -> partitions)", "consumer group", "latency",
-    "sender backlog (create -> first send: waiting for window room)", "dedup store",
+    "sender backlog (create -> first send)", "dedup store",
     "network and faults", "sender mitigations", "receiver mitigations", "duplicates processed, by cause",
     "losses, by cause", "effects out of key order, by cause", "effects out of partition order, by cause",
     "guarantees", "run",
@@ -181,7 +182,7 @@ def format_summary(scenario: Scenario, summary: Mapping[str, Any], wall_time_s: 
                    verdict: str | None = None) -> str:
     """The printout of one run: its answer first, then every figure its shape can show."""
     shape = shape_of(scenario)
-    lines = [f"{scenario.name}  ({SHAPE_NAMES[shape]}, {delivery(scenario)}, seed {summary['seed']})"]
+    lines = [f"{printable(scenario.name)}  ({SHAPE_NAMES[shape]}, {delivery(scenario)}, seed {summary['seed']})"]
     lines += answer(scenario, summary, shape, verdict)
     shown = {f.name for f in headlines(shape, summary)}
     remarks = notes(summary)
@@ -198,9 +199,27 @@ def format_summary(scenario: Scenario, summary: Mapping[str, Any], wall_time_s: 
         if section == "run":
             rows.append(_line("wall time", f"{wall_time_s:.2f} s"))
         if rows:
-            lines.append(f"  {section}")
+            lines.append(f"  {backlog_title(scenario) if section == _BACKLOG else section}")
             lines += rows
-    return "\n".join(lines)
+    return join_lines(lines)
+
+
+_BACKLOG = "sender backlog (create -> first send)"
+
+
+def backlog_title(scenario: Scenario) -> str:
+    """The backlog section's title, with what can hold a created message back in this
+    scenario: only open-loop arrivals behind a window wait (a closed loop creates a message
+    when it can send it; without a window it is sent at once), and a crashed sender with a
+    durable outbox keeps those waiting until its restart (no message arrives meanwhile)."""
+    sender = scenario.sender
+    waits = []
+    if sender.rate is not None and sender.window is not None:
+        waits.append("window room")
+        if sender.durable_outbox and any(f.kind == "crash" and f.target.startswith("sender")
+                                         for f in scenario.faults):
+            waits.append("a crashed sender's restart")
+    return _BACKLOG if not waits else f"{_BACKLOG[:-1]}: waiting for {' or '.join(waits)})"
 
 
 __all__ = ["DETAIL", "QUESTIONS", "answer", "delivery", "format_summary", "notes", "shape_of"]

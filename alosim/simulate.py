@@ -17,6 +17,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import numbers
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -26,6 +27,7 @@ import simpy
 
 from alosim import __version__, overload
 from alosim.guarantees import checks
+from alosim.model.books import Broken
 from alosim.model.world import World
 from alosim.observe import (
     COUNTER_COLUMNS,
@@ -36,7 +38,20 @@ from alosim.observe import (
     receiver_mitigation_columns,
     sender_mitigation_columns,
 )
-from alosim.scenario import Scenario
+from alosim.arguments import expect
+from alosim.scenario import Scenario, ScenarioError
+from alosim.units import format_size
+
+
+def book_failures(broken: list[Broken]) -> dict[str, str]:
+    """The failed identities of a run's books, as checks: ``books_<identity>``
+    -> the numbers that do not add up (an identity that fails for several
+    actors, one line for all)."""
+    out: dict[str, str] = {}
+    for book in broken:
+        name = f"books_{book.name}"
+        out[name] = f"{out[name]}; {book.detail}" if name in out else book.detail
+    return out
 
 
 @dataclass(frozen=True)
@@ -52,6 +67,9 @@ class RunResult:
     fingerprint: str
     wall_time_s: float
     version: str = __version__
+    # The recovery criterion's verdict as measured during the run (None: no
+    # verdict, or a result built from stored data).
+    verdict: overload.Recovery | None = None
 
     @property
     def name(self) -> str:
@@ -59,8 +77,15 @@ class RunResult:
 
     @property
     def ok(self) -> bool:
-        """True if every guarantee of the run's semantics held."""
+        """True if every guarantee of the run's semantics held (and its books balanced)."""
         return all(self.checks.values())
+
+    @property
+    def bugs(self) -> list[str]:
+        """One line per failed identity of the run's books (a defect of alosim's
+        model, not of the scenario): which identity, and its numbers."""
+        return [f"alosim bug: the books do not balance ({name[6:]}): {self.summary[name]}"
+                for name, held in self.checks.items() if name.startswith("books_") and not held]
 
     def summary_frame(self):  # -> pandas.DataFrame
         """The summary as a one-row DataFrame (wall time included)."""
@@ -89,8 +114,11 @@ class RunResult:
         workers = sc.receiver.count * sc.receiver.workers
         return pd.DataFrame(overload.rates(self.series, workers), columns=list(overload.RATE_COLUMNS))
 
-    def recovery(self):  # -> alosim.overload.Recovery
-        """The recovery criterion's verdict on this run (see :mod:`alosim.overload`)."""
+    def recovery(self) -> overload.Recovery:
+        """The recovery criterion's verdict on this run (see :mod:`alosim.overload`): the one
+        measured at every sampling instant while it ran, else read off its series."""
+        if self.verdict is not None:
+            return self.verdict
         from alosim.scenario import validate_scenario
 
         return overload.recovery(validate_scenario(self.scenario, "<run>"), self.series)
@@ -120,11 +148,16 @@ def simulate(scenario: Scenario, seed: int | None = None, *,
     simulated time and the number of messages created so far (for a progress
     bar; it cannot change the run).
     """
+    expect(scenario, Scenario, "simulate", "scenario",
+           "a Scenario (from alosim.load_scenario or alosim.parse_scenario)")
+    if seed is not None:
+        expect(seed, numbers.Integral, "simulate", "seed", "a whole number or None")
+    if progress is not None and not callable(progress):
+        raise TypeError(f"simulate(): progress must be a function or None, got {type(progress).__name__}")
     scenario = scenario.with_seed(seed)
     seed = scenario.seed
     started = time.perf_counter()
-    world = World(scenario, seed, progress=progress)
-    world.run()
+    world = _run(scenario, seed, progress)
     wall = time.perf_counter() - started
     rec = world.rec
 
@@ -132,6 +165,10 @@ def simulate(scenario: Scenario, seed: int | None = None, *,
     for column in COUNTER_COLUMNS:
         summary[column] = rec.dedup_entries if column == "dedup_entries_final" else getattr(rec, column)
     summary.update(cause_columns(rec))
+    if _can_nack(scenario):
+        # Only where a negative ack can be sent, so that other runs keep their
+        # summaries and fingerprints (acks_in_flight counts positive acks only).
+        summary["nacks_in_flight"] = rec.nacks_in_flight
     if world.pipeline is None:
         summary.update(receiver_mitigation_columns(rec, scenario.receiver))
     sender = scenario.sender
@@ -148,16 +185,27 @@ def simulate(scenario: Scenario, seed: int | None = None, *,
     if world.pipeline is not None:
         summary.update(world.pipeline.columns())
     run_checks = checks(scenario.semantics, summary)
+    # The books (see alosim.model.books) are checks too, listed only when one
+    # fails: that run's summary names the identity and its numbers.
+    for name, detail in book_failures(world.broken_books).items():
+        run_checks[name] = False
+        summary[name] = detail
     for name, held in run_checks.items():
         summary[f"check_{name}"] = held
     trace = list(rec.trace) if scenario.observe.trace_messages else None
     fingerprint = _fingerprint(summary, rec.series, trace)
     summary["fingerprint"] = fingerprint
+    # What grew most while a run stalled (see alosim.budget.run_until): added
+    # after the fingerprint, which covers the stop already (stopped_by, events).
+    summary["stall_cause"] = world.stall.cause
+    summary["stall_cause_count"] = world.stall.grew
     # Derived from the series, which the fingerprint already covers: added after
     # it, so that adding a derived column never changes a run's fingerprint.
+    verdict = None
     if world.pipeline is None:
         summary.update(overload.summary_columns(scenario, rec.series, rec.processed,
-                                                rec.duplicate_processing))
+                                                rec.duplicate_processing, world.recovery))
+        verdict = world.recovery.verdict() if world.recovery is not None else None
     return RunResult(
         scenario=scenario.resolved(),
         seed=seed,
@@ -167,7 +215,37 @@ def simulate(scenario: Scenario, seed: int | None = None, *,
         trace=trace,
         fingerprint=fingerprint,
         wall_time_s=wall,
+        verdict=verdict,
     )
+
+
+def _can_nack(scenario: Scenario) -> bool:
+    """Whether anything answers a sender with a negative ack: a receiver queue
+    that rejects when full, or a bounded broker queue that refuses publishes."""
+    broker = scenario.broker
+    if broker is None:
+        return scenario.receiver.queue.when_full == "reject"
+    return broker.kind == "queue" and broker.max_length is not None and broker.overflow == "reject-publish"
+
+
+def _run(scenario: Scenario, seed: int, progress: Callable[[float, int], None] | None) -> World:
+    """Build the world and run it. A run whose memory cannot be allocated -- a
+    ``budget.memory`` raised above what the machine can give -- ends in a
+    :class:`ScenarioError` naming that field, its memory released first (the
+    traceback of a ``MemoryError`` would keep the world's arrays alive)."""
+    out_of_memory = False
+    try:
+        world = World(scenario, seed, progress=progress)
+        world.run()
+    except MemoryError:
+        out_of_memory = True
+    if out_of_memory:
+        world = None  # type: ignore[assignment]
+        raise ScenarioError(scenario.origin, [("budget.memory", (
+            f"the run could not allocate the memory it needs (budget.memory allows "
+            f"{format_size(scenario.budget.memory)}, more than this machine could give): lower "
+            "budget.memory and the sizes it covers, or run where more memory is free"))])
+    return world
 
 
 def _events_scheduled(env: simpy.Environment) -> int:

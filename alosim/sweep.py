@@ -36,8 +36,10 @@ from pathlib import Path
 from typing import Any
 
 from alosim import __version__
+from alosim.arguments import expect, expect_path
 from alosim.executors import Executor, Finished, SerialExecutor
 from alosim.scenario import Scenario, ScenarioError
+from alosim.shown import printable
 from alosim.store import (
     FORMAT,
     LATENCY_SAMPLES_MAX,
@@ -163,6 +165,7 @@ def _hashed_scenario(scenario: Scenario) -> dict[str, Any]:
 
 def expand(scenario: Scenario) -> SweepPlan:
     """Expand and validate the sweep of ``scenario``; raise ScenarioError if any point is bad."""
+    expect(scenario, Scenario, "expand", "scenario", "a Scenario (from alosim.load_scenario)")
     source = scenario.origin
     sweep = scenario.sweep
     if sweep is None:
@@ -232,15 +235,22 @@ def _point(scenario: Scenario, index: int, written: tuple[tuple[str, Any], ...])
         label = ", ".join(f"{path}={value!r}" for path, value in written)
         problems = [(path, f"{message} (in sweep point {index}: {label})") for path, message in exc.problems]
         raise ScenarioError(exc.source, problems, exc.more) from None
-    resolved = variant.resolved()
-    values = tuple((path, _value_at(resolved, path)) for path, _ in written)
+    # Every field of the validated point, of every shape: resolved() leaves out
+    # what a run of this shape does not read (broker.kind of a queue, the
+    # guarantees alosim explore checks), but a swept path is a value of the point.
+    every_field = variant.model_dump(mode="json", by_alias=True)
+    values = tuple((path, _value_at(every_field, path, written_as=value)) for path, value in written)
     return Point(index, written, values, variant)
 
 
-def _value_at(data: Mapping[str, Any], path: str) -> Any:
+def _value_at(data: Mapping[str, Any], path: str, *, written_as: Any) -> Any:
+    """The value at dotted ``path`` in ``data``; ``written_as`` (the value as the sweep
+    writes it) where ``data`` has no such field."""
     node: Any = data
     for key in path.split("."):
-        node = node.get(key) if isinstance(node, Mapping) else None
+        if not isinstance(node, Mapping) or key not in node:
+            return written_as
+        node = node[key]
     return node
 
 
@@ -347,6 +357,9 @@ def run_sweep(
     recorded in the folder's history (``alosim results``). Ctrl-C raises :class:`SweepInterrupted` after
     the tables have been written with every finished run.
     """
+    expect(plan, (SweepPlan, Scenario), "run_sweep", "plan",
+           "a Scenario (from alosim.load_scenario) or a SweepPlan (from alosim.sweep.expand)")
+    expect_path(out, "run_sweep", "out")
     if isinstance(plan, Scenario):
         plan = expand(plan)
     executor = executor or SerialExecutor()
@@ -380,8 +393,8 @@ def run_sweep(
 
 def describe(plan: SweepPlan) -> str:
     """One line: how many points, replications and runs."""
-    return (f"{plan.name}: {len(plan.points)} points x {plan.replications} replications = "
-            f"{plan.runs} runs ({', '.join(plan.parameters) or 'no parameters'})")
+    return printable(f"{plan.name}: {len(plan.points)} points x {plan.replications} replications = "
+                     f"{plan.runs} runs ({', '.join(plan.parameters) or 'no parameters'})")
 
 
 def _outcome(folder: Path, total: int, reused: int, computed: int, runs: Any) -> SweepOutcome:

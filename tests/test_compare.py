@@ -153,3 +153,24 @@ def test_every_difference_gets_an_interval_recovery_time_and_per_crash_figures_i
     assert "recovery time" in text and "replays (per crash)" in text
     assert "recovered after the slowdown" not in text  # equal for both
     assert "3/3 yes" in comparing.format_comparison(result, every=True)  # a verdict over replications
+
+
+def test_common_random_numbers_are_claimed_only_when_the_runs_recorded_the_same_seeds(tmp_path):
+    path = tmp_path / "small.yaml"
+    path.write_text(SMALL, encoding="utf-8")
+    out = tmp_path / "res"
+    for seed in ("3", "4"):
+        assert invoke("run", str(path), "--seed", seed, "--out", str(out), "--no-plot").exit_code == 0
+    three, four = sorted((out / "small").iterdir())  # seed-3-..., seed-4-...
+    # A stored run keeps the seed it was made with: against a scenario run with seed 3 ...
+    same = invoke("compare", str(three), str(path)).stdout.splitlines()[0]
+    assert same.startswith("seed 3 for every scenario (common random numbers)")
+    # A stored run cannot be replicated (compare refuses it): no advice to replicate.
+    assert "--replications" not in same and "a stored run cannot be replicated" in same
+    assert "--replications N" in invoke("compare", str(path), str(path)).stdout.splitlines()[0]
+    # ... and against one made with seed 4, nothing is shared.
+    other = invoke("compare", str(four), str(path)).stdout.splitlines()[0]
+    assert "common random numbers" in other and "no common random numbers" in other
+    assert "[1] seed 4; [2] seed 3" in other and "for every scenario" not in other
+    result = comparing.compare([comparing.stored_run(four), comparing.Input("small", make(SMALL))])
+    assert result.recorded_seeds == ((4,), (3,)) and not result.common_seeds

@@ -104,3 +104,13 @@ def test_the_reference_documentation_is_made_from_the_registry():
     shown = (ROOT / "docs" / "figures.md").read_text(encoding="utf-8")
     assert shown == figures.reference() + "\n", "regenerate: python -m alosim.figures > docs/figures.md"
     assert "`duplicates_per_consumer_crash` | replays (per crash)" in shown
+
+
+def test_the_columns_a_configuration_adds_have_figures_too():
+    from alosim.observe_pipeline import COUNTERS, LEASE_EXTENSION_COLUMNS
+    from alosim.observe import COUNTER_COLUMNS
+
+    assert figures.unregistered([*COUNTERS, *LEASE_EXTENSION_COLUMNS, *COUNTER_COLUMNS, "nacks_in_flight"]) == []
+    # A failed identity of alosim's books is a column only when it fails: named by pattern.
+    assert figures.figure("check_books_deliveries").kind == "verdict"
+    assert figures.figure("books_deliveries").section == "guarantees"

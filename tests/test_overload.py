@@ -267,3 +267,102 @@ def test_alosim_plot_overload_writes_the_picture_of_a_stored_run(tmp_path):
     assert (tmp_path / "p" / "overload.svg").is_file()
     bad = runner.invoke(cli, ["plot", str(tmp_path), "--kind", "overload"])
     assert bad.exit_code == 2 and "needs one run's folder" in bad.output
+
+
+# -- the verdict does not depend on the series budget ---------------------------------
+
+# The storm with a breaker that oscillates: on seed 1 it never holds 5 % for 10 s, on
+# seed 5 it does from 29 s after the pause. A series coarsened to 16 rows (windows
+# of 4 s and more) called both "recovered" within 1-5 s.
+BREAKER = "sender.circuit_breaker={failure_ratio: 0.5, window: 20, open_for: 1s}"
+
+
+def test_the_recovery_verdict_and_time_are_the_same_whatever_budget_series_rows():
+    storm = alosim.load_scenario(SCENARIOS / "metastable-retry-storm.yaml", [BREAKER])
+    for seed, expected in ((1, (False, None)), (5, (True, 29.0))):
+        fine = alosim.simulate(storm, seed)
+        # The fine series is not coarsened: the criterion read off it is the reference.
+        assert len(fine.series["time_s"]) < storm.budget.series_rows
+        reference = overload.recovery(storm, fine.series)
+        assert (reference.recovered, reference.recovery_time_s) == expected
+        for rows in (16, 64):
+            coarse = alosim.simulate(storm.with_overrides({"budget.series_rows": rows}), seed)
+            assert len(coarse.series["time_s"]) <= rows
+            got = (coarse.summary["recovered"], coarse.summary["recovery_time_s"])
+            assert got == expected, (seed, rows)
+            assert coarse.recovery() == fine.recovery() == reference
+            for column in ("offered_per_s", "goodput_per_s", "throughput_per_s"):
+                assert coarse.summary[column] == fine.summary[column]
+
+
+def test_alosim_run_prints_the_same_recovery_line_whatever_budget_series_rows(tmp_path):
+    from click.testing import CliRunner
+
+    from alosim.cli import cli
+
+    def verdict(*extra):
+        out = CliRunner().invoke(cli, ["run", str(SCENARIOS / "metastable-retry-storm.yaml"), "--seed", "1",
+                                       "--set", BREAKER, *extra, "--out", str(tmp_path), "--no-plot"])
+        assert out.exit_code == 0, out.output
+        return [line for line in out.output.splitlines() if line.startswith(("recovery:", "overload:"))]
+
+    default = verdict()
+    assert default[1].startswith("recovery: did not recover within 49 s after the pause ended at 11 s")
+    assert verdict("--set", "budget.series_rows=16") == default
+
+
+def test_a_verdict_read_off_a_coarsened_series_says_how_coarse_it_was():
+    scenario = make(PAUSED)  # sampled every 1 s; the pause ends at 12 s
+    created = _cumulative([100] * 40)
+    good = _cumulative([100] * 10 + [0, 0] + [50] * 6 + [100] * 22)
+    fine = overload.recovery(scenario, _series(created, good))
+    assert not fine.coarse and "read off" not in fine.describe()
+    coarse = overload.recovery(scenario, _series(created[::4], good[::4], step=4.0))
+    assert coarse.coarse and coarse.step_s == 4.0
+    assert coarse.describe().endswith("; read off a series sampled every 4 s, coarser than "
+                                      "observe.sample_every = 1 s")
+
+
+def test_the_online_detector_applies_the_criterion_of_the_stored_series_sample_by_sample():
+    from alosim import budget
+
+    scenario = make(PAUSED)
+    created = _cumulative([100] * 40)
+    for good in ([100] * 10 + [0, 0] + [50] * 6 + [100] * 22, [100] * 10 + [30] * 30):
+        series = _series(created, _cumulative(good))
+        detector = overload.RecoveryDetector.for_scenario(scenario)
+        assert detector is not None
+        for row in zip(series["time_s"], series["messages"], series["processed_unique"],
+                       series["duplicate_processing"]):
+            detector.observe(*row)
+        assert detector.verdict() == overload.recovery(scenario, series)
+        # It keeps the samples of one window, not the run's (what the memory budget counts),
+        # and none once the verdict is decided.
+        kept = len(detector._recent)
+        assert kept == 0 if detector.verdict().recovered else 0 < kept <= budget.recovery_samples(scenario)
+
+
+def test_the_overload_plot_of_a_stored_run_shows_the_verdict_the_run_measured(tmp_path):
+    from alosim.plots_overload import stored_verdict, write_overload_plot
+    from alosim.results import write_run
+
+    storm = alosim.load_scenario(SCENARIOS / "metastable-retry-storm.yaml",
+                                 [BREAKER, "budget.series_rows=16"])
+    result = alosim.simulate(storm, 5)
+    folder = write_run(result, tmp_path / "r", plot=False)
+    series = result.series
+    assert overload.recovery(storm, series).recovery_time_s != 29.0  # the coarse series alone
+    verdict = stored_verdict(folder, storm, series)
+    assert (verdict.recovered, verdict.recovery_time_s, verdict.coarse) == (True, 29.0, False)
+    assert [p.name for p in write_overload_plot(folder, tmp_path / "p")] == ["overload.png", "overload.svg"]
+
+
+def test_the_samples_the_recovery_criterion_keeps_count_against_the_memory_budget():
+    from alosim import budget
+
+    scenario = make(PAUSED)
+    # One window of 5 s sampled every second (and the sample before it), at most.
+    assert budget.recovery_samples(scenario) == 7
+    assert budget.recovery_samples(make(PAUSED, faults=[])) == 0  # no verdict, nothing kept
+    with pytest.raises(ScenarioError, match=r"observe\.recovery\.window: .*recovery criterion's last"):
+        make(PAUSED, **{"observe.recovery.window": "1000000s", "observe.sample_every": "1ms"})

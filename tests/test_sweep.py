@@ -397,3 +397,82 @@ def test_the_ready_sweeps_expand(tmp_path):
         scenario = alosim.load_scenario(ROOT / "scenarios" / name)
         plan = expand(scenario)
         assert plan.runs >= 20 and len(scenario.description) > 80
+
+
+# -- every swept value reaches the table, the legend and runs.csv -----------------------
+
+KINDS = """
+name: kinds
+seed: 3
+messages: 20
+sender: {rate: 100/s, retry: {timeout: 200ms}}
+broker: {}
+consumer: {processing: {dist: constant, value: 5ms}}
+sweep:
+  grid:
+    broker.kind: [queue, log]
+    guarantees.max_lost: [0, 3]
+"""
+
+MIXED = """
+name: mixed
+seed: 3
+messages: 20
+sender: {rate: 100/s, retry: {timeout: 200ms}}
+sweep:
+  grid:
+    sender.circuit_breaker: [null, {failure_ratio: 0.5, window: 20, open_for: 1s}]
+    receiver.dedup_on_arrival: [true, false]
+    sender.window: [null, 8]
+"""
+
+BREAKER_JSON = '{"failure_ratio": 0.5, "open_for": 1.0, "probes": 1, "window": 20}'
+
+
+def _shown(folder: Path) -> tuple[pd.DataFrame, list[list[str]], list[list[str]]]:
+    """The run table, runs.csv's swept cells, and the sweep table's swept cells (row by row)."""
+    import csv
+
+    from alosim.cli import format_sweep_table
+    from alosim.store import aggregate, parameters
+
+    runs = load_results(folder)
+    params = parameters(runs)
+    with (folder / "runs.csv").open(newline="", encoding="utf-8") as f:
+        rows = list(csv.DictReader(f))
+    in_csv = [[row[p] for p in params] for row in rows]
+    # A mapping is shown as its JSON text, which holds spaces: one token here.
+    table = format_sweep_table(aggregate(runs), params).replace(BREAKER_JSON, "BREAKER")
+    in_table = [line.split()[: len(params)] for line in table.splitlines()[3:]]
+    return runs, in_csv, in_table
+
+
+def test_a_sweep_over_the_broker_kind_and_the_guarantees_carries_their_values(tmp_path):
+    from alosim.plots import metric_against_parameter
+
+    plan = expand(make(KINDS))
+    assert [dict(p.values) for p in plan.points] == [
+        {"broker.kind": kind, "guarantees.max_lost": lost} for kind in ("queue", "log") for lost in (0, 3)]
+    runs, in_csv, in_table = _shown(run_sweep(plan, out=tmp_path).folder)
+    expected = [[kind, lost] for kind in ("queue", "log") for lost in ("0", "3")]
+    assert runs["broker.kind"].tolist() == ["queue", "queue", "log", "log"]
+    assert runs["guarantees.max_lost"].tolist() == [0, 3, 0, 3]
+    assert in_csv == expected
+    assert in_table == expected
+    fig = metric_against_parameter(runs, "guarantees.max_lost", "lost_per_message", lines=["broker.kind"])
+    assert [t.get_text() for t in fig.axes[0].get_legend().get_texts()] == ["queue", "log"]
+
+
+def test_swept_nulls_booleans_and_mappings_are_spelt_as_the_file_writes_them(tmp_path):
+    from alosim.plots import metric_against_parameter
+
+    runs, in_csv, in_table = _shown(run_sweep(make(MIXED), out=tmp_path).folder)
+    flags = [flag for _ in range(2) for flag in ("True", "True", "False", "False")]
+    assert [row[1:] for row in in_csv] == [[flag, window] for flag, window in zip(flags, ["null", "8"] * 4)]
+    assert [row[0] for row in in_csv] == ["null"] * 4 + [BREAKER_JSON] * 4
+    assert in_table == [[breaker, flag.lower(), window] for breaker, flag, window
+                        in zip(["null"] * 4 + ["BREAKER"] * 4, flags, ["null", "8"] * 4)]
+    assert runs["sender.window"].isna().tolist() == [True, False] * 4  # a swept null stays a null
+    fig = metric_against_parameter(runs, "sender.window", "lost_per_message",
+                                   lines=["sender.circuit_breaker"])
+    assert [t.get_text() for t in fig.axes[0].get_legend().get_texts()] == ["null", BREAKER_JSON]
