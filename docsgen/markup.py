@@ -11,8 +11,10 @@ _TABLE_RULE = re.compile(r"^\s*=+(\s+=+)+\s*$")
 
 
 def docstring(obj: object) -> str:
-    """The object's own docstring, dedented, as Markdown ('' when it has none)."""
-    return to_markdown(inspect.getdoc(obj) or "")
+    """The object's own docstring, dedented, as Markdown ('' when it has none: a class
+    does not inherit its base's, which for a pydantic model would be pydantic's)."""
+    own = obj.__dict__.get("__doc__") if isinstance(obj, type) else getattr(obj, "__doc__", None)
+    return to_markdown(inspect.cleandoc(own) if own else "")
 
 
 def first_paragraph(obj: object) -> str:
