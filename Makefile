@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test bench lab clean
+.PHONY: demo test docs notebooks bench lab clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -15,8 +15,15 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)  ## run the default scenario
 	$(BIN)/alosim run scenarios/ack-lost.yaml
 
-test: $(STAMP)  ## run the whole test suite (unit, validation, notebooks) on every core
+test: $(STAMP)  ## run the whole test suite (unit, validation, notebooks, the site in a browser) on every core
+	bash scripts/ensure-chromium.sh
 	$(BIN)/python -m pytest -n auto --dist worksteal
+
+docs: $(STAMP)  ## build the documentation site and serve it on http://127.0.0.1:8000
+	$(BIN)/mkdocs serve --strict --dev-addr 127.0.0.1:8000
+
+notebooks: $(STAMP)  ## execute every notebook and write its outputs in place (they are committed)
+	$(BIN)/python -m docsgen.notebooks
 
 bench: $(STAMP)  ## throughput benchmark against a one-process-per-message SimPy baseline
 	$(BIN)/python benchmarks/throughput.py

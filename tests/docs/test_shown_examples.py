@@ -44,6 +44,15 @@ def test_the_documentation_shows_examples() -> None:
     assert len(_pages_with_examples()) >= 5
 
 
+def test_the_how_to_table_names_the_commands_its_pages_run() -> None:
+    import re
+
+    index = ROOT / "docs/how-to/index.md"
+    tested = {e.command for page in index.parent.glob("*.md") for e in examples(page, ROOT)}
+    named = re.findall(r"`(alosim [^`]+)`", index.read_text(encoding="utf-8"))
+    assert named and not set(named) - tested, set(named) - tested
+
+
 # -- the mechanism itself ------------------------------------------------------------------
 
 
