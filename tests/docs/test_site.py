@@ -45,7 +45,9 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The site, built once with --strict; every xdist worker waits for the same build."""
     if importlib.util.find_spec("mkdocs") is None:
         _unavailable("mkdocs is not installed: pip install -e '.[docs]'")
-    shared = tmp_path_factory.getbasetemp().parent  # the same folder for every worker of a session
+    shared = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        shared = shared.parent  # the folder of this session, the same for each of its workers
     out, log, failed = shared / "docs-site", shared / "docs-site.log", shared / "docs-site.failed"
     with open(shared / "docs-site.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
