@@ -29,8 +29,11 @@ from pathlib import Path
 #: Volatile parts of an output, by name: (pattern, what it stands for).
 MASKS: dict[str, tuple[re.Pattern[str], str]] = {
     "wall": (re.compile(r"(?<=wall time)\s+\S+$|(?<=wall )\d[\d.,]*\s?(?:ms|s|min)\b|"
-                        r"\b\d[\d.,]*\s?(?:ms|s|min)(?= wall)", re.MULTILINE),
+                        r"\b\d[\d.,]*\s?(?:ms|s|min)(?= wall)|(?<=simulated in )\d[\d.,]*\s?(?:ms|s|min)\b",
+                        re.MULTILINE),
              "wall-clock time: depends on the machine and its load"),
+    "address": (re.compile(r"\bat 0x[0-9a-f]+"), "where an object lives in memory (a notebook's repr)"),
+    "styler": (re.compile(r"\bT_[0-9a-f]{5}(?=[_\"\s])"), "the random id pandas gives a styled table"),
     "date": (re.compile(r"\b\d{4}-\d\d-\d\d[ T]\d\d:\d\d(?::\d\d(?:\.\d+)?)?(?:Z|[+-]\d\d:?\d\d)?"),
              "the date and time a result was written"),
     "tmp": (re.compile(r"/tmp/\S+"), "a path under the temporary folder (also the folder the commands run in)"),

@@ -84,4 +84,8 @@ def test_masks_hide_only_what_they_name(tmp_path: Path) -> None:
     assert mask(shown) == mask(printed)
     assert mask("    duplicates    4,449") != mask("    duplicates    4,450")
     assert mask(f"results: {tmp_path}/a", tmp_path) == mask("results: /tmp/elsewhere/b") == ["results: <tmp>"]
-    assert set(MASKS) == {"wall", "date", "tmp"}
+    assert mask("10,000 messages, 100.7 s simulated in 0.35 s") == mask("10,000 messages, 100.7 s simulated in 3 s")
+    assert mask("10,000 messages, 100.7 s simulated") != mask("10,000 messages, 100.8 s simulated")
+    assert mask("<Styler at 0x7f83f9ebf410>") == mask("<Styler at 0x7f00aa>")
+    assert mask('<table id="T_96c94">') == mask('<table id="T_0a1b2">')
+    assert set(MASKS) == {"wall", "date", "tmp", "address", "styler"}
