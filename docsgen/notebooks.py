@@ -22,7 +22,9 @@ notebooks and writes their outputs in place.
 from __future__ import annotations
 
 import re
+import resource
 import sys
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -102,11 +104,21 @@ def pictures(notebook: Any) -> int:
                for mime in output.get("data", {}) if mime in PICTURE_TYPES)
 
 
+def _children_cpu_s() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
 def main(paths: list[str]) -> None:
     for path in [Path(p) for p in paths] or sorted(NOTEBOOKS.glob("*.ipynb")):
+        start_s, cpu_s = time.perf_counter(), _children_cpu_s()
         notebook = execute(path.resolve())
         nbformat.write(notebook, path)
-        print(f"{path}: executed, outputs written ({pictures(notebook)} pictures)")
+        # The kernel's processor time, unlike the wall time, does not grow with the machine's
+        # load: it is what a notebook's text may quote as its run time on a quiet machine.
+        print(f"{path}: executed in {time.perf_counter() - start_s:.0f} s "
+              f"({_children_cpu_s() - cpu_s:.0f} s of processor time in the kernel), "
+              f"outputs written ({pictures(notebook)} pictures)")
 
 
 if __name__ == "__main__":

@@ -123,7 +123,7 @@ def _read_as(text: TypeText, metadata: list[Any]) -> TypeText:
 
 
 def _title(model: type[BaseModel]) -> str:
-    dist = model.model_fields.get("dist")
+    dist = model.model_fields.get("dist") if model.__module__ == "alosim.dists" else None
     if dist is not None and typing.get_origin(dist.annotation) is Literal:
         return f"{model.__name__} (dist: {typing.get_args(dist.annotation)[0]})"
     return model.__name__
@@ -157,7 +157,7 @@ def _inline(value: Any) -> str:
         return "[" + ", ".join(_inline(v) for v in value) + "]"
     if isinstance(value, (int, float)):
         return _number(value)
-    return str(value)
+    return str(value) if value != "" else '""'
 
 
 def _cell(text: str) -> str:
