@@ -3,9 +3,14 @@ nothing from another host.
 
 ``on_files`` adds the pages generated from the code (see :mod:`docsgen`) as
 files of the build: they exist in the site, never in ``docs/``, so there is
-no copy to drift. ``on_post_page`` drops the MathJax loader that the notebook
-renderer puts on every notebook page: the notebooks hold no TeX, and the site
-must load (and pass its browser test) without reaching a CDN.
+no copy to drift.
+
+``on_post_page`` keeps the site self-contained: it must load (and pass its
+browser test) without reaching a CDN. The notebook renderer puts a MathJax
+loader on every notebook page -- dropped: the notebooks' few formulas read
+as TeX source. A Mermaid diagram printed by a notebook would make the page
+(and the theme) fetch Mermaid from a CDN: it is shown as its text instead,
+beside the picture of the same sequence the notebook draws.
 """
 
 from __future__ import annotations
@@ -40,4 +45,5 @@ def on_files(files: Files, config: Any) -> Files:
 
 
 def on_post_page(output: str, page: Any, config: Any) -> str:
-    return _MATHJAX.sub("", output)
+    output = _MATHJAX.sub("", output)
+    return output.replace('<div class="jp-Mermaid"><pre class="mermaid">', '<div class="jp-Mermaid-source"><pre>')
