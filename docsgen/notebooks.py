@@ -21,6 +21,7 @@ notebooks and writes their outputs in place.
 
 from __future__ import annotations
 
+import difflib
 import re
 import resource
 import sys
@@ -89,13 +90,19 @@ def differences(committed: Any, computed: Any, mask: Callable[[str], list[str]])
     for (index, old), new in zip(code, fresh):
         before, after = _outputs(old, mask), _outputs(new, mask)
         if before != after:
-            problems.append(f"cell {index} ({old.source.splitlines()[0][:60] if old.source else ''!r}):\n"
-                            f"  committed: {_show(before)}\n  computed:  {_show(after)}")
+            first_line = old.source.splitlines()[0][:60] if old.source else ""
+            problems.append(f"cell {index} ({first_line!r}):\n{_show(before, after)}")
     return problems
 
 
-def _show(outputs: list[tuple[str, ...]]) -> str:
-    return repr([tuple(part[:300] for part in item) for item in outputs])
+def _show(before: list[tuple[str, ...]], after: list[tuple[str, ...]]) -> str:
+    """The first output that differs, as a diff of its lines (committed -> computed)."""
+    if [item[:2] for item in before] != [item[:2] for item in after]:
+        return f"  committed outputs {[i[:2] for i in before]}\n  computed outputs  {[i[:2] for i in after]}"
+    old, new = next((a, b) for a, b in zip(before, after) if a != b)
+    diff = difflib.unified_diff(old[-1].splitlines(), new[-1].splitlines(), "committed", "computed",
+                                lineterm="", n=1)
+    return f"  {old[0]} {old[1]}:\n" + "\n".join(f"    {line}" for line in list(diff)[:30])
 
 
 def pictures(notebook: Any) -> int:
