@@ -5,9 +5,10 @@ shown under them, as the suite runs and compares them.
 first line starts with ``$ alosim`` is an example. Each ``$ alosim ...`` line
 is a command; the lines under it, up to the next ``$`` line or the end of
 the block, are what it prints on standard output (progress bars and warnings
-go to standard error and are not compared; trailing blanks are ignored). Commands of one page run in
-order in one fresh folder that holds ``scenarios/`` (the shipped ones), so a
-later command sees the results an earlier one wrote.
+go to standard error and are not compared; trailing blanks are ignored).
+Commands of one page run in order in one fresh folder that holds
+``scenarios/`` (the shipped ones), so a later command sees the results an
+earlier one wrote.
 
 **Eliding.** A line holding only ``...`` (indented or not) stands for any
 number of lines, none included: show the lines that matter and elide the
@@ -16,7 +17,8 @@ rest. Everything shown must match exactly, in order.
 **Masks.** What changes from run to run without anything being wrong --
 and only that -- is masked, in the shown output and in the printed one alike,
 by the patterns of :data:`MASKS`: each match becomes ``<name>``. Add a mask
-here, never a tolerance in a page.
+here, never a tolerance in a page. The notebooks' committed outputs are
+compared through the same masks (:mod:`docsgen.notebooks`).
 """
 
 from __future__ import annotations
