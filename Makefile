@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test docs notebooks bench lab clean
+.PHONY: demo test conformance docs notebooks bench lab clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -15,9 +15,17 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)  ## run the default scenario
 	$(BIN)/alosim run scenarios/ack-lost.yaml
 
-test: $(STAMP)  ## run the whole test suite (unit, validation, notebooks, the site in a browser) on every core
+test: $(STAMP)  ## the whole test suite (the site in a browser too) on every core, then the conformance suite (real brokers) alone
+	tests/conformance/install-brokers.sh
 	bash scripts/ensure-chromium.sh
-	$(BIN)/python -m pytest -n auto --dist worksteal
+	$(BIN)/python -m pytest -n auto --dist worksteal -m "not conformance"
+	$(BIN)/python -m pytest -m conformance tests/conformance
+
+# The conformance suite measures timers on this machine: it runs on its own, not beside
+# the simulation tests on the other cores.
+conformance: $(STAMP)  ## only the conformance suite: alosim against NATS JetStream and Redis on loopback
+	tests/conformance/install-brokers.sh
+	$(BIN)/python -m pytest -m conformance tests/conformance
 
 docs: $(STAMP)  ## build the documentation site and serve it on http://127.0.0.1:8000
 	$(BIN)/mkdocs serve --strict --dev-addr 127.0.0.1:8000

@@ -803,6 +803,177 @@ def lease_redeliveries_variance(visibility_s: float, latency_s: float, mean_proc
     return second - mean * mean
 
 
+# -- pipelines: what real brokers and clients add to the lease ---------------------
+#
+# Polled reclaim (Redis Streams' XAUTOCLAIM in a loop, job queues' stalled-job
+# checks), the client's start delay and lease extension, derived in the frame
+# of lease_redeliveries above. Source: the derivation in each docstring, from
+# the broker's rules in alosim.model.broker and alosim.model.reclaim; the
+# forward recurrence time of a renewal process is Ross, *Introduction to
+# Probability Models*, ch. 7 (the equilibrium distribution of a renewal process).
+
+
+def reclaim_wait_laplace(s: float, interval_s: float, jitter: bool = False) -> float:
+    """E[exp(-s U)], U the wait from a lease's deadline to the next reclaim scan.
+
+    On a grid of scans every I, a deadline at an instant uniform relative to
+    the grid waits U ~ Uniform(0, I): E[e^{-sU}] = (1 - e^{-sI}) / (sI). With
+    jittered scans (gaps Uniform(0, 2I), mean I) a deadline at an instant
+    independent of the scans sees the equilibrium forward recurrence time of
+    the renewal process, density P(G > u) / E[G] = (1 - u/(2I)) / I on [0, 2I]
+    (Ross, ch. 7), so with T = 2I
+
+        E[e^{-sU}] = (1/I) [ (1 - e^{-sT}) / s - (1 - e^{-sT} (1 + sT)) / (s^2 T) ].
+    """
+    if interval_s <= 0 or s < 0:
+        raise ValueError(f"need interval_s > 0 and s >= 0, got {interval_s!r}, {s!r}")
+    if s == 0:
+        return 1.0
+    if not jitter:
+        x = s * interval_s
+        return -math.expm1(-x) / x
+    t = 2 * interval_s
+    e = math.exp(-s * t)
+    return ((1 - e) / s - (1 - e * (1 + s * t)) / (s * s * t)) / interval_s
+
+
+#: A deadline this close after a scan is met by it (as ``alosim.model.reclaim.TOLERANCE_S``).
+ON_A_SCAN_S = 1e-9
+
+
+def _grid_overshoot(visibility_s: float, interval_s: float) -> float:
+    """How far after its deadline a lease made at a grid scan is reclaimed:
+    ceil(V / I) I - V (zero when V is a whole number of intervals)."""
+    k = math.ceil((visibility_s - ON_A_SCAN_S) / interval_s)
+    return max(k * interval_s - visibility_s, 0.0)
+
+
+def polled_lease_tail(visibility_s: float, latency_s: float, mean_processing_s: float, *,
+                      reclaim_interval_s: float | None = None, jitter: bool = False,
+                      start_delay_mgf: float = 1.0, start_delay_max_s: float = 0.0,
+                      tol: float = 1e-15, limit: int = 100_000) -> list[float]:
+    """P(R >= k), k = 1, 2, ..., for R the redeliveries of one message whose lease
+    ends at a reclaim scan, and whose processing starts after a start delay.
+
+    Assumes what :func:`lease_redeliveries` assumes (exponential processing S
+    of mean s, one constant latency L both ways on the consume links, no loss,
+    every delivery starts at once: unbounded consumers, no consumer store),
+    plus: each delivery's processing starts D after its arrival, D i.i.d. with
+    moment generating function M(t) = E[e^{tD}] (``start_delay_mgf`` is
+    M(1/s)) and D <= ``start_delay_max_s``; a lease ends at the first reclaim
+    scan at or after its deadline, scans every I (``reclaim_interval_s``; None
+    = at the deadline itself), and a redelivery is made at once, at that scan.
+
+    Let s_0 be the first delivery, s_k the scan that ends the k-th lease (the
+    k-th redelivery), G_k = s_k - s_{k-1}. Delivery i is acked by s_k iff 2L +
+    D_i + S_i < s_k - s_{i-1}; as in :func:`lease_redeliveries` these events
+    are nested in k, so R >= k iff 2L + D_i + S_i > s_k - s_{i-1} for every i
+    <= k. With each s_k - s_{i-1} >= V > 2L + max D, P(2L + D + S > x) =
+    M(1/s) e^{-(x - 2L)/s}, and since sum_i (s_k - s_{i-1}) = sum_j j G_j,
+
+        P(R >= k) = (M(1/s) e^{2L/s})^k  prod_{j<=k} E[e^{-j G_j / s}].
+
+    Without reclaim G_j = V (and the product is :func:`lease_redeliveries`'s).
+    On a grid, the first delivery is made at a uniform phase of the grid
+    (Poisson publishes), so G_1 = V + U with U ~ Uniform(0, I); but every
+    redelivery is made at a scan, so its lease ends exactly ceil(V/I) I after
+    it: G_j = ceil(V/I) I for j >= 2 -- the redelivered copy's lease does not
+    behave as the first one's (for V a multiple of I it gets no extra time at
+    all). Then P(R >= 1) = e^{-V/s} (s/I)(1 - e^{-I/s}) for L = D = 0. With
+    jitter, G_j = V + U_j with U_j the equilibrium forward recurrence time
+    (:func:`reclaim_wait_laplace`) for every j -- exact for the first lease,
+    an approximation for a redelivered copy (its deadline is V after a scan,
+    not at a random instant; the error is small once V spans a few gaps).
+    """
+    if visibility_s <= 0 or latency_s < 0 or mean_processing_s < 0:
+        raise ValueError("need visibility_s > 0, latency_s >= 0 and mean_processing_s >= 0")
+    if visibility_s <= 2 * latency_s + start_delay_max_s:
+        raise ValueError("the lease is not longer than the round trip and the start delay: "
+                         "the form assumes it is")
+    if mean_processing_s == 0:
+        return []
+    a = 1 / mean_processing_s
+    per_delivery = start_delay_mgf * math.exp(2 * latency_s * a)
+    if reclaim_interval_s is not None and reclaim_interval_s <= 0:
+        raise ValueError(f"need reclaim_interval_s > 0, got {reclaim_interval_s!r}")
+    tail, product = [], 1.0
+    for j in range(1, limit + 1):
+        if reclaim_interval_s is None:
+            gap = math.exp(-j * a * visibility_s)
+        elif jitter:
+            gap = math.exp(-j * a * visibility_s) * reclaim_wait_laplace(j * a, reclaim_interval_s, True)
+        elif j == 1:
+            gap = math.exp(-a * visibility_s) * reclaim_wait_laplace(a, reclaim_interval_s)
+        else:
+            gap = math.exp(-j * a * (visibility_s + _grid_overshoot(visibility_s, reclaim_interval_s)))
+        product *= per_delivery * gap
+        if product < tol:
+            break
+        if product >= 1:
+            raise ValueError("the lease is too short for the processing time: redeliveries never stop")
+        tail.append(product)
+    return tail
+
+
+def polled_lease_redeliveries(visibility_s: float, latency_s: float, mean_processing_s: float,
+                              **options: float | bool | None) -> float:
+    """E[R] = sum_k P(R >= k) for :func:`polled_lease_tail` (same arguments).
+    Without a consumer store it is also the duplicate effects per message."""
+    tail = polled_lease_tail(visibility_s, latency_s, mean_processing_s, **options)  # type: ignore[arg-type]
+    return math.fsum(tail)
+
+
+def polled_lease_redeliveries_variance(visibility_s: float, latency_s: float,
+                                       mean_processing_s: float,
+                                       **options: float | bool | None) -> float:
+    """Var[R] for :func:`polled_lease_redeliveries`: E[R^2] = sum_k (2k - 1) P(R >= k)."""
+    tail = polled_lease_tail(visibility_s, latency_s, mean_processing_s, **options)  # type: ignore[arg-type]
+    mean = math.fsum(tail)
+    return math.fsum((2 * k - 1) * p for k, p in enumerate(tail, start=1)) - mean * mean
+
+
+def extended_lease(visibility_s: float, every_s: float, max_s: float | None,
+                   latency_s: float = 0.0, start_delay_max_s: float = 0.0) -> float:
+    """The lease a consumer that extends it holds a delivery for: ``max_s``
+    (``inf`` without a maximum).
+
+    Assumes the consumer sends an extension every E (``every_s``) from the
+    start of processing, each resetting the lease to V from its arrival at the
+    broker but never past M after the delivery (SQS ChangeMessageVisibility,
+    JetStream's in-progress ack, Pub/Sub's modifyAckDeadline), on a link
+    that loses nothing, with E + 2L + max D < V: then the first extension
+    arrives before the first lease runs out, each one before the one before it
+    runs out, and one arrives within V of the cap (they are E < V apart) and
+    moves the end to the cap. So while processing goes on the lease ends
+    exactly M after the delivery: the redeliveries are those of a plain lease
+    of M -- :func:`lease_redeliveries` (or :func:`polled_lease_tail`) with V = M.
+    Without a maximum a consumer that keeps working is never redelivered.
+    """
+    if every_s + 2 * latency_s + start_delay_max_s >= visibility_s:
+        raise ValueError("an extension may arrive after the lease ran out: the form assumes "
+                         "every + 2 latency + start delay < visibility")
+    return math.inf if max_s is None else max_s
+
+
+def deliveries_while_down(rate_per_s: float, down_s: float, consumers: int = 1,
+                          pull: bool = False) -> float:
+    """Expected deliveries made to one consumer while it is down for ``down_s``.
+
+    Assumes Poisson publishes at ``rate_per_s``, instant processing (nothing is
+    at work when the consumer goes down), consumers that otherwise always
+    have room, and a lease longer than the outage. A push broker does not
+    know the consumer is down and gives it every ``consumers``-th delivery
+    (round robin), so it sends it a Poisson number of mean rate * down /
+    consumers, each dropped and redelivered only when its lease runs out. A
+    pull consumer fetches nothing while down: 0; with one consumer the
+    rate * down messages published meanwhile wait, and are fetched at once
+    when it comes back (none waits longer than the outage).
+    """
+    if rate_per_s < 0 or down_s < 0 or consumers < 1:
+        raise ValueError("need rate_per_s >= 0, down_s >= 0 and consumers >= 1")
+    return 0.0 if pull else rate_per_s * down_s / consumers
+
+
 def dead_letter_probability(nack_probability: float, max_deliveries: int) -> float:
     """P(a message ends in the dead-letter queue) = q^D.
 

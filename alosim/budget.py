@@ -6,17 +6,33 @@ Bloom filter of a terabyte. Three kinds of limits keep the cost of any
 valid scenario bounded and known:
 
 * **Static checks** (:func:`cost_problems`, run by every validation): time
-  scales between :data:`MIN_TIME_S` and :data:`MAX_TIME_S`; no unlimited
+  scales between :data:`MIN_TIME_S` and :data:`MAX_TIME_S` (the pipeline's
+  leases, backoffs, commit intervals and timeouts too); no unlimited
   retries against a network, a partition or a fault that lets nothing
   through (the run would never settle: the message names ``max_attempts``,
-  ``delivery_timeout`` and ``max_time``); and the memory the scenario will
-  allocate -- dedup stores, Bloom filters, messages in flight, the trace --
-  estimated and compared with ``budget.memory``.
-* **A stall budget** (:func:`run_until`): a run in which no message is
-  created or settled for ``budget.stall_events`` simulation events stops,
-  its messages reported unsettled and ``stopped_by`` set to ``stall``; a run
-  whose unsettled messages (waiting in an outbox or in flight) would take
-  more than ``budget.memory`` stops with ``stopped_by: memory``.
+  ``delivery_timeout`` and ``max_time``); no livelock the schema can foresee
+  (every delivery nacked or poison without ``broker.max_deliveries``, a
+  lease a million times shorter than a delivery, a lease below every
+  processing under at-most-once, a poll interval below one record's
+  processing), each refused naming the field that causes it; no timer that
+  fires more than :data:`MAX_RETRIES_PER_OUTAGE` times per message (random
+  faults, auto-commit ticks, during a rebalance); and the memory the
+  scenario will allocate -- dedup stores, Bloom filters, messages and the
+  copies of each in flight before its first ack, the trace (as many rows
+  per message as copies) -- estimated and compared with ``budget.memory``.
+* **A stall budget** (:func:`run_until`): a run that does
+  ``budget.stall_events`` units of work more than its progress pays for
+  stops, its messages reported unsettled and ``stopped_by`` set to
+  ``stall``. Work is the simulation events plus what one event may do many
+  times over (:data:`WORK`: retransmissions, nacks, lease expiries,
+  redeliveries, rebalances, commits, faults); each message created,
+  settled, first processed or lost pays for :data:`WORK_PER_PROGRESS`. So
+  both a run that makes no progress and one whose progress trickles (a
+  lease of a microsecond: thousands of redeliveries per message) end, and
+  the note says what grew meanwhile and what to set. A run whose unsettled
+  messages, held copies (scheduled events, timers, queued copies, leases)
+  and trace would take more than ``budget.memory`` stops with
+  ``stopped_by: memory``.
 * **A series budget** (:class:`Sampling`): the sampled time series never
   holds more than ``budget.series_rows`` rows; when it fills, every other
   row is dropped and the interval doubles (deterministically), so a run of
@@ -29,8 +45,9 @@ predict memory to the byte.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+import math
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Protocol
 
 import simpy
 from simpy.core import EmptySchedule, StopSimulation
@@ -77,6 +94,9 @@ def cost_problems(scenario: Scenario) -> list[tuple[str, str]]:
     problems = _time_scales(scenario)
     if not problems:
         problems += _never_settles(scenario)
+        problems += _livelocks(scenario)
+        problems += _periodic(scenario)
+    if not problems:  # (a cost without bound shows in the memory too: say it once)
         problems += _memory(scenario)
     return problems
 
@@ -100,6 +120,23 @@ def _durations(s: Scenario) -> list[tuple[str, float | None]]:
     ]
     for i, p in enumerate(s.network.partitions):
         out += [(f"network.partitions.{i}.at", p.at), (f"network.partitions.{i}.for", p.for_)]
+    if s.broker is not None and s.consumer is not None:
+        broker, consumer = s.broker, s.consumer
+        out += [("broker.service", broker.service.mean), ("consumer.processing", consumer.processing.mean)]
+        if broker.kind == "queue":
+            consume = s.network.consume
+            if consume is not None:
+                out += [("network.consume.data.latency", consume.data.latency.mean),
+                        ("network.consume.ack.latency", consume.ack.latency.mean)]
+            out += [("broker.visibility_timeout", broker.visibility_timeout),
+                    ("broker.redelivery_backoff", broker.redelivery_backoff)]
+        else:
+            out += [("broker.retention", broker.retention),
+                    ("consumer.commit.interval", consumer.commit.interval),
+                    ("consumer.commit.latency", consumer.commit.latency),
+                    ("consumer.session_timeout", consumer.session_timeout),
+                    ("consumer.max_poll_interval", consumer.max_poll_interval),
+                    ("consumer.rebalance_delay", consumer.rebalance_delay)]
     for i, f in enumerate(s.faults):
         out += [(f"faults.{i}.at", f.at), (f"faults.{i}.for", f.for_),
                 (f"faults.{i}.mtbf", f.mtbf), (f"faults.{i}.mttr", f.mttr)]
@@ -110,11 +147,16 @@ def _time_scales(s: Scenario) -> list[tuple[str, str]]:
     problems: list[tuple[str, str]] = []
     for path, value in _durations(s):
         if value is not None and value > MAX_TIME_S:
-            what = "a mean of " if path.endswith(("latency", "processing")) else ""
+            what = "a mean of " if path.endswith(("latency", "processing", "service")) else ""
             problems.append((path, f"{what}{value:.3g} s is longer than alosim simulates "
                              f"({MAX_TIME_S:.0e} s, about 31.7 years)"))
     fast = [("sender.retry.timeout", s.sender.retry.timeout),
             ("observe.sample_every", s.observe.sample_every)]
+    if s.broker is not None and s.consumer is not None:
+        if s.broker.kind == "queue":
+            fast.append(("broker.visibility_timeout", s.broker.visibility_timeout))
+        elif s.consumer.commit.policy == "interval":
+            fast.append(("consumer.commit.interval", s.consumer.commit.interval))
     for i, f in enumerate(s.faults):
         fast += [(f"faults.{i}.mtbf", f.mtbf), (f"faults.{i}.mttr", f.mttr)]
     for path, value in fast:
@@ -210,6 +252,159 @@ def _never_settles(s: Scenario) -> list[tuple[str, str]]:
     return problems
 
 
+# -- livelocks the schema foresees ------------------------------------------------------------
+
+_FOREVER = ("redelivered forever and the run could never end; set broker.max_deliveries (then it "
+            "is dead-lettered) or max_time")
+
+
+def _livelocks(s: Scenario) -> list[tuple[str, str]]:
+    """Pipelines that would certainly go round in circles: each names the field that causes it."""
+    broker, consumer = s.broker, s.consumer
+    if broker is None or consumer is None:
+        return []
+    problems: list[tuple[str, str]] = []
+    if broker.kind == "queue":
+        unlimited = broker.max_deliveries is None and s.max_time is None
+        after = consumer.ack == "after-processing"
+        if unlimited and after and consumer.nack_probability >= 1:
+            problems.append(("consumer.nack_probability", "every delivery fails and is nacked, and "
+                             f"nothing limits the deliveries: each message would be {_FOREVER}"))
+        if unlimited and after and consumer.poison_probability > 0:
+            what = ("every message is poison" if consumer.poison_probability >= 1
+                    else "a poison message fails every delivery")
+            problems.append(("consumer.poison_probability", f"{what}, and nothing limits the "
+                             f"deliveries: it would be {_FOREVER}"))
+        cycle = consumer.processing.mean
+        if s.network.consume is not None:
+            cycle += s.network.consume.data.latency.mean + s.network.consume.ack.latency.mean
+        if unlimited and cycle / broker.visibility_timeout > MAX_RETRIES_PER_OUTAGE:
+            problems.append(("broker.visibility_timeout", f"a delivery takes {format_duration(cycle)} "
+                             "on average from lease to ack (latencies and processing) and a lease runs "
+                             f"out every {format_duration(broker.visibility_timeout)}: each message would be "
+                             f"redelivered about {cycle / broker.visibility_timeout:.3g} times before its "
+                             f"first ack (at most {MAX_RETRIES_PER_OUTAGE:.0e} without "
+                             "broker.max_deliveries); lengthen the lease, or set broker.max_deliveries or "
+                             "max_time"))
+        processing = consumer.processing.lower_bound
+        if (s.semantics == "at-most-once" and broker.max_deliveries is None
+                and processing > broker.visibility_timeout):
+            problems.append(("broker.visibility_timeout", f"a lease of {format_duration(broker.visibility_timeout)} "
+                             f"is shorter than every processing (at least {format_duration(processing)}): under "
+                             "at-most-once each delivery would be redelivered before its ack, and every "
+                             "copy processed again, without a limit; lengthen the lease or set "
+                             "broker.max_deliveries: 1"))
+        return problems
+    processing = consumer.processing.lower_bound
+    if processing > consumer.max_poll_interval and s.max_time is None:
+        problems.append(("consumer.max_poll_interval", f"{format_duration(consumer.max_poll_interval)} is "
+                         f"shorter than processing one record (at least {format_duration(processing)}): every "
+                         "member would be kicked out on every batch and its successor replay the batch "
+                         "from the last commit, without end; lengthen it (or shorten the processing), or "
+                         "set max_time"))
+    return problems
+
+
+# -- periodic work -------------------------------------------------------------------------
+
+
+def span_s(s: Scenario) -> float:
+    """How long the run lasts in simulated time, about: its duration, or the time to
+    send its messages (a closed loop: a window per round trip), or to process them."""
+    if s.duration is not None:
+        span = s.duration
+    else:
+        span = total_messages(s) / _throughput(s)
+    # At least one round trip: the last message is acked one after it is sent.
+    span = max(span, s.network.data.latency.mean + s.network.ack.latency.mean
+               + (s.receiver.processing.mean if s.broker is None else 0.0))
+    if s.consumer is not None:
+        workers = s.consumer.count * (s.consumer.concurrency if s.broker and s.broker.kind == "queue" else 1)
+        span = max(span, total_messages(s) * s.consumer.processing.mean / workers)
+    if s.max_time is not None:
+        span = min(span, s.max_time)
+    return span
+
+
+def _periodic(s: Scenario) -> list[tuple[str, str]]:
+    """Timers that fire whether or not anything happens: random faults and auto-commit
+    ticks. More than :data:`MAX_RETRIES_PER_OUTAGE` per message over the run is refused."""
+    span = span_s(s)
+    messages = max(total_messages(s), 1.0)
+    problems: list[tuple[str, str]] = []
+    rates: list[tuple[str, float, str]] = []
+    for i, f in enumerate(s.faults):
+        if f.mtbf is not None and f.mttr is not None:
+            rates.append((f"faults.{i}.mtbf", 2 / (f.mtbf + f.mttr),
+                          f"{f.kind} and recovery events (mtbf {format_duration(f.mtbf)}, mttr "
+                          f"{format_duration(f.mttr)})"))
+    consumer = s.consumer
+    if (s.broker is not None and s.broker.kind == "log" and consumer is not None
+            and consumer.commit.policy == "interval"):
+        rates.append(("consumer.commit.interval", consumer.count / consumer.commit.interval,
+                      f"auto-commit ticks (every {format_duration(consumer.commit.interval)}, "
+                      f"{consumer.count} member{'s' if consumer.count != 1 else ''})"))
+        ticks = consumer.rebalance_delay / consumer.commit.interval
+        if ticks > MAX_RETRIES_PER_OUTAGE:
+            problems.append(("consumer.rebalance_delay", f"a rebalance stops the group for "
+                             f"{format_duration(consumer.rebalance_delay)}, while each member's "
+                             f"auto-commit ticks {ticks:.3g} times (at most "
+                             f"{MAX_RETRIES_PER_OUTAGE:.0e}); shorten it"))
+    for path, per_s, what in rates:
+        events = per_s * span
+        if events / messages > MAX_RETRIES_PER_OUTAGE:
+            problems.append((path, f"about {events:.3g} {what} in the {format_duration(span)} the run "
+                             f"lasts: {events / messages:.3g} per message (at most "
+                             f"{MAX_RETRIES_PER_OUTAGE:.0e}); make them rarer"))
+    return problems
+
+
+# -- copies in flight --------------------------------------------------------------------------
+
+
+def transmissions_within(s: Scenario, span: float) -> float:
+    """How many times the sender transmits a message in ``span`` seconds without an ack
+    (by its retry policy, before jitter; at most ``max_attempts``)."""
+    retry = s.sender.retry
+    cap = float(retry.max_attempts) if retry.max_attempts is not None else math.inf
+    if retry.delivery_timeout is not None:
+        span = min(span, retry.delivery_timeout)
+    wait = retry.timeout / 2 if retry.jitter == "full" else retry.timeout
+    if retry.policy == "adaptive":
+        wait = max(wait, retry.min_timeout, span)  # the estimate follows the round trip
+    sent, elapsed = 1.0, 0.0
+    if retry.policy == "exponential" and retry.multiplier > 1:
+        top = retry.max_timeout if retry.max_timeout is not None else math.inf
+        while elapsed + wait < span and sent < cap and wait < top:
+            elapsed += wait
+            sent += 1
+            wait = min(wait * retry.multiplier, top)
+    if sent < cap and wait > 0:
+        sent += max(0.0, (span - elapsed) // wait)
+    return min(sent, cap)
+
+
+def copies_per_message(s: Scenario) -> float:
+    """Copies of one message in flight before its first ack can arrive: the
+    transmissions within a round trip of the first hop, or in a queue pipeline
+    the deliveries within one lease cycle (processing longer than the lease)."""
+    rtt = s.network.data.latency.mean + s.network.ack.latency.mean
+    if s.broker is None:
+        rtt += s.receiver.processing.mean
+    copies = transmissions_within(s, rtt)
+    broker, consumer = s.broker, s.consumer
+    if broker is not None and consumer is not None and broker.kind == "queue":
+        consume = s.network.consume
+        lease_rtt = consumer.processing.mean
+        if consume is not None:
+            lease_rtt += consume.data.latency.mean + consume.ack.latency.mean
+        deliveries = lease_rtt // broker.visibility_timeout + 1
+        if broker.max_deliveries is not None:
+            deliveries = min(deliveries, broker.max_deliveries)
+        copies = max(copies, deliveries)
+    return copies
+
+
 # -- memory ----------------------------------------------------------------------------------
 
 
@@ -239,12 +434,27 @@ def memory_estimate(s: Scenario) -> list[tuple[str, str, float]]:
         in_flight = min(s.sender.window * s.sender.count, total)
         parts.append(("sender.window", f"{in_flight:,.0f} messages in flight", in_flight * BYTES_PER_MESSAGE))
     else:  # nothing bounds what is in flight but the messages themselves
+        in_flight = total
         parts.append(("sender.window", f"no window: up to {total:,.0f} messages in flight",
                       total * BYTES_PER_MESSAGE))
+    copies = copies_per_message(s)
+    if copies > 1:
+        # Each retransmission (or redelivery) before the first ack is another packet,
+        # timer and answer held at once.
+        path = "sender.retry.timeout"
+        if s.broker is not None and s.broker.kind == "queue" and copies > transmissions_within(
+                s, s.network.data.latency.mean + s.network.ack.latency.mean):
+            path = "broker.visibility_timeout"
+            if s.broker.prefetch is not None and s.consumer is not None:
+                in_flight = min(in_flight, s.broker.prefetch * s.consumer.count)
+        held = in_flight * copies
+        parts.append((path, f"{held:,.0f} copies in flight ({copies:,.0f} per message before its "
+                      "first ack)", held * BYTES_PER_COPY))
     traced = min(s.observe.trace_messages, total)
     if traced:
+        rows = traced * max(copies, 1.0)
         parts.append(("observe.trace_messages", f"the trace of {traced:,.0f} messages",
-                      traced * BYTES_PER_TRACED_MESSAGE))
+                      rows * BYTES_PER_TRACED_MESSAGE))
     samples = recovery_samples(s)
     if samples:
         parts.append(("observe.recovery.window", f"the recovery criterion's last {samples:,.0f} samples "
@@ -286,48 +496,135 @@ def _memory(s: Scenario) -> list[tuple[str, str]]:
 
 #: Events between two looks at the stall budget (the budget is checked in steps of this).
 CHECK_EVERY = 4096
+#: What one unit of progress (a message created, settled, processed for the first time or
+#: lost) pays for: a run may do this much work per unit on average, and
+#: ``budget.stall_events`` more in any stretch, before it counts as stalled.
+WORK_PER_PROGRESS = 1000
+#: Memory per item a run holds beside its messages: a scheduled event (a packet in flight,
+#: a timer), a retry timer's entry, a copy waiting in a queue or an inbox, a lease
+#: (measured with tracemalloc: about 280 B per item when retransmissions pile up).
+BYTES_PER_COPY = 300
+
+#: Items each unsettled message holds by itself (its retry timer's entry, the event that
+#: wakes it, its packet or its answer), counted in BYTES_PER_MESSAGE: only the items
+#: beyond these count at BYTES_PER_COPY.
+HELD_PER_MESSAGE = 3
+#: Most trace rows per traced message (a trace is for reading: about ten rows make a
+#: message's story; a run past this many redelivers or retries without end).
+TRACE_ROWS_PER_MESSAGE = 10_000
+#: A row of the trace in memory (a TraceEvent and its strings).
+BYTES_PER_TRACE_ROW = 200
+_BYTES = {"messages": BYTES_PER_MESSAGE, "copies": BYTES_PER_COPY, "trace": BYTES_PER_TRACE_ROW}
+
+#: What one event may do many times over, counted against the stall budget beside the
+#: events themselves, with what each is in a sentence (``stall_cause`` names one).
+WORK: dict[str, str] = {
+    "retransmissions": "retransmissions by the senders",
+    "suppressed": "retransmissions suppressed by the retry budget, each waiting for a token",
+    "rejections": "copies refused by a full queue, each answered by a negative ack and retried at once",
+    "nacks": "deliveries the consumers failed and nacked, each redelivered",
+    "lease_expiries": "leases that ran out (each a redelivery)",
+    "redeliveries": "redeliveries by the broker",
+    "rebalances": "rebalances of the consumer group",
+    "commits": "commits and commit ticks of the consumer group",
+    "faults": "crashes, pauses and slow-downs",
+}
 
 
-def run_until(env: simpy.Environment, stop: simpy.Event, progress: Callable[[], tuple[int, int]],
-              stall_events: int, memory: int) -> str:
+class Meter(Protocol):
+    """What :func:`run_until` reads from a running world, every :data:`CHECK_EVERY` events."""
+
+    def progress(self) -> int:
+        """A number that grows by one per message created, settled, first processed or lost."""
+
+    def unsettled(self) -> int:
+        """Messages created and not yet settled (waiting to be sent, or in flight)."""
+
+    def held(self) -> int:
+        """Items held beside the messages: scheduled events, timers, queued copies, leases."""
+
+    def work(self) -> dict[str, int]:
+        """The counts of :data:`WORK` so far (any subset of its keys)."""
+
+    def trace_rows(self) -> int:
+        """Rows in the trace so far."""
+
+
+@dataclass
+class Stop:
+    """Why :func:`run_until` stopped a run: ``reason`` is ``""`` (it ended by itself),
+    ``"stall"`` or ``"memory"``; ``cause`` names the kind of :data:`WORK` that grew most
+    while the run stalled (``"events"`` if none did), and ``grew`` by how much."""
+
+    reason: str = ""
+    cause: str = ""
+    grew: int = 0
+
+
+def run_until(env: simpy.Environment, stop: simpy.Event, meter: Meter, stall_events: int,
+              memory: int, trace_rows: int = 0) -> Stop:
     """Run ``env`` until ``stop`` is processed, as ``env.run(until=stop)`` does.
 
-    ``progress()`` returns a number that grows whenever the run makes
-    progress (a message created or settled), and the number of unsettled
-    messages. If the first stays the same for ``stall_events`` events, the
-    run stops there and ``"stall"`` is returned; if the unsettled messages
-    would take more than ``memory`` bytes (an outbox that fills faster than
-    it drains), ``"memory"``; otherwise ``""``. Until then the events
-    processed are exactly those ``env.run`` would process, so the results do
-    not depend on these checks.
+    Every :data:`CHECK_EVERY` events it weighs the work done -- the events,
+    plus every retransmission, nack, lease expiry, redelivery, rebalance,
+    commit and fault, since one event may do many of those -- against the
+    progress made. The run holds a credit of ``stall_events`` units of work;
+    each unit of work takes one, each unit of progress adds
+    :data:`WORK_PER_PROGRESS` (up to the full credit again). When the credit runs out the
+    run stops with reason ``"stall"``: it has done ``stall_events`` more
+    work than its progress pays for, whether it made no progress at all
+    (retries that cannot succeed) or a trickle (a lease of a microsecond:
+    millions of redeliveries per message). A run whose unsettled messages,
+    held items (events, timers, queued copies) and trace rows would take more
+    than ``memory`` bytes stops with reason ``"memory"`` (``cause`` the
+    largest of ``messages``, ``copies`` and ``trace``, ``grew`` its count);
+    so does one whose trace holds more than ``trace_rows`` rows (if given). Until then the events processed are
+    exactly those ``env.run`` would process, so the results do not depend on
+    these checks.
     """
     if stop.callbacks is None:
-        return ""
+        return Stop()
     stop.callbacks.append(StopSimulation.callback)
     step = env.step
     batch = range(CHECK_EVERY)
-    last, _ = progress()
-    idle = 0
-    most_unsettled = memory // BYTES_PER_MESSAGE
+    last_progress = meter.progress()
+    last_work = sum(meter.work().values())
+    credit = stall_events
+    full = meter.work()  # the counts when the credit was last full
     try:
         while True:
             for _ in batch:
                 step()
-            now, unsettled = progress()
-            if unsettled > most_unsettled:
+            unsettled = meter.unsettled()
+            # (A message's own timer, packet and answer are in BYTES_PER_MESSAGE.)
+            copies = max(0, meter.held() - HELD_PER_MESSAGE * unsettled)
+            parts = {"messages": unsettled, "copies": copies, "trace": meter.trace_rows()}
+            if trace_rows and parts["trace"] > trace_rows:
                 stop.callbacks.remove(StopSimulation.callback)
-                return "memory"
-            if now != last:
-                last, idle = now, 0
-                continue
-            idle += CHECK_EVERY
-            if idle >= stall_events:
+                return Stop("memory", "trace", parts["trace"])
+            if sum(count * _BYTES[name] for name, count in parts.items()) > memory:
                 stop.callbacks.remove(StopSimulation.callback)
-                return "stall"
+                cause = max(parts, key=lambda name: parts[name] * _BYTES[name])
+                return Stop("memory", cause, parts[cause])
+            progress = meter.progress()
+            counts = meter.work()
+            work = sum(counts.values())
+            credit -= CHECK_EVERY + work - last_work
+            credit = min(stall_events, credit + WORK_PER_PROGRESS * (progress - last_progress))
+            last_progress, last_work = progress, work
+            if credit == stall_events:
+                full = counts
+            elif credit <= 0:
+                stop.callbacks.remove(StopSimulation.callback)
+                grew = {name: counts.get(name, 0) - full.get(name, 0) for name in WORK}
+                cause = max(grew, key=lambda name: grew[name])
+                if grew[cause] <= 0:
+                    return Stop("stall", "events", 0)
+                return Stop("stall", cause, grew[cause])
     except StopSimulation:
-        return ""
+        return Stop()
     except EmptySchedule:
-        return ""
+        return Stop()
 
 
 class Sampling:
@@ -367,22 +664,112 @@ class Sampling:
         return self.every
 
 
-def stop_note(summary: dict[str, Any], budget_events: int, memory: int = 0) -> str | None:
-    """One line saying why a run stopped before every message settled, or None."""
-    if summary.get("stopped_by") == "memory":
-        return (f"stopped: {summary.get('unsettled', 0):,} messages were waiting or in flight, about "
-                f"{format_size(summary.get('unsettled', 0) * BYTES_PER_MESSAGE)}, more than "
-                f"budget.memory = {format_size(memory)}; send fewer messages, lower sender.rate, "
+def stop_note(summary: dict[str, Any], scenario: Scenario) -> str | None:
+    """One line saying why a run stopped before every message settled, and what to
+    set, derived from what grew while it stalled (``stall_cause``); or None."""
+    budget = scenario.budget
+    stopped_by = summary.get("stopped_by")
+    unsettled = summary.get("unsettled", 0)
+    if stopped_by == "memory":
+        if summary.get("stall_cause") == "trace":
+            rows = summary.get("stall_cause_count", 0)
+            traced = scenario.observe.trace_messages
+            if rows > traced * TRACE_ROWS_PER_MESSAGE:
+                return (f"stopped: the trace held {rows:,} rows, more than "
+                        f"{TRACE_ROWS_PER_MESSAGE:,} for each of the {traced:,} traced messages: they "
+                        "are retried or redelivered over and over (the first rows tell why)")
+            return (f"stopped: the trace held {rows:,} rows, about "
+                    f"{format_size(rows * BYTES_PER_TRACE_ROW)}, more than budget.memory = "
+                    f"{format_size(budget.memory)}; trace fewer messages (observe.trace_messages, "
+                    "alosim trace --messages) or raise budget.memory")
+        if summary.get("stall_cause") == "copies":
+            held = summary.get("stall_cause_count", 0)
+            return (f"stopped: the run held {held:,} copies, timers and scheduled events beyond its "
+                    f"messages' own (about {format_size(held * BYTES_PER_COPY)}), which with its "
+                    f"{unsettled:,} unsettled messages came to more than budget.memory = "
+                    f"{format_size(budget.memory)}; copies multiply faster than they are handled "
+                    "(a retry or a lease far shorter than a round trip?): fix that, or raise "
+                    "budget.memory")
+        return (f"stopped: {unsettled:,} messages were waiting or in flight, about "
+                f"{format_size(unsettled * BYTES_PER_MESSAGE)}, more than "
+                f"budget.memory = {format_size(budget.memory)}; send fewer messages, lower sender.rate, "
                 "set sender.retry.max_attempts, or raise budget.memory")
-    if summary.get("stopped_by") != "stall":
+    if stopped_by != "stall":
         return None
-    note = (f"stopped: no message was created or settled in {budget_events:,} events "
-            f"(budget.stall_events); {summary.get('unsettled', 0):,} messages left unsettled. ")
-    if summary.get("retries_suppressed"):
+    left = f"{unsettled:,} message{'' if unsettled == 1 else 's'} left unsettled"
+    if scenario.broker is not None:
+        processed_once = summary.get("processed", 0) - summary.get("duplicate_processing", 0)
+        waiting = summary.get("messages", 0) - processed_once - summary.get("lost", 0)
+        left += f" at the producers, {waiting:,} not processed yet"
+    note = (f"stopped: the run did budget.stall_events = {budget.stall_events:,} units of work more "
+            f"than its progress paid for; {left}. ")
+    cause = summary.get("stall_cause", "")
+    if cause in WORK:
+        note += f"Meanwhile: {summary.get('stall_cause_count', 0):,} {WORK[cause]}. "
+    return note + _advice(cause, summary, scenario) + ", or raise budget.stall_events"
+
+
+def _advice(cause: str, summary: dict[str, Any], s: Scenario) -> str:
+    """What to set against the work that stalled a run."""
+    retry = s.sender.retry
+    if cause == "retransmissions":
+        if unlimited_retries(s):
+            return f"Retries that cannot succeed never end: {_NO_END}"
+        limits = []
+        if retry.max_attempts is not None:
+            limits.append(f"sender.retry.max_attempts = {retry.max_attempts:,}")
+        if retry.delivery_timeout is not None:
+            limits.append(f"sender.retry.delivery_timeout = {format_duration(retry.delivery_timeout)}")
+        if s.max_time is not None:
+            limits.append(f"max_time = {format_duration(s.max_time)}")
+        return (f"Retries go on until {' or '.join(limits)}: find why no ack comes back (losses, "
+                "partitions, faults), lengthen sender.retry.timeout or lower those limits")
+    if cause == "rejections":
+        if s.broker is not None:
+            return (f"The producers retry at once when a full queue refuses them: raise "
+                    f"broker.max_length (now {s.broker.max_length}) or use broker.overflow: drop-head")
+        capacity = s.receiver.queue.capacity
+        return (f"The senders retry at once when a full queue refuses them: raise "
+                f"receiver.queue.capacity (now {capacity}) or use receiver.queue.when_full: drop-new "
+                "(the sender then waits for its timeout)")
+    if cause == "nacks":
+        assert s.consumer is not None and s.broker is not None
+        return (f"Failed deliveries (consumer.nack_probability = {s.consumer.nack_probability:g}, "
+                f"consumer.poison_probability = {s.consumer.poison_probability:g}) come back "
+                + ("at once" if not s.broker.redelivery_backoff else
+                   f"after broker.redelivery_backoff = {format_duration(s.broker.redelivery_backoff)}")
+                + ": set broker.max_deliveries to dead-letter them")
+    if cause in ("lease_expiries", "redeliveries"):
+        assert s.consumer is not None and s.broker is not None
+        return (f"Leases of broker.visibility_timeout = {format_duration(s.broker.visibility_timeout)} "
+                f"run out before the consumers ack (processing takes "
+                f"{format_duration(s.consumer.processing.mean)} on average): lengthen the lease or "
+                "set broker.max_deliveries")
+    if cause == "rebalances":
+        assert s.consumer is not None
+        if summary.get("log_members_kicked_out"):
+            return (f"Members are kicked out for taking longer than consumer.max_poll_interval = "
+                    f"{format_duration(s.consumer.max_poll_interval)} on one batch (consumer.fetch_batch "
+                    f"= {s.consumer.fetch_batch:,}): lengthen it or fetch smaller batches")
+        return ("Members leave and join faster than the group can work (faults, "
+                f"consumer.rebalance_delay = {format_duration(s.consumer.rebalance_delay)}): "
+                "make the faults rarer or the rebalances shorter")
+    if cause == "commits":
+        assert s.consumer is not None
+        return (f"The group commits every consumer.commit.interval = "
+                f"{format_duration(s.consumer.commit.interval)}, far more often than it processes "
+                "a record: lengthen the interval")
+    if cause == "faults":
+        fastest = min((f.mtbf for f in s.faults if f.mtbf is not None), default=None)
+        return ("Faults come faster than messages settle"
+                + (f" (mtbf down to {format_duration(fastest)})" if fastest is not None else "")
+                + ": make them rarer")
+    if cause == "suppressed":
         # A window full of suppressed retries makes no first transmission, so
         # earns no token: only a limit on time ends it.
-        return note + ("Retries suppressed by sender.retry_budget wait for tokens that only "
-                       "first transmissions earn: set sender.retry.delivery_timeout or max_time "
-                       "so that the run can end, or raise budget.stall_events")
-    return note + f"Retries that cannot succeed never end: {_NO_END}, or raise budget.stall_events"
-
+        return ("Retries suppressed by sender.retry_budget wait for tokens that only "
+                "first transmissions earn: set sender.retry.delivery_timeout or max_time "
+                "so that the run can end")
+    if unlimited_retries(s):
+        return f"Nothing settles: {_NO_END}"
+    return "Nothing settles: set max_time"

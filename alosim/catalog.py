@@ -11,17 +11,29 @@
 Dates and commands come from the run's ``manifest.json`` and the sweep's
 ``history.jsonl``; folders written before those were recorded show the
 file's modification time and no command. Reading never changes anything.
+
+Every file is read as :mod:`alosim.stored` reads a store: a regular file
+within its size cap, its content matching its schema. A folder whose
+definition is damaged (``manifest.json`` replaced by ``/dev/zero`` or a
+pipe, a ``sweep.json`` claiming -3 replications) is listed in one line
+saying what is wrong, and the listing goes on with the rest; a damaged run
+file of a sweep is counted as such, and a damaged history line is skipped
+(an append cut short by a crash leaves one).
 """
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 from alosim.store import HISTORY, MANIFEST, RUNS_DIR, _parse_run_file_name, manifest_keys
+from alosim.stored import HISTORY as HISTORY_KIND
+from alosim.stored import (RUN_FILE, RUN_MANIFEST, SWEEP_MANIFEST, ResultsError, Stored, parse_json, read_json,
+                            read_text)
+
+RUN_MANIFEST_FILE = "manifest.json"
 
 
 @dataclass(frozen=True)
@@ -35,6 +47,7 @@ class Entry:
     what: str  # parameters and counts, or seed and verdict
     status: str  # "complete", "12 of 72 runs stored", "ok", "guarantee violated"
     command: str
+    damage: str = ""  # why the folder cannot be read ("" if it can)
 
 
 def _mtime(path: Path) -> str:
@@ -45,80 +58,94 @@ def _mtime(path: Path) -> str:
     return datetime.fromtimestamp(stamp, timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
-def _json(path: Path) -> Any:
+def _damaged(kind: str, folder: Path, file: str, reason: str) -> Entry:
+    return Entry(kind, folder, folder.parent.name, "-", "", "damaged", "-", f"{file}: {reason}")
+
+
+def _read(folder: Path, file: str, kind: Stored) -> tuple[dict[str, Any] | None, str]:
+    """The checked content of ``folder/file``, or None and why it cannot be read."""
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
+        return read_json(folder / file, kind), ""
+    except FileNotFoundError:
+        return None, "missing"
+    except ResultsError as exc:
+        return None, exc.reason or str(exc)
 
 
-def _run_entry(folder: Path) -> Entry | None:
-    manifest = _json(folder / "manifest.json")
-    if not isinstance(manifest, dict):
-        return None
+def _run_entry(folder: Path) -> Entry:
+    manifest, problem = _read(folder, RUN_MANIFEST_FILE, RUN_MANIFEST)
+    if manifest is None:
+        return _damaged("run", folder, RUN_MANIFEST_FILE, problem)
     verdict = "ok" if manifest.get("ok", True) else "guarantee violated"
-    return Entry("run", folder, str(manifest.get("scenario", folder.parent.name)),
-                 str(manifest.get("written_at") or _mtime(folder / "manifest.json")),
-                 f"seed {manifest.get('seed', '?')}", verdict, str(manifest.get("command", "-")))
+    return Entry("run", folder, manifest["scenario"],
+                 manifest.get("written_at") or _mtime(folder / RUN_MANIFEST_FILE),
+                 f"seed {manifest['seed']}", verdict, manifest.get("command") or "-")
 
 
-def _history(folder: Path) -> list[dict[str, Any]]:
+def _history(folder: Path) -> tuple[list[dict[str, Any]], str]:
+    """The readable lines of the history, and why the file cannot be read ("" if it can)."""
     try:
-        lines = (folder / HISTORY).read_text(encoding="utf-8").splitlines()
-    except OSError:
-        return []
+        lines = read_text(folder / HISTORY, HISTORY_KIND).splitlines()
+    except FileNotFoundError:
+        return [], ""
+    except ResultsError as exc:
+        return [], exc.reason or str(exc)
     out = []
     for line in lines:
         try:
-            entry = json.loads(line)
+            out.append(parse_json(line, HISTORY_KIND))
         except ValueError:
-            continue
-        if isinstance(entry, dict):
-            out.append(entry)
-    return out
+            continue  # a line cut short or edited: the others still say who wrote here
+    return out, ""
 
 
-def _sweep_entry(folder: Path) -> Entry | None:
-    manifest = _json(folder / MANIFEST)
-    if not isinstance(manifest, dict):
-        return None
-    try:
-        keys = set(manifest_keys(manifest))
-        parameters = [str(p) for p in manifest.get("parameters", [])]
-        points = len(manifest["points"])
-        replications = int(manifest["replications"])
-    except (KeyError, TypeError, ValueError):
-        return None
-    stored = failed = 0
+def _sweep_entry(folder: Path) -> Entry:
+    manifest, problem = _read(folder, MANIFEST, SWEEP_MANIFEST)
+    if manifest is None:
+        return _damaged("sweep", folder, MANIFEST, problem)
+    keys = set(manifest_keys(manifest))
+    parameters = manifest["parameters"]
+    points = len(manifest["points"])
+    replications = manifest["replications"]
+    stored = failed = damaged = 0
     runs_dir = folder / RUNS_DIR
     if runs_dir.is_dir():
         for path in sorted(runs_dir.iterdir()):
             key = _parse_run_file_name(path.name)
             if key is None or key not in keys:
                 continue
-            record = _json(path)
-            if not isinstance(record, dict):
+            try:
+                record = read_json(path, RUN_FILE)
+            except (OSError, ResultsError):
+                damaged += 1
+                continue
+            if (record["point"], record["replication"]) != key:
+                damaged += 1
                 continue
             stored += 1
-            failed += 1 if record.get("error") else 0
+            failed += 1 if record["error"] else 0
     total = len(keys)
     status = "complete" if stored == total else f"{stored} of {total} runs stored"
     if failed:
         status += f", {failed} failed"
-    history = _history(folder)
+    if damaged:
+        status += f", {damaged} damaged (computed again by the next 'alosim sweep')"
+    history, history_problem = _history(folder)
     last = history[-1] if history else {}
     what = (f"{' x '.join(parameters) or 'no parameters'}: {points} points x "
             f"{replications} replications = {total} runs")
-    return Entry("sweep", folder, str(manifest.get("name", folder.parent.name)),
-                 str(last.get("date") or _mtime(folder / MANIFEST)), what, status,
-                 str(last.get("command", "-")))
+    command = last.get("command", "-")
+    if history_problem:
+        command = f"- ({HISTORY} is damaged: {history_problem})"
+    return Entry("sweep", folder, manifest.get("name") or folder.parent.name,
+                 last.get("date") or _mtime(folder / MANIFEST), what, status, command)
 
 
 def entries(root: str | Path) -> list[Entry]:
     """Every run and sweep under ``root`` (a results folder, a scenario's folder,
     or one run or sweep folder), by scenario, then newest first."""
     root = Path(root)
-    if (root / MANIFEST).is_file() or (root / "manifest.json").is_file():
+    if _exists(root / MANIFEST) or _exists(root / RUN_MANIFEST_FILE):
         folders = [root]
     else:
         scenario_dirs = [root] if any(root.glob("sweep-*")) or any(root.glob("seed-*")) else \
@@ -127,27 +154,39 @@ def entries(root: str | Path) -> list[Entry]:
                    if f.is_dir() and (f.name.startswith("sweep-") or f.name.startswith("seed-"))]
     out = []
     for folder in folders:
-        entry = _sweep_entry(folder) if (folder / MANIFEST).is_file() else _run_entry(folder)
-        if entry is not None:
-            out.append(entry)
+        is_sweep = folder.name.startswith("sweep-") or _exists(folder / MANIFEST)
+        out.append(_sweep_entry(folder) if is_sweep else _run_entry(folder))
     out.sort(key=lambda e: e.folder.name)
     out.sort(key=lambda e: e.date, reverse=True)
     out.sort(key=lambda e: e.scenario)
     return out
 
 
+def _exists(path: Path) -> bool:
+    """Whether anything is at ``path`` (a file, a device, a pipe, a dangling link)."""
+    return path.exists() or path.is_symlink()
+
+
 def format_entries(root: str | Path, found: list[Entry]) -> str:
+    """The listing ``alosim results`` prints. Every string that came from a
+    file or a folder name is shown escaped: a stored command or scenario name
+    cannot add a line, move the cursor or colour the terminal."""
+    from alosim.scenario import printable as p
+
     if not found:
-        return f"{root}: no runs or sweeps stored here"
+        return f"{p(root)}: no runs or sweeps stored here"
     lines = []
     scenario = None
     for e in found:
         if e.scenario != scenario:
             scenario = e.scenario
-            lines.append(f"{scenario}")
-        lines.append(f"  {e.kind:<5}  {e.date}  {e.folder}")
-        lines.append(f"         {e.what}; {e.status}")
-        lines.append(f"         made by: {e.command}")
+            lines.append(p(scenario))
+        if e.damage:
+            lines.append(f"  {e.kind:<5}  damaged  {p(e.folder)}: {p(e.damage)}")
+            continue
+        lines.append(f"  {e.kind:<5}  {p(e.date)}  {p(e.folder)}")
+        lines.append(f"         {p(e.what)}; {p(e.status)}")
+        lines.append(f"         made by: {p(e.command)}")
     return "\n".join(lines)
 
 

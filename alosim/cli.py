@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import signal
 import sys
 from collections.abc import Callable, Iterator, Sequence
@@ -20,7 +21,8 @@ from typing import Any, NamedTuple, TypeVar
 import click
 
 from alosim import __version__
-from alosim.scenario import Scenario, ScenarioError, json_schema, load_scenario, printable
+from alosim.scenario import Scenario, ScenarioError, json_schema, load_scenario
+from alosim.shown import join_lines, printable
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -30,6 +32,12 @@ def _print_error(message: str) -> None:
     # any other line break or control character came from the input: escaped.
     for line in message.split("\n"):
         click.echo(f"alosim: error: {printable(line)}", err=True)
+
+
+def _echo(message: object = "", *, err: bool = False, nl: bool = True) -> None:
+    """``click.echo`` with every line printable: the last net under the printouts,
+    which escape what came from input or storage where they build their lines."""
+    click.echo(join_lines(str(message).split("\n")), err=err, nl=nl)
 
 
 def _fail(message: str) -> None:
@@ -111,7 +119,7 @@ def run(file: Path, seed: int | None, out: Path, overrides: Sequence[str], no_pl
 
     scenario = load_scenario(file, overrides).with_seed(seed)
     if scenario.sweep is not None:
-        click.echo(f"alosim: note: {printable(file)} has a sweep section; 'alosim run' runs only its "
+        _echo(f"alosim: note: {printable(file)} has a sweep section; 'alosim run' runs only its "
                    f"base point. To run the sweep: alosim sweep {printable(file)}", err=True)
     prepare_out(out, scenario.name)  # before any simulating: a bad --out costs nothing
     if check_determinism:
@@ -119,28 +127,30 @@ def run(file: Path, seed: int | None, out: Path, overrides: Sequence[str], no_pl
     with _progress(scenario) as progress:
         result = simulate(scenario, progress=progress)
     folder = write_run(result, out, plot=not no_plot, command=_command())
-    click.echo(format_summary(scenario, result.summary, result.wall_time_s))
+    _echo(format_summary(scenario, result.summary, result.wall_time_s))
     if scenario.broker is None:
         verdict = result.recovery()
         if verdict.trigger is not None:
             summary = result.summary
             work = summary["duplicate_work_fraction"]
-            click.echo(f"overload: goodput {summary['goodput_per_s']:.4g}/s of an offered "
+            _echo(f"overload: goodput {summary['goodput_per_s']:.4g}/s of an offered "
                        f"{summary['offered_per_s']:.4g}/s; duplicate work "
                        + ("-" if work is None else f"{work:.1%}") + " of all processing")
-            click.echo(verdict.describe())
+            _echo(verdict.describe())
     theory_lines = theory.format_theory(theory.compare(scenario, result.summary, result.series))
     if theory_lines:
-        click.echo(theory_lines)
-    click.echo(f"\nresults: {printable(_shown(folder))}")
+        _echo(theory_lines)
+    _echo(f"\nresults: {printable(_shown(folder))}")
     from alosim.budget import stop_note
 
-    note = stop_note(result.summary, scenario.budget.stall_events, scenario.budget.memory)
+    note = stop_note(result.summary, scenario)
     if note:
-        click.echo(note)
-    if not result.ok:
-        failed = ", ".join(k for k, v in result.checks.items() if not v)
-        click.echo(f"guarantee violated ({scenario.semantics}): {failed}")
+        _echo(note)
+    for line in result.bugs:
+        _echo(line)
+    failed = ", ".join(k for k, v in result.checks.items() if not v and not k.startswith("books_"))
+    if failed:
+        _echo(f"guarantee violated ({scenario.semantics}): {failed}")
 
 
 def _shown(path: Path) -> Path:
@@ -160,7 +170,7 @@ def _check_determinism(file: Path, overrides: Sequence[str], seed: int | None) -
         _fail(str(exc).removeprefix("alosim: error: "))
     if not verdict.ok:
         _fail(f"{printable(file)}: {verdict.describe()}")
-    click.echo(verdict.describe(), err=True)
+    _echo(verdict.describe(), err=True)
 
 
 @contextmanager
@@ -200,7 +210,7 @@ def fingerprint(file: Path, seed: int | None, overrides: Sequence[str]) -> None:
         follow_parent(int(os.environ[PARENT_ENV]))  # a child of --check-determinism ends with it
 
     result = simulate(load_scenario(file, overrides).with_seed(seed))
-    click.echo(json.dumps({"fingerprint": result.fingerprint, "seed": result.seed}))
+    _echo(json.dumps({"fingerprint": result.fingerprint, "seed": result.seed}))
 
 
 @cli.command()
@@ -215,7 +225,7 @@ def validate(files: Sequence[Path]) -> None:
             bad += 1
             _print_error(str(exc))
         else:
-            click.echo(f"{printable(file)}: ok ({scenario.name}, {scenario.semantics})")
+            _echo(f"{printable(file)}: ok ({scenario.name}, {scenario.semantics})")
     if bad:
         sys.exit(2)
 
@@ -223,7 +233,7 @@ def validate(files: Sequence[Path]) -> None:
 @cli.command()
 def schema() -> None:
     """Print the JSON Schema of a scenario file (for editors)."""
-    click.echo(json.dumps(json_schema(), indent=2))
+    _echo(json.dumps(json_schema(), indent=2))
 
 
 @cli.command()
@@ -259,27 +269,37 @@ def trace(file: Path, messages: int, seed: int | None, overrides: Sequence[str],
     result = simulate(scenario)
     events = result.trace or []
     diagram = tracing.mermaid(events)
-    click.echo(tracing.format_log(events))
-    click.echo("\n```mermaid")
-    click.echo(diagram, nl=False)
-    click.echo("```")
+    _echo(tracing.format_log(events))
+    _echo("\n```mermaid")
+    _echo(diagram, nl=False)
+    _echo("```")
+    for line in result.bugs:
+        _echo(line)
+    from alosim.budget import stop_note
+
+    note = stop_note(result.summary, scenario)
+    if note:
+        _echo(note)
     if mermaid_path is not None:
         write_text_atomic(mermaid_path, diagram)
-        click.echo(f"mermaid diagram: {printable(mermaid_path)}")
+        _echo(f"mermaid diagram: {printable(mermaid_path)}")
     if pictures:
         from alosim import plots, seqdiagram
 
         traced = len({e.message for e in events if e.message >= 0})
-        figure = seqdiagram.draw(
-            events,
-            title=f"{scenario.name} ({scenario.semantics}, seed {scenario.seed}): "
-            f"{traced} message{'s' if traced != 1 else ''}",
-            data_latency_s=scenario.network.data.latency.mean,
-            ack_latency_s=scenario.network.ack.latency.mean,
-        )
+        try:
+            figure = seqdiagram.draw(
+                events,
+                title=f"{scenario.name} ({scenario.semantics}, seed {scenario.seed}): "
+                f"{traced} message{'s' if traced != 1 else ''}",
+                data_latency_s=scenario.network.data.latency.mean,
+                ack_latency_s=scenario.network.ack.latency.mean,
+            )
+        except seqdiagram.PictureTooLarge as exc:
+            _fail(f"{printable(file)}: {exc}")
         for path, _ in pictures:
             plots.save(figure, path)
-            click.echo(f"sequence diagram: {printable(path)}")
+            _echo(f"sequence diagram: {printable(path)}")
 
 
 # -- sweeps and their plots ------------------------------------------------------
@@ -329,30 +349,30 @@ def sweep(file: Path, jobs: int | None, executor_kind: str | None, scheduler: st
     plan = expand(load_scenario(file, overrides))
     prepare_out(out, plan.name)  # before starting any worker: a bad --out costs nothing
     kind = executor_kind or ("dask" if scheduler else "local")
-    click.echo(describe(plan))
+    _echo(describe(plan))
     try:
         with make_executor(kind, jobs, scheduler) as executor:
-            click.echo(f"executor: {kind}, {executor.workers} worker{'s' if executor.workers != 1 else ''}")
+            _echo(f"executor: {kind}, {executor.workers} worker{'s' if executor.workers != 1 else ''}")
             outcome = run_sweep(plan, out=out, executor=executor, progress=not no_progress,
                                 retry_errors=retry_errors, command=_command())
     except SweepInterrupted as exc:
-        click.echo(f"\nalosim: {exc}; run the same command again to compute the rest", err=True)
+        _echo(f"\nalosim: {exc}; run the same command again to compute the rest", err=True)
         sys.exit(130)
     except ExecutorError as exc:
         _fail(str(exc))
     data = load_sweep(outcome.folder)
-    click.echo(format_sweep_table(aggregate(data.runs), data.parameters))
-    click.echo(f"\nruns: {outcome.total} ({outcome.reused} stored before, {outcome.computed} computed, "
+    _echo(format_sweep_table(aggregate(data.runs), data.parameters))
+    _echo(f"\nruns: {outcome.total} ({outcome.reused} stored before, {outcome.computed} computed, "
                f"{outcome.errors} failed)")
     if outcome.errors:
         failed = data.runs[data.runs["error"] != ""].iloc[0]
-        click.echo(f"first failure (point {failed['point']}, replication {failed['replication']}): "
-                   f"{failed['error']}")
-    click.echo(f"results: {printable(_shown(outcome.folder))}")
+        _echo(f"first failure (point {failed['point']}, replication {failed['replication']}): "
+                   f"{printable(failed['error'])}")
+    _echo(f"results: {printable(_shown(outcome.folder))}")
     if not no_plot:
         for path in plotting.write_sweep_plots(data, plots_folder(outcome.folder)):
             if path.suffix == ".png":
-                click.echo(f"plot: {printable(path)}")
+                _echo(f"plot: {printable(path)}")
 
 
 @cli.command()
@@ -388,23 +408,61 @@ def explore(file: Path, runs: int, seed: int, jobs: int | None, executor_kind: s
     kind = executor_kind or ("dask" if scheduler else "local")
     try:
         with make_executor(kind, jobs, scheduler) as executor:
-            click.echo(f"exploring {scenario.name}: {runs} runs, explore seed {seed}, executor {kind} "
+            _echo(f"exploring {scenario.name}: {runs} runs, explore seed {seed}, executor {kind} "
                        f"({executor.workers} worker{'s' if executor.workers != 1 else ''})")
             findings = exploring.explore(scenario, runs, seed=seed, out=out, executor=executor,
                                          progress=not no_progress, draw=not no_plot)
     except exploring.ExploreInterrupted as exc:
-        click.echo(_lines(exploring.format_findings(exc.findings, where=Path.cwd())))
-        click.echo(f"\nalosim: {exc}; run the same command again to continue", err=True)
+        _echo(_lines(exploring.format_findings(exc.findings, where=Path.cwd())))
+        _echo(f"\nalosim: {exc}; run the same command again to continue", err=True)
         sys.exit(130)
     except ExecutorError as exc:
         _fail(str(exc))
-    click.echo(_lines(exploring.format_findings(findings, where=Path.cwd())))
-    click.echo(f"\nfindings: {printable(exploring.shown_path(findings.folder, Path.cwd()))}")
+    _echo(_lines(exploring.format_findings(findings, where=Path.cwd())))
+    _echo(f"\nfindings: {printable(exploring.shown_path(findings.folder, Path.cwd()))}")
+
+
+@cli.command()
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--broker", "broker_url", required=True, metavar="URL",
+              help="The broker to measure: nats://host:port (JetStream) or redis://host:port.")
+@click.option("--speed", type=click.FloatRange(min=0, min_open=True), default=1.0, show_default=True,
+              help="Play the scenario this many times faster (every duration divided by it).")
+@click.option("--messages", "-k", type=click.IntRange(min=1, max=10_000_000), default=None,
+              help="Messages to play (default: the scenario's).")
+@click.option("--seeds", type=click.IntRange(min=2, max=1000), default=10, show_default=True,
+              help="Seeds alosim's prediction is averaged over.")
+@_seed_option
+@_set_option
+@_friendly
+def conform(file: Path, broker_url: str, speed: float, messages: int | None, seeds: int,
+            seed: int | None, overrides: Sequence[str]) -> None:
+    """Play FILE's workload against a real broker and hold alosim's prediction to it.
+
+    Publishes at the scenario's rate, consumes in one consumer process (killed with
+    SIGKILL at the scenario's consumer crashes), counts side effects per message, and
+    prints duplicates per message, the dead-lettered fraction and duplicates per
+    crash, real against simulated. Exit status 0 if every figure agrees, 1 if one
+    differs, 2 if the scenario or broker cannot be measured, 3 if the machine was too
+    busy to hold the scenario's timers (the verdict is withheld).
+    """
+    from alosim.conform import ConformError, compare, format_report, make_plan
+    from alosim.conform.play import measure
+
+    scenario = load_scenario(file, overrides).with_seed(seed)
+    try:
+        plan = make_plan(scenario, speed=speed, messages=messages)
+        measurement = measure(plan, broker_url)
+    except ConformError as exc:
+        _fail(f"{_shown(file)}: {exc}")
+    comparison = compare(scenario, plan, measurement, broker_url, seeds=seeds)
+    click.echo(_lines(format_report(comparison)))
+    sys.exit({"agrees": 0, "differs": 1, "inconclusive": 3}[comparison.verdict])
 
 
 def _lines(text: str) -> str:
     """Each line printable (a path from --out may hold anything)."""
-    return "\n".join(printable(line) for line in text.split("\n"))
+    return join_lines(text.split("\n"))
 
 
 @cli.command()
@@ -432,10 +490,11 @@ def plot(results: Path, kinds: Sequence[str], out: Path | None, which: str | Non
         from alosim.plots_overload import write_overload_plot
 
         for path in write_overload_plot(results, out or results / "plots"):
-            click.echo(printable(path))
+            _echo(printable(path))
         return
 
-    data = load_sweep(results, which, note=lambda message: click.echo(f"alosim: note: {message}", err=True))
+    data = load_sweep(results, which,
+                      note=lambda message: _echo(f"alosim: note: {printable(message)}", err=True))
     if not kinds:
         kinds = [k for k in plotting.PLOT_KINDS if plotting.unfit_reason(k, data) is None]
         if not kinds:
@@ -443,7 +502,7 @@ def plot(results: Path, kinds: Sequence[str], out: Path | None, which: str | Non
             _fail(f"{data.folder}: no plot fits this sweep ({reasons})")
     assert data.folder is not None
     for path in plotting.write_sweep_plots(data, out or plots_folder(data.folder), kinds):
-        click.echo(printable(path))
+        _echo(printable(path))
 
 
 # (measure, header in two lines, is a count): words as the run summary has them.
@@ -465,7 +524,7 @@ def format_sweep_table(agg: Any, parameters: Sequence[str], confidence: float = 
     header = [*parameters, "runs", *(label[1] for _, label, _ in shown)]
     rows = []
     for _, row in agg.iterrows():
-        cells = [value_text(row[p]) for p in parameters] + [str(row["runs"])]
+        cells = [printable(value_text(row[p])) for p in parameters] + [str(row["runs"])]
         for m, _, count in shown:
             mean, high = row[f"{m}_mean"], row[f"{m}_ci_high"]
             half = high - mean
@@ -480,7 +539,7 @@ def format_sweep_table(agg: Any, parameters: Sequence[str], confidence: float = 
     lines = [_interval_legend([int(n) for n in agg["runs"]], confidence)]
     lines += ["  ".join(f"{c:>{w}}" for c, w in zip(cells, widths)).rstrip()
               for cells in [top, header, *rows]]
-    return "\n".join(lines)
+    return join_lines(lines)
 
 
 def _interval_legend(runs: Sequence[int], confidence: float) -> str:
@@ -542,7 +601,7 @@ def compare_command(inputs: Sequence[Path], variants: Sequence[str], seed: int |
         result = comparing.compare(items, seed=seed, replications=replications)
     except comparing.CompareError as exc:
         _fail(str(exc))
-    click.echo(comparing.format_comparison(result))
+    _echo(comparing.format_comparison(result))
 
 
 def _split_variant(variant: str) -> list[str]:
@@ -571,7 +630,7 @@ def results(folder: Path) -> None:
         found = entries(folder)
     except OSError as exc:
         _fail(f"{folder}: cannot be read ({exc.strerror or exc})")
-    click.echo(format_entries(folder, found))
+    _echo(format_entries(folder, found))
 
 
 # -- the summary table ---------------------------------------------------------
@@ -660,6 +719,7 @@ _IF_NONZERO: list[tuple[str, str]] = [
     ("queue_rejected", "rejected by full queue (nack)"),
     ("queue_evicted", "evicted from full queue"),
     ("nacks_received", "negative acks acted on"),
+    ("nacks_in_flight", "nacks still travelling at end"),
 ]
 
 
@@ -731,7 +791,7 @@ def format_summary(scenario: Scenario, summary: dict[str, Any], wall_time_s: flo
         if key.startswith("check_"):
             lines.append(f"    {key[6:].replace('_', ' '):<30} {_fmt(key, value):>18}")
     lines.append(f"    {'wall time':<30} {wall_time_s:>17.2f}s")
-    return "\n".join(lines)
+    return join_lines(lines)
 
 
 _PIPELINE_SECTIONS: list[tuple[str, list[tuple[str, str]]]] = [
@@ -861,13 +921,19 @@ def _log_lines(summary: dict[str, Any]) -> list[str]:
     return lines
 
 
+_interrupted = False
+
+
 def _terminate(signum: int, frame: object) -> None:
     # SIGTERM unwinds like Ctrl-C: temporary files are removed, finished work is kept.
+    global _interrupted
+    _interrupted = True
     raise KeyboardInterrupt
 
 
 def main() -> None:
     signal.signal(signal.SIGTERM, _terminate)
+    signal.signal(signal.SIGINT, _terminate)
     try:
         try:
             cli(prog_name="alosim")
@@ -875,6 +941,14 @@ def main() -> None:
             sys.stdout.flush()  # here, not at exit, where a failure would be a traceback
     except OSError as exc:  # standard output on a full disk, or closed
         _stdout_failed(exc)
+    except SystemExit as exc:
+        if _interrupted:
+            # Unwinding removed the temporary files and stopped the workers; what is
+            # left is freeing the interrupted run's objects, which for a large run
+            # takes seconds: leave that to the operating system.
+            sys.stderr.flush()
+            os._exit(exc.code if isinstance(exc.code, int) else 1)
+        raise
 
 
 def _stdout_failed(exc: OSError) -> None:

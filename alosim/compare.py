@@ -26,6 +26,7 @@ from typing import Any
 
 from alosim.files import OutputError
 from alosim.scenario import Scenario
+from alosim.shown import join_lines
 
 #: The summary columns compared, in order, with the words ``alosim run`` uses.
 MEASURES: tuple[tuple[str, str], ...] = (
@@ -140,8 +141,13 @@ def stored_run(path: str | Path) -> Input:
         folder = runs[0]
     if not (folder / "summary.csv").is_file():
         raise CompareError(f"{path}: neither a scenario file nor a results folder with summary.csv")
+    from alosim.stored import ResultsError, check_table
+
     try:
+        check_table(folder / "summary.csv")
         row = pd.read_csv(folder / "summary.csv").iloc[0].to_dict()
+    except ResultsError as exc:
+        raise CompareError(str(exc)) from None
     except (OSError, ValueError, IndexError) as exc:
         raise CompareError(f"{folder / 'summary.csv'}: cannot be read ({exc})") from None
     summary = {k: (v.item() if hasattr(v, "item") else v) for k, v in row.items()}
@@ -274,7 +280,7 @@ def format_comparison(result: Comparison) -> str:
     for cells in [header, *body]:
         lines.append("  ".join([f"{cells[0]:<{widths[0]}}"]
                                + [f"{c:>{w}}" for c, w in zip(cells[1:], widths[1:])]).rstrip())
-    return "\n".join(lines)
+    return join_lines(lines)
 
 
 def _seed_line(result: Comparison) -> str:

@@ -6,7 +6,9 @@ those claims as summary columns with tolerances
 (:class:`alosim.scenario.Expectation`), and :func:`check` compares them
 with a run's summary, so a description can never silently drift away from
 what the tool prints. The simulation never reads the block, and it is not
-part of a run's fingerprint or a sweep's hash.
+part of a run's fingerprint or a sweep's hash. A column that no run of the
+scenario's shape reports is refused when the scenario is validated
+(:mod:`alosim.columns`).
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from alosim.columns import DERIVED
 from alosim.scenario import Expectation, Scenario
 
 
@@ -35,13 +38,6 @@ class Outcome:
         return f"{self.column}: expected {self.expected}, measured {self.measured} ({verdict})"
 
 
-#: Ratios a description may quote that the summary row does not hold as such.
-DERIVED: dict[str, tuple[str, str]] = {
-    "lost_per_message": ("lost", "messages"),
-    "duplicate_processing_per_message": ("duplicate_processing", "messages"),
-    "data_loss_rate": ("data_lost", "transmissions"),
-    "ack_loss_rate": ("acks_lost", "acks_sent"),
-}
 
 
 def measured(summary: Mapping[str, Any], column: str) -> Any:

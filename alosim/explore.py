@@ -79,6 +79,7 @@ import yaml
 
 from alosim import __version__, guarantees
 from alosim.executors import Executor, Finished, SerialExecutor
+from alosim.stored import EXPLORE_RUN, ResultsError, Stored, read_json, read_text
 from alosim.files import ensure_folder, refuse_symlink, safe_child, write_text_atomic
 from alosim.scenario import (
     CrashSpace,
@@ -91,6 +92,7 @@ from alosim.scenario import (
     target_problem,
     validate_scenario,
 )
+from alosim.shown import join_lines
 from alosim.simulate import RunResult, simulate
 from alosim.streams import Streams
 from alosim.units import parse_duration, parse_rate
@@ -813,8 +815,8 @@ def _stored(runs_folder: Path, runs: int) -> dict[int, RunOutcome]:
     found: dict[int, RunOutcome] = {}
     for path in sorted(runs_folder.glob("run-*.json")):
         try:
-            outcome = RunOutcome.from_json(json.loads(path.read_text(encoding="utf-8")))
-        except (OSError, ValueError, KeyError, TypeError):
+            outcome = RunOutcome.from_json(read_json(path, EXPLORE_RUN))
+        except (OSError, ResultsError):
             continue  # damaged: run again
         if f"run-{outcome.index:06d}.json" == path.name and outcome.index < runs:
             found[outcome.index] = outcome
@@ -874,6 +876,7 @@ class Minimal:
 
 MINIMAL_FILE = "minimal.json"
 MINIMAL_FILE_MAX_BYTES = 64 << 10
+MINIMAL_RECORD = Stored("a minimal scenario's record", MINIMAL_FILE_MAX_BYTES)
 
 
 def stored_minimal(folder: Path, guarantee: str, cause: str, *, seed: int, run: int,
@@ -883,14 +886,12 @@ def stored_minimal(folder: Path, guarantee: str, cause: str, *, seed: int, run: 
     sub = safe_child(folder, f"{guarantee}-{cause}")
     path = sub / MINIMAL_FILE
     try:
-        if sub.is_symlink() or path.is_symlink() or not path.is_file():
+        if sub.is_symlink() or path.is_symlink():
             return None
-        if path.stat().st_size > MINIMAL_FILE_MAX_BYTES:
-            return None
-        data = json.loads(path.read_text(encoding="utf-8"))
+        data = json.loads(read_text(path, MINIMAL_RECORD))
         made = Minimal(**{k: v for k, v in data.items() if k != "format"})
-    except (OSError, ValueError, TypeError):
-        return None  # damaged: made again
+    except (OSError, ValueError, TypeError, AttributeError, ResultsError):
+        return None  # missing or damaged: made again
     if (data.get("format") != FORMAT or (made.folder, made.seed, made.run, made.guarantee, made.cause)
             != (sub.name, seed, run, guarantee, cause) or (draw and not made.drawn)):
         return None
@@ -950,11 +951,15 @@ def write_minimal(shrunk: Shrunk, folder: Path, *, seed: int, run: int, draw: bo
 
         from alosim import plots, seqdiagram
 
-        figure = seqdiagram.draw(events, title=f"{shrunk.guarantee} ({shrunk.cause})",
-                                 data_latency_s=scenario.network.data.latency.mean,
-                                 ack_latency_s=scenario.network.ack.latency.mean)
-        plots.save(figure, sub / "sequence.png")
-        plt.close(figure)
+        try:
+            figure = seqdiagram.draw(events, title=f"{shrunk.guarantee} ({shrunk.cause})",
+                                     data_latency_s=scenario.network.data.latency.mean,
+                                     ack_latency_s=scenario.network.ack.latency.mean)
+        except seqdiagram.PictureTooLarge:
+            draw = False  # too many lanes to read: trace.txt and sequence.mmd stand for it
+        else:
+            plots.save(figure, sub / "sequence.png")
+            plt.close(figure)
     made = Minimal(sub.name, seed, run, shrunk.guarantee, shrunk.cause, story(shrunk), shrunk.scenario.messages,
                    len(shrunk.scenario.faults) + len(shrunk.scenario.network.partitions), shrunk.simulations,
                    shrunk.capped, draw)
@@ -1028,7 +1033,7 @@ def format_findings(findings: Findings, *, where: Path | None = None) -> str:
         lines.append("")
         lines.append("never violated:")
         lines += [f"  {line}" for line in findings.never_violated]
-    return "\n".join(lines)
+    return join_lines(lines)
 
 
 def shown_path(path: Path, where: Path | None) -> Path:

@@ -17,6 +17,15 @@ the command line prints as one line with exit status 2. Commands check that
 they can write where they were asked *before* doing the work
 (:func:`ensure_folder`, :func:`check_writable`, :func:`check_file_target`).
 
+Reading is guarded as writing is: every file alosim reads back -- a
+scenario, a run's ``manifest.json``, a sweep's ``sweep.json`` and run files,
+the history, a search's stored runs -- goes through :func:`read_bounded`,
+which refuses anything but a regular file (``/dev/zero``, a named pipe or a
+socket would be read for ever or block) and anything above the size its
+caller announces, *before* reading it, so that a damaged or hostile store
+costs what its cap says and never hangs. The refusal is
+:class:`RefusedFile`, one line without the path (the caller names it).
+
 This module sits on the lowest floor: it imports nothing from alosim.
 """
 
@@ -37,6 +46,68 @@ class OutputError(Exception):
     def __init__(self, message: str, reason: str | None = None) -> None:
         super().__init__(message)
         self.reason = reason
+
+
+class RefusedFile(Exception):
+    """A file that is not read: not a regular file, or larger than its cap.
+    ``str()`` says why in one line, without the path."""
+
+
+def format_bytes(n: int) -> str:
+    """``256 KiB``, ``3 GiB``: a size for a message."""
+    for unit, factor in (("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)):
+        if n >= factor:
+            return f"{n / factor:.3g} {unit}"
+    return f"{n} bytes"
+
+
+def read_bounded(path: str | Path, max_bytes: int, what: str, expected: str | None = None) -> bytes:
+    """The bytes of the regular file ``path``, refused beyond ``max_bytes``.
+
+    ``what`` names the kind of file for the messages (``"a scenario file"``),
+    ``expected`` what a regular file there would be (default: ``what``).
+    The file is opened without blocking (a named pipe would otherwise wait
+    for a writer) and checked on the open descriptor, so a file swapped
+    after a check cannot slip through; at most ``max_bytes + 1`` bytes are
+    ever read (a file may grow after it was measured). Raises ``OSError``
+    (missing, unreadable; ``IsADirectoryError`` for a folder) or
+    :class:`RefusedFile`.
+    """
+    flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0)
+    fd = os.open(path, flags)
+    try:
+        _check(os.fstat(fd), path, max_bytes, what, expected)
+        chunks: list[bytes] = []
+        left = max_bytes + 1
+        while left > 0:
+            chunk = os.read(fd, min(left, 1 << 20))
+            if not chunk:
+                break
+            chunks.append(chunk)
+            left -= len(chunk)
+    finally:
+        os.close(fd)
+    data = b"".join(chunks)
+    if len(data) > max_bytes:
+        raise RefusedFile(f"is more than {format_bytes(max_bytes)}; {what} may be at most "
+                          f"{format_bytes(max_bytes)}")
+    return data
+
+
+def check_regular(path: str | Path, max_bytes: int, what: str) -> None:
+    """:func:`read_bounded`'s checks without the reading, for a file a library
+    (pandas, pyarrow) reads by its path: a regular file of at most ``max_bytes``."""
+    _check(os.stat(path), path, max_bytes, what, None)
+
+
+def _check(info: os.stat_result, path: str | Path, max_bytes: int, what: str, expected: str | None) -> None:
+    if stat.S_ISDIR(info.st_mode):
+        raise IsADirectoryError(21, "Is a directory", str(path))
+    if not stat.S_ISREG(info.st_mode):
+        raise RefusedFile(f"is not a regular file (a device, pipe or socket?); expected {expected or what}")
+    if info.st_size > max_bytes:
+        raise RefusedFile(f"is {format_bytes(info.st_size)}; {what} may be at most "
+                          f"{format_bytes(max_bytes)}")
 
 
 def safe_child(root: Path, *parts: str) -> Path:

@@ -37,14 +37,19 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from alosim.observe import DUPLICATE_CAUSES, LOSS_CAUSES, SENDER_LOSS_CAUSES
 from alosim.observe_log import LOG_CONSUME_CAUSES, LOG_LOSS_CAUSES, LOG_PUBLISH_CAUSES, ORDER_CAUSES
 from alosim.observe_pipeline import CONSUME_CAUSES, OVERFLOW_LOSS_CAUSE, PIPELINE_LOSS_CAUSES, PUBLISH_CAUSES
-from alosim.scenario import Guarantees
+
+if TYPE_CHECKING:  # for annotations only: the scenario's validation reads PROMISES (alosim.columns)
+    from alosim.scenario import Guarantees
 
 UNEXPLAINED = "unexplained"
+
+#: The cause of a failed identity of the model's books (a ``books_<identity>`` violation).
+BOOKS_CAUSE = "alosim_bug"
 
 
 def _unique(names: Sequence[str]) -> tuple[str, ...]:
@@ -154,6 +159,10 @@ def violations(semantics: str, summary: Mapping[str, Any],
     found: list[Violation] = []
     for promise in promises(semantics, summary):
         found += [Violation(promise.name, cause, n) for cause, n in charged(promise.measure, summary)]
+    # The model's own books (alosim.model.books): a failed identity is in the
+    # summary only then, as books_<identity> (its numbers); a defect of alosim.
+    found += [Violation(name, BOOKS_CAUSE, 1) for name in summary
+              if name.startswith("books_") and isinstance(summary[name], str)]
     if limits is None:
         return found
     for name, limit, measure in (("max_duplicate_effects", limits.max_duplicate_effects, DUPLICATES),
@@ -185,5 +194,5 @@ def checks(semantics: str, summary: Mapping[str, Any]) -> dict[str, bool]:
     return {p.name: p.name not in broken for p in promises(semantics, summary)}
 
 
-__all__ = ["ACKED_LOSS_CAUSES", "DUPLICATES", "KEY_ORDER", "LOSSES", "PROMISES", "Measure", "Promise",
+__all__ = ["ACKED_LOSS_CAUSES", "BOOKS_CAUSE", "DUPLICATES", "KEY_ORDER", "LOSSES", "PROMISES", "Measure", "Promise",
            "Violation", "charged", "checks", "promises", "violations"]

@@ -22,13 +22,16 @@ gives the same picture again, and two settings differ only by the knob
 
 from __future__ import annotations
 
+import html
 import io
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from os import PathLike
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
+from alosim.arguments import expect
 from alosim.scenario import Scenario, ScenarioError, load_scenario
 from alosim.simulate import RunResult, simulate
 from alosim.units import parse_duration, parse_rate
@@ -238,6 +241,8 @@ def interact(scenario: Scenario | str | Path, ranges: Mapping[str, Any], *, plot
     """
     import ipywidgets as widgets
 
+    expect(scenario, (Scenario, str, PathLike), "interact", "scenario", "a Scenario or a scenario file name")
+    expect(ranges, Mapping, "interact", "ranges", "a mapping of dotted paths to ranges")
     if not isinstance(scenario, Scenario):
         scenario = load_scenario(scenario)
     found = knobs(scenario, ranges)
@@ -253,7 +258,7 @@ def interact(scenario: Scenario | str | Path, ranges: Mapping[str, Any], *, plot
         try:
             shown = rerun(scenario, values, plot=plot, limit=limit)
         except (ScenarioError, ValueError) as exc:  # a setting the scenario rejects
-            status.value = f"<b>not run:</b> {exc}"
+            status.value = f"<b>not run:</b> {html.escape(str(exc))}"
             return
         status.value = (f"{shown.scenario.name}: {shown.result.summary.get('messages', 0):,} messages, "
                         f"seed {shown.result.seed}")

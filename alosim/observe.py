@@ -141,7 +141,7 @@ class Recorder:
         "delivery_latency", "ack_latency", "outbox_wait", "delivery_latency_add",
         "ack_latency_add", "outbox_wait_add", "trace_limit", "trace", "series",
         "queue_dropped", "queue_rejected", "queue_evicted", "nacks_sent", "nacks_lost",
-        "nacks_received", "nacks_ignored", "slowdowns", "queued",
+        "nacks_received", "nacks_ignored", "nacks_in_flight", "slowdowns", "queued",
         "arrival_duplicates_dropped", "arrival_duplicates_reacked", "expired_discarded",
         "retries_suppressed", "short_circuited", "breaker_opened",
     )
@@ -185,6 +185,7 @@ class Recorder:
         self.nacks_lost = 0  # on the ack link
         self.nacks_received = 0  # acted on: the sender retried at once
         self.nacks_ignored = 0  # its message settled or sent again meanwhile, or its sender down
+        self.nacks_in_flight = 0  # set by the world when the run stops (acks_in_flight: acks only)
         # The receiver's overload mitigations: copies dropped as they arrived
         # (of which those the store had recorded, acked again), and copies a
         # worker discarded because their sender had stopped waiting for them.

@@ -90,7 +90,7 @@ class LogStats:
     """The log pipeline's counters; the log and the group write into it."""
 
     __slots__ = (*COUNTERS, "publish_duplicates", "consume_duplicates", "out_of_order_key",
-                 "out_of_order_partition", "rebalance_time_s")
+                 "out_of_order_partition", "rebalance_time_s", "commit_ticks")
 
     def __init__(self) -> None:
         for name in COUNTERS:
@@ -100,6 +100,9 @@ class LogStats:
         self.out_of_order_key: dict[str, int] = dict.fromkeys(ORDER_CAUSES, 0)
         self.out_of_order_partition: dict[str, int] = dict.fromkeys(ORDER_CAUSES, 0)
         self.rebalance_time_s = 0.0
+        # Auto-commit ticks, with or without something to commit: work for the
+        # stall budget (alosim.budget), not a column.
+        self.commit_ticks = 0
 
     def sample(self, series: dict[str, list[float]], lag: int, commit_lag: int,
                per_partition: list[int]) -> None:

@@ -36,7 +36,11 @@ columns. Consumer acks are ``consumer_acks_sent``.
   unbounded queue's runs keep their columns and fingerprints): entries
   dropped from the head of a full queue (``broker_overflow_dropped``),
   publishes refused with a nack (``broker_publishes_rejected``), and the
-  messages lost to either (``lost_broker_overflow``).
+  messages lost to either (``lost_broker_overflow``);
+* with ``consumer.lease_extension`` only (:data:`LEASE_EXTENSION_COLUMNS`):
+  extensions sent, lost on the consume ack link, applied by the broker, and
+  ignored (for a delivery no longer current, a broker that is down, or a
+  lease already at its cap).
 """
 
 from __future__ import annotations
@@ -59,8 +63,9 @@ CONSUME_CAUSES: tuple[str, ...] = (
     "lease_expired",  # the lease ran out while the consumer was still processing (or acking)
     "crash_before_ack",  # the consumer crashed between the side effect and the ack
     "consumer_ack_lost",  # the consumer's ack was lost on the way to the broker
-    "broker_crash",  # the broker crashed before the ack arrived, and redelivered
-    "network_duplicate",  # the broker -> consumer link delivered the same delivery twice
+    "broker_crash",  # the broker crashed while the delivery was leased (effect before or after), and redelivered
+    "network_duplicate",  # the broker -> consumer link delivered the same delivery twice (the
+    # second copy took effect too, or its nack ended the lease)
     # With a consumer store, why the store let the redelivery through:
     "window_expired",
     "evicted_by_capacity",
@@ -81,6 +86,14 @@ BOUNDED_QUEUE_COLUMNS: tuple[str, ...] = (
     "broker_overflow_dropped",  # entries dropped from the head of a full queue (drop-head)
     "broker_publishes_rejected",  # publishes a full queue refused with a nack (reject-publish)
     "lost_broker_overflow",
+)
+
+#: The columns of lease extensions (``consumer.lease_extension``), present only then.
+LEASE_EXTENSION_COLUMNS: tuple[str, ...] = (
+    "lease_extensions_sent",
+    "lease_extensions_lost",
+    "lease_extensions_applied",
+    "lease_extensions_ignored",
 )
 
 PIPELINE_SERIES: tuple[str, ...] = (
@@ -137,13 +150,15 @@ class PipelineStats:
 
     __slots__ = (*COUNTERS, "publish_duplicates", "consume_duplicates", "consume_latency",
                  "consume_latency_add", "broker_store", "consumer_store", "dlq_size",
-                 "broker_overflow_dropped", "broker_publishes_rejected")
+                 "broker_overflow_dropped", "broker_publishes_rejected", *LEASE_EXTENSION_COLUMNS)
 
     def __init__(self) -> None:
         for name in COUNTERS:
             setattr(self, name, 0)
         self.broker_overflow_dropped = 0
         self.broker_publishes_rejected = 0
+        for name in LEASE_EXTENSION_COLUMNS:
+            setattr(self, name, 0)
         self.publish_duplicates: dict[str, int] = dict.fromkeys(PUBLISH_CAUSES, 0)
         self.consume_duplicates: dict[str, int] = dict.fromkeys(CONSUME_CAUSES, 0)
         self.consume_latency = LatencyHistogram()
@@ -172,14 +187,17 @@ class PipelineStats:
             series.setdefault(name, []).append(value)
 
     def columns(self, loss_causes: dict[str, int], messages: int,
-                bounded: bool = False) -> dict[str, Any]:
+                bounded: bool = False, extending: bool = False) -> dict[str, Any]:
         """The summary columns a pipeline adds, every one always present but
-        those of a bounded queue (``bounded``: :data:`BOUNDED_QUEUE_COLUMNS`)."""
+        those of a bounded queue (``bounded``: :data:`BOUNDED_QUEUE_COLUMNS`)
+        and of lease extensions (``extending``: :data:`LEASE_EXTENSION_COLUMNS`)."""
         out: dict[str, Any] = {name: getattr(self, name) for name in COUNTERS}
         if bounded:
             out["broker_overflow_dropped"] = self.broker_overflow_dropped
             out["broker_publishes_rejected"] = self.broker_publishes_rejected
             out["lost_broker_overflow"] = loss_causes.get(OVERFLOW_LOSS_CAUSE, 0)
+        if extending:
+            out.update({name: getattr(self, name) for name in LEASE_EXTENSION_COLUMNS})
         out.update({f"duplicates_publish_{c}": n for c, n in self.publish_duplicates.items()})
         out.update({f"duplicates_consume_{c}": n for c, n in self.consume_duplicates.items()})
         out["duplicates_publish"] = sum(self.publish_duplicates.values())
@@ -197,5 +215,5 @@ class PipelineStats:
         return out
 
 
-__all__ = ["BOUNDED_QUEUE_COLUMNS", "CONSUME_CAUSES", "OVERFLOW_LOSS_CAUSE", "PIPELINE_LOSS_CAUSES",
+__all__ = ["BOUNDED_QUEUE_COLUMNS", "CONSUME_CAUSES", "LEASE_EXTENSION_COLUMNS", "OVERFLOW_LOSS_CAUSE", "PIPELINE_LOSS_CAUSES",
            "PIPELINE_SERIES", "PUBLISH_CAUSES", "PipelineStats"]

@@ -32,13 +32,31 @@ if TYPE_CHECKING:
     from alosim.scenario import Scenario
 
 
+def unfit_reason(scenario: Scenario) -> str | None:
+    """Why :func:`overload` cannot picture ``scenario`` (None when it can).
+
+    The picture is a single hop's receiver queue and goodput around a pause or
+    slow-down of its receivers. A pipeline has no such receiver, and its
+    consumers cannot be paused or slowed: drawn anyway, it would show the
+    unused receiver's empty queue as if it described the run."""
+    if scenario.broker is not None:
+        return (f"the overload plot pictures a single hop's receiver queue around a pause or "
+                f"slow-down; {scenario.name} is a {scenario.broker.kind} pipeline, which has no "
+                "such receiver and no slowdown (see its consumer columns in the summary instead)")
+    return None
+
+
 def overload(series: Mapping[str, Sequence[float]], scenario: Scenario, *, title: str = "",
              axes: Sequence[Axes] | None = None, verdict: measures.Recovery | None = None) -> Figure:
     """Queue length above; goodput, offered load and throughput per second below.
 
     ``verdict`` is the run's own (measured at every sampling instant, see
     :class:`alosim.overload.RecoveryDetector`); without it, it is read off
-    ``series``, as coarse as the series is."""
+    ``series``, as coarse as the series is. ValueError for a scenario it
+    cannot picture (:func:`unfit_reason`)."""
+    reason = unfit_reason(scenario)
+    if reason is not None:
+        raise ValueError(reason)
     fig, top, bottom = two_panels(axes)
     workers = scenario.receiver.count * scenario.receiver.workers
     rates = measures.rates(series, workers)
@@ -80,6 +98,7 @@ def write_overload_plot(run_folder: str | Path, out: str | Path) -> list[Path]:
     from alosim.plots import save
     from alosim.scenario import load_scenario
     from alosim.store import ResultsError
+    from alosim.stored import check_table
 
     folder = Path(run_folder)
     if folder.is_dir() and not (folder / "timeseries.csv").is_file():
@@ -90,6 +109,10 @@ def write_overload_plot(run_folder: str | Path, out: str | Path) -> list[Path]:
         raise ResultsError(f"{run_folder}: the overload plot needs one run's folder "
                            "(with timeseries.csv and scenario.yaml), as alosim run writes it")
     scenario = load_scenario(folder / "scenario.yaml")
+    reason = unfit_reason(scenario)
+    if reason is not None:
+        raise ResultsError(f"{run_folder}: {reason}")
+    check_table(folder / "timeseries.csv")
     frame = pd.read_csv(folder / "timeseries.csv")
     series = {name: frame[name].tolist() for name in frame.columns}
     verdict = stored_verdict(folder, scenario, series)
@@ -115,9 +138,12 @@ def stored_verdict(folder: Path, scenario: Scenario,
     import pandas as pd
 
     verdict = measures.recovery(scenario, series)
+    from alosim.stored import ResultsError, check_table
+
     try:
+        check_table(folder / "summary.csv")
         row = pd.read_csv(folder / "summary.csv").iloc[0]
-    except (OSError, ValueError, IndexError):
+    except (OSError, ValueError, IndexError, ResultsError):
         return verdict  # no summary to read: the series' own verdict, which says how coarse it is
     if verdict.trigger is None or "recovered" not in row or "recovery_time_s" not in row:
         return verdict
@@ -131,4 +157,4 @@ def stored_verdict(folder: Path, scenario: Scenario,
                                step_s=verdict.sample_every_s)
 
 
-__all__ = ["collapse", "overload", "stored_verdict", "write_overload_plot"]
+__all__ = ["collapse", "overload", "stored_verdict", "unfit_reason", "write_overload_plot"]

@@ -28,6 +28,7 @@ from pathlib import Path
 
 from alosim.files import OutputError, check_writable, ensure_folder, reason, safe_child, utc_now
 from alosim.simulate import RunResult
+from alosim.stored import RUN_MANIFEST, ResultsError, read_json
 
 __all__ = ["OutputError", "is_complete_run", "prepare_out", "run_dir", "safe_child", "write_run"]
 
@@ -49,10 +50,10 @@ def is_complete_run(folder: Path, fingerprint: str | None = None) -> bool:
     """Whether ``folder`` holds a complete run (of ``fingerprint``, if given): a readable
     manifest and the summary. A folder of anything else is not taken for one."""
     try:
-        manifest = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+        manifest = read_json(folder / "manifest.json", RUN_MANIFEST)
+    except (OSError, ResultsError):
         return False
-    if not isinstance(manifest, dict) or not (folder / "summary.csv").is_file():
+    if not (folder / "summary.csv").is_file():
         return False
     return fingerprint is None or manifest.get("fingerprint") == fingerprint
 

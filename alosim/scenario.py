@@ -23,11 +23,12 @@ with every preset filled in, is what a run records.
 from __future__ import annotations
 
 import difflib
+import functools
 import json
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import Annotated, Any, Literal, Union
+from typing import Annotated, Any, Literal, Union, get_args
 
 import yaml
 from pydantic import (
@@ -44,8 +45,10 @@ from pydantic import (
 from pydantic.functional_validators import BeforeValidator
 
 from alosim import yamlread
+from alosim.arguments import expect, expect_path
+from alosim.shown import printable
 from alosim.dists import Constant, Distribution, Exponential
-from alosim.units import parse_duration, parse_rate, parse_size
+from alosim.units import parse_duration, parse_rate, parse_size, plain_number
 
 Semantics = Literal["at-most-once", "at-least-once", "exactly-once"]
 SEMANTICS: tuple[str, ...] = ("at-most-once", "at-least-once", "exactly-once")
@@ -56,16 +59,20 @@ PerSecond = Annotated[float, BeforeValidator(parse_rate), Field(gt=0)]
 
 
 def _number(value: Any) -> Any:
-    # pydantic would read true as 1 and "0.5" as 0.5: a number is written as a number.
+    # pydantic would read true as 1, "0.5" as 0.5 and take NaN: a number is written as a number.
     if isinstance(value, (bool, str)):
         raise ValueError(f"expected a number, got {_short(value)}")
-    return value
+    return plain_number(value)
 
 
 def _whole(value: Any) -> Any:
     if isinstance(value, (bool, str)):
         raise ValueError(f"expected a whole number, got {_short(value)}")
     return value
+
+
+def _number_or_flag(value: Any) -> Any:
+    return value if isinstance(value, bool) or value is None else _number(value)
 
 
 def _flag(value: Any) -> Any:
@@ -105,15 +112,6 @@ class ScenarioError(Exception):
 
 #: Problems listed for one scenario; the rest are counted ("... and N more problems").
 MAX_PROBLEMS = 20
-
-
-def printable(text: object) -> str:
-    """One line, whatever a key or value contained: control characters and
-    line separators (newlines, NEL, U+2028, ...) are shown escaped."""
-    text = str(text)
-    if text.isprintable():
-        return text
-    return "".join(c if c.isprintable() else ascii(c)[1:-1] for c in text)
 
 
 class _Model(BaseModel):
@@ -363,6 +361,17 @@ class Queue(_Model):
     lifo_above: Count | None = Field(
         default=None, ge=0, le=10**9, description="Serve newest first while more than this wait.")
 
+    @model_validator(mode="after")
+    def _bounded(self) -> Queue:
+        # (A resolved scenario writes the default back: only another value is a mistake.)
+        if self.capacity is None and self.when_full != "drop-new":
+            raise ValueError(f"when_full: {self.when_full} applies to a bounded queue: set capacity "
+                             "(an unbounded queue is never full)")
+        if self.capacity is not None and self.lifo_above is not None and self.lifo_above >= self.capacity:
+            raise ValueError(f"lifo_above ({self.lifo_above}) must be below capacity ({self.capacity}): "
+                             f"more than {self.capacity} never wait, so the newest would never go first")
+        return self
+
 
 class Receiver(_Model):
     """Consumers. A message goes to receiver ``id % count`` (a stable partition key).
@@ -398,9 +407,24 @@ class Keys(_Model):
     """The message keys of a log: ``count`` keys, drawn uniformly or by Zipf's
     law with exponent ``s`` (key k with weight 1/k**s)."""
 
-    count: int = Field(default=1000, ge=1, le=10**7)
+    count: Count = Field(default=1000, ge=1, le=10**7)
     dist: Literal["uniform", "zipf"] = "uniform"
-    s: float = Field(default=1.0, gt=0, le=10, description="Zipf exponent (dist: zipf).")
+    s: Number = Field(default=1.0, gt=0, le=10, description="Zipf exponent (dist: zipf).")
+
+
+class Reclaim(_Model):
+    """Polled reclaim: the broker (or a reclaimer process) looks for expired
+    leases only at scans, every ``interval``, instead of at each deadline.
+
+    A lease ends at the first scan at or after its deadline (Redis Streams'
+    XAUTOCLAIM with a min-idle time, run in a loop; job queues' periodic
+    stalled-job or visibility check). Scans are at k * ``interval`` from t = 0
+    on a fixed grid, or, with ``jitter: true``, each gap between scans is drawn
+    Uniform(0, 2 * interval) (stream ``broker.reclaim``). Dead-lettering after
+    ``max_deliveries`` is decided at the scan."""
+
+    interval: PositiveSeconds = Field(description="Time between reclaim scans.")
+    jitter: Flag = Field(default=False, description="Gaps Uniform(0, 2 * interval) instead of a grid.")
 
 
 class Broker(_Model):
@@ -433,7 +457,7 @@ class Broker(_Model):
     """
 
     kind: Literal["queue", "log"] = Field(default="queue", description="A queue with leases, or a partitioned log.")
-    partitions: int = Field(default=1, ge=1, le=10**4, description="Partitions of a log.")
+    partitions: Count = Field(default=1, ge=1, le=10**4, description="Partitions of a log.")
     partitioner: Literal["key", "round-robin"] = Field(
         default="key", description="How a log picks a message's partition: by its key, or in turn.")
     keys: Keys = Field(default_factory=Keys, description="The message keys of a log.")
@@ -454,6 +478,9 @@ class Broker(_Model):
         default=None, ge=1, le=10**9, description="Most ready messages (max-length); null = unbounded.")
     overflow: Literal["drop-head", "reject-publish"] = Field(
         default="drop-head", description="A publish into a full queue: drop the oldest, or nack it.")
+    reclaim: Reclaim | None = Field(
+        default=None, description="Expired leases are found by a scan every interval "
+        "(XAUTOCLAIM in a loop); null = each lease ends at its deadline.")
 
     @model_validator(mode="after")
     def _store_has_no_write_delay(self) -> Broker:
@@ -461,7 +488,7 @@ class Broker(_Model):
             raise ValueError("dedup.write_delay applies to a consumer's store, not the broker's")
         log_only = ("partitions", "partitioner", "keys", "retention")
         queue_only = ("service", "visibility_timeout", "max_deliveries", "redelivery_backoff",
-                      "prefetch")
+                      "prefetch", "reclaim")
         if self.kind == "queue":
             wrong = [name for name in log_only if name in self.model_fields_set]
             if wrong:
@@ -510,6 +537,34 @@ class Commit(_Model):
         return self
 
 
+class LeaseExtension(_Model):
+    """A consumer extends the lease of a delivery while it processes it (SQS
+    ChangeMessageVisibility, JetStream's in-progress ack, Pub/Sub's
+    modifyAckDeadline): every ``every`` after the delivery's arrival it sends
+    an extension, which resets the lease to ``broker.visibility_timeout`` from
+    its arrival at the broker, but never past ``max`` after the delivery was
+    made (null = no limit). Extensions travel on the consumer -> broker ack
+    link (``network.consume.ack``), so they are delayed and lost as acks are; a
+    crashed consumer stops extending, and its deliveries come back one lease
+    after the last extension that arrived."""
+
+    every: PositiveSeconds = Field(description="Time between extensions of one delivery's lease.")
+    max: PositiveSeconds | None = Field(
+        default=None, description="Most lease time one delivery can get in all; null = no limit.")
+
+
+class Pull(_Model):
+    """Pull consumers (SQS ReceiveMessage, JetStream pull consumers, Redis
+    XREADGROUP): a consumer fetches deliveries only while it is up, holding at
+    most ``batch`` of them (on their way to it, waiting, or at work); it asks
+    for more as soon as it has room. A consumer that is down receives nothing;
+    one that comes back fetches the backlog at once, up to ``batch``. The fetch
+    request itself is instant and reliable (it is not on a link), and a
+    delivery lost on its way does not hold a place (the fetch is repeated)."""
+
+    batch: Count = Field(ge=1, le=10**6, description="Most deliveries a consumer holds at once.")
+
+
 class Consumer(_Model):
     """The consumers of a pipeline: a competing-consumers group.
 
@@ -520,7 +575,8 @@ class Consumer(_Model):
     effect runs and, after ``dedup.write_delay``, its id is recorded in the
     group's idempotency store (``dedup``: one store shared by the group, as a
     table in its database; a volatile one is wiped when a consumer crashes).
-    ``ack`` as for a receiver.
+    ``ack`` as for a receiver. ``start_delay``, ``lease_extension`` and
+    ``pull`` are the real clients' behaviour (see each).
     """
 
     count: Count = Field(default=1, ge=1, le=1000)
@@ -532,11 +588,19 @@ class Consumer(_Model):
     poison_probability: Probability = Field(
         default=0.0, description="P(a message is poison: every delivery of it fails).")
     dedup: Dedup = Field(default_factory=Dedup)
+    start_delay: Distribution | None = Field(
+        default=None, description="From a delivery's arrival to the start of its processing "
+        "(the client's scheduling delay); its lease is already running. Null = none.")
+    lease_extension: LeaseExtension | None = Field(
+        default=None, description="Extend each lease while processing; null = never.")
+    pull: Pull | None = Field(
+        default=None, description="Fetch deliveries (up to batch) only while up; null = the "
+        "broker pushes.")
     # A log's consumer group (broker kind: log); see alosim.model.group.
     commit: Commit = Field(default_factory=Commit, description="When a log consumer commits offsets.")
     assignment: Literal["range", "round-robin"] = Field(
         default="range", description="How a log's partitions are shared by the group.")
-    fetch_batch: int = Field(default=500, ge=1, le=10**6,
+    fetch_batch: Count = Field(default=500, ge=1, le=10**6,
                              description="Most records one fetch returns (max.poll.records).")
     session_timeout: PositiveSeconds = Field(
         default=45.0, description="A crashed member's partitions move after this (session.timeout.ms).")
@@ -551,7 +615,10 @@ GROUP_FIELDS = ("commit", "assignment", "fetch_batch", "session_timeout", "max_p
                 "rebalance_delay")
 LOG_FIELDS = ("kind", "partitions", "partitioner", "keys", "retention")
 QUEUE_FIELDS = ("service", "visibility_timeout", "max_deliveries", "redelivery_backoff", "prefetch",
-                "max_length", "overflow")
+                "max_length", "overflow", "reclaim")
+#: A queue consumer's fields that a run records only when set (so that a
+#: queue pipeline without them reads as it did before they existed).
+CONSUMER_BEHAVIOUR_FIELDS = ("start_delay", "lease_extension", "pull")
 
 
 #: What a crash may target: one actor (``sender-N``, ``receiver-N``, ``consumer-N``,
@@ -748,10 +815,15 @@ class Budget(_Model):
     """Limits on what one run may cost, each with a default and a field to raise it.
 
     ``memory``: what the scenario would allocate (dedup stores, Bloom
-    filters, messages in flight, the trace), estimated at validation; a
-    scenario above it is refused with the figure. ``stall_events``: a run in
-    which no message is created or settled for this many simulation events
-    stops, its messages reported unsettled (``stopped_by: stall``).
+    filters, messages and copies in flight, the trace), estimated at
+    validation; a scenario above it is refused with the figure, and a run
+    whose messages, copies and trace outgrow it stops (``stopped_by:
+    memory``). ``stall_events``: units of work (simulation events, plus each
+    retransmission, nack, lease expiry, redelivery, rebalance, commit and
+    fault) a run may do beyond what its progress pays for
+    (:data:`alosim.budget.WORK_PER_PROGRESS` per message created, settled,
+    first processed or lost); then it stops, its messages reported unsettled
+    (``stopped_by: stall``).
     ``series_rows``: the sampled time series holds at most this many rows; a
     longer run keeps every other row and samples half as often.
     """
@@ -759,7 +831,7 @@ class Budget(_Model):
     memory: Annotated[int, BeforeValidator(parse_size), Field(ge=1 << 20, le=1 << 50)] = Field(
         default=2 << 30, description="Most memory a run may allocate, estimated at validation (e.g. 8GiB).")
     stall_events: Count = Field(default=10_000_000, ge=1000, le=10**12,
-                                description="Events without a message created or settled before a run stops.")
+                                description="Work beyond what progress pays for before a run stops (see alosim.budget).")
     series_rows: Count = Field(default=10_000, ge=16, le=10_000_000,
                                description="Most rows of the sampled time series (then it is coarsened).")
 
@@ -774,11 +846,11 @@ class Expectation(_Model):
     simulation itself never reads it.
     """
 
-    value: float | bool | None = None
-    tol: float = Field(default=0.0, ge=0, description="Absolute tolerance around value.")
-    rel: float = Field(default=0.0, ge=0, description="Tolerance relative to |value|.")
-    min: float | None = Field(default=None, description="Smallest value that meets it.")
-    max: float | None = Field(default=None, description="Largest value that meets it.")
+    value: Annotated[float | bool | None, BeforeValidator(_number_or_flag)] = None
+    tol: Number = Field(default=0.0, ge=0, description="Absolute tolerance around value.")
+    rel: Number = Field(default=0.0, ge=0, description="Tolerance relative to |value|.")
+    min: Number | None = Field(default=None, description="Smallest value that meets it.")
+    max: Number | None = Field(default=None, description="Largest value that meets it.")
 
     @model_validator(mode="after")
     def _something(self) -> Expectation:
@@ -787,6 +859,8 @@ class Expectation(_Model):
         if isinstance(self.value, bool) and (self.tol or self.rel or self.min is not None
                                               or self.max is not None):
             raise ValueError("a yes/no value takes no tolerance or bounds")
+        if self.min is not None and self.max is not None and self.min > self.max:
+            raise ValueError(f"min ({self.min:g}) is above max ({self.max:g}): no value meets both")
         return self
 
 
@@ -926,9 +1000,15 @@ class Scenario(_Model):
             if self.broker.max_length is None:
                 # Unbounded, it reads as it did before the bound existed.
                 exclude["broker"] |= {"max_length", "overflow"}
+            if self.broker.reclaim is None:
+                exclude["broker"].add("reclaim")
+            assert self.consumer is not None
+            exclude["consumer"] |= {name for name in CONSUMER_BEHAVIOUR_FIELDS
+                                    if getattr(self.consumer, name) is None}
         else:
             exclude = {"receiver": True, "broker": set(QUEUE_FIELDS), "network": {"consume"},
-                       "consumer": {"concurrency", "ack", "nack_probability", "poison_probability"}}
+                       "consumer": {"concurrency", "ack", "nack_probability", "poison_probability",
+                                    *CONSUMER_BEHAVIOUR_FIELDS}}
         exclude.update(dict.fromkeys(_SEARCH_ONLY, True))
         return self.model_dump(mode="json", by_alias=True, exclude=exclude)
 
@@ -962,6 +1042,7 @@ class Scenario(_Model):
         at-most-once preset to whatever the file itself left unsaid. Raises
         :class:`ScenarioError` naming the path if a value is not valid.
         """
+        expect(values, Mapping, "with_overrides", "values", "a mapping of dotted paths to values")
         source = self._source or self.resolved()
         # Leave the sweep out before copying: each point of a sweep would
         # otherwise copy the whole grid (quadratic in its size).
@@ -1026,6 +1107,7 @@ def _check_pipeline(scenario: Scenario) -> None:
     if group:
         raise ValueError(f"consumer.{group[0]} belongs to a log's consumer group: set "
                          "broker.kind: log")
+    _check_lease_extension(scenario)
     if consumer.dedup.kind == "sequence":
         # Its numbers and floors are the producer -> broker connection's: the
         # floor passes a message once the broker acked it, long before a
@@ -1038,6 +1120,26 @@ def _check_pipeline(scenario: Scenario) -> None:
                          "consumer.dedup.kind (e.g. 'set') or choose semantics at-least-once")
 
 
+def _check_lease_extension(scenario: Scenario) -> None:
+    """An extension must come before the lease it extends runs out, and must be able to add something."""
+    broker, consumer = scenario.broker, scenario.consumer
+    assert broker is not None and consumer is not None
+    extension = consumer.lease_extension
+    if extension is None:
+        return
+    lease = broker.visibility_timeout
+    if extension.every >= lease:
+        raise ValueError(f"consumer.lease_extension.every: {extension.every:g}s is not shorter than "
+                         f"broker.visibility_timeout ({lease:g}s): every lease would run out before "
+                         "its first extension")
+    if extension.max is not None and extension.max <= lease:
+        raise ValueError(f"consumer.lease_extension.max: {extension.max:g}s is not longer than "
+                         f"broker.visibility_timeout ({lease:g}s): no extension could add time")
+    if consumer.ack == "before-processing":
+        raise ValueError("consumer.lease_extension: with ack: before-processing a delivery is "
+                         "acked before its processing, so there is no lease left to extend")
+
+
 def _check_log(scenario: Scenario) -> None:
     consumer = scenario.consumer
     assert consumer is not None
@@ -1047,6 +1149,10 @@ def _check_log(scenario: Scenario) -> None:
         if getattr(consumer, name) != default:
             raise ValueError(f"consumer.{name} belongs to a queue's consumers; a log's consumer "
                              "reads its partitions one record at a time")
+    for name in CONSUMER_BEHAVIOUR_FIELDS:
+        if getattr(consumer, name) is not None:
+            raise ValueError(f"consumer.{name} belongs to a queue's consumers (a log's consumer "
+                             "group fetches up to fetch_batch records and has no leases)")
     if consumer.dedup.kind != "none":
         raise ValueError("consumer.dedup: a log's consumers keep no idempotency store; for "
                          "exactly-once effects use consumer.commit.policy: transactional")
@@ -1092,6 +1198,8 @@ def _deep_copy(value: Any) -> Any:
 
 def load_scenario(path: str | Path, overrides: Iterable[str] = ()) -> Scenario:
     """Read, override and validate a scenario file; raise :class:`ScenarioError` if it is bad."""
+    expect_path(path, "load_scenario")
+    overrides = _override_list(overrides, "load_scenario")
     source = str(path)
     try:
         text = yamlread.read_file(path)
@@ -1108,6 +1216,9 @@ def load_scenario(path: str | Path, overrides: Iterable[str] = ()) -> Scenario:
 
 def parse_scenario(text: str, source: str = "<scenario>", overrides: Iterable[str] = ()) -> Scenario:
     """Validate a scenario given as YAML text."""
+    expect(text, str, "parse_scenario", "text", "the YAML text of a scenario (str)")
+    expect(source, str, "parse_scenario", "source", "a name for messages (str)")
+    overrides = _override_list(overrides, "parse_scenario")
     try:
         data = yamlread.loads(text)
     except yamlread.ReadError as exc:
@@ -1148,21 +1259,60 @@ def _blame_overrides(exc: ScenarioError, overrides: Sequence[str]) -> ScenarioEr
     return exc
 
 
+def _override_list(overrides: Any, function: str) -> list[str]:
+    """``--set`` style overrides as a list of ``path=value`` strings (one string alone
+    would be read a character at a time)."""
+    if isinstance(overrides, (str, bytes)) or not isinstance(overrides, Iterable):
+        raise TypeError(f"{function}(): overrides must be a list of 'path=value' strings, "
+                        f"got {type(overrides).__name__}")
+    items = list(overrides)
+    for item in items:
+        expect(item, str, function, "each override", "a 'path=value' string")
+    return items
+
+
 def validate_scenario(data: Mapping[str, Any], source: str = "<scenario>") -> Scenario:
+    """Validate scenario ``data`` read from ``source`` (a file name, or ``<...>`` for text).
+
+    Files a scenario names (an empirical distribution's CSV) are looked for
+    beside the scenario file; for a scenario given as text, in the current folder.
+    """
+    expect(data, Mapping, "validate_scenario", "data", "a mapping of scenario fields")
+    folder = "." if source.startswith(("<", "--set")) else str(Path(source).parent)
     try:
-        scenario = Scenario.model_validate(data)
+        scenario = Scenario.model_validate(data, context={"scenario_dir": folder})
     except ValidationError as exc:
         raise ScenarioError(source, *_problems(exc)) from None
     except RecursionError:
         raise ScenarioError(source, [("", "nested too deeply")]) from None
     from alosim.budget import cost_problems
 
-    problems = cost_problems(scenario)
+    problems = cost_problems(scenario) + _unknown_columns(scenario)
     if problems:
         raise ScenarioError(source, problems)
     scenario._source = _deep_copy(dict(data))
     scenario._origin = source
     return scenario
+
+
+def _unknown_columns(scenario: Scenario) -> list[tuple[str, str]]:
+    """``expect`` columns that no run of ``scenario``'s shape reports (it could never be met)."""
+    if not scenario.expect:
+        return []
+    from alosim.columns import summary_columns
+
+    if scenario.broker is None:
+        shape = "single-hop"
+    else:
+        shape = "log pipeline" if scenario.broker.kind == "log" else "queue pipeline"
+    known = summary_columns(shape)
+    problems = []
+    for column in scenario.expect:
+        if column not in known:
+            close = difflib.get_close_matches(column, sorted(known), n=1, cutoff=0.6)
+            hint = f"; did you mean {close[0]!r}?" if close else ""
+            problems.append((f"expect.{column}", f"a {shape} run reports no such summary column{hint}"))
+    return problems
 
 
 def apply_overrides(data: dict[str, Any], overrides: Iterable[str], source: str) -> dict[str, Any]:
@@ -1250,16 +1400,38 @@ def _each_problem(errors: Sequence[Any]) -> list[tuple[str, str]]:
 
 def _drop_union_tags(loc: list[str | int]) -> list[str | int]:
     """pydantic puts the discriminator value in the location (``latency.exponential.mean``)."""
+    tagged = _tagged_fields()
     out: list[str | int] = []
     for part in loc:
-        if out and out[-1] in _TAGGED_FIELDS and part in _TAGS:
-            continue
+        if part in _TAGS and out and (
+                out[-1] in tagged
+                or (isinstance(out[-1], int) and len(out) > 1 and out[-2] == "components")):
+            continue  # (a mixture's component is tagged too: components.0.uniform.low)
         out.append(part)
     return out
 
 
-_TAGGED_FIELDS = {"latency", "processing", "loss"}
-_TAGS = {"constant", "uniform", "exponential", "lognormal", "pareto", "bernoulli", "gilbert-elliott"}
+_TAGS = {"constant", "uniform", "exponential", "lognormal", "pareto", "mixture", "empirical",
+         "bernoulli", "gilbert-elliott"}
+
+
+@functools.cache
+def _tagged_fields() -> frozenset[str]:
+    """The names of the fields that hold a tagged union (``latency``, ``service``,
+    ``loss``, ...), found in the schema, so that a new one is not forgotten."""
+    def tagged(annotation: Any, metadata: Sequence[Any]) -> bool:
+        if any(isinstance(m, Discriminator) or getattr(m, "discriminator", None) is not None
+               for m in metadata):
+            return True
+        # An optional field (``Distribution | None``) holds the tagged union one level down.
+        return any(tagged(arg, getattr(arg, "__metadata__", ())) for arg in get_args(annotation))
+
+    names = set()
+    for model in schema_models():
+        for name, field in model.model_fields.items():
+            if field.discriminator is not None or tagged(field.annotation, field.metadata):
+                names.add(field.alias or name)
+    return frozenset(names)
 
 
 def _short(value: Any) -> str:
@@ -1297,17 +1469,32 @@ def _suggest(loc: Sequence[str | int]) -> str | None:
 
 
 def _all_field_names() -> set[str]:
-    import alosim.dists as dists
-
     names: set[str] = set()
-    models: list[type[BaseModel]] = [Scenario, Sender, Retry, Network, LinkSpec, Receiver, Dedup,
-                                     Observe, RecoveryCriterion, Sweep, GilbertElliott, Partition,
-                                     Fault, Budget, Broker, Consumer, ConsumeLinks, Expectation,
-                                     Explore, CrashSpace, PartitionSpace, Guarantees]
-    models += [dists.Constant, dists.Uniform, dists.Exponential, dists.LogNormal, dists.Pareto]
-    for model in models:
+    for model in schema_models():
         names.update(field.alias or name for name, field in model.model_fields.items())
     return names
+
+
+def schema_models(root: type[BaseModel] | None = None) -> list[type[BaseModel]]:
+    """Every model a scenario can hold, found by following the annotations of
+    ``root`` (default: :class:`Scenario`) through optional sections, lists,
+    mappings and unions -- so a model added to the schema is found without
+    being listed anywhere. In the order first reached."""
+    found: list[type[BaseModel]] = []
+    todo: list[Any] = [root or Scenario]
+    while todo:
+        annotation = todo.pop(0)
+        if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+            if annotation in found:
+                continue
+            found.append(annotation)
+            todo.extend(field.annotation for field in annotation.model_fields.values())
+            continue
+        todo.extend(arg for arg in getattr(annotation, "__args__", ()) if not isinstance(arg, str))
+        origin = getattr(annotation, "__origin__", None)  # Annotated[X, ...] keeps X here
+        if origin is not None and not getattr(annotation, "__args__", None):
+            todo.append(origin)
+    return found
 
 
 def json_schema() -> dict[str, Any]:

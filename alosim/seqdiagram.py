@@ -55,6 +55,10 @@ LANE_GAP_IN = 3.6  # between neighbouring lanes (two lanes; less when there are 
 AXIS_IN = 0.75  # the time axis's ticks and name
 PER_LABEL_IN = 0.55  # height per arrow or note, so that labels rarely need moving
 MAX_HEIGHT_IN = 60.0
+#: Most lanes a picture draws: with the gap between lanes this is about 80 inches wide,
+#: as the height is capped at MAX_HEIGHT_IN (a picture of 1,000 actors would be 24,000
+#: pixels wide).
+MAX_LANES = 32
 # A picture with labels that found no room is drawn again this much taller, up to
 # this many times (and MAX_HEIGHT_IN), before the rest are left out and listed.
 GROW_FACTOR = 1.5
@@ -97,6 +101,10 @@ MARKERS = {"timeout": "D", "gave_up": "s", "abandoned": "s", "crash": "X", "rest
 BOLD_NOTES = ("timeout", "gave_up", "abandoned", "processed_again", "crash", "restart")
 
 
+class PictureTooLarge(ValueError):
+    """A trace with more lanes than a picture can hold."""
+
+
 def time_unit(end_s: float) -> tuple[float, str]:
     """The scale and name of the time axis: milliseconds up to 10 s, else seconds."""
     return (1000.0, "ms") if end_s < 10 else (1.0, "s")
@@ -123,6 +131,11 @@ def draw(events: Sequence[TraceEvent], ax: Axes | None = None, *, title: str = "
         diagram = pipeline_layout(events, data_latency_s=data_latency_s, ack_latency_s=ack_latency_s)
     else:
         diagram = layout(events, data_latency_s=data_latency_s, ack_latency_s=ack_latency_s)
+    if len(diagram.actors) > MAX_LANES:
+        raise PictureTooLarge(
+            f"the trace has {len(diagram.actors)} lanes (one per actor); a sequence diagram holds at "
+            f"most {MAX_LANES}: trace fewer messages (--messages) or draw a scenario with fewer "
+            "senders, receivers or consumers")
     margins = _margins_in(diagram)
     gaps = quiet_gaps(diagram) if skip_quiet else []
     if ax is not None:

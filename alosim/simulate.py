@@ -17,6 +17,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import numbers
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -26,6 +27,7 @@ import simpy
 
 from alosim import __version__, overload
 from alosim.guarantees import checks
+from alosim.model.books import Broken
 from alosim.model.world import World
 from alosim.observe import (
     COUNTER_COLUMNS,
@@ -36,7 +38,20 @@ from alosim.observe import (
     receiver_mitigation_columns,
     sender_mitigation_columns,
 )
-from alosim.scenario import Scenario
+from alosim.arguments import expect
+from alosim.scenario import Scenario, ScenarioError
+from alosim.units import format_size
+
+
+def book_failures(broken: list[Broken]) -> dict[str, str]:
+    """The failed identities of a run's books, as checks: ``books_<identity>``
+    -> the numbers that do not add up (an identity that fails for several
+    actors, one line for all)."""
+    out: dict[str, str] = {}
+    for book in broken:
+        name = f"books_{book.name}"
+        out[name] = f"{out[name]}; {book.detail}" if name in out else book.detail
+    return out
 
 
 @dataclass(frozen=True)
@@ -62,8 +77,15 @@ class RunResult:
 
     @property
     def ok(self) -> bool:
-        """True if every guarantee of the run's semantics held."""
+        """True if every guarantee of the run's semantics held (and its books balanced)."""
         return all(self.checks.values())
+
+    @property
+    def bugs(self) -> list[str]:
+        """One line per failed identity of the run's books (a defect of alosim's
+        model, not of the scenario): which identity, and its numbers."""
+        return [f"alosim bug: the books do not balance ({name[6:]}): {self.summary[name]}"
+                for name, held in self.checks.items() if name.startswith("books_") and not held]
 
     def summary_frame(self):  # -> pandas.DataFrame
         """The summary as a one-row DataFrame (wall time included)."""
@@ -126,11 +148,16 @@ def simulate(scenario: Scenario, seed: int | None = None, *,
     simulated time and the number of messages created so far (for a progress
     bar; it cannot change the run).
     """
+    expect(scenario, Scenario, "simulate", "scenario",
+           "a Scenario (from alosim.load_scenario or alosim.parse_scenario)")
+    if seed is not None:
+        expect(seed, numbers.Integral, "simulate", "seed", "a whole number or None")
+    if progress is not None and not callable(progress):
+        raise TypeError(f"simulate(): progress must be a function or None, got {type(progress).__name__}")
     scenario = scenario.with_seed(seed)
     seed = scenario.seed
     started = time.perf_counter()
-    world = World(scenario, seed, progress=progress)
-    world.run()
+    world = _run(scenario, seed, progress)
     wall = time.perf_counter() - started
     rec = world.rec
 
@@ -138,6 +165,10 @@ def simulate(scenario: Scenario, seed: int | None = None, *,
     for column in COUNTER_COLUMNS:
         summary[column] = rec.dedup_entries if column == "dedup_entries_final" else getattr(rec, column)
     summary.update(cause_columns(rec))
+    if _can_nack(scenario):
+        # Only where a negative ack can be sent, so that other runs keep their
+        # summaries and fingerprints (acks_in_flight counts positive acks only).
+        summary["nacks_in_flight"] = rec.nacks_in_flight
     if world.pipeline is None:
         summary.update(receiver_mitigation_columns(rec, scenario.receiver))
     sender = scenario.sender
@@ -154,11 +185,20 @@ def simulate(scenario: Scenario, seed: int | None = None, *,
     if world.pipeline is not None:
         summary.update(world.pipeline.columns())
     run_checks = checks(scenario.semantics, summary)
+    # The books (see alosim.model.books) are checks too, listed only when one
+    # fails: that run's summary names the identity and its numbers.
+    for name, detail in book_failures(world.broken_books).items():
+        run_checks[name] = False
+        summary[name] = detail
     for name, held in run_checks.items():
         summary[f"check_{name}"] = held
     trace = list(rec.trace) if scenario.observe.trace_messages else None
     fingerprint = _fingerprint(summary, rec.series, trace)
     summary["fingerprint"] = fingerprint
+    # What grew most while a run stalled (see alosim.budget.run_until): added
+    # after the fingerprint, which covers the stop already (stopped_by, events).
+    summary["stall_cause"] = world.stall.cause
+    summary["stall_cause_count"] = world.stall.grew
     # Derived from the series, which the fingerprint already covers: added after
     # it, so that adding a derived column never changes a run's fingerprint.
     verdict = None
@@ -177,6 +217,35 @@ def simulate(scenario: Scenario, seed: int | None = None, *,
         wall_time_s=wall,
         verdict=verdict,
     )
+
+
+def _can_nack(scenario: Scenario) -> bool:
+    """Whether anything answers a sender with a negative ack: a receiver queue
+    that rejects when full, or a bounded broker queue that refuses publishes."""
+    broker = scenario.broker
+    if broker is None:
+        return scenario.receiver.queue.when_full == "reject"
+    return broker.kind == "queue" and broker.max_length is not None and broker.overflow == "reject-publish"
+
+
+def _run(scenario: Scenario, seed: int, progress: Callable[[float, int], None] | None) -> World:
+    """Build the world and run it. A run whose memory cannot be allocated -- a
+    ``budget.memory`` raised above what the machine can give -- ends in a
+    :class:`ScenarioError` naming that field, its memory released first (the
+    traceback of a ``MemoryError`` would keep the world's arrays alive)."""
+    out_of_memory = False
+    try:
+        world = World(scenario, seed, progress=progress)
+        world.run()
+    except MemoryError:
+        out_of_memory = True
+    if out_of_memory:
+        world = None  # type: ignore[assignment]
+        raise ScenarioError(scenario.origin, [("budget.memory", (
+            f"the run could not allocate the memory it needs (budget.memory allows "
+            f"{format_size(scenario.budget.memory)}, more than this machine could give): lower "
+            "budget.memory and the sizes it covers, or run where more memory is free"))])
+    return world
 
 
 def _events_scheduled(env: simpy.Environment) -> int:

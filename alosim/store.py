@@ -57,7 +57,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from alosim.observe import SERIES_COLUMNS
+from alosim.arguments import expect, expect_path
 from alosim.files import OutputError, ensure_folder, refuse_symlink, safe_child, utc_now, write_atomic
+from alosim.stored import (RUN_FILE, SWEEP_MANIFEST, ResultsError, check_table, parse_json, read_json,
+                            read_text)
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -85,10 +88,6 @@ _DERIVED: tuple[tuple[str, str], ...] = (
 )
 
 Key = tuple[int, int]
-
-
-class ResultsError(OutputError):
-    """A results folder that cannot be read as a sweep."""
 
 
 # -- one run -------------------------------------------------------------------------
@@ -129,35 +128,20 @@ class RunRecord:
 
     @classmethod
     def from_json(cls, text: str) -> RunRecord:
-        """The record in ``text``; ValueError saying what is wrong if it is not one."""
-        data = json.loads(text)
-        if not isinstance(data, dict):
-            raise ValueError(f"expected a JSON object, got {type(data).__name__}")
-        for field, kind in (("summary", dict), ("series", dict), ("latency_s", list), ("values", list)):
-            value = data.get(field)
-            if value is not None and not isinstance(value, kind):
-                raise ValueError(f"'{field}' is {_kind(value)}, expected {_kind(kind())}")
-        if not all(isinstance(pair, list) and len(pair) == 2 for pair in data.get("values") or []):
-            raise ValueError("'values' must hold [path, value] pairs")
-        missing = [f for f in ("point", "replication", "seed", "values", "summary", "error") if f not in data]
-        if missing:
-            raise ValueError(f"missing {', '.join(repr(f) for f in missing)}")
+        """The record in ``text``; ValueError saying what is wrong if it is not one
+        (checked against :class:`alosim.stored.RunFile`)."""
+        data = parse_json(text, RUN_FILE)
         return cls(
-            point=int(data["point"]),
-            replication=int(data["replication"]),
-            seed=int(data["seed"]),
-            values=tuple((str(path), value) for path, value in data["values"]),
+            point=data["point"],
+            replication=data["replication"],
+            seed=data["seed"],
+            values=tuple((path, value) for path, value in data["values"]),
             summary=data["summary"],
-            series=data["series"],
-            latency_s=data["latency_s"],
-            error=str(data["error"]),
-            wall_time_s=float(data["wall_time_s"]),
+            series=data.get("series"),
+            latency_s=data.get("latency_s"),
+            error=data["error"],
+            wall_time_s=float(data.get("wall_time_s", 0.0)),
         )
-
-
-def _kind(value: Any) -> str:
-    return {dict: "a mapping", list: "a list", str: "a string", bool: "a boolean"}.get(
-        type(value), f"a {type(value).__name__}")
 
 
 def thin(series: Mapping[str, Sequence[float]], max_rows: int = SERIES_ROWS_MAX) -> dict[str, list[float]]:
@@ -318,13 +302,14 @@ class SweepStore:
             if wanted is not None and key not in wanted:
                 continue
             try:
-                record = RunRecord.from_json(path.read_text(encoding="utf-8"))
+                record = RunRecord.from_json(read_text(path, RUN_FILE))
                 if record.key != key:
                     raise ValueError(f"holds run {record.key}, not {key}")
-            except (OSError, ValueError, KeyError, TypeError) as exc:
+            except (OSError, ValueError, ResultsError) as exc:
                 if strict:
+                    problem = exc.reason if isinstance(exc, ResultsError) else str(exc)
                     raise ResultsError(
-                        f"{path}: the results store is damaged ({exc}); run 'alosim sweep' "
+                        f"{path}: the results store is damaged ({problem}); run 'alosim sweep' "
                         "again to compute this run afresh") from None
                 continue  # unreadable: missing, so computed again
             out.append(record)
@@ -591,40 +576,13 @@ def sweep_folder(path: str | Path, sweep: str | None = None,
 
 
 def read_manifest(folder: Path) -> dict[str, Any]:
-    """The sweep's definition; :class:`ResultsError` naming the file if it is damaged."""
+    """The sweep's definition, checked (:class:`alosim.stored.SweepManifest`);
+    :class:`ResultsError` naming the file if it is missing or damaged."""
     path = folder / MANIFEST
     try:
-        text = path.read_bytes()
-    except OSError as exc:
-        raise ResultsError(f"{path}: cannot be read ({exc.strerror or exc})") from None
-    try:
-        manifest = json.loads(text)
-    except ValueError as exc:
-        raise ResultsError(f"{path}: the results store is damaged: not JSON ({exc})") from None
-    if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
-        raise ResultsError(f"{path}: not a sweep manifest of format {FORMAT}")
-    problem = _manifest_problem(manifest)
-    if problem:
-        raise ResultsError(f"{path}: the results store is damaged: {problem}")
-    return manifest
-
-
-def _manifest_problem(manifest: Mapping[str, Any]) -> str | None:
-    """What is wrong with a manifest read from disk (None if nothing is)."""
-    parameters = manifest.get("parameters")
-    if not isinstance(parameters, list) or not all(isinstance(p, str) for p in parameters):
-        return "'parameters' must be a list of dotted paths"
-    replications = manifest.get("replications")
-    if isinstance(replications, bool) or not isinstance(replications, int) or not 1 <= replications <= 10**9:
-        return f"'replications' must be a positive whole number, not {replications!r:.40}"
-    points = manifest.get("points")
-    if not isinstance(points, list):
-        return "'points' must be a list"
-    for i, point in enumerate(points):
-        index = point.get("point") if isinstance(point, dict) else None
-        if isinstance(index, bool) or not isinstance(index, int) or index < 0:
-            return f"points[{i}] must be a mapping with a whole 'point' number"
-    return None
+        return read_json(path, SWEEP_MANIFEST)
+    except FileNotFoundError:
+        raise ResultsError(f"{path}: cannot be read (no such file)", "no such file") from None
 
 
 def plots_folder(folder: Path) -> Path:
@@ -645,6 +603,9 @@ def load_sweep(path: str | Path, sweep: str | None = None,
     """All tables of the sweep at ``path`` (see :func:`sweep_folder`)."""
     import pandas as pd
 
+    expect_path(path, "load_sweep")
+    if sweep is not None:
+        expect(sweep, str, "load_sweep", "sweep", "a sweep folder's name, or a part of it (str)")
     folder = sweep_folder(path, sweep, note)
     manifest = read_manifest(folder)
     parameters = tuple(str(p) for p in manifest["parameters"])
@@ -652,6 +613,8 @@ def load_sweep(path: str | Path, sweep: str | None = None,
     wanted = set(manifest_keys(manifest))
     on_disk = {key for key, _ in store._run_files()} & wanted
     try:
+        for table in (RUNS_TABLE, SERIES_TABLE, LATENCY_TABLE, TIMINGS_CSV):
+            check_table(folder / table)
         runs = pd.read_parquet(folder / RUNS_TABLE)
         in_table = set(zip(runs["point"].tolist(), runs["replication"].tolist()))
         if in_table == on_disk:
@@ -661,8 +624,8 @@ def load_sweep(path: str | Path, sweep: str | None = None,
                 pd.read_parquet(folder / LATENCY_TABLE),
                 pd.read_csv(folder / TIMINGS_CSV),
             )
-    except (OSError, ValueError, KeyError):
-        pass  # missing or stale: rebuilt from the run files below
+    except (OSError, ValueError, KeyError, ResultsError):
+        pass  # missing, stale or damaged: rebuilt from the run files below
     try:
         return tables(store.records(wanted, strict=True), parameters, folder=folder)
     except (OSError, ValueError, KeyError, TypeError) as exc:
@@ -677,6 +640,7 @@ def load_results(path: str | Path, sweep: str | None = None) -> pd.DataFrame:
     (a part of the folder name only it contains), and without it the most
     recent is taken, with a warning that names it.
     """
+    expect_path(path, "load_results")
     return load_sweep(path, sweep).runs
 
 
@@ -753,6 +717,8 @@ def aggregate(runs: pd.DataFrame, columns: Sequence[str] | None = None, *,
     import numpy as np
     import pandas as pd
 
+    expect(runs, pd.DataFrame, "aggregate", "runs", "a run table (a pandas DataFrame from load_results)")
+    expect(confidence, (int, float), "aggregate", "confidence", "a number between 0 and 1")
     if not 0.0 < confidence < 1.0:
         raise ValueError(f"expected a confidence level between 0 and 1, got {confidence!r}")
     names = list(columns) if columns is not None else measures(runs)

@@ -36,8 +36,10 @@ from pathlib import Path
 from typing import Any
 
 from alosim import __version__
+from alosim.arguments import expect, expect_path
 from alosim.executors import Executor, Finished, SerialExecutor
 from alosim.scenario import Scenario, ScenarioError
+from alosim.shown import printable
 from alosim.store import (
     FORMAT,
     LATENCY_SAMPLES_MAX,
@@ -163,6 +165,7 @@ def _hashed_scenario(scenario: Scenario) -> dict[str, Any]:
 
 def expand(scenario: Scenario) -> SweepPlan:
     """Expand and validate the sweep of ``scenario``; raise ScenarioError if any point is bad."""
+    expect(scenario, Scenario, "expand", "scenario", "a Scenario (from alosim.load_scenario)")
     source = scenario.origin
     sweep = scenario.sweep
     if sweep is None:
@@ -354,6 +357,9 @@ def run_sweep(
     recorded in the folder's history (``alosim results``). Ctrl-C raises :class:`SweepInterrupted` after
     the tables have been written with every finished run.
     """
+    expect(plan, (SweepPlan, Scenario), "run_sweep", "plan",
+           "a Scenario (from alosim.load_scenario) or a SweepPlan (from alosim.sweep.expand)")
+    expect_path(out, "run_sweep", "out")
     if isinstance(plan, Scenario):
         plan = expand(plan)
     executor = executor or SerialExecutor()
@@ -387,8 +393,8 @@ def run_sweep(
 
 def describe(plan: SweepPlan) -> str:
     """One line: how many points, replications and runs."""
-    return (f"{plan.name}: {len(plan.points)} points x {plan.replications} replications = "
-            f"{plan.runs} runs ({', '.join(plan.parameters) or 'no parameters'})")
+    return printable(f"{plan.name}: {len(plan.points)} points x {plan.replications} replications = "
+                     f"{plan.runs} runs ({', '.join(plan.parameters) or 'no parameters'})")
 
 
 def _outcome(folder: Path, total: int, reused: int, computed: int, runs: Any) -> SweepOutcome:

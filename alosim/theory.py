@@ -85,10 +85,13 @@ a bounded queue (``max_length``) dropped or refused nothing, and
 
 =============================================  =================================================
 redeliveries per message (lease expired),      no nacks; exponential processing; one constant
-sum_k prod_(j<=k) P(2L + S > jV)               latency L on both consume links; a producer rate,
-                                               and consumer slots (count x concurrency, or
-                                               prefetch) far above the mean number busy; at most
-                                               max_deliveries - 1 redeliveries
+sum_k prod_(j<=k) P(2L + S > jV), or with      latency L on both consume links; a producer rate,
+polled reclaim, a start delay D and lease      and consumer slots (count x concurrency, or
+extension sum_k (M(1/s) e^(2L/s))^k            prefetch, or a pull batch) far above the mean
+prod_(j<=k) E[e^(-j G_j / s)]                  number busy; at most max_deliveries - 1
+(analytic.polled_lease_tail; jittered scans:   redeliveries; a start delay with a finite moment
+an approximation)                              generating function, shorter than the lease less
+                                               the round trip
 dead-lettered per message, q^D; deliveries      nacks with probability q; max_deliveries D; the
 per message, (1 - q^D)/(1 - q)                 lease expires before the ack with P < 1e-3
 =============================================  =================================================
@@ -744,8 +747,18 @@ def lease_expiry(run: _Run) -> Comparison | str:
     latency, mean, lease = lat[0].value, consumer.processing.mean, broker.visibility_timeout
     if sc.sender.rate is None:
         return "a closed-loop producer: the load on the consumers is not known in advance"
+    options, form = _lease_options(sc, mean)
+    if isinstance(options, str):
+        return options
     try:
-        tail = analytic._lease_tail(lease, latency, mean)
+        if consumer.lease_extension is not None:
+            extension = consumer.lease_extension
+            lease = analytic.extended_lease(lease, extension.every, extension.max, latency,
+                                            float(options["start_delay_max_s"] or 0.0))
+        if form:
+            tail = analytic.polled_lease_tail(lease, latency, mean, **options)  # type: ignore[arg-type]
+        else:
+            tail = analytic._lease_tail(lease, latency, mean)
     except ValueError as exc:
         return str(exc)
     if broker.max_deliveries is not None:
@@ -754,7 +767,8 @@ def lease_expiry(run: _Run) -> Comparison | str:
     # Every delivery must start at once: workers (and prefetch) well above the
     # mean number busy, rate x (mean processing + lease time of redeliveries).
     busy = sc.sender.rate * sc.sender.count * (mean + 2 * latency) * (1 + expected)
-    slots = consumer.count * min(consumer.concurrency, broker.prefetch or consumer.concurrency)
+    slots = consumer.count * min(consumer.concurrency, broker.prefetch or consumer.concurrency,
+                                 consumer.pull.batch if consumer.pull else consumer.concurrency)
     if slots < busy + 10 * math.sqrt(busy) + 10:
         return f"{slots} consumer slots may all be busy (about {busy:.0f} on average): deliveries wait"
     entries = _entries(run)
@@ -763,10 +777,51 @@ def lease_expiry(run: _Run) -> Comparison | str:
     second = math.fsum((2 * k - 1) * p for k, p in enumerate(tail, start=1))
     se = math.sqrt((second - expected * expected) / entries)
     limit = "" if broker.max_deliveries is None else f", at most {broker.max_deliveries - 1}"
+    if not form:
+        form = f"sum over k of prod_(j<=k) P(2L + S > jV){limit}; V = {lease:g} s, "
+        return Comparison("redeliveries per message (lease expired)",
+                          run.summary.get("consume_redeliveries", 0) / entries, expected, se,
+                          f"{form}L = {latency:g} s, S exponential, mean {mean:g} s")
+    if math.isinf(lease):
+        held = "an extended lease without a max is never redelivered while processing"
+    elif consumer.lease_extension is not None:
+        held = f"V = the extended lease's max = {lease:g} s"
+    else:
+        held = f"V = {lease:g} s"
     return Comparison("redeliveries per message (lease expired)",
                       run.summary.get("consume_redeliveries", 0) / entries, expected, se,
-                      f"sum over k of prod_(j<=k) P(2L + S > jV){limit}; V = {lease:g} s, "
-                      f"L = {latency:g} s, S exponential, mean {mean:g} s")
+                      f"polled_lease_tail{limit}; {held}, {form}, L = {latency:g} s, "
+                      f"S exponential, mean {mean:g} s")
+
+
+def _lease_options(sc: Scenario, mean: float) -> tuple[dict[str, float | bool | None] | str, str]:
+    """The arguments of :func:`alosim.analytic.polled_lease_tail` for what the
+    scenario adds to a plain lease (polled reclaim, a start delay), and how the
+    form reads; or why the form does not apply."""
+    broker, consumer = sc.broker, sc.consumer
+    assert broker is not None and consumer is not None
+    options: dict[str, float | bool | None] = {"start_delay_mgf": 1.0, "start_delay_max_s": 0.0}
+    said = []
+    if broker.reclaim is not None:
+        options["reclaim_interval_s"] = broker.reclaim.interval
+        options["jitter"] = broker.reclaim.jitter
+        said.append(f"reclaim scans every {broker.reclaim.interval:g} s"
+                    + (" (jittered: an approximation)" if broker.reclaim.jitter else ""))
+    delay = consumer.start_delay
+    if delay is not None and not delay.is_zero:
+        try:
+            mgf = delay.mgf(1 / mean) if mean > 0 else 1.0
+        except NotImplementedError:
+            mgf = math.inf
+        if not math.isfinite(mgf) or not math.isfinite(delay.upper_bound):
+            return "the start delay is unbounded or heavier-tailed than the processing", ""
+        options["start_delay_mgf"] = mgf
+        options["start_delay_max_s"] = delay.upper_bound
+        said.append(f"start delay {delay}")
+    if consumer.lease_extension is not None:
+        extension = consumer.lease_extension
+        said.append(f"extended every {extension.every:g} s")
+    return options, ", ".join(said)
 
 
 def dead_lettering(run: _Run) -> list[Comparison | str]:
@@ -785,7 +840,9 @@ def dead_lettering(run: _Run) -> list[Comparison | str]:
         consume = sc.network.consume
         assert consume is not None
         rng = np.random.default_rng(20240229)
+        start = sc.consumer.start_delay
         late = float(np.mean(consume.data.latency.sample(rng, _RTT_DRAWS)
+                             + (start.sample(rng, _RTT_DRAWS) if start is not None else 0.0)
                              + sc.consumer.processing.sample(rng, _RTT_DRAWS)
                              + consume.ack.latency.sample(rng, _RTT_DRAWS)
                              > sc.broker.visibility_timeout))

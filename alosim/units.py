@@ -26,14 +26,33 @@ DURATION_UNITS: dict[str, float] = {
 }
 
 _NUMBER = r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?"
-_DURATION_RE = re.compile(rf"^\s*({_NUMBER})\s*([a-zµ]*)\s*$")
-_RATE_RE = re.compile(rf"^\s*({_NUMBER})\s*(?:/\s*([a-zµ]+))?\s*$")
+# Spaces and tabs may surround a number and its unit; nothing else (``\s``
+# would let a line separator or a form feed pass for a space).
+_SPACE = r"[ \t]*"
+_DURATION_RE = re.compile(rf"^{_SPACE}({_NUMBER}){_SPACE}([a-zµ]*){_SPACE}$")
+_RATE_RE = re.compile(rf"^{_SPACE}({_NUMBER}){_SPACE}(?:/{_SPACE}([a-zµ]+))?{_SPACE}$")
 
 
 def _finite(value: float, what: str) -> float:
     if not math.isfinite(value):
         raise ValueError(f"expected a finite {what}, got {value!r}")
     return value
+
+
+def plain_number(value: object) -> object:
+    """A number written as a number: pydantic would read ``true`` as 1 and
+    ``"0.5"`` as 0.5, and let NaN and infinities through. Returns ``value``
+    for the field's own type check; ValueError otherwise."""
+    if isinstance(value, (bool, str)):
+        raise ValueError(f"expected a number, got {_shown(value)}")
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ValueError(f"expected a finite number, got {value!r}")
+    return value
+
+
+def _shown(value: object) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
 
 
 def parse_duration(value: object) -> float:
@@ -80,7 +99,7 @@ SIZE_UNITS: dict[str, int] = {
     "kB": 10**3, "KB": 10**3, "MB": 10**6, "GB": 10**9, "TB": 10**12,
     "KiB": 1 << 10, "MiB": 1 << 20, "GiB": 1 << 30, "TiB": 1 << 40,
 }
-_SIZE_RE = re.compile(rf"^\s*({_NUMBER})\s*([A-Za-z]*)\s*$")
+_SIZE_RE = re.compile(rf"^{_SPACE}({_NUMBER}){_SPACE}([A-Za-z]*){_SPACE}$")
 
 
 def parse_size(value: object) -> int:

@@ -22,13 +22,13 @@ limits, each reported as one line naming the line of the input:
 
 from __future__ import annotations
 
-import os
-import stat
 from pathlib import Path
 from typing import Any
 
 import yaml
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
+
+from alosim.files import RefusedFile, read_bounded
 
 MAX_FILE_BYTES = 256 << 10  # 256 KiB: the largest shipped scenario is about 2 kB
 MAX_NODES = 100_000  # nodes after expanding aliases
@@ -150,29 +150,16 @@ def loads(text: str) -> Any:
         loader.dispose()
 
 
-def read_file(path: str | Path) -> str:
-    """The text of a scenario file: a regular file of at most :data:`MAX_FILE_BYTES`.
+def read_file(path: str | Path, what: str = "a scenario file", kind: str = "a YAML file") -> str:
+    """The text of a scenario file (or of another input file a scenario names,
+    called ``what``, expected to be ``kind``): a regular file of at most
+    :data:`MAX_FILE_BYTES`.
 
     Raises ``OSError`` (missing, unreadable), ``UnicodeDecodeError`` or
     :class:`ReadError` (too large, not a regular file).
     """
-    info = os.stat(path)
-    if stat.S_ISDIR(info.st_mode):
-        raise IsADirectoryError(path)
-    if not stat.S_ISREG(info.st_mode):
-        raise ReadError("is not a regular file (a device, pipe or socket?); expected a YAML file")
-    if info.st_size > MAX_FILE_BYTES:
-        raise ReadError(f"is {_size(info.st_size)}; a scenario file may be at most {_size(MAX_FILE_BYTES)}")
-    with open(path, "rb") as handle:
-        data = handle.read(MAX_FILE_BYTES + 1)  # the file may have grown since stat
-    if len(data) > MAX_FILE_BYTES:
-        raise ReadError(f"is more than {_size(MAX_FILE_BYTES)}; a scenario file may be at most "
-                        f"{_size(MAX_FILE_BYTES)}")
+    try:
+        data = read_bounded(path, MAX_FILE_BYTES, what, expected=kind)
+    except RefusedFile as exc:
+        raise ReadError(str(exc)) from None
     return data.decode("utf-8")
-
-
-def _size(n: int) -> str:
-    for unit, factor in (("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)):
-        if n >= factor:
-            return f"{n / factor:.3g} {unit}"
-    return f"{n} bytes"

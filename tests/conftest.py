@@ -21,6 +21,28 @@ ROOT = Path(__file__).resolve().parent.parent
 SCENARIOS = ROOT / "scenarios"
 
 
+@pytest.fixture(autouse=True)
+def books_balance(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every simulation of the suite (in this process) keeps its books.
+
+    A run whose books fail reports it as a failed ``books_*`` check instead of
+    raising (see :mod:`alosim.model.books`); here any such failure fails the
+    test, so every test that simulates checks the books too. A test that breaks
+    them on purpose is marked ``books_may_fail``."""
+    if request.node.get_closest_marker("books_may_fail"):
+        return
+    from alosim.model.world import World
+
+    run = World.run
+
+    def run_and_check(self: World) -> None:
+        run(self)
+        assert not self.broken_books, "the books do not balance: " + "; ".join(
+            map(str, self.broken_books))
+
+    monkeypatch.setattr(World, "run", run_and_check)
+
+
 def make(yaml_text: str, **overrides: object) -> alosim.Scenario:
     """A scenario from YAML text, with dotted-path overrides.
 
@@ -38,13 +60,13 @@ def make(yaml_text: str, **overrides: object) -> alosim.Scenario:
 
 def assert_books_catch(world: World, breaks: Callable[[World], None], expected: list[str]) -> None:
     """After ``world``'s run its books balance; ``breaks(world)`` miscounts one
-    thing, and exactly the identities whose messages start with ``expected`` fail."""
+    thing, and exactly the identities whose numbers start with ``expected`` fail."""
     in_flight = world.packets_in_flight()
     assert world.conservation(in_flight) == []
     breaks(world)
     broken = world.conservation(in_flight)
     for start in expected:
-        assert any(b.startswith(start) for b in broken), (start, broken)
+        assert any(b.detail.startswith(start) for b in broken), (start, broken)
     assert len(broken) == len(expected), broken
 
 

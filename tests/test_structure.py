@@ -18,8 +18,8 @@ PACKAGE = Path(__file__).resolve().parent.parent / "alosim"
 # the command line) come last; plots read the store and never feed it.
 FLOORS: tuple[frozenset[str], ...] = (
     frozenset({"units", "streams", "observe", "observe_pipeline", "observe_log", "analytic", "files",
-               "lifeline", "executors", "determinism"}),
-    frozenset({"dists", "scenario", "guarantees", "budget", "yamlread", "trace", "seqdiagram_layout",
+               "lifeline", "executors", "determinism", "stored", "arguments", "shown"}),
+    frozenset({"dists", "scenario", "guarantees", "columns", "budget", "yamlread", "trace", "seqdiagram_layout",
                "seqdiagram_pipeline", "overload"}),
     frozenset({"model"}),  # every module of alosim/model/
     frozenset({"simulate"}),

@@ -232,6 +232,39 @@ def test_the_lease_expiry_form_steps_aside_when_an_assumption_fails(overrides, r
     assert isinstance(verdict, str) and reason in verdict
 
 
+@pytest.mark.parametrize("overrides", [
+    {"broker.reclaim": {"interval": "300ms"}},
+    {"consumer.start_delay": {"dist": "uniform", "low": "100ms", "high": "300ms"}},
+    {"consumer.lease_extension": {"every": "400ms", "max": "2s"}},
+], ids=["polled reclaim", "start delay", "lease extension"])
+def test_the_lease_expiry_form_follows_reclaim_start_delay_and_extension(overrides):
+    """The rule uses the form of the scenario's own mechanisms, not the plain lease's."""
+    from alosim.analytic import extended_lease, polled_lease_tail
+
+    (verdict,) = _verdicts(PIPE, **overrides)["lease expiry"]
+    assert isinstance(verdict, theory.Comparison), verdict
+    lease, options = 1.0, {}
+    if "broker.reclaim" in overrides:
+        options = {"reclaim_interval_s": 0.3}
+    elif "consumer.start_delay" in overrides:
+        options = {"start_delay_mgf": 0.5 / 0.2 * (math.exp(0.3 / 0.5) - math.exp(0.1 / 0.5)),
+                   "start_delay_max_s": 0.3}
+    else:
+        lease = extended_lease(1.0, 0.4, 2.0, 0.01)
+    expected = math.fsum(polled_lease_tail(lease, 0.01, 0.5, **options)[:3])
+    assert verdict.expected == pytest.approx(expected)
+    plain = math.fsum(math.prod(math.exp(-(j * 1.0 - 0.02) / 0.5) for j in range(1, k + 1))
+                      for k in range(1, 4))
+    assert abs(verdict.expected - plain) > 0.01  # a different form from the plain lease's
+    assert abs(verdict.z) < normal_quantile(0.995)
+
+
+def test_the_lease_expiry_form_steps_aside_for_an_unbounded_start_delay():
+    (verdict,) = _verdicts(PIPE, **{"consumer.start_delay": {"dist": "lognormal", "mean": "5ms",
+                                                             "sigma": 1}})["lease expiry"]
+    assert isinstance(verdict, str) and "start delay" in verdict
+
+
 def test_dead_lettering_forms_apply_with_nacks_and_a_long_lease():
     verdicts = _verdicts(PIPE, **{"broker.visibility_timeout": "60s", "consumer.nack_probability": 0.5,
                                   "consumer.processing": {"dist": "constant", "value": 0.01}})

@@ -53,10 +53,33 @@ their leases and are ready again when it restarts. A volatile one loses every
 entry (a loss, cause ``broker_crash``). Its store survives only if
 ``dedup.durable``. While down it drops publishes and consumer acks.
 
+**Polled reclaim** (``reclaim``): a lease ends at the first reclaim scan at
+or after its deadline (:mod:`alosim.model.reclaim`), as in Redis Streams,
+where a pending entry stays with its consumer until a reclaimer's XAUTOCLAIM
+finds it idle for longer than the min-idle time; an ack that arrives between
+the deadline and the scan still settles the message, and dead-lettering is
+decided at the scan.
+
+**Lease extension** (the consumers' ``lease_extension``): an extension that
+arrives on the consume ack link for the current delivery of an entry in
+flight moves its lease's end to ``visibility_timeout`` after the arrival
+(then to the next scan, with polled reclaim), but never past
+``lease_extension.max`` after the delivery was made; any other extension (a
+stale delivery, a settled entry, a broker that is down) is ignored.
+
+**Pull consumers** (the consumers' ``pull``): the broker delivers only to a
+consumer that is up and holds fewer than ``pull.batch`` deliveries (on their
+way to it or at it, as the consumer counts them), round robin, prefetch
+still applying; a consumer that restarts is offered the backlog at once.
+Without ``pull`` the broker pushes and does not know whether a consumer is up.
+
 Lease timers work as the sender's retry timers do: every lease has the same
 length, so deadlines come in order and one FIFO queue behind one scheduled
 wake-up holds them all; a lease that ended early (ack, nack, crash) is
 recognised by its generation number and skipped when it reaches the front.
+A lease that an extension moved (``Entry.deadline`` past the deadline it was
+queued with) goes, when it reaches the front, into a heap ordered by its new
+end; the same wake-up serves both.
 Every copy of a message the broker holds -- a queued entry, a delivery on the
 link or at a consumer -- counts in ``msg.copies``, so the world decides a
 message's fate only when nothing of it is left anywhere.
@@ -67,6 +90,7 @@ from __future__ import annotations
 import itertools
 import math
 from collections import deque
+from heapq import heappop, heappush
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
@@ -74,6 +98,7 @@ from alosim.model.answer import Answers
 from alosim.model.dedup import make_store
 from alosim.model.events import Later
 from alosim.model.message import Message
+from alosim.model.reclaim import ScanClock
 from alosim.observe_pipeline import OVERFLOW_LOSS_CAUSE, PipelineStats
 from alosim.scenario import Broker as BrokerSpec
 
@@ -85,17 +110,30 @@ if TYPE_CHECKING:
 # Entry states.
 READY, WAITING, IN_FLIGHT, DONE, DEAD, LOST = range(6)
 
+# What a consumer sends on the ack link (the third element of the packet):
+# an ack (False), a nack (True) or a lease extension.
+EXTEND = 2
+
 
 class Entry:
     """One accepted publish of a message: what the broker queues and leases.
 
     ``lease`` numbers the deliveries; a timer, ack or nack naming an older
     lease is stale. ``effects`` counts side effects caused by this entry, and
-    ``effect_fate`` says why the latest one may not have been acked -- the
-    cause charged if the entry causes another."""
+    ``effect_fate`` says how the lease of the latest one (``effect_lease``)
+    ended without its ack -- the cause charged if the entry causes another:
+    revoked by a broker crash (``broker_crash``, whether the effect came
+    before or after the crash, and whatever became of the ack afterwards),
+    ended by the nack of a second copy of the delivery the network made
+    (``network_duplicate``), or run out (``lease_expired``;
+    ``consumer_ack_lost`` or ``crash_before_ack`` when the ack was lost or
+    never sent). ``revoked`` holds the leases broker crashes revoked,
+    ``doubled`` those the network delivered twice and ``nacked`` those of
+    them a nack ended (all three empty for most entries)."""
 
     __slots__ = ("serial", "msg", "publish_cause", "accepted_at", "deliveries", "lease", "state",
-                 "consumer", "effects", "effect_lease", "effect_fate", "ack_lost_lease")
+                 "consumer", "effects", "effect_lease", "effect_fate", "ack_lost_lease",
+                 "revoked", "doubled", "nacked", "deadline", "leased_at")
 
     def __init__(self, serial: int, msg: Message, publish_cause: str | None, now: float) -> None:
         self.serial = serial
@@ -110,6 +148,31 @@ class Entry:
         self.effect_lease = -1
         self.effect_fate = "lease_expired"
         self.ack_lost_lease = -1
+        self.revoked: tuple[int, ...] = ()
+        self.doubled: tuple[int, ...] = ()
+        self.nacked: tuple[int, ...] = ()
+        self.deadline = math.inf  # when the current lease ends (at a scan, if polled)
+        self.leased_at = now  # when the current delivery was made
+
+    def ended(self, lease: int) -> str | None:
+        """Why ``lease`` ended, if a broker crash or a nack ended it (else None).
+        (A nack can end a lease one of whose deliveries had an effect only if the
+        network delivered it twice.)"""
+        if self.revoked and lease in self.revoked:
+            return "broker_crash"
+        if self.nacked and lease in self.nacked:
+            return "network_duplicate"
+        return None
+
+    def end(self, cause: str) -> None:
+        """The current lease ends by a crash that revoked it (``broker_crash``)
+        or by the nack of one of two copies (``network_duplicate``)."""
+        if cause == "broker_crash":
+            self.revoked = (*self.revoked, self.lease)
+        else:
+            self.nacked = (*self.nacked, self.lease)
+        if self.effect_lease == self.lease:
+            self.effect_fate = cause
 
 
 class Broker(Answers):
@@ -118,11 +181,13 @@ class Broker(Answers):
         "store_epoch", "durable", "up", "epoch", "live", "ready", "ready_count", "in_flight",
         "held", "prefetch", "visibility", "max_deliveries", "backoff", "leases", "_wake_at",
         "_wake_callbacks", "_accept_callbacks", "_again_callbacks", "_service", "_send_ack",
-        "_deliver", "_rr", "_serial", "consumers", "max_length", "reject_publish",
+        "_deliver", "_rr", "_serial", "consumers", "max_length", "reject_publish", "scans",
+        "extended", "lease_cap_s", "pull_batch", "pulling", "pulled", "dispatch",
     )
 
     def __init__(self, world: World, spec: BrokerSpec, stats: PipelineStats,
-                 ack_link: Link, consume_link: Link, consumers: int) -> None:
+                 ack_link: Link, consume_link: Link, consumers: int, *,
+                 lease_cap_s: float | None = None, pull_batch: int | None = None) -> None:
         self.world = world
         self.env = world.env
         self.rec = world.rec
@@ -152,6 +217,15 @@ class Broker(Answers):
         self.max_length = spec.max_length if spec.max_length is not None else math.inf
         self.reject_publish = spec.overflow == "reject-publish"
         self.leases: deque[tuple[float, Entry, int]] = deque()
+        # Leases an extension moved: (new end, serial, lease, entry).
+        self.extended: list[tuple[float, int, int, Entry]] = []
+        self.scans = ScanClock(spec.reclaim, world.streams) if spec.reclaim is not None else None
+        self.lease_cap_s = lease_cap_s if lease_cap_s is not None else math.inf
+        self.pull_batch = pull_batch
+        self.pulling = [True] * consumers  # pull consumers that are up
+        self.pulled = [0] * consumers  # deliveries a pull consumer holds or has on its way
+        self.dispatch: Callable[[], None] = (self._dispatch_push if pull_batch is None
+                                             else self._dispatch_pull)
         self._wake_at = math.inf
         self._wake_callbacks = (self._on_wake,)
         self._accept_callbacks = (self._accepted,)
@@ -321,7 +395,7 @@ class Broker(Answers):
 
     # -- deliveries and leases -------------------------------------------------------
 
-    def dispatch(self) -> None:
+    def _dispatch_push(self) -> None:
         """Deliver ready entries while some consumer has prefetch room."""
         if not self.up:
             return
@@ -347,7 +421,41 @@ class Broker(Answers):
             self.ready_count -= 1
             self._lease(entry, c)
 
-    def _lease(self, entry: Entry, consumer: int) -> None:
+    def _dispatch_pull(self) -> None:
+        """Deliver ready entries to pull consumers that are up and have room in
+        their batch (and prefetch room), round robin."""
+        if not self.up:
+            return
+        ready, held, pulled, pulling = self.ready, self.held, self.pulled, self.pulling
+        n, batch, prefetch = self.consumers, self.pull_batch, self.prefetch
+        while ready:
+            for k in range(n):
+                c = (self._rr + k) % n
+                if pulling[c] and pulled[c] < batch and held[c] < prefetch:  # type: ignore[operator]
+                    self._rr = c + 1
+                    break
+            else:
+                return
+            entry = ready.popleft()
+            if entry.state != READY:
+                continue  # acked (or lost) while it waited
+            self.ready_count -= 1
+            pulled[c] += self._lease(entry, c)
+
+    def pull_done(self, consumer: int) -> None:
+        """A pull consumer is done with one delivery (processed, dropped or lost): it fetches more."""
+        self.pulled[consumer] -= 1
+        if self.pulling[consumer]:
+            self.dispatch()
+
+    def pull_switched(self, consumer: int, up: bool) -> None:
+        """A pull consumer crashed (stops fetching) or restarted (fetches the backlog)."""
+        self.pulling[consumer] = up
+        if up:
+            self.dispatch()
+
+    def _lease(self, entry: Entry, consumer: int) -> int:
+        """Deliver ``entry`` to ``consumer`` under a new lease; return the copies on their way."""
         stats = self.stats
         now = self.env._now
         msg = entry.msg
@@ -368,6 +476,10 @@ class Broker(Answers):
                            f"consumer-{consumer}" + (f" delivery {entry.deliveries}"
                                                      if entry.deliveries > 1 else ""))
         deadline = now + self.visibility
+        if self.scans is not None:
+            deadline = self.scans.first_at_or_after(deadline, now)
+        entry.deadline = deadline
+        entry.leased_at = now
         self.leases.append((deadline, entry, lease))
         if deadline < self._wake_at:
             self._wake_at = deadline
@@ -377,10 +489,12 @@ class Broker(Answers):
             msg.copies += copies
             if copies > 1:
                 stats.consume_network_duplicates += 1
+                entry.doubled = (*entry.doubled, lease)
         else:
             stats.consume_data_lost += 1
             if traced:
                 self.rec.event(now, "network", "delivery_lost", msg.id, lease)
+        return copies
 
     def _on_wake(self, event: Later) -> None:
         """Expire the leases that are due; sleep until the first one still live."""
@@ -388,18 +502,53 @@ class Broker(Answers):
             return
         now = self.env._now
         leases = self.leases
+        extended = self.extended
         while leases:
             deadline, entry, lease = leases[0]
             if entry.lease != lease or entry.state != IN_FLIGHT:
                 leases.popleft()  # ended early: acked, nacked, or lost in a crash
             elif deadline <= now:
                 leases.popleft()
-                self._expired(entry)
+                if deadline < entry.deadline:  # an extension moved it
+                    heappush(extended, (entry.deadline, entry.serial, lease, entry))
+                else:
+                    self._expired(entry)
             else:
-                self._wake_at = deadline
-                Later.at(self.env, deadline, self._wake_callbacks, deadline)
-                return
-        self._wake_at = math.inf
+                break
+        while extended and extended[0][0] <= now:
+            deadline, _, lease, entry = heappop(extended)
+            if entry.lease != lease or entry.state != IN_FLIGHT:
+                continue
+            if deadline < entry.deadline:  # moved again
+                heappush(extended, (entry.deadline, entry.serial, lease, entry))
+            else:
+                self._expired(entry)
+        wake = leases[0][0] if leases else math.inf
+        if extended and extended[0][0] < wake:
+            wake = extended[0][0]
+        self._wake_at = wake
+        if wake < math.inf:
+            Later.at(self.env, wake, self._wake_callbacks, wake)
+
+    def _extend(self, entry: Entry, lease: int) -> None:
+        """A lease extension arrived: the lease ends ``visibility_timeout`` from now
+        (at the scan after, if polled), but never past the cap."""
+        stats = self.stats
+        if not self.up or entry.lease != lease or entry.state != IN_FLIGHT:
+            stats.lease_extensions_ignored += 1
+            return
+        now = self.env._now
+        deadline = min(now + self.visibility, entry.leased_at + self.lease_cap_s)
+        if self.scans is not None:
+            deadline = self.scans.first_at_or_after(deadline, now)
+        if deadline <= entry.deadline:
+            stats.lease_extensions_ignored += 1  # at the cap: nothing to add
+            return
+        stats.lease_extensions_applied += 1
+        entry.deadline = deadline
+        if entry.msg.id < self.rec.trace_limit:
+            self.rec.event(now, self.actor, "lease_extended", entry.msg.id, lease,
+                           f"until {deadline:.6g}")
 
     def _expired(self, entry: Entry) -> None:
         self.stats.lease_expiries += 1
@@ -453,16 +602,20 @@ class Broker(Answers):
     # -- consumer acks ---------------------------------------------------------------
 
     def on_consumer_packet(self, event: Later) -> None:
-        """An ack or nack arrived from a consumer."""
+        """An ack, a nack or a lease extension arrived from a consumer."""
         entry, lease, nack = event._value
+        if nack == EXTEND:
+            self._extend(entry, lease)
+            return
         stats = self.stats
         msg = entry.msg
         now = self.env._now
         traced = msg.id < self.rec.trace_limit
         if not self.up:
+            # (The crash revoked this lease if it was still in flight, and so
+            # charged its effect to the crash; if the lease had run out
+            # before, the redelivery came from that.)
             stats.consumer_acks_dropped_while_down += 1
-            if not nack and entry.effect_lease == lease:
-                entry.effect_fate = "broker_crash"
             if traced:
                 self.rec.event(now, self.actor, "ack_ignored", msg.id, lease, "broker down")
             return
@@ -481,6 +634,8 @@ class Broker(Answers):
             stats.nacks += 1
             if traced:
                 self.rec.event(now, self.actor, "nacked", msg.id, lease)
+            if lease in entry.doubled:
+                entry.end("network_duplicate")  # the other copy may take (or have taken) effect
             self._free(entry)
             self._again(entry, self.backoff)
             return
@@ -523,6 +678,7 @@ class Broker(Answers):
         stats.broker_crashes += 1
         now = self.env._now
         self.leases.clear()
+        self.extended.clear()
         self._wake_at = math.inf
         self.held = [0] * self.consumers
         self.in_flight = 0
@@ -536,8 +692,9 @@ class Broker(Answers):
             # one delivery more than max_deliveries.
             for entry in entries:
                 if entry.state == IN_FLIGHT:
-                    if entry.effect_lease == entry.lease:
-                        entry.effect_fate = "broker_crash"
+                    # Its lease is revoked: an effect of it, done or still to
+                    # come, is followed by a redelivery because of the crash.
+                    entry.end("broker_crash")
                     if self.max_deliveries and entry.deliveries >= self.max_deliveries:
                         self._dead_letter(entry)
                         continue

@@ -23,6 +23,17 @@ caught. A volatile one is wiped whenever a consumer crashes. A crash also
 loses the consumer's inbox and its work in progress: work whose side effect
 was done but not yet acknowledged will be redelivered and processed again.
 
+**What real clients do.** With ``start_delay`` a delivery waits that long
+after its arrival before the consumer takes it (the client's scheduling
+delay); its lease is already running, and a crash meanwhile loses it as it
+loses the inbox. With ``lease_extension`` the consumer sends an extension of
+a delivery's lease on the ack link every ``every`` from the start of its
+processing until it acks (or nacks) it, or until ``max`` has passed since
+that start; a crash stops them. With ``pull`` the broker delivers to the
+consumer only while it is up and has room in its batch: the consumer tells
+the broker (instantly: a fetch request is not modelled as a packet) when it
+is done with a delivery, when it crashes and when it restarts.
+
 As the receiver, a consumer is driven by scheduled callbacks (``Later``),
 with an epoch number that voids work begun before a crash; no process per
 message.
@@ -32,9 +43,10 @@ from __future__ import annotations
 
 import itertools
 from collections import deque
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from alosim.model.broker import Entry
+from alosim.model.broker import EXTEND, Entry
 from alosim.model.dedup import _mix64
 from alosim.model.events import Later
 from alosim.model.message import Message
@@ -86,7 +98,9 @@ class Consumer:
         "world", "env", "rec", "stats", "index", "actor", "inbox", "busy", "concurrency", "up",
         "epoch", "work", "shared", "store", "dedup", "write_delay", "ack_first", "nack_p",
         "_nack_uniforms", "_processing", "_instant", "_send", "_done_callbacks",
-        "_written_callbacks", "_keys", "poison_below", "poison_salt",
+        "_written_callbacks", "_keys", "poison_below", "poison_salt", "arriving", "_start_delay",
+        "_arrived_callbacks", "extend_every_s", "extend_for_s", "_extend_callbacks", "pull",
+        "pull_done", "pull_switched",
     )
 
     def __init__(self, world: World, index: int, spec: ConsumerSpec, stats: PipelineStats,
@@ -122,6 +136,20 @@ class Consumer:
         self._done_callbacks = (self._processed,)
         self._written_callbacks = (self._written,)
         self._keys = itertools.count()
+        # Deliveries waiting out their start delay: key -> (entry, lease).
+        self.arriving: dict[int, tuple[Entry, int]] = {}
+        self._start_delay = (None if spec.start_delay is None or spec.start_delay.is_zero
+                             else spec.start_delay.draws(world.streams, f"consumer.{index}.start_delay"))
+        self._arrived_callbacks = (self._arrived,)
+        extension = spec.lease_extension
+        self.extend_every_s = extension.every if extension is not None else 0.0
+        self.extend_for_s = (extension.max if extension is not None and extension.max is not None
+                           else float("inf"))
+        self._extend_callbacks = (self._extend,)
+        # A pull consumer tells its broker (set by the pipeline's wiring).
+        self.pull = spec.pull is not None
+        self.pull_done: Callable[[int], None] | None = None
+        self.pull_switched: Callable[[int, bool], None] | None = None
 
     # -- arrivals --------------------------------------------------------------------
 
@@ -139,6 +167,22 @@ class Consumer:
         self.stats.consumer_arrivals += 1
         if msg.id < rec.trace_limit:
             rec.event(self.env._now, self.actor, "arrive", msg.id, lease)
+        if self._start_delay is not None:
+            key = next(self._keys)
+            self.arriving[key] = (entry, lease)
+            Later(self.env, self._start_delay(), self._arrived_callbacks, (key, self.epoch))
+            return
+        if self.busy < self.concurrency:
+            self._take(entry, lease)
+        else:
+            self.inbox.append((entry, lease))
+
+    def _arrived(self, event: Later) -> None:
+        """A delivery's start delay is over: take it if a slot is free, else queue it."""
+        key, epoch = event._value
+        if epoch != self.epoch:
+            return  # lost in a crash meanwhile
+        entry, lease = self.arriving.pop(key)
         if self.busy < self.concurrency:
             self._take(entry, lease)
         else:
@@ -181,6 +225,8 @@ class Consumer:
         key = next(self._keys)
         self.busy += 1
         self.work[key] = (entry, lease, PROCESSING, now)
+        if self.extend_every_s:
+            Later(self.env, self.extend_every_s, self._extend_callbacks, (key, self.epoch))
         delay = 0.0 if self._instant else self._processing()
         if delay > 0:
             Later(self.env, delay, self._done_callbacks, (key, self.epoch))
@@ -263,14 +309,30 @@ class Consumer:
         if msg.id < rec.trace_limit:
             rec.event(now, self.actor, "processed", msg.id, lease, "again" if processed > 1 else "")
         entry.effects += 1
+        if lease <= entry.effect_lease:
+            # A late effect of a replaced delivery, or a second copy's of the
+            # same delivery: how the latest effect's lease ended stays.
+            return
         entry.effect_lease = lease
-        entry.effect_fate = "consumer_ack_lost" if entry.ack_lost_lease == lease else "lease_expired"
+        ended = entry.ended(lease)
+        if ended is not None:
+            entry.effect_fate = ended  # its lease ended (a crash, a nack) while it was at work
+        elif entry.ack_lost_lease == lease:
+            entry.effect_fate = "consumer_ack_lost"
+        else:
+            entry.effect_fate = "lease_expired"
 
     def _why_again(self, entry: Entry, lease: int, started: float) -> str:
-        """Why the same entry caused a second effect (this delivery began at ``started``)."""
+        """Why the same entry caused a second effect (this delivery began at ``started``):
+        how the earlier of the two deliveries ended without its ack settling the entry."""
         if lease == entry.effect_lease:
             return "network_duplicate"
-        fate = entry.effect_fate
+        if lease > entry.effect_lease:
+            fate = entry.effect_fate  # a redelivery after the latest effect's lease ended
+        else:
+            # A late effect of a delivery the broker had replaced already (its
+            # lease was revoked by a crash, or ran out, while it was at work).
+            fate = entry.ended(lease) or "lease_expired"
         if not self.dedup:
             return fate
         recorded = getattr(entry.msg, "consumer_epoch", None)
@@ -282,6 +344,26 @@ class Consumer:
         if recorded != self.shared.epoch:
             return "store_lost_in_crash"
         return self.store.miss_cause
+
+    # -- lease extensions -----------------------------------------------------------------
+
+    def _extend(self, event: Later) -> None:
+        """Extend the lease of a delivery still at work, and plan the next extension."""
+        key, epoch = event._value
+        if epoch != self.epoch:
+            return  # crashed: a crashed consumer extends nothing
+        work = self.work.get(key)
+        if work is None:
+            return  # acked or nacked meanwhile
+        entry, lease, _, started = work
+        stats = self.stats
+        stats.lease_extensions_sent += 1
+        if not self._send((entry, lease, EXTEND)):
+            stats.lease_extensions_lost += 1
+            if entry.msg.id < self.rec.trace_limit:
+                self.rec.event(self.env._now, "network", "lease_extension_lost", entry.msg.id, lease)
+        if self.env._now + self.extend_every_s - started < self.extend_for_s:
+            Later(self.env, self.extend_every_s, self._extend_callbacks, (key, epoch))
 
     # -- acks ---------------------------------------------------------------------------
 
@@ -296,15 +378,18 @@ class Consumer:
             self.stats.consumer_acks_lost += 1
             if not nack:
                 entry.ack_lost_lease = lease
-                if entry.effect_lease == lease:
+                if entry.effect_lease == lease and entry.ended(lease) is None:
                     entry.effect_fate = "consumer_ack_lost"
             if traced:
                 rec.event(self.env._now, "network", "consumer_ack_lost", msg.id, lease)
 
     def _release(self, msg: Message) -> None:
+        """This consumer is done with one copy of ``msg`` that arrived (or was on its way)."""
         msg.copies -= 1
         if msg.settled and not msg.copies:
             self.world.copies_gone(msg)
+        if self.pull:
+            self.pull_done(self.index)  # type: ignore[misc]
 
     # -- crashes ------------------------------------------------------------------------
 
@@ -315,6 +400,8 @@ class Consumer:
         self.up = False
         self.epoch += 1
         self.stats.consumer_crashes += 1
+        if self.pull:
+            self.pull_switched(self.index, False)  # type: ignore[misc]
         rec = self.rec
         now = self.env._now
         lost: list[Entry] = []
@@ -323,15 +410,17 @@ class Consumer:
             if stage == WRITING:
                 # The side effect is done (this delivery counts as processed),
                 # its id and its ack are lost.
-                if entry.effect_lease == lease:
+                if entry.effect_lease == lease and entry.ended(lease) is None:
                     entry.effect_fate = "crash_before_ack"
                 written.append(entry)
                 continue
             if self.ack_first and entry.msg.processed == 0:
                 entry.msg.cause = entry.msg.cause or "acked_then_crashed"
             lost.append(entry)
+        lost.extend(entry for entry, _ in self.arriving.values())
         lost.extend(entry for entry, _ in self.inbox)
         self.work.clear()
+        self.arriving.clear()
         self.inbox.clear()
         self.busy = 0
         self.shared.wipe()
@@ -345,3 +434,5 @@ class Consumer:
 
     def restart(self) -> None:
         self.up = True
+        if self.pull:
+            self.pull_switched(self.index, True)  # type: ignore[misc]

@@ -210,9 +210,17 @@ class Member:
         if group.policy == "transactional" and not (owner and log.up):
             # A fenced (or cut-off) transaction aborts: no effect, no commit.
             stats.records_dropped += 1
-            if owner and record.offset < self.position[p]:
-                self.position[p] = record.offset  # read it again when the log is back
             log.release(msg)
+            if owner:
+                # Cut off from the log, the owner rewinds to the aborted record
+                # and puts the rest of the batch down: were it to go on once the
+                # log is back, its next commit would pass the aborted record,
+                # which would then never be processed.
+                if record.offset < self.position[p]:
+                    self.position[p] = record.offset
+                stats.records_dropped += len(self.batch)
+                while self.batch:
+                    log.release(self.batch.popleft().msg)
             return
         stats.records_processed += 1
         processed = msg.processed = msg.processed + 1
@@ -225,7 +233,11 @@ class Member:
                 cause = record.replay_cause
                 stats.consume_duplicates[cause] += 1
             else:
-                cause = record.publish_cause or "unexplained"
+                # This record's first effect, after another record's: the
+                # message was appended twice. Either record's effect may come
+                # first (a member kicked out for a stall may still process the
+                # first record after the new owner processed the retry's).
+                cause = "producer_retry_duplicated" if msg.log_records > 1 else "unexplained"
                 stats.publish_duplicates[cause] += 1
         record.effects += 1
         if not owner:
@@ -300,6 +312,7 @@ class Member:
         """Auto-commit: every interval, whatever has been processed."""
         if event._value != self.epoch or not self.up:
             return
+        self.group.stats.commit_ticks += 1
         self.commit_processed()
         self._next_tick()
 
@@ -534,8 +547,9 @@ class ConsumerGroup:
                 continue
             if duplicate_cause and duplicate_cause != "producer_retry_duplicated":
                 cause = duplicate_cause
-            elif record.reordered or duplicate_cause:
-                cause = record.reordered or "producer_retry_reordered"  # a second record: a retry
+            elif record.reordered or record.publish_cause:
+                # Appended after later messages: reordered, or a retry's second record.
+                cause = record.reordered or "producer_retry_reordered"
             elif not owner:
                 cause = record.replay_cause
             elif table is self._key_max and self.log.spec.partitioner == "round-robin":

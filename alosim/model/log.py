@@ -66,6 +66,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from alosim.model.answer import Answers
+from alosim.model.books import Books, Broken
 from alosim.model.dedup import _mix64
 from alosim.model.events import Later
 from alosim.model.group import ConsumerGroup
@@ -395,10 +396,20 @@ class LogPipeline:
 
     # -- accounting ------------------------------------------------------------------
 
+    def held(self) -> int:
+        """Records fetched and not yet processed."""
+        return self.group.in_hands()
+
+    def work(self, counts: dict[str, int]) -> None:
+        """Add the group's rebalances and commits (with the auto-commit ticks) to ``counts``."""
+        stats = self.stats
+        counts["rebalances"] = stats.rebalances
+        counts["commits"] = stats.commits + stats.commit_ticks
+
     def watched_events(self) -> dict[str, tuple[Callable[[Any], Any]]]:
         return {}
 
-    def conservation(self, in_flight: dict[str, int]) -> list[str]:
+    def conservation(self, in_flight: dict[str, int]) -> list[Broken]:
         """The log's books; returns the identities that fail.
 
         Each side is counted by a different actor (the producer sends, the
@@ -407,45 +418,45 @@ class LogPipeline:
         """
         world = self.world
         rec, stats, log, group = world.rec, self.stats, self.log, self.group
-        broken: list[str] = []
-
-        def need(ok: bool, what: str) -> None:
-            if not ok:
-                broken.append(what)
-
-        broken += world.data_books(in_flight, stats.publishes_dropped_while_down, "at the log",
-                                   prefix="publishes: ")
+        books = Books()
+        need = books.need
+        books.add(world.data_books(in_flight, stats.publishes_dropped_while_down, "at the log",
+                                   prefix="publishes: "))
         acked = stats.records_appended + stats.publish_duplicates_caught + stats.publish_stale_drops
-        need(rec.deliveries == acked + stats.publishes_out_of_sequence,
+        need("publishes_arrived", rec.deliveries == acked + stats.publishes_out_of_sequence,
              f"publishes: arrived {rec.deliveries} != appended {stats.records_appended} + caught "
              f"+ stale + out of sequence {stats.publishes_out_of_sequence}")
-        need(rec.acks_sent == acked,
+        need("publish_acks", rec.acks_sent == acked,
              f"publish acks: acks_sent {rec.acks_sent} != appended + caught + stale {acked}")
-        broken += world.ack_books(in_flight)
-        need(rec.duplicates_detected == stats.publish_duplicates_caught,
-             "duplicates_detected != duplicates caught by the log")
+        books.add(world.ack_books(in_flight))
+        need("duplicates_detected", rec.duplicates_detected == stats.publish_duplicates_caught,
+             f"duplicates_detected {rec.duplicates_detected} != duplicates caught by the log "
+             f"{stats.publish_duplicates_caught}")
         # Records: each is committed past (and released), expired, or still held.
         held = sum(len(p.records) for p in log.partitions)
         released = sum(p.base for p in log.partitions)
-        need(stats.records_appended == released + held,
+        need("records", stats.records_appended == released + held,
              f"records: appended {stats.records_appended} != released {released} + held {held}")
-        need(sum(p.end for p in log.partitions) == stats.records_appended,
-             "records: the partitions' end offsets do not add up to the records appended")
+        ends = sum(p.end for p in log.partitions)
+        need("partition_ends", ends == stats.records_appended,
+             f"records: the partitions' end offsets {ends} do not add up to the records appended "
+             f"{stats.records_appended}")
         # Fetched records: each is processed, dropped, or still in a member's hands.
         in_hands = group.in_hands()
-        need(stats.records_fetched == stats.records_processed + stats.records_dropped + in_hands,
+        need("records_fetched", stats.records_fetched == stats.records_processed + stats.records_dropped + in_hands,
              f"fetched {stats.records_fetched} != processed {stats.records_processed} + dropped "
              f"{stats.records_dropped} + in a member's hands {in_hands}")
-        need(stats.records_processed == rec.processed,
+        need("records_processed", stats.records_processed == rec.processed,
              f"records processed {stats.records_processed} != side effects {rec.processed}")
-        need(stats.commits == stats.commits_landed + stats.commits_failed + stats.commits_lost
-             + group.commits_in_flight(),
+        in_flight_commits = group.commits_in_flight()
+        need("commits", stats.commits == stats.commits_landed + stats.commits_failed + stats.commits_lost
+             + in_flight_commits,
              f"commits {stats.commits} != landed {stats.commits_landed} + failed "
-             f"{stats.commits_failed} + lost {stats.commits_lost} + in flight")
+             f"{stats.commits_failed} + lost {stats.commits_lost} + in flight {in_flight_commits}")
         for name, table in (("key", stats.out_of_order_key), ("partition", stats.out_of_order_partition)):
-            need(table["unexplained"] == 0, f"{table['unexplained']} effects out of {name} order "
-                 "without a cause")
-        return broken
+            need(f"{name}_order_explained", table["unexplained"] == 0,
+                 f"{table['unexplained']} effects out of {name} order without a cause")
+        return books.broken
 
     def columns(self) -> dict[str, Any]:
         rec = self.world.rec

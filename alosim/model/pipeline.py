@@ -27,6 +27,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from alosim.model.books import Books, Broken
 from alosim.model.broker import Broker
 from alosim.model.consumer import PROCESSING, Consumer, ConsumerStore
 from alosim.model.dedup import make_store
@@ -71,8 +72,16 @@ class Pipeline:
         self.consumer_store = shared
         self.consumers = [Consumer(world, i, spec, stats, shared, self.consume_ack)
                           for i in range(spec.count)]
+        extension = spec.lease_extension
+        self.extending = extension is not None
         self.broker = Broker(world, scenario.broker, stats, world.ack_link, self.consume_data,
-                             spec.count)
+                             spec.count,
+                             lease_cap_s=extension.max if extension is not None else None,
+                             pull_batch=spec.pull.batch if spec.pull is not None else None)
+        for consumer in self.consumers:
+            if consumer.pull:
+                consumer.pull_done = self.broker.pull_done
+                consumer.pull_switched = self.broker.pull_switched
         # A Bloom filter's bit array is allocated whole: count it from the start,
         # as a receiver does.
         shared.sync()
@@ -105,6 +114,18 @@ class Pipeline:
 
     # -- accounting ------------------------------------------------------------------
 
+    def held(self) -> int:
+        """Leases, ready entries and copies waiting in the consumers' inboxes."""
+        broker = self.broker
+        return len(broker.leases) + len(broker.ready) + sum(len(c.inbox) for c in self.consumers)
+
+    def work(self, counts: dict[str, int]) -> None:
+        """Add the broker's redeliveries, lease expiries and nacks to ``counts``."""
+        stats = self.stats
+        counts["nacks"] = stats.nacks
+        counts["lease_expiries"] = stats.lease_expiries
+        counts["redeliveries"] = stats.consume_redeliveries
+
     def watched_events(self) -> dict[str, tuple[Callable[[Any], Any]]]:
         """The scheduled events :meth:`conservation` counts, by their callbacks:
         packets on the second hop's links, and publishes being written."""
@@ -112,7 +133,7 @@ class Pipeline:
                 "consume.ack": self.consume_ack._callbacks,
                 "broker.service": self.broker._accept_callbacks}
 
-    def conservation(self, in_flight: dict[str, int]) -> list[str]:
+    def conservation(self, in_flight: dict[str, int]) -> list[Broken]:
         """The pipeline's books per hop; returns the identities that fail.
 
         Each side of an identity is counted by a different actor (the
@@ -123,14 +144,10 @@ class Pipeline:
         """
         world = self.world
         rec, stats, broker = world.rec, self.stats, self.broker
-        broken: list[str] = []
-
-        def need(ok: bool, what: str) -> None:
-            if not ok:
-                broken.append(what)
-
-        broken += world.data_books(in_flight, stats.publishes_dropped_while_down, "at the broker",
-                                   prefix="publishes: ")
+        books = Books()
+        need = books.need
+        books.add(world.data_books(in_flight, stats.publishes_dropped_while_down, "at the broker",
+                                   prefix="publishes: "))
         # Each publish that arrived is accepted, caught, dropped by the store
         # (false positive, stale), refused by a full queue, lost in a crash
         # before its write ended, or still being written.
@@ -138,50 +155,58 @@ class Pipeline:
                            + stats.publish_false_positives + stats.publish_stale_drops)
         handled = (acked_publishes + stats.broker_publishes_rejected + stats.publishes_lost_in_crash
                    + in_flight["broker.service"])
-        need(rec.deliveries == handled,
+        need("publishes_arrived", rec.deliveries == handled,
              f"publishes: arrived {rec.deliveries} != accepted + caught + dropped by the store "
              f"+ refused by a full queue + lost in a crash + being written {handled}")
         # Publish acks: one per publish the broker accepted or its store
         # dropped, a negative one per publish refused; then the single hop's
         # identity on the producer's side (which counts the nacks too).
-        need(rec.acks_sent == acked_publishes,
+        need("publish_acks", rec.acks_sent == acked_publishes,
              f"publish acks: acks_sent {rec.acks_sent} != accepted + caught + dropped by the "
              f"store {acked_publishes}")
-        need(rec.nacks_sent == stats.broker_publishes_rejected,
+        need("publish_nacks", rec.nacks_sent == stats.broker_publishes_rejected,
              f"publish nacks: nacks_sent {rec.nacks_sent} != refused by a full queue "
              f"{stats.broker_publishes_rejected}")
-        broken += world.ack_books(in_flight)
+        books.add(world.ack_books(in_flight))
         # The stores' drops, counted per hop and in total.
-        need(rec.duplicates_detected
+        need("duplicates_detected", rec.duplicates_detected
              == stats.publish_duplicates_caught + stats.consumer_duplicates_caught,
-             "duplicates_detected != caught at the broker + caught at the consumers")
-        need(rec.false_positive_drops == stats.publish_false_positives + stats.consumer_false_positives,
-             "false_positive_drops != false positives at the broker + at the consumers")
-        need(rec.stale_drops == stats.publish_stale_drops, "stale_drops != stale drops at the broker")
+             f"duplicates_detected {rec.duplicates_detected} != caught at the broker "
+             f"{stats.publish_duplicates_caught} + caught at the consumers "
+             f"{stats.consumer_duplicates_caught}")
+        need("false_positive_drops",
+             rec.false_positive_drops == stats.publish_false_positives + stats.consumer_false_positives,
+             f"false_positive_drops {rec.false_positive_drops} != false positives at the broker "
+             f"{stats.publish_false_positives} + at the consumers {stats.consumer_false_positives}")
+        need("stale_drops", rec.stale_drops == stats.publish_stale_drops,
+             f"stale_drops {rec.stale_drops} != stale drops at the broker {stats.publish_stale_drops}")
         # Broker entries: each ends consumed, dead-lettered, lost in a crash or
         # dropped from the head of a full queue, or is still live (ready,
         # waiting for a redelivery, or in flight).
         live = len(broker.live)
         ended = (stats.consumed + stats.dead_lettered + stats.broker_lost_in_crash
                  + stats.broker_overflow_dropped)
-        need(stats.publishes_accepted == ended + live,
+        need("broker_entries", stats.publishes_accepted == ended + live,
              f"broker entries: accepted {stats.publishes_accepted} != consumed {stats.consumed} + "
              f"dead-lettered {stats.dead_lettered} + lost in a crash {stats.broker_lost_in_crash} "
              f"+ dropped by a full queue {stats.broker_overflow_dropped} + live {live}")
-        need(broker.ready_count + broker.in_flight == live,
+        need("broker_live", broker.ready_count + broker.in_flight == live,
              f"broker entries: ready {broker.ready_count} + in flight {broker.in_flight} != live {live}")
-        need(self.bounded or stats.broker_overflow_dropped + stats.broker_publishes_rejected == 0,
-             "an unbounded broker queue dropped or refused a publish")
-        need(sum(broker.held) == broker.in_flight,
+        need("unbounded_queue",
+             self.bounded or stats.broker_overflow_dropped + stats.broker_publishes_rejected == 0,
+             f"an unbounded broker queue dropped {stats.broker_overflow_dropped} and refused "
+             f"{stats.broker_publishes_rejected} publishes")
+        need("broker_held", sum(broker.held) == broker.in_flight,
              f"broker: deliveries held by consumers {sum(broker.held)} != in flight {broker.in_flight}")
-        need(stats.dlq_size == stats.dead_lettered, "dlq_size != dead_lettered")
+        need("dead_letters", stats.dlq_size == stats.dead_lettered,
+             f"dlq_size {stats.dlq_size} != dead_lettered {stats.dead_lettered}")
         # Deliveries: each is lost on the link, or arrives at a consumer
         # (twice if duplicated), or is still travelling.
-        need(stats.consume_network_duplicates == self.consume_data.duplicated,
+        need("consume_network_duplicates", stats.consume_network_duplicates == self.consume_data.duplicated,
              f"consume_network_duplicates {stats.consume_network_duplicates} != duplicated on "
              f"consume.data {self.consume_data.duplicated}")
         reached = stats.consumer_arrivals + stats.consumer_dropped_while_down
-        need(stats.consume_deliveries - stats.consume_data_lost + self.consume_data.duplicated
+        need("consume_deliveries", stats.consume_deliveries - stats.consume_data_lost + self.consume_data.duplicated
              == reached + in_flight["consume.data"],
              f"deliveries: consume_deliveries {stats.consume_deliveries} - lost "
              f"{stats.consume_data_lost} + duplicated {self.consume_data.duplicated} != arrived at "
@@ -189,29 +214,48 @@ class Pipeline:
         # Each arrival is caught, dropped as a false positive, fails, is
         # processed (an effect), is dropped in a crash before its effect, or
         # is still at a consumer (waiting, or being processed).
-        at_consumers = sum(len(c.inbox) + sum(1 for work in c.work.values() if work[2] == PROCESSING)
+        at_consumers = sum(len(c.inbox) + len(c.arriving)
+                           + sum(1 for work in c.work.values() if work[2] == PROCESSING)
                            for c in self.consumers)
         handled = (stats.consumer_duplicates_caught + stats.consumer_false_positives
                    + stats.processing_failures + rec.processed + stats.consumer_dropped_in_crash
                    + at_consumers)
-        need(stats.consumer_arrivals == handled,
+        need("consumer_arrivals", stats.consumer_arrivals == handled,
              f"deliveries: consumer arrivals {stats.consumer_arrivals} != caught + false positives "
              f"+ failed + processed + dropped in a crash + at a consumer {handled}")
         # Consumer acks and nacks: each settles its entry (consumed), arrives
         # late or stale, is acted on as a nack, is dropped by a broker that is
         # down, is lost, or is still travelling.
+        # Lease extensions travel the same link: each is applied, ignored or lost.
         arrived_acks = (stats.consumed + stats.consumer_acks_late + stats.nacks + stats.nacks_stale
-                        + stats.consumer_acks_dropped_while_down)
-        need(stats.consumer_acks_sent + self.consume_ack.duplicated
-             == arrived_acks + stats.consumer_acks_lost + in_flight["consume.ack"],
-             f"consumer acks: sent {stats.consumer_acks_sent} + duplicated "
+                        + stats.consumer_acks_dropped_while_down
+                        + stats.lease_extensions_applied + stats.lease_extensions_ignored)
+        sent = stats.consumer_acks_sent + stats.lease_extensions_sent
+        lost = stats.consumer_acks_lost + stats.lease_extensions_lost
+        need("consumer_acks", sent + self.consume_ack.duplicated == arrived_acks + lost + in_flight["consume.ack"],
+             f"consumer acks and lease extensions: sent {sent} + duplicated "
              f"{self.consume_ack.duplicated} != arrived {arrived_acks} + lost "
-             f"{stats.consumer_acks_lost} + in flight {in_flight['consume.ack']}")
-        return broken
+             f"{lost} + in flight {in_flight['consume.ack']}")
+        if self.broker.pull_batch is not None:
+            # What a pull consumer holds is the copies sent to it and not yet
+            # done with: on the link, waiting out the start delay, in the inbox,
+            # or at work.
+            travelling = [0] * len(self.consumers)
+            callbacks = self.consume_data._callbacks
+            for _, _, _, event in world.env._queue:
+                if event.callbacks is callbacks:
+                    travelling[event._value[2]] += 1
+            for c in self.consumers:
+                holds = travelling[c.index] + len(c.arriving) + len(c.inbox) + len(c.work)
+                need("pull_held", self.broker.pulled[c.index] == holds,
+                     f"pull: consumer-{c.index} holds {self.broker.pulled[c.index]} as the broker "
+                     f"counts, != on the way {travelling[c.index]} + waiting {len(c.arriving)} + "
+                     f"in the inbox {len(c.inbox)} + at work {len(c.work)}")
+        return books.broken
 
     def columns(self) -> dict[str, Any]:
         rec = self.world.rec
-        return self.stats.columns(rec.loss_causes, rec.messages, self.bounded)
+        return self.stats.columns(rec.loss_causes, rec.messages, self.bounded, self.extending)
 
 
 def build_pipeline(world: World) -> Pipeline:

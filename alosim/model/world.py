@@ -20,7 +20,8 @@ from typing import Any
 
 import simpy
 
-from alosim.budget import Sampling, run_until
+from alosim.budget import TRACE_ROWS_PER_MESSAGE, Sampling, Stop, run_until
+from alosim.model.books import Books, Broken
 from alosim.model.faults import start_faults
 from alosim.model.link import Link
 from alosim.model.log import LogPipeline, build_log_pipeline
@@ -53,9 +54,11 @@ class World:
         # The recovery criterion, fed at every sampling instant (None: the run has no verdict).
         self.recovery = RecoveryDetector.for_scenario(scenario)
         self.stopped_by = ""
+        self.stall = Stop()
         # Acked before processing and still being processed when max_time
         # stopped the run: fate unknown (counted as unsettled).
         self.undecided = 0
+        self.broken_books: list[Broken] = []  # the identities that failed (see run)
         # Senders tell a sequence store their floor (see SequenceDedup): the
         # receiver's, or in a pipeline the broker's -- the producer -> broker
         # connection is the one the numbers belong to.
@@ -193,11 +196,10 @@ class World:
             deadline = env.timeout(self.scenario.max_time)
             deadline.callbacks.append(lambda _: None if self.stop.triggered else self.stop.succeed())
         self.check_done()
-        # 2 x created - unsettled grows with every message created or settled.
         budget = self.scenario.budget
-        self.stopped_by = run_until(env, self.stop,
-                                    lambda: (2 * self.created - self.unsettled, self.unsettled),
-                                    budget.stall_events, budget.memory)
+        self.stall = run_until(env, self.stop, Meter(self), budget.stall_events, budget.memory,
+                               self.scenario.observe.trace_messages * TRACE_ROWS_PER_MESSAGE)
+        self.stopped_by = self.stall.reason
         rec = self.rec
         if not rec.series["time_s"] or rec.series["time_s"][-1] != env.now:
             self._sample()
@@ -226,31 +228,54 @@ class World:
         rec.flush()
         in_flight = self.packets_in_flight()
         rec.acks_in_flight = in_flight["ack"]
-        broken = self.conservation(in_flight)
-        if broken:
-            raise AssertionError("alosim's accounting does not add up (a model defect): "
-                                 + "; ".join(broken))
+        rec.nacks_in_flight = in_flight["nack"]
+        # A failed identity is reported with the result (a failed check), not raised.
+        self.broken_books = self.conservation(in_flight)
 
     # -- accounting ------------------------------------------------------------
 
+    def held(self) -> int:
+        """Items the run holds beside its messages (see :class:`Meter`)."""
+        held = len(self.env._queue)
+        for sender in self.senders:
+            held += len(sender._timers)
+        for receiver in self.receivers:
+            held += len(receiver.queue)
+        if self.pipeline is not None:
+            held += self.pipeline.held()
+        return held
+
+    def work(self) -> dict[str, int]:
+        """The work one event may do many times over, so far (see :data:`alosim.budget.WORK`)."""
+        rec = self.rec
+        counts = {"retransmissions": rec.retransmissions, "suppressed": rec.retries_suppressed,
+                  "rejections": rec.nacks_sent,
+                  "faults": rec.crashes + rec.slowdowns}
+        if self.pipeline is not None:
+            self.pipeline.work(counts)
+        return counts
+
     def packets_in_flight(self) -> dict[str, int]:
-        """Packets still travelling on each link, counted from the event queue
-        (in a pipeline also ``consume.data``, ``consume.ack`` and the publishes
-        the broker is still writing, ``broker.service``)."""
+        """Packets still travelling on each link, counted from the event queue:
+        ``data``, ``ack`` (positive acks) and ``nack`` (negative acks, on the
+        ack link too); in a pipeline also ``consume.data``, ``consume.ack``
+        and the publishes the broker is still writing, ``broker.service``."""
         watched = {"data": self.data_link._callbacks, "ack": self.ack_link._callbacks}
         if self.pipeline is not None:
             watched.update(self.pipeline.watched_events())
-        names = list(watched)
         by_callbacks = {id(callbacks): name for name, callbacks in watched.items()}
-        counts = dict.fromkeys(names, 0)
+        counts = dict.fromkeys([*watched, "nack"], 0)
         for _, _, _, event in self.env._queue:
             name = by_callbacks.get(id(event.callbacks))
             if name is not None:
+                if name == "ack" and event._value[1] < 0:
+                    name = "nack"  # a negative ack carries its attempt negated
                 counts[name] += 1
         return counts
 
-    def conservation(self, in_flight: dict[str, int]) -> list[str]:
-        """The identities every run must satisfy; returns those that fail.
+    def conservation(self, in_flight: dict[str, int]) -> list[Broken]:
+        """The identities every run must satisfy; returns those that fail
+        (see :mod:`alosim.model.books`).
 
         Each is counted by a different mechanism on either side, so that a
         message or a packet that goes missing (or is counted twice) breaks
@@ -266,41 +291,40 @@ class World:
             broken += self.packet_books(in_flight)
         return broken
 
-    def message_books(self) -> list[str]:
+    def message_books(self) -> list[Broken]:
         """Every message ends processed, lost with a known cause, or unsettled;
         every duplicate processing has a cause; the producer's fates add up;
         the clock stopped by ``max_time``."""
         rec = self.rec
-        broken: list[str] = []
-
-        def need(ok: bool, what: str) -> None:
-            if not ok:
-                broken.append(what)
+        books = Books()
+        need = books.need
 
         unsettled = [msg for sender in self.senders for msg in sender.unsettled_messages()]
         at_senders = rec.unsettled - self.undecided
-        need(len(unsettled) == at_senders,
+        need("unsettled", len(unsettled) == at_senders,
              f"unsettled messages found {len(unsettled)} != unsettled at senders {at_senders}")
         waiting = sum(1 for msg in unsettled if not msg.processed) + self.undecided
-        need(rec.processed_unique + rec.lost + waiting == rec.messages,
+        need("message_fates", rec.processed_unique + rec.lost + waiting == rec.messages,
              f"processed_unique {rec.processed_unique} + lost {rec.lost} + unsettled unprocessed "
              f"{waiting} != messages {rec.messages}")
-        need(sum(rec.loss_causes.values()) == rec.lost, "losses by cause do not add up to lost")
-        need(rec.loss_causes["unexplained"] == 0,
+        need("loss_causes", sum(rec.loss_causes.values()) == rec.lost,
+             f"losses by cause {sum(rec.loss_causes.values())} do not add up to lost {rec.lost}")
+        need("losses_explained", rec.loss_causes["unexplained"] == 0,
              f"{rec.loss_causes['unexplained']} losses without a cause")
         causes = self.duplicate_causes()
-        need(sum(causes.values()) == rec.duplicate_processing,
+        need("duplicate_causes", sum(causes.values()) == rec.duplicate_processing,
              f"duplicate processings by cause {sum(causes.values())} do not add up to "
              f"duplicate_processing {rec.duplicate_processing}")
         unexplained = sum(n for cause, n in causes.items() if cause.endswith("unexplained"))
-        need(unexplained == 0, f"{unexplained} duplicate processings without a cause")
-        need(rec.messages == rec.acked + rec.gave_up + rec.abandoned + at_senders,
+        need("duplicates_explained", unexplained == 0,
+             f"{unexplained} duplicate processings without a cause")
+        need("sender_fates", rec.messages == rec.acked + rec.gave_up + rec.abandoned + at_senders,
              f"messages {rec.messages} != acked {rec.acked} + gave_up {rec.gave_up} + abandoned "
              f"{rec.abandoned} + unsettled at senders {at_senders}")
         max_time = self.scenario.max_time
-        need(max_time is None or self.env.now <= max_time,
+        need("clock", max_time is None or self.env.now <= max_time,
              f"the run stopped at t={self.env.now}, after max_time {max_time}")
-        return broken
+        return books.broken
 
     def duplicate_causes(self) -> dict[str, int]:
         """Duplicate processings by cause: the receivers' causes, or in a
@@ -314,16 +338,12 @@ class World:
         causes.update({f"receiver.{c}": n for c, n in self.rec.duplicate_causes.items() if n})
         return causes
 
-    def packet_books(self, in_flight: dict[str, int]) -> list[str]:
+    def packet_books(self, in_flight: dict[str, int]) -> list[Broken]:
         """The single hop's packets: every transmission and every ack accounted for."""
         rec = self.rec
-        broken: list[str] = []
-
-        def need(ok: bool, what: str) -> None:
-            if not ok:
-                broken.append(what)
-
-        broken += self.data_books(in_flight, rec.data_dropped_while_down, "at a receiver")
+        books = Books()
+        need = books.need
+        books.add(self.data_books(in_flight, rec.data_dropped_while_down, "at a receiver"))
         # Each delivery is processed, caught, dropped, lost in a crash or still at a receiver.
         # (A copy whose id is being written was processed already.)
         at_receivers = sum(r.waiting for r in self.receivers)
@@ -334,32 +354,32 @@ class World:
         handled = (rec.processed + rec.duplicates_detected + rec.false_positive_drops
                    + rec.stale_drops + rec.dropped_in_crash + refused + beside
                    + rec.expired_discarded + at_receivers)
-        need(rec.deliveries == handled,
+        need("deliveries", rec.deliveries == handled,
              f"deliveries {rec.deliveries} != processed + caught + dropped + refused by a full "
              f"queue + dropped on arrival + discarded as expired + at a receiver {handled}")
-        need(0 <= rec.arrival_duplicates_reacked <= min(
+        need("arrival_duplicates", 0 <= rec.arrival_duplicates_reacked <= min(
                  rec.arrival_duplicates_dropped,
                  rec.duplicates_detected + rec.false_positive_drops + rec.stale_drops),
              f"arrival_duplicates_reacked {rec.arrival_duplicates_reacked} is not among the "
              f"copies dropped on arrival ({rec.arrival_duplicates_dropped}) and caught by a store")
         # Each rejection answers with one negative ack; the receivers' workers
         # never exceed their number.
-        need(rec.nacks_sent == rec.queue_rejected,
+        need("nacks", rec.nacks_sent == rec.queue_rejected,
              f"nacks_sent {rec.nacks_sent} != queue_rejected {rec.queue_rejected}")
         for r in self.receivers:
-            need(r.busy == len(r._work) <= r.workers,
+            need("workers", r.busy == len(r._work) <= r.workers,
                  f"{r.actor}: {r.busy} busy workers, {len(r._work)} at work, of {r.workers}")
             if r._on_arrival:
                 # The arrival index holds exactly the messages with a copy here.
                 here = sorted({m.id for m, _ in r.queue} | {m.id for m, _, _ in r._work.values()})
-                need(sorted(r._present) == here and len(here) == len(r.queue) + len(r._work),
+                need("arrival_index", sorted(r._present) == here and len(here) == len(r.queue) + len(r._work),
                      f"{r.actor}: arrival index {len(r._present)} ids != the "
                      f"{len(r.queue) + len(r._work)} copies queued or in progress")
-        broken += self.ack_books(in_flight)
-        return broken
+        books.add(self.ack_books(in_flight))
+        return books.broken
 
     def data_books(self, in_flight: dict[str, int], dropped_while_down: int, where: str,
-                   prefix: str = "") -> list[str]:
+                   prefix: str = "") -> list[Broken]:
         """The senders' data packets: each transmission is lost on the link (or
         dropped in a partition, which the link also reports as lost), or
         arrives ``where`` (once, or twice if the network duplicated it; an
@@ -370,26 +390,61 @@ class World:
         arrived = rec.deliveries + dropped_while_down
         if rec.transmissions - rec.data_lost + self.data_link.duplicated == arrived + in_flight["data"]:
             return []
-        return [f"{prefix}transmissions {rec.transmissions} - data_lost {rec.data_lost} + duplicated "
+        return [Broken("transmissions", f"{prefix}transmissions {rec.transmissions} - data_lost {rec.data_lost} + duplicated "
                 f"{self.data_link.duplicated} != arrived {where} {arrived} + in flight "
-                f"{in_flight['data']}"]
+                f"{in_flight['data']}")]
 
-    def ack_books(self, in_flight: dict[str, int]) -> list[str]:
+    def ack_books(self, in_flight: dict[str, int]) -> list[Broken]:
         """Acks to the senders: each ack sent settles its message (acked),
         arrives late, is lost (on the link, in a partition, or at a sender
         that was down), or is still travelling; an ack the network duplicated
         arrives twice. The same in a pipeline, for the broker's publish acks."""
         rec = self.rec
-        broken: list[str] = []
+        broken: list[Broken] = []
         if rec.acks_dropped_while_down > rec.acks_lost:
-            broken.append("acks dropped while down are not in acks_lost")
+            broken.append(Broken("acks_dropped_while_down",
+                                 f"acks dropped while down {rec.acks_dropped_while_down} are not "
+                                 f"in acks_lost {rec.acks_lost}"))
         # Negative acks (from a full queue's rejections) share the ack link.
         nacks = rec.nacks_received + rec.nacks_ignored + rec.nacks_lost
-        fates = rec.acked + rec.late_acks + rec.acks_lost + nacks + in_flight["ack"]
+        fates = rec.acked + rec.late_acks + rec.acks_lost + nacks + in_flight["ack"] + in_flight["nack"]
         if rec.acks_sent + rec.nacks_sent + self.ack_link.duplicated != fates:
-            broken.append(
-                f"acks_sent {rec.acks_sent} + nacks_sent {rec.nacks_sent} + duplicated "
+            broken.append(Broken(
+                "acks", f"acks_sent {rec.acks_sent} + nacks_sent {rec.nacks_sent} + duplicated "
                 f"{self.ack_link.duplicated} != acked {rec.acked} + late {rec.late_acks} + lost "
                 f"{rec.acks_lost} + nacks received {rec.nacks_received}, ignored "
-                f"{rec.nacks_ignored}, lost {rec.nacks_lost} + in flight {in_flight['ack']}")
+                f"{rec.nacks_ignored}, lost {rec.nacks_lost} + in flight {in_flight['ack']} acks, "
+                f"{in_flight['nack']} nacks"))
         return broken
+
+
+class Meter:
+    """What the stall and memory budgets read from a running world (:func:`alosim.budget.run_until`).
+
+    Progress is a message created, settled at its sender, processed for the
+    first time, or lost -- counted at either end, so that a pipeline whose
+    producers are done still makes progress while its consumers drain the
+    backlog.
+    """
+
+    __slots__ = ("world",)
+
+    def __init__(self, world: World) -> None:
+        self.world = world
+
+    def progress(self) -> int:
+        world = self.world
+        rec = world.rec
+        return 2 * world.created - world.unsettled + rec.processed_unique + rec.lost
+
+    def unsettled(self) -> int:
+        return self.world.unsettled
+
+    def held(self) -> int:
+        return self.world.held()
+
+    def work(self) -> dict[str, int]:
+        return self.world.work()
+
+    def trace_rows(self) -> int:
+        return len(self.world.rec.trace)

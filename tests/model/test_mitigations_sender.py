@@ -319,12 +319,13 @@ def test_a_closed_loop_stalled_by_its_budget_says_what_ends_it():
     """A closed loop whose window fills with suppressed retries earns no token again."""
     from alosim.budget import stop_note
 
-    r = alosim.simulate(make(OUTAGE, **{
+    scenario = make(OUTAGE, **{
         "sender.rate": None, "sender.window": 4, "max_time": None, "network.partitions": [],
         "network.ack.loss": 0.5, "budget.stall_events": 20_000,
-        "sender.retry_budget": {"ratio": 0.01, "burst": 1}}))
+        "sender.retry_budget": {"ratio": 0.01, "burst": 1}})
+    r = alosim.simulate(scenario)
     s = r.summary
     assert s["stopped_by"] == "stall" and s["unsettled"] == 4 and s["retries_suppressed"] > 0
-    note = stop_note(s, 20_000)
+    note = stop_note(s, scenario)
     assert "suppressed by sender.retry_budget" in note and "delivery_timeout or max_time" in note
     assert "max_attempts" not in note  # suppressed retries are not attempts: it would not help

@@ -71,6 +71,28 @@ def test_overrides_reach_pipeline_fields() -> None:
         ("broker: {overflow: reject-publish}", "overflow: reject-publish applies to a bounded queue"),
         ("broker: {max_length: 0}", "broker.max_length"),
         ("broker: {max_length: 3, overflow: reject-new}", "broker.overflow"),
+        # what real brokers and clients do, where it makes no sense
+        ("broker: {kind: log, reclaim: {interval: 1s}}", "broker: reclaim belongs to a queue"),
+        ("broker: {reclaim: {interval: 0}}", "broker.reclaim.interval"),
+        ("broker: {reclaim: {interval: 1s, jitter: 1}}", "broker.reclaim.jitter: expected true or false"),
+        ("broker: {reclaim: {interval: 1s, every: 1s}}", "broker.reclaim.every: unknown key"),
+        ("broker: {kind: log}\nconsumer: {pull: {batch: 10}}", "consumer.pull belongs to a queue's consumers"),
+        ("broker: {kind: log}\nconsumer: {start_delay: {dist: constant, value: 1ms}}",
+         "consumer.start_delay belongs to a queue's consumers"),
+        ("broker: {kind: log}\nconsumer: {lease_extension: {every: 1s}}",
+         "consumer.lease_extension belongs to a queue's consumers"),
+        ("broker: {visibility_timeout: 10s}\nconsumer: {lease_extension: {every: 10s}}",
+         "consumer.lease_extension.every: 10s is not shorter than broker.visibility_timeout (10s)"),
+        ("broker: {visibility_timeout: 10s}\nconsumer: {lease_extension: {every: 5s, max: 10s}}",
+         "consumer.lease_extension.max: 10s is not longer than broker.visibility_timeout"),
+        ("broker: {}\nconsumer: {ack: before-processing, lease_extension: {every: 5s}}",
+         "with ack: before-processing"),
+        ("broker: {}\nconsumer: {pull: {batch: 0}}", "consumer.pull.batch"),
+        ("broker: {}\nconsumer: {pull: {}}", "consumer.pull.batch"),
+        ("broker: {}\nconsumer: {start_delay: {dist: mixture, components: [{weight: 1, dist: uniform, "
+         "low: 1ms, high: soon}]}}", "consumer.start_delay.components.0.high: expected a duration"),
+        ("broker: {}\nconsumer: {processing: {dist: empirical, values: [1ms, x]}}",
+         "consumer.processing.values: expected a duration"),
     ],
 )
 def test_bad_pipelines_get_one_line_naming_the_field(text: str, expected: str) -> None:
@@ -80,3 +102,22 @@ def test_bad_pipelines_get_one_line_naming_the_field(text: str, expected: str) -
     assert message.startswith("f.yaml: ")
     assert expected in message
     assert "\n" not in message
+
+
+def test_a_queue_pipeline_without_the_new_behaviour_reads_as_before() -> None:
+    """Left out, reclaim, start_delay, lease_extension and pull are not recorded
+    (a run's resolved scenario is what it always was); set, they are."""
+    resolved = parse_scenario(PIPELINE).resolved()
+    assert "reclaim" not in resolved["broker"]
+    assert not {"start_delay", "lease_extension", "pull"} & set(resolved["consumer"])
+    full = parse_scenario(PIPELINE + """
+""").with_overrides({"broker.reclaim": {"interval": "50ms"},
+                     "consumer.start_delay": {"dist": "uniform", "low": "1ms", "high": "3ms"},
+                     "consumer.lease_extension": {"every": "1s", "max": "10s"},
+                     "consumer.pull": {"batch": 5}}).resolved()
+    assert full["broker"]["reclaim"] == {"interval": 0.05, "jitter": False}
+    assert full["consumer"]["lease_extension"] == {"every": 1.0, "max": 10.0}
+    assert full["consumer"]["pull"] == {"batch": 5}
+    assert full["consumer"]["start_delay"] == {"dist": "uniform", "low": 0.001, "high": 0.003}
+    log = parse_scenario("name: l\nmessages: 5\nbroker: {kind: log}\n").resolved()
+    assert "reclaim" not in log["broker"] and "pull" not in log["consumer"]
