@@ -83,6 +83,11 @@ def describe(annotation: Any, metadata: list[Any] | None = None) -> TypeText:
     if origin in (Union, types.UnionType):
         arms = [a for a in typing.get_args(annotation) if a is not type(None)]
         parts = [describe(a) for a in arms]
+        models = [m for p in parts for m in p.models]
+        if len(models) == len(arms) > 1 and all(m.__module__ == "alosim.dists" for m in models):
+            # A distribution: one of the dist kinds, each its own section.
+            names = ", ".join(f"[{_title(m).split('dist: ')[-1].rstrip(')')}](#{_anchor(m)})" for m in models)
+            parts = [TypeText(f"distribution ({names})", models=models)]
         text = TypeText(" or ".join(p.words for p in parts),
                         unit="; ".join(p.unit for p in parts if p.unit),
                         bounds=[b for p in parts for b in p.bounds] + _bounds(metadata),
