@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test conformance bench lab clean
+.PHONY: demo test conformance docs notebooks bench lab clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -15,8 +15,9 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)  ## run the default scenario
 	$(BIN)/alosim run scenarios/ack-lost.yaml
 
-test: $(STAMP)  ## the whole test suite on every core, then the conformance suite (real brokers) alone
+test: $(STAMP)  ## the whole test suite (the site in a browser too) on every core, then the conformance suite (real brokers) alone
 	tests/conformance/install-brokers.sh
+	bash scripts/ensure-chromium.sh
 	$(BIN)/python -m pytest -n auto --dist worksteal -m "not conformance"
 	$(BIN)/python -m pytest -m conformance tests/conformance
 
@@ -25,6 +26,12 @@ test: $(STAMP)  ## the whole test suite on every core, then the conformance suit
 conformance: $(STAMP)  ## only the conformance suite: alosim against NATS JetStream and Redis on loopback
 	tests/conformance/install-brokers.sh
 	$(BIN)/python -m pytest -m conformance tests/conformance
+
+docs: $(STAMP)  ## build the documentation site and serve it on http://127.0.0.1:8000
+	$(BIN)/mkdocs serve --strict --dev-addr 127.0.0.1:8000
+
+notebooks: $(STAMP)  ## execute every notebook and write its outputs in place (they are committed)
+	$(BIN)/python -m docsgen.notebooks
 
 bench: $(STAMP)  ## throughput benchmark against a one-process-per-message SimPy baseline
 	$(BIN)/python benchmarks/throughput.py

@@ -1,0 +1,120 @@
+"""Shown examples: the ``$ alosim ...`` commands of the documentation and the output
+shown under them, as the suite runs and compares them.
+
+**The format.** A fenced block of language ``text`` or ``console`` whose
+first line starts with ``$ alosim`` is an example. Each ``$ alosim ...`` line
+is a command; the lines under it, up to the next ``$`` line or the end of
+the block, are what it prints on standard output (progress bars and warnings
+go to standard error and are not compared; trailing blanks are ignored).
+Commands of one page run in order in one fresh folder that holds
+``scenarios/`` (the shipped ones), so a later command sees the results an
+earlier one wrote.
+
+**Eliding.** A line holding only ``...`` (indented or not) stands for any
+number of lines, none included: show the lines that matter and elide the
+rest. Everything shown must match exactly, in order.
+
+**Masks.** What changes from run to run without anything being wrong --
+and only that -- is masked, in the shown output and in the printed one alike,
+by the patterns of :data:`MASKS`: each match becomes ``<name>``. Add a mask
+here, never a tolerance in a page. The notebooks' committed outputs are
+compared through the same masks (:mod:`docsgen.notebooks`).
+"""
+
+from __future__ import annotations
+
+import re
+import shlex
+from dataclasses import dataclass
+from pathlib import Path
+
+#: Volatile parts of an output, by name: (pattern, what it stands for).
+MASKS: dict[str, tuple[re.Pattern[str], str]] = {
+    "wall": (re.compile(r"(?<=wall time)\s+\S+$|(?<=wall )\d[\d.,]*\s?(?:ms|s|min)\b|"
+                        r"\b\d[\d.,]*\s?(?:ms|s|min)(?= wall)|(?<=simulated in )\d[\d.,]*\s?(?:ms|s|min)\b",
+                        re.MULTILINE),
+             "wall-clock time: depends on the machine and its load"),
+    "address": (re.compile(r"\bat 0x[0-9a-f]+"), "where an object lives in memory (a notebook's repr)"),
+    "styler": (re.compile(r"\bT_[0-9a-f]{5}(?=[_\"\s])"), "the random id pandas gives a styled table"),
+    "date": (re.compile(r"\b\d{4}-\d\d-\d\d[ T]\d\d:\d\d(?::\d\d(?:\.\d+)?)?(?:Z|[+-]\d\d:?\d\d)?"),
+             "the date and time a result was written"),
+    "tmp": (re.compile(r"/tmp/\S+"), "a path under the temporary folder (also the folder the commands run in)"),
+}
+
+_FENCE = re.compile(r"^(?P<indent> *)(?P<fence>`{3,})(?P<lang>[\w-]*)[^\n]*\n(?P<body>.*?)^(?P=indent)(?P=fence)[ \t]*$",
+                    re.MULTILINE | re.DOTALL)
+_ELIDE = re.compile(r"^\s*(?:\.\.\.|…)\s*$")
+
+
+@dataclass(frozen=True)
+class Example:
+    """One shown command, the output shown under it, and where it is shown."""
+
+    page: str
+    line: int
+    command: str
+    shown: str
+
+    @property
+    def args(self) -> list[str]:
+        """The command's arguments, after ``alosim``."""
+        words = shlex.split(self.command)
+        assert words[0] == "alosim", self.command
+        return words[1:]
+
+
+def examples(path: Path, root: Path) -> list[Example]:
+    """The shown examples of one Markdown page, in page order."""
+    text = path.read_text(encoding="utf-8")
+    page = str(path.relative_to(root))
+    found: list[Example] = []
+    for block in _FENCE.finditer(text):
+        if block.group("lang") not in ("text", "console"):
+            continue
+        lines = [line[len(block.group("indent")):] for line in block.group("body").splitlines()]
+        if not lines or not lines[0].startswith("$ alosim"):
+            continue
+        first_line = text.count("\n", 0, block.start("body")) + 1
+        starts = [i for i, line in enumerate(lines) if line.startswith("$ ")]
+        for i, end in zip(starts, [*starts[1:], len(lines)]):
+            found.append(Example(page, first_line + i, lines[i][2:].strip(), "\n".join(lines[i + 1:end])))
+    return found
+
+
+def mask(text: str, tmp: Path | None = None) -> list[str]:
+    """``text`` as lines with every volatile part masked and trailing blanks removed."""
+    if tmp is not None:
+        text = re.sub(re.escape(str(tmp)) + r"\S*", "<tmp>", text)
+    for name, (pattern, _) in MASKS.items():
+        text = pattern.sub(f"<{name}>", text)
+    lines = [line.rstrip() for line in text.splitlines()]
+    while lines and not lines[-1]:
+        lines.pop()
+    return lines
+
+
+def mismatch(shown: list[str], printed: list[str]) -> str | None:
+    """Why ``printed`` does not match ``shown`` (with its elisions), or None if it does."""
+    segments: list[list[str]] = [[]]
+    for line in shown:
+        if _ELIDE.match(line):
+            segments.append([])
+        else:
+            segments[-1].append(line)
+    anchored_start, anchored_end = bool(segments[0]) or len(segments) == 1, bool(segments[-1])
+    position = 0
+    for k, segment in enumerate(segments):
+        if not segment:
+            continue
+        if k == 0 and anchored_start:
+            at = 0 if printed[:len(segment)] == segment else -1
+        else:
+            at = next((i for i in range(position, len(printed) - len(segment) + 1)
+                       if printed[i:i + len(segment)] == segment), -1)
+        if at < 0:
+            return (f"these shown lines are not printed (in this order, after line {position}):\n"
+                    + "\n".join(segment))
+        position = at + len(segment)
+    if anchored_end and position != len(printed):
+        return "printed more after the last shown line:\n" + "\n".join(printed[position:position + 10])
+    return None
