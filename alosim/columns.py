@@ -37,7 +37,7 @@ SHAPES: tuple[str, ...] = ("single-hop", "queue pipeline", "log pipeline")
 #: What :func:`alosim.simulate.simulate` adds to every summary itself.
 RUN_COLUMNS: tuple[str, ...] = ("scenario", "semantics", "seed", "fingerprint", "events", "sim_time_s",
                                 "stopped_by", "duplicate_deliveries_per_message",
-                                "transmissions_per_message")
+                                "transmissions_per_message", "stall_cause", "stall_cause_count")
 #: What :func:`alosim.overload.summary_columns` adds to a single hop's summary.
 SINGLE_HOP_COLUMNS: tuple[str, ...] = ("duplicate_work_fraction", "recovered", "recovery_time_s",
                                        "offered_per_s", "goodput_per_s", "throughput_per_s")
