@@ -502,13 +502,18 @@ def _build() -> dict[str, Figure]:
 #: Every figure, by column name, in the order a printout lists them.
 FIGURES: dict[str, Figure] = _build()
 
-#: Figures a sweep's run table derives from the summary (:mod:`alosim.store`).
+#: Figures derived from the summary: by a sweep's run table (:mod:`alosim.store`), or quoted
+#: by a scenario's description and ``expect:`` block (:data:`alosim.columns.DERIVED`).
 DERIVED: dict[str, Figure] = {
     "duplicate_processing_per_message": Figure(
         "duplicate_processing_per_message", "duplicate processing", "duplicate processing / messages", "ratio",
         "per message", SHAPES, "outcome", {}, "duplicate processing per message"),
     "lost_per_message": Figure("lost_per_message", "lost", "lost / messages", "ratio", "per message", SHAPES,
                                "outcome", {}, "lost per message"),
+    "data_loss_rate": Figure("data_loss_rate", "data packets lost", "data packets lost / transmissions", "ratio",
+                             "fraction", SHAPES, "traffic", {}, "Gilbert-Elliott loss rate"),
+    "ack_loss_rate": Figure("ack_loss_rate", "acks lost", "acks lost / acks sent", "ratio", "fraction", SHAPES,
+                            "traffic", {}, "Gilbert-Elliott loss rate"),
 }
 
 

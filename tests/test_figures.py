@@ -114,3 +114,10 @@ def test_the_columns_a_configuration_adds_have_figures_too():
     # A failed identity of alosim's books is a column only when it fails: named by pattern.
     assert figures.figure("check_books_deliveries").kind == "verdict"
     assert figures.figure("books_deliveries").section == "guarantees"
+
+
+def test_every_column_a_shape_may_report_has_a_figure():
+    from alosim import columns
+
+    for shape in columns.SHAPES:
+        assert figures.unregistered(sorted(columns.summary_columns(shape))) == [], shape
