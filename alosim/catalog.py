@@ -77,9 +77,45 @@ def _run_entry(folder: Path) -> Entry:
     if manifest is None:
         return _damaged("run", folder, RUN_MANIFEST_FILE, problem)
     verdict = "ok" if manifest.get("ok", True) else "guarantee violated"
+    what = "; ".join(filter(None, [f"seed {manifest['seed']}", _headline(folder / "summary.csv")]))
     return Entry("run", folder, manifest["scenario"],
                  manifest.get("written_at") or _mtime(folder / RUN_MANIFEST_FILE),
-                 f"seed {manifest['seed']}", verdict, manifest.get("command") or "-")
+                 what, verdict, manifest.get("command") or "-")
+
+
+#: How many headline figures of its shape a run's entry shows.
+HEADLINE_FIGURES = 3
+
+
+def _headline(path: Path) -> str:
+    """The first headline figures of a stored run's shape (:mod:`alosim.figures`), as
+    ``duplicate processing 0, lost 0, ...``; '' when its summary cannot be read."""
+    import csv
+    import io
+
+    from alosim.figures import LOG, QUEUE, SINGLE_HOP, headlines
+    from alosim.stored import Stored, read_text
+
+    try:
+        text = read_text(path, Stored("a run summary", 1 << 20))
+        row = next(csv.DictReader(io.StringIO(text)), None)
+    except (OSError, ValueError, csv.Error, ResultsError):
+        return ""
+    if not row:
+        return ""
+    shape = LOG if "log_records_appended" in row else QUEUE if "publishes_accepted" in row else SINGLE_HOP
+    shown = []
+    for fig in headlines(shape, row)[:HEADLINE_FIGURES]:
+        cell = row[fig.name]
+        try:
+            value: Any = int(cell)
+        except ValueError:
+            try:
+                value = float(cell)
+            except ValueError:
+                continue
+        shown.append(f"{fig.header()} {fig.format(value)}")
+    return ", ".join(shown)
 
 
 def _history(folder: Path) -> tuple[list[dict[str, Any]], str]:

@@ -8,7 +8,6 @@ naming the file and the field, with exit status 2 and nothing written.
 from __future__ import annotations
 
 import json
-import math
 import os
 import signal
 import sys
@@ -69,6 +68,17 @@ def _friendly(func: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
+def _load(file: Path, overrides: Sequence[str] = ()) -> Scenario:
+    """Load a scenario with its ``--set`` options, and say on standard error how a bare number
+    given to a duration field was read when it is likely a mistake (seconds, not milliseconds)."""
+    from alosim.fieldunits import override_values, suspicious_durations
+
+    scenario = load_scenario(file, overrides)
+    for warning in suspicious_durations(override_values(overrides), scenario):
+        _echo(f"alosim: warning: {printable(warning)}", err=True)
+    return scenario
+
+
 _seed_option = click.option("--seed", type=click.IntRange(min=0), default=None,
                             help="Override the scenario's seed.")
 _set_option = click.option("--set", "overrides", multiple=True, metavar="PATH=VALUE",
@@ -117,7 +127,7 @@ def run(file: Path, seed: int | None, out: Path, overrides: Sequence[str], no_pl
     from alosim.results import prepare_out, write_run
     from alosim.simulate import simulate
 
-    scenario = load_scenario(file, overrides).with_seed(seed)
+    scenario = _load(file, overrides).with_seed(seed)
     if scenario.sweep is not None:
         _echo(f"alosim: note: {printable(file)} has a sweep section; 'alosim run' runs only its "
                    f"base point. To run the sweep: alosim sweep {printable(file)}", err=True)
@@ -127,16 +137,11 @@ def run(file: Path, seed: int | None, out: Path, overrides: Sequence[str], no_pl
     with _progress(scenario) as progress:
         result = simulate(scenario, progress=progress)
     folder = write_run(result, out, plot=not no_plot, command=_command())
-    _echo(format_summary(scenario, result.summary, result.wall_time_s))
+    verdict = None
     if scenario.broker is None:
-        verdict = result.recovery()
-        if verdict.trigger is not None:
-            summary = result.summary
-            work = summary["duplicate_work_fraction"]
-            _echo(f"overload: goodput {summary['goodput_per_s']:.4g}/s of an offered "
-                       f"{summary['offered_per_s']:.4g}/s; duplicate work "
-                       + ("-" if work is None else f"{work:.1%}") + " of all processing")
-            _echo(verdict.describe())
+        found = result.recovery()
+        verdict = found.describe() if found.trigger is not None else None
+    _echo(format_summary(scenario, result.summary, result.wall_time_s, verdict=verdict))
     theory_lines = theory.format_theory(theory.compare(scenario, result.summary, result.series))
     if theory_lines:
         _echo(theory_lines)
@@ -215,12 +220,13 @@ def fingerprint(file: Path, seed: int | None, overrides: Sequence[str]) -> None:
 
 @cli.command()
 @click.argument("files", nargs=-1, required=True, type=click.Path(path_type=Path))
-def validate(files: Sequence[Path]) -> None:
-    """Check scenario FILES; print one line per file."""
+@_set_option
+def validate(files: Sequence[Path], overrides: Sequence[str]) -> None:
+    """Check scenario FILES (with any --set applied to each); print one line per file."""
     bad = 0
     for file in files:
         try:
-            scenario = load_scenario(file)
+            scenario = _load(file, overrides)
         except ScenarioError as exc:
             bad += 1
             _print_error(str(exc))
@@ -346,7 +352,7 @@ def sweep(file: Path, jobs: int | None, executor_kind: str | None, scheduler: st
 
     from alosim.results import prepare_out
 
-    plan = expand(load_scenario(file, overrides))
+    plan = expand(_load(file, overrides))
     prepare_out(out, plan.name)  # before starting any worker: a bad --out costs nothing
     kind = executor_kind or ("dask" if scheduler else "local")
     _echo(describe(plan))
@@ -361,7 +367,9 @@ def sweep(file: Path, jobs: int | None, executor_kind: str | None, scheduler: st
     except ExecutorError as exc:
         _fail(str(exc))
     data = load_sweep(outcome.folder)
-    _echo(format_sweep_table(aggregate(data.runs), data.parameters))
+    from alosim.printout import shape_of
+
+    _echo(format_sweep_table(aggregate(data.runs), data.parameters, shape=shape_of(plan.scenario)))
     _echo(f"\nruns: {outcome.total} ({outcome.reused} stored before, {outcome.computed} computed, "
                f"{outcome.errors} failed)")
     if outcome.errors:
@@ -370,7 +378,13 @@ def sweep(file: Path, jobs: int | None, executor_kind: str | None, scheduler: st
                    f"{printable(failed['error'])}")
     _echo(f"results: {printable(_shown(outcome.folder))}")
     if not no_plot:
-        for path in plotting.write_sweep_plots(data, plots_folder(outcome.folder)):
+        drawn = plotting.write_sweep_plots(data, plots_folder(outcome.folder))
+        if not drawn:  # no dedicated plot fits: a figure against the sweep's own axes
+            drawn = _figure_plot(data, plots_folder(outcome.folder))
+        if not drawn:
+            _echo("plot: none fits this sweep (alosim plot FOLDER --x PATH --y FIGURE draws any figure "
+                       "against a numeric swept path)")
+        for path in drawn:
             if path.suffix == ".png":
                 _echo(f"plot: {printable(path)}")
 
@@ -401,7 +415,7 @@ def explore(file: Path, runs: int, seed: int, jobs: int | None, executor_kind: s
     from alosim.executors import ExecutorError, make_executor
     from alosim.results import prepare_out
 
-    scenario = load_scenario(file, overrides)
+    scenario = _load(file, overrides)
     exploring.check_vary(scenario, exploring.explore_of(scenario))
     exploring.check_crashes(scenario, exploring.explore_of(scenario), exact=False)
     prepare_out(out, scenario.name)  # before starting any worker: a bad --out costs nothing
@@ -472,15 +486,27 @@ def _lines(text: str) -> str:
      "overload"]),
     help="Which plot (repeatable; default: every plot that fits the sweep). 'overload' draws "
     "one run (RESULTS is its folder): queue length and goodput around its slowdown.")
+@click.option("--x", "x", metavar="PATH", default=None,
+              help="Draw a figure against this swept path (with --y).")
+@click.option("--y", "y", metavar="FIGURE", default=None,
+              help="The figure to draw against --x: any registered figure the sweep holds, "
+              "e.g. duplicate_effects_per_message.")
+@click.option("--by", "by", metavar="PATH", default=None, help="One line per value of this swept path.")
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Folder for the PNG and SVG files (default: RESULTS/plots).")
 @click.option("--sweep", "which", metavar="NAME", default=None,
               help="Which sweep, when RESULTS holds several: its folder name or a part only it "
               "contains (default: the most recent).")
 @_friendly
-def plot(results: Path, kinds: Sequence[str], out: Path | None, which: str | None) -> None:
+def plot(results: Path, kinds: Sequence[str], x: str | None, y: str | None, by: str | None,
+         out: Path | None, which: str | None) -> None:
     """Draw the comparison plots of the sweep results in RESULTS (or, with --kind
-    overload, the overload picture of the run whose folder is RESULTS)."""
+    overload, the overload picture of the run whose folder is RESULTS).
+
+    With --x PATH --y FIGURE [--by PATH], draw any figure of the sweep against any swept
+    path, with 95 % intervals and the closed form where one applies. Given one run's
+    folder without --kind, list the plots that run has.
+    """
     from alosim import plots as plotting
     from alosim.store import load_sweep, plots_folder
 
@@ -492,54 +518,141 @@ def plot(results: Path, kinds: Sequence[str], out: Path | None, which: str | Non
         for path in write_overload_plot(results, out or results / "plots"):
             _echo(printable(path))
         return
+    if (results / "summary.csv").is_file() and not kinds and x is None:
+        _echo(_run_plots(results))
+        return
+    if (x is None) != (y is None):
+        _fail("--x and --y go together: --x a swept path, --y a figure (--by optional)")
+    if by is not None and x is None:
+        _fail("--by needs --x and --y")
 
     data = load_sweep(results, which,
                       note=lambda message: _echo(f"alosim: note: {printable(message)}", err=True))
+    assert data.folder is not None
+    folder = out or plots_folder(data.folder)
+    if x is not None and y is not None:
+        for path in _figure_plot(data, folder, x, y, by, required=True):
+            _echo(printable(path))
+        return
     if not kinds:
         kinds = [k for k in plotting.PLOT_KINDS if plotting.unfit_reason(k, data) is None]
         if not kinds:
-            reasons = "; ".join(f"{k}: {plotting.unfit_reason(k, data)}" for k in plotting.PLOT_KINDS)
-            _fail(f"{data.folder}: no plot fits this sweep ({reasons})")
-    assert data.folder is not None
-    for path in plotting.write_sweep_plots(data, out or plots_folder(data.folder), kinds):
+            drawn = _figure_plot(data, folder)
+            if not drawn:
+                reasons = "; ".join(f"{k}: {plotting.unfit_reason(k, data)}" for k in plotting.PLOT_KINDS)
+                _fail(f"{data.folder}: no plot fits this sweep ({reasons})")
+            for path in drawn:
+                _echo(printable(path))
+            return
+    for path in plotting.write_sweep_plots(data, folder, kinds):
         _echo(printable(path))
 
 
-# (measure, header in two lines, is a count): words as the run summary has them.
-_SWEEP_COLUMNS: list[tuple[str, tuple[str, str], bool]] = [
-    ("duplicate_deliveries_per_message", ("duplicate deliveries", "per message"), False),
-    ("duplicate_processing_per_message", ("duplicate processing", "per message"), False),
-    ("lost_per_message", ("lost", "per message"), False),
-    ("delivery_latency_p99_s", ("create -> processed", "p99 (s)"), False),
-    ("dedup_entries_peak", ("dedup store", "entries, peak"), True),
-]
+def _run_plots(folder: Path) -> str:
+    """What ``alosim plot`` can draw of one run's folder, as lines to print."""
+    from alosim.overload import last_slowdown_end
+    from alosim.scenario import ScenarioError, load_scenario
+
+    lines = [f"{printable(folder)} is one run; plots of it:",
+             f"  growth    dedup store and messages over time: {printable(folder / 'growth.png')} "
+             "(drawn by alosim run unless --no-plot)"]
+    try:
+        scenario: Scenario | None = load_scenario(folder / "scenario.yaml")
+    except ScenarioError:
+        scenario = None
+    if scenario is not None and scenario.broker is None and last_slowdown_end(scenario) is not None:
+        lines.append(f"  overload  queue length and goodput around its slowdown: "
+                     f"alosim plot {printable(folder)} --kind overload")
+    else:
+        lines.append("  (overload: only a single hop with a scheduled pause or slow-down has one)")
+    lines.append("  a sweep has more: alosim plot SWEEP_FOLDER [--kind ...] or --x PATH --y FIGURE")
+    return "\n".join(lines)
 
 
-def format_sweep_table(agg: Any, parameters: Sequence[str], confidence: float = 0.95) -> str:
-    """One line per point: its parameters, runs, and mean ± CI half-width of key measures."""
-    from alosim.store import value_text
+def _figure_plot(data: Any, folder: Path, x: str | None = None, y: str | None = None, by: str | None = None,
+                 required: bool = False) -> list[Path]:
+    """Draw figure ``y`` against swept path ``x`` (default: a sensible choice from the sweep's
+    own axes) into ``folder`` as PNG and SVG; [] when nothing fits and nothing was required."""
+    from alosim import plots as plotting
+    from alosim.files import check_writable, ensure_folder
+    from alosim.plots_figure import PlotChoiceError, default_choice, figure_against
+    from alosim.printout import shape_of
 
-    shown = [(m, label, count) for m, label, count in _SWEEP_COLUMNS if f"{m}_mean" in agg]
-    top = ["" for _ in parameters] + [""] + [label[0] for _, label, _ in shown]
-    header = [*parameters, "runs", *(label[1] for _, label, _ in shown)]
+    scenarios = plotting.point_scenarios(data)
+    first = next(iter(scenarios.values())) if scenarios else None
+    if x is None or y is None:
+        choice = default_choice(data.runs, shape_of(first) if first is not None else "single-hop")
+        if choice is None:
+            return []
+        x, y, by = choice
+    try:
+        fig = figure_against(data.runs, x, y, by=by, scenarios=scenarios,
+                             name=first.name if first is not None else "")
+    except PlotChoiceError as exc:
+        if required:
+            _fail(f"{data.folder}: {exc}")
+        return []
+    target = ensure_folder(Path(folder))
+    check_writable(target)
+    stem = f"{y}-vs-{x}" + (f"-by-{by}" if by else "")
+    written = []
+    for suffix in (".png", ".svg"):
+        path = target / f"{stem}{suffix}"
+        plotting.save(fig, path)
+        written.append(path)
+    return written
+
+
+def format_sweep_table(agg: Any, parameters: Sequence[str], confidence: float = 0.95,
+                       shape: str = "single-hop") -> str:
+    """One line per point: its parameters (with their units), runs, and mean ± CI half-width
+    of the headline figures of the sweep's ``shape`` (:mod:`alosim.figures`)."""
+    from alosim.figures import figure, sweep_columns
+
+    shown = [name for name in sweep_columns(shape) if f"{name}_mean" in agg]
+    # A figure that is zero at every point, and only shown when it happens, says nothing.
+    shown = [name for name in shown if not (figure(name).if_nonzero  # type: ignore[union-attr]
+                                            and not agg[f"{name}_mean"].fillna(0).any())]
+    figs = [figure(name) for name in shown]
+    top = ["" for _ in parameters] + [""] + [f.label for f in figs]  # type: ignore[union-attr]
+    header = [*parameters, "runs", *(f"({f.unit})" if f.header() != f.label else ""  # type: ignore[union-attr]
+                                     for f in figs)]
     rows = []
     for _, row in agg.iterrows():
-        cells = [printable(value_text(row[p])) for p in parameters] + [str(row["runs"])]
-        for m, _, count in shown:
-            mean, high = row[f"{m}_mean"], row[f"{m}_ci_high"]
+        cells = [_setting_cell(p, row[p]) for p in parameters] + [f"{int(row['runs']):,}"]
+        for name, fig in zip(shown, figs):
+            mean, high = row[f"{name}_mean"], row[f"{name}_ci_high"]
             half = high - mean
             if mean != mean:
                 cells.append("-")
-            elif count:
-                cells.append(f"{mean:,.0f}" + ("" if half != half else f" ± {half:,.0f}"))
-            else:
-                cells.append(f"{mean:.4g}" + ("" if half != half else f" ± {half:.2g}"))
+                continue
+            text = fig.format(mean)  # type: ignore[union-attr]
+            if half == half:
+                kind = fig.kind  # type: ignore[union-attr]
+                text += " ± " + (fig.format(half) if kind in ("duration", "count", "bytes")  # type: ignore[union-attr]
+                                 else f"{half:.2g}")
+            cells.append(text)
         rows.append(cells)
     widths = [max(len(str(c)) for c in column) for column in zip(top, header, *rows)]
     lines = [_interval_legend([int(n) for n in agg["runs"]], confidence)]
     lines += ["  ".join(f"{c:>{w}}" for c, w in zip(cells, widths)).rstrip()
               for cells in [top, header, *rows]]
     return join_lines(lines)
+
+
+def _setting_cell(path: str, value: Any) -> str:
+    """A swept value in the sweep table: a number with the unit of its field (``30 s``,
+    ``200/s``), anything else as a scenario file writes it (``null``, ``true``, text)."""
+    from alosim.fieldunits import format_setting
+    from alosim.store import value_text
+
+    import numbers
+
+    import numpy as np
+
+    if isinstance(value, numbers.Real) and not isinstance(value, (bool, np.bool_)) and value == value:
+        return printable(format_setting(path, float(value) if isinstance(value, float) else int(value)))
+    return printable(value_text(value))
 
 
 def _interval_legend(runs: Sequence[int], confidence: float) -> str:
@@ -563,14 +676,20 @@ def _interval_legend(runs: Sequence[int], confidence: float) -> str:
 @_set_option
 @click.option("--replications", "-n", type=click.IntRange(min=1, max=10_000), default=1, show_default=True,
               help="Run every scenario with N seeds and give each difference a paired t interval.")
+@click.option("--all", "every", is_flag=True,
+              help="Show every row (default: the headline rows and those that differ).")
 @_friendly
 def compare_command(inputs: Sequence[Path], variants: Sequence[str], seed: int | None,
-                    overrides: Sequence[str], replications: int) -> None:
+                    overrides: Sequence[str], replications: int, every: bool) -> None:
     """Compare scenario files or stored runs side by side, with the differences.
 
     Scenarios run with the same seed (common random numbers); each INPUT is a
     scenario file or a run's results folder. The first input is the baseline.
+    The table shows the headline rows of the first input's shape and the rows
+    that differ (--all: every row), in blocks of columns that fit the terminal.
     """
+    import shutil
+
     from alosim import compare as comparing
 
     items: list[comparing.Input] = []
@@ -578,7 +697,7 @@ def compare_command(inputs: Sequence[Path], variants: Sequence[str], seed: int |
         if path.is_dir():
             items.append(comparing.stored_run(path))
         else:
-            scenario = load_scenario(path, overrides)
+            scenario = _load(path, overrides)
             items.append(comparing.Input(scenario.name, scenario=scenario))
     base = items[0].scenario
     for variant in variants:
@@ -586,7 +705,7 @@ def compare_command(inputs: Sequence[Path], variants: Sequence[str], seed: int |
             _fail("--with changes the first input, which must then be a scenario file")
         assert base is not None
         changes = _split_variant(variant)
-        scenario = load_scenario(inputs[0], [*overrides, *changes])
+        scenario = _load(inputs[0], [*overrides, *changes])
         short = ",".join(f"{c.partition('=')[0].rpartition('.')[2]}={c.partition('=')[2]}" for c in changes)
         items.append(comparing.Input(f"{scenario.name} [{short}]", scenario=scenario))
     if len(items) < 2:
@@ -601,7 +720,8 @@ def compare_command(inputs: Sequence[Path], variants: Sequence[str], seed: int |
         result = comparing.compare(items, seed=seed, replications=replications)
     except comparing.CompareError as exc:
         _fail(str(exc))
-    _echo(comparing.format_comparison(result))
+    width = max(60, shutil.get_terminal_size((100, 24)).columns)
+    _echo(comparing.format_comparison(result, every=every, width=width))
 
 
 def _split_variant(variant: str) -> list[str]:
@@ -635,290 +755,7 @@ def results(folder: Path) -> None:
 
 # -- the summary table ---------------------------------------------------------
 
-_BACKLOG = "sender backlog (create -> first send)"
-
-
-def _backlog_title(scenario: Scenario) -> str:
-    """The backlog section's title, with what can hold a created message back in this
-    scenario: only open-loop arrivals behind a window wait (a closed loop creates a message
-    when it can send it; without a window it is sent at once), and a crashed sender with a
-    durable outbox keeps those waiting until its restart (no message arrives meanwhile)."""
-    sender = scenario.sender
-    waits = []
-    if sender.rate is not None and sender.window is not None:
-        waits.append("window room")
-        if sender.durable_outbox and any(f.kind == "crash" and f.target.startswith("sender")
-                                         for f in scenario.faults):
-            waits.append("a crashed sender's restart")
-    return _BACKLOG if not waits else f"{_BACKLOG[:-1]}: waiting for {' or '.join(waits)})"
-
-
-_SECTIONS: list[tuple[str, list[tuple[str, str]]]] = [
-    ("traffic", [
-        ("messages", "messages created"),
-        ("transmissions", "transmissions"),
-        ("transmissions_per_message", "  per message"),
-        ("retransmissions", "retransmissions"),
-        ("spurious_retransmissions", "  spurious (already delivered)"),
-        ("data_lost", "data packets lost"),
-        ("acks_lost", "acks lost"),
-    ]),
-    ("outcome", [
-        ("deliveries", "deliveries (arrivals)"),
-        ("duplicate_deliveries", "duplicate deliveries"),
-        ("duplicate_deliveries_per_message", "  per message"),
-        ("duplicates_detected", "duplicates caught by dedup"),
-        ("duplicate_processing", "duplicate processing"),
-        ("lost", "lost (never processed)"),
-        ("gave_up", "sender gave up"),
-        ("abandoned", "abandoned in a sender crash"),
-        ("unsettled", "unsettled at end"),
-    ]),
-    ("latency", [
-        ("delivery_latency_p50_s", "create -> processed p50"),
-        ("delivery_latency_p99_s", "create -> processed p99"),
-        ("delivery_latency_max_s", "create -> processed max"),
-        ("ack_latency_p50_s", "send -> ack p50"),
-        ("ack_latency_p99_s", "send -> ack p99"),
-        ("ack_latency_max_s", "send -> ack max"),
-    ]),
-    (_BACKLOG, [
-        ("outbox_wait_p50_s", "outbox wait p50"),
-        ("outbox_wait_p95_s", "outbox wait p95"),
-        ("outbox_wait_p99_s", "outbox wait p99"),
-        ("outbox_wait_max_s", "outbox wait max"),
-        ("outbox_wait_mean_s", "outbox wait mean"),
-    ]),
-    ("dedup store", [
-        ("dedup_entries_peak", "entries, peak"),
-        ("dedup_entries_final", "entries, final"),
-        ("dedup_bytes_peak", "bytes, peak"),
-    ]),
-    ("run", [
-        ("events", "simulation events"),
-        ("sim_time_s", "simulated time"),
-        ("seed", "seed"),
-        ("fingerprint", "fingerprint"),
-    ]),
-]
-
-
-_IF_NONZERO: list[tuple[str, str]] = [
-    ("network_duplicates", "duplicated by the network"),
-    ("partition_drops", "dropped by partitions"),
-    ("crashes", "crashes"),
-    ("data_dropped_while_down", "data dropped, receiver down"),
-    ("acks_dropped_while_down", "acks dropped, sender down"),
-    ("dropped_in_crash", "lost in a crash (queued)"),
-    ("false_positive_drops", "new messages dropped as dups"),
-    ("stale_drops", "given-up copies dropped (seq)"),
-    ("acks_in_flight", "acks still travelling at end"),
-    ("slowdowns", "receiver pauses, slow-downs"),
-    ("queued", "waited for a worker"),
-    ("queue_dropped", "dropped by a full queue"),
-    ("queue_rejected", "rejected by full queue (nack)"),
-    ("queue_evicted", "evicted from full queue"),
-    ("nacks_received", "negative acks acted on"),
-    ("nacks_in_flight", "nacks still travelling at end"),
-]
-
-
-# The receiver's overload mitigations: their columns exist when the scenario
-# turns them on, and are then shown even when 0 (the mitigation had nothing to do).
-_RECEIVER_MITIGATIONS: list[tuple[str, str]] = [
-    ("arrival_duplicates_dropped", "duplicates dropped on arrival"),
-    ("arrival_duplicates_reacked", "  of which acked again"),
-    ("expired_discarded", "expired copies discarded"),
-]
-
-# The sender's overload mitigations: shown whenever configured (their columns
-# exist only then), zero included -- "the budget never refused" is a result.
-_SENDER_MITIGATIONS: list[tuple[str, str]] = [
-    ("retries_suppressed", "retries suppressed (budget)"),
-    ("breaker_opened", "breaker opened"),
-    ("short_circuited", "held by an open breaker"),
-]
-
-
-def _fmt(key: str, value: Any) -> str:
-    if isinstance(value, bool):
-        return "yes" if value else "NO"
-    if isinstance(value, float):
-        if math.isnan(value):
-            return "-"
-        if key.endswith("_s"):
-            from alosim.units import format_duration
-
-            return format_duration(value)
-        return f"{value:.4f}"
-    if isinstance(value, int):
-        return f"{value:,}"
-    return str(value)
-
-
-def format_summary(scenario: Scenario, summary: dict[str, Any], wall_time_s: float) -> str:
-    lines = [f"{scenario.name}  ({scenario.semantics}, seed {summary['seed']})"]
-    for title, rows in _SECTIONS:
-        # A summary stored by an older alosim may lack a column: show what it has.
-        present = [(key, label) for key, label in rows if key in summary]
-        if not present:
-            continue
-        if title == _BACKLOG:
-            title = _backlog_title(scenario)
-        lines.append(f"  {title}")
-        for key, label in present:
-            lines.append(f"    {label:<30} {_fmt(key, summary[key]):>18}")
-    extras = [(key, label) for key, label in _IF_NONZERO if summary.get(key)]
-    if extras:
-        lines.append("  network and faults")
-        for key, label in extras:
-            lines.append(f"    {label:<30} {_fmt(key, summary[key]):>18}")
-    for side, listed in (("sender", _SENDER_MITIGATIONS), ("receiver", _RECEIVER_MITIGATIONS)):
-        mitigations = [(key, label) for key, label in listed if key in summary]
-        if mitigations:
-            lines.append(f"  {side} mitigations")
-            for key, label in mitigations:
-                lines.append(f"    {label:<30} {_fmt(key, summary[key]):>18}")
-    if "publishes_accepted" in summary:
-        lines.extend(_pipeline_lines(summary))
-    if "log_records_appended" in summary:
-        lines.extend(_log_lines(summary))
-    names = _cause_names()
-    lines += _cause_lines("duplicates processed, by cause", summary, names.duplicates)
-    lines += _cause_lines("losses, by cause", summary, names.losses)
-    lines.append("  guarantees")
-    for key, value in summary.items():
-        if key.startswith("check_"):
-            lines.append(f"    {key[6:].replace('_', ' '):<30} {_fmt(key, value):>18}")
-    lines.append(f"    {'wall time':<30} {wall_time_s:>17.2f}s")
-    return join_lines(lines)
-
-
-_PIPELINE_SECTIONS: list[tuple[str, list[tuple[str, str]]]] = [
-    ("publish hop (producer -> broker)", [
-        ("publishes_accepted", "publishes accepted"),
-        ("publish_duplicates_caught", "caught by the broker's store"),
-        ("publishes_dropped_while_down", "dropped, broker down"),
-        ("broker_publishes_rejected", "refused, queue full (nacked)"),
-    ]),
-    ("consume hop (broker -> consumers)", [
-        ("consume_deliveries", "deliveries"),
-        ("consume_redeliveries", "redeliveries"),
-        ("redeliveries_per_message", "  per message"),
-        ("lease_expiries", "leases expired"),
-        ("nacks", "nacks"),
-        ("consume_data_lost", "deliveries lost"),
-        ("consumer_acks_lost", "consumer acks lost"),
-        ("consumer_duplicates_caught", "caught by the consumer's store"),
-        ("consumer_dropped_in_crash", "lost in a consumer crash"),
-        ("dead_lettered", "dead-lettered"),
-    ]),
-    ("broker and stores", [
-        ("broker_ready_peak", "ready, peak"),
-        ("broker_overflow_dropped", "dropped, queue full (head)"),
-        ("broker_in_flight_peak", "in flight, peak"),
-        ("broker_store_entries_peak", "broker store entries, peak"),
-        ("consumer_store_entries_peak", "consumer store entries, peak"),
-        ("consume_latency_p50_s", "accepted -> processed p50"),
-        ("consume_latency_p99_s", "accepted -> processed p99"),
-    ]),
-]
-
-
-def _pipeline_lines(summary: dict[str, Any]) -> list[str]:
-    """The pipeline's columns, per hop, and its duplicate effects by (hop, cause)."""
-    from alosim.observe_pipeline import BOUNDED_QUEUE_COLUMNS
-
-    lines = []
-    for title, rows in _PIPELINE_SECTIONS:
-        lines.append(f"  {title}")
-        for key, label in rows:
-            if key in BOUNDED_QUEUE_COLUMNS and key not in summary:
-                continue  # an unbounded queue drops and refuses nothing
-            lines.append(f"    {label:<30} {_fmt(key, summary.get(key, 0)):>18}")
-    lines += _cause_lines("duplicate effects, by hop and cause", summary, _cause_names().hop_duplicates)
-    return lines
-
-
-class _CauseNames(NamedTuple):
-    """The cause columns of :mod:`alosim.guarantees`' registry, each with its printed name."""
-
-    duplicates: dict[str, str]  # a single hop's duplicates_<cause>
-    hop_duplicates: dict[str, str]  # a pipeline's duplicates_<hop>_<cause>, named "hop: cause"
-    losses: dict[str, str]  # lost_<cause>, every shape's
-    order: dict[str, str]  # a log's <cause>, out of key or partition order
-
-
-#: The hops a pipeline's duplicate causes are charged to (the registry's cause prefixes).
-_HOPS = ("publish", "consume")
-
-
-def _cause_names() -> _CauseNames:
-    """Every cause column the registry of causes knows (:mod:`alosim.guarantees`), named."""
-    from alosim.guarantees import DUPLICATES, KEY_ORDER, LOSSES
-
-    duplicates: dict[str, str] = {}
-    hops: dict[str, str] = {}
-    for cause, column in zip(DUPLICATES.causes, DUPLICATES.columns()):
-        hop, _, rest = cause.partition("_")
-        if hop in _HOPS:
-            hops[column] = f"{hop}: {rest.replace('_', ' ')}"
-        else:
-            duplicates[column] = cause.replace("_", " ")
-    return _CauseNames(duplicates, hops,
-                       {column: cause.replace("_", " ") for cause, column in zip(LOSSES.causes, LOSSES.columns())},
-                       {cause: cause.replace("_", " ") for cause in KEY_ORDER.causes})
-
-
-def _cause_lines(title: str, summary: dict[str, Any], names: dict[str, str]) -> list[str]:
-    """``title`` and one line per cause of ``names`` the run counted (in the summary's
-    order): only columns of a registry of causes, never any other count."""
-    causes = [(key, value) for key, value in summary.items()
-              if key in names and isinstance(value, int) and not isinstance(value, bool) and value]
-    if not causes:
-        return []
-    return [f"  {title}", *(f"    {names[key]:<30} {_fmt(key, value):>18}" for key, value in causes)]
-
-
-_LOG_SECTIONS: list[tuple[str, list[tuple[str, str]]]] = [
-    ("log (producer -> partitions)", [
-        ("log_records_appended", "records appended"),
-        ("log_publish_duplicates_caught", "retries caught (idempotence)"),
-        ("log_publishes_out_of_sequence", "refused out of sequence"),
-        ("log_records_expired", "expired by retention"),
-    ]),
-    ("consumer group", [
-        ("log_records_fetched", "records fetched"),
-        ("log_records_processed", "records processed"),
-        ("log_records_dropped", "dropped unprocessed"),
-        ("log_commits", "commits"),
-        ("log_commits_landed", "  landed"),
-        ("log_commits_failed", "  failed (rebalanced away)"),
-        ("log_commits_lost", "  lost in a crash"),
-        ("log_lag_peak", "lag, peak (records)"),
-        ("log_rebalances", "rebalances"),
-        ("log_rebalance_time_s", "  time stopped"),
-        ("log_members_kicked_out", "kicked out (stalled)"),
-        ("log_consumer_crashes", "consumer crashes"),
-        ("duplicates_per_consumer_crash", "replays per crash"),
-        ("lost_per_consumer_crash", "losses per crash"),
-    ]),
-]
-
-
-def _log_lines(summary: dict[str, Any]) -> list[str]:
-    """A log pipeline's columns: the log, the group's offsets and commits, order."""
-    lines = []
-    for title, rows in _LOG_SECTIONS:
-        lines.append(f"  {title}")
-        for key, label in rows:
-            lines.append(f"    {label:<30} {_fmt(key, summary.get(key, 0)):>18}")
-    names = _cause_names()
-    lines += _cause_lines("duplicate effects, by hop and cause", summary, names.hop_duplicates)
-    for scope in ("key", "partition"):
-        lines += _cause_lines(f"effects out of {scope} order, by cause", summary,
-                              {f"out_of_order_{scope}_{c}": name for c, name in names.order.items()})
-    return lines
+from alosim.printout import format_summary  # noqa: E402  (re-exported: tests and notebooks import it here)
 
 
 _interrupted = False

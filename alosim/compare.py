@@ -24,48 +24,20 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from alosim.figures import DERIVED, FIGURES, SINGLE_HOP, figure, headlines, sig3
 from alosim.files import OutputError
 from alosim.scenario import Scenario
+from alosim.units import format_duration
 from alosim.shown import join_lines
 
-#: The summary columns compared, in order, with the words ``alosim run`` uses.
-MEASURES: tuple[tuple[str, str], ...] = (
-    ("messages", "messages created"),
-    ("transmissions", "transmissions"),
-    ("transmissions_per_message", "transmissions per message"),
-    ("retransmissions", "retransmissions"),
-    ("spurious_retransmissions", "spurious retransmissions"),
-    ("data_lost", "data packets lost"),
-    ("acks_lost", "acks lost"),
-    ("duplicate_deliveries", "duplicate deliveries"),
-    ("duplicate_deliveries_per_message", "duplicate deliveries per message"),
-    ("duplicates_detected", "duplicates caught by dedup"),
-    ("duplicate_processing", "duplicate processing"),
-    ("duplicate_processing_per_message", "duplicate processing per message"),
-    ("lost", "lost (never processed)"),
-    ("lost_per_message", "lost per message"),
-    ("gave_up", "sender gave up"),
-    ("abandoned", "abandoned in a sender crash"),
-    ("unsettled", "unsettled at end"),
-    ("delivery_latency_p50_s", "create -> processed p50 (s)"),
-    ("delivery_latency_p99_s", "create -> processed p99 (s)"),
-    ("ack_latency_p99_s", "send -> ack p99 (s)"),
-    ("outbox_wait_p99_s", "outbox wait p99 (s)"),
-    ("dedup_entries_peak", "dedup store entries, peak"),
-    ("dedup_bytes_peak", "dedup store bytes, peak"),
-    ("goodput_per_s", "goodput (unique processed/s)"),
-    ("duplicate_work_fraction", "duplicate work fraction"),
-    ("recovered", "recovered after slowdown (1 = yes)"),
-    ("recovery_time_s", "recovery time (s)"),
-    # The overload mitigations' own counters: columns only of runs that turn them on.
-    ("retries_suppressed", "retries suppressed (budget)"),
-    ("breaker_opened", "breaker opened"),
-    ("short_circuited", "held by an open breaker"),
-    ("arrival_duplicates_dropped", "duplicates dropped on arrival"),
-    ("expired_discarded", "expired copies discarded"),
-)
-_COUNTS = frozenset(m for m, _ in MEASURES if not m.endswith(("_per_message", "_s", "_fraction"))
-                     and m != "recovered")
+#: The summary columns compared: every numeric figure of the registry
+#: (:mod:`alosim.figures`), in its order, with its words and unit, and the
+#: per-message figures a sweep derives. Bookkeeping (seed, fingerprint) is left out.
+_SKIPPED = frozenset({"seed"})
+MEASURES: tuple[tuple[str, str], ...] = tuple(
+    (f.name, f"{f.section.partition(',')[0]}: {f.header()}" if f.section.endswith("by cause") else f.header())
+    for f in [*FIGURES.values(), *DERIVED.values()]
+    if f.kind != "text" and f.name not in _SKIPPED and not f.name.startswith("check_"))
 _DERIVED = {"duplicate_processing_per_message": "duplicate_processing", "lost_per_message": "lost"}
 
 
@@ -88,6 +60,13 @@ class Row:
     label: str
     values: tuple[float, ...]  # per input: the mean over replications
     differences: tuple[tuple[float, float], ...]  # per input after the first: (mean, CI half-width)
+    headline: bool = False  # a headline figure of the first input's shape
+
+    @property
+    def differs(self) -> bool:
+        """Whether any input's value differs from the first's."""
+        first = self.values[0]
+        return any(not (v == first or (v != v and first != first)) for v in self.values[1:])
 
 
 @dataclass(frozen=True)
@@ -109,6 +88,7 @@ class Comparison:
         """True when every input's runs were made with the same seeds (common random numbers)."""
         first = self.recorded_seeds[0] if self.recorded_seeds else (None,)
         return None not in first and all(seeds == first for seeds in self.recorded_seeds)
+    shape: str = SINGLE_HOP  # of the first input: which rows are its headline
 
     def frame(self):  # -> pandas.DataFrame
         """One row per measure: each input's value, and each difference from the first
@@ -195,6 +175,8 @@ def compare(inputs: Sequence[Input], *, seed: int | None = None, replications: i
         else:
             summaries.append([simulate(item.scenario, seed=s).summary for s in seeds])
 
+    shape = _shape(inputs[0], summaries[0][0])
+    leading = {f.name: f.headline[shape] for f in headlines(shape)}
     rows = []
     for measure, label in MEASURES:
         per_input = [[_value(s, measure) for s in runs] for runs in summaries]
@@ -202,7 +184,9 @@ def compare(inputs: Sequence[Input], *, seed: int | None = None, replications: i
             continue
         means = tuple(_mean(values) for values in per_input)
         diffs = tuple(_paired(per_input[0], values, confidence) for values in per_input[1:])
-        rows.append(Row(measure, label, means, diffs))
+        rows.append(Row(measure, label, means, diffs, measure in leading))
+    # The headline rows first, in their shape's order; then the others in the registry's.
+    rows.sort(key=lambda r: (0, leading[r.measure]) if r.headline else (1, 0))
     check_names = [k for runs in summaries for k in runs[0] if k.startswith("check_")]
     checks = []
     for name in dict.fromkeys(check_names):
@@ -210,7 +194,7 @@ def compare(inputs: Sequence[Input], *, seed: int | None = None, replications: i
         checks.append((name, held))
     recorded = tuple(tuple(_seed(s) for s in runs) for runs in summaries)
     return Comparison(tuple(i.label for i in inputs), seeds, replications, confidence, tuple(rows),
-                      tuple(checks), recorded, all(i.scenario is not None for i in inputs))
+                      tuple(checks), recorded, all(i.scenario is not None for i in inputs), shape)
 
 
 def _seed(summary: Mapping[str, Any]) -> int | None:
@@ -220,6 +204,16 @@ def _seed(summary: Mapping[str, Any]) -> int | None:
         return None if value is None or isinstance(value, bool) or value != value else int(value)
     except (TypeError, ValueError, OverflowError):
         return None
+
+
+def _shape(item: Input, summary: Mapping[str, Any]) -> str:
+    if item.scenario is not None:
+        from alosim.printout import shape_of
+
+        return shape_of(item.scenario)
+    if "log_records_appended" in summary:
+        return "log"
+    return "queue" if "publishes_accepted" in summary else SINGLE_HOP
 
 
 def _mean(values: Sequence[float | None]) -> float:
@@ -242,34 +236,79 @@ def _paired(base: Sequence[float | None], other: Sequence[float | None],
     return mean, t * statistics.stdev(diffs) / math.sqrt(len(diffs))
 
 
-def _cell(measure: str, value: float) -> str:
+def _kind(measure: str) -> str:
+    found = figure(measure)
+    return found.kind if found else "ratio"
+
+
+def _cell(measure: str, value: float, replications: int = 1) -> str:
     if value != value:
         return "-"
-    if measure in _COUNTS:
+    kind = _kind(measure)
+    if kind == "verdict":
+        return ("yes" if value else "NO") if replications == 1 else f"{value * replications:.0f}/{replications} yes"
+    if kind in ("count", "bytes"):
         return f"{value:,.0f}" if value == round(value) else f"{value:,.1f}"
-    return f"{value:.4g}"
+    if kind == "duration":
+        return format_duration(value)
+    return sig3(value) + ("/s" if kind == "rate" else "")
+
+
+def _signed(kind: str, value: float) -> str:
+    sign = "+" if value > 0 else "-" if value < 0 else ""
+    size = abs(value)
+    if kind == "duration":
+        return sign + format_duration(size)
+    if kind in ("count", "bytes"):
+        return sign + (f"{size:,.0f}" if size == round(size) else f"{size:,.1f}")
+    return sign + sig3(size)
 
 
 def _diff_cell(measure: str, diff: float, half: float) -> str:
     if diff != diff:
         return "-"
-    sign = "+" if diff > 0 else ""
-    text = f"{sign}{diff:,.1f}" if measure in _COUNTS and diff != round(diff) else (
-        f"{sign}{diff:,.0f}" if measure in _COUNTS else f"{sign}{diff:.3g}")
+    kind = _kind(measure)
+    text = _signed(kind, diff)
     if half == half:
-        text += (f" ± {half:,.1f}" if half != round(half) else f" ± {half:,.0f}") if measure in _COUNTS \
-            else f" ± {half:.2g}"
+        if kind == "duration":
+            text += f" ± {format_duration(half)}"
+        elif kind in ("count", "bytes"):
+            text += f" ± {half:,.1f}" if half != round(half) else f" ± {half:,.0f}"
+        else:
+            text += f" ± {half:.2g}"
     return text
 
 
-def format_comparison(result: Comparison) -> str:
-    """The comparison as a table: a row per measure, a column per input, then the differences."""
+def shown_rows(result: Comparison, every: bool = False) -> list[Row]:
+    """The rows a terminal shows: the shape's headline rows and those that differ between
+    inputs (not the run's bookkeeping, events and simulated time, nor the detail a run's
+    printout leaves out, :data:`alosim.printout.DETAIL`); ``every`` row with ``every``."""
+    if every:
+        return list(result.rows)
+    from alosim.printout import DETAIL
+
+    quiet = DETAIL | {f.name for f in FIGURES.values() if f.section == "run"}
+    shown = []
+    for r in result.rows:
+        fig = figure(r.measure)
+        if fig is not None and fig.if_nonzero and not r.differs and not any(r.values):
+            continue  # nothing happened in any input (no dedup store, say)
+        if r.headline or (r.differs and r.measure not in quiet):
+            shown.append(r)
+    return shown
+
+
+def format_comparison(result: Comparison, every: bool = False, width: int = 100) -> str:
+    """The comparison as a table: a row per measure (the headline rows and those that differ;
+    ``every`` row with ``every``), a column per input, then the differences -- in blocks of
+    columns no wider than ``width`` characters, each repeating the row labels."""
     n = len(result.labels)
     # The inputs are named once above the table, so that its columns stay narrow.
     header = ["", *(f"[{i + 1}]" for i in range(n)), *(f"[{i + 1}] - [1]" for i in range(1, n))]
     body = []
-    for row in result.rows:
-        body.append([row.label, *(_cell(row.measure, v) for v in row.values),
+    rows = shown_rows(result, every)
+    for row in rows:
+        body.append([row.label, *(_cell(row.measure, v, result.replications) for v in row.values),
                      *(_diff_cell(row.measure, d, h) for d, h in row.differences)])
     for name, held in result.checks:
         cells = ["-" if h is None else ("yes" if h else "NO") for h in held]
@@ -277,9 +316,23 @@ def format_comparison(result: Comparison) -> str:
     widths = [max(len(c) for c in column) for column in zip(header, *body)]
     lines = [_seed_line(result)]
     lines.extend(f"[{i + 1}] {label}" for i, label in enumerate(result.labels))
-    for cells in [header, *body]:
-        lines.append("  ".join([f"{cells[0]:<{widths[0]}}"]
-                               + [f"{c:>{w}}" for c, w in zip(cells[1:], widths[1:])]).rstrip())
+    blocks: list[list[int]] = [[]]
+    used = widths[0]
+    for column in range(1, len(header)):
+        if blocks[-1] and used + 2 + widths[column] > width:
+            blocks.append([])
+            used = widths[0]
+        blocks[-1].append(column)
+        used += 2 + widths[column]
+    for number, block in enumerate(blocks):
+        if number:
+            lines.append("")
+        for cells in [header, *body]:
+            lines.append("  ".join([f"{cells[0]:<{widths[0]}}"]
+                                   + [f"{cells[c]:>{widths[c]}}" for c in block]).rstrip())
+    if not every and len(rows) < len(result.rows):
+        lines.append(f"({len(result.rows) - len(rows)} more rows equal for every input, or bookkeeping: --all "
+                     "shows every row)")
     return join_lines(lines)
 
 
@@ -303,5 +356,5 @@ def _seed_line(result: Comparison) -> str:
     return f"seed {seeds[0]} for every scenario (common random numbers); {single}"
 
 
-__all__ = ["CompareError", "Comparison", "Input", "MEASURES", "Row", "compare", "format_comparison",
+__all__ = ["CompareError", "Comparison", "Input", "MEASURES", "Row", "compare", "format_comparison", "shown_rows",
            "stored_run"]

@@ -33,6 +33,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from alosim.arguments import expect
 from alosim.scenario import Scenario, ScenarioError, load_scenario
+from alosim.figures import axis_label
 from alosim.simulate import RunResult, simulate
 from alosim.units import parse_duration, parse_rate
 
@@ -173,19 +174,15 @@ def _show(value: Any) -> str:
 
 
 # The measures the panel shows, in this order, and whether a per-message figure
-# makes sense beside the count.
-SUMMARY: tuple[tuple[str, str, bool], ...] = (
-    ("messages", "messages", False),
-    ("transmissions", "transmissions", True),
-    ("retransmissions", "retransmissions", True),
-    ("duplicate_deliveries", "duplicate deliveries", True),
-    ("duplicate_processing", "duplicate processing", True),
-    ("lost", "lost", True),
-    ("gave_up", "gave up", True),
-    ("dedup_entries_peak", "dedup store entries (peak)", False),
-    ("delivery_latency_p50_s", "create -> processed p50 (s)", False),
-    ("delivery_latency_p99_s", "create -> processed p99 (s)", False),
+# makes sense beside the count; their words and units are the registry's
+# (:mod:`alosim.figures`).
+_SHOWN: tuple[tuple[str, bool], ...] = (
+    ("messages", False), ("transmissions", True), ("retransmissions", True), ("duplicate_deliveries", True),
+    ("duplicate_processing", True), ("lost", True), ("gave_up", True), ("dedup_entries_peak", False),
+    ("delivery_latency_p50_s", False), ("delivery_latency_p99_s", False),
 )
+SUMMARY: tuple[tuple[str, str, bool], ...] = tuple(
+    (column, axis_label(column), per_message) for column, per_message in _SHOWN)
 
 
 def summary_table(result: RunResult) -> pd.DataFrame:

@@ -721,8 +721,25 @@ def unfit_reason(kind: str, data: SweepData) -> str | None:
     return None if "semantics" in params else "needs semantics in the sweep"
 
 
+def keep_zero_visible(fig: Figure) -> Figure:
+    """Start every linear y axis a little below zero, so that a line at zero is not hidden
+    by the axis itself (several semantics share zero duplicates, zero store entries)."""
+    for ax in fig.axes:
+        if ax.get_yscale() != "linear":
+            continue
+        low, high = ax.get_ylim()
+        if low >= 0 and high > 0:
+            ax.set_ylim(bottom=-0.03 * high)
+    return fig
+
+
 def sweep_figure(kind: str, data: SweepData) -> Figure:
-    """The plot ``kind`` of a sweep, with the choices that fit its parameters."""
+    """The plot ``kind`` of a sweep, with the choices that fit its parameters (every linear
+    y axis starting a little below zero: :func:`keep_zero_visible`)."""
+    return keep_zero_visible(_sweep_figure(kind, data))
+
+
+def _sweep_figure(kind: str, data: SweepData) -> Figure:
     from alosim.store import ResultsError
 
     reason = unfit_reason(kind, data)

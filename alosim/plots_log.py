@@ -22,7 +22,12 @@ from alosim import analytic
 
 def commit_replays(table: Any, rate_per_s: float, ax: Any = None) -> Any:
     """Plot ``table`` (columns ``policy``, ``interval_s``, ``duplicates_per_consumer_crash``);
-    returns the figure. The dashed line is lambda T / 2 at ``rate_per_s``."""
+    returns the figure. The dashed line is lambda T / 2 at ``rate_per_s``.
+
+    With a ``crashes`` column, each auto-commit point carries the 99 % interval of a mean
+    over that many crashes, its variance the closed form's
+    (:func:`alosim.analytic.auto_commit_duplicates_variance`): a point on few crashes shows
+    how little it says."""
     import matplotlib.pyplot as plt
 
     if ax is None:
@@ -31,7 +36,13 @@ def commit_replays(table: Any, rate_per_s: float, ax: Any = None) -> Any:
         fig = ax.figure
     for policy in sorted(set(table["policy"])):
         rows = table[table["policy"] == policy].sort_values("interval_s")
-        ax.plot(rows["interval_s"], rows["duplicates_per_consumer_crash"], "o-", label=policy)
+        if "crashes" in rows and policy == "interval":
+            half = [2.576 * (analytic.auto_commit_duplicates_variance(rate_per_s, t) / max(int(n), 1)) ** 0.5
+                    for t, n in zip(rows["interval_s"], rows["crashes"])]
+            ax.errorbar(rows["interval_s"], rows["duplicates_per_consumer_crash"], yerr=half, fmt="o-",
+                        capsize=3, label=f"{policy} (99 % interval)")
+        else:
+            ax.plot(rows["interval_s"], rows["duplicates_per_consumer_crash"], "o-", label=policy)
     intervals = sorted(set(table["interval_s"]))
     ax.plot(intervals, [analytic.auto_commit_duplicates_per_crash(rate_per_s, t) for t in intervals],
             "k--", label=f"λT/2, λ = {rate_per_s:g}/s")

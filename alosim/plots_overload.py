@@ -82,12 +82,31 @@ def overload(series: Mapping[str, Sequence[float]], scenario: Scenario, *, title
                        label=f"recovered (+{verdict.recovery_time_s:.3g} s)")
     for ax in (top, bottom):
         ax.grid(True, alpha=0.3)
-        ax.legend(loc="upper left", fontsize="small")
+        # Beside the axes, never on the data (a queue that grows fills the upper left).
+        ax.legend(loc="upper left", bbox_to_anchor=(1.02, 1.0), fontsize="small", borderaxespad=0)
     headline = {True: "recovered", False: "did not recover", None: "no verdict"}[verdict.recovered]
     if verdict.undecided:
         headline = "undecided"
-    top.set_title(title or f"Queue and goodput around the slowdown ({headline})")
+    top.set_title(f"Queue and goodput around the slowdown ({headline})", fontsize=10)
+    if title:  # the run's name and variant, above both panels
+        fig.suptitle(title, fontsize=11)
+    if axes is None:
+        fig.set_size_inches(9.5, 5.5)  # room for the legends beside the axes
     return fig
+
+
+def variant_of(run_folder: Path) -> str:
+    """The ``--set`` options the run in ``run_folder`` was made with, from its manifest's
+    command (:func:`alosim.fieldunits.variant`): ``policy=fixed, lifo_above=20``."""
+    import json
+
+    from alosim.fieldunits import variant
+
+    try:
+        command = json.loads((run_folder / "manifest.json").read_text(encoding="utf-8")).get("command", "")
+    except (OSError, ValueError, AttributeError):
+        return ""
+    return variant(command) if isinstance(command, str) else ""
 
 
 def write_overload_plot(run_folder: str | Path, out: str | Path) -> list[Path]:
@@ -116,7 +135,8 @@ def write_overload_plot(run_folder: str | Path, out: str | Path) -> list[Path]:
     frame = pd.read_csv(folder / "timeseries.csv")
     series = {name: frame[name].tolist() for name in frame.columns}
     verdict = stored_verdict(folder, scenario, series)
-    fig = overload(series, scenario, title=f"{scenario.name}: queue and goodput around the slowdown",
+    variant = variant_of(folder)
+    fig = overload(series, scenario, title=f"{scenario.name} [{variant}]" if variant else scenario.name,
                    verdict=verdict)
     target = ensure_folder(Path(out))
     check_writable(target)
@@ -157,4 +177,4 @@ def stored_verdict(folder: Path, scenario: Scenario,
                                step_s=verdict.sample_every_s)
 
 
-__all__ = ["collapse", "overload", "stored_verdict", "unfit_reason", "write_overload_plot"]
+__all__ = ["collapse", "overload", "stored_verdict", "unfit_reason", "variant_of", "write_overload_plot"]

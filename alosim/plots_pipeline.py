@@ -28,12 +28,15 @@ def lease_table(results: Iterable[Any]):  # -> pandas.DataFrame
     NaN), ``messages``, ``duplicate_effects`` and ``duplicates_per_message``.
 
     ``results`` are :class:`alosim.simulate.RunResult` objects (or anything
-    with the same ``scenario`` and ``summary`` dictionaries)."""
+    with the same ``scenario`` and ``summary`` dictionaries), or the run table
+    of a sweep as :func:`alosim.load_results` returns it (each row's scenario
+    is rebuilt from its sweep folder)."""
     import pandas as pd
 
     rows = []
-    for result in results:
-        scenario, summary = result.scenario, result.summary
+    pairs = _sweep_pairs(results) if isinstance(results, pd.DataFrame) else (
+        (result.scenario, result.summary) for result in results)
+    for scenario, summary in pairs:
         if "broker" not in scenario:
             raise ValueError(f"{scenario.get('name')}: not a pipeline (no broker section)")
         consume = scenario["network"].get("consume") or {}
@@ -52,6 +55,24 @@ def lease_table(results: Iterable[Any]):  # -> pandas.DataFrame
             "duplicates_per_message": summary["duplicate_processing"] / max(int(summary["messages"]), 1),
         })
     return pd.DataFrame(rows)
+
+
+def _sweep_pairs(runs: Any) -> list[tuple[dict[str, Any], dict[str, Any]]]:
+    """(scenario, summary) of each successful run of a sweep's run table."""
+    from pathlib import Path
+
+    from alosim.scenario import load_scenario
+    from alosim.sweep import expand
+
+    folder = runs.attrs.get("sweep_folder")
+    if not folder or not (Path(folder) / "scenario.yaml").is_file():
+        raise ValueError("a run table without its sweep folder: pass the table alosim.load_results "
+                         "returns (it knows its folder), or RunResult objects")
+    plan = expand(load_scenario(Path(folder) / "scenario.yaml"))
+    scenarios = {point.index: point.scenario.resolved() for point in plan.points}
+    ok = runs[runs["error"] == ""] if "error" in runs else runs
+    return [(scenarios[int(row["point"])], {k: (v.item() if hasattr(v, "item") else v) for k, v in row.items()})
+            for _, row in ok.iterrows()]
 
 
 def lease_duplicates(table, *, ax=None, level: float = 0.99):  # -> matplotlib Figure

@@ -116,7 +116,11 @@ def _fill(tmp: Path, result: RunResult, *, plot: bool, command: str | None) -> N
     if result.trace:
         result.trace_frame().to_csv(tmp / "trace.csv", index=False, lineterminator="\n")
     if plot:
-        fig = plots.store_growth(series, title=f"{result.name} (seed {result.seed})")
+        from alosim.fieldunits import variant
+
+        named = variant(command or "")  # a variant (--set) is named, not only hashed
+        fig = plots.store_growth(series, title=f"{result.name}{f' [{named}]' if named else ''} "
+                                               f"(seed {result.seed})")
         plots.save(fig, tmp / "growth.png")
     for f in tmp.iterdir():
         _fsync(f)

@@ -1252,8 +1252,11 @@ def _blame_overrides(exc: ScenarioError, overrides: Sequence[str]) -> ScenarioEr
     """
     for item in overrides:
         path = item.partition("=")[0].strip()
+        # A problem of the whole scenario that names the overridden field ("give exactly
+        # one of 'messages' or 'duration'") is the override's as well.
         mine = [(where, message) for where, message in exc.problems
-                if where and (where == path or path.startswith(where + ".") or where.startswith(path + "."))]
+                if (where and (where == path or path.startswith(where + ".") or where.startswith(path + ".")))
+                or (not where and f"'{path}'" in message)]
         if mine:
             return ScenarioError(f"--set {item}", mine)
     return exc
@@ -1316,8 +1319,12 @@ def _unknown_columns(scenario: Scenario) -> list[tuple[str, str]]:
 
 
 def apply_overrides(data: dict[str, Any], overrides: Iterable[str], source: str) -> dict[str, Any]:
-    """Apply ``--set path=value`` overrides; values are read as YAML scalars (``0.2``, ``250ms``)."""
+    """Apply ``--set path=value`` overrides; values are read as YAML scalars (``0.2``, ``250ms``).
+
+    ``messages`` and ``duration`` replace each other: ``--set duration=1d`` on a file that
+    gives ``messages`` sends for a day (unless ``messages`` is set too)."""
     data = _deep_copy(data)
+    given = {item.partition("=")[0].strip() for item in overrides}
     for item in overrides:
         path, sep, raw = item.partition("=")
         path = path.strip()
@@ -1332,6 +1339,11 @@ def apply_overrides(data: dict[str, Any], overrides: Iterable[str], source: str)
         except (RecursionError, ValueError, OverflowError) as exc:
             raise ScenarioError(source, [(f"--set {path}", f"not valid YAML: {exc}")]) from None
         set_path(data, path, value, source)
+        # How long to send is given once: by a count or by a duration. Setting one
+        # replaces the other the file gave (unless that one is set as well).
+        other = {"messages": "duration", "duration": "messages"}.get(path)
+        if other is not None and value is not None and other not in given:
+            data.pop(other, None)
     return data
 
 

@@ -638,10 +638,15 @@ def load_results(path: str | Path, sweep: str | None = None) -> pd.DataFrame:
     ``path`` is a sweep folder (``results/<name>/sweep-<params>-<hash>``), a
     file in it, or ``results/<name>``: then ``sweep`` picks one of its sweeps
     (a part of the folder name only it contains), and without it the most
-    recent is taken, with a warning that names it.
+    recent is taken, with a warning that names it. The table knows its folder
+    (``runs.attrs["sweep_folder"]``), so that what is drawn from it can rebuild
+    each point's scenario (:func:`alosim.plots_pipeline.lease_table`).
     """
     expect_path(path, "load_results")
-    return load_sweep(path, sweep).runs
+    data = load_sweep(path, sweep)
+    runs = data.runs
+    runs.attrs["sweep_folder"] = str(data.folder) if data.folder is not None else ""
+    return runs
 
 
 def value_text(value: Any) -> str:

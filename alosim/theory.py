@@ -933,10 +933,12 @@ def format_theory(comparisons: Sequence[Comparison]) -> str:
         return ""
     lines = ["  theory (closed forms whose assumptions this run meets; z = (measured - expected) / std err)",
              f"    {'':<38} {'measured':>10} {'expected':>10} {'std err':>9} {'z':>6}"]
+    from alosim.figures import sig3
+
     for c in comparisons:
         z = "exact" if c.standard_error == 0 and c.z == 0 else f"{c.z:+.1f}"
-        lines.append(f"    {c.quantity:<38} {c.measured:>10.4g} {c.expected:>10.4g} "
-                     f"{c.standard_error:>9.2g} {z:>6}")
+        lines.append(f"    {c.quantity:<38} {sig3(c.measured):>10} {sig3(c.expected):>10} "
+                     f"{sig3(c.standard_error):>9} {z:>6}")
         lines.append(f"      {c.formula}")
     return "\n".join(lines)
 

@@ -129,14 +129,33 @@ def format_size(n: float) -> str:
     return f"{n:.0f} bytes"
 
 
+_SHOWN_UNITS: tuple[tuple[str, float], ...] = (
+    ("d", 2 * 86400.0), ("h", 3600.0), ("min", 60.0), ("s", 1.0), ("ms", 1e-3), ("us", 1e-6), ("ns", 1e-9),
+)
+
+
 def format_duration(seconds: float) -> str:
-    """A short human form of a duration, for tables and diagrams."""
+    """A duration in the largest unit it fills, to three significant figures:
+    ``16.5 ms``, ``1.82 s``, ``24 h``, ``3 d``, ``0 s`` (never ``1e+03us``). Days
+    start at two (one day reads as ``24 h``)."""
+    if not math.isfinite(seconds):
+        return "-" if math.isnan(seconds) else f"{seconds} s"
     if seconds == 0:
-        return "0s"
-    if abs(seconds) < 1e-3:
-        return f"{seconds * 1e6:.3g}us"
-    if abs(seconds) < 1:
-        return f"{seconds * 1e3:.3g}ms"
-    if abs(seconds) < 120:
-        return f"{seconds:.3g}s"
-    return f"{seconds / 60:.3g}min"
+        return "0 s"
+    for unit, size in _SHOWN_UNITS:
+        if abs(seconds) >= size * (1 - 5e-4):  # 59.99 s rounds to 60.0 s: show 1 min
+            if unit == "d":  # days from two on: a day reads better as 24 h
+                size /= 2
+            return f"{_three_figures(seconds / size)} {unit}"
+    return f"{_three_figures(seconds / 1e-9)} ns"
+
+
+def _three_figures(value: float) -> str:
+    """Three significant figures without an exponent; thousands separated (``1,440``)."""
+    if value == 0:
+        return "0"
+    magnitude = math.floor(math.log10(abs(value)))
+    if magnitude >= 2:
+        return f"{round(value, 2 - magnitude):,.0f}"
+    text = f"{value:.{2 - magnitude}f}"
+    return text.rstrip("0").rstrip(".") if "." in text else text

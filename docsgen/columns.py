@@ -1,15 +1,15 @@
 """The summary-column reference: what a run's summary and time series hold.
 
-Until the registry of figures exists, the page lists the registries the code
-already keeps: the guarantees and the columns that charge each violation to
-a cause (:mod:`alosim.guarantees`), the counters and the sampled series of a
-single hop (:mod:`alosim.observe`). :func:`page` is the one place to switch to
-the registry of figures when it lands.
+The page lists the guarantees and the columns that charge each violation to
+a cause (:mod:`alosim.guarantees`), every column of the summary with its
+meaning, unit, shapes and theory rule from the registry of figures
+(:mod:`alosim.figures`, also ``docs/figures.md``), and the sampled series of a
+single hop (:mod:`alosim.observe`).
 """
 
 from __future__ import annotations
 
-from alosim import guarantees, observe
+from alosim import figures, guarantees, observe
 from docsgen.markup import first_paragraph, to_markdown
 
 
@@ -40,11 +40,12 @@ def page() -> str:
                    f"{_codes(measure.columns())} |")
     out += [
         "",
-        "## Counters of a single hop {#counters}",
+        "## Every column, from the registry of figures {#counters}",
         "",
-        "Counted by the recorder (`alosim.observe.COUNTER_COLUMNS`), one column each:",
+        "Each column of the summary, its label and unit, the shapes it belongs to (bold: a run of "
+        "that shape leads with it) and the closed form that explains it (`alosim.figures`):",
         "",
-        _codes(observe.COUNTER_COLUMNS),
+        *[line.replace("## ", "### ", 1) for line in figures.reference().split("\n")[7:]],
         "",
         "## The sampled time series {#series}",
         "",

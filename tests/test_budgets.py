@@ -91,7 +91,7 @@ def test_a_receiver_that_is_almost_never_up_is_refused():
 
 @pytest.mark.parametrize(("path", "value", "message"), [
     ("sender.retry.timeout", 1e-300, "sender.retry.timeout: 1e-300 s is shorter than alosim simulates "
-     "(at least 1us): each second would cost more than a million events"),
+     "(at least 1 us): each second would cost more than a million events"),
     ("observe.sample_every", 1e-9, "observe.sample_every: 1e-09 s is shorter than alosim simulates"),
     ("network.data.latency", {"dist": "constant", "value": 1e12},
      "network.data.latency: a mean of 1e+12 s is longer than alosim simulates (1e+09 s, about 31.7 years)"),

@@ -64,13 +64,51 @@ def test_summary_shows_spurious_retransmissions_and_the_backlog():
     scenario = make("name: s\nseed: 1\nmessages: 300\nsender: {rate: 100/s, window: 4}")
     summary = dict(alosim.simulate(scenario).summary)
     plain = format_summary(scenario, summary, 0.1)
-    assert "spurious (already delivered)" in plain and "outbox wait p50" in plain
+    assert "spurious retransmissions" in plain and "outbox wait p50" in plain
     older = {k: v for k, v in summary.items() if k != "spurious_retransmissions" and not k.startswith("outbox_wait")}
     assert "spurious" not in format_summary(scenario, older, 0.1)  # a summary stored by an older alosim
     summary.update({"spurious_retransmissions": 7, "outbox_wait_p50_s": 0.5, "outbox_wait_p95_s": 2.0,
                     "outbox_wait_p99_s": 3.0, "outbox_wait_max_s": 4.0, "outbox_wait_mean_s": 0.75})
     shown = format_summary(scenario, summary, 0.1).splitlines()
-    spurious = next(i for i, line in enumerate(shown) if "spurious (already delivered)" in line)
+    spurious = next(i for i, line in enumerate(shown) if "spurious retransmissions" in line)
     assert shown[spurious - 1].strip().startswith("retransmissions") and shown[spurious].split()[-1] == "7"
     backlog = next(i for i, line in enumerate(shown) if line.strip().startswith("sender backlog"))
-    assert [line.split()[-1] for line in shown[backlog + 1:backlog + 6]] == ["500ms", "2s", "3s", "4s", "750ms"]
+    assert [" ".join(line.split()[-2:]) for line in shown[backlog + 1:backlog + 6]] == ["500 ms", "2 s", "3 s", "4 s", "750 ms"]
+
+
+def test_a_bare_number_in_a_round_trip_duration_is_pointed_out_with_how_it_was_read():
+    from click.testing import CliRunner
+
+    from alosim.cli import cli
+
+    path = str(SCENARIOS / "ack-lost.yaml")
+    odd = CliRunner().invoke(cli, ["validate", path, "--set", "sender.retry.timeout=100"])
+    assert odd.exit_code == 0
+    assert ("alosim: warning: --set sender.retry.timeout=100: a bare number is seconds: read as 1.67 min"
+            in odd.stderr)
+    for fine in ("sender.retry.timeout=100ms", "sender.retry.timeout=0.3", "duration=60"):
+        assert "warning" not in CliRunner().invoke(cli, ["validate", path, "--set", fine]).stderr, fine
+
+
+def test_duration_and_messages_replace_each_other_and_errors_name_the_option():
+    from click.testing import CliRunner
+
+    import alosim
+    from alosim.cli import cli
+
+    path = SCENARIOS / "ack-lost.yaml"  # gives messages: 10,000 and a rate
+    day = alosim.load_scenario(path, ["duration=1d"])
+    assert (day.messages, day.duration) == (None, 86400.0)
+    assert alosim.load_scenario(SCENARIOS / "metastable-retry-storm.yaml", ["messages=50"]).duration is None
+    both = CliRunner().invoke(cli, ["validate", str(path), "--set", "messages=10", "--set", "duration=1s"])
+    assert both.exit_code == 2
+    assert both.stderr.startswith("alosim: error: --set messages=10: give exactly one of")
+
+
+def test_validate_takes_set():
+    from click.testing import CliRunner
+
+    from alosim.cli import cli
+
+    bad = CliRunner().invoke(cli, ["validate", str(SCENARIOS / "ack-lost.yaml"), "--set", "network.ack.loss=2"])
+    assert bad.exit_code == 2 and bad.stderr.startswith("alosim: error: --set network.ack.loss=2: network.ack.loss")

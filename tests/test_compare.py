@@ -107,6 +107,54 @@ def test_frame_has_values_and_interval_ends():
     assert math.isnan(frame["b - a ci_low"].iloc[0])  # one replication: no interval
 
 
+def test_by_default_the_table_shows_headline_rows_and_rows_that_differ_and_all_with_every():
+    base = make(SMALL)
+    result = comparing.compare([comparing.Input("a", base),
+                                comparing.Input("b", base.with_overrides({"sender.durable_outbox": True}))])
+    short = comparing.format_comparison(result)
+    full = comparing.format_comparison(result, every=True)
+    labels = [line.split("  ")[0] for line in short.splitlines()[4:]]
+    assert labels[0] == "duplicate processing"  # the single hop's headline first
+    assert "messages created" not in labels  # equal for both: left out by default
+    assert "abandoned in a sender crash" in labels  # differs
+    assert "messages created" in full and "--all shows every row" in short
+    assert len(full.splitlines()) > len(short.splitlines())
+
+
+def test_a_table_wider_than_the_terminal_is_cut_into_blocks_of_columns():
+    base = make(SMALL)
+    items = [comparing.Input(f"v{i}", base.with_overrides({"network.ack.loss": 0.1 * i})) for i in range(1, 5)]
+    result = comparing.compare(items, replications=2)
+    text = comparing.format_comparison(result, width=70)
+    table = text.splitlines()[5:]
+    assert max(len(line) for line in table if not line.startswith("(")) <= 70
+    headers = [line for line in table if line.lstrip().startswith("[")]
+    assert len(headers) >= 2  # the differences continue in a second block, labels repeated
+
+
+def test_every_difference_gets_an_interval_recovery_time_and_per_crash_figures_included(monkeypatch):
+    import sys
+
+    simulating = sys.modules["alosim.simulate"]
+
+    def fake(scenario, seed=None, **_):
+        plus = 1.0 if scenario.name == "b" else 0.0
+        summary = {"messages": 100, "recovery_time_s": 2.0 + plus + 0.1 * seed, "recovered": True,
+                   "duplicates_per_consumer_crash": 50.0 + 10 * plus + seed, "check_none_lost": True}
+        return type("R", (), {"summary": summary})()
+
+    monkeypatch.setattr(simulating, "simulate", fake)
+    a, b = make("name: a\nmessages: 10"), make("name: b\nmessages: 10")
+    result = comparing.compare([comparing.Input("a", a), comparing.Input("b", b)], replications=3)
+    for measure in ("recovery_time_s", "duplicates_per_consumer_crash"):
+        diff, half = row(result, measure).differences[0]
+        assert diff == pytest.approx(1.0 if measure == "recovery_time_s" else 10.0) and half == pytest.approx(0)
+    text = comparing.format_comparison(result)
+    assert "recovery time" in text and "replays (per crash)" in text
+    assert "recovered after the slowdown" not in text  # equal for both
+    assert "3/3 yes" in comparing.format_comparison(result, every=True)  # a verdict over replications
+
+
 def test_common_random_numbers_are_claimed_only_when_the_runs_recorded_the_same_seeds(tmp_path):
     path = tmp_path / "small.yaml"
     path.write_text(SMALL, encoding="utf-8")

@@ -60,11 +60,12 @@ def test_a_rerun_applies_the_values_to_a_small_run():
     assert shown.scenario.network.ack.loss == 0.3 and shown.scenario.sender.retry.timeout == 0.5
     assert shown.scenario.messages == 3000  # cut from 20000 so that it answers at once
     table = shown.table.set_index("measure")
-    assert table.loc["messages", "value"] == shown.result.summary["messages"] == 3000
+    assert table.loc["messages created", "value"] == shown.result.summary["messages"] == 3000
     dup = table.loc["duplicate deliveries"]
     assert dup["value"] == shown.result.summary["duplicate_deliveries"]
     assert dup["per message"] == dup["value"] / 3000
-    assert math.isnan(table.loc["messages", "per message"])
+    assert math.isnan(table.loc["messages created", "per message"])
+    assert "create -> processed p99 (s)" in table.index  # the registry's words and unit
     # The knob moves the measurement where theory says: p_a / (1 - p_a), within a 99 % interval
     # from the closed-form variance p_a / (1 - p_a)^2 over 3000 messages.
     p = 0.3

@@ -17,7 +17,7 @@ from alosim.catalog import entries
 from alosim.cli import cli
 from alosim.store import RUNS_DIR, folder_name, load_results
 from alosim.sweep import expand
-from tests.conftest import make
+from tests.conftest import SCENARIOS, make
 
 SWEEP = """
 name: tiny
@@ -122,7 +122,7 @@ def test_sweep_table_explains_the_interval_and_prints_counts_as_integers(tmp_pat
     assert "95% confidence interval (Student t" in lines[legend]
     top, header = lines[legend + 1], lines[legend + 2]
     assert "duplicate deliveries" in top and "duplicate processing" in top
-    assert header.split().count("message") == 3 and "dup/msg" not in result.stdout
+    assert header.split().count("message)") == 3 and "dup/msg" not in result.stdout  # "(per message)"
     exactly_once = [line for line in lines[legend + 3:] if line.strip().startswith("exactly-once")]
     assert exactly_once and all(line.rstrip().endswith("150 ± 0") for line in exactly_once)
 
@@ -135,3 +135,13 @@ def test_the_history_records_each_command_that_wrote_a_sweep(two_sweeps):
     history = [json.loads(line) for line in (older / "history.jsonl").read_text().splitlines()]
     assert [h["computed"] for h in history] == [8, 0]
     assert history[1]["command"].startswith("alosim sweep ") and "again.yaml" in history[1]["command"]
+
+
+def test_a_run_entry_shows_the_headline_figures_of_its_shape(tmp_path):
+    out = tmp_path / "res"
+    assert invoke("run", str(SCENARIOS / "ack-lost.yaml"), "--out", str(out), "--no-plot",
+                  "--set", "messages=300").exit_code == 0
+    listed = invoke("results", str(out)).stdout.splitlines()
+    assert listed[2].strip().startswith("seed 7; duplicate processing 0, lost (never processed) 0, "
+                                        "duplicate deliveries ")
+    assert listed[2].endswith("; ok")

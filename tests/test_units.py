@@ -48,7 +48,15 @@ def test_non_finite_refused():
 
 
 def test_format_duration():
-    assert format_duration(0.0168) == "16.8ms"
-    assert format_duration(2.0) == "2s"
-    assert format_duration(0) == "0s"
-    assert format_duration(600) == "10min"
+    assert format_duration(0.0168) == "16.8 ms"
+    assert format_duration(2.0) == "2 s"
+    assert format_duration(0) == "0 s"
+    assert format_duration(600) == "10 min"
+    # The largest unit that fits, never an exponent.
+    assert format_duration(1e-3) == "1 ms"
+    assert format_duration(0.99999e-3) == "1 ms"
+    assert format_duration(86400.0) == "24 h"
+    assert format_duration(3 * 86400.0) == "3 d"
+    assert format_duration(5400.0) == "1.5 h"
+    assert format_duration(101.2) == "1.69 min"
+    assert format_duration(54.8e-6) == "54.8 us"

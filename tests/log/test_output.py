@@ -20,8 +20,10 @@ def test_run_prints_the_log_the_group_and_causes(tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     out = result.output
     for line in ("log (producer -> partitions)", "consumer group", "rebalances",
-                 "replays per crash", "duplicate effects, by hop and cause", "consume: replay after crash"):
+                 "replays (per crash)", "by hop and cause", "consume: replay after crash"):
         assert line in out, line
+    # A log leads with its crashes and what each costs.
+    assert [line.split()[0] for line in out.splitlines()[2:5]] == ["consumer", "replays", "losses"]
 
 
 def test_lag_is_sampled_per_partition_and_bounded() -> None:
