@@ -142,7 +142,7 @@ _ROWS: tuple[tuple[str, str, str, str, str, str, str, str | None, bool, str], ..
      "simulated time when the run stopped"),
     ("stopped_by", "stopped by", "text", "", _ALL, "run", "", None, False,
      "settled (every message's fate known) or max_time, or a budget"),
-    ("stall_cause", "stalled on", "text", "", _ALL, "run", "", None, False,
+    ("stall_cause", "stalled on", "text", "", _ALL, "run", "", None, True,
      "what grew most while a run stalled (a budget stopped it), or empty"),
     ("stall_cause_count", "stall cause count", "count", "", _ALL, "run", "", None, True,
      "how much of stall_cause grew while the run stalled"),

@@ -86,6 +86,13 @@ def delivery(scenario: Scenario) -> str:
     return f"{scenario.semantics} + {' + '.join(stores)}"
 
 
+def _happened(summary: Mapping[str, Any], name: str) -> bool:
+    """Whether a figure shown only when it happens did: a count above zero, or a text
+    that is not empty (``stall_cause`` of a run that did not stall is empty)."""
+    value = summary.get(name)
+    return bool(value) if isinstance(value, str) else bool(_count(summary, name))
+
+
 def _count(summary: Mapping[str, Any], name: str) -> int:
     value = summary.get(name, 0)
     return int(value) if isinstance(value, (int, float)) and not isinstance(value, bool) and value == value else 0
@@ -162,7 +169,7 @@ def answer(scenario: Scenario, summary: Mapping[str, Any], shape: str | None = N
     remarks = notes(summary)
     lines = [f"  {QUESTIONS[shape]}"]
     for fig in headlines(shape, summary):
-        if not (fig.if_nonzero and not _count(summary, fig.name)):
+        if not (fig.if_nonzero and not _happened(summary, fig.name)):
             lines += _row(fig, summary, remarks)
     if shape in (QUEUE, LOG):
         lines += _causes(summary)
@@ -193,7 +200,7 @@ def format_summary(scenario: Scenario, summary: Mapping[str, Any], wall_time_s: 
                     or fig.name not in summary or not (fig.belongs_to(shape) or shape == OVERLOAD
                                                        and fig.belongs_to(SINGLE_HOP))):
                 continue
-            if fig.if_nonzero and not _count(summary, fig.name):
+            if fig.if_nonzero and not _happened(summary, fig.name):
                 continue
             rows += _row(fig, summary, remarks)
         if section == "run":

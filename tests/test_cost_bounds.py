@@ -79,7 +79,7 @@ def test_a_lease_far_shorter_than_processing_ends_within_its_budget():
     s = assert_within_budget(make(SHORT_LEASE), "lease_expiries")
     assert s["lease_expiries"] >= s["stall_cause_count"]
     note = stop_note(s, make(SHORT_LEASE))
-    assert "broker.visibility_timeout = 1us" in note and "max_deliveries" in note
+    assert "broker.visibility_timeout = 1 us" in note and "max_deliveries" in note
     assert "sender.retry.max_attempts" not in note  # the producers are not the cause
 
 
@@ -132,7 +132,7 @@ budget: {stall_events: 20000}
 
 def test_fault_events_count_against_the_stall_budget():
     s = assert_within_budget(make(PAUSES), "faults")
-    assert "mtbf down to 1us" in stop_note(s, make(PAUSES))
+    assert "mtbf down to 1 us" in stop_note(s, make(PAUSES))
 
 
 # An auto-commit every microsecond, against a message every 10 ms.
@@ -148,7 +148,7 @@ budget: {stall_events: 20000}
 
 def test_commit_ticks_count_against_the_stall_budget():
     s = assert_within_budget(make(COMMITS), "commits")
-    assert "consumer.commit.interval = 1us" in stop_note(s, make(COMMITS))
+    assert "consumer.commit.interval = 1 us" in stop_note(s, make(COMMITS))
 
 
 def test_the_note_does_not_recommend_a_limit_that_is_set():
@@ -224,7 +224,7 @@ def test_certain_failure_without_a_delivery_limit_is_refused(field, what):
 def test_a_lease_below_every_processing_under_at_most_once_is_refused():
     message = refusal(QUEUE, semantics="at-most-once", **{
         "broker.visibility_timeout": "100ms", "consumer.processing": {"dist": "constant", "value": "1s"}})
-    assert message.startswith("<test>: broker.visibility_timeout: a lease of 100ms is shorter than every "
+    assert message.startswith("<test>: broker.visibility_timeout: a lease of 100 ms is shorter than every "
                               "processing (at least 1s): under at-most-once")
     assert message.endswith("lengthen the lease or set broker.max_deliveries: 1")
     # Processing that may be shorter than the lease (exponential) is a question, not a livelock.
@@ -238,7 +238,7 @@ def test_a_lease_below_every_processing_under_at_most_once_is_refused():
 def test_a_lease_a_million_times_shorter_than_a_delivery_is_refused():
     message = refusal(QUEUE, **{"broker.visibility_timeout": "1us",
                                 "consumer.processing": {"dist": "constant", "value": "1s"}})
-    assert message.startswith("<test>: broker.visibility_timeout: a delivery takes 1.04s on average from "
+    assert message.startswith("<test>: broker.visibility_timeout: a delivery takes 1.04 s on average from "
                               "lease to ack")
     assert "redelivered about 1.04e+06 times before its first ack" in message
 
@@ -253,15 +253,15 @@ consumer: {processing: {dist: constant, value: 100ms}}
 
 def test_a_poll_interval_below_one_record_is_refused():
     assert refusal(LOG, **{"consumer.max_poll_interval": "50ms"}) == (
-        "<test>: consumer.max_poll_interval: 50ms is shorter than processing one record (at least "
-        "100ms): every member would be kicked out on every batch and its successor replay the batch "
+        "<test>: consumer.max_poll_interval: 50 ms is shorter than processing one record (at least "
+        "100 ms): every member would be kicked out on every batch and its successor replay the batch "
         "from the last commit, without end; lengthen it (or shorten the processing), or set max_time")
     make(LOG, **{"consumer.max_poll_interval": "150ms"})
 
 
 def test_an_absurd_rebalance_delay_is_refused():
     assert refusal(LOG, **{"consumer.rebalance_delay": "1e8s"}).startswith(
-        "<test>: consumer.rebalance_delay: a rebalance stops the group for 1.67e+06min, while each "
+        "<test>: consumer.rebalance_delay: a rebalance stops the group for 1,160 d, while each "
         "member's auto-commit ticks 2e+07 times (at most 1e+06)")
 
 
@@ -374,5 +374,5 @@ budget: {stall_events: 100000}
 """)
     s = assert_within_budget(scenario, "rebalances")
     note = stop_note(s, scenario)
-    assert "consumer.max_poll_interval = 100ms on one batch (consumer.fetch_batch = 500)" in note
+    assert "consumer.max_poll_interval = 100 ms on one batch (consumer.fetch_batch = 500)" in note
     assert "max_attempts" not in note
