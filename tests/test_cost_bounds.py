@@ -225,7 +225,7 @@ def test_a_lease_below_every_processing_under_at_most_once_is_refused():
     message = refusal(QUEUE, semantics="at-most-once", **{
         "broker.visibility_timeout": "100ms", "consumer.processing": {"dist": "constant", "value": "1s"}})
     assert message.startswith("<test>: broker.visibility_timeout: a lease of 100 ms is shorter than every "
-                              "processing (at least 1s): under at-most-once")
+                              "processing (at least 1 s): under at-most-once")
     assert message.endswith("lengthen the lease or set broker.max_deliveries: 1")
     # Processing that may be shorter than the lease (exponential) is a question, not a livelock.
     make(QUEUE, semantics="at-most-once", **{
