@@ -15,12 +15,18 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from functools import wraps
 from pathlib import Path
-from typing import Any, NamedTuple, TypeVar
+from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar
 
 import click
 
 from alosim import __version__
-from alosim.scenario import Scenario, ScenarioError, json_schema, load_scenario, printable
+from alosim.text import printable
+
+if TYPE_CHECKING:
+    from alosim.scenario import Scenario
+
+# Each command imports what it needs when it runs: ``alosim --help`` loads
+# neither the schema (pydantic) nor numpy, pandas or matplotlib.
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -43,6 +49,7 @@ def _friendly(func: F) -> F:
     @wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         from alosim.files import OutputError, reason
+        from alosim.scenario import ScenarioError
 
         try:
             return func(*args, **kwargs)
@@ -107,6 +114,7 @@ def run(file: Path, seed: int | None, out: Path, overrides: Sequence[str], no_pl
     """Run a scenario FILE once, print its summary and write its results."""
     from alosim import theory
     from alosim.results import prepare_out, write_run
+    from alosim.scenario import load_scenario
     from alosim.simulate import simulate
 
     scenario = load_scenario(file, overrides).with_seed(seed)
@@ -196,6 +204,7 @@ def fingerprint(file: Path, seed: int | None, overrides: Sequence[str]) -> None:
 
     from alosim.determinism import PARENT_ENV
     from alosim.lifeline import follow_parent
+    from alosim.scenario import load_scenario
     from alosim.simulate import simulate
 
     if os.environ.get(PARENT_ENV, "").isdigit():
@@ -209,6 +218,8 @@ def fingerprint(file: Path, seed: int | None, overrides: Sequence[str]) -> None:
 @click.argument("files", nargs=-1, required=True, type=click.Path(path_type=Path))
 def validate(files: Sequence[Path]) -> None:
     """Check scenario FILES; print one line per file."""
+    from alosim.scenario import ScenarioError, load_scenario
+
     bad = 0
     for file in files:
         try:
@@ -225,6 +236,8 @@ def validate(files: Sequence[Path]) -> None:
 @cli.command()
 def schema() -> None:
     """Print the JSON Schema of a scenario file (for editors)."""
+    from alosim.scenario import json_schema
+
     click.echo(json.dumps(json_schema(), indent=2))
 
 
@@ -246,6 +259,7 @@ def trace(file: Path, messages: int, seed: int | None, overrides: Sequence[str],
     """Print the event log of the first K messages of FILE and its sequence diagram."""
     from alosim import trace as tracing
     from alosim.files import check_file_target, write_text_atomic
+    from alosim.scenario import load_scenario
     from alosim.simulate import simulate
 
     pictures = [(path, suffix) for path, suffix in ((png_path, ".png"), (svg_path, ".svg")) if path]
@@ -325,6 +339,7 @@ def sweep(file: Path, jobs: int | None, executor_kind: str | None, scheduler: st
     """
     from alosim import plots as plotting
     from alosim.executors import ExecutorError, make_executor
+    from alosim.scenario import load_scenario
     from alosim.store import aggregate, load_sweep, plots_folder
     from alosim.sweep import SweepInterrupted, describe, expand, run_sweep
 
@@ -384,6 +399,7 @@ def explore(file: Path, runs: int, seed: int, jobs: int | None, executor_kind: s
     from alosim import explore as exploring
     from alosim.executors import ExecutorError, make_executor
     from alosim.results import prepare_out
+    from alosim.scenario import load_scenario
 
     scenario = load_scenario(file, overrides)
     exploring.check_vary(scenario, exploring.explore_of(scenario))
@@ -517,6 +533,7 @@ def compare_command(inputs: Sequence[Path], variants: Sequence[str], seed: int |
     scenario file or a run's results folder. The first input is the baseline.
     """
     from alosim import compare as comparing
+    from alosim.scenario import load_scenario
 
     items: list[comparing.Input] = []
     for path in inputs:

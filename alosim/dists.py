@@ -16,7 +16,6 @@ import math
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Annotated, Literal, Union
 
-import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from pydantic.functional_validators import BeforeValidator
 
@@ -24,6 +23,8 @@ from alosim.streams import Draws
 from alosim.units import parse_duration
 
 if TYPE_CHECKING:
+    import numpy as np  # imported where draws are made: reading a scenario needs no numpy
+
     from alosim.streams import Streams
 
 Seconds = Annotated[float, BeforeValidator(parse_duration), Field(ge=0)]
@@ -97,6 +98,8 @@ class Constant(_Dist):
         return self.value
 
     def sample(self, rng: np.random.Generator, n: int) -> np.ndarray:
+        import numpy as np
+
         return np.full(n, self.value)
 
     @property

@@ -45,6 +45,7 @@ from pydantic.functional_validators import BeforeValidator
 
 from alosim import yamlread
 from alosim.dists import Constant, Distribution, Exponential
+from alosim.text import printable
 from alosim.units import parse_duration, parse_rate, parse_size
 
 Semantics = Literal["at-most-once", "at-least-once", "exactly-once"]
@@ -105,15 +106,6 @@ class ScenarioError(Exception):
 
 #: Problems listed for one scenario; the rest are counted ("... and N more problems").
 MAX_PROBLEMS = 20
-
-
-def printable(text: object) -> str:
-    """One line, whatever a key or value contained: control characters and
-    line separators (newlines, NEL, U+2028, ...) are shown escaped."""
-    text = str(text)
-    if text.isprintable():
-        return text
-    return "".join(c if c.isprintable() else ascii(c)[1:-1] for c in text)
 
 
 class _Model(BaseModel):
