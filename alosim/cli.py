@@ -310,9 +310,10 @@ def _many_runs_options(func: F) -> F:
         click.option("--jobs", "-j", type=click.IntRange(min=1), default=None,
                      help="Workers (default: all cores; for dask without --scheduler, the "
                      "LocalCluster's size)."),
-        click.option("--executor", "executor_kind", type=click.Choice(["serial", "local", "dask"]),
-                     default=None, help="Where runs execute: serial, local (a process pool; the "
-                     "default) or dask."),
+        click.option("--executor", "executor_kind", type=click.Choice(["auto", "serial", "local", "dask"]),
+                     default=None, help="Where runs execute: auto (the default: in this process "
+                     "until the runs left pay for a process pool, then one), serial, local (a process "
+                     "pool from the start) or dask."),
         click.option("--scheduler", metavar="ADDRESS", default=None,
                      help="A Dask scheduler to run on, e.g. tcp://10.0.0.5:8786 (implies --executor dask)."),
         click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=Path("results"),
@@ -347,11 +348,12 @@ def sweep(file: Path, jobs: int | None, executor_kind: str | None, scheduler: st
 
     plan = expand(load_scenario(file, overrides))
     prepare_out(out, plan.name)  # before starting any worker: a bad --out costs nothing
-    kind = executor_kind or ("dask" if scheduler else "local")
+    kind = executor_kind or ("dask" if scheduler else "auto")
     click.echo(describe(plan))
     try:
         with make_executor(kind, jobs, scheduler) as executor:
-            click.echo(f"executor: {kind}, {executor.workers} worker{'s' if executor.workers != 1 else ''}")
+            click.echo(f"executor: {kind}, {'up to ' if kind == 'auto' else ''}{executor.workers} "
+                       f"worker{'s' if executor.workers != 1 else ''}")
             outcome = run_sweep(plan, out=out, executor=executor, progress=not no_progress,
                                 retry_errors=retry_errors, command=_command())
     except SweepInterrupted as exc:
@@ -405,11 +407,12 @@ def explore(file: Path, runs: int, seed: int, jobs: int | None, executor_kind: s
     exploring.check_vary(scenario, exploring.explore_of(scenario))
     exploring.check_crashes(scenario, exploring.explore_of(scenario), exact=False)
     prepare_out(out, scenario.name)  # before starting any worker: a bad --out costs nothing
-    kind = executor_kind or ("dask" if scheduler else "local")
+    kind = executor_kind or ("dask" if scheduler else "auto")
     try:
         with make_executor(kind, jobs, scheduler) as executor:
             click.echo(f"exploring {scenario.name}: {runs} runs, explore seed {seed}, executor {kind} "
-                       f"({executor.workers} worker{'s' if executor.workers != 1 else ''})")
+                       f"({'up to ' if kind == 'auto' else ''}{executor.workers} "
+                       f"worker{'s' if executor.workers != 1 else ''})")
             findings = exploring.explore(scenario, runs, seed=seed, out=out, executor=executor,
                                          progress=not no_progress, draw=not no_plot)
     except exploring.ExploreInterrupted as exc:
