@@ -249,9 +249,10 @@ class DaskExecutor(_FuturesExecutor):
 
 
 #: What a process pool costs before its first result: starting the workers
-#: (forkserver) and each importing alosim and numpy, about 0.6 s on a 2-core
-#: machine at rest (``benchmarks/bench.py`` measures it); set high, so that the
-#: pool is started only where it pays even on a loaded machine.
+#: (forkserver) and each importing alosim and numpy -- 1.9 to 2.8 s measured on
+#: a 2-core machine at a load of 4 to 5, less at rest. A pool started too late
+#: loses a little (runs made serially meanwhile are not lost); one started too
+#: early loses its whole start on a short sweep.
 POOL_START_S = 1.5
 #: Work per task handed to a worker: short runs travel in chunks, so that the
 #: cost of a round trip to the pool (about a millisecond) stays small beside it.
