@@ -275,8 +275,10 @@ class AutoExecutor(Executor):
 
     Runs go one after another in this process, each timed. After each, the
     work left is estimated (runs left x the shortest run so far); once the
-    time a pool would save on it -- (1 - 1/workers) of it -- exceeds what
-    starting the pool costs (:data:`POOL_START_S`), the pool is started and
+    time a pool would save on it -- (1 - 1/n) of it, n being the workers that
+    would find a core (the machine's idle cores, from its load average, plus
+    this process's own) -- exceeds what starting the pool costs
+    (:data:`POOL_START_S`), the pool is started and
     the rest runs there, in chunks of about :data:`CHUNK_S` of work each. A
     short sweep therefore never pays for a pool, and a long one loses at most
     the time of a few runs made serially before it. The pool, once started,
@@ -288,8 +290,10 @@ class AutoExecutor(Executor):
     kind = "auto"
 
     def __init__(self, jobs: int | None = None, *, pool_start_s: float = POOL_START_S,
-                 chunk_s: float = CHUNK_S) -> None:
+                 chunk_s: float = CHUNK_S,
+                 loadavg: Callable[[], tuple[float, float, float]] = os.getloadavg) -> None:
         self.workers = jobs or default_jobs()
+        self._loadavg = loadavg
         self.pool_start_s = pool_start_s
         self.chunk_s = chunk_s
         self._pool: ProcessExecutor | None = None
@@ -302,7 +306,7 @@ class AutoExecutor(Executor):
         left.reverse()  # popped from the end: in the order given
         while left and self._pool is None:
             if self.workers > 1 and self._shortest_s < math.inf:
-                saved_s = len(left) * self._shortest_s * (1 - 1 / self.workers)
+                saved_s = len(left) * self._shortest_s * (1 - 1 / self._usable_workers())
                 if saved_s > self.pool_start_s:
                     self._pool = ProcessExecutor(self.workers)
                     break
@@ -320,6 +324,15 @@ class AutoExecutor(Executor):
             return
         left.reverse()
         yield from self._pooled(fn, left)
+
+    def _usable_workers(self) -> float:
+        """Workers that would run at once: this process's core and the idle ones
+        (a pool on a machine busy with other work is slower than serial)."""
+        try:
+            load = self._loadavg()[0]  # this process's serial runs count in it
+        except OSError:  # not available: assume the cores are free
+            return float(self.workers)
+        return max(1.0, min(float(self.workers), 1 + default_jobs() - load))
 
     def _pooled(self, fn: Callable[[T], R], items: list[T]) -> Results[T, R]:
         assert self._pool is not None

@@ -21,6 +21,7 @@ from alosim.executors import (
     ExecutorError,
     ProcessExecutor,
     SerialExecutor,
+    default_jobs,
     make_executor,
 )
 from alosim.scenario import ScenarioError
@@ -206,7 +207,7 @@ def test_the_auto_executor_stays_serial_where_a_pool_would_not_pay(serial_sweep,
 def test_the_auto_executor_starts_one_pool_and_sends_it_chunks_once_it_pays(serial_sweep, tmp_path):
     # A pool that costs nothing to start pays after the first run: the other
     # 11 go to it, in chunks, and the tables are the serial ones.
-    with AutoExecutor(2, pool_start_s=0.0, chunk_s=10.0) as auto:
+    with AutoExecutor(2, pool_start_s=0.0, chunk_s=10.0, loadavg=lambda: (0.0, 0.0, 0.0)) as auto:
         pooled = run_sweep(tiny(), out=tmp_path / "a", executor=auto)
         assert auto.pooled == 11
         pool = auto._pool
@@ -217,6 +218,14 @@ def test_the_auto_executor_starts_one_pool_and_sends_it_chunks_once_it_pays(seri
     same_tables(serial_sweep, again.folder)
 
 
+def test_the_auto_executor_stays_serial_on_a_machine_busy_with_other_work(tmp_path):
+    # Every core taken by other work: a pool would only share them.
+    busy = float(default_jobs() + 1)
+    with AutoExecutor(2, pool_start_s=0.0, loadavg=lambda: (busy, busy, busy)) as auto:
+        done = list(auto.imap_unordered(_fails_on_odd, range(0, 20, 2)))
+        assert len(done) == 10 and auto.pooled == 0 and auto._pool is None
+
+
 def _fails_on_odd(n: int) -> int:
     if n % 2:
         raise ValueError(f"odd {n}")
@@ -224,7 +233,7 @@ def _fails_on_odd(n: int) -> int:
 
 
 def test_a_run_that_fails_in_a_chunk_is_that_runs_error_alone():
-    with AutoExecutor(2, pool_start_s=0.0, chunk_s=10.0) as auto:
+    with AutoExecutor(2, pool_start_s=0.0, chunk_s=10.0, loadavg=lambda: (0.0, 0.0, 0.0)) as auto:
         done = {f.item: f for f in auto.imap_unordered(_fails_on_odd, range(10))}
     assert sorted(done) == list(range(10))
     assert all(done[n].value == n * n and done[n].error is None for n in range(0, 10, 2))
