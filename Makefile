@@ -33,8 +33,19 @@ docs: $(STAMP)  ## build the documentation site and serve it on http://127.0.0.1
 notebooks: $(STAMP)  ## execute every notebook and write its outputs in place (they are committed)
 	$(BIN)/python -m docsgen.notebooks
 
-bench: $(STAMP)  ## throughput benchmark against a one-process-per-message SimPy baseline
-	$(BIN)/python benchmarks/throughput.py
+# BASELINE: another checkout to compare with, measured in the same invocation, e.g.
+#   git worktree add ../alosim-main main && make bench BASELINE=../alosim-main
+BASELINE ?=
+BENCH_ARGS := $(if $(BASELINE),--baseline $(BASELINE))
+
+bench: $(STAMP)  ## speed as ratios: single hop vs bare and idiomatic SimPy, two hops, log, start-up, sweeps per executor
+	$(BIN)/python benchmarks/bench.py $(BENCH_ARGS)
+
+bench-instructions: $(STAMP)  ## the simulations' ratios by instruction count (callgrind): the same on a busy machine
+	$(BIN)/python benchmarks/bench.py --instructions --messages 20000 $(BENCH_ARGS)
+
+bench-memory: $(STAMP)  ## peak memory at 1 M and 10 M messages: single hop, queue pipeline, log (minutes)
+	$(BIN)/python benchmarks/memory.py $(BENCH_ARGS)
 
 lab: $(STAMP)  ## open the notebooks in JupyterLab
 	$(BIN)/jupyter lab notebooks/

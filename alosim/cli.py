@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from functools import wraps
 from pathlib import Path
-from typing import Any, NamedTuple, TypeVar
+from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar
 
 import click
 
@@ -50,6 +50,7 @@ def _friendly(func: F) -> F:
     @wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         from alosim.files import OutputError, reason
+        from alosim.scenario import ScenarioError
 
         try:
             return func(*args, **kwargs)
@@ -125,6 +126,7 @@ def run(file: Path, seed: int | None, out: Path, overrides: Sequence[str], no_pl
     """Run a scenario FILE once, print its summary and write its results."""
     from alosim import theory
     from alosim.results import prepare_out, write_run
+    from alosim.scenario import load_scenario
     from alosim.simulate import simulate
 
     scenario = _load(file, overrides).with_seed(seed)
@@ -209,6 +211,7 @@ def fingerprint(file: Path, seed: int | None, overrides: Sequence[str]) -> None:
 
     from alosim.determinism import PARENT_ENV
     from alosim.lifeline import follow_parent
+    from alosim.scenario import load_scenario
     from alosim.simulate import simulate
 
     if os.environ.get(PARENT_ENV, "").isdigit():
@@ -260,6 +263,7 @@ def trace(file: Path, messages: int, seed: int | None, overrides: Sequence[str],
     """Print the event log of the first K messages of FILE and its sequence diagram."""
     from alosim import trace as tracing
     from alosim.files import check_file_target, write_text_atomic
+    from alosim.scenario import load_scenario
     from alosim.simulate import simulate
 
     pictures = [(path, suffix) for path, suffix in ((png_path, ".png"), (svg_path, ".svg")) if path]
@@ -318,9 +322,10 @@ def _many_runs_options(func: F) -> F:
         click.option("--jobs", "-j", type=click.IntRange(min=1), default=None,
                      help="Workers (default: all cores; for dask without --scheduler, the "
                      "LocalCluster's size)."),
-        click.option("--executor", "executor_kind", type=click.Choice(["serial", "local", "dask"]),
-                     default=None, help="Where runs execute: serial, local (a process pool; the "
-                     "default) or dask."),
+        click.option("--executor", "executor_kind", type=click.Choice(["auto", "serial", "local", "dask"]),
+                     default=None, help="Where runs execute: auto (the default: in this process "
+                     "until the runs left pay for a process pool, then one), serial, local (a process "
+                     "pool from the start) or dask."),
         click.option("--scheduler", metavar="ADDRESS", default=None,
                      help="A Dask scheduler to run on, e.g. tcp://10.0.0.5:8786 (implies --executor dask)."),
         click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=Path("results"),
@@ -347,6 +352,7 @@ def sweep(file: Path, jobs: int | None, executor_kind: str | None, scheduler: st
     """
     from alosim import plots as plotting
     from alosim.executors import ExecutorError, make_executor
+    from alosim.scenario import load_scenario
     from alosim.store import aggregate, load_sweep, plots_folder
     from alosim.sweep import SweepInterrupted, describe, expand, run_sweep
 
@@ -354,11 +360,12 @@ def sweep(file: Path, jobs: int | None, executor_kind: str | None, scheduler: st
 
     plan = expand(_load(file, overrides))
     prepare_out(out, plan.name)  # before starting any worker: a bad --out costs nothing
-    kind = executor_kind or ("dask" if scheduler else "local")
+    kind = executor_kind or ("dask" if scheduler else "auto")
     _echo(describe(plan))
     try:
         with make_executor(kind, jobs, scheduler) as executor:
-            _echo(f"executor: {kind}, {executor.workers} worker{'s' if executor.workers != 1 else ''}")
+            _echo(f"executor: {kind}, {'up to ' if kind == 'auto' else ''}{executor.workers} "
+                  f"worker{'s' if executor.workers != 1 else ''}")
             outcome = run_sweep(plan, out=out, executor=executor, progress=not no_progress,
                                 retry_errors=retry_errors, command=_command())
     except SweepInterrupted as exc:
@@ -414,16 +421,18 @@ def explore(file: Path, runs: int, seed: int, jobs: int | None, executor_kind: s
     from alosim import explore as exploring
     from alosim.executors import ExecutorError, make_executor
     from alosim.results import prepare_out
+    from alosim.scenario import load_scenario
 
     scenario = _load(file, overrides)
     exploring.check_vary(scenario, exploring.explore_of(scenario))
     exploring.check_crashes(scenario, exploring.explore_of(scenario), exact=False)
     prepare_out(out, scenario.name)  # before starting any worker: a bad --out costs nothing
-    kind = executor_kind or ("dask" if scheduler else "local")
+    kind = executor_kind or ("dask" if scheduler else "auto")
     try:
         with make_executor(kind, jobs, scheduler) as executor:
             _echo(f"exploring {scenario.name}: {runs} runs, explore seed {seed}, executor {kind} "
-                       f"({executor.workers} worker{'s' if executor.workers != 1 else ''})")
+                       f"({'up to ' if kind == 'auto' else ''}{executor.workers} "
+                       f"worker{'s' if executor.workers != 1 else ''})")
             findings = exploring.explore(scenario, runs, seed=seed, out=out, executor=executor,
                                          progress=not no_progress, draw=not no_plot)
     except exploring.ExploreInterrupted as exc:
@@ -691,6 +700,7 @@ def compare_command(inputs: Sequence[Path], variants: Sequence[str], seed: int |
     import shutil
 
     from alosim import compare as comparing
+    from alosim.scenario import load_scenario
 
     items: list[comparing.Input] = []
     for path in inputs:

@@ -25,7 +25,6 @@ from collections.abc import Callable
 from pathlib import Path, PurePath
 from typing import TYPE_CHECKING, Annotated, Any, Literal, Union
 
-import numpy as np
 from pydantic import (BaseModel, ConfigDict, Field, PrivateAttr, ValidationInfo, create_model,
                       field_validator, model_validator)
 from pydantic.functional_validators import BeforeValidator
@@ -35,6 +34,8 @@ from alosim.streams import Draws
 from alosim.units import parse_duration, plain_number
 
 if TYPE_CHECKING:
+    import numpy as np  # imported where draws are made: reading a scenario needs no numpy
+
     from alosim.streams import Streams
 
 Seconds = Annotated[float, BeforeValidator(parse_duration), Field(ge=0)]
@@ -114,6 +115,8 @@ class Constant(_Dist):
         return self.value
 
     def sample(self, rng: np.random.Generator, n: int) -> np.ndarray:
+        import numpy as np
+
         return np.full(n, self.value)
 
     def mgf(self, t: float) -> float:
@@ -344,6 +347,8 @@ class Empirical(_Dist):
         return values
 
     def model_post_init(self, context: Any) -> None:
+        import numpy as np
+
         self._cache = _Cache(np.asarray(self.values, dtype=float))
 
     def __repr__(self) -> str:
@@ -474,6 +479,8 @@ class Mixture(_Dist):
         return self
 
     def model_post_init(self, context: Any) -> None:
+        import numpy as np
+
         weights = np.asarray([c.weight for c in self.components], dtype=float)
         self._cache = _Cache(weights / weights.sum())
 
@@ -507,6 +514,8 @@ class Mixture(_Dist):
         return all(c.is_zero for c in self.components)
 
     def sample(self, rng: np.random.Generator, n: int) -> np.ndarray:
+        import numpy as np
+
         which = rng.choice(len(self.components), size=n, p=self._cache.array)
         out = np.empty(n)
         for k, component in enumerate(self.components):

@@ -7,6 +7,9 @@ result by its key (point, replication), so the order never matters and the
 result table is the same whichever executor ran it.
 
 * :class:`SerialExecutor` runs one item after another in this process.
+* :class:`AutoExecutor` (the default) runs them in this process until the
+  work left would pay for a process pool, then starts one -- once, for the
+  whole sweep or search -- and hands it the rest in chunks of runs.
 * :class:`ProcessExecutor` runs them on a local process pool (one process per
   core by default). Workers are started with the ``forkserver`` method where
   the platform has it (``spawn`` elsewhere), through a context of their own:
@@ -27,23 +30,26 @@ cancelled and the executor's workers are stopped on close.
 from __future__ import annotations
 
 import logging
+import math
 import multiprocessing
 import os
 import signal
+import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Generator, Iterable
 from concurrent.futures import FIRST_COMPLETED, Future, wait
 from concurrent.futures import Executor as FuturesPool
 from concurrent.futures.process import BrokenProcessPool, ProcessPoolExecutor
 from dataclasses import dataclass
+from functools import partial
 from types import TracebackType
 from typing import Any, Generic, Literal, TypeVar
 
 T = TypeVar("T")
 R = TypeVar("R")
 
-ExecutorKind = Literal["serial", "local", "dask"]
-EXECUTOR_KINDS: tuple[str, ...] = ("serial", "local", "dask")
+ExecutorKind = Literal["auto", "serial", "local", "dask"]
+EXECUTOR_KINDS: tuple[str, ...] = ("auto", "serial", "local", "dask")
 
 # Items submitted per worker ahead of the ones finished.
 _AHEAD_PER_WORKER = 4
@@ -242,13 +248,123 @@ class DaskExecutor(_FuturesExecutor):
             self._cluster.close()
 
 
-def make_executor(kind: str = "local", jobs: int | None = None,
+#: What a process pool costs before its first result: starting the workers
+#: (forkserver) and each importing alosim and numpy -- 1.9 to 2.8 s measured on
+#: a 2-core machine at a load of 4 to 5, less at rest. A pool started too late
+#: loses a little (runs made serially meanwhile are not lost); one started too
+#: early loses its whole start on a short sweep.
+POOL_START_S = 1.5
+#: Work per task handed to a worker: short runs travel in chunks, so that the
+#: cost of a round trip to the pool (about a millisecond) stays small beside it.
+CHUNK_S = 0.2
+
+
+def _run_chunk(fn: Callable[[T], R], items: list[T]) -> list[tuple[T, R | None, BaseException | None]]:
+    """Run ``items`` one after another in a worker; an exception is that item's error."""
+    out: list[tuple[T, R | None, BaseException | None]] = []
+    for item in items:
+        try:
+            out.append((item, fn(item), None))
+        except Exception as exc:  # noqa: BLE001 -- a failing item is a result
+            out.append((item, None, exc))
+    return out
+
+
+class AutoExecutor(Executor):
+    """Serial while that is faster, a process pool of ``jobs`` workers once it pays.
+
+    Runs go one after another in this process, each timed. After each, the
+    work left is estimated (runs left x the shortest run so far); once the
+    time a pool would save on it -- (1 - 1/n) of it, n being the workers that
+    would find a core (the machine's idle cores, from its load average, plus
+    this process's own) -- exceeds what starting the pool costs
+    (:data:`POOL_START_S`), the pool is started and
+    the rest runs there, in chunks of about :data:`CHUNK_S` of work each. A
+    short sweep therefore never pays for a pool, and a long one loses at most
+    the time of a few runs made serially before it. The pool, once started,
+    serves every later call (a search's later batches) until :meth:`close`.
+    Results are placed by their keys, so which runs went where never changes
+    a result.
+    """
+
+    kind = "auto"
+
+    def __init__(self, jobs: int | None = None, *, pool_start_s: float = POOL_START_S,
+                 chunk_s: float = CHUNK_S,
+                 loadavg: Callable[[], tuple[float, float, float]] = os.getloadavg) -> None:
+        self.workers = jobs or default_jobs()
+        self._loadavg = loadavg
+        self.pool_start_s = pool_start_s
+        self.chunk_s = chunk_s
+        self._pool: ProcessExecutor | None = None
+        self._shortest_s = math.inf
+        #: How many runs went to the pool (the rest ran in this process).
+        self.pooled = 0
+
+    def imap_unordered(self, fn: Callable[[T], R], items: Iterable[T]) -> Results[T, R]:
+        left = list(items)
+        left.reverse()  # popped from the end: in the order given
+        while left and self._pool is None:
+            if self.workers > 1 and self._shortest_s < math.inf:
+                saved_s = len(left) * self._shortest_s * (1 - 1 / self._usable_workers())
+                if saved_s > self.pool_start_s:
+                    self._pool = ProcessExecutor(self.workers)
+                    break
+            item = left.pop()
+            started = time.perf_counter()
+            try:
+                value = fn(item)
+            except Exception as exc:  # noqa: BLE001 -- a failing item is a result
+                finished: Finished[T, R] = Finished(item, None, exc)
+            else:
+                finished = Finished(item, value)
+            self._shortest_s = min(self._shortest_s, time.perf_counter() - started)
+            yield finished
+        if not left:
+            return
+        left.reverse()
+        yield from self._pooled(fn, left)
+
+    def _usable_workers(self) -> float:
+        """Workers that would run at once: this process's core and the idle ones
+        (a pool on a machine busy with other work is slower than serial)."""
+        try:
+            load = self._loadavg()[0]  # this process's serial runs count in it
+        except OSError:  # not available: assume the cores are free
+            return float(self.workers)
+        return max(1.0, min(float(self.workers), 1 + default_jobs() - load))
+
+    def _pooled(self, fn: Callable[[T], R], items: list[T]) -> Results[T, R]:
+        assert self._pool is not None
+        per_run_s = self._shortest_s if self._shortest_s < math.inf else self.chunk_s
+        # Enough runs per chunk to make ~chunk_s of work, but at least 4 chunks a worker.
+        size = max(1, min(math.ceil(self.chunk_s / max(per_run_s, 1e-6)),
+                          len(items) // (4 * self.workers)))
+        chunks = [items[k:k + size] for k in range(0, len(items), size)]
+        self.pooled += len(items)
+        for done in self._pool.imap_unordered(partial(_run_chunk, fn), chunks):
+            if done.error is not None:  # the chunk itself failed (it could not be sent, say)
+                for item in done.item:
+                    yield Finished(item, None, done.error)
+                continue
+            for item, value, error in done.value or []:
+                yield Finished(item, value, error)
+
+    def close(self, *, interrupted: bool = False) -> None:
+        if self._pool is not None:
+            self._pool.close(interrupted=interrupted)
+
+
+def make_executor(kind: str = "auto", jobs: int | None = None,
                   scheduler: str | None = None) -> Executor:
-    """An executor by name: ``serial``, ``local`` (process pool) or ``dask``."""
+    """An executor by name: ``auto`` (serial until a process pool pays), ``serial``,
+    ``local`` (a process pool from the start) or ``dask``."""
     if jobs is not None and jobs < 1:
         raise ExecutorError(f"expected at least one job, got {jobs}")
     if scheduler and kind != "dask":
         raise ExecutorError(f"a scheduler address needs the dask executor, not {kind!r}")
+    if kind == "auto":
+        return AutoExecutor(jobs)
     if kind == "serial":
         return SerialExecutor()
     if kind == "local":

@@ -139,7 +139,7 @@ class Recorder:
         "dropped_in_crash", "false_positive_drops", "stale_drops", "crashes", "duplicate_causes",
         "loss_causes", "dedup_entries", "dedup_entries_peak", "dedup_bytes", "dedup_bytes_peak",
         "delivery_latency", "ack_latency", "outbox_wait", "delivery_latency_add",
-        "ack_latency_add", "outbox_wait_add", "trace_limit", "trace", "series",
+        "ack_latency_add", "outbox_wait_add", "histograms", "trace_limit", "trace", "series",
         "queue_dropped", "queue_rejected", "queue_evicted", "nacks_sent", "nacks_lost",
         "nacks_received", "nacks_ignored", "nacks_in_flight", "slowdowns", "queued",
         "arrival_duplicates_dropped", "arrival_duplicates_reacked", "expired_discarded",
@@ -211,6 +211,9 @@ class Recorder:
         self.delivery_latency_add = self.delivery_latency.append
         self.ack_latency_add = self.ack_latency.append
         self.outbox_wait_add = self.outbox_wait.append
+        # Every histogram of the run, flushed together (a pipeline adds its own).
+        self.histograms: list[LatencyHistogram] = [self.delivery_latency, self.ack_latency,
+                                                   self.outbox_wait]
         self.trace_limit = trace_messages
         self.trace: list[TraceEvent] = []
         self.series: dict[str, list[float]] = {name: [] for name in SERIES_COLUMNS}
@@ -245,14 +248,17 @@ class Recorder:
         """Messages whose sender received an ack (each has one send -> ack latency)."""
         return self.ack_latency.total
 
+    def add_histogram(self, histogram: LatencyHistogram) -> None:
+        """Flush ``histogram`` with the recorder's own: its buffer stays as small as theirs."""
+        self.histograms.append(histogram)
+
     def flush(self) -> None:
-        self.delivery_latency.flush()
-        self.ack_latency.flush()
-        self.outbox_wait.flush()
+        """Bin what the hot path appended (every 4,096 messages created, and at samples)."""
+        for histogram in self.histograms:
+            histogram.flush()
 
     def sample(self, time_s: float, in_flight: int, queue_length: int = 0, busy: int = 0) -> None:
-        if (len(self.ack_latency._buffer) + len(self.delivery_latency._buffer)
-                + len(self.outbox_wait._buffer) > 8192):
+        if sum(len(histogram._buffer) for histogram in self.histograms) > 8192:
             self.flush()  # a long drain creates no messages, so nothing else would
         row = (time_s, self.dedup_entries, self.dedup_bytes, in_flight, self.messages,
                self.transmissions, self.deliveries, self.duplicate_deliveries,

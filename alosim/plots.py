@@ -49,10 +49,11 @@ def two_panels(axes: Sequence[Axes] | None) -> tuple[Figure, Axes, Axes]:
     return fig, top, bottom
 
 
-def store_growth(series: pd.DataFrame, *, title: str = "",
+def store_growth(series: pd.DataFrame | Mapping[str, Sequence[float]], *, title: str = "",
                  axes: Sequence[Axes] | None = None) -> Figure:
     """Two panels against simulated time: the dedup store's entries above, the
-    cumulative duplicate deliveries and duplicate processing below.
+    cumulative duplicate deliveries and duplicate processing below. ``series``
+    is a run's series as a DataFrame or as columns (``RunResult.series_columns``).
 
     Separate panels, each with its own scale, so that two curves of different
     units never read as one line. ``axes``: the two axes to draw into (top,

@@ -26,6 +26,7 @@ import shutil
 import tempfile
 from pathlib import Path
 
+from alosim.csvtable import write_table
 from alosim.files import OutputError, check_writable, ensure_folder, reason, safe_child, utc_now
 from alosim.simulate import RunResult
 from alosim.stored import RUN_MANIFEST, ResultsError, read_json
@@ -109,17 +110,16 @@ def _fill(tmp: Path, result: RunResult, *, plot: bool, command: str | None) -> N
         "command": command or "(Python: alosim.write_run)",
     }
     (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
-    summary = result.summary_frame().drop(columns=["wall_time_s"])
-    summary.to_csv(tmp / "summary.csv", index=False, lineterminator="\n")
-    series = result.series_frame()
-    series.to_csv(tmp / "timeseries.csv", index=False, lineterminator="\n")
+    # Without pandas (see alosim.csvtable): a short run would spend most of its time importing it.
+    write_table(tmp / "summary.csv", result.summary_columns())
+    write_table(tmp / "timeseries.csv", result.series_columns())
     if result.trace:
-        result.trace_frame().to_csv(tmp / "trace.csv", index=False, lineterminator="\n")
+        write_table(tmp / "trace.csv", result.trace_columns())
     if plot:
         from alosim.fieldunits import variant
 
         named = variant(command or "")  # a variant (--set) is named, not only hashed
-        fig = plots.store_growth(series, title=f"{result.name}{f' [{named}]' if named else ''} "
+        fig = plots.store_growth(result.series_columns(), title=f"{result.name}{f' [{named}]' if named else ''} "
                                                f"(seed {result.seed})")
         plots.save(fig, tmp / "growth.png")
     for f in tmp.iterdir():

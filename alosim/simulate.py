@@ -87,6 +87,25 @@ class RunResult:
         return [f"alosim bug: the books do not balance ({name[6:]}): {self.summary[name]}"
                 for name, held in self.checks.items() if name.startswith("books_") and not held]
 
+    def summary_columns(self) -> dict[str, list[Any]]:
+        """The summary row as columns of one value each (wall time left out: it
+        differs between identical runs). What ``summary.csv`` holds."""
+        return {name: [value] for name, value in self.summary.items() if name != "wall_time_s"}
+
+    def series_columns(self) -> dict[str, list[Any]]:
+        """The sampled series as columns, in the order of :meth:`series_frame`
+        (a common series the run did not sample is all missing values)."""
+        extra = [name for name in self.series if name not in SERIES_COLUMNS]
+        rows = len(self.series.get("time_s", []))
+        return {name: list(self.series.get(name, [math.nan] * rows)) for name in [*SERIES_COLUMNS, *extra]}
+
+    def trace_columns(self) -> dict[str, list[Any]]:
+        """The event log of the traced messages as columns (see :meth:`trace_frame`)."""
+        events = self.trace or []
+        return {"time_s": [e.time_s for e in events], "actor": [e.actor for e in events],
+                "event": [e.event for e in events], "message": [e.message for e in events],
+                "attempt": [e.attempt for e in events], "detail": [e.detail for e in events]}
+
     def summary_frame(self):  # -> pandas.DataFrame
         """The summary as a one-row DataFrame (wall time included)."""
         import pandas as pd

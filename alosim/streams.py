@@ -17,8 +17,10 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
-import numpy as np
+if TYPE_CHECKING:
+    import numpy as np  # imported when a generator is made: reading a scenario needs no numpy
 
 BATCH = 4096
 
@@ -38,6 +40,8 @@ class Streams:
 
     def generator(self, name: str) -> np.random.Generator:
         """The generator for component ``name``; the same name always gives the same stream."""
+        import numpy as np
+
         sequence = np.random.SeedSequence(self.seed, spawn_key=_spawn_key(name))
         return np.random.Generator(np.random.PCG64(sequence))
 

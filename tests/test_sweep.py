@@ -15,7 +15,15 @@ import pandas as pd
 import pytest
 
 import alosim
-from alosim.executors import DaskExecutor, ExecutorError, ProcessExecutor, SerialExecutor, make_executor
+from alosim.executors import (
+    AutoExecutor,
+    DaskExecutor,
+    ExecutorError,
+    ProcessExecutor,
+    SerialExecutor,
+    default_jobs,
+    make_executor,
+)
 from alosim.scenario import ScenarioError
 from alosim.store import RUNS_DIR, load_results
 from alosim.sweep import RunTask, SweepInterrupted, expand, latency_sample, run_sweep, run_task
@@ -187,6 +195,51 @@ def test_process_pool_and_dask_give_the_serial_tables(serial_sweep, tmp_path):
     same_tables(serial_sweep, on_address.folder)
 
 
+def test_the_auto_executor_stays_serial_where_a_pool_would_not_pay(serial_sweep, tmp_path):
+    # 12 runs of a few milliseconds: far less work than starting a pool costs.
+    with make_executor("auto", jobs=2) as auto:
+        assert isinstance(auto, AutoExecutor)
+        small = run_sweep(tiny(), out=tmp_path, executor=auto)
+        assert auto.pooled == 0 and auto._pool is None
+    same_tables(serial_sweep, small.folder)
+
+
+def test_the_auto_executor_starts_one_pool_and_sends_it_chunks_once_it_pays(serial_sweep, tmp_path):
+    # A pool that costs nothing to start pays after the first run: the other
+    # 11 go to it, in chunks, and the tables are the serial ones.
+    with AutoExecutor(2, pool_start_s=0.0, chunk_s=10.0, loadavg=lambda: (0.0, 0.0, 0.0)) as auto:
+        pooled = run_sweep(tiny(), out=tmp_path / "a", executor=auto)
+        assert auto.pooled == 11
+        pool = auto._pool
+        assert pool is not None
+        again = run_sweep(tiny(), out=tmp_path / "b", executor=auto)  # the same pool serves it
+        assert auto._pool is pool and auto.pooled == 23
+    same_tables(serial_sweep, pooled.folder)
+    same_tables(serial_sweep, again.folder)
+
+
+def test_the_auto_executor_stays_serial_on_a_machine_busy_with_other_work(tmp_path):
+    # Every core taken by other work: a pool would only share them.
+    busy = float(default_jobs() + 1)
+    with AutoExecutor(2, pool_start_s=0.0, loadavg=lambda: (busy, busy, busy)) as auto:
+        done = list(auto.imap_unordered(_fails_on_odd, range(0, 20, 2)))
+        assert len(done) == 10 and auto.pooled == 0 and auto._pool is None
+
+
+def _fails_on_odd(n: int) -> int:
+    if n % 2:
+        raise ValueError(f"odd {n}")
+    return n * n
+
+
+def test_a_run_that_fails_in_a_chunk_is_that_runs_error_alone():
+    with AutoExecutor(2, pool_start_s=0.0, chunk_s=10.0, loadavg=lambda: (0.0, 0.0, 0.0)) as auto:
+        done = {f.item: f for f in auto.imap_unordered(_fails_on_odd, range(10))}
+    assert sorted(done) == list(range(10))
+    assert all(done[n].value == n * n and done[n].error is None for n in range(0, 10, 2))
+    assert all(str(done[n].error) == f"odd {n}" and done[n].value is None for n in range(1, 10, 2))
+
+
 def test_an_unreachable_scheduler_is_a_clear_error():
     with pytest.raises(ExecutorError, match="cannot connect to the Dask scheduler at tcp://127.0.0.1:1"):
         DaskExecutor(address="tcp://127.0.0.1:1", timeout_s=1)
@@ -260,7 +313,7 @@ def interrupt_after(n: int):
     return on_result
 
 
-@pytest.mark.parametrize("executor", ["serial", "local"])
+@pytest.mark.parametrize("executor", ["serial", "local", "auto"])
 def test_an_interrupted_sweep_resumes_with_only_the_missing_runs(serial_sweep, tmp_path, executor):
     with make_executor(executor, jobs=2) as ex, pytest.raises(SweepInterrupted) as info:
         run_sweep(tiny(), out=tmp_path, executor=ex, on_result=interrupt_after(6))

@@ -71,3 +71,30 @@ class Later:
         event._value = value
         heappush(env._queue, (time, NORMAL, next(env._eid), event))
         return event
+
+    @staticmethod
+    def reserve(env: simpy.Environment) -> int:
+        """A place in the order of simultaneous events, taken now for an event
+        that may be scheduled later (see :meth:`at_place`).
+
+        A deadline that usually passes unnoticed (a batch finished long before
+        it) need not sit in the event queue: its owner keeps one timer and
+        re-arms it lazily. Taking the deadline's place when it is set, and
+        scheduling it later in that place, orders it among events at the same
+        time exactly as if it had been scheduled when it was set. A reserved
+        place counts as a scheduled event (``events`` in the summary).
+        """
+        return next(env._eid)
+
+    @classmethod
+    def at_place(cls, env: simpy.Environment, time: float, place: int,
+                 callbacks: tuple[Callable[[Any], Any]], value: Any = None) -> Later:
+        """Like :meth:`at`, in the ``place`` taken by :meth:`reserve` (used once)."""
+        if time < env._now:
+            raise _refuse(env._now, time)
+        event = cls.__new__(cls)
+        event.callbacks = callbacks
+        event._ok = True
+        event._value = value
+        heappush(env._queue, (time, NORMAL, place, event))
+        return event

@@ -64,7 +64,8 @@ class Member:
 
     __slots__ = ("group", "index", "actor", "up", "epoch", "in_group", "kicked",
                  "assigned", "position", "processed", "batch", "batch_partition", "batch_id",
-                 "busy", "waiting", "pending_commits", "_rr", "_processing", "_instant", "_done_callbacks",
+                 "busy", "waiting", "pending_commits", "_rr", "_ready", "_deadline_at",
+                 "_deadline_place", "_deadline_armed", "_processing", "_instant", "_done_callbacks",
                  "_deadline_callbacks", "_commit_callbacks", "_tick_callbacks", "_session_callbacks")
 
     def __init__(self, group: ConsumerGroup, index: int, spec: ConsumerSpec) -> None:
@@ -85,6 +86,21 @@ class Member:
         self.waiting = False  # a processing timer is pending
         self.pending_commits = 0
         self._rr = 0
+        # How many assigned partitions have records to fetch, or more (never fewer):
+        # counted up by appends, assignments and rewinds, down by the fetch that
+        # takes a partition's last record and to 0 by a scan that finds nothing
+        # (retention may have deleted what it counted). At 0 the member does not
+        # scan: a batch costs one fetch, not one more that comes back empty.
+        self._ready = 0
+        # max.poll.interval: the deadline of the batch in hand (its time and its
+        # place among simultaneous events, taken at the fetch) and whether the
+        # member's one deadline timer is in the event queue. The timer is re-armed
+        # lazily, as the sender's retry timer is: most batches are done long before
+        # their deadline, and one timer per fetch would fill the queue with entries
+        # that never fire.
+        self._deadline_at = 0.0
+        self._deadline_place = -1
+        self._deadline_armed = False
         processing = spec.processing
         self._instant = processing.is_zero
         self._processing = processing.draws(group.world.streams, f"consumer.{index}.processing")
@@ -115,7 +131,7 @@ class Member:
                 return
             if not (self.up and self.in_group and log.up) or group.rebalancing or not self.assigned:
                 return
-            if not self._fetch():
+            if not self._ready or not self._fetch():
                 return
 
     def _fetch(self) -> bool:
@@ -129,6 +145,7 @@ class Member:
                 self._rr = (self._rr + k + 1) % n
                 break
         else:
+            self._ready = 0
             return False
         group = self.group
         stats = group.stats
@@ -142,6 +159,8 @@ class Member:
             batch.append(record)
         stats.records_fetched += count
         self.position[p] = position + count
+        if position + count == partition.end:
+            self._ready -= 1
         if self.processed[p] < position:
             self.processed[p] = position  # retention moved the log start past it
         self.batch_partition = p
@@ -157,8 +176,13 @@ class Member:
                           f"p{p}@{position}" + (f"..{last}" if last > position else ""))
         if group.policy == "before-processing":
             self.commit({p: position + count})
-        Later(group.env, group.max_poll_interval, self._deadline_callbacks,
-              (self.epoch, self.batch_id))
+        env = group.env
+        self._deadline_at = env._now + group.max_poll_interval
+        self._deadline_place = Later.reserve(env)
+        if not self._deadline_armed:
+            self._deadline_armed = True
+            Later.at_place(env, self._deadline_at, self._deadline_place, self._deadline_callbacks,
+                           self._deadline_place)
         return True
 
     def _done(self, event: Later) -> None:
@@ -218,6 +242,7 @@ class Member:
                 # which would then never be processed.
                 if record.offset < self.position[p]:
                     self.position[p] = record.offset
+                    self._ready += 1
                 stats.records_dropped += len(self.batch)
                 while self.batch:
                     log.release(self.batch.popleft().msg)
@@ -260,9 +285,23 @@ class Member:
                 self.commit({p: record.offset + 1}, wait=True)
 
     def _deadline(self, event: Later) -> None:
-        """max.poll.interval passed since the fetch: still on that batch -> kicked out."""
-        epoch, batch_id = event._value
-        if epoch != self.epoch or batch_id != self.batch_id or not self.busy or not self.in_group:
+        """max.poll.interval passed since the fetch: still on that batch -> kicked out.
+
+        The timer is the deadline of the batch fetched when it was armed. The
+        member may have finished that batch (the next fetch arms it again), be
+        on a later one (it waits on for that one's deadline, in the place that
+        deadline took at its fetch), or have crashed (its batch put down).
+        """
+        place = event._value
+        if not self.busy:
+            self._deadline_armed = False
+            return
+        if place != self._deadline_place:
+            Later.at_place(self.group.env, self._deadline_at, self._deadline_place,
+                           self._deadline_callbacks, self._deadline_place)
+            return
+        self._deadline_armed = False
+        if not self.in_group:
             return
         group = self.group
         group.stats.members_kicked_out += 1
@@ -355,6 +394,7 @@ class Member:
             group.mark_replays(p, self.processed[p], "replay_after_crash")
             # What it had processed is forgotten: it restarts from the commit.
             self.position[p] = self.processed[p] = group.log.partitions[p].committed
+        self._ready = len(self.assigned)
         if self.in_group:
             Later(group.env, group.session_timeout, self._session_callbacks, self.epoch)
         if group.rebalancing:
@@ -484,6 +524,8 @@ class ConsumerGroup:
         trace's "triggers | duration | " of a rebalance) is None at the start."""
         joined = [m for m in self.members if m.in_group]
         n_parts = len(self.owner)
+        for member in joined:
+            member._ready = 0  # counted again below, partition by partition
         if joined:
             n = len(joined)
             # range: contiguous runs, the first n_parts % n members one longer.
@@ -496,6 +538,8 @@ class ConsumerGroup:
                 committed = self.log.partitions[p].committed
                 member.position[p] = committed
                 member.processed[p] = committed
+                if committed < self.log.partitions[p].end:
+                    member._ready += 1
         if self.tracing():
             # One row per rebalance, when the partitions are assigned again (before
             # anyone fetches): what triggered it (triggers while it ran make one
@@ -522,6 +566,11 @@ class ConsumerGroup:
         owner = self.owner[p]
         if owner >= 0:
             member = self.members[owner]
+            position = member.position.get(p)
+            if position is not None:
+                partition = self.log.partitions[p]
+                if max(position, partition.base) == partition.end - 1:
+                    member._ready += 1  # the partition's first record to fetch
             if not member.busy:
                 member.run()
 

@@ -50,6 +50,7 @@ class Pipeline:
         self.world = world
         rec = world.rec
         self.stats = stats = PipelineStats()
+        rec.add_histogram(stats.consume_latency)  # binned as it goes, not held to the end
         for cause in PIPELINE_LOSS_CAUSES:
             rec.loss_causes.setdefault(cause, 0)
         self.bounded = scenario.broker.max_length is not None

@@ -317,3 +317,53 @@ observe: {trace_messages: 3}
     fetches = [(e.time_s, e.detail) for e in r.trace if e.event == "fetch"]
     assert fetches == [(0.005, "p0@0..2"), (0.02, "p0@0..2")]  # read again when the log is back
     assert s["log_records_dropped"] == 3
+
+
+# -- timers and scans that cost without doing anything ---------------------------------------
+
+INSTANT = {"consumer.processing": {"dist": "constant", "value": 0.0}, "consumer.fetch_batch": 1}
+
+
+def test_a_poll_interval_that_never_passes_keeps_no_timer_per_fetch() -> None:
+    # Instant processing: no batch is ever held for max_poll_interval (300 s),
+    # so its deadline never fires. One re-armed timer per member, not one per
+    # fetch (3,000 here), is all the event queue holds for it.
+    world = World(make(BASE, **INSTANT), 3)
+    env = world.env
+    longest = [0]
+
+    def watch():
+        while True:
+            longest[0] = max(longest[0], len(env._queue))
+            yield env.timeout(0.05)
+
+    env.process(watch())
+    world.run()
+    assert world.pipeline.stats.records_fetched == 3000
+    assert longest[0] < 60  # senders, links in flight, faults, samplers: a handful each
+
+
+def test_a_batch_costs_one_fetch_not_one_more_empty_scan(monkeypatch: pytest.MonkeyPatch) -> None:
+    from alosim.model.group import Member
+
+    scans, fetched = [0], [0]
+    fetch = Member._fetch
+
+    def counting(member: Member) -> bool:
+        scans[0] += 1
+        found = fetch(member)
+        fetched[0] += found
+        return found
+
+    monkeypatch.setattr(Member, "_fetch", counting)
+    s = run(**INSTANT)
+    assert s["processed"] == 3000 and fetched[0] == 3000
+    assert scans[0] < 1.05 * fetched[0]
+
+
+def test_a_member_still_on_its_batch_at_the_poll_interval_is_kicked_out_at_that_time() -> None:
+    # The lazily re-armed timer fires at the deadline of the batch in hand,
+    # not at that of an earlier batch (fetch_batch 1, 4 ms per record, 10 ms interval).
+    s = run(**{"consumer.processing": {"dist": "constant", "value": 0.004}, "consumer.fetch_batch": 4,
+               "consumer.max_poll_interval": 0.01, "messages": 200})
+    assert s["log_members_kicked_out"] > 0 and s["lost"] == 0
