@@ -20,8 +20,13 @@ from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar
 import click
 
 from alosim import __version__
-from alosim.scenario import Scenario, ScenarioError, json_schema, load_scenario
 from alosim.shown import join_lines, printable
+
+if TYPE_CHECKING:
+    from alosim.scenario import Scenario
+
+# Each command imports what it needs when it runs: ``alosim --help`` loads
+# neither the schema (pydantic) nor numpy, pandas or matplotlib.
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -73,6 +78,7 @@ def _load(file: Path, overrides: Sequence[str] = ()) -> Scenario:
     """Load a scenario with its ``--set`` options, and say on standard error how a bare number
     given to a duration field was read when it is likely a mistake (seconds, not milliseconds)."""
     from alosim.fieldunits import override_values, suspicious_durations
+    from alosim.scenario import load_scenario
 
     scenario = load_scenario(file, overrides)
     for warning in suspicious_durations(override_values(overrides), scenario):
@@ -143,6 +149,8 @@ def run(file: Path, seed: int | None, out: Path, overrides: Sequence[str], no_pl
     if scenario.broker is None:
         found = result.recovery()
         verdict = found.describe() if found.trigger is not None else None
+    from alosim.printout import format_summary
+
     _echo(format_summary(scenario, result.summary, result.wall_time_s, verdict=verdict))
     theory_lines = theory.format_theory(theory.compare(scenario, result.summary, result.series))
     if theory_lines:
@@ -226,6 +234,8 @@ def fingerprint(file: Path, seed: int | None, overrides: Sequence[str]) -> None:
 @_set_option
 def validate(files: Sequence[Path], overrides: Sequence[str]) -> None:
     """Check scenario FILES (with any --set applied to each); print one line per file."""
+    from alosim.scenario import ScenarioError
+
     bad = 0
     for file in files:
         try:
@@ -242,6 +252,8 @@ def validate(files: Sequence[Path], overrides: Sequence[str]) -> None:
 @cli.command()
 def schema() -> None:
     """Print the JSON Schema of a scenario file (for editors)."""
+    from alosim.scenario import json_schema
+
     _echo(json.dumps(json_schema(), indent=2))
 
 
@@ -471,6 +483,7 @@ def conform(file: Path, broker_url: str, speed: float, messages: int | None, see
     """
     from alosim.conform import ConformError, compare, format_report, make_plan
     from alosim.conform.play import measure
+    from alosim.scenario import load_scenario
 
     scenario = load_scenario(file, overrides).with_seed(seed)
     try:
@@ -765,7 +778,14 @@ def results(folder: Path) -> None:
 
 # -- the summary table ---------------------------------------------------------
 
-from alosim.printout import format_summary  # noqa: E402  (re-exported: tests and notebooks import it here)
+def __getattr__(name: str) -> Any:
+    """``format_summary`` is :mod:`alosim.printout`'s (tests and notebooks import it from
+    here); loaded on first use, so that ``alosim --help`` does not load the figures."""
+    if name == "format_summary":
+        from alosim.printout import format_summary
+
+        return format_summary
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 _interrupted = False

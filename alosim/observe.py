@@ -13,11 +13,13 @@ What each delivery semantics promises, checked on these counts, is in
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
+if TYPE_CHECKING:
+    import numpy as np  # imported by the histogram that uses it: reading the column names needs no numpy
 
 # Latency histogram: 1000 log-spaced bins per decade from 1 ns to 1e7 s.
 # A percentile is reported as the geometric middle of its bin (relative error
@@ -25,11 +27,16 @@ import numpy as np
 _BINS_PER_DECADE = 1000
 _LOW_EXP = -9
 _HIGH_EXP = 7
-_EDGES = np.array(
-    [10.0 ** (_LOW_EXP + i / _BINS_PER_DECADE)
-     for i in range((_HIGH_EXP - _LOW_EXP) * _BINS_PER_DECADE + 1)]
-)
 _FLUSH = 1 << 15
+
+
+@functools.cache
+def _edges() -> np.ndarray:
+    """The histogram's bin edges (built once, when the first histogram is)."""
+    import numpy as np
+
+    return np.array([10.0 ** (_LOW_EXP + i / _BINS_PER_DECADE)
+                     for i in range((_HIGH_EXP - _LOW_EXP) * _BINS_PER_DECADE + 1)])
 
 
 class LatencyHistogram:
@@ -45,7 +52,8 @@ class LatencyHistogram:
     def __init__(self) -> None:
         self._buffer: list[float] = []
         # bin 0 holds values below the first edge (including 0); the last holds values above.
-        self._counts = np.zeros(len(_EDGES) + 1, dtype=np.int64)
+        # Made at the first binning: a recorder built only for its column names needs no numpy.
+        self._counts: np.ndarray | None = None
         self.count = 0
         self.min = math.inf
         self.max = -math.inf
@@ -60,8 +68,10 @@ class LatencyHistogram:
         """Add ``value`` ``times`` times, in one step."""
         if times <= 0:
             return
-        b = int(np.searchsorted(_EDGES, value, side="right"))
-        self._counts[b] += times
+        import numpy as np
+
+        b = int(np.searchsorted(_edges(), value, side="right"))
+        self._bins()[b] += times
         self.count += times
         self.min = min(self.min, value)
         self.max = max(self.max, value)
@@ -78,14 +88,24 @@ class LatencyHistogram:
     def _flush(self) -> None:
         if not self._buffer:
             return
+        import numpy as np
+
         values = np.asarray(self._buffer)
         self._buffer.clear()
-        idx = np.searchsorted(_EDGES, values, side="right")
-        self._counts += np.bincount(idx, minlength=len(self._counts))
+        idx = np.searchsorted(_edges(), values, side="right")
+        counts = self._bins()
+        counts += np.bincount(idx, minlength=len(counts))
         self.count += len(values)
         self.min = min(self.min, float(values.min()))
         self.max = max(self.max, float(values.max()))
         self._sum += math.fsum(values.tolist())
+
+    def _bins(self) -> np.ndarray:
+        if self._counts is None:
+            import numpy as np
+
+            self._counts = np.zeros(len(_edges()) + 1, dtype=np.int64)
+        return self._counts
 
     @property
     def total(self) -> int:
@@ -102,15 +122,18 @@ class LatencyHistogram:
         self._flush()
         if not self.count:
             return math.nan
+        import numpy as np
+
         rank = max(1, math.ceil(q / 100 * self.count))
-        cumulative = np.cumsum(self._counts)
+        edges = _edges()
+        cumulative = np.cumsum(self._bins())
         b = int(np.searchsorted(cumulative, rank, side="left"))
         if b == 0:
             value = self.min
-        elif b >= len(_EDGES):
+        elif b >= len(edges):
             value = self.max
         else:
-            value = math.sqrt(_EDGES[b - 1] * _EDGES[b])
+            value = math.sqrt(edges[b - 1] * edges[b])
         return min(max(value, self.min), self.max)
 
 
