@@ -29,6 +29,7 @@ cancelled and the executor's workers are stopped on close.
 
 from __future__ import annotations
 
+import gc
 import logging
 import math
 import multiprocessing
@@ -223,6 +224,7 @@ class DaskExecutor(_FuturesExecutor):
         except ImportError as exc:  # pragma: no cover - dask is a dependency
             raise ExecutorError(f"the dask executor needs dask[distributed]: {exc}") from None
         self._cluster: Any = None
+        failure: str | None = None
         try:
             if address:
                 client = Client(address, timeout=timeout_s)
@@ -237,7 +239,13 @@ class DaskExecutor(_FuturesExecutor):
             if self._cluster is not None:
                 self._cluster.close()
             where = f"the Dask scheduler at {address}" if address else "a Dask LocalCluster"
-            raise ExecutorError(f"cannot connect to {where}: {exc}") from None
+            failure = f"cannot connect to {where}: {exc}"
+        if failure is not None:
+            # A Client that failed half-way is closed by its __del__. Run it now, while
+            # no other Client is starting: a __del__ that the garbage collector runs
+            # inside a later Client's start waits for that start's lock for ever.
+            gc.collect()
+            raise ExecutorError(failure)
         self._client = client
         workers = len(client.scheduler_info().get("workers", {})) or (jobs or 1)
         super().__init__(client.get_executor(pure=False), workers)

@@ -575,3 +575,27 @@ def test_plot_of_results_that_are_not_there(condition, tmp_path):
     (tmp_path / "a-file").write_text("x")
     code, _, err = invoke("plot", str(where))
     assert_one_error(code, err, str(where) if condition != "file" else str(tmp_path))
+
+
+@pytest.mark.parametrize("address", ["garbage://x", "tcp://[::1"])
+def test_a_client_that_failed_to_connect_is_gone_before_the_error(address):
+    """A half-built Dask Client left to the garbage collector closes itself in its
+    __del__, whenever the collector runs -- inside the next Client's start, which
+    then waits for ever (a sweep hung that way). It must be collected before the
+    executor reports the failure."""
+    import gc
+
+    from distributed import Client
+
+    from alosim.executors import ExecutorError, make_executor
+
+    gc.collect()
+    before = sum(isinstance(o, Client) for o in gc.get_objects())
+    gc.disable()  # only the executor's own collection may run
+    try:
+        with pytest.raises(ExecutorError):
+            make_executor("dask", None, address)
+        left = sum(isinstance(o, Client) for o in gc.get_objects())
+    finally:
+        gc.enable()
+    assert left == before
