@@ -1,9 +1,9 @@
-"""The overload story as the scenarios, the README and notebook 08 tell it.
+"""The overload story as the scenarios, the guide (docs/guide/overload.md) and notebook 08 tell it.
 
 ``metastable-retry-storm``: which mitigation recovers from the storm, on
 which seeds, how fast and with how much duplicate work -- each claim of the
 scenario's description checked on seeds 1-5. ``overload-collapse``: goodput
-against offered load per retry policy, the numbers the README quotes.
+against offered load per retry policy, the numbers the guide quotes.
 """
 
 from __future__ import annotations

@@ -1,10 +1,13 @@
-"""The outputs the README shows are what alosim prints now.
+"""The outputs the README and the guide show are what alosim prints now.
 
-Each ``text`` block of README.md that starts with ``$ alosim run`` or
+Each ``text`` block of README.md and of the guide pages (docs/guide/*.md,
+the chapters that were the README's) that starts with ``$ alosim run`` or
 ``$ alosim compare`` (a one-line command) is run again; every line the
-README shows must appear in the output, in the same order (``...`` stands
+page shows must appear in the output, in the same order (``...`` stands
 for lines left out; the ``results:`` line names a folder that depends on
---out).
+--out). The guide pages are left out of the stricter shown-examples check
+(tests/docs/test_shown_examples.py) because some of their commands are slow
+or need a broker; these are the ones run here.
 """
 
 from __future__ import annotations
@@ -22,12 +25,17 @@ from tests.conftest import ROOT
 BLOCK = re.compile(r"```text\n\$ (alosim (?:run|compare) [^\n\\]*)\n(.*?)```", re.S)
 # Long enough for a CI machine and short enough for the suite: the README's slower examples
 # (sweeps, the seven storm variants) are not among these.
-EXAMPLES = BLOCK.findall((ROOT / "README.md").read_text(encoding="utf-8"))
+#: README.md (the landing page) and the guide pages (docs/guide/*.md).
+PAGES = [ROOT / "README.md", *sorted((ROOT / "docs" / "guide").glob("*.md"))]
+EXAMPLES = [example for page in PAGES for example in BLOCK.findall(page.read_text(encoding="utf-8"))]
+README_EXAMPLES = BLOCK.findall((ROOT / "README.md").read_text(encoding="utf-8"))
 
 
-def test_the_readme_has_run_and_compare_examples():
+def test_the_readme_and_the_guide_have_run_and_compare_examples():
     commands = [command.split()[1] for command, _ in EXAMPLES]
     assert commands.count("run") >= 3 and commands.count("compare") >= 2
+    # The landing page's own worked example is among them.
+    assert [command for command, _ in README_EXAMPLES] == ["alosim run scenarios/ack-lost.yaml"]
 
 
 @pytest.mark.parametrize(("command", "shown"), EXAMPLES, ids=[c for c, _ in EXAMPLES])
@@ -54,11 +62,11 @@ def test_a_readme_output_is_what_alosim_prints(command, shown, tmp_path):
                         + result.stdout)
 
 
-def test_the_readme_rerun_table_is_what_knobs_prints():
+def test_the_guide_rerun_table_is_what_knobs_prints():
     import alosim
     from alosim import knobs
 
-    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    readme = (ROOT / "docs" / "guide" / "python.md").read_text(encoding="utf-8")
     start = readme.index(">>> print(shown.table.to_string(index=False))\n") + len(
         ">>> print(shown.table.to_string(index=False))\n")
     shown_text = readme[start:readme.index("```", start)].rstrip("\n")

@@ -80,10 +80,10 @@ def test_expectations_do_not_change_a_run_or_a_sweep_hash():
 def test_the_readme_example_scenario_is_valid_and_writes_its_own_folder():
     from tests.conftest import ROOT
 
-    readme = (ROOT / "README.md").read_text(encoding="utf-8")
-    section = readme[readme.index("## Scenario files"):]
+    readme = (ROOT / "docs" / "guide" / "scenario-files.md").read_text(encoding="utf-8")
+    section = readme[readme.index("# Scenario files"):]
     text = section[section.index("```yaml") + len("```yaml"):section.index("```", section.index("```yaml") + 7)]
-    example = alosim.parse_scenario(text, source="README.md")
+    example = alosim.parse_scenario(text, source="docs/guide/scenario-files.md")
     assert example.name not in {alosim.load_scenario(p).name for p in SHIPPED}
     assert example.network.ack.loss == 0.3  # the description says 30% of acks are lost
     assert "30% of acks are lost" in example.description
