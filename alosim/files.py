@@ -32,6 +32,7 @@ This module sits on the lowest floor: it imports nothing from alosim.
 from __future__ import annotations
 
 import os
+import secrets
 import stat
 import tempfile
 from collections.abc import Callable
@@ -229,26 +230,37 @@ def write_atomic(path: str | Path, write: Callable[[Path], None]) -> None:
             raise OutputError(f"cannot write {path}: {reason(exc)}", reason(exc)) from None
         return
     target = Path(os.path.realpath(path)) if path.is_symlink() else path
+    # The temporary file is named before it is made, and made inside the block that
+    # removes it: an interrupt (Ctrl-C, SIGTERM) at any instant leaves nothing behind.
+    tmp: Path | None = target.parent / f".{target.name}.{secrets.token_hex(8)}.tmp"
     try:
-        fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-        os.close(fd)
-    except OSError as exc:
-        if not target.parent.is_dir():
-            check_file_target(target)  # names what is in the way
-        raise OutputError(f"cannot write {path}: {reason(exc)}", reason(exc)) from None
-    tmp = Path(tmp_name)
-    try:
+        try:
+            os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0), 0o600))
+        except FileExistsError:
+            tmp = None  # another file's (64 random bits: never seen in practice); not ours to remove
+            raise
         write(tmp)
         _sync(tmp)
         os.chmod(tmp, 0o644)
         os.replace(tmp, target)
     except OSError as exc:
-        tmp.unlink(missing_ok=True)
+        _discard(tmp)
+        if not target.parent.is_dir():
+            check_file_target(target)  # names what is in the way
         raise OutputError(f"cannot write {path}: {reason(exc)}", reason(exc)) from None
     except BaseException:
-        tmp.unlink(missing_ok=True)
+        _discard(tmp)
         raise
     _sync_folder(target.parent)
+
+
+def _discard(tmp: Path | None) -> None:
+    """Remove a temporary file of ours, if it was made (its folder may not even exist)."""
+    if tmp is not None:
+        try:
+            tmp.unlink(missing_ok=True)
+        except OSError:
+            pass
 
 
 def write_text_atomic(path: str | Path, text: str) -> None:

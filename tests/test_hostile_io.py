@@ -599,3 +599,21 @@ def test_a_client_that_failed_to_connect_is_gone_before_the_error(address):
     finally:
         gc.enable()
     assert left == before
+
+
+def test_an_interrupt_just_after_the_temporary_file_is_made_leaves_nothing(tmp_path, monkeypatch):
+    """Ctrl-C can land between any two bytecodes: also between making the temporary
+    file and the block that removes it on failure (a stray .tmp in an explore folder)."""
+    import alosim.files as files
+
+    real_close = os.close
+
+    def close_then_interrupt(fd: int) -> None:
+        real_close(fd)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(files.os, "close", close_then_interrupt)
+    with pytest.raises(KeyboardInterrupt):
+        files.write_text_atomic(tmp_path / "run.json", "{}")
+    monkeypatch.undo()
+    assert list(tmp_path.iterdir()) == []
