@@ -63,14 +63,7 @@ class Later:
     def at(cls, env: simpy.Environment, time: float,
            callbacks: tuple[Callable[[Any], Any]], value: Any = None) -> Later:
         """The same, at the absolute ``time`` (>= now) -- no rounding of now + (time - now)."""
-        if time < env._now:
-            raise _refuse(env._now, time)
-        event = cls.__new__(cls)
-        event.callbacks = callbacks
-        event._ok = True
-        event._value = value
-        heappush(env._queue, (time, NORMAL, next(env._eid), event))
-        return event
+        return cls.at_place(env, time, next(env._eid), callbacks, value)
 
     @staticmethod
     def reserve(env: simpy.Environment) -> int:
