@@ -448,12 +448,12 @@ def explore(file: Path, runs: int, seed: int, jobs: int | None, executor_kind: s
             findings = exploring.explore(scenario, runs, seed=seed, out=out, executor=executor,
                                          progress=not no_progress, draw=not no_plot)
     except exploring.ExploreInterrupted as exc:
-        _echo(_lines(exploring.format_findings(exc.findings, where=Path.cwd())))
+        _echo(exploring.format_findings(exc.findings, where=Path.cwd()))
         _echo(f"\nalosim: {exc}; run the same command again to continue", err=True)
         sys.exit(130)
     except ExecutorError as exc:
         _fail(str(exc))
-    _echo(_lines(exploring.format_findings(findings, where=Path.cwd())))
+    _echo(exploring.format_findings(findings, where=Path.cwd()))
     _echo(f"\nfindings: {printable(exploring.shown_path(findings.folder, Path.cwd()))}")
 
 
@@ -492,13 +492,8 @@ def conform(file: Path, broker_url: str, speed: float, messages: int | None, see
     except ConformError as exc:
         _fail(f"{_shown(file)}: {exc}")
     comparison = compare(scenario, plan, measurement, broker_url, seeds=seeds)
-    click.echo(_lines(format_report(comparison)))
+    _echo(format_report(comparison))
     sys.exit({"agrees": 0, "differs": 1, "inconclusive": 3}[comparison.verdict])
-
-
-def _lines(text: str) -> str:
-    """Each line printable (a path from --out may hold anything)."""
-    return join_lines(text.split("\n"))
 
 
 @cli.command()
