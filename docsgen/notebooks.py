@@ -54,12 +54,19 @@ def execute(path: Path, timeout_s: int = 900) -> Any:
 def _outputs(cell: Any, mask: Callable[[str], list[str]]) -> list[tuple[str, ...]]:
     """A code cell's outputs as comparable tuples: kind, mime type, masked text or 'present'."""
     found: list[tuple[str, ...]] = []
+    stdout: list[str] = []  # consecutive stdout pieces are one stream, however the kernel flushed it
     for output in cell.get("outputs", []):
         kind = output["output_type"]
         if kind == "stream":
             if output["name"] == "stdout":
-                found.append(("stdout", "\n".join(mask(output["text"]))))
-        elif kind == "error":
+                text = "".join(output["text"]) if isinstance(output["text"], list) else output["text"]
+                if stdout:
+                    found.pop()
+                stdout.append(text)
+                found.append(("stdout", "\n".join(mask("".join(stdout)))))
+            continue
+        stdout = []
+        if kind == "error":
             found.append(("error", output["ename"], output["evalue"]))
         else:
             for mime, data in sorted(output.get("data", {}).items()):
@@ -70,14 +77,7 @@ def _outputs(cell: Any, mask: Callable[[str], list[str]]) -> list[tuple[str, ...
                     found.append((kind, mime, "\n".join(mask(_MODEL_ID.sub("model_id", text)))))
                 else:
                     found.append((kind, mime, "present"))
-    # Consecutive stdout pieces are one stream, however the kernel happened to flush it.
-    merged: list[tuple[str, ...]] = []
-    for item in found:
-        if item[0] == "stdout" and merged and merged[-1][0] == "stdout":
-            merged[-1] = ("stdout", merged[-1][1] + "\n" + item[1])
-        else:
-            merged.append(item)
-    return merged
+    return found
 
 
 def differences(committed: Any, computed: Any, mask: Callable[[str], list[str]]) -> list[str]:

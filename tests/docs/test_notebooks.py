@@ -49,3 +49,16 @@ def test_a_changed_output_is_caught_and_a_wall_time_is_not() -> None:
     assert differences(base, notebook(out("duplicates 4,449\nwall time  1.5s\n"), picture), mask) == []
     assert differences(base, notebook(out("duplicates 4,450\nwall time  0.22s\n"), picture), mask)
     assert differences(base, notebook(out("duplicates 4,449\nwall time  0.22s\n")), mask)  # picture gone
+
+
+def test_a_stream_flushed_in_pieces_is_one_stream() -> None:
+    def notebook(*texts: str) -> nbformat.NotebookNode:
+        nb = nbformat.v4.new_notebook()
+        nb.cells = [nbformat.v4.new_code_cell("run()", outputs=[
+            nbformat.from_dict({"output_type": "stream", "name": "stdout", "text": t}) for t in texts])]
+        return nb
+
+    whole = notebook("no violation found\n\nnever violated:\n  crashes = 0\n")
+    assert differences(whole, notebook("no violation found\n\nnever violated:\n  crashes = 0", "\n"), mask) == []
+    assert differences(whole, notebook("no violation found\n\nnever ", "violated:\n  crashes = 0\n"), mask) == []
+    assert differences(whole, notebook("no violation found\n", "\nnever violated:\n  crashes = 1\n"), mask)
