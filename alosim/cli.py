@@ -530,7 +530,7 @@ def plot(results: Path, kinds: Sequence[str], x: str | None, y: str | None, by: 
     if "overload" in kinds:
         if set(kinds) != {"overload"}:
             _fail("--kind overload draws one run: give it alone, with the run's folder")
-        from alosim.plots_overload import write_overload_plot
+        from alosim.plots.overload import write_overload_plot
 
         for path in write_overload_plot(results, out or results / "plots"):
             _echo(printable(path))
@@ -592,7 +592,7 @@ def _figure_plot(data: Any, folder: Path, x: str | None = None, y: str | None = 
     own axes) into ``folder`` as PNG and SVG; [] when nothing fits and nothing was required."""
     from alosim import plots as plotting
     from alosim.files import check_writable, ensure_folder
-    from alosim.plots_figure import PlotChoiceError, default_choice, figure_against
+    from alosim.plots.figure import PlotChoiceError, default_choice, figure_against
     from alosim.printout import shape_of
 
     scenarios = plotting.point_scenarios(data)

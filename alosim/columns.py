@@ -3,8 +3,8 @@
 A scenario's ``expect:`` block names summary columns; one that no run of the
 scenario's shape reports can never be met, and is refused when the scenario
 is validated. The names come from the same functions that fill a run's
-summary (:mod:`alosim.observe`, :mod:`alosim.observe_pipeline`,
-:mod:`alosim.observe_log`), called on empty books with every optional column
+summary (:mod:`alosim.observe`, :mod:`alosim.observe.pipeline`,
+:mod:`alosim.observe.log`), called on empty books with every optional column
 turned on, and the checks of :data:`alosim.guarantees.PROMISES`, so a new
 cause, counter or guarantee is known here at once. The few columns
 that :mod:`alosim.simulate` and :mod:`alosim.overload` add themselves are
@@ -29,8 +29,8 @@ from alosim.observe import (
     receiver_mitigation_columns,
     sender_mitigation_columns,
 )
-from alosim.observe_log import LogStats
-from alosim.observe_pipeline import PipelineStats
+from alosim.observe.log import LogStats
+from alosim.observe.pipeline import PipelineStats
 
 SHAPES: tuple[str, ...] = ("single-hop", "queue pipeline", "log pipeline")
 

@@ -464,7 +464,7 @@ CAUSE_MEANINGS: dict[str, str] = {
 
 def _cause_rows() -> list[Figure]:
     from alosim.guarantees import DUPLICATES, KEY_ORDER, LOSSES
-    from alosim.observe_log import ORDER_CAUSES
+    from alosim.observe.log import ORDER_CAUSES
 
     out: list[Figure] = []
     for cause in DUPLICATES.causes:

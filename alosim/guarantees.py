@@ -14,7 +14,7 @@ charge that total to its causes, for every shape:
 * duplicate effects (``duplicate_processing``): a single hop's
   ``duplicates_<cause>`` (:data:`alosim.observe.DUPLICATE_CAUSES`), a queue
   pipeline's ``duplicates_publish_<cause>`` and ``duplicates_consume_<cause>``
-  (:mod:`alosim.observe_pipeline`), a log's (:mod:`alosim.observe_log`);
+  (:mod:`alosim.observe.pipeline`), a log's (:mod:`alosim.observe.log`);
 * losses (``lost``): every ``lost_<cause>`` column a shape has -- a sender
   giving up, a crash after an early ack, a Bloom false positive, a full
   queue, a dead-lettered message, a broker crash, a record retention
@@ -40,8 +40,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from alosim.observe import DUPLICATE_CAUSES, LOSS_CAUSES, SENDER_LOSS_CAUSES
-from alosim.observe_log import LOG_CONSUME_CAUSES, LOG_LOSS_CAUSES, LOG_PUBLISH_CAUSES, ORDER_CAUSES
-from alosim.observe_pipeline import CONSUME_CAUSES, OVERFLOW_LOSS_CAUSE, PIPELINE_LOSS_CAUSES, PUBLISH_CAUSES
+from alosim.observe.log import LOG_CONSUME_CAUSES, LOG_LOSS_CAUSES, LOG_PUBLISH_CAUSES, ORDER_CAUSES
+from alosim.observe.pipeline import CONSUME_CAUSES, OVERFLOW_LOSS_CAUSE, PIPELINE_LOSS_CAUSES, PUBLISH_CAUSES
 
 if TYPE_CHECKING:  # for annotations only: the scenario's validation reads PROMISES (alosim.columns)
     from alosim.scenario import Guarantees

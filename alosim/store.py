@@ -640,7 +640,7 @@ def load_results(path: str | Path, sweep: str | None = None) -> pd.DataFrame:
     (a part of the folder name only it contains), and without it the most
     recent is taken, with a warning that names it. The table knows its folder
     (``runs.attrs["sweep_folder"]``), so that what is drawn from it can rebuild
-    each point's scenario (:func:`alosim.plots_pipeline.lease_table`).
+    each point's scenario (:func:`alosim.plots.pipeline.lease_table`).
     """
     expect_path(path, "load_results")
     data = load_sweep(path, sweep)

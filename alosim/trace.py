@@ -34,7 +34,7 @@ def _alias(actor: str) -> str:
 def mermaid(events: Sequence[TraceEvent]) -> str:
     """A Mermaid ``sequenceDiagram`` of the trace."""
     if any(e.actor == "broker" for e in events):  # a pipeline: producer, broker, consumer lanes
-        from alosim.seqdiagram_pipeline import mermaid as pipeline_mermaid
+        from alosim.seqdiagram.pipeline import mermaid as pipeline_mermaid
 
         return pipeline_mermaid(events)
     actors: list[str] = []

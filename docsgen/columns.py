@@ -22,7 +22,7 @@ def page() -> str:
     out = [
         "# Summary columns",
         "",
-        "Generated from the registries of `alosim/guarantees.py` and `alosim/observe.py` each "
+        "Generated from the registries of `alosim/guarantees.py` and `alosim/observe/__init__.py` each "
         "time the site is built. The guarantee and counter columns are columns of a run's "
         "`summary.csv` (and of a sweep's `runs.csv`); the series columns are those of its "
         "`timeseries.csv`.",

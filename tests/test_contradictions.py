@@ -14,7 +14,7 @@ import pytest
 
 import alosim
 from alosim.columns import summary_columns
-from alosim.plots_overload import overload
+from alosim.plots.overload import overload
 from alosim.results import write_run
 from alosim.scenario import ScenarioError
 from tests.conftest import ROOT, make

@@ -107,7 +107,7 @@ def test_the_reference_documentation_is_made_from_the_registry():
 
 
 def test_the_columns_a_configuration_adds_have_figures_too():
-    from alosim.observe_pipeline import COUNTERS, LEASE_EXTENSION_COLUMNS
+    from alosim.observe.pipeline import COUNTERS, LEASE_EXTENSION_COLUMNS
     from alosim.observe import COUNTER_COLUMNS
 
     assert figures.unregistered([*COUNTERS, *LEASE_EXTENSION_COLUMNS, *COUNTER_COLUMNS, "nacks_in_flight"]) == []

@@ -212,7 +212,7 @@ def test_alosim_run_prints_the_recovery_verdict(tmp_path):
 
 
 def test_the_overload_plot_draws_queue_goodput_offered_load_and_the_shaded_pause(tmp_path):
-    from alosim.plots_overload import overload as draw
+    from alosim.plots.overload import overload as draw
 
     scenario = make(PAUSED, duration="25s")
     result = alosim.simulate(scenario)
@@ -233,7 +233,7 @@ def test_the_overload_plot_draws_queue_goodput_offered_load_and_the_shaded_pause
 def test_the_collapse_plot_has_a_line_per_policy_and_the_fixed_point_collapse_load():
     import pandas as pd
 
-    from alosim.plots_overload import collapse
+    from alosim.plots.overload import collapse
 
     rows = []
     for point, (policy, rate, goodput) in enumerate(
@@ -343,7 +343,7 @@ def test_the_online_detector_applies_the_criterion_of_the_stored_series_sample_b
 
 
 def test_the_overload_plot_of_a_stored_run_shows_the_verdict_the_run_measured(tmp_path):
-    from alosim.plots_overload import stored_verdict, write_overload_plot
+    from alosim.plots.overload import stored_verdict, write_overload_plot
     from alosim.results import write_run
 
     storm = alosim.load_scenario(SCENARIOS / "metastable-retry-storm.yaml",

@@ -41,7 +41,7 @@ def test_a_sweep_no_dedicated_plot_fits_draws_a_figure_against_its_own_axes(leas
 
 def test_any_figure_against_any_swept_path_with_intervals_a_named_slice_and_zero_visible(lease_sweep):
     from alosim.plots import point_scenarios
-    from alosim.plots_figure import figure_against
+    from alosim.plots.figure import figure_against
     from alosim.store import load_sweep
 
     data = load_sweep(lease_sweep[0])
@@ -73,7 +73,7 @@ def test_plot_takes_x_y_by_and_refuses_what_it_cannot_draw_in_one_line(lease_swe
 
 
 def test_the_python_route_takes_what_load_results_returns(lease_sweep):
-    from alosim.plots_pipeline import lease_duplicates, lease_table
+    from alosim.plots.pipeline import lease_duplicates, lease_table
 
     table = lease_table(alosim.load_results(lease_sweep[0]))
     assert sorted(set(table.visibility_timeout_s)) == [10.0, 40.0] and len(table) == 16
@@ -83,7 +83,7 @@ def test_the_python_route_takes_what_load_results_returns(lease_sweep):
 def test_the_closed_form_is_drawn_where_it_applies():
     import pandas as pd
 
-    from alosim.plots_figure import figure_against
+    from alosim.plots.figure import figure_against
 
     base = alosim.load_scenario(SCENARIOS / "ack-lost.yaml", ["messages=400", "receiver.dedup.kind=none"])
     rows, scenarios = [], {}

@@ -17,14 +17,14 @@ PACKAGE = Path(__file__).resolve().parent.parent / "alosim"
 # The writers at the edge (the run folder with its picture, the notebook panel,
 # the command line) come last; plots read the store and never feed it.
 FLOORS: tuple[frozenset[str], ...] = (
-    frozenset({"units", "streams", "observe", "observe_pipeline", "observe_log", "analytic", "files",
+    frozenset({"units", "streams", "observe", "observe.pipeline", "observe.log", "analytic", "files",
                "lifeline", "executors", "determinism", "stored", "arguments", "shown"}),
-    frozenset({"dists", "scenario", "guarantees", "columns", "budget", "yamlread", "trace", "seqdiagram_layout",
-               "seqdiagram_pipeline", "overload"}),
+    frozenset({"dists", "scenario", "guarantees", "columns", "budget", "yamlread", "trace", "seqdiagram.layout",
+               "seqdiagram.pipeline", "overload"}),
     frozenset({"model"}),  # every module of alosim/model/
     frozenset({"simulate"}),
     frozenset({"store", "sweep"}),
-    frozenset({"plots", "plots_pipeline", "plots_log", "plots_overload", "seqdiagram"}),
+    frozenset({"plots", "plots.pipeline", "plots.log", "plots.overload", "plots.figure", "seqdiagram"}),
     frozenset({"results", "knobs", "explore"}),
     frozenset({"cli"}),
 )
@@ -36,8 +36,11 @@ WORLD_EDGES = frozenset({("model", "simulate")})
 def modules() -> dict[str, Path]:
     found = {}
     for path in sorted(PACKAGE.rglob("*.py")):
-        name = ".".join(path.relative_to(PACKAGE).with_suffix("").parts)
-        if name not in ("__init__", "__main__"):  # the package re-exports; __main__ calls the CLI
+        parts = path.relative_to(PACKAGE).with_suffix("").parts
+        if parts[-1] == "__init__":
+            parts = parts[:-1]  # a subpackage's __init__ is the subpackage
+        name = ".".join(parts)
+        if name and name != "__main__":  # the package re-exports; __main__ calls the CLI
             found[name] = path
     return found
 
@@ -83,6 +86,14 @@ def floor(module: str) -> int | None:
     return None
 
 
+def test_each_family_of_modules_is_a_subpackage() -> None:
+    # A reader sees the parts from the folder list: no flat plots_*, observe_*, seqdiagram_*.
+    flat = sorted(p.name for p in PACKAGE.glob("*.py") if "_" in p.stem and p.stem.split("_")[0]
+                  in {"plots", "observe", "seqdiagram", "model"})
+    assert flat == []
+    assert {"plots", "observe", "seqdiagram", "model"} <= {p.name for p in PACKAGE.iterdir() if p.is_dir()}
+
+
 def graph(*, types: bool = True) -> dict[str, set[str]]:
     found = modules()
     return {name: imports(path, set(found), types=types) - {name} for name, path in found.items()}
@@ -122,7 +133,7 @@ def test_no_import_circles_outside_the_world_wiring() -> None:
 
 def test_the_modules_of_the_data_flow_have_their_floors() -> None:
     placed = {name for name in modules() if floor(name) is not None}
-    assert {"simulate", "store", "results", "plots", "seqdiagram", "seqdiagram_layout", "knobs",
+    assert {"simulate", "store", "results", "plots", "seqdiagram", "seqdiagram.layout", "knobs",
             "files", "model.sender", "model.receiver"} <= placed
 
 

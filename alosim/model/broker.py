@@ -99,7 +99,7 @@ from alosim.model.dedup import make_store
 from alosim.model.events import Later
 from alosim.model.message import Message
 from alosim.model.reclaim import ScanClock
-from alosim.observe_pipeline import OVERFLOW_LOSS_CAUSE, PipelineStats
+from alosim.observe.pipeline import OVERFLOW_LOSS_CAUSE, PipelineStats
 from alosim.scenario import Broker as BrokerSpec
 
 if TYPE_CHECKING:

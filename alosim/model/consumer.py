@@ -12,7 +12,7 @@ before-processing`` the ack goes out when the consumer takes the delivery,
 before the work.
 
 A duplicate effect is charged to the hop it was born on and its cause (see
-:mod:`alosim.observe_pipeline`): an entry that never caused an effect before
+:mod:`alosim.observe.pipeline`): an entry that never caused an effect before
 is a second publish the broker did not catch (publish hop, the broker store's
 miss cause); an entry that did is a redelivery (consume hop) -- why the
 broker redelivered, or, with a store, why the store let it through.
@@ -50,7 +50,7 @@ from alosim.model.broker import EXTEND, Entry
 from alosim.model.dedup import _mix64
 from alosim.model.events import Later
 from alosim.model.message import Message
-from alosim.observe_pipeline import PipelineStats
+from alosim.observe.pipeline import PipelineStats
 from alosim.scenario import Consumer as ConsumerSpec
 
 if TYPE_CHECKING:

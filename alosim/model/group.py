@@ -39,7 +39,7 @@ again after ``rebalance_delay``.
 
 Every duplicate effect is charged to why its record was replayed, and every
 effect out of creation order (per producer and key, per producer and
-partition) to why (see :mod:`alosim.observe_log`). Members are driven by
+partition) to why (see :mod:`alosim.observe.log`). Members are driven by
 scheduled callbacks (``Later``) with an epoch number that voids work begun
 before a crash; no process per message.
 """
@@ -50,7 +50,7 @@ from collections import deque
 from typing import TYPE_CHECKING
 
 from alosim.model.events import Later
-from alosim.observe_log import LogStats
+from alosim.observe.log import LogStats
 from alosim.scenario import Consumer as ConsumerSpec
 
 if TYPE_CHECKING:

@@ -73,7 +73,7 @@ from alosim.model.group import ConsumerGroup
 from alosim.model.link import Link
 from alosim.model.message import Message
 from alosim.model.sender import Sender
-from alosim.observe_log import LOG_LOSS_CAUSES, LogStats
+from alosim.observe.log import LOG_LOSS_CAUSES, LogStats
 from alosim.scenario import Broker as BrokerSpec
 from alosim.scenario import Sender as SenderSpec
 

@@ -32,7 +32,7 @@ from alosim.model.broker import Broker
 from alosim.model.consumer import PROCESSING, Consumer, ConsumerStore
 from alosim.model.dedup import make_store
 from alosim.model.link import Link
-from alosim.observe_pipeline import OVERFLOW_LOSS_CAUSE, PIPELINE_LOSS_CAUSES, PipelineStats
+from alosim.observe.pipeline import OVERFLOW_LOSS_CAUSE, PIPELINE_LOSS_CAUSES, PipelineStats
 from alosim.scenario import ConsumeLinks
 
 if TYPE_CHECKING:

@@ -8,7 +8,7 @@ matplotlib.use("Agg")
 
 import pandas as pd  # noqa: E402
 
-from alosim.plots_log import commit_replays  # noqa: E402
+from alosim.plots.log import commit_replays  # noqa: E402
 
 
 def test_commit_replays_draws_each_policy_and_lambda_t_over_two() -> None:

@@ -15,7 +15,7 @@ from click.testing import CliRunner
 import alosim
 from alosim import seqdiagram, trace
 from alosim.cli import cli
-from alosim.seqdiagram_pipeline import LogNote, layout, mermaid
+from alosim.seqdiagram.pipeline import LogNote, layout, mermaid
 from alosim.sweep import latency_sample
 from tests.conftest import make
 

@@ -32,7 +32,7 @@ import pytest
 
 import alosim
 from alosim import analytic
-from alosim.observe_pipeline import BOUNDED_QUEUE_COLUMNS
+from alosim.observe.pipeline import BOUNDED_QUEUE_COLUMNS
 from alosim.scenario import parse_scenario
 from tests.conftest import make
 

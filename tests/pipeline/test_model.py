@@ -10,7 +10,7 @@ from alosim.model.link import Link
 from alosim.model.receiver import Receiver
 from alosim.model.sender import Sender
 from alosim.model.world import World
-from alosim.observe_pipeline import CONSUME_CAUSES, PIPELINE_LOSS_CAUSES, PUBLISH_CAUSES
+from alosim.observe.pipeline import CONSUME_CAUSES, PIPELINE_LOSS_CAUSES, PUBLISH_CAUSES
 from alosim.scenario import parse_scenario
 from alosim.simulate import simulate
 

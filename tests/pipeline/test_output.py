@@ -7,7 +7,7 @@ from pathlib import Path
 from click.testing import CliRunner
 
 from alosim.cli import cli
-from alosim.observe_pipeline import PIPELINE_SERIES
+from alosim.observe.pipeline import PIPELINE_SERIES
 from alosim.scenario import parse_scenario
 from alosim.simulate import simulate
 

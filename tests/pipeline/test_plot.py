@@ -12,7 +12,7 @@ import pytest
 
 import alosim
 from alosim import analytic
-from alosim.plots_pipeline import lease_duplicates, lease_table
+from alosim.plots.pipeline import lease_duplicates, lease_table
 from tests.conftest import SCENARIOS
 
 

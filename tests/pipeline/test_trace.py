@@ -8,7 +8,7 @@ matplotlib.use("Agg")
 
 import alosim
 from alosim import seqdiagram, trace
-from alosim.seqdiagram_pipeline import BrokerNote, HopArrow, layout, mermaid
+from alosim.seqdiagram.pipeline import BrokerNote, HopArrow, layout, mermaid
 
 LEASE = """
 name: lease-trace

@@ -2,7 +2,7 @@
 
 The trace of a pipeline run has two hops: the producer's publish and the
 broker's publish ack; the broker's deliveries and the consumer's acks and
-nacks. :func:`layout` turns it into the same :class:`~alosim.seqdiagram_layout.Diagram`
+nacks. :func:`layout` turns it into the same :class:`~alosim.seqdiagram.layout.Diagram`
 the single hop gives (so :func:`alosim.seqdiagram.draw` draws it), with the
 lanes producers, broker, consumers. A packet is identified by its kind, its
 hop and (message, number): a transmission's attempt on the publish hop, a
@@ -17,7 +17,7 @@ refused it), and the consumer lanes carry the log's own events as notes --
 each fetch with its partition and offsets (``fetch p5@0..3``), each commit
 with the offset it committed, the partition's next one to read (``commit
 p5@4``; partitions committed together make one note) and commits that
-failed. A rebalance is a :class:`~alosim.seqdiagram_layout.Mark` across the
+failed. A rebalance is a :class:`~alosim.seqdiagram.layout.Mark` across the
 consumer lanes at the moment the partitions were assigned again, reaching
 back to what triggered it, labelled with who owns what afterwards (``rebalance
 after restart c0, 300 ms: c0 {0,1,2} c1 {3,4,5}``); the assignment at the
@@ -33,7 +33,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
 from alosim.observe import TraceEvent
-from alosim.seqdiagram_layout import Arrow, ArrowKind, Diagram, Mark, Note, NoteKind, lost_reach
+from alosim.seqdiagram.layout import Arrow, ArrowKind, Diagram, Mark, Note, NoteKind, lost_reach
 
 PUBLISH, CONSUME = "publish", "consume"
 
@@ -184,7 +184,7 @@ def layout(events: Sequence[TraceEvent], *, data_latency_s: float | None = None,
     """The diagram of a pipeline's trace: lanes producers, broker, consumers.
 
     Starts are matched with ends first in, first out per (kind, hop,
-    message, number), as :func:`alosim.seqdiagram_layout.layout` does for a
+    message, number), as :func:`alosim.seqdiagram.layout.layout` does for a
     single hop; a lost packet is drawn for a fraction of the median latency
     of its kind (``data_latency_s`` / ``ack_latency_s`` for the publish hop
     when given)."""

@@ -712,7 +712,7 @@ def unfit_reason(kind: str, data: SweepData) -> str | None:
         scenarios = point_scenarios(data)
         if not scenarios:
             return "needs the sweep folder's scenario.yaml (for the rate of lambda T / 2)"
-        from alosim.plots_log import consumer_rate_per_s
+        from alosim.plots.log import consumer_rate_per_s
 
         if consumer_rate_per_s(next(iter(scenarios.values()))) is None:
             return "needs a fixed sender rate (for lambda T / 2)"
@@ -757,7 +757,7 @@ def _sweep_figure(kind: str, data: SweepData) -> Figure:
     if kind == "latency":
         return latency_cdf(runs, data.latency)
     if kind == "commit-interval":
-        from alosim.plots_log import commit_interval_sweep, consumer_rate_per_s
+        from alosim.plots.log import commit_interval_sweep, consumer_rate_per_s
 
         scenarios = point_scenarios(data)
         assert scenarios  # unfit_reason said so

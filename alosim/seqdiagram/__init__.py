@@ -20,7 +20,7 @@ Retry timers leave long silences between bursts of activity. Those are
 drawn short, as a shaded band saying how much time was skipped; everywhere
 else a millisecond has the same height, so slants can be compared.
 
-:func:`alosim.seqdiagram_layout.layout` turns the events into plain data
+:func:`alosim.seqdiagram.layout.layout` turns the events into plain data
 (arrows and notes, matched by kind, message and attempt); :func:`draw`
 draws that data. Labels are
 placed so that none overlaps another label, a marker or an arrow it does not
@@ -39,7 +39,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Generic, TypeVar
 
 from alosim.observe import TraceEvent
-from alosim.seqdiagram_layout import Arrow, Diagram, Mark, Note, layout, lost_reach, quiet_gaps
+from alosim.seqdiagram.layout import Arrow, Diagram, Mark, Note, layout, lost_reach, quiet_gaps
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -126,7 +126,7 @@ def draw(events: Sequence[TraceEvent], ax: Axes | None = None, *, title: str = "
     axis are in the unit of :func:`time_unit`.
     """
     if any(e.actor == "broker" for e in events):  # a pipeline: producer, broker, consumer lanes
-        from alosim.seqdiagram_pipeline import layout as pipeline_layout
+        from alosim.seqdiagram.pipeline import layout as pipeline_layout
 
         diagram = pipeline_layout(events, data_latency_s=data_latency_s, ack_latency_s=ack_latency_s)
     else:

@@ -2,7 +2,7 @@
 
 A log pipeline (``broker: {kind: log}``, see :mod:`alosim.model.log`) keeps
 every single-hop column read end to end, as a queue pipeline does
-(:mod:`alosim.observe_pipeline`): ``processed`` and ``duplicate_processing``
+(:mod:`alosim.observe.pipeline`): ``processed`` and ``duplicate_processing``
 count side effects at the consumers, ``lost`` messages never processed,
 ``deliveries`` publishes arriving at the broker, ``acks_sent`` its publish acks.
 
