@@ -218,6 +218,79 @@ def deliveries_variance(p_data: float, p_ack: float, max_attempts: int | None = 
     return per_message(p_data, p_ack, max_attempts).deliveries_variance
 
 
+def chain_effects(hops: Sequence[tuple[float, float, int | None]]) -> tuple[float, float]:
+    """Mean and variance of the side effects at the end of a chain, per producer message.
+
+    ``hops`` lists each link's (p_data, p_ack, max_attempts), from the
+    producer outwards. Assumptions: no dedup store on the path, every
+    service hands its calls onward as it makes each effect (``onward.ack:
+    before-call``) and processes every copy that arrives; losses are
+    independent; every timeout is above the largest round trip, so a copy is
+    resent only when its ack is lost. Then each effect at a node is a call
+    on the next link, whose copies that arrive are that many effects there,
+    independently of every other call: the effects form a Galton-Watson
+    branching process whose offspring on link i are the deliveries of one
+    message on a single hop (:func:`deliveries_per_message`, mean m_i,
+    variance v_i). So E[Z_n] = m_1 ... m_n, and
+    Var(Z_n) = m_n**2 Var(Z_{n-1}) + v_n E[Z_{n-1}]
+    (https://en.wikipedia.org/wiki/Galton%E2%80%93Watson_process; Athreya and
+    Ney, Branching Processes, 1972, ch. I). Duplicates compound: two hops
+    that each deliver 1.25 copies per call put 1.5625 effects on the sink.
+    """
+    mean, variance = 1.0, 0.0
+    for p_data, p_ack, attempts in hops:
+        m = deliveries_per_message(p_data, p_ack, attempts)
+        v = deliveries_variance(p_data, p_ack, attempts)
+        variance = m * m * variance + v * mean
+        mean *= m
+    return mean, variance
+
+
+def layered_retry_worst_case(attempts: Sequence[int]) -> int:
+    """The most calls one producer message can put on the last link of a chain
+    whose links allow ``attempts`` transmissions each: their product (three
+    layers that each try three times: 27). Reached when no call is ever
+    answered -- the bottom is down or too slow -- and every copy arrives and
+    is processed (no dedup store), whatever a service's ``onward.ack``."""
+    total = 1
+    for a in attempts:
+        if a < 1:
+            raise ValueError(f"attempts must be at least 1, got {a}")
+        total *= a
+    return total
+
+
+def rekeyed_duplicates(p_ack: float, call_attempts: int, caller_attempts: int) -> float:
+    """Expected duplicate effects per message at a sink behind a service that
+    mints a new key for every call (``identity: mint``) and answers its caller
+    after the call (``after-call``).
+
+    The call's acks are lost with probability ``p_ack`` each (its data
+    arrives), so a call gives up after ``call_attempts`` transmissions with
+    probability q = p_ack**call_attempts, although it was delivered: the
+    service leaves its caller unanswered, records nothing, and the caller's
+    retry makes a new call under a new key, which the sink's store cannot
+    recognise. Requests go on until one call succeeds or the caller's
+    ``caller_attempts`` run out: E[requests] = 1 + q + ... + q**(A - 1), each
+    one effect at the sink (its retransmissions, same key, are caught). So
+    E[duplicates] = q + q**2 + ... + q**(A - 1). With ``identity: keep`` the
+    sink catches them all: 0. Assumes the caller's timeout is longer than a
+    whole call (it retries only when left unanswered), lossless links
+    elsewhere and no crash.
+    """
+    q = _probability("p_ack", p_ack) ** call_attempts
+    return sum(q**j for j in range(1, caller_attempts))
+
+
+def rekeyed_duplicates_variance(p_ack: float, call_attempts: int, caller_attempts: int) -> float:
+    """Variance of :func:`rekeyed_duplicates`' count: a geometric number of
+    failed requests truncated at ``caller_attempts - 1``."""
+    q = _probability("p_ack", p_ack) ** call_attempts
+    probabilities = [q**j * (1 - q) for j in range(caller_attempts - 1)] + [q ** (caller_attempts - 1)]
+    mean = sum(j * p for j, p in enumerate(probabilities))
+    return sum((j - mean) ** 2 * p for j, p in enumerate(probabilities))
+
+
 def never_delivered_probability(p_data: float, max_attempts: int | None) -> float:
     """Probability that no copy of a message reaches the receiver: p_data**K.
 

@@ -69,13 +69,21 @@ class Measure:
         return tuple(f"{self.prefix}{cause}" for cause in self.causes)
 
 
+#: A topology's end-to-end duplicate effects that no single link made: a caller
+#: upstream called again with the same key (and the sink's store did not
+#: catch it), or under a new key (a node on the path mints keys).
+PATH_DUPLICATE_CAUSES = ("repeated_call", "new_key")
+#: A topology's end-to-end losses: a call on the path was lost (its link's
+#: ``<node>_lost_<cause>`` columns say how).
+PATH_LOSS_CAUSES = ("call_lost",)
+
 DUPLICATES = Measure("duplicate_processing", "duplicates_", _unique([
-    *DUPLICATE_CAUSES,
+    *DUPLICATE_CAUSES, *PATH_DUPLICATE_CAUSES,
     *(f"publish_{c}" for c in (*PUBLISH_CAUSES, *LOG_PUBLISH_CAUSES)),
     *(f"consume_{c}" for c in (*CONSUME_CAUSES, *LOG_CONSUME_CAUSES)),
 ]))
 LOSSES = Measure("lost", "lost_", _unique([
-    *LOSS_CAUSES, *SENDER_LOSS_CAUSES, *PIPELINE_LOSS_CAUSES, OVERFLOW_LOSS_CAUSE, *LOG_LOSS_CAUSES,
+    *LOSS_CAUSES, *PATH_LOSS_CAUSES, *SENDER_LOSS_CAUSES, *PIPELINE_LOSS_CAUSES, OVERFLOW_LOSS_CAUSE, *LOG_LOSS_CAUSES,
 ]))
 #: The losses that can leave an acked message unprocessed, in the order
 #: ``acked_not_processed`` is charged to them: those that always follow an ack

@@ -188,6 +188,8 @@ def answer(scenario: Scenario, summary: Mapping[str, Any], shape: str | None = N
 def format_summary(scenario: Scenario, summary: Mapping[str, Any], wall_time_s: float,
                    verdict: str | None = None) -> str:
     """The printout of one run: its answer first, then every figure its shape can show."""
+    if scenario.topology is not None:
+        return format_topology(scenario, summary, wall_time_s)
     shape = shape_of(scenario)
     lines = [f"{printable(scenario.name)}  ({SHAPE_NAMES[shape]}, {delivery(scenario)}, seed {summary['seed']})"]
     lines += answer(scenario, summary, shape, verdict)
@@ -208,6 +210,59 @@ def format_summary(scenario: Scenario, summary: Mapping[str, Any], wall_time_s: 
         if rows:
             lines.append(f"  {backlog_title(scenario) if section == _BACKLOG else section}")
             lines += rows
+    return join_lines(lines)
+
+
+#: A topology's table: one row per node that receives calls, one column per figure.
+_NODE_COLUMNS: tuple[tuple[str, str], ...] = (
+    ("calls", "calls"), ("transmissions_per_message", "sent/msg"), ("effects", "effects"),
+    ("duplicate_effects", "dup effects"), ("duplicates_caught", "resends caught"),
+    ("repeats_caught", "repeats caught"), ("missing", "missing"),
+)
+
+
+def format_topology(scenario: Scenario, summary: Mapping[str, Any], wall_time_s: float) -> str:
+    """The printout of a topology run: the end-to-end answer at the sinks, then a row per node."""
+    assert scenario.topology is not None
+    lines = [f"{printable(scenario.name)}  (topology, {delivery(scenario)}, seed {summary['seed']})",
+             "  end to end: duplicate effects and losses at the sinks"]
+    lines.append(_line("messages created", format_value("count", summary["messages"])))
+    lines.append(_line("duplicate effects", format_value("count", summary["duplicate_processing"])))
+    lines.append(_line("  per message", sig3(summary["duplicate_processing_per_message"])))
+    lines.append(_line("lost (no effect at a sink)", format_value("count", summary["lost"])))
+    if summary["unsettled"]:
+        lines.append(_line("unsettled when the run stopped", format_value("count", summary["unsettled"])))
+    causes = [(name[len("duplicates_"):], summary[name]) for name in summary
+              if name.startswith("duplicates_") and summary[name]]
+    if causes:
+        lines.append("    by cause")
+        lines += [_line(cause.replace("_", " "), format_value("count", n), 6) for cause, n in causes]
+    lines.append(_line("calls made on all links", format_value("count", summary["calls"])))
+    lines.append(_line("  per message", sig3(summary["calls_per_message"])))
+    nodes = [name for name, node in scenario.topology.nodes.items() if node.kind != "producer"]
+    width = max(len(n) for n in nodes) + 2
+    lines.append("  nodes (each row: the link into it and what it did)")
+    lines.append("    " + "node".ljust(width) + "".join(label.rjust(15) for _, label in _NODE_COLUMNS))
+    for name in nodes:
+        values = []
+        for column, _ in _NODE_COLUMNS:
+            value = summary[f"{name}_{column}"]
+            values.append((sig3(value) if isinstance(value, float) else format_value("count", value)).rjust(15))
+        lines.append("    " + name.ljust(width) + "".join(values))
+    unanswered = [(n, summary[f"{n}_requests_unanswered"]) for n in nodes
+                  if summary.get(f"{n}_requests_unanswered")]
+    for name, n in unanswered:
+        lines.append(f"    {name} left {format_value('count', n)} requests unanswered (an onward call gave up)")
+    checks = [(name[len("check_"):], held) for name, held in summary.items() if name.startswith("check_")]
+    if checks:
+        lines.append("  guarantees")
+        lines += [_line(name.replace("_", " "), "yes" if held else "VIOLATED") for name, held in checks]
+    lines.append("  run")
+    lines.append(_line("seed", str(summary["seed"])))
+    lines.append(_line("fingerprint", str(summary["fingerprint"])))
+    lines.append(_line("simulation events", format_value("count", summary["events"])))
+    lines.append(_line("simulated time", format_value("duration", summary["sim_time_s"])))
+    lines.append(_line("wall time", f"{wall_time_s:.2f} s"))
     return join_lines(lines)
 
 

@@ -874,6 +874,121 @@ def _expectations(value: Any) -> Any:
     return {k: ({"value": v} if isinstance(v, (int, float, bool)) else v) for k, v in value.items()}
 
 
+NODE_NAME_RE = re.compile(r"^[a-z][a-z0-9_]{0,29}$")
+
+
+class Onward(_Model):
+    """How a service calls onward: when it answers its caller, and which key it gives the call.
+
+    ``ack: after-call`` answers the caller once every onward call has been
+    acked (a synchronous chain: the caller waits, and a call that gives up
+    is not answered at all, so the caller retries); ``before-call`` answers as
+    soon as the call is handed to the node's own sender (an outbox written in
+    the same transaction as the effect). ``identity: keep`` passes the
+    caller's key on (a dedup store downstream can recognise a repeated call);
+    ``mint`` gives every call a new key (the classic defect that defeats
+    downstream deduplication).
+    """
+
+    ack: Literal["after-call", "before-call"] = "after-call"
+    identity: Literal["keep", "mint"] = "keep"
+
+
+class Node(_Model):
+    """One node of a topology.
+
+    A ``producer`` creates the messages (its ``sender`` says how: ``messages``
+    or ``duration`` at the top level, rate, window, retries). A ``service``
+    receives calls (its ``receiver``: processing, workers, dedup, ack policy),
+    and each side effect calls onward on every link that leaves it, with its
+    own ``sender`` (retry policy, window, retry budget, circuit breaker) and
+    ``onward`` settings. A ``sink`` receives and makes the final side effect.
+    """
+
+    kind: Literal["producer", "service", "sink"]
+    sender: Sender | None = Field(default=None, description="How it calls onward (producer, service).")
+    receiver: Receiver | None = Field(default=None, description="How it receives calls (service, sink).")
+    onward: Onward | None = Field(default=None, description="When a service answers, and its calls' keys.")
+
+    @model_validator(mode="after")
+    def _fields_of_its_kind(self) -> Node:
+        if self.kind == "producer" and self.receiver is not None:
+            raise ValueError("a producer receives nothing: remove 'receiver'")
+        if self.kind == "sink" and (self.sender is not None or self.onward is not None):
+            raise ValueError("a sink calls nothing onward: remove 'sender' and 'onward'")
+        if self.kind == "producer" and self.onward is not None:
+            raise ValueError("'onward' belongs to a service")
+        return self
+
+
+class TopologyLink(_Model):
+    """A link from one node to the next: the calls go on ``data``, their acks come back on ``ack``."""
+
+    from_: str = Field(alias="from", description="The calling node.")
+    to: str = Field(description="The called node.")
+    data: LinkSpec = Field(default_factory=LinkSpec, description="Caller to callee.")
+    ack: LinkSpec = Field(default_factory=LinkSpec, description="Callee to caller.")
+    partitions: list[Partition] = Field(default_factory=list)
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
+class Topology(_Model):
+    """Named nodes and the links between them: a chain, or a tree that fans out.
+
+    One producer is the root; every other node has exactly one link into it
+    (so a path from the producer reaches each node one way) and may fan out
+    to several. Each link is a hop of its own with a sender at its caller and
+    a receiver at its callee (see :mod:`alosim.model.topology`).
+    """
+
+    nodes: dict[str, Node] = Field(min_length=2, max_length=64)
+    links: list[TopologyLink] = Field(min_length=1, max_length=63)
+
+    @model_validator(mode="after")
+    def _a_tree_from_one_producer(self) -> Topology:
+        for name in self.nodes:
+            if not NODE_NAME_RE.match(name):
+                raise ValueError(f"node names are lower-case letters, digits and '_' "
+                                 f"(at most 30, starting with a letter), got {name!r}")
+        producers = [name for name, node in self.nodes.items() if node.kind == "producer"]
+        if len(producers) != 1:
+            raise ValueError(f"expected exactly one node of kind producer, got {len(producers)}")
+        into: dict[str, str] = {}
+        for i, link in enumerate(self.links):
+            for end in (link.from_, link.to):
+                if end not in self.nodes:
+                    raise ValueError(f"links[{i}]: no node named {end!r} (nodes: {', '.join(self.nodes)})")
+            if self.nodes[link.from_].kind == "sink":
+                raise ValueError(f"links[{i}]: {link.from_!r} is a sink, which calls nothing onward")
+            if self.nodes[link.to].kind == "producer":
+                raise ValueError(f"links[{i}]: {link.to!r} is the producer, which no link may call")
+            if link.to in into:
+                raise ValueError(f"links[{i}]: {link.to!r} already has a link into it (from "
+                                 f"{into[link.to]!r}); a node receives on one link")
+            into[link.to] = link.from_
+        for name, node in self.nodes.items():
+            if node.kind != "producer" and name not in into:
+                raise ValueError(f"node {name!r}: no link reaches it")
+            if node.kind in ("producer", "service") and not any(l.from_ == name for l in self.links):
+                raise ValueError(f"node {name!r} ({node.kind}) calls nothing: add a link from it, "
+                                 f"or make it a sink")
+        return self
+
+    def order(self) -> list[TopologyLink]:
+        """The links from the producer outwards (each after the link into its caller)."""
+        producer = next(name for name, node in self.nodes.items() if node.kind == "producer")
+        ordered: list[TopologyLink] = []
+        frontier = [producer]
+        while frontier:
+            name = frontier.pop(0)
+            for link in self.links:
+                if link.from_ == name:
+                    ordered.append(link)
+                    frontier.append(link.to)
+        return ordered
+
+
 class Scenario(_Model):
     """A complete, validated scenario."""
 
@@ -911,6 +1026,9 @@ class Scenario(_Model):
     )
     explore: Explore | None = Field(default=None, description="What alosim explore may vary.")
     guarantees: Guarantees | None = Field(default=None, description="Limits alosim explore checks.")
+    topology: Topology | None = Field(
+        default=None, description="Named nodes and links (a chain, fan-out) instead of sender, "
+        "network and receiver.")
 
     # The data as written (before presets were applied), so that variations
     # of this scenario are resolved afresh: see with_overrides().
@@ -945,6 +1063,8 @@ class Scenario(_Model):
         if semantics not in SEMANTICS:
             return data  # the Literal check reports it
         data = _deep_copy(data)
+        if data.get("topology") is not None:
+            return _apply_topology_preset(data, semantics)
         if data.get("broker") is not None or data.get("consumer") is not None:
             return _apply_pipeline_preset(data, semantics)
         sender = data.setdefault("sender", {})
@@ -963,8 +1083,11 @@ class Scenario(_Model):
     def _consistent(self) -> Scenario:
         if (self.messages is None) == (self.duration is None):
             raise ValueError("give exactly one of 'messages' (a count) or 'duration' (with sender.rate)")
-        if self.duration is not None and self.sender.rate is None:
+        if self.duration is not None and self.producer.rate is None:
             raise ValueError("'duration' needs sender.rate: how many messages per second to send")
+        if self.topology is not None:
+            _check_topology(self)
+            return self
         if self.sender.rate is None and self.sender.window is None:
             raise ValueError("sender needs a rate or a window (with neither, every message is sent at once)")
         if self.semantics == "exactly-once" and self.receiver.dedup.kind == "none":
@@ -1009,8 +1132,26 @@ class Scenario(_Model):
             exclude = {"receiver": True, "broker": set(QUEUE_FIELDS), "network": {"consume"},
                        "consumer": {"concurrency", "ack", "nack_probability", "poison_probability",
                                     *CONSUMER_BEHAVIOUR_FIELDS}}
+        if self.topology is None:
+            exclude["topology"] = True
+        else:  # the nodes and links say it all
+            exclude.update({"sender": True, "receiver": True, "network": True})
         exclude.update(dict.fromkeys(_SEARCH_ONLY, True))
         return self.model_dump(mode="json", by_alias=True, exclude=exclude)
+
+    @property
+    def producer(self) -> Sender:
+        """The sender that creates the messages: ``sender``, or a topology's producer node's."""
+        if self.topology is None:
+            return self.sender
+        node = next(n for n in self.topology.nodes.values() if n.kind == "producer")
+        assert node.sender is not None
+        return node.sender
+
+    @property
+    def is_topology(self) -> bool:
+        """True if the scenario draws its own path of nodes and links (a ``topology:`` section)."""
+        return self.topology is not None
 
     @property
     def is_pipeline(self) -> bool:
@@ -1091,6 +1232,64 @@ def _apply_pipeline_preset(data: dict[str, Any], semantics: str) -> dict[str, An
     if isinstance(dedup, dict) and dedup.get("kind") is None:
         dedup["kind"] = "set" if semantics == "exactly-once" else "none"
     return data
+
+
+def _apply_topology_preset(data: dict[str, Any], semantics: str) -> dict[str, Any]:
+    """The semantics preset, node by node: at-most-once sends every call once,
+    exactly-once gives every receiving node a set store, where the file is silent."""
+    topology = data["topology"]
+    nodes = topology.get("nodes") if isinstance(topology, dict) else None
+    if not isinstance(nodes, dict):
+        return data
+    for node in nodes.values():
+        if not isinstance(node, dict):
+            continue
+        kind = node.get("kind")
+        if kind in ("producer", "service"):
+            sender = node.setdefault("sender", {})
+            retry = sender.setdefault("retry", {}) if isinstance(sender, dict) else None
+            if isinstance(retry, dict) and "max_attempts" not in retry:
+                retry["max_attempts"] = 1 if semantics == "at-most-once" else None
+        if kind in ("service", "sink"):
+            receiver = node.setdefault("receiver", {})
+            dedup = receiver.setdefault("dedup", {}) if isinstance(receiver, dict) else None
+            if isinstance(dedup, dict) and dedup.get("kind") is None:
+                dedup["kind"] = "set" if semantics == "exactly-once" else "none"
+        if kind == "service":
+            node.setdefault("onward", {})
+    return data
+
+
+def _check_topology(scenario: Scenario) -> None:
+    """A topology replaces the single hop's sections and takes no pipeline or faults (yet)."""
+    if scenario.topology is None:
+        return
+    for section in ("sender", "receiver", "network", "broker", "consumer"):
+        if section in scenario.model_fields_set:
+            raise ValueError(f"'{section}' does not apply beside 'topology': give each node its "
+                             f"sender and receiver, each link its data and ack")
+    if scenario.faults:
+        raise ValueError("faults: a topology takes no faults yet (crash a node's sender or "
+                         "receiver in a scenario of one hop)")
+    for name, node in scenario.topology.nodes.items():
+        sender = node.sender
+        if sender is None:
+            continue
+        if sender.count != 1:
+            raise ValueError(f"topology.nodes.{name}.sender.count: a node has one sender per link")
+        if node.kind == "service" and (sender.rate is not None):
+            raise ValueError(f"topology.nodes.{name}.sender.rate: a service calls onward once per "
+                             f"side effect, not at a rate")
+        if node.kind == "producer" and sender.rate is None and sender.window is None:
+            raise ValueError(f"topology.nodes.{name}.sender: a producer needs a rate or a window")
+        attempts = sender.retry.max_attempts
+        if scenario.semantics == "at-most-once" and attempts != 1:
+            raise ValueError(f"topology.nodes.{name}.sender.retry.max_attempts: semantics "
+                             f"at-most-once sends each call once, got {attempts}")
+    for name, node in scenario.topology.nodes.items():
+        if node.receiver is not None and node.receiver.count != 1:
+            raise ValueError(f"topology.nodes.{name}.receiver.count: a node is one receiver "
+                             f"(give it workers to serve calls at once)")
 
 
 def _check_pipeline(scenario: Scenario) -> None:

@@ -896,6 +896,10 @@ def applicability(scenario: Scenario | Mapping[str, Any], summary: Mapping[str, 
     """Every rule with its comparison, or the reason it does not apply."""
     run = _as_run(scenario, summary, series)
     out: list[tuple[str, Comparison | str]] = []
+    if run.scenario.topology is not None:
+        # A topology's closed forms (alosim.analytic.chain_effects and its kin) are
+        # checked by tests/validation/test_topology_closed_forms.py.
+        return [(name, "a topology: this closed form describes a single hop") for name, _ in RULES]
     pipeline = run.scenario.broker is not None
     rules = RULES
     if pipeline:

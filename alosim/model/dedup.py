@@ -95,11 +95,11 @@ class SetDedup(_Store):
         self._ids: set[int] = set()
 
     def seen(self, msg: Message, now: float) -> bool:
-        return msg.id in self._ids
+        return msg.key in self._ids
 
     def add(self, msg: Message, now: float) -> None:
-        if msg.id not in self._ids:
-            self._ids.add(msg.id)
+        if msg.key not in self._ids:
+            self._ids.add(msg.key)
             self.entries += 1
 
     def clear(self) -> None:
@@ -129,14 +129,14 @@ class TTLDedup(_Store):
 
     def seen(self, msg: Message, now: float) -> bool:
         self.expire(now)
-        return msg.id in self._expiry
+        return msg.key in self._expiry
 
     def add(self, msg: Message, now: float) -> None:
         self.expire(now)
-        if msg.id not in self._expiry:
+        if msg.key not in self._expiry:
             expiry = now + self.window
-            self._expiry[msg.id] = expiry
-            self._order.append((expiry, msg.id))
+            self._expiry[msg.key] = expiry
+            self._order.append((expiry, msg.key))
             self.entries += 1
 
     def clear(self) -> None:
@@ -157,16 +157,16 @@ class LRUDedup(_Store):
         self._ids: OrderedDict[int, None] = OrderedDict()
 
     def seen(self, msg: Message, now: float) -> bool:
-        if msg.id in self._ids:
-            self._ids.move_to_end(msg.id)
+        if msg.key in self._ids:
+            self._ids.move_to_end(msg.key)
             return True
         return False
 
     def add(self, msg: Message, now: float) -> None:
-        if msg.id in self._ids:
-            self._ids.move_to_end(msg.id)
+        if msg.key in self._ids:
+            self._ids.move_to_end(msg.key)
             return
-        self._ids[msg.id] = None
+        self._ids[msg.key] = None
         if len(self._ids) > self.capacity:
             self._ids.popitem(last=False)
         self.entries = len(self._ids)
@@ -321,11 +321,11 @@ class BloomDedup(_Store):
             bits[p >> 3] |= 1 << (p & 7)
 
     def seen(self, msg: Message, now: float) -> bool:
-        return self.contains(msg.id)
+        return self.contains(msg.key)
 
     def add(self, msg: Message, now: float) -> None:
-        if not self.contains(msg.id):
-            self.insert(msg.id)
+        if not self.contains(msg.key):
+            self.insert(msg.key)
             self.entries += 1
 
     def clear(self) -> None:

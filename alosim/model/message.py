@@ -20,6 +20,7 @@ class Message:
 
     __slots__ = (
         "id",
+        "key",  # what a dedup store remembers: the id, or the key a topology's node gave it
         "sender",
         "seq",
         "receiver",
@@ -49,10 +50,14 @@ class Message:
     # Held back by a sender's mitigation: "circuit_open" (its breaker is open)
     # or "retry_budget" (its latest retransmission was suppressed); "" if not.
     held: str = ""
+    # A topology's call caught at its node as a duplicate of an earlier call
+    # with the same key (see alosim.model.topology): if never processed, it
+    # ends neither processed nor lost.
+    absorbed: bool = False
     short_circuited: int = -1  # the breaker's open period in which it was last counted held
 
     def __init__(self, id: int, sender: int, seq: int, receiver: int, created: float) -> None:
-        self.id = id
+        self.id = self.key = id
         self.sender = sender
         self.seq = seq  # per-connection sequence number, what a sequence dedup store keys on
         self.receiver = receiver

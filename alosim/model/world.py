@@ -39,11 +39,17 @@ class World:
     """The actors of one run, wired together."""
 
     def __init__(self, scenario: Scenario, seed: int,
-                 progress: Callable[[float, int], None] | None = None) -> None:
+                 progress: Callable[[float, int], None] | None = None, *,
+                 env: simpy.Environment | None = None, streams: Streams | None = None,
+                 sender_kind: Callable[..., Sender] = Sender,
+                 receiver_kind: Callable[..., Receiver] = Receiver) -> None:
+        """``env`` and ``streams``, when given, are shared with other worlds: a
+        topology's hops (see :mod:`alosim.model.topology`), which also choose the
+        kind of their senders and receivers."""
         self.scenario = scenario
         self.progress = progress
-        self.env = simpy.Environment()
-        self.streams = Streams(seed)
+        self.env = env if env is not None else simpy.Environment()
+        self.streams = streams if streams is not None else Streams(seed)
         self.rec = Recorder(trace_messages=scenario.observe.trace_messages)
         # Settled messages with a copy still travelling: their fate (processed
         # or lost) is known only when the last copy is handled.
@@ -59,6 +65,9 @@ class World:
         # stopped the run: fate unknown (counted as unsettled).
         self.undecided = 0
         self.broken_books: list[Broken] = []  # the identities that failed (see run)
+        # Calls a topology's node caught as duplicates of an earlier call with
+        # the same key (see alosim.model.topology): settled, never processed, not lost.
+        self.absorbed = 0
         # Senders tell a sequence store their floor (see SequenceDedup): the
         # receiver's, or in a pipeline the broker's -- the producer -> broker
         # connection is the one the numbers belong to.
@@ -73,11 +82,11 @@ class World:
             return
 
         self.ack_link = self.first_hop_link("ack")
-        self.receivers = [Receiver(self, i, scenario.receiver) for i in range(scenario.receiver.count)]
+        self.receivers = [receiver_kind(self, i, scenario.receiver) for i in range(scenario.receiver.count)]
         self.receiver_count = len(self.receivers)
         deliver = self.receivers[0].on_packet if len(self.receivers) == 1 else self._data_arrived
         self.data_link = self.first_hop_link("data", deliver)
-        self.make_senders()
+        self.make_senders(sender_kind)
 
     # -- wiring ----------------------------------------------------------------
 
@@ -134,6 +143,9 @@ class World:
 
     def lost(self, msg: Message) -> None:
         """``msg`` is settled and no copy of it was ever processed."""
+        if msg.absorbed:
+            self.absorbed += 1  # its key's effect was made by an earlier call
+            return
         rec = self.rec
         rec.lost += 1
         rec.loss_causes[msg.cause or "unexplained"] += 1
@@ -188,10 +200,7 @@ class World:
 
     def run(self) -> None:
         env = self.env
-        for sender in self.senders:
-            sender.start()
-        env.process(self._sampler(self.scenario.observe.sample_every))
-        start_faults(self, self.scenario.faults)
+        self.start()
         if self.scenario.max_time is not None:
             deadline = env.timeout(self.scenario.max_time)
             deadline.callbacks.append(lambda _: None if self.stop.triggered else self.stop.succeed())
@@ -200,6 +209,19 @@ class World:
         self.stall = run_until(env, self.stop, Meter(self), budget.stall_events, budget.memory,
                                self.scenario.observe.trace_messages * TRACE_ROWS_PER_MESSAGE)
         self.stopped_by = self.stall.reason
+        self.finish()
+
+    def start(self) -> None:
+        """Start the senders, the sampler and the faults (the clock is not run)."""
+        for sender in self.senders:
+            sender.start()
+        self.env.process(self._sampler(self.scenario.observe.sample_every))
+        start_faults(self, self.scenario.faults)
+
+    def finish(self) -> None:
+        """The end-of-run accounting, once the clock has stopped: the last sample,
+        the fates decided by the stop, and the books."""
+        env = self.env
         rec = self.rec
         if not rec.series["time_s"] or rec.series["time_s"][-1] != env.now:
             self._sample()
@@ -304,9 +326,9 @@ class World:
         need("unsettled", len(unsettled) == at_senders,
              f"unsettled messages found {len(unsettled)} != unsettled at senders {at_senders}")
         waiting = sum(1 for msg in unsettled if not msg.processed) + self.undecided
-        need("message_fates", rec.processed_unique + rec.lost + waiting == rec.messages,
-             f"processed_unique {rec.processed_unique} + lost {rec.lost} + unsettled unprocessed "
-             f"{waiting} != messages {rec.messages}")
+        need("message_fates", rec.processed_unique + rec.lost + self.absorbed + waiting == rec.messages,
+             f"processed_unique {rec.processed_unique} + lost {rec.lost} + caught as an earlier "
+             f"call's duplicate {self.absorbed} + unsettled unprocessed {waiting} != messages {rec.messages}")
         need("loss_causes", sum(rec.loss_causes.values()) == rec.lost,
              f"losses by cause {sum(rec.loss_causes.values())} do not add up to lost {rec.lost}")
         need("losses_explained", rec.loss_causes["unexplained"] == 0,

@@ -1,0 +1,417 @@
+"""A topology: named nodes and links, each link a hop of its own, wired in one place.
+
+A scenario's ``topology:`` names a producer, services and sinks, and the
+links between them (a chain, or a tree that fans out; see
+:class:`alosim.scenario.Topology`). Each link is built as a single hop -- a
+:class:`~alosim.model.world.World` with one sender at the caller and one
+receiver at the callee -- and every hop shares one SimPy environment and one
+seed (each hop's random streams are named after its link, so adding a hop
+shifts no draw of another). A service joins the hop into it to the hops out
+of it:
+
+* each side effect at a service (each call it processes, duplicates
+  included) hands one call to the sender of every link that leaves it;
+* with ``onward.ack: after-call`` the service's worker stays busy until every
+  onward call has settled, and answers its caller only if all were acked --
+  a call that gave up leaves the caller unanswered, so the caller retries
+  (retries at every layer multiply); with ``before-call`` it answers as its
+  receiver's ack policy says, the calls going out on their own;
+* ``onward.identity: keep`` gives each call its caller's key, so a dedup store
+  downstream recognises a repeated call; ``mint`` gives each call a new key.
+
+Ground truth travels with every call: the producer's message it descends
+from (:class:`Origin`), which counts the side effects made for it at every
+node. A node's *duplicate effects* are effects beyond the first for one
+producer message, whatever made them -- a retransmission on the link into
+the node (that hop's own causes, :data:`alosim.observe.DUPLICATE_CAUSES`) or
+a repeated call from upstream; a node's *missing* messages are producer
+messages it never made an effect for. A call that a node's store catches as
+a repeat of an earlier call with the same key is acked again and ends
+*absorbed* (neither processed nor lost in its hop's books).
+
+Each hop keeps its own books (:meth:`World.conservation`), checked after
+every run; :meth:`Topology.conservation` adds the node's: effects made =
+first effects + duplicate effects, and calls handed onward = effects x links
+out (before-call) or effects that reached the onward call (after-call).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import simpy
+
+from alosim.budget import Stop, run_until
+from alosim.model.books import Books, Broken
+from alosim.model.events import Later
+from alosim.model.message import Message
+from alosim.model.receiver import Receiver
+from alosim.model.sender import Sender
+from alosim.model.world import World
+from alosim.scenario import Network, Node, Scenario, TopologyLink
+from alosim.streams import Streams
+
+
+class Origin:
+    """The producer's message a call descends from: effects made for it, per node."""
+
+    __slots__ = ("id", "effects")
+
+    def __init__(self, id: int, nodes: int) -> None:
+        self.id = id
+        self.effects = [0] * nodes
+
+
+class PrefixedStreams(Streams):
+    """The run's streams, each name prefixed with a hop's link (``api>service.link.data.loss``)."""
+
+    def __init__(self, seed: int, prefix: str) -> None:
+        super().__init__(seed)
+        self.prefix = prefix
+
+    def generator(self, name: str) -> Any:
+        return super().generator(self.prefix + name)
+
+
+@dataclass
+class NodeStats:
+    """What one node did, counted as it happens."""
+
+    name: str
+    kind: str
+    index: int
+    effects: int = 0  # side effects made (each call processed, repeats included)
+    first_effects: int = 0  # producer messages with at least one effect here
+    absorbed: int = 0  # calls caught as repeats of an earlier call with the same key
+    calls_out: int = 0  # calls handed to the senders of the links out
+    calls_failed: int = 0  # after-call: requests left unanswered because a call gave up
+    outgoing: list[FedSender] = field(default_factory=list)
+    # Duplicate effects of repeated calls, by how the call was repeated (see
+    # alosim.guarantees.PATH_DUPLICATE_CAUSES); the link's own are its hop's causes.
+    causes: dict[str, int] = field(default_factory=lambda: {"repeated_call": 0, "new_key": 0})
+
+    @property
+    def duplicate_effects(self) -> int:
+        return self.effects - self.first_effects
+
+
+class ProducerSender(Sender):
+    """The producer's sender: each message it creates is an :class:`Origin` of its own."""
+
+    __slots__ = ("nodes",)
+
+    def _create(self) -> Message:
+        msg = super()._create()
+        msg.origin = Origin(msg.id, self.nodes)  # type: ignore[attr-defined]
+        return msg
+
+
+class FedSender(Sender):
+    """A service's sender: it creates a call for each side effect upstream, never on its own."""
+
+    __slots__ = ("identity_keep",)
+
+    def start(self) -> None:
+        """Nothing to create: calls come from :meth:`submit`."""
+
+    def submit(self, origin: Origin, key: int, caller: tuple[Any, int] | None) -> None:
+        """Hand a call over: a new message in the outbox, keyed as the node says."""
+        msg = self._create()
+        msg.origin = origin  # type: ignore[attr-defined]
+        if self.identity_keep:
+            msg.key = key
+        if caller is not None:
+            msg.caller = caller  # type: ignore[attr-defined]
+        self.outbox.append(msg)
+        self._fill()
+
+    def finish_creating(self) -> None:
+        """The hop into this node is done: no call will come any more."""
+        self._stop_creating()
+
+    def on_packet(self, event: Later) -> None:
+        super().on_packet(event)
+        msg = event._value[0]
+        if msg.settled:
+            answer(msg)
+
+
+def answer(msg: Message) -> None:
+    """Tell the caller waiting for ``msg`` (after-call) how it ended, once."""
+    caller = msg.__dict__.pop("caller", None)
+    if caller is not None:
+        receiver, token = caller
+        receiver.call_done(token, msg.acked)
+
+
+class NodeReceiver(Receiver):
+    """A service's or sink's receiver: counts the effects per producer message and,
+    at a service, calls onward (see the module docstring)."""
+
+    __slots__ = ("node", "keep", "wait", "_calls", "_failed")
+
+    def setup(self, node: NodeStats, keep: bool, wait: bool) -> None:
+        self.node = node
+        self.keep = keep  # this node passes its caller's key on
+        self.wait = wait  # after-call: answer once every onward call settled
+        self._calls: dict[int, int] = {}  # token -> onward calls not yet settled
+        self._failed: set[int] = set()  # tokens whose onward calls included one that gave up
+        self._fast = False  # every effect is counted per producer message
+
+    def _execute(self, msg: Message, attempt: int) -> None:
+        super()._execute(msg, attempt)
+        node = self.node
+        origin = msg.origin  # type: ignore[attr-defined]
+        effects = origin.effects
+        effects[node.index] += 1
+        node.effects += 1
+        if effects[node.index] == 1:
+            node.first_effects += 1
+        elif msg.processed == 1:
+            # This call's first effect, but not its producer message's: the
+            # call itself was repeated upstream, under the same key or a new one.
+            node.causes["repeated_call" if msg.key == origin.id else "new_key"] += 1
+
+    def _process(self, msg: Message, attempt: int) -> bool:
+        self._execute(msg, attempt)
+        node = self.node
+        if not node.outgoing:  # a sink
+            return self._after_effect(msg, attempt)
+        key = msg.key if self.keep else -1
+        if not self.wait:
+            for sender in node.outgoing:
+                node.calls_out += 1
+                sender.submit(msg.origin, key, None)  # type: ignore[attr-defined]
+            return self._after_effect(msg, attempt)
+        # after-call: the worker holds the request until every call settles.
+        self.busy += 1
+        token = self._token = self._token + 1
+        self._work[token] = (msg, attempt, True)  # processed already: a crash loses only the answer
+        self._calls[token] = len(node.outgoing)
+        for sender in node.outgoing:
+            node.calls_out += 1
+            sender.submit(msg.origin, key, (self, token))  # type: ignore[attr-defined]
+        return False
+
+    def _after_effect(self, msg: Message, attempt: int) -> bool:
+        """What :meth:`Receiver._process` does after the effect: record now or after the write delay."""
+        if self.write_delay > 0:
+            self._begin(msg, attempt, self.write_delay, self._written_callbacks)
+            return False
+        self._record(msg, attempt)
+        return True
+
+    def call_done(self, token: int, acked: bool) -> None:
+        """One onward call of request ``token`` settled; answer when the last one has."""
+        left = self._calls.get(token)
+        if left is None or token not in self._work:
+            return  # the node crashed meanwhile: the request is void
+        if not acked:
+            self._failed.add(token)
+        if left > 1:
+            self._calls[token] = left - 1
+            return
+        del self._calls[token]
+        msg, attempt, _ = self._work.pop(token)
+        self.busy -= 1
+        if token in self._failed:
+            self._failed.discard(token)
+            self.node.calls_failed += 1
+            self._unanswered(msg)
+        else:
+            self._record(msg, attempt)
+        if self.queue:
+            self._dispatch()
+
+    def _unanswered(self, msg: Message) -> None:
+        """A request whose onward call gave up: no ack, nothing recorded (a retry calls again)."""
+        if self._on_arrival:
+            self._present.pop(msg.id, None)
+        if self.dedup and self.workers > 1:
+            msg.active -= 1
+        self._release(msg)
+
+    def _drop_duplicate(self, msg: Message, attempt: int, where: str = "") -> None:
+        if not msg.processed and self.keep_in and msg.origin.effects[self.node.index]:  # type: ignore[attr-defined]
+            # A repeat of an earlier call with the same key: its effect is made.
+            msg.absorbed = True
+            self.node.absorbed += 1
+            self.rec.duplicates_detected += 1
+            self._ack(msg, attempt)
+            self._release(msg)
+            return
+        super()._drop_duplicate(msg, attempt, where)
+
+    @property
+    def keep_in(self) -> bool:
+        """Calls arrive with their caller's key (the caller keeps identity, or is the producer)."""
+        return self.world.keys_kept  # type: ignore[attr-defined, no-any-return]
+
+
+class Hop(World):
+    """One link of a topology as a single hop, in the topology's environment."""
+
+    def __init__(self, topology: Topology, link: TopologyLink, scenario: Scenario) -> None:
+        self.topology = topology
+        self.link = link
+        caller = topology.nodes[link.from_]
+        self.keys_kept = caller.kind == "producer" or caller.onward is None or caller.onward.identity == "keep"
+        head = caller.kind == "producer"
+        super().__init__(scenario, topology.seed, env=topology.env,
+                         streams=PrefixedStreams(topology.seed, f"{link.from_}>{link.to}."),
+                         sender_kind=ProducerSender if head else FedSender,
+                         receiver_kind=NodeReceiver)
+        sender = self.senders[0]
+        sender.actor = link.from_
+        if head:
+            sender.nodes = len(topology.nodes)  # type: ignore[attr-defined]
+        else:
+            sender.identity_keep = caller.onward is None or caller.onward.identity == "keep"  # type: ignore[attr-defined]
+            # Open loop: its arrivals are the calls handed to it (a closed loop
+            # would make messages of its own whenever its window had room).
+            sender.rate = 0.0
+        receiver = self.receivers[0]
+        receiver.actor = link.to
+        callee = topology.nodes[link.to]
+        onward = callee.onward
+        receiver.setup(topology.stats[link.to], keep=onward is None or onward.identity == "keep",  # type: ignore[attr-defined]
+                       wait=onward is not None and onward.ack == "after-call")
+
+    def settled(self, msg: Message) -> None:
+        super().settled(msg)
+        answer(msg)
+
+
+class Topology:
+    """The hops of a topology scenario, run together (see the module docstring)."""
+
+    def __init__(self, scenario: Scenario, seed: int,
+                 progress: Callable[[float, int], None] | None = None) -> None:
+        spec = scenario.topology
+        assert spec is not None
+        self.scenario = scenario
+        self.seed = seed
+        self.env = simpy.Environment()
+        self.nodes: dict[str, Node] = spec.nodes
+        self.stats = {name: NodeStats(name, node.kind, i) for i, (name, node) in enumerate(spec.nodes.items())}
+        self.producer = next(name for name, node in spec.nodes.items() if node.kind == "producer")
+        self.hops: list[Hop] = []
+        for link in spec.order():
+            caller, callee = spec.nodes[link.from_], spec.nodes[link.to]
+            assert caller.sender is not None and callee.receiver is not None
+            hop_scenario = scenario.model_copy(update={
+                "sender": caller.sender, "receiver": callee.receiver,
+                "network": Network(data=link.data, ack=link.ack, partitions=link.partitions),
+                "messages": scenario.messages if caller.kind == "producer" else None,
+                "duration": scenario.duration if caller.kind == "producer" else None,
+                "max_time": None, "topology": None})
+            hop = Hop(self, link, hop_scenario)
+            if caller.kind != "producer":
+                self.stats[link.from_].outgoing.append(hop.senders[0])  # type: ignore[arg-type]
+            self.hops.append(hop)
+        self.head = self.hops[0]
+        self.head.progress = progress
+        self.stop = self.env.event()
+        self.stopped_by = ""
+        self.stall = Stop()
+        self._running = len(self.hops)
+
+    # -- running -----------------------------------------------------------------
+
+    def _hop_done(self, hop: Hop) -> None:
+        """``hop`` has settled: the node it calls will get no more calls to pass on."""
+        for other in self.hops:
+            if other.link.from_ == hop.link.to:
+                other.senders[0].finish_creating()  # type: ignore[attr-defined]
+        self._running -= 1
+        if not self._running and not self.stop.triggered:
+            self.stop.succeed()
+
+    def run(self) -> None:
+        env = self.env
+        for hop in self.hops:
+            hop.stop.callbacks.append(lambda _, hop=hop: self._hop_done(hop))
+            hop.start()
+        if self.scenario.max_time is not None:
+            deadline = env.timeout(self.scenario.max_time)
+            deadline.callbacks.append(lambda _: None if self.stop.triggered else self.stop.succeed())
+        for hop in self.hops:
+            hop.check_done()
+        budget = self.scenario.budget
+        self.stall = run_until(env, self.stop, TopologyMeter(self), budget.stall_events, budget.memory)
+        self.stopped_by = self.stall.reason
+        for hop in self.hops:
+            hop.stopped_by = self.stopped_by
+            hop.finish()
+
+    # -- accounting --------------------------------------------------------------
+
+    @property
+    def messages(self) -> int:
+        return self.head.rec.messages
+
+    def conservation(self) -> list[Broken]:
+        """Every hop's books, named after its link, and every node's."""
+        books = Books()
+        for hop in self.hops:
+            for broken in hop.broken_books:
+                books.broken.append(Broken(broken.name, f"{hop.link.from_} -> {hop.link.to}: {broken.detail}"))
+        need = books.need
+        for name, stats in self.stats.items():
+            if stats.kind == "producer":
+                continue
+            hop = next(h for h in self.hops if h.link.to == name)
+            rec = hop.rec
+            need("node_effects", stats.effects == rec.processed_unique + rec.duplicate_processing,
+                 f"{name}: effects {stats.effects} != calls processed on the link into it "
+                 f"{rec.processed_unique} + processed again {rec.duplicate_processing}")
+            need("node_first_effects", stats.first_effects <= min(stats.effects, self.messages),
+                 f"{name}: producer messages with an effect {stats.first_effects} exceed effects "
+                 f"{stats.effects} or messages {self.messages}")
+            need("node_absorbed", hop.absorbed <= stats.absorbed,
+                 f"{name}: calls that ended caught as repeats {hop.absorbed} exceed the repeats "
+                 f"caught {stats.absorbed}")
+            made = sum(h.rec.messages for h in self.hops if h.link.from_ == name)
+            need("node_calls", stats.calls_out == made,
+                 f"{name}: calls handed onward {stats.calls_out} != messages created on its links out {made}")
+            if stats.outgoing and self.nodes[name].onward is not None and self.nodes[name].onward.ack == "before-call":
+                need("node_calls_per_effect", stats.calls_out == stats.effects * len(stats.outgoing),
+                     f"{name}: calls handed onward {stats.calls_out} != effects {stats.effects} x "
+                     f"links out {len(stats.outgoing)}")
+        return books.broken
+
+
+class TopologyMeter:
+    """What the stall and memory budgets read from a running topology: the sum over its hops."""
+
+    __slots__ = ("topology",)
+
+    def __init__(self, topology: Topology) -> None:
+        self.topology = topology
+
+    def progress(self) -> int:
+        total = 0
+        for hop in self.topology.hops:
+            rec = hop.rec
+            total += 2 * hop.created - hop.unsettled + rec.processed_unique + rec.lost
+        return total
+
+    def unsettled(self) -> int:
+        return sum(hop.unsettled for hop in self.topology.hops)
+
+    def held(self) -> int:
+        # The environment's queue is shared: count it once.
+        hops = self.topology.hops
+        return sum(hop.held() for hop in hops) - (len(hops) - 1) * len(self.topology.env._queue)
+
+    def work(self) -> dict[str, int]:
+        total: dict[str, int] = {}
+        for hop in self.topology.hops:
+            for name, n in hop.work().items():
+                total[name] = total.get(name, 0) + n
+        return total
+
+    def trace_rows(self) -> int:
+        return 0
