@@ -389,6 +389,11 @@ class Receiver(_Model):
     second check needs no store; it does not make at-least-once exactly-once).
     ``discard_expired`` lets a worker discard, without processing or acking,
     a copy whose sender has stopped waiting for it (its deadline passed).
+
+    ``on_duplicate`` is what a receiver does with a copy its store
+    recognises: ``ack`` it again (so that its sender stops retrying), or
+    ``drop`` it silently -- the textbook receiver that leaves its sender
+    retrying until it gives up, although the message was processed.
     """
 
     count: Count = Field(default=1, ge=1, le=1000)
@@ -401,6 +406,8 @@ class Receiver(_Model):
         default=False, description="Drop an arriving duplicate before it takes queue space or a worker.")
     discard_expired: Flag = Field(
         default=False, description="Discard a copy whose sender's deadline passed instead of processing it.")
+    on_duplicate: Literal["ack", "drop"] = Field(
+        default="ack", description="Ack a recognised duplicate again, or drop it without an ack.")
 
 
 class Keys(_Model):
@@ -624,7 +631,8 @@ CONSUMER_BEHAVIOUR_FIELDS = ("start_delay", "lease_extension", "pull")
 #: What a crash may target: one actor (``sender-N``, ``receiver-N``, ``consumer-N``,
 #: ``broker``) or every actor of a kind (``senders``, ``receivers``, ``consumers``).
 #: Which of them a scenario has: :func:`target_problem`.
-FAULT_TARGET = r"^(receiver-\d+|sender-\d+|receivers|senders|broker|consumer-\d+|consumers)$"
+FAULT_TARGET = (r"^(receiver-\d+|sender-\d+|receivers|senders|broker|consumer-\d+|consumers"
+                r"|[a-z][a-z0-9_]{0,29})$")  # the last: a topology's node
 
 
 class Fault(_Model):
@@ -657,7 +665,9 @@ class Fault(_Model):
             raise ValueError("a random fault needs both 'mtbf' and 'mttr'")
         if (self.kind == "slow") != (self.factor is not None):
             raise ValueError("'factor' is needed by a fault of kind slow, and only by it")
-        if self.kind != "crash" and not self.target.startswith("receiver"):
+        if (self.kind != "crash" and not self.target.startswith("receiver")
+                and ("-" in self.target or self.target in ("senders", "broker", "consumers"))):
+            # (a bare name is a topology's node: the scenario checks it)
             raise ValueError(f"a {self.kind} fault targets receivers (receiver-N or receivers)")
         return self
 
@@ -1117,6 +1127,8 @@ class Scenario(_Model):
         exclude: Any
         if self.broker is None:
             exclude = {"broker": True, "consumer": True, "network": {"consume"}}
+            if self.receiver.on_duplicate == "ack":
+                exclude["receiver"] = {"on_duplicate"}  # reads as it did before the choice existed
         elif self.broker.kind == "queue":
             # A queue pipeline reads as it did before logs existed.
             exclude = {"receiver": True, "broker": set(LOG_FIELDS), "consumer": set(GROUP_FIELDS)}
@@ -1268,9 +1280,13 @@ def _check_topology(scenario: Scenario) -> None:
         if section in scenario.model_fields_set:
             raise ValueError(f"'{section}' does not apply beside 'topology': give each node its "
                              f"sender and receiver, each link its data and ack")
-    if scenario.faults:
-        raise ValueError("faults: a topology takes no faults yet (crash a node's sender or "
-                         "receiver in a scenario of one hop)")
+    for i, fault in enumerate(scenario.faults):
+        problem = target_problem(scenario, fault.target)
+        if problem is not None:
+            raise ValueError(f"faults[{i}].target: {problem}")
+        if fault.kind != "crash" and scenario.topology.nodes[fault.target].kind == "producer":
+            raise ValueError(f"faults[{i}].kind: a {fault.kind} slows a node's processing; "
+                             f"{fault.target!r} is the producer, which processes nothing")
     for name, node in scenario.topology.nodes.items():
         sender = node.sender
         if sender is None:
@@ -1367,6 +1383,13 @@ def target_problem(scenario: Scenario, target: str) -> str | None:
     """Why ``scenario`` has nothing a fault of ``target`` (:data:`FAULT_TARGET`) could
     crash, or None if it has: a single hop has senders and receivers; a pipeline
     (queue or log) has senders (its producers), a broker and consumers."""
+    if scenario.topology is not None:
+        if target not in scenario.topology.nodes:
+            return (f"a topology's fault targets a node by name ({', '.join(scenario.topology.nodes)}), "
+                    f"got {target!r}")
+        return None
+    if "-" not in target and target not in ("receivers", "senders", "broker", "consumers"):
+        return f"{target!r} is not an actor here (receiver-N, sender-N, receivers, senders; a pipeline's broker, consumer-N, consumers)"
     kind, _, index = target.partition("-")
     kind = kind.removesuffix("s")
     if scenario.broker is None and kind in ("broker", "consumer"):

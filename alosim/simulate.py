@@ -292,6 +292,8 @@ def topology_columns(topology: Any) -> dict[str, Any]:
         for cause, n in sorted(rec.loss_causes.items()):
             if n:
                 out[f"{name}_lost_{cause}"] = n
+        if topology.crashes_of(name):
+            out[f"{name}_crashes"] = stats.crashes
         if stats.outgoing:
             out[f"{name}_calls_out"] = stats.calls_out
             out[f"{name}_requests_unanswered"] = stats.calls_failed

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Protocol
 import simpy
 
 from alosim.scenario import Fault
+from alosim.streams import Streams
 
 if TYPE_CHECKING:
     from alosim.model.world import World
@@ -43,14 +44,18 @@ def targets(world: World, fault: Fault) -> list[Crashable]:
 
 def start_faults(world: World, faults: Sequence[Fault]) -> None:
     for i, fault in enumerate(faults):
-        world.env.process(_inject(world, i, fault))
+        victims = [(world, actor) for actor in targets(world, fault)]
+        world.env.process(_inject(world.env, world.streams, i, fault, victims))
 
 
-def _inject(world: World, index: int, fault: Fault) -> Generator[simpy.Event, None, None]:
-    env = world.env
-    victims = targets(world, fault)
-    start: Callable[[World, Sequence[Crashable]], None] = _crash
-    end: Callable[[World, Sequence[Crashable]], None] = _restart
+#: An actor and the world whose recorder counts what befalls it.
+Victims = Sequence[tuple["World", Crashable]]
+
+
+def _inject(env: simpy.Environment, streams: Streams, index: int, fault: Fault,
+            victims: Victims) -> Generator[simpy.Event, None, None]:
+    start: Callable[[Victims], None] = _crash
+    end: Callable[[Victims], None] = _restart
     if fault.kind == "pause":
         start, end = _pause, _resume
     elif fault.kind == "slow":
@@ -58,59 +63,67 @@ def _inject(world: World, index: int, fault: Fault) -> Generator[simpy.Event, No
         start, end = functools.partial(_slow, factor=fault.factor), _speed_up
     if fault.at is not None and fault.for_ is not None:
         yield env.timeout(fault.at)
-        start(world, victims)
+        start(victims)
         yield env.timeout(fault.for_)
-        end(world, victims)
+        end(victims)
         return
     assert fault.mtbf is not None and fault.mttr is not None
-    rng = world.streams.generator(f"fault.{index}")
+    rng = streams.generator(f"fault.{index}")
     while True:
         yield env.timeout(float(rng.exponential(fault.mtbf)))
-        start(world, victims)
+        start(victims)
         yield env.timeout(float(rng.exponential(fault.mttr)))
-        end(world, victims)
+        end(victims)
 
 
-def _crash(world: World, victims: Sequence[Crashable]) -> None:
-    for actor in victims:
+def _crash(victims: Victims) -> None:
+    for world, actor in victims:
         world.rec.crashes += 1
         if world.rec.trace_limit:
             world.rec.event(world.env.now, actor.actor, "crash", -1, 0)
         actor.crash()
 
 
-def _restart(world: World, victims: Sequence[Crashable]) -> None:
-    for actor in victims:
+def _restart(victims: Victims) -> None:
+    for world, actor in victims:
         if world.rec.trace_limit:
             world.rec.event(world.env.now, actor.actor, "restart", -1, 0)
         actor.restart()
 
 
-def _pause(world: World, victims: Sequence[Crashable]) -> None:
-    for actor in victims:
+def _pause(victims: Victims) -> None:
+    for world, actor in victims:
         world.rec.slowdowns += 1
         if world.rec.trace_limit:
             world.rec.event(world.env.now, actor.actor, "pause", -1, 0)
         actor.pause()  # type: ignore[attr-defined]
 
 
-def _resume(world: World, victims: Sequence[Crashable]) -> None:
-    for actor in victims:
+def _resume(victims: Victims) -> None:
+    for world, actor in victims:
         if world.rec.trace_limit:
             world.rec.event(world.env.now, actor.actor, "resume", -1, 0)
         actor.resume()  # type: ignore[attr-defined]
 
 
-def _slow(world: World, victims: Sequence[Crashable], factor: float) -> None:
-    for actor in victims:
+def _slow(victims: Victims, factor: float) -> None:
+    for world, actor in victims:
         world.rec.slowdowns += 1
         if world.rec.trace_limit:
             world.rec.event(world.env.now, actor.actor, "slow", -1, 0, f"x{factor:g}")
         actor.slow_down(factor)  # type: ignore[attr-defined]
 
 
-def _speed_up(world: World, victims: Sequence[Crashable]) -> None:
-    for actor in victims:
+def _speed_up(victims: Victims) -> None:
+    for world, actor in victims:
         if world.rec.trace_limit:
             world.rec.event(world.env.now, actor.actor, "speed_up", -1, 0)
         actor.speed_up()  # type: ignore[attr-defined]
+
+
+def start_node_faults(env: simpy.Environment, streams: Streams, faults: Sequence[Fault],
+                      victims_of: Callable[[str, str], Victims]) -> None:
+    """A topology's faults: each targets a node by name; ``victims_of(node, kind)`` gives
+    its actors (a crash takes its receiver and its senders, a slowdown its receiver)."""
+    for i, fault in enumerate(faults):
+        env.process(_inject(env, streams, i, fault, victims_of(fault.target, fault.kind)))

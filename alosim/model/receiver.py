@@ -100,7 +100,7 @@ class Receiver(Answers):
         "store", "dedup", "durable", "write_delay", "ack_first", "_entries", "_nbytes",
         "_work", "_send_ack", "_processed_callbacks", "_written_callbacks", "_instant",
         "_fast", "_processing", "workers", "_limit", "_factor", "_token", "_capacity",
-        "_when_full", "_lifo_above", "_on_arrival", "_present", "_discard", "_lend",
+        "_when_full", "_lifo_above", "_on_arrival", "_present", "_discard", "_lend", "_reack",
     )
 
     def __init__(self, world: World, index: int, spec: ReceiverSpec) -> None:
@@ -131,6 +131,7 @@ class Receiver(Answers):
         self.durable = spec.dedup.durable
         self.write_delay = spec.dedup.write_delay
         self.ack_first = spec.ack == "before-processing"
+        self._reack = spec.on_duplicate == "ack"  # else a recognised duplicate gets no ack
         self._entries = 0
         self._nbytes = 0
         # The messages in progress, by ticket: (message, attempt, writing). A
@@ -199,7 +200,8 @@ class Receiver(Answers):
         rec = self.rec
         if self.dedup and self.store.seen(msg, self.env._now):
             rec.arrival_duplicates_dropped += 1
-            rec.arrival_duplicates_reacked += 1
+            if self._reack:
+                rec.arrival_duplicates_reacked += 1
             msg.delivered = True  # as when a worker's check drops it
             self._drop_duplicate(msg, attempt, "on arrival")
             return True
@@ -401,8 +403,11 @@ class Receiver(Answers):
             detail = "false positive"
         if msg.id < rec.trace_limit:
             detail = f"{detail}, {where}" if detail and where else detail or where
+            if not self._reack:
+                detail = f"{detail}, not acked" if detail else "not acked"
             rec.event(self.env._now, self.actor, "duplicate_detected", msg.id, attempt, detail)
-        self._ack(msg, attempt)
+        if self._reack:
+            self._ack(msg, attempt)
         self._release(msg)
 
     def _discard_expired(self, msg: Message, attempt: int) -> None:

@@ -46,6 +46,7 @@ import simpy
 from alosim.budget import Stop, run_until
 from alosim.model.books import Books, Broken
 from alosim.model.events import Later
+from alosim.model.faults import start_node_faults
 from alosim.model.message import Message
 from alosim.model.receiver import Receiver
 from alosim.model.sender import Sender
@@ -87,6 +88,7 @@ class NodeStats:
     absorbed: int = 0  # calls caught as repeats of an earlier call with the same key
     calls_out: int = 0  # calls handed to the senders of the links out
     calls_failed: int = 0  # after-call: requests left unanswered because a call gave up
+    crashes: int = 0
     outgoing: list[FedSender] = field(default_factory=list)
     # Duplicate effects of repeated calls, by how the call was repeated (see
     # alosim.guarantees.PATH_DUPLICATE_CAUSES); the link's own are its hop's causes.
@@ -225,6 +227,11 @@ class NodeReceiver(Receiver):
         if self.queue:
             self._dispatch()
 
+    def crash(self) -> None:
+        super().crash()
+        self._calls.clear()  # the requests held for onward calls are void
+        self._failed.clear()
+
     def _unanswered(self, msg: Message) -> None:
         """A request whose onward call gave up: no ack, nothing recorded (a retry calls again)."""
         if self._on_arrival:
@@ -239,7 +246,8 @@ class NodeReceiver(Receiver):
             msg.absorbed = True
             self.node.absorbed += 1
             self.rec.duplicates_detected += 1
-            self._ack(msg, attempt)
+            if self._reack:
+                self._ack(msg, attempt)
             self._release(msg)
             return
         super()._drop_duplicate(msg, attempt, where)
@@ -248,6 +256,23 @@ class NodeReceiver(Receiver):
     def keep_in(self) -> bool:
         """Calls arrive with their caller's key (the caller keeps identity, or is the producer)."""
         return self.world.keys_kept  # type: ignore[attr-defined, no-any-return]
+
+
+class Counted:
+    """An actor whose crashes its node counts (once per crash of the node, whatever it holds)."""
+
+    __slots__ = ("inner", "stats", "actor")
+
+    def __init__(self, inner: Any, stats: NodeStats) -> None:
+        self.inner, self.stats, self.actor = inner, stats, inner.actor
+
+    def crash(self) -> None:
+        if self.inner.up:
+            self.stats.crashes += 1
+        self.inner.crash()
+
+    def restart(self) -> None:
+        self.inner.restart()
 
 
 class Hop(World):
@@ -306,7 +331,7 @@ class Topology:
                 "network": Network(data=link.data, ack=link.ack, partitions=link.partitions),
                 "messages": scenario.messages if caller.kind == "producer" else None,
                 "duration": scenario.duration if caller.kind == "producer" else None,
-                "max_time": None, "topology": None})
+                "max_time": None, "topology": None, "faults": []})
             hop = Hop(self, link, hop_scenario)
             if caller.kind != "producer":
                 self.stats[link.from_].outgoing.append(hop.senders[0])  # type: ignore[arg-type]
@@ -334,6 +359,7 @@ class Topology:
         for hop in self.hops:
             hop.stop.callbacks.append(lambda _, hop=hop: self._hop_done(hop))
             hop.start()
+        start_node_faults(env, Streams(self.seed), self.scenario.faults, self._victims)
         if self.scenario.max_time is not None:
             deadline = env.timeout(self.scenario.max_time)
             deadline.callbacks.append(lambda _: None if self.stop.triggered else self.stop.succeed())
@@ -346,7 +372,20 @@ class Topology:
             hop.stopped_by = self.stopped_by
             hop.finish()
 
+    def _victims(self, node: str, kind: str) -> list[tuple[World, Any]]:
+        """What a fault of ``kind`` at ``node`` befalls: a crash takes the node's receiver
+        and its senders (one process), a slowdown its receiver."""
+        victims: list[tuple[World, Any]] = [(hop, hop.receivers[0]) for hop in self.hops if hop.link.to == node]
+        if kind == "crash":
+            victims += [(hop, hop.senders[0]) for hop in self.hops if hop.link.from_ == node]
+            victims[-1] = (victims[-1][0], Counted(victims[-1][1], self.stats[node]))
+        return victims
+
     # -- accounting --------------------------------------------------------------
+
+    def crashes_of(self, node: str) -> bool:
+        """Whether a fault may crash ``node`` (then its crashes are a figure of the run)."""
+        return any(f.target == node and f.kind == "crash" for f in self.scenario.faults)
 
     @property
     def messages(self) -> int:

@@ -1,0 +1,130 @@
+"""The topology: its schema, its wiring, its books and what its nodes do."""
+
+from __future__ import annotations
+
+import pytest
+
+from alosim import analytic, simulate
+from alosim.scenario import ScenarioError
+from tests.conftest import make
+from tests.topology.scenarios import link, sender, service, sink, topology
+
+CHAIN = """
+name: chain
+messages: 50
+topology:
+  nodes:
+    api: {kind: producer}
+    svc: {kind: service}
+    pay: {kind: sink}
+  links:
+    - {from: api, to: svc}
+    - {from: svc, to: pay}
+"""
+
+
+def test_a_minimal_chain_runs_and_every_message_reaches_the_sink() -> None:
+    result = simulate(make(CHAIN))
+    s = result.summary
+    assert result.ok and s["messages"] == 50 and s["lost"] == 0 and s["pay_missing"] == 0
+    # Every effect at the service is one call to the provider (retries included).
+    assert s["svc_calls_out"] == s["svc_effects"] == s["pay_calls"] >= 50
+
+
+@pytest.mark.parametrize(("change", "message"), [
+    ("    x: {kind: sink}\n", "'x': no link reaches it"),
+    ("    api2: {kind: producer}\n", "exactly one node of kind producer"),
+    ("    Svc: {kind: sink}\n", "node names are lower-case"),
+])
+def test_a_malformed_graph_is_refused_with_the_reason(change: str, message: str) -> None:
+    text = CHAIN.replace("    pay: {kind: sink}\n", "    pay: {kind: sink}\n" + change)
+    with pytest.raises(ScenarioError, match=message):
+        make(text)
+
+
+@pytest.mark.parametrize(("text", "message"), [
+    (CHAIN.replace("{from: svc, to: pay}", "{from: svc, to: nowhere}"), "no node named 'nowhere'"),
+    (CHAIN.replace("{from: svc, to: pay}", "{from: svc, to: api}"), "is the producer"),
+    (CHAIN.replace("    - {from: svc, to: pay}\n", "    - {from: svc, to: pay}\n    - {from: api, to: pay}\n"),
+     "already has a link into it"),
+    (CHAIN.replace("    - {from: svc, to: pay}\n", ""), "'svc' \\(service\\) calls nothing"),
+    (CHAIN + "sender: {window: 3}\n", "'sender' does not apply beside 'topology'"),
+    (CHAIN.replace("pay: {kind: sink}", "pay: {kind: sink, onward: {}}"), "a sink calls nothing onward"),
+    (CHAIN + "faults: [{target: nobody, at: 1s, for: 1s}]\n", "targets a node by name"),
+    (CHAIN + "faults: [{target: api, kind: pause, at: 1s, for: 1s}]\n", "the producer, which processes"),
+    (CHAIN.replace("svc: {kind: service}", "svc: {kind: service, sender: {rate: 5/s}}"),
+     "calls onward once per side effect"),
+])
+def test_a_topology_that_cannot_run_is_refused_naming_the_field(text: str, message: str) -> None:
+    with pytest.raises(ScenarioError, match=message):
+        make(text)
+
+
+def test_semantics_presets_apply_node_by_node() -> None:
+    exactly = make(CHAIN.replace("messages: 50", "messages: 50\nsemantics: exactly-once"))
+    assert exactly.topology is not None
+    assert exactly.topology.nodes["pay"].receiver.dedup.kind == "set"
+    assert exactly.topology.nodes["svc"].receiver.dedup.kind == "set"
+    at_most = make(CHAIN.replace("messages: 50", "messages: 50\nsemantics: at-most-once"))
+    assert at_most.topology.nodes["api"].sender.retry.max_attempts == 1
+    assert at_most.topology.nodes["svc"].sender.retry.max_attempts == 1
+
+
+def test_same_scenario_and_seed_same_numbers() -> None:
+    nodes = {"api": {"kind": "producer", "sender": sender(0.03)}, "svc": service(0.03, ack="after-call"),
+             "pay": sink()}
+    links = [link("api", "svc", p_data=0.1, p_ack=0.2), link("svc", "pay", p_ack=0.3)]
+    a = simulate(topology(nodes, links, messages=300, seed=9))
+    b = simulate(topology(nodes, links, messages=300, seed=9))
+    c = simulate(topology(nodes, links, messages=300, seed=10))
+    assert a.fingerprint == b.fingerprint != c.fingerprint
+    assert a.summary == {**b.summary, "fingerprint": a.fingerprint} or a.summary == b.summary
+
+
+def test_a_hops_draws_do_not_move_when_a_link_is_added_elsewhere() -> None:
+    # Streams are named after their link: a new subscription shifts nothing on the others.
+    base = {"pub": {"kind": "producer", "sender": sender(0.05)}, "topic": service(0.05), "a": sink()}
+    links = [link("pub", "topic", p_ack=0.2), link("topic", "a", p_ack=0.3)]
+    one = simulate(topology(base, links, messages=500, seed=4)).summary
+    two = simulate(topology({**base, "b": sink()}, [*links, link("topic", "b", p_ack=0.5)],
+                            messages=500, seed=4)).summary
+    for column in ("topic_effects", "a_effects", "a_transmissions", "a_duplicate_effects"):
+        assert one[column] == two[column], column
+
+
+def test_a_receiver_that_drops_a_duplicate_without_an_ack_leaves_its_sender_retrying() -> None:
+    # The first copy is processed; when its ack is lost (p), every later copy is
+    # caught and dropped in silence, so the sender gives up after all its attempts.
+    n, p_ack, attempts = 4000, 0.3, 4
+    nodes = {"api": {"kind": "producer", "sender": sender(0.02, attempts)},
+             "pay": {"kind": "sink", "receiver": {"dedup": {"kind": "set"}, "on_duplicate": "drop",
+                                                   "workers": 100}}}
+    result = simulate(topology(nodes, [link("api", "pay", p_ack=p_ack)], messages=n, seed=2))
+    s = result.summary
+    assert s["pay_duplicate_effects"] == 0 and s["lost"] == 0
+    gave_up = s["pay_calls_gave_up"] / n
+    se = (p_ack * (1 - p_ack) / n) ** 0.5
+    assert abs(gave_up - p_ack) <= 2.5758 * se, gave_up
+    # ... each after every attempt it had: the retransmissions are all in vain.
+    assert s["pay_retransmissions"] == s["pay_calls_gave_up"] * (attempts - 1)
+    reacked = simulate(topology({**nodes, "pay": {**nodes["pay"], "receiver": {
+        **nodes["pay"]["receiver"], "on_duplicate": "ack"}}}, [link("api", "pay", p_ack=p_ack)],
+        messages=n, seed=2)).summary
+    expected = analytic.gave_up_probability(0.0, p_ack, attempts)
+    assert reacked["pay_calls_gave_up"] / n < gave_up / 10 and expected < 0.01
+
+
+def test_a_crash_of_a_service_is_charged_to_its_links_and_the_books_hold() -> None:
+    nodes = {"api": {"kind": "producer", "sender": sender(0.2)},
+             "svc": service(0.05, ack="after-call", dedup="set"), "pay": sink(dedup="set")}
+    links = [link("api", "svc", p_ack=0.1), link("svc", "pay", p_ack=0.1)]
+    scenario = topology(nodes, links, messages=2000, seed=6,
+                        faults=[{"target": "svc", "mtbf": "100ms", "mttr": "20ms"}])
+    result = simulate(scenario)
+    s = result.summary
+    assert result.ok, result.bugs
+    assert s["lost"] == 0 and s["pay_missing"] == 0 and s["svc_crashes"] >= 5
+    # A crash loses the service's requests in progress: the api resends, and the
+    # volatile store forgets, so the provider sees repeated calls (its store catches them).
+    assert s["svc_duplicate_effects"] > 0 and s["pay_repeats_caught"] > 0
+    assert s["duplicate_processing"] < s["svc_duplicate_effects"] + s["pay_repeats_caught"]
