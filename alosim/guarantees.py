@@ -42,6 +42,7 @@ from typing import TYPE_CHECKING, Any
 from alosim.observe import DUPLICATE_CAUSES, LOSS_CAUSES, SENDER_LOSS_CAUSES
 from alosim.observe.log import LOG_CONSUME_CAUSES, LOG_LOSS_CAUSES, LOG_PUBLISH_CAUSES, ORDER_CAUSES
 from alosim.observe.pipeline import CONSUME_CAUSES, OVERFLOW_LOSS_CAUSE, PIPELINE_LOSS_CAUSES, PUBLISH_CAUSES
+from alosim.observe.topology import PATH_DUPLICATE_CAUSES, PATH_LOSS_CAUSES
 
 if TYPE_CHECKING:  # for annotations only: the scenario's validation reads PROMISES (alosim.columns)
     from alosim.scenario import Guarantees
@@ -68,14 +69,6 @@ class Measure:
     def columns(self) -> tuple[str, ...]:
         return tuple(f"{self.prefix}{cause}" for cause in self.causes)
 
-
-#: A topology's end-to-end duplicate effects that no single link made: a caller
-#: upstream called again with the same key (and the sink's store did not
-#: catch it), or under a new key (a node on the path mints keys).
-PATH_DUPLICATE_CAUSES = ("repeated_call", "new_key")
-#: A topology's end-to-end losses: a call on the path was lost (its link's
-#: ``<node>_lost_<cause>`` columns say how).
-PATH_LOSS_CAUSES = ("call_lost",)
 
 DUPLICATES = Measure("duplicate_processing", "duplicates_", _unique([
     *DUPLICATE_CAUSES, *PATH_DUPLICATE_CAUSES,

@@ -1526,11 +1526,19 @@ def _unknown_columns(scenario: Scenario) -> list[tuple[str, str]]:
         return []
     from alosim.columns import summary_columns
 
-    if scenario.broker is None:
+    if scenario.topology is not None:
+        from alosim.observe.topology import known_columns
+
+        shape = "topology"
+        known = known_columns({name: node.kind for name, node in scenario.topology.nodes.items()})
+        known |= {f"check_{name}" for name in ("none_lost", "acked_were_processed", "no_duplicate_processing")}
+        known |= {"lost_per_message", "duplicate_processing_per_message", "events", "sim_time_s", "stopped_by"}
+    elif scenario.broker is None:
         shape = "single-hop"
     else:
         shape = "log pipeline" if scenario.broker.kind == "log" else "queue pipeline"
-    known = summary_columns(shape)
+    if scenario.topology is None:
+        known = summary_columns(shape)
     problems = []
     for column in scenario.expect:
         if column not in known:

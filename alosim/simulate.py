@@ -240,70 +240,11 @@ def simulate(scenario: Scenario, seed: int | None = None, *,
     )
 
 
-def topology_columns(topology: Any) -> dict[str, Any]:
-    """A topology run's summary: the end-to-end figures at the sinks under the
-    names a single hop uses (``duplicate_processing``, ``lost`` and their
-    causes), then each node's, named after it (see :mod:`alosim.model.topology`)."""
-    from alosim.guarantees import PATH_DUPLICATE_CAUSES
-    from alosim.observe import DUPLICATE_CAUSES
-
-    messages = topology.messages
-    m = max(messages, 1)
-    settled = topology.stopped_by == ""
-    into = {hop.link.to: hop for hop in topology.hops}
-    sinks = [name for name, node in topology.nodes.items() if node.kind == "sink"]
-    out: dict[str, Any] = {"messages": messages}
-    duplicates = sum(topology.stats[name].duplicate_effects for name in sinks)
-    missing = sum(messages - topology.stats[name].first_effects for name in sinks)
-    out["duplicate_processing"] = duplicates
-    out["duplicate_processing_per_message"] = duplicates / m
-    for cause in DUPLICATE_CAUSES:
-        out[f"duplicates_{cause}"] = sum(into[name].rec.duplicate_causes[cause] for name in sinks)
-    for cause in PATH_DUPLICATE_CAUSES:
-        out[f"duplicates_{cause}"] = sum(topology.stats[name].causes[cause] for name in sinks)
-    out["missing"] = missing
-    out["lost"] = missing if settled else 0
-    out["lost_call_lost"] = out["lost"]
-    out["unsettled"] = sum(hop.unsettled for hop in topology.hops)
-    out["calls"] = sum(hop.rec.transmissions for hop in topology.hops)
-    out["calls_per_message"] = out["calls"] / m
-    for name, stats in topology.stats.items():
-        if stats.kind == "producer":
-            continue
-        rec = into[name].rec
-        out[f"{name}_calls"] = rec.messages
-        out[f"{name}_transmissions"] = rec.transmissions
-        out[f"{name}_transmissions_per_message"] = rec.transmissions / m
-        out[f"{name}_retransmissions"] = rec.retransmissions
-        out[f"{name}_effects"] = stats.effects
-        out[f"{name}_duplicate_effects"] = stats.duplicate_effects
-        out[f"{name}_missing"] = messages - stats.first_effects
-        out[f"{name}_repeats_caught"] = stats.absorbed
-        out[f"{name}_duplicates_caught"] = rec.duplicates_detected - stats.absorbed
-        out[f"{name}_calls_gave_up"] = rec.gave_up
-        out[f"{name}_calls_lost"] = rec.lost
-        out[f"{name}_dedup_entries_peak"] = rec.dedup_entries_peak
-        for cause, n in sorted(rec.duplicate_causes.items()):
-            if n:
-                out[f"{name}_duplicates_{cause}"] = n
-        for cause, n in sorted(stats.causes.items()):
-            if n:
-                out[f"{name}_duplicates_{cause}"] = n
-        for cause, n in sorted(rec.loss_causes.items()):
-            if n:
-                out[f"{name}_lost_{cause}"] = n
-        if topology.crashes_of(name):
-            out[f"{name}_crashes"] = stats.crashes
-        if stats.outgoing:
-            out[f"{name}_calls_out"] = stats.calls_out
-            out[f"{name}_requests_unanswered"] = stats.calls_failed
-    return out
-
-
 def _simulate_topology(scenario: Scenario, seed: int, started: float,
                        progress: Callable[[float, int], None] | None) -> RunResult:
     """:func:`simulate` for a scenario with a ``topology:`` section."""
     from alosim.model.topology import Topology
+    from alosim.observe.topology import topology_columns
 
     topology = Topology(scenario, seed, progress)
     topology.run()

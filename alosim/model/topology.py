@@ -55,6 +55,11 @@ from alosim.scenario import Network, Node, Scenario, TopologyLink
 from alosim.streams import Streams
 
 
+#: Why a node's store let a repeated call through (see NodeReceiver._why_repeat_not_caught).
+REPEAT_CAUSES = ("repeated_call", "new_key", "window_expired", "evicted_by_capacity",
+                 "store_lost_in_crash", "concurrent_copy", "crash_before_record")
+
+
 class Origin:
     """The producer's message a call descends from: effects made for it, per node."""
 
@@ -92,7 +97,7 @@ class NodeStats:
     outgoing: list[FedSender] = field(default_factory=list)
     # Duplicate effects of repeated calls, by how the call was repeated (see
     # alosim.guarantees.PATH_DUPLICATE_CAUSES); the link's own are its hop's causes.
-    causes: dict[str, int] = field(default_factory=lambda: {"repeated_call": 0, "new_key": 0})
+    causes: dict[str, int] = field(default_factory=lambda: dict.fromkeys(REPEAT_CAUSES, 0))
 
     @property
     def duplicate_effects(self) -> int:
@@ -174,7 +179,7 @@ class NodeReceiver(Receiver):
         elif msg.processed == 1:
             # This call's first effect, but not its producer message's: the
             # call itself was repeated upstream, under the same key or a new one.
-            node.causes["repeated_call" if msg.key == origin.id else "new_key"] += 1
+            node.causes[self._why_repeat_not_caught(msg, origin)] += 1
 
     def _process(self, msg: Message, attempt: int) -> bool:
         self._execute(msg, attempt)
@@ -196,6 +201,20 @@ class NodeReceiver(Receiver):
             node.calls_out += 1
             sender.submit(msg.origin, key, (self, token))  # type: ignore[attr-defined]
         return False
+
+    def _why_repeat_not_caught(self, msg: Message, origin: Origin) -> str:
+        """Why this node's store let a repeated call through (its key's effect was made)."""
+        if msg.key != origin.id:
+            return "new_key"  # minted on the way: no store could recognise it
+        if not self.dedup:
+            return "repeated_call"
+        if self.store.kind in ("ttl", "lru"):
+            return self.store.miss_cause  # the store had forgotten the key
+        if self.store_epoch:
+            return "store_lost_in_crash"
+        # The key was not recorded yet: the earlier call was still at work here
+        # (another worker), or was processed and lost in a crash before its record.
+        return "concurrent_copy" if self.workers > 1 else "crash_before_record"
 
     def _after_effect(self, msg: Message, attempt: int) -> bool:
         """What :meth:`Receiver._process` does after the effect: record now or after the write delay."""
