@@ -288,6 +288,9 @@ def trace(file: Path, messages: int, seed: int | None, overrides: Sequence[str],
         if target is not None:
             check_file_target(target)  # before simulating
     scenario = load_scenario(file, [*overrides, f"observe.trace_messages={messages}"]).with_seed(seed)
+    if scenario.topology is not None:
+        _fail(f"{printable(str(file))}: topology: alosim trace draws a single hop or a pipeline; "
+              f"a topology is not traced yet (alosim run prints its nodes)")
     result = simulate(scenario)
     events = result.trace or []
     diagram = tracing.mermaid(events)

@@ -158,7 +158,12 @@ def draw_knobs(scenario: Scenario, spec: Explore, seed: int, index: int) -> tupl
 
 def check_vary(scenario: Scenario, spec: Explore) -> None:
     """Refuse, before any run, a range that cannot be read and a path that is not a
-    scenario field (a value the scenario refuses is only a skipped draw)."""
+    scenario field (a value the scenario refuses is only a skipped draw), and a
+    scenario the search does not take yet (a topology)."""
+    if scenario.topology is not None:
+        raise ScenarioError(scenario.origin, [("topology", (
+            "alosim explore searches a single hop or a pipeline; a topology is not searched yet "
+            "(give its faults in the file and run it, or sweep it)"))])
     rng = Streams(0).generator("explore.check")
     for path, choice in spec.vary.items():
         value, _ = _draw_value(path, choice, rng, scenario.origin)

@@ -528,7 +528,7 @@ _BOOKS = Figure("books_", "books", "a failed identity of alosim's books: the num
 
 def figure(name: str) -> Figure | None:
     """The figure of column ``name`` (a summary column or a derived one), or None."""
-    found = FIGURES.get(name) or DERIVED.get(name)
+    found = FIGURES.get(name) or DERIVED.get(name) or TOPOLOGY_FIGURES.get(name) or node_figure(name)
     if found is None and name.startswith(("books_", "check_books_")):
         verdict = name.startswith("check_")
         identity = name.removeprefix("check_").removeprefix("books_").replace("_", " ")
@@ -615,3 +615,64 @@ __all__ = ["CAUSE_MEANINGS", "DERIVED", "EXPLORE", "FIGURES", "Figure", "LOG", "
 
 if __name__ == "__main__":
     print(reference())
+
+
+# -- a topology's figures ----------------------------------------------------------------
+
+TOPOLOGY = "topology"
+
+#: A topology's end-to-end figures that no other shape has (the others --
+#: duplicate_processing, lost and their causes -- are the single hop's, read at the sinks).
+TOPOLOGY_FIGURES: dict[str, Figure] = {
+    name: Figure(name, label, meaning, kind, unit, (TOPOLOGY,), "traffic")
+    for name, label, kind, unit, meaning in (
+        ("missing", "missing at a sink", "count", "",
+         "producer messages a sink never made an effect for, summed over the sinks (lost once the run settled)"),
+        ("calls", "calls on all links", "count", "", "transmissions made on every link of the topology"),
+        ("calls_per_message", "calls on all links", "ratio", "per message",
+         "transmissions on every link per producer message: the load the path puts on itself"),
+    )
+}
+
+#: Each receiving node's figures, by the suffix of ``<node>_<suffix>``.
+_NODE_FIGURES: dict[str, tuple[str, str, str, str]] = {
+    "calls": ("calls", "count", "", "calls made to the node (messages on the link into it)"),
+    "transmissions": ("copies sent", "count", "", "transmissions on the link into the node"),
+    "transmissions_per_message": ("copies sent", "ratio", "per message",
+                                  "transmissions on the link into the node per producer message"),
+    "retransmissions": ("resends", "count", "", "retransmissions on the link into the node"),
+    "effects": ("effects", "count", "", "side effects the node made, repeats included"),
+    "duplicate_effects": ("duplicate effects", "count", "",
+                          "effects beyond the first for one producer message"),
+    "missing": ("missing", "count", "", "producer messages the node never made an effect for"),
+    "repeats_caught": ("repeats caught", "count", "",
+                       "copies its store caught as repeats of an earlier call with the same key"),
+    "duplicates_caught": ("resends caught", "count", "", "copies its store caught as resends of one call"),
+    "calls_gave_up": ("calls given up", "count", "", "calls to the node whose caller gave up"),
+    "calls_lost": ("calls lost", "count", "", "calls to the node never processed (their causes follow)"),
+    "dedup_entries_peak": ("dedup entries, peak", "count", "", "most keys the node's store held at once"),
+    "crashes": ("crashes", "count", "", "times a fault crashed the node"),
+    "calls_out": ("calls out", "count", "", "calls the service handed to its links out"),
+    "requests_unanswered": ("requests unanswered", "count", "",
+                            "after-call: requests left unanswered because an onward call gave up"),
+}
+
+
+def node_figure(name: str) -> Figure | None:
+    """The figure of a topology node's column ``<node>_<suffix>`` (a suffix of
+    :data:`_NODE_FIGURES`, or ``duplicates_<cause>`` / ``lost_<cause>``), or None."""
+    for suffix in sorted(_NODE_FIGURES, key=len, reverse=True):
+        node = name[: -len(suffix) - 1]
+        if name.endswith(f"_{suffix}") and _is_node(node):
+            label, kind, unit, meaning = _NODE_FIGURES[suffix]
+            return Figure(name, f"{node}: {label}", meaning, kind, unit, (TOPOLOGY,), "nodes")
+    for prefix, what in (("_duplicates_", "duplicate effects"), ("_lost_", "calls lost")):
+        node, _, cause = name.partition(prefix)
+        if cause in CAUSE_MEANINGS and _is_node(node):
+            return Figure(name, f"{node}: {cause.replace('_', ' ')}", f"{what} at the node charged to: "
+                          f"{CAUSE_MEANINGS[cause]}", "count", "", (TOPOLOGY,), "nodes")
+    return None
+
+
+def _is_node(name: str) -> bool:
+    return bool(name) and name[0].isalpha() and name.replace("_", "").isalnum() and name.islower()

@@ -631,8 +631,9 @@ CONSUMER_BEHAVIOUR_FIELDS = ("start_delay", "lease_extension", "pull")
 #: What a crash may target: one actor (``sender-N``, ``receiver-N``, ``consumer-N``,
 #: ``broker``) or every actor of a kind (``senders``, ``receivers``, ``consumers``).
 #: Which of them a scenario has: :func:`target_problem`.
-FAULT_TARGET = (r"^(receiver-\d+|sender-\d+|receivers|senders|broker|consumer-\d+|consumers"
-                r"|[a-z][a-z0-9_]{0,29})$")  # the last: a topology's node
+FAULT_TARGET = r"^(receiver-\d+|sender-\d+|receivers|senders|broker|consumer-\d+|consumers)$"
+#: What a fault may target: an actor (:data:`FAULT_TARGET`) or a topology's node by name.
+FAULT_OR_NODE_TARGET = FAULT_TARGET[:-2] + r"|[a-z][a-z0-9_]{0,29})$"
 
 
 class Fault(_Model):
@@ -641,7 +642,7 @@ class Fault(_Model):
     ``mttr``). ``target`` is ``receiver-N``, ``sender-N``, ``receivers`` or
     ``senders``; in a pipeline also ``broker``, ``consumer-N`` or ``consumers``."""
 
-    target: str = Field(pattern=FAULT_TARGET)
+    target: str = Field(pattern=FAULT_OR_NODE_TARGET)
     at: Seconds | None = None
     for_: PositiveSeconds | None = Field(default=None, alias="for")
     mtbf: PositiveSeconds | None = None

@@ -900,6 +900,9 @@ def applicability(scenario: Scenario | Mapping[str, Any], summary: Mapping[str, 
         # A topology's closed forms (alosim.analytic.chain_effects and its kin) are
         # checked by tests/validation/test_topology_closed_forms.py.
         return [(name, "a topology: this closed form describes a single hop") for name, _ in RULES]
+    if run.scenario.broker is None and run.scenario.receiver.on_duplicate == "drop":
+        # Every single-hop form counts on an ack for every copy that arrives.
+        return [(name, "receiver.on_duplicate is drop: a duplicate gets no ack") for name, _ in RULES]
     pipeline = run.scenario.broker is not None
     rules = RULES
     if pipeline:

@@ -129,7 +129,7 @@ def test_error_lines_are_capped(tmp_path):
     assert len(lines) == MAX_PROBLEMS + 1
     assert lines[0] == f"alosim: error: {path}: k0: unknown key (expected one of: name, description, " \
         "seed, semantics, messages, duration, max_time, sender, network, receiver, broker, consumer, " \
-        "observe, faults, sweep, budget, expect, explore, guarantees)"
+        "observe, faults, sweep, budget, expect, explore, guarantees, topology)"
     assert lines[-1] == f"alosim: error: {path}: ... and {3000 - MAX_PROBLEMS:,} more problems"
 
 
