@@ -178,7 +178,12 @@ def compare(inputs: Sequence[Input], *, seed: int | None = None, replications: i
     shape = _shape(inputs[0], summaries[0][0])
     leading = {f.name: f.headline[shape] for f in headlines(shape)}
     rows = []
-    for measure, label in MEASURES:
+    known = {name for name, _ in MEASURES}
+    # A topology's own columns (its nodes', named after them), in its summary's order.
+    own = [(name, figure(name).header()) for name in dict.fromkeys(k for runs in summaries for k in runs[0])
+           if name not in known and (f := figure(name)) is not None and f.kind not in ("text", "verdict")
+           and "topology" in f.shapes]
+    for measure, label in [*MEASURES, *own]:
         per_input = [[_value(s, measure) for s in runs] for runs in summaries]
         if all(v is None for values in per_input for v in values):
             continue

@@ -228,7 +228,7 @@ def format_topology(scenario: Scenario, summary: Mapping[str, Any], wall_time_s:
              "  end to end: duplicate effects and losses at the sinks"]
     lines.append(_line("messages created", format_value("count", summary["messages"])))
     lines.append(_line("duplicate effects", format_value("count", summary["duplicate_processing"])))
-    lines.append(_line("  per message", sig3(summary["duplicate_processing_per_message"])))
+    lines.append(_line("  per message", sig3(summary["duplicate_processing"] / max(summary["messages"], 1))))
     lines.append(_line("lost (no effect at a sink)", format_value("count", summary["lost"])))
     if summary["unsettled"]:
         lines.append(_line("unsettled when the run stopped", format_value("count", summary["unsettled"])))

@@ -1579,21 +1579,32 @@ def apply_overrides(data: dict[str, Any], overrides: Iterable[str], source: str)
 
 
 def set_path(data: dict[str, Any], path: str, value: Any, source: str = "<scenario>") -> None:
-    """Set ``data[a][b][c] = value`` for ``path`` ``"a.b.c"``, making mappings on the way."""
+    """Set ``data[a][b][c] = value`` for ``path`` ``"a.b.c"``, making mappings on the way.
+    A number indexes a list that is there already (``topology.links.1.ack.loss``,
+    ``faults.0.at``)."""
     keys = path.split(".")
     if not all(keys):
         raise ScenarioError(source, [(path, "expected a dotted path such as network.ack.loss")])
     node: Any = data
-    for depth, key in enumerate(keys[:-1]):
-        child = node.get(key)
+    for depth, key in enumerate(keys):
+        where = ".".join(keys[:depth])
+        if isinstance(node, list):
+            if not key.isdigit() or int(key) >= len(node):
+                raise ScenarioError(source, [(path, f"{where} is a list of {len(node)}: expected an "
+                                              f"index from 0 to {len(node) - 1}, got {key!r}")])
+            index: Any = int(key)
+        elif isinstance(node, dict):
+            index = key
+        else:
+            raise ScenarioError(source, [(path, f"{where} is not a mapping")])
+        if depth == len(keys) - 1:
+            node[index] = value
+            return
+        child = node[index] if isinstance(node, list) else node.get(key)
         if child is None:
             child = {}
-            node[key] = child
-        if not isinstance(child, dict):
-            where = ".".join(keys[: depth + 1])
-            raise ScenarioError(source, [(path, f"{where} is not a mapping")])
+            node[index] = child
         node = child
-    node[keys[-1]] = value
 
 
 # -- error messages ----------------------------------------------------------

@@ -22,7 +22,7 @@ PATH_DUPLICATE_CAUSES = ("repeated_call", "new_key")
 PATH_LOSS_CAUSES = ("call_lost",)
 
 #: The end-to-end columns, in summary order.
-END_TO_END = ("messages", "duplicate_processing", "duplicate_processing_per_message",
+END_TO_END = ("messages", "duplicate_processing",
               *(f"duplicates_{c}" for c in (*DUPLICATE_CAUSES, *PATH_DUPLICATE_CAUSES)),
               "missing", "lost", *(f"lost_{c}" for c in PATH_LOSS_CAUSES), "unsettled", "calls",
               "calls_per_message")
@@ -64,7 +64,6 @@ def topology_columns(topology: Any) -> dict[str, Any]:
     duplicates = sum(topology.stats[name].duplicate_effects for name in sinks)
     missing = sum(messages - topology.stats[name].first_effects for name in sinks)
     out["duplicate_processing"] = duplicates
-    out["duplicate_processing_per_message"] = duplicates / m
     for cause in (*DUPLICATE_CAUSES, *PATH_DUPLICATE_CAUSES):
         out[f"duplicates_{cause}"] = sum(_duplicates(into[name].rec, topology.stats[name], cause)
                                          for name in sinks)
