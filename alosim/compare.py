@@ -10,7 +10,7 @@ interval: the interval of the mean of the N per-seed differences, with
 N - 1 degrees of freedom. Pairing removes the noise the runs share, so the
 interval is much narrower than that of two independent means.
 
-An input may also be a stored run (a ``seed-<seed>-<fingerprint>`` folder,
+An input may also be a stored run (a ``seed-<seed>-[<variant>-]<fingerprint>`` folder,
 or a scenario's results folder holding one run): its summary is read back.
 Stored runs cannot be replicated, so they compare on one run only.
 """
