@@ -184,4 +184,6 @@ def override_values(overrides: Sequence[str]) -> dict[str, Any]:
     return out
 
 
-__all__ = ["override_values", "VARIANT_CHARS", "scenario_overrides", "variant", "variant_label", "variant_name", "variant_title", "DURATION", "RATE", "ROUND_TRIP_FIELDS", "SUSPICIOUS_RATIO", "format_setting", "suspicious_durations", "unit_of"]
+__all__ = ["DURATION", "RATE", "ROUND_TRIP_FIELDS", "SUSPICIOUS_RATIO", "VARIANT_CHARS", "format_setting",
+           "override_values", "scenario_overrides", "suspicious_durations", "unit_of", "variant", "variant_label",
+           "variant_name", "variant_title"]

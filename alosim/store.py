@@ -61,6 +61,7 @@ from typing import TYPE_CHECKING, Any
 
 from alosim.observe import SERIES_COLUMNS
 from alosim.arguments import expect, expect_path
+from alosim.figures import PER_MESSAGE
 from alosim.files import OutputError, ensure_folder, refuse_symlink, safe_child, utc_now, write_atomic
 from alosim.stored import (RUN_FILE, SWEEP_MANIFEST, ResultsError, check_table, parse_json, read_json,
                             read_text)
@@ -85,10 +86,9 @@ HISTORY = "history.jsonl"
 # Summary columns that repeat the scenario rather than measure it: when a
 # swept parameter has the same name, the parameter's column is enough.
 _ECHO_COLUMNS = frozenset({"scenario", "semantics", "seed"})
-_DERIVED: tuple[tuple[str, str], ...] = (
-    ("duplicate_processing_per_message", "duplicate_processing"),
-    ("lost_per_message", "lost"),
-)
+#: The per-message figures a run table adds (:data:`alosim.figures.PER_MESSAGE`), each by the
+#: count it divides: (``duplicate_processing_per_message``, ``duplicate_processing``), ...
+_DERIVED: tuple[tuple[str, str], ...] = tuple(PER_MESSAGE.items())
 
 Key = tuple[int, int]
 
