@@ -15,7 +15,9 @@ The shapes:
 * ``overload`` -- a single hop with a scheduled slowdown at an arrival rate
   (its recovery is judged, :mod:`alosim.overload`);
 * ``explore`` -- the figures a search for violations checks
-  (:mod:`alosim.explore`, :mod:`alosim.guarantees`).
+  (:mod:`alosim.explore`, :mod:`alosim.guarantees`);
+* ``topology`` -- named nodes and links (:mod:`alosim.model.topology`): its end-to-end
+  figures at the sinks (its per-node columns are :mod:`alosim.observe.topology`'s).
 
 Every printout is made from this registry: the run summary (:func:`format_summary`),
 sweep tables, ``alosim compare``, ``alosim results``, plot axis labels and the
@@ -42,8 +44,9 @@ QUEUE = "queue"
 LOG = "log"
 OVERLOAD = "overload"
 EXPLORE = "explore"
-SHAPES: tuple[str, ...] = (SINGLE_HOP, QUEUE, LOG, OVERLOAD, EXPLORE)
-_LETTERS = {"S": SINGLE_HOP, "Q": QUEUE, "L": LOG, "O": OVERLOAD, "E": EXPLORE}
+TOPOLOGY = "topology"
+SHAPES: tuple[str, ...] = (SINGLE_HOP, QUEUE, LOG, OVERLOAD, EXPLORE, TOPOLOGY)
+_LETTERS = {"S": SINGLE_HOP, "Q": QUEUE, "L": LOG, "O": OVERLOAD, "E": EXPLORE, "T": TOPOLOGY}
 
 #: How a figure's value is printed, by kind, with the unit a table header shows.
 KINDS: dict[str, str] = {
@@ -189,10 +192,10 @@ _ROWS: tuple[tuple[str, str, str, str, str, str, str, str | None, bool, str], ..
      "copies of a processed message the dedup stores caught and dropped"),
     ("processed", "processed", "count", "", _ALL, "outcome", "", None, False,
      "side effects executed, duplicates included"),
-    ("duplicate_processing", "duplicate processing", "count", "", _ALL, "outcome", "S1 Q1 L4 O3 E1",
+    ("duplicate_processing", "duplicate processing", "count", "", _ALL + "T", "outcome", "S1 Q1 L4 O3 E1 T1",
      "duplicate processing per message", False, "side effects executed more than once (duplicate effects)"),
-    ("lost", "lost (never processed)", "count", "", _ALL, "outcome", "S2 Q4 L5 E2", "lost per message", False,
-     "messages never processed"),
+    ("lost", "lost (never processed)", "count", "", _ALL + "T", "outcome", "S2 Q4 L5 E2 T2", "lost per message",
+     False, "messages never processed"),
     ("gave_up", "sender gave up", "count", "", _ALL, "outcome", "", None, False,
      "messages whose sender stopped trying (processed or not)"),
     ("abandoned", "abandoned in a sender crash", "count", "", _ALL, "outcome", "", None, True,
@@ -484,17 +487,20 @@ def _cause_shapes() -> tuple[dict[str, tuple[str, ...]], dict[str, tuple[str, ..
     from alosim.observe import LOSS_CAUSES, SENDER_LOSS_CAUSES
     from alosim.observe.log import LOG_CONSUME_CAUSES, LOG_LOSS_CAUSES, LOG_PUBLISH_CAUSES
     from alosim.observe.pipeline import CONSUME_CAUSES, OVERFLOW_LOSS_CAUSE, PIPELINE_LOSS_CAUSES, PUBLISH_CAUSES
+    from alosim.observe.topology import PATH_DUPLICATE_CAUSES, PATH_LOSS_CAUSES
 
-    duplicates: dict[str, tuple[str, ...]] = {}
+    duplicates: dict[str, tuple[str, ...]] = dict.fromkeys(PATH_DUPLICATE_CAUSES, (TOPOLOGY,))
     for hop, queue, log in (("publish", PUBLISH_CAUSES, LOG_PUBLISH_CAUSES),
                             ("consume", CONSUME_CAUSES, LOG_CONSUME_CAUSES)):
         for cause in dict.fromkeys((*queue, *log)):
             duplicates[f"{hop}_{cause}"] = (*((QUEUE,) if cause in queue else ()), *((LOG,) if cause in log else ()))
     hop_only = (SINGLE_HOP, OVERLOAD, EXPLORE)
-    losses: dict[str, tuple[str, ...]] = dict.fromkeys((*LOSS_CAUSES, *SENDER_LOSS_CAUSES), SHAPES)
+    hops = tuple(s for s in SHAPES if s != TOPOLOGY)  # a topology charges its losses to its path
+    losses: dict[str, tuple[str, ...]] = dict.fromkeys((*LOSS_CAUSES, *SENDER_LOSS_CAUSES), hops)
     losses["expired_discarded"] = hop_only  # a receiver's mitigation (discard_expired): a single hop's only
     losses.update(dict.fromkeys((*PIPELINE_LOSS_CAUSES, OVERFLOW_LOSS_CAUSE), (QUEUE,)))
     losses.update(dict.fromkeys(LOG_LOSS_CAUSES, (LOG,)))
+    losses.update(dict.fromkeys(PATH_LOSS_CAUSES, (TOPOLOGY,)))
     return duplicates, losses
 
 
@@ -510,9 +516,13 @@ def _cause_rows() -> list[Figure]:
         if hop in ("publish", "consume"):
             shapes, section, what = by_hop[cause], "duplicate effects, by hop and cause", rest
             label = f"{hop}: {rest.replace('_', ' ')}"
+        elif cause in by_hop:  # a path's: what no single link of a topology made
+            shapes, section, what = by_hop[cause], "duplicates processed, by cause", cause
+            label = cause.replace("_", " ")
         else:
-            # a pipeline's summary holds a single hop's causes too (its producer's hop): at zero
-            shapes, section, what = (SINGLE_HOP, OVERLOAD, EXPLORE), "duplicates processed, by cause", cause
+            # a pipeline's summary holds a single hop's causes too (its producer's hop): at zero;
+            # a topology charges the duplicate effects at its sinks to them
+            shapes, section, what = (SINGLE_HOP, OVERLOAD, EXPLORE, TOPOLOGY), "duplicates processed, by cause", cause
             label, also = cause.replace("_", " "), (QUEUE, LOG)
         out.append(Figure(f"duplicates_{cause}", label, f"duplicate effects charged to: {CAUSE_MEANINGS[what]}",
                           "count", "", shapes, section, if_nonzero=True, also_in=also))
@@ -557,7 +567,9 @@ FIGURES: dict[str, Figure] = _build()
 
 def _ratio(name: str, label: str, ratio_of: tuple[str, str], meaning: str, unit: str, section: str,
            theory: str) -> Figure:
-    return Figure(name, label, meaning, "ratio", unit, SHAPES, section, {}, theory, ratio_of=ratio_of)
+    # a topology's summary has no network-wide packet or ack counts, only its links' own
+    shapes = SHAPES if ratio_of[1] == "messages" else tuple(s for s in SHAPES if s != TOPOLOGY)
+    return Figure(name, label, meaning, "ratio", unit, shapes, section, {}, theory, ratio_of=ratio_of)
 
 
 #: Figures derived from the summary, each the ratio of two of its columns (:attr:`Figure.ratio_of`,
@@ -705,9 +717,10 @@ def describe(columns: Iterable[str]):  # -> pandas.DataFrame
     return pd.DataFrame(rows, columns=["column", "unit", "meaning"])
 
 
-__all__ = ["ALSO_IN", "CAUSE_MEANINGS", "DERIVED", "EXPLORE", "FIGURES", "Figure", "LOG", "OVERLOAD", "QUEUE", "SHAPES",
-           "PER_MESSAGE", "SINGLE_HOP", "SUMMARY_SHAPES", "axis_label", "derived_value", "describe", "reference", "figure",
-           "sweep_columns", "format_value", "headlines", "label", "sig3", "summary_columns", "unregistered"]
+__all__ = ["ALSO_IN", "CAUSE_MEANINGS", "DERIVED", "EXPLORE", "FIGURES", "Figure", "LOG", "OVERLOAD", "PER_MESSAGE",
+           "QUEUE", "SHAPES", "SINGLE_HOP", "SUMMARY_SHAPES", "TOPOLOGY", "axis_label", "derived_value", "describe",
+           "figure", "format_value", "headlines", "label", "reference", "sig3", "summary_columns", "sweep_columns",
+           "unregistered"]
 
 
 if __name__ == "__main__":
