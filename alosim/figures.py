@@ -482,8 +482,9 @@ CAUSE_MEANINGS: dict[str, str] = {
 
 def _cause_shapes() -> tuple[dict[str, tuple[str, ...]], dict[str, tuple[str, ...]]]:
     """The shapes whose summaries charge duplicate effects (``publish_<cause>``,
-    ``consume_<cause>``) and losses to each cause: the causes each shape's books keep
-    (:mod:`alosim.observe`, :mod:`alosim.observe.pipeline`, :mod:`alosim.observe.log`)."""
+    ``consume_<cause>``, a topology's path causes) and losses to each cause: the causes each
+    shape's books keep (:mod:`alosim.observe`, :mod:`alosim.observe.pipeline`,
+    :mod:`alosim.observe.log`, :mod:`alosim.observe.topology`)."""
     from alosim.observe import LOSS_CAUSES, SENDER_LOSS_CAUSES
     from alosim.observe.log import LOG_CONSUME_CAUSES, LOG_LOSS_CAUSES, LOG_PUBLISH_CAUSES
     from alosim.observe.pipeline import CONSUME_CAUSES, OVERFLOW_LOSS_CAUSE, PIPELINE_LOSS_CAUSES, PUBLISH_CAUSES
