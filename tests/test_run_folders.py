@@ -68,7 +68,7 @@ def test_two_variants_whose_names_are_cut_alike_still_land_apart(tmp_path):
     out = tmp_path / "r"
     for loss in ("0.1", "0.2"):
         assert invoke("run", str(SCENARIOS / "ack-lost.yaml"), "--out", str(out), "--no-plot",
-                      "--set", f"name={'ack-lost'}", "--set", f"description={pad}",
+                      "--set", f"description={pad}",
                       "--set", "messages=50", "--set", f"network.ack.loss={loss}").exit_code == 0
     folders = sorted(p.name for p in (out / "ack-lost").iterdir())
     assert len(folders) == 2
