@@ -2,7 +2,7 @@
 
 ``alosim results [DIR]`` lists, for each scenario folder under ``DIR``:
 
-* each **run** (``seed-<seed>-<fingerprint>/``): when it was written, its
+* each **run** (``seed-<seed>-[<variant>-]<fingerprint>/``): when it was written, its
   seed, whether its guarantees held, and the command that wrote it;
 * each **sweep** (``sweep-<params>-<hash>/``): when it was last written, the
   swept parameters, points x replications, how many runs are stored (and

@@ -144,7 +144,7 @@ def run(file: Path, seed: int | None, out: Path, overrides: Sequence[str], no_pl
         _check_determinism(file, overrides, seed)
     with _progress(scenario) as progress:
         result = simulate(scenario, progress=progress)
-    folder = write_run(result, out, plot=not no_plot, command=_command())
+    folder = write_run(result, out, plot=not no_plot, command=_command(), overrides=overrides)
     verdict = None
     if scenario.broker is None:
         found = result.recovery()
@@ -362,7 +362,8 @@ def sweep(file: Path, jobs: int | None, executor_kind: str | None, scheduler: st
           overrides: Sequence[str], retry_errors: bool, no_plot: bool, no_progress: bool) -> None:
     """Run the sweep of scenario FILE: every point x replication not stored yet.
 
-    Results land in OUT/<name>/sweep-<swept paths>-<hash>/; running the same sweep again
+    Results land in OUT/<name>/sweep-<swept paths>[-<variant>]-<hash>/ (the variant: the
+    --set options that change the scenario); running the same sweep again
     computes only what is missing, so an interrupted sweep resumes.
     """
     from alosim import plots as plotting
@@ -382,7 +383,7 @@ def sweep(file: Path, jobs: int | None, executor_kind: str | None, scheduler: st
             _echo(f"executor: {kind}, {'up to ' if kind == 'auto' else ''}{executor.workers} "
                   f"worker{'s' if executor.workers != 1 else ''}")
             outcome = run_sweep(plan, out=out, executor=executor, progress=not no_progress,
-                                retry_errors=retry_errors, command=_command())
+                                retry_errors=retry_errors, command=_command(), overrides=overrides)
     except SweepInterrupted as exc:
         _echo(f"\nalosim: {exc}; run the same command again to compute the rest", err=True)
         sys.exit(130)
@@ -594,6 +595,7 @@ def _figure_plot(data: Any, folder: Path, x: str | None = None, y: str | None = 
     """Draw figure ``y`` against swept path ``x`` (default: a sensible choice from the sweep's
     own axes) into ``folder`` as PNG and SVG; [] when nothing fits and nothing was required."""
     from alosim import plots as plotting
+    from alosim.fieldunits import variant_title
     from alosim.files import check_writable, ensure_folder
     from alosim.plots.figure import PlotChoiceError, default_choice, figure_against
     from alosim.printout import shape_of
@@ -607,7 +609,8 @@ def _figure_plot(data: Any, folder: Path, x: str | None = None, y: str | None = 
         x, y, by = choice
     try:
         fig = figure_against(data.runs, x, y, by=by, scenarios=scenarios,
-                             name=first.name if first is not None else "")
+                             name=variant_title(data.name or (first.name if first is not None else ""),
+                                                data.variant))
     except PlotChoiceError as exc:
         if required:
             _fail(f"{data.folder}: {exc}")
@@ -711,6 +714,7 @@ def compare_command(inputs: Sequence[Path], variants: Sequence[str], seed: int |
     import shutil
 
     from alosim import compare as comparing
+    from alosim.fieldunits import variant_name, variant_title
     from alosim.scenario import load_scenario
 
     items: list[comparing.Input] = []
@@ -727,8 +731,7 @@ def compare_command(inputs: Sequence[Path], variants: Sequence[str], seed: int |
         assert base is not None
         changes = _split_variant(variant)
         scenario = _load(inputs[0], [*overrides, *changes])
-        short = ",".join(f"{c.partition('=')[0].rpartition('.')[2]}={c.partition('=')[2]}" for c in changes)
-        items.append(comparing.Input(f"{scenario.name} [{short}]", scenario=scenario))
+        items.append(comparing.Input(variant_title(scenario.name, variant_name(changes)), scenario=scenario))
     if len(items) < 2:
         _fail("compare needs two inputs: two scenario files or results folders, or one scenario "
               "and --with PATH=VALUE")

@@ -10,7 +10,7 @@ interval: the interval of the mean of the N per-seed differences, with
 N - 1 degrees of freedom. Pairing removes the noise the runs share, so the
 interval is much narrower than that of two independent means.
 
-An input may also be a stored run (a ``seed-<seed>-<fingerprint>`` folder,
+An input may also be a stored run (a ``seed-<seed>-[<variant>-]<fingerprint>`` folder,
 or a scenario's results folder holding one run): its summary is read back.
 Stored runs cannot be replicated, so they compare on one run only.
 """
@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from alosim.figures import DERIVED, FIGURES, SINGLE_HOP, figure, headlines, sig3
+from alosim.figures import DERIVED, FIGURES, PER_MESSAGE, SINGLE_HOP, derived_value, figure, headlines, sig3
 from alosim.files import OutputError
 from alosim.scenario import Scenario
 from alosim.units import format_duration
@@ -36,9 +36,8 @@ from alosim.shown import join_lines
 _SKIPPED = frozenset({"seed"})
 MEASURES: tuple[tuple[str, str], ...] = tuple(
     (f.name, f"{f.section.partition(',')[0]}: {f.header()}" if f.section.endswith("by cause") else f.header())
-    for f in [*FIGURES.values(), *DERIVED.values()]
+    for f in [*FIGURES.values(), *(DERIVED[name] for name in PER_MESSAGE)]
     if f.kind != "text" and f.name not in _SKIPPED and not f.name.startswith("check_"))
-_DERIVED = {"duplicate_processing_per_message": "duplicate_processing", "lost_per_message": "lost"}
 
 
 class CompareError(OutputError):
@@ -135,11 +134,8 @@ def stored_run(path: str | Path) -> Input:
 
 
 def _value(summary: Mapping[str, Any], measure: str) -> float | None:
-    if measure in summary:
-        value = summary[measure]
-    elif measure in _DERIVED and _DERIVED[measure] in summary:
-        value = summary[_DERIVED[measure]] / max(int(summary.get("messages", 0)), 1)
-    else:
+    value = summary[measure] if measure in summary else derived_value(summary, measure)
+    if value is None:
         return None
     try:
         return float(value)

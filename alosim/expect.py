@@ -8,7 +8,7 @@ with a run's summary, so a description can never silently drift away from
 what the tool prints. The simulation never reads the block, and it is not
 part of a run's fingerprint or a sweep's hash. A column that no run of the
 scenario's shape reports is refused when the scenario is validated
-(:mod:`alosim.columns`).
+(:func:`alosim.figures.summary_columns`).
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from alosim.columns import DERIVED
+from alosim.figures import derived_value
 from alosim.scenario import Expectation, Scenario
 
 
@@ -41,14 +41,11 @@ class Outcome:
 
 
 def measured(summary: Mapping[str, Any], column: str) -> Any:
-    """``summary[column]``, or a ratio of :data:`DERIVED`; None when neither exists."""
+    """``summary[column]``, or a derived figure (:data:`alosim.figures.DERIVED`); None when
+    neither exists."""
     if column in summary:
         return summary[column]
-    if column in DERIVED:
-        top, bottom = DERIVED[column]
-        if top in summary and bottom in summary:
-            return summary[top] / max(summary[bottom], 1)
-    return None
+    return derived_value(summary, column)
 
 
 def _wording(want: Expectation) -> str:

@@ -122,9 +122,42 @@ def suspicious_durations(overrides: Mapping[str, Any], scenario: Any) -> list[st
     return out
 
 
+def variant_name(overrides: Sequence[str]) -> str:
+    """A variant of a scenario named by its ``--set`` options, each as its last path key and
+    value, in the order given (``lifo_above=20, policy=fixed``): what names a variant in run
+    folders (:func:`alosim.results.run_dir`), picture titles and ``alosim compare``'s columns."""
+    return ", ".join(f"{path.strip().rpartition('.')[2]}={value.strip()}"
+                     for path, _, value in (item.partition("=") for item in overrides))
+
+
+#: The longest variant name a folder's name shows (a fingerprint or hash after it keeps folders apart).
+VARIANT_CHARS = 40
+
+
+def variant_label(variant: str) -> str:
+    """A variant's name (:func:`variant_name`) as a run or sweep folder's name shows it: safe
+    file-name characters only, at most :data:`VARIANT_CHARS` long (``kind=none, loss=0.3`` ->
+    ``kind-none-loss-0.3``); the same on any machine."""
+    from alosim.files import file_label
+
+    return file_label(variant, VARIANT_CHARS)
+
+
+def scenario_overrides(overrides: Sequence[str]) -> list[str]:
+    """The ``--set`` options of a sweep that change its scenario: those of its ``sweep``
+    section (what is swept, how often) are not a variant, they are the sweep."""
+    return [item for item in overrides if item.partition("=")[0].strip().split(".")[0] != "sweep"]
+
+
+def variant_title(name: str, variant: str = "") -> str:
+    """What a picture's title calls a run of scenario ``name`` and variant ``variant``
+    (:func:`variant_name`): ``ack-lost [kind=none]``, or ``ack-lost`` for the scenario as written."""
+    return f"{name} [{variant}]" if variant else name
+
+
 def variant(command: str) -> str:
-    """The ``--set`` options of an alosim command line, each as its last path key and value
-    (``lifo_above=20, policy=fixed``): what names a variant of a scenario in titles."""
+    """The variant an alosim command line ran (:func:`variant_name` of its ``--set`` options),
+    for runs stored before their manifest named the variant."""
     import shlex
 
     try:
@@ -133,8 +166,7 @@ def variant(command: str) -> str:
         return ""
     sets = [words[i + 1] for i, word in enumerate(words[:-1]) if word == "--set"]
     sets += [word.removeprefix("--set=") for word in words if word.startswith("--set=")]
-    return ", ".join(f"{path.rpartition('.')[2]}={value}"
-                     for path, _, value in (item.partition("=") for item in sets))
+    return variant_name(sets)
 
 
 def override_values(overrides: Sequence[str]) -> dict[str, Any]:
@@ -152,4 +184,6 @@ def override_values(overrides: Sequence[str]) -> dict[str, Any]:
     return out
 
 
-__all__ = ["override_values", "variant", "DURATION", "RATE", "ROUND_TRIP_FIELDS", "SUSPICIOUS_RATIO", "format_setting", "suspicious_durations", "unit_of"]
+__all__ = ["DURATION", "RATE", "ROUND_TRIP_FIELDS", "SUSPICIOUS_RATIO", "VARIANT_CHARS", "format_setting",
+           "override_values", "scenario_overrides", "suspicious_durations", "unit_of", "variant", "variant_label",
+           "variant_name", "variant_title"]

@@ -15,7 +15,9 @@ The shapes:
 * ``overload`` -- a single hop with a scheduled slowdown at an arrival rate
   (its recovery is judged, :mod:`alosim.overload`);
 * ``explore`` -- the figures a search for violations checks
-  (:mod:`alosim.explore`, :mod:`alosim.guarantees`).
+  (:mod:`alosim.explore`, :mod:`alosim.guarantees`);
+* ``topology`` -- named nodes and links (:mod:`alosim.model.topology`): its end-to-end
+  figures at the sinks (its per-node columns are :mod:`alosim.observe.topology`'s).
 
 Every printout is made from this registry: the run summary (:func:`format_summary`),
 sweep tables, ``alosim compare``, ``alosim results``, plot axis labels and the
@@ -29,6 +31,7 @@ meaning of its cause (:data:`CAUSE_MEANINGS`).
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -41,8 +44,9 @@ QUEUE = "queue"
 LOG = "log"
 OVERLOAD = "overload"
 EXPLORE = "explore"
-SHAPES: tuple[str, ...] = (SINGLE_HOP, QUEUE, LOG, OVERLOAD, EXPLORE)
-_LETTERS = {"S": SINGLE_HOP, "Q": QUEUE, "L": LOG, "O": OVERLOAD, "E": EXPLORE}
+TOPOLOGY = "topology"
+SHAPES: tuple[str, ...] = (SINGLE_HOP, QUEUE, LOG, OVERLOAD, EXPLORE, TOPOLOGY)
+_LETTERS = {"S": SINGLE_HOP, "Q": QUEUE, "L": LOG, "O": OVERLOAD, "E": EXPLORE, "T": TOPOLOGY}
 
 #: How a figure's value is printed, by kind, with the unit a table header shows.
 KINDS: dict[str, str] = {
@@ -73,6 +77,16 @@ class Figure:
     theory: str | None = None
     #: Shown in a run's printout only when not zero (a fault or feature that did not happen).
     if_nonzero: bool = False
+    #: Shapes whose summaries hold the column although the figure says nothing there, so
+    #: that their printouts leave it out (a pipeline's duplicate deliveries): see :data:`ALSO_IN`.
+    also_in: tuple[str, ...] = ()
+    #: A derived figure's (numerator, denominator) columns of the summary (:data:`DERIVED`).
+    ratio_of: tuple[str, str] | None = None
+
+    @property
+    def reported_in(self) -> tuple[str, ...]:
+        """The shapes whose summaries may hold this column: those it belongs to and :attr:`also_in`."""
+        return self.shapes + tuple(s for s in self.also_in if s not in self.shapes)
 
     def header(self) -> str:
         """The label with its unit where the printed value does not carry one:
@@ -178,10 +192,10 @@ _ROWS: tuple[tuple[str, str, str, str, str, str, str, str | None, bool, str], ..
      "copies of a processed message the dedup stores caught and dropped"),
     ("processed", "processed", "count", "", _ALL, "outcome", "", None, False,
      "side effects executed, duplicates included"),
-    ("duplicate_processing", "duplicate processing", "count", "", _ALL, "outcome", "S1 Q1 L4 O3 E1",
+    ("duplicate_processing", "duplicate processing", "count", "", _ALL + "T", "outcome", "S1 Q1 L4 O3 E1 T1",
      "duplicate processing per message", False, "side effects executed more than once (duplicate effects)"),
-    ("lost", "lost (never processed)", "count", "", _ALL, "outcome", "S2 Q4 L5 E2", "lost per message", False,
-     "messages never processed"),
+    ("lost", "lost (never processed)", "count", "", _ALL + "T", "outcome", "S2 Q4 L5 E2 T2", "lost per message",
+     False, "messages never processed"),
     ("gave_up", "sender gave up", "count", "", _ALL, "outcome", "", None, False,
      "messages whose sender stopped trying (processed or not)"),
     ("abandoned", "abandoned in a sender crash", "count", "", _ALL, "outcome", "", None, True,
@@ -200,7 +214,7 @@ _ROWS: tuple[tuple[str, str, str, str, str, str, str, str | None, bool, str], ..
           ("ack_latency", "send -> ack", _ALL, "time from a message's first send to its ack"),
           ("outbox_wait", "outbox wait", _HOP, "time a message waited for room in the window before its first send",
            ),
-          ("consume_latency", "accepted -> processed", "QL", "time from the broker accepting a message to its first "
+          ("consume_latency", "accepted -> processed", "Q", "time from the broker accepting a message to its first "
                                                      "processing"))
       for q in ("p50", "p95", "p99", "max", "mean")],
     # -- the dedup store
@@ -243,7 +257,7 @@ _ROWS: tuple[tuple[str, str, str, str, str, str, str, str | None, bool, str], ..
      "negative acks the network lost"),
     ("nacks_received", "negative acks acted on", "count", "", _ALL, "network and faults", "", None, True,
      "negative acks that made a sender retry at once"),
-    ("nacks_in_flight", "nacks still travelling at end", "count", "", _ALL, "network and faults", "", None, True,
+    ("nacks_in_flight", "nacks still travelling at end", "count", "", "SQOE", "network and faults", "", None, True,
      "negative acks on the wire when the run stopped (where a negative ack can be sent)"),
     ("nacks_ignored", "negative acks ignored", "count", "", _ALL, "network and faults", "", None, True,
      "negative acks whose message had settled or been sent again, or whose sender was down"),
@@ -274,12 +288,13 @@ _ROWS: tuple[tuple[str, str, str, str, str, str, str, str | None, bool, str], ..
     ("recovery_time_s", "recovery time", "duration", "s", "O", "overload", "O6", None, False,
      "from the end of the last slowdown to the start of the recovered span"),
     # -- guarantees
-    *[(f"check_{name}", label, "verdict", "", _ALL, "guarantees", "E3", None, False, meaning)
-      for name, label, meaning in (
-          ("no_duplicate_processing", "no duplicate processing", "no message was processed twice"),
-          ("acked_were_processed", "acked were processed", "every acked message was processed"),
-          ("none_lost", "none lost", "no message was lost (unless its sender was allowed to give up)"),
-          ("key_order", "key order", "each key's effects happened in creation order"))],
+    *[(f"check_{name}", label, "verdict", "", shapes, "guarantees", "E3", None, False, meaning)
+      for name, label, shapes, meaning in (
+          ("no_duplicate_processing", "no duplicate processing", _ALL, "no message was processed twice"),
+          ("acked_were_processed", "acked were processed", _ALL, "every acked message was processed"),
+          ("none_lost", "none lost", _ALL, "no message was lost (unless its sender was allowed to give up)"),
+          # only a log's summary has out_of_order_key, the total this check watches
+          ("key_order", "key order", "LE", "each key's effects happened in creation order"))],
     # -- a queue pipeline: the publish hop
     ("publishes_accepted", "publishes accepted", "count", "", "Q", "publish hop (producer -> broker)", "", None,
      False, "publishes the broker accepted as new entries"),
@@ -289,7 +304,7 @@ _ROWS: tuple[tuple[str, str, str, str, str, str, str, str | None, bool, str], ..
      "", None, True, "new publishes the broker's Bloom store took for duplicates"),
     ("publish_stale_drops", "stale publishes dropped", "count", "", "Q", "publish hop (producer -> broker)", "",
      None, True, "publishes a sequence store dropped because the producer had given up on them"),
-    ("publishes_dropped_while_down", "dropped, broker down", "count", "", "QL", "publish hop (producer -> broker)",
+    ("publishes_dropped_while_down", "dropped, broker down", "count", "", "Q", "publish hop (producer -> broker)",
      "", None, False, "publishes that reached a crashed broker"),
     ("publishes_lost_in_crash", "lost in a broker crash", "count", "", "Q", "publish hop (producer -> broker)", "",
      None, True, "publishes being written when the broker crashed"),
@@ -369,9 +384,9 @@ _ROWS: tuple[tuple[str, str, str, str, str, str, str, str | None, bool, str], ..
      False, "most ids the consumers' dedup stores held at once"),
     ("consumer_store_bytes_peak", "consumer store bytes, peak", "bytes", "bytes", "Q", "broker and stores", "",
      None, False, "most bytes the consumers' dedup stores held at once"),
-    ("broker_lost_in_crash", "entries lost in broker crash", "count", "", "QL", "broker and stores", "", None, True,
+    ("broker_lost_in_crash", "entries lost in broker crash", "count", "", "Q", "broker and stores", "", None, True,
      "entries a volatile broker lost in a crash"),
-    ("broker_crashes", "broker crashes", "count", "", "QL", "broker and stores", "", None, True, "broker crashes"),
+    ("broker_crashes", "broker crashes", "count", "", "Q", "broker and stores", "", None, True, "broker crashes"),
     ("consumer_crashes", "consumer crashes", "count", "", "Q", "broker and stores", "", None, True,
      "consumer crashes"),
     # -- a log
@@ -465,24 +480,56 @@ CAUSE_MEANINGS: dict[str, str] = {
 }
 
 
+def _cause_shapes() -> tuple[dict[str, tuple[str, ...]], dict[str, tuple[str, ...]]]:
+    """The shapes whose summaries charge duplicate effects (``publish_<cause>``,
+    ``consume_<cause>``, a topology's path causes) and losses to each cause: the causes each
+    shape's books keep (:mod:`alosim.observe`, :mod:`alosim.observe.pipeline`,
+    :mod:`alosim.observe.log`, :mod:`alosim.observe.topology`)."""
+    from alosim.observe import LOSS_CAUSES, SENDER_LOSS_CAUSES
+    from alosim.observe.log import LOG_CONSUME_CAUSES, LOG_LOSS_CAUSES, LOG_PUBLISH_CAUSES
+    from alosim.observe.pipeline import CONSUME_CAUSES, OVERFLOW_LOSS_CAUSE, PIPELINE_LOSS_CAUSES, PUBLISH_CAUSES
+    from alosim.observe.topology import PATH_DUPLICATE_CAUSES, PATH_LOSS_CAUSES
+
+    duplicates: dict[str, tuple[str, ...]] = dict.fromkeys(PATH_DUPLICATE_CAUSES, (TOPOLOGY,))
+    for hop, queue, log in (("publish", PUBLISH_CAUSES, LOG_PUBLISH_CAUSES),
+                            ("consume", CONSUME_CAUSES, LOG_CONSUME_CAUSES)):
+        for cause in dict.fromkeys((*queue, *log)):
+            duplicates[f"{hop}_{cause}"] = (*((QUEUE,) if cause in queue else ()), *((LOG,) if cause in log else ()))
+    hop_only = (SINGLE_HOP, OVERLOAD, EXPLORE)
+    hops = tuple(s for s in SHAPES if s != TOPOLOGY)  # a topology charges its losses to its path
+    losses: dict[str, tuple[str, ...]] = dict.fromkeys((*LOSS_CAUSES, *SENDER_LOSS_CAUSES), hops)
+    losses["expired_discarded"] = hop_only  # a receiver's mitigation (discard_expired): a single hop's only
+    losses.update(dict.fromkeys((*PIPELINE_LOSS_CAUSES, OVERFLOW_LOSS_CAUSE), (QUEUE,)))
+    losses.update(dict.fromkeys(LOG_LOSS_CAUSES, (LOG,)))
+    losses.update(dict.fromkeys(PATH_LOSS_CAUSES, (TOPOLOGY,)))
+    return duplicates, losses
+
+
 def _cause_rows() -> list[Figure]:
     from alosim.guarantees import DUPLICATES, KEY_ORDER, LOSSES
     from alosim.observe.log import ORDER_CAUSES
 
+    by_hop, losses = _cause_shapes()
     out: list[Figure] = []
     for cause in DUPLICATES.causes:
         hop, _, rest = cause.partition("_")
+        also: tuple[str, ...] = ()
         if hop in ("publish", "consume"):
-            shapes, section, what = (SHAPES[1], SHAPES[2]), "duplicate effects, by hop and cause", rest
+            shapes, section, what = by_hop[cause], "duplicate effects, by hop and cause", rest
             label = f"{hop}: {rest.replace('_', ' ')}"
-        else:
-            shapes, section, what = (SINGLE_HOP, OVERLOAD, EXPLORE), "duplicates processed, by cause", cause
+        elif cause in by_hop:  # a path's: what no single link of a topology made
+            shapes, section, what = by_hop[cause], "duplicates processed, by cause", cause
             label = cause.replace("_", " ")
+        else:
+            # a pipeline's summary holds a single hop's causes too (its producer's hop): at zero;
+            # a topology charges the duplicate effects at its sinks to them
+            shapes, section, what = (SINGLE_HOP, OVERLOAD, EXPLORE, TOPOLOGY), "duplicates processed, by cause", cause
+            label, also = cause.replace("_", " "), (QUEUE, LOG)
         out.append(Figure(f"duplicates_{cause}", label, f"duplicate effects charged to: {CAUSE_MEANINGS[what]}",
-                          "count", "", shapes, section, if_nonzero=True))
+                          "count", "", shapes, section, if_nonzero=True, also_in=also))
     for cause in LOSSES.causes:
         out.append(Figure(f"lost_{cause}", cause.replace("_", " "), f"losses charged to: {CAUSE_MEANINGS[cause]}",
-                          "count", "", SHAPES, "losses, by cause", if_nonzero=True))
+                          "count", "", losses[cause], "losses, by cause", if_nonzero=True))
     for prefix, which in ((KEY_ORDER.prefix, "key"), ("out_of_order_partition_", "partition")):
         for cause in ORDER_CAUSES:
             out.append(Figure(f"{prefix}{cause}", cause.replace("_", " "),
@@ -491,12 +538,26 @@ def _cause_rows() -> list[Figure]:
     return out
 
 
+#: Columns a shape's summary holds although the figure says nothing there (by the letters of
+#: :data:`_ROWS`), so that its printout leaves them out: a pipeline's producer keeps a single
+#: hop's sender books (its duplicate deliveries are the publish hop's, where nothing is
+#: processed; its backlog and mitigations), and every single hop's summary holds the overload
+#: verdict, which means something only where a slowdown meets an arrival rate.
+ALSO_IN: dict[str, str] = {
+    "duplicate_deliveries": "QL", "duplicate_deliveries_per_message": "QL",
+    **{f"outbox_wait_{q}_s": "QL" for q in ("p50", "p95", "p99", "max", "mean")},
+    "retries_suppressed": "QL", "breaker_opened": "QL", "short_circuited": "QL",
+    "recovered": "S", "recovery_time_s": "S",
+}
+
+
 def _build() -> dict[str, Figure]:
     figures: dict[str, Figure] = {}
     for name, label, kind, unit, shapes, section, headline, theory, nonzero, meaning in _ROWS:
         places = {_LETTERS[h[0]]: int(h[1:]) for h in headline.split()}
         figures[name] = Figure(name, label, meaning, kind, unit or KINDS[kind],
-                               tuple(_LETTERS[s] for s in shapes), section, places, theory, nonzero)
+                               tuple(_LETTERS[s] for s in shapes), section, places, theory, nonzero,
+                               tuple(_LETTERS[s] for s in ALSO_IN.get(name, "")))
     for figure in _cause_rows():
         figures.setdefault(figure.name, figure)
     return figures
@@ -505,19 +566,67 @@ def _build() -> dict[str, Figure]:
 #: Every figure, by column name, in the order a printout lists them.
 FIGURES: dict[str, Figure] = _build()
 
-#: Figures derived from the summary: by a sweep's run table (:mod:`alosim.store`), or quoted
-#: by a scenario's description and ``expect:`` block (:data:`alosim.columns.DERIVED`).
-DERIVED: dict[str, Figure] = {
-    "duplicate_processing_per_message": Figure(
-        "duplicate_processing_per_message", "duplicate processing", "duplicate processing / messages", "ratio",
-        "per message", SHAPES, "outcome", {}, "duplicate processing per message"),
-    "lost_per_message": Figure("lost_per_message", "lost", "lost / messages", "ratio", "per message", SHAPES,
-                               "outcome", {}, "lost per message"),
-    "data_loss_rate": Figure("data_loss_rate", "data packets lost", "data packets lost / transmissions", "ratio",
-                             "fraction", SHAPES, "traffic", {}, "Gilbert-Elliott loss rate"),
-    "ack_loss_rate": Figure("ack_loss_rate", "acks lost", "acks lost / acks sent", "ratio", "fraction", SHAPES,
-                            "traffic", {}, "Gilbert-Elliott loss rate"),
-}
+def _ratio(name: str, label: str, ratio_of: tuple[str, str], meaning: str, unit: str, section: str,
+           theory: str) -> Figure:
+    # a topology's summary has no network-wide packet or ack counts, only its links' own
+    shapes = SHAPES if ratio_of[1] == "messages" else tuple(s for s in SHAPES if s != TOPOLOGY)
+    return Figure(name, label, meaning, "ratio", unit, shapes, section, {}, theory, ratio_of=ratio_of)
+
+
+#: Figures derived from the summary, each the ratio of two of its columns (:attr:`Figure.ratio_of`,
+#: :func:`derived_value`): a sweep's run table adds the per-message ones (:mod:`alosim.store`),
+#: and a scenario's description and ``expect:`` block may quote any (:mod:`alosim.expect`).
+DERIVED: dict[str, Figure] = {fig.name: fig for fig in (
+    _ratio("duplicate_processing_per_message", "duplicate processing", ("duplicate_processing", "messages"),
+           "duplicate processing / messages", "per message", "outcome", "duplicate processing per message"),
+    _ratio("lost_per_message", "lost", ("lost", "messages"), "lost / messages", "per message", "outcome",
+           "lost per message"),
+    _ratio("data_loss_rate", "data packets lost", ("data_lost", "transmissions"), "data packets lost / transmissions",
+           "fraction", "traffic", "Gilbert-Elliott loss rate"),
+    _ratio("ack_loss_rate", "acks lost", ("acks_lost", "acks_sent"), "acks lost / acks sent", "fraction", "traffic",
+           "Gilbert-Elliott loss rate"),
+)}
+
+
+#: The derived figures per message, each with the count it divides by the messages: a sweep's
+#: run table holds them (:mod:`alosim.store`), and ``alosim compare`` compares them (the loss
+#: rates are the network's, not the run's answer).
+PER_MESSAGE: dict[str, str] = {name: fig.ratio_of[0] for name, fig in DERIVED.items()
+                               if fig.ratio_of is not None and fig.ratio_of[1] == "messages"}
+
+
+def derived_value(summary: Mapping[str, Any], name: str) -> float | None:
+    """The derived figure ``name`` (:data:`DERIVED`) of a run's ``summary``: its numerator over
+    its denominator (at least 1, so that a run of no messages has none per message); None
+    when ``name`` is not derived or the summary lacks a column of it."""
+    found = DERIVED.get(name)
+    if found is None or found.ratio_of is None:
+        return None
+    top, bottom = found.ratio_of
+    if top not in summary or bottom not in summary:
+        return None
+    return summary[top] / max(summary[bottom], 1)
+
+
+#: The shapes whose summaries differ: an overload run and an explored one are single hops,
+#: and write a single hop's columns.
+SUMMARY_SHAPES: tuple[str, ...] = (SINGLE_HOP, QUEUE, LOG)
+
+
+def summary_columns(shape: str) -> frozenset[str]:
+    """Every column a run of ``shape`` (one of :data:`SUMMARY_SHAPES`) may report, those of
+    optional features included (a mitigation, a bounded queue), and the :data:`DERIVED` figures
+    every shape can quote: the figures whose :attr:`Figure.reported_in` holds the shape. A
+    scenario's ``expect:`` block may name only these (:mod:`alosim.scenario`)."""
+    if shape not in SUMMARY_SHAPES:
+        raise ValueError(f"expected one of {', '.join(SUMMARY_SHAPES)}, got {shape!r}")
+    return _summary_columns()[shape]
+
+
+@functools.cache
+def _summary_columns() -> dict[str, frozenset[str]]:
+    return {shape: frozenset([*(f.name for f in FIGURES.values() if shape in f.reported_in), *DERIVED])
+            for shape in SUMMARY_SHAPES}
 
 
 #: A failed identity of alosim's own books (:mod:`alosim.model.books`): a column only in a run
@@ -609,8 +718,10 @@ def describe(columns: Iterable[str]):  # -> pandas.DataFrame
     return pd.DataFrame(rows, columns=["column", "unit", "meaning"])
 
 
-__all__ = ["CAUSE_MEANINGS", "DERIVED", "EXPLORE", "FIGURES", "Figure", "LOG", "OVERLOAD", "QUEUE", "SHAPES",
-           "SINGLE_HOP", "axis_label", "describe", "reference", "figure", "sweep_columns", "format_value", "headlines", "label", "sig3", "unregistered"]
+__all__ = ["ALSO_IN", "CAUSE_MEANINGS", "DERIVED", "EXPLORE", "FIGURES", "Figure", "LOG", "OVERLOAD", "PER_MESSAGE",
+           "QUEUE", "SHAPES", "SINGLE_HOP", "SUMMARY_SHAPES", "TOPOLOGY", "axis_label", "derived_value", "describe",
+           "figure", "format_value", "headlines", "label", "reference", "sig3", "summary_columns", "sweep_columns",
+           "unregistered"]
 
 
 if __name__ == "__main__":

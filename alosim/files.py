@@ -120,6 +120,18 @@ def safe_child(root: Path, *parts: str) -> Path:
     return target
 
 
+def file_label(text: str, max_chars: int) -> str:
+    """``text`` as part of a file name: every character but letters, digits, ``.``, ``_`` and
+    ``-`` becomes ``-`` (runs of them one), no leading or trailing separator, at most
+    ``max_chars`` long (``kind=none, loss=0.1`` -> ``kind-none-loss-0.1``). The same text
+    gives the same label on any machine; a label alone need not be unique (a name adds a hash)."""
+    import re
+
+    label = re.sub(r"[^A-Za-z0-9._-]+", "-", text)
+    label = re.sub(r"-{2,}", "-", label).strip("._-")
+    return label[:max_chars].rstrip("._-")
+
+
 def utc_now() -> str:
     """The wall-clock time, for the record of when results were written (never for a run)."""
     from datetime import datetime, timezone

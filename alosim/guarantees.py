@@ -44,7 +44,7 @@ from alosim.observe.log import LOG_CONSUME_CAUSES, LOG_LOSS_CAUSES, LOG_PUBLISH_
 from alosim.observe.pipeline import CONSUME_CAUSES, OVERFLOW_LOSS_CAUSE, PIPELINE_LOSS_CAUSES, PUBLISH_CAUSES
 from alosim.observe.topology import PATH_DUPLICATE_CAUSES, PATH_LOSS_CAUSES
 
-if TYPE_CHECKING:  # for annotations only: the scenario's validation reads PROMISES (alosim.columns)
+if TYPE_CHECKING:  # for annotations only: the scenario's validation reads the causes (alosim.figures)
     from alosim.scenario import Guarantees
 
 UNEXPLAINED = "unexplained"

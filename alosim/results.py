@@ -1,8 +1,12 @@
 """Writing run results to disk, atomically.
 
 A run lands in ``<out>/<scenario name>/<run id>/``, where the run id is
-``seed-<seed>-<fingerprint>``: the same scenario and seed always land in the
-same folder with the same bytes. The folder is assembled under a temporary
+``seed-<seed>-<fingerprint>``, or ``seed-<seed>-<variant>-<fingerprint>`` for a
+variant of the scenario (its ``--set`` options, :func:`alosim.fieldunits.variant_name`,
+as a file name shows them: ``seed-7-kind-none-7fd05921a4249ac1``). The same
+scenario, seed and options always land in the same folder with the same bytes; the
+fingerprint keeps two different runs apart however their variant names are cut short.
+The folder is assembled under a temporary
 name beside its destination and renamed into place in one step, so a reader
 never sees half a result; an interrupted write removes its temporary folder.
 
@@ -10,7 +14,7 @@ Contents:
 
 * ``scenario.yaml`` -- the resolved scenario (every default filled in);
 * ``manifest.json`` -- alosim version, seed, fingerprint, wall time, checks,
-  when it was written and by which command (for ``alosim results``);
+  the variant's name, when it was written and by which command (for ``alosim results``);
 * ``summary.csv`` -- the summary row, without wall time (so it is identical
   between runs);
 * ``timeseries.csv`` -- the sampled series;
@@ -24,19 +28,30 @@ import json
 import os
 import shutil
 import tempfile
+from collections.abc import Sequence
 from pathlib import Path
 
+from alosim.arguments import expect
 from alosim.csvtable import write_table
+from alosim.fieldunits import variant_label, variant_name, variant_title
 from alosim.files import OutputError, check_writable, ensure_folder, reason, safe_child, utc_now
 from alosim.simulate import RunResult
 from alosim.stored import RUN_MANIFEST, ResultsError, read_json
 
-__all__ = ["OutputError", "is_complete_run", "prepare_out", "run_dir", "safe_child", "write_run"]
+__all__ = ["OutputError", "is_complete_run", "prepare_out", "run_dir", "run_id", "safe_child", "write_run"]
+
+def run_id(seed: int, fingerprint: str, variant: str = "") -> str:
+    """A run folder's name: ``seed-<seed>-<fingerprint>``, with the variant's name between
+    them as a file name shows it (:func:`alosim.fieldunits.variant_label`):
+    ``seed-7-kind-none-7fd05921a4249ac1``."""
+    label = variant_label(variant)
+    return f"seed-{seed}-{label}-{fingerprint}" if label else f"seed-{seed}-{fingerprint}"
 
 
-def run_dir(out: str | Path, result: RunResult) -> Path:
-    """Where ``result`` lands under ``out`` (never outside it)."""
-    return safe_child(Path(out), result.name, f"seed-{result.seed}-{result.fingerprint}")
+def run_dir(out: str | Path, result: RunResult, variant: str = "") -> Path:
+    """Where ``result`` (of the variant named ``variant``, if any) lands under ``out``
+    (never outside it)."""
+    return safe_child(Path(out), result.name, run_id(result.seed, result.fingerprint, variant))
 
 
 def prepare_out(out: str | Path, name: str) -> Path:
@@ -60,21 +75,25 @@ def is_complete_run(folder: Path, fingerprint: str | None = None) -> bool:
 
 
 def write_run(result: RunResult, out: str | Path = "results", *, plot: bool = True,
-              command: str | None = None) -> Path:
+              command: str | None = None, overrides: Sequence[str] = ()) -> Path:
     """Write ``result`` under ``out`` and return its folder. ``command`` (how the
-    run was asked for) goes into the manifest beside the date, for ``alosim results``.
+    run was asked for) goes into the manifest beside the date, for ``alosim results``;
+    ``overrides`` (the ``--set`` options the scenario was loaded with) name the variant in
+    the folder's name, the manifest and the picture's title.
 
     Raises :class:`OutputError` (naming the path and the reason) when the
     folder cannot be written, or when something that is not this run
     already occupies its path; nothing is left half-written."""
-    final = run_dir(out, result)
+    expect(overrides, (list, tuple), "write_run", "overrides", "the --set options (a list of 'path=value' texts)")
+    variant = variant_name(overrides)
+    final = run_dir(out, result, variant)
     ensure_folder(final.parent)
     try:
         tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.", suffix=".tmp", dir=final.parent))
     except OSError as exc:
         raise OutputError(f"cannot write in {final.parent}: {reason(exc)}") from None
     try:
-        _fill(tmp, result, plot=plot, command=command)
+        _fill(tmp, result, plot=plot, command=command, variant=variant)
         _replace_dir(tmp, final, result.fingerprint)
     except OSError as exc:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -90,7 +109,7 @@ def write_run(result: RunResult, out: str | Path = "results", *, plot: bool = Tr
     return final
 
 
-def _fill(tmp: Path, result: RunResult, *, plot: bool, command: str | None) -> None:
+def _fill(tmp: Path, result: RunResult, *, plot: bool, command: str | None, variant: str) -> None:
     from alosim import plots
 
     import yaml
@@ -106,6 +125,7 @@ def _fill(tmp: Path, result: RunResult, *, plot: bool, command: str | None) -> N
         "wall_time_s": round(result.wall_time_s, 6),
         "checks": result.checks,
         "ok": result.ok,
+        "variant": variant,
         "written_at": utc_now(),
         "command": command or "(Python: alosim.write_run)",
     }
@@ -116,11 +136,8 @@ def _fill(tmp: Path, result: RunResult, *, plot: bool, command: str | None) -> N
     if result.trace:
         write_table(tmp / "trace.csv", result.trace_columns())
     if plot:
-        from alosim.fieldunits import variant
-
-        named = variant(command or "")  # a variant (--set) is named, not only hashed
-        fig = plots.store_growth(result.series_columns(), title=f"{result.name}{f' [{named}]' if named else ''} "
-                                               f"(seed {result.seed})")
+        fig = plots.store_growth(result.series_columns(), title=f"{variant_title(result.name, variant)} "
+                                                                f"(seed {result.seed})")
         plots.save(fig, tmp / "growth.png")
     for f in tmp.iterdir():
         _fsync(f)

@@ -1,8 +1,10 @@
 """The results store of a sweep: one row per run, resumable, the same bytes every time.
 
 A sweep lands in ``<out>/<scenario name>/sweep-<params>-<hash>/`` (``params``:
-the swept paths abbreviated, e.g. ``semantics_ack.loss``; folders named
-``sweep-<hash>`` by earlier versions are still read and resumed). The hash covers the
+the swept paths abbreviated, e.g. ``semantics_ack.loss``), or for a variant of the
+scenario made with ``--set``, ``sweep-<params>-<variant>-<hash>/`` (the variant as
+:func:`alosim.fieldunits.variant_label` shows it). Folders named ``sweep-<hash>``, or
+without their variant, by earlier versions are still read and resumed. The hash covers the
 resolved scenario of every point and the swept values (not the file's path,
 its description, the wall-clock time or the number of replications), so the
 same sweep always finds the same folder, and raising ``replications`` later
@@ -46,6 +48,7 @@ Student-t confidence interval of each measure.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import functools
 import json
 import math
@@ -58,6 +61,7 @@ from typing import TYPE_CHECKING, Any
 
 from alosim.observe import SERIES_COLUMNS
 from alosim.arguments import expect, expect_path
+from alosim.figures import PER_MESSAGE
 from alosim.files import OutputError, ensure_folder, refuse_symlink, safe_child, utc_now, write_atomic
 from alosim.stored import (RUN_FILE, SWEEP_MANIFEST, ResultsError, check_table, parse_json, read_json,
                             read_text)
@@ -82,10 +86,9 @@ HISTORY = "history.jsonl"
 # Summary columns that repeat the scenario rather than measure it: when a
 # swept parameter has the same name, the parameter's column is enough.
 _ECHO_COLUMNS = frozenset({"scenario", "semantics", "seed"})
-_DERIVED: tuple[tuple[str, str], ...] = (
-    ("duplicate_processing_per_message", "duplicate_processing"),
-    ("lost_per_message", "lost"),
-)
+#: The per-message figures a run table adds (:data:`alosim.figures.PER_MESSAGE`), each by the
+#: count it divides: (``duplicate_processing_per_message``, ``duplicate_processing``), ...
+_DERIVED: tuple[tuple[str, str], ...] = tuple(PER_MESSAGE.items())
 
 Key = tuple[int, int]
 
@@ -196,11 +199,13 @@ class SweepStore:
     def open(cls, out: str | Path, name: str, digest: str, manifest: Mapping[str, Any],
              scenario_yaml: str) -> SweepStore:
         """The store for sweep ``digest`` of scenario ``name`` under ``out``, created if new."""
-        label = folder_name(manifest.get("parameters", ()), digest)
-        folder = safe_child(Path(out), name, label)
-        legacy = safe_child(Path(out), name, f"sweep-{digest}")
-        if legacy.is_dir() and not folder.exists():
-            folder = legacy  # written before folder names said what was swept: resume it there
+        parameters = manifest.get("parameters", ())
+        folder = safe_child(Path(out), name, folder_name(parameters, digest, manifest.get("variant", "")))
+        for legacy in (safe_child(Path(out), name, folder_name(parameters, digest)),
+                       safe_child(Path(out), name, f"sweep-{digest}")):
+            if legacy != folder and legacy.is_dir() and not folder.exists():
+                folder = legacy  # written before folder names said what was swept: resume it there
+                break
         ensure_folder(folder)
         refuse_symlink(folder / RUNS_DIR, "the run files")
         refuse_symlink(folder / PLOTS_DIR, "the plots")
@@ -355,6 +360,10 @@ class SweepData:
     series: pd.DataFrame
     latency: pd.DataFrame
     timings: pd.DataFrame
+    #: The scenario's name and the variant's (:func:`alosim.fieldunits.variant_name`), from
+    #: the sweep's manifest: what its pictures' titles call it.
+    name: str = ""
+    variant: str = ""
 
 
 def tables(records: Sequence[RunRecord], parameters: Sequence[str],
@@ -508,12 +517,16 @@ def abbreviate(path: str) -> str:
     return "".join(c if c.isalnum() or c in "._-" else "-" for c in short)
 
 
-def folder_name(parameters: Iterable[str], digest: str) -> str:
-    """``sweep-<swept paths abbreviated>-<hash>``: readable, and still decided by the
-    hash alone (the same sweep always lands in the same folder)."""
+def folder_name(parameters: Iterable[str], digest: str, variant: str = "") -> str:
+    """``sweep-<swept paths abbreviated>[-<variant>]-<hash>``: readable (the variant as
+    :func:`alosim.fieldunits.variant_label` shows it), and still decided by the hash alone
+    (the same sweep always lands in the same folder)."""
+    from alosim.fieldunits import variant_label
+
     label = "_".join(abbreviate(p) for p in parameters)
     if len(label) > LABEL_MAX:
         label = label[:LABEL_MAX].rstrip("._-")
+    label = "-".join(part for part in (label, variant_label(variant)) if part)
     return f"sweep-{label}-{digest}" if label else f"sweep-{digest}"
 
 
@@ -609,6 +622,8 @@ def load_sweep(path: str | Path, sweep: str | None = None,
     folder = sweep_folder(path, sweep, note)
     manifest = read_manifest(folder)
     parameters = tuple(str(p) for p in manifest["parameters"])
+    name = manifest.get("name") or folder.parent.name
+    variant = manifest.get("variant") or ""
     store = SweepStore(folder)
     wanted = set(manifest_keys(manifest))
     on_disk = {key for key, _ in store._run_files()} & wanted
@@ -623,11 +638,13 @@ def load_sweep(path: str | Path, sweep: str | None = None,
                 pd.read_parquet(folder / SERIES_TABLE),
                 pd.read_parquet(folder / LATENCY_TABLE),
                 pd.read_csv(folder / TIMINGS_CSV),
+                name, variant,
             )
     except (OSError, ValueError, KeyError, ResultsError):
         pass  # missing, stale or damaged: rebuilt from the run files below
     try:
-        return tables(store.records(wanted, strict=True), parameters, folder=folder)
+        data = tables(store.records(wanted, strict=True), parameters, folder=folder)
+        return dataclasses.replace(data, name=name, variant=variant)
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise ResultsError(f"{folder}: the run files cannot be read ({exc})") from None
 

@@ -67,6 +67,9 @@ class RunManifest(_Stored):
     ok: bool = True
     written_at: str | None = Field(default=None, max_length=100)
     command: str | None = Field(default=None, max_length=100_000)
+    #: The variant's name (:func:`alosim.fieldunits.variant_name`); empty for the scenario as
+    #: written, missing in runs stored before manifests named it.
+    variant: str | None = Field(default=None, max_length=100_000)
 
 
 class SweepPoint(_Stored):
@@ -80,6 +83,8 @@ class SweepManifest(_Stored):
 
     format: Literal[1]
     name: str | None = Field(default=None, max_length=200)
+    #: The variant's name (:func:`alosim.fieldunits.variant_name`) when ``--set`` changed the scenario.
+    variant: str | None = Field(default=None, max_length=100_000)
     parameters: list[str]
     replications: int = Field(ge=1, le=10**9)
     points: list[SweepPoint]

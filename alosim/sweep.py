@@ -38,6 +38,7 @@ from typing import Any
 from alosim import __version__
 from alosim.arguments import expect, expect_path
 from alosim.executors import Executor, Finished, SerialExecutor
+from alosim.fieldunits import scenario_overrides, variant_name
 from alosim.scenario import Scenario, ScenarioError
 from alosim.shown import printable
 from alosim.store import (
@@ -348,22 +349,30 @@ def run_sweep(
     retry_errors: bool = False,
     on_result: Callable[[RunRecord], None] | None = None,
     command: str | None = None,
+    overrides: Sequence[str] = (),
 ) -> SweepOutcome:
     """Run every run of the sweep that is not stored yet under ``out``; write the tables.
 
     ``executor`` defaults to running in this process. ``retry_errors`` runs
     again the runs stored with an error. ``on_result`` is called with each
     record once it is stored. ``command`` is how the sweep was asked for,
-    recorded in the folder's history (``alosim results``). Ctrl-C raises :class:`SweepInterrupted` after
+    recorded in the folder's history (``alosim results``); ``overrides`` (the ``--set``
+    options the scenario was loaded with) name the variant in the folder's name, its
+    manifest and its pictures' titles (those of the ``sweep`` section are the sweep's own). Ctrl-C raises :class:`SweepInterrupted` after
     the tables have been written with every finished run.
     """
     expect(plan, (SweepPlan, Scenario), "run_sweep", "plan",
            "a Scenario (from alosim.load_scenario) or a SweepPlan (from alosim.sweep.expand)")
     expect_path(out, "run_sweep", "out")
+    expect(overrides, (list, tuple), "run_sweep", "overrides", "the --set options (a list of 'path=value' texts)")
     if isinstance(plan, Scenario):
         plan = expand(plan)
     executor = executor or SerialExecutor()
-    store = SweepStore.open(out, plan.name, plan.digest, plan.manifest(), plan.scenario.source_yaml())
+    manifest = plan.manifest()
+    variant = variant_name(scenario_overrides(overrides))
+    if variant:  # a sweep of the scenario as written keeps the manifest it always had
+        manifest["variant"] = variant
+    store = SweepStore.open(out, plan.name, plan.digest, manifest, plan.scenario.source_yaml())
     stored = store.stored()
     tasks = plan.tasks()
     keys = [t.key for t in tasks]

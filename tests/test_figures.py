@@ -116,8 +116,57 @@ def test_the_columns_a_configuration_adds_have_figures_too():
     assert figures.figure("books_deliveries").section == "guarantees"
 
 
-def test_every_column_a_shape_may_report_has_a_figure():
-    from alosim import columns
+def _columns_the_books_write(shape: str) -> set[str]:
+    """Every column a run of ``shape`` can write, read off the functions that fill a summary
+    (called on empty books with every optional column turned on), and the few columns
+    :mod:`alosim.simulate` and :mod:`alosim.overload` add themselves."""
+    from types import SimpleNamespace
 
-    for shape in columns.SHAPES:
-        assert figures.unregistered(sorted(columns.summary_columns(shape))) == [], shape
+    from alosim.guarantees import PROMISES
+    from alosim.observe import (COUNTER_COLUMNS, RECEIVER_MITIGATION_COLUMNS, Recorder, cause_columns,
+                                latency_columns, receiver_mitigation_columns, sender_mitigation_columns)
+    from alosim.observe.log import LogStats
+    from alosim.observe.pipeline import PipelineStats
+
+    rec = Recorder()
+    names = {"scenario", "semantics", "seed", "fingerprint", "events", "sim_time_s", "stopped_by",
+             "duplicate_deliveries_per_message", "transmissions_per_message", "stall_cause",
+             "stall_cause_count", *COUNTER_COLUMNS, *cause_columns(rec), *latency_columns(rec),
+             *sender_mitigation_columns(rec, retry_budget=True, circuit_breaker=True)}
+    if shape == figures.SINGLE_HOP:
+        every_flag = SimpleNamespace(**dict.fromkeys(RECEIVER_MITIGATION_COLUMNS, True))
+        names |= set(receiver_mitigation_columns(rec, every_flag))
+        names |= {"duplicate_work_fraction", "recovered", "recovery_time_s", "offered_per_s", "goodput_per_s",
+                  "throughput_per_s", "nacks_in_flight"}
+    elif shape == figures.QUEUE:
+        names |= set(PipelineStats().columns({}, 0, bounded=True, extending=True)) | {"nacks_in_flight"}
+    else:
+        names |= set(LogStats().columns({}, 0))
+    # a guarantee is checked where the total it watches is written (alosim.guarantees.promises)
+    return names | {f"check_{p.name}" for p in PROMISES if p.measure.total in names}
+
+
+@pytest.mark.parametrize("shape", figures.SUMMARY_SHAPES)
+def test_the_registry_knows_which_columns_each_shape_writes(shape):
+    # Both ways: a column a shape writes has a figure for that shape (or a scenario's expect:
+    # could not name it), and a figure a shape never writes is not offered for it (or an
+    # expect: naming it would pass validation and then never be met).
+    written = _columns_the_books_write(shape)
+    known = figures.summary_columns(shape) - set(figures.DERIVED)
+    assert sorted(written - known) == [] and sorted(known - written) == []
+
+
+def test_the_columns_of_a_shape_include_every_derived_figure_and_refuse_other_shapes():
+    assert set(figures.DERIVED) <= figures.summary_columns(figures.LOG)
+    assert "lease_extensions_sent" in figures.summary_columns(figures.QUEUE)  # an optional column
+    assert "check_key_order" not in figures.summary_columns(figures.SINGLE_HOP)
+    with pytest.raises(ValueError, match="expected one of"):
+        figures.summary_columns(figures.OVERLOAD)  # an overload run writes a single hop's columns
+
+
+def test_a_derived_figure_is_the_ratio_the_registry_names():
+    summary = {"duplicate_processing": 30, "messages": 120, "acks_lost": 3, "acks_sent": 0}
+    assert figures.derived_value(summary, "duplicate_processing_per_message") == 0.25
+    assert figures.derived_value(summary, "ack_loss_rate") == 3  # no acks sent: divided by 1
+    assert figures.derived_value(summary, "lost_per_message") is None  # no lost column
+    assert figures.derived_value(summary, "messages") is None  # not a derived figure

@@ -393,8 +393,9 @@ def test_plot_command_draws_what_fits_and_explains_what_does_not(stored, tmp_pat
     assert sorted(f.name for f in (tmp_path / "p").iterdir()) == [
         "duplicates.png", "duplicates.svg", "tradeoff.png", "tradeoff.svg"]
     with io.BytesIO() as buffer:
-        plots.duplicates_vs_ack_loss(stored.runs).savefig(buffer, format="png", dpi=100,
-                                                           metadata={"Software": None})
+        drawn = plots.sweep_figure("duplicates", stored)  # the library's picture, titled with the scenario
+        assert drawn._suptitle.get_text() == "plot-sweep"
+        drawn.savefig(buffer, format="png", dpi=100, metadata={"Software": None})
         assert buffer.getvalue() == (tmp_path / "p" / "duplicates.png").read_bytes()
     p = cli(str(stored.folder), "--kind", "escapes")
     assert p.returncode == 2 and "Traceback" not in p.stderr

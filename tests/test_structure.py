@@ -19,8 +19,8 @@ PACKAGE = Path(__file__).resolve().parent.parent / "alosim"
 FLOORS: tuple[frozenset[str], ...] = (
     frozenset({"units", "streams", "observe", "observe.pipeline", "observe.log", "analytic", "files",
                "lifeline", "executors", "determinism", "stored", "arguments", "shown"}),
-    frozenset({"dists", "scenario", "guarantees", "columns", "budget", "yamlread", "trace", "seqdiagram.layout",
-               "seqdiagram.pipeline", "overload"}),
+    frozenset({"dists", "scenario", "guarantees", "figures", "columns", "budget", "yamlread", "trace",
+               "seqdiagram.layout", "seqdiagram.pipeline", "overload"}),
     frozenset({"model"}),  # every module of alosim/model/
     frozenset({"simulate"}),
     frozenset({"store", "sweep"}),

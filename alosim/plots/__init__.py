@@ -736,8 +736,14 @@ def keep_zero_visible(fig: Figure) -> Figure:
 
 def sweep_figure(kind: str, data: SweepData) -> Figure:
     """The plot ``kind`` of a sweep, with the choices that fit its parameters (every linear
-    y axis starting a little below zero: :func:`keep_zero_visible`)."""
-    return keep_zero_visible(_sweep_figure(kind, data))
+    y axis starting a little below zero: :func:`keep_zero_visible`), titled with the sweep's
+    scenario and variant (``overload-collapse [workers=2]``) when the sweep knows them."""
+    from alosim.fieldunits import variant_title
+
+    fig = keep_zero_visible(_sweep_figure(kind, data))
+    if data.name:
+        fig.suptitle(variant_title(data.name, data.variant), fontsize=11)
+    return fig
 
 
 def _sweep_figure(kind: str, data: SweepData) -> Figure:

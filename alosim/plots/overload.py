@@ -96,23 +96,26 @@ def overload(series: Mapping[str, Sequence[float]], scenario: Scenario, *, title
 
 
 def variant_of(run_folder: Path) -> str:
-    """The ``--set`` options the run in ``run_folder`` was made with, from its manifest's
-    command (:func:`alosim.fieldunits.variant`): ``policy=fixed, lifo_above=20``."""
-    import json
-
+    """The variant the run in ``run_folder`` was made with (``policy=fixed, lifo_above=20``):
+    its manifest's ``variant``, or for a run stored before manifests named it, the ``--set``
+    options of its command (:func:`alosim.fieldunits.variant`)."""
     from alosim.fieldunits import variant
+    from alosim.stored import RUN_MANIFEST, ResultsError, read_json
 
     try:
-        command = json.loads((run_folder / "manifest.json").read_text(encoding="utf-8")).get("command", "")
-    except (OSError, ValueError, AttributeError):
+        manifest = read_json(run_folder / "manifest.json", RUN_MANIFEST)
+    except (OSError, ResultsError):
         return ""
-    return variant(command) if isinstance(command, str) else ""
+    if manifest.get("variant") is not None:
+        return manifest["variant"]
+    return variant(manifest.get("command") or "")
 
 
 def write_overload_plot(run_folder: str | Path, out: str | Path) -> list[Path]:
     """Draw :func:`overload` for the run stored in ``run_folder`` as PNG and SVG in ``out``."""
     import pandas as pd
 
+    from alosim.fieldunits import variant_title
     from alosim.files import check_writable, ensure_folder
     from alosim.plots import save
     from alosim.scenario import load_scenario
@@ -136,8 +139,7 @@ def write_overload_plot(run_folder: str | Path, out: str | Path) -> list[Path]:
     series = {name: frame[name].tolist() for name in frame.columns}
     verdict = stored_verdict(folder, scenario, series)
     variant = variant_of(folder)
-    fig = overload(series, scenario, title=f"{scenario.name} [{variant}]" if variant else scenario.name,
-                   verdict=verdict)
+    fig = overload(series, scenario, title=variant_title(scenario.name, variant), verdict=verdict)
     target = ensure_folder(Path(out))
     check_writable(target)
     written = []
