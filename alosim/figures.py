@@ -730,8 +730,6 @@ if __name__ == "__main__":
 
 # -- a topology's figures ----------------------------------------------------------------
 
-TOPOLOGY = "topology"
-
 #: A topology's end-to-end figures that no other shape has (the others --
 #: duplicate_processing, lost and their causes -- are the single hop's, read at the sinks).
 TOPOLOGY_FIGURES: dict[str, Figure] = {

@@ -1525,7 +1525,7 @@ def _unknown_columns(scenario: Scenario) -> list[tuple[str, str]]:
     """``expect`` columns that no run of ``scenario``'s shape reports (it could never be met)."""
     if not scenario.expect:
         return []
-    from alosim.columns import summary_columns
+    from alosim.figures import LOG, QUEUE, SINGLE_HOP, summary_columns
 
     if scenario.topology is not None:
         from alosim.observe.topology import known_columns
@@ -1539,7 +1539,7 @@ def _unknown_columns(scenario: Scenario) -> list[tuple[str, str]]:
     else:
         shape = "log pipeline" if scenario.broker.kind == "log" else "queue pipeline"
     if scenario.topology is None:
-        known = summary_columns(shape)
+        known = summary_columns({"single-hop": SINGLE_HOP, "queue pipeline": QUEUE, "log pipeline": LOG}[shape])
     problems = []
     for column in scenario.expect:
         if column not in known:

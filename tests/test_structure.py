@@ -19,7 +19,7 @@ PACKAGE = Path(__file__).resolve().parent.parent / "alosim"
 FLOORS: tuple[frozenset[str], ...] = (
     frozenset({"units", "streams", "observe", "observe.pipeline", "observe.log", "analytic", "files",
                "lifeline", "executors", "determinism", "stored", "arguments", "shown"}),
-    frozenset({"dists", "scenario", "guarantees", "figures", "columns", "budget", "yamlread", "trace",
+    frozenset({"dists", "scenario", "guarantees", "figures", "budget", "yamlread", "trace",
                "seqdiagram.layout", "seqdiagram.pipeline", "overload"}),
     frozenset({"model"}),  # every module of alosim/model/
     frozenset({"simulate"}),
