@@ -288,12 +288,12 @@ def trace(file: Path, messages: int, seed: int | None, overrides: Sequence[str],
         if target is not None:
             check_file_target(target)  # before simulating
     scenario = load_scenario(file, [*overrides, f"observe.trace_messages={messages}"]).with_seed(seed)
-    if scenario.topology is not None:
-        _fail(f"{printable(str(file))}: topology: alosim trace draws a single hop or a pipeline; "
-              f"a topology is not traced yet (alosim run prints its nodes)")
+    if scenario.topology is not None and pictures:
+        _fail(f"{printable(str(file))}: topology: the picture drawn to scale takes a single hop or a "
+              f"pipeline; the Mermaid diagram (--mermaid FILE, or the printout) draws a topology")
     result = simulate(scenario)
     events = result.trace or []
-    diagram = tracing.mermaid(events)
+    diagram = tracing.mermaid(events, topology=scenario.topology is not None)
     _echo(tracing.format_log(events))
     _echo("\n```mermaid")
     _echo(diagram, nl=False)

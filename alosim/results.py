@@ -136,8 +136,13 @@ def _fill(tmp: Path, result: RunResult, *, plot: bool, command: str | None, vari
     if result.trace:
         write_table(tmp / "trace.csv", result.trace_columns())
     if plot:
+        topology = result.scenario.get("topology")
+        # A topology's series are its first link's (see alosim.model.topology).
+        first = next((link for link in topology["links"] if topology["nodes"][link["from"]]["kind"] == "producer"),
+                     None) if topology else None
+        where = "" if first is None else " -- first link {from} -> {to}".format(**first)
         fig = plots.store_growth(result.series_columns(), title=f"{variant_title(result.name, variant)} "
-                                                                f"(seed {result.seed})")
+                                                                f"(seed {result.seed}){where}")
         plots.save(fig, tmp / "growth.png")
     for f in tmp.iterdir():
         _fsync(f)

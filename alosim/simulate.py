@@ -262,12 +262,13 @@ def _simulate_topology(scenario: Scenario, seed: int, started: float,
     for name, held in run_checks.items():
         summary[f"check_{name}"] = held
     series = topology.head.rec.series
-    fingerprint = _fingerprint(summary, series, None)
+    trace = topology.trace() if scenario.observe.trace_messages else None
+    fingerprint = _fingerprint(summary, series, trace)
     summary["fingerprint"] = fingerprint
     summary["stall_cause"] = topology.stall.cause
     summary["stall_cause_count"] = topology.stall.grew
     return RunResult(scenario=scenario.resolved(), seed=seed, summary=summary,
-                     series={k: list(v) for k, v in series.items()}, checks=run_checks, trace=None,
+                     series={k: list(v) for k, v in series.items()}, checks=run_checks, trace=trace,
                      fingerprint=fingerprint, wall_time_s=wall)
 
 

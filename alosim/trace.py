@@ -31,8 +31,59 @@ def _alias(actor: str) -> str:
     return ("S" if kind == "sender" else "R") + index
 
 
-def mermaid(events: Sequence[TraceEvent]) -> str:
-    """A Mermaid ``sequenceDiagram`` of the trace."""
+def topology_mermaid(events: Sequence[TraceEvent]) -> str:
+    """A Mermaid ``sequenceDiagram`` of a topology's trace: a lane per node, in the order
+    the nodes first act; an arrow per call between them (see
+    :meth:`alosim.model.topology.Topology.trace` for the ids)."""
+    lanes: list[str] = []
+    for e in events:
+        if ">" not in e.actor and e.actor not in lanes:
+            lanes.append(e.actor)
+    alias = {lane: f"N{i}" for i, lane in enumerate(lanes)}
+    callee = {e.message: e.actor for e in events if e.event == "arrive"}
+    caller = {e.message: e.actor for e in events if e.event == "send"}
+    links = {e.actor.partition(">")[0]: e.actor.partition(">")[2] for e in events if ">" in e.actor}
+    lost = {(e.message, e.attempt, e.event) for e in events if e.event in ("data_lost", "ack_lost")}
+    lines = ["sequenceDiagram"] + [f"    participant {alias[lane]} as {lane}" for lane in lanes]
+
+    def name(e: TraceEvent) -> str:
+        origin = e.detail.partition(",")[0] if e.detail.startswith("m") else f"m{e.message}"
+        return origin if origin == f"m{e.message}" else f"{origin} (call {e.message})"
+
+    for e in events:
+        if e.actor not in alias:
+            continue
+        here = alias[e.actor]
+        if e.event == "send":
+            dst = callee.get(e.message) or links.get(e.actor)
+            label = f"{name(e)} #{e.attempt}" + (" (resend)" if e.attempt > 1 else "")
+            if dst is None or (e.message, e.attempt, "data_lost") in lost:
+                target = alias.get(dst or "", here)
+                lines.append(f"    {here}-x{target}: {label} LOST")
+            else:
+                lines.append(f"    {here}->>{alias[dst]}: {label}")
+        elif e.event == "ack_sent":
+            dst = alias.get(caller.get(e.message, ""), here)
+            arrow = "--x" if (e.message, e.attempt, "ack_lost") in lost else "-->>"
+            lines.append(f"    {here}{arrow}{dst}: ack {name(e)}" + (" LOST" if arrow == "--x" else ""))
+        elif e.event == "processed":
+            _, _, why = e.detail.partition("again")
+            again = f" AGAIN (duplicate{why.replace(':', ',')})" if "again" in e.detail else ""
+            lines.append(f"    Note over {here}: process {name(e)}{again}")
+        elif e.event in ("timeout", "gave_up"):
+            verb = "timeout" if e.event == "timeout" else "give up on"
+            lines.append(f"    Note over {here}: {verb} {name(e)} #{e.attempt}")
+        elif e.event == "duplicate_detected":
+            lines.append(f"    Note over {here}: duplicate {name(e)} detected, dropped")
+        elif e.event in ("crash", "restart"):
+            lines.append(f"    Note over {here}: {e.event}")
+    return "\n".join(lines) + "\n"
+
+
+def mermaid(events: Sequence[TraceEvent], *, topology: bool = False) -> str:
+    """A Mermaid ``sequenceDiagram`` of the trace (of a ``topology`` run: a lane per node)."""
+    if topology:
+        return topology_mermaid(events)
     if any(e.actor == "broker" for e in events):  # a pipeline: producer, broker, consumer lanes
         from alosim.seqdiagram.pipeline import mermaid as pipeline_mermaid
 

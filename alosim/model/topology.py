@@ -37,13 +37,14 @@ out (before-call) or effects that reached the onward call (after-call).
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 import simpy
 
-from alosim.budget import Stop, run_until
+from alosim.budget import TRACE_ROWS_PER_MESSAGE, Stop, run_until
 from alosim.model.books import Books, Broken
 from alosim.model.events import Later
 from alosim.model.faults import start_node_faults
@@ -51,6 +52,7 @@ from alosim.model.message import Message
 from alosim.model.receiver import Receiver
 from alosim.model.sender import Sender
 from alosim.model.world import World
+from alosim.observe import TraceEvent
 from alosim.scenario import Network, Node, Scenario, TopologyLink
 from alosim.streams import Streams
 
@@ -115,17 +117,37 @@ class ProducerSender(Sender):
         return msg
 
 
+#: Where the ids of a hop's untraced calls start: a traced call (of a traced producer
+#: message) gets a small id, so that the recorder's ``id < trace_limit`` test picks it.
+UNTRACED = 1 << 40
+
+
 class FedSender(Sender):
     """A service's sender: it creates a call for each side effect upstream, never on its own."""
 
-    __slots__ = ("identity_keep",)
+    __slots__ = ("identity_keep", "trace_n", "traced", "_traced_next", "_small", "_big")
+
+    def setup(self, identity_keep: bool, trace_n: int) -> None:
+        self.identity_keep = identity_keep
+        self.trace_n = trace_n  # producer messages traced: their calls are traced too
+        self.traced: dict[int, int] = {}  # traced call id -> its producer message's id
+        self._traced_next = False
+        self._small = itertools.count()
+        self._big = itertools.count(UNTRACED)
+        self._next_id = self._call_id
+
+    def _call_id(self) -> int:
+        return next(self._small) if self._traced_next else next(self._big)
 
     def start(self) -> None:
         """Nothing to create: calls come from :meth:`submit`."""
 
     def submit(self, origin: Origin, key: int, caller: tuple[Any, int] | None) -> None:
         """Hand a call over: a new message in the outbox, keyed as the node says."""
+        self._traced_next = traced = origin.id < self.trace_n
         msg = self._create()
+        if traced:
+            self.traced[msg.id] = origin.id
         msg.origin = origin  # type: ignore[attr-defined]
         if self.identity_keep:
             msg.key = key
@@ -179,7 +201,12 @@ class NodeReceiver(Receiver):
         elif msg.processed == 1:
             # This call's first effect, but not its producer message's: the
             # call itself was repeated upstream, under the same key or a new one.
-            node.causes[self._why_repeat_not_caught(msg, origin)] += 1
+            cause = self._why_repeat_not_caught(msg, origin)
+            node.causes[cause] += 1
+            if msg.id < self.rec.trace_limit:  # the row _execute just wrote says so
+                row = self.rec.trace[-1]
+                self.rec.trace[-1] = TraceEvent(row.time_s, row.actor, row.event, row.message, row.attempt,
+                                                f"again: {cause.replace('_', ' ')}")
 
     def _process(self, msg: Message, attempt: int) -> bool:
         self._execute(msg, attempt)
@@ -312,7 +339,10 @@ class Hop(World):
         if head:
             sender.nodes = len(topology.nodes)  # type: ignore[attr-defined]
         else:
-            sender.identity_keep = caller.onward is None or caller.onward.identity == "keep"  # type: ignore[attr-defined]
+            trace_n = scenario.observe.trace_messages
+            sender.setup(caller.onward is None or caller.onward.identity == "keep", trace_n)  # type: ignore[attr-defined]
+            if trace_n:
+                self.rec.trace_limit = UNTRACED
             # Open loop: its arrivals are the calls handed to it (a closed loop
             # would make messages of its own whenever its window had room).
             sender.rate = 0.0
@@ -385,7 +415,8 @@ class Topology:
         for hop in self.hops:
             hop.check_done()
         budget = self.scenario.budget
-        self.stall = run_until(env, self.stop, TopologyMeter(self), budget.stall_events, budget.memory)
+        self.stall = run_until(env, self.stop, TopologyMeter(self), budget.stall_events, budget.memory,
+                               self.scenario.observe.trace_messages * TRACE_ROWS_PER_MESSAGE * len(self.hops))
         self.stopped_by = self.stall.reason
         for hop in self.hops:
             hop.stopped_by = self.stopped_by
@@ -399,6 +430,37 @@ class Topology:
             victims += [(hop, hop.senders[0]) for hop in self.hops if hop.link.from_ == node]
             victims[-1] = (victims[-1][0], Counted(victims[-1][1], self.stats[node]))
         return victims
+
+    # -- the trace ---------------------------------------------------------------
+
+    def trace(self) -> list[TraceEvent]:
+        """The traced producer messages' events on every link, in time order, one lane per
+        node: a sender's and a receiver's rows name their node, the network's its link
+        (``api>payments``). A row's message is the producer message's id on the first
+        link; a later link's calls get ids of their own, numbered from the number of traced
+        messages on, and their detail names the producer message (``m3``)."""
+        rows: list[tuple[float, int, TraceEvent]] = []
+        next_id = itertools.count(self.scenario.observe.trace_messages)
+        for order, hop in enumerate(self.hops):
+            a, b = hop.link.from_, hop.link.to
+            head = hop is self.head
+            origins = {} if head else hop.senders[0].traced  # type: ignore[attr-defined]
+            ids: dict[int, int] = {}
+            for e in hop.rec.trace:
+                actor = a if e.actor == a or e.actor.startswith("sender") else (
+                    b if e.actor == b or e.actor.startswith("receiver") else f"{a}>{b}")
+                message, detail = e.message, e.detail
+                if not head and message >= 0:
+                    origin = origins.get(message)
+                    if origin is None:
+                        continue
+                    if message not in ids:
+                        ids[message] = next(next_id)
+                    message = ids[message]
+                    detail = f"m{origin}, {detail}" if detail else f"m{origin}"
+                rows.append((e.time_s, order, TraceEvent(e.time_s, actor, e.event, message, e.attempt, detail)))
+        rows.sort(key=lambda row: (row[0], row[1]))
+        return [event for _, _, event in rows]
 
     # -- accounting --------------------------------------------------------------
 
@@ -472,4 +534,4 @@ class TopologyMeter:
         return total
 
     def trace_rows(self) -> int:
-        return 0
+        return sum(len(hop.rec.trace) for hop in self.topology.hops)

@@ -128,3 +128,33 @@ def test_a_crash_of_a_service_is_charged_to_its_links_and_the_books_hold() -> No
     # volatile store forgets, so the provider sees repeated calls (its store catches them).
     assert s["svc_duplicate_effects"] > 0 and s["pay_repeats_caught"] > 0
     assert s["duplicate_processing"] < s["svc_duplicate_effects"] + s["pay_repeats_caught"]
+
+
+def test_the_trace_has_a_lane_per_node_and_names_each_calls_producer_message() -> None:
+    from alosim import trace as tracing
+
+    nodes = {"api": {"kind": "producer", "sender": sender(1.0, 3)},
+             "svc": service(0.02, 2, ack="after-call", identity="mint", dedup="set"), "pay": sink(dedup="set")}
+    scenario = topology(nodes, [link("api", "svc"), link("svc", "pay", p_ack=0.5)], messages=40, seed=11,
+                        observe={"trace_messages": 3})
+    result = simulate(scenario)
+    events = result.trace or []
+    assert {e.actor for e in events} >= {"api", "svc", "pay", "svc>pay"}
+    # The first link's rows carry the producer's ids; a later link's calls have ids of their
+    # own (from 3 on), each naming its producer message.
+    assert {e.message for e in events if e.actor == "api" and e.message >= 0} == {0, 1, 2}
+    calls = [e for e in events if e.actor == "pay"]
+    assert calls and all(e.message >= 3 and e.detail.startswith(("m0", "m1", "m2")) for e in calls)
+    # Tracing changes nothing but the trace.
+    untraced = simulate(topology(nodes, [link("api", "svc"), link("svc", "pay", p_ack=0.5)], messages=40,
+                                 seed=11))
+    same = {k: v for k, v in result.summary.items() if k != "fingerprint"}
+    assert same == {k: v for k, v in untraced.summary.items() if k != "fingerprint"}
+    diagram = tracing.mermaid(events, topology=True)
+    assert "participant N0 as api" in diagram and "participant N2 as pay" in diagram
+    # Every message traced: each repeated call under a new key is in the trace, drawn as the
+    # duplicate it is, as many as the counters say.
+    everything = simulate(scenario.with_overrides({"observe.trace_messages": 40}))
+    repeats = [e for e in everything.trace or [] if e.actor == "pay" and e.detail.endswith("again: new key")]
+    assert len(repeats) == everything.summary["duplicates_new_key"] > 0
+    assert tracing.mermaid(everything.trace or [], topology=True).count("AGAIN (duplicate, new key)") == len(repeats)
