@@ -117,11 +117,14 @@ def explore_of(scenario: Scenario) -> Explore:
     """The scenario's explore section, with the default faults where it is silent and
     every crash aimed: a crash space without a target crashes the far end."""
     spec = scenario.explore or DEFAULT_EXPLORE
-    far_end = "consumers" if scenario.is_pipeline else "receivers"
+    far_end = "nodes" if scenario.is_topology else "consumers" if scenario.is_pipeline else "receivers"
     crashes = [space if space.target is not None else space.model_copy(update={"target": far_end})
                for space in (DEFAULT_EXPLORE.crashes if spec.crashes is None else spec.crashes) or []]
     update: dict[str, Any] = {"crashes": crashes}
-    if spec.partitions is None:
+    if scenario.is_topology:
+        if scenario.explore is None or scenario.explore.partitions is None:
+            update["partitions"] = None  # a topology's partitions are its links'
+    elif spec.partitions is None:
         update["partitions"] = DEFAULT_EXPLORE.partitions
     return spec.model_copy(update=update)
 
@@ -132,6 +135,8 @@ def check_crashes(scenario: Scenario, spec: Explore, *, exact: bool = True) -> N
     ``exact`` false only the kind is checked: a drawn count may make the number fit."""
     for i, space in enumerate(spec.crashes or []):
         target = space.target or ""
+        if scenario.is_topology and target == "nodes":
+            continue  # any node that receives (drawn at random)
         kind = f"{target.partition('-')[0].removesuffix('s')}s" if target[-1:].isdigit() else target
         problem = target_problem(scenario, target if exact or target_problem(scenario, kind) else kind)
         if problem is not None:
@@ -160,10 +165,10 @@ def check_vary(scenario: Scenario, spec: Explore) -> None:
     """Refuse, before any run, a range that cannot be read and a path that is not a
     scenario field (a value the scenario refuses is only a skipped draw), and a
     scenario the search does not take yet (a topology)."""
-    if scenario.topology is not None:
-        raise ScenarioError(scenario.origin, [("topology", (
-            "alosim explore searches a single hop or a pipeline; a topology is not searched yet "
-            "(give its faults in the file and run it, or sweep it)"))])
+    if scenario.topology is not None and spec.partitions is not None and spec.partitions.max > 0:
+        raise ScenarioError(scenario.origin, [("explore.partitions", (
+            "a topology's partitions are its links' (topology.links.N.partitions): explore draws "
+            "crashes of its nodes only; set explore.partitions to null"))])
     rng = Streams(0).generator("explore.check")
     for path, choice in spec.vary.items():
         value, _ = _draw_value(path, choice, rng, scenario.origin)
@@ -240,7 +245,10 @@ def draw_faults(scenario: Scenario, spec: Explore, seed: int, index: int,
         crashes += count
         for _ in range(count):
             target = space.target or ""
-            if target in ("receivers", "senders", "consumers"):
+            if target == "nodes" and scenario.topology is not None:
+                receiving = [name for name, node in scenario.topology.nodes.items() if node.kind != "producer"]
+                target = receiving[int(rng.integers(0, len(receiving)))]
+            elif target in ("receivers", "senders", "consumers"):
                 kind = target[:-1]
                 total = getattr(scenario, kind).count
                 target = f"{kind}-{int(rng.integers(0, total))}"
@@ -471,7 +479,9 @@ def _earlier_times(data: dict[str, Any], scenario: Scenario) -> Iterator[dict[st
         offset = at - last.time_s
         same = sorted({e.time_s for e in before if e.event == last.event and e.message < last.message})
         for moment in same[:SHIFTS]:
-            yield _replace(data, path, items, i, {**item, "at": _tidy(moment + offset)})
+            earlier = _tidy(moment + offset)
+            if earlier < at:  # a moment at the same time gives the same scenario: no progress
+                yield _replace(data, path, items, i, {**item, "at": earlier})
 
 
 def _constant_distributions(data: dict[str, Any], scenario: Scenario) -> Iterator[dict[str, Any]]:
@@ -514,6 +524,9 @@ def _fewer_actors(data: dict[str, Any], scenario: Scenario) -> Iterator[dict[str
 
 def _links(scenario: Scenario) -> list[tuple[str, Any]]:
     """The scenario's links by path: the first hop's, and a queue pipeline's consume links."""
+    if scenario.topology is not None:
+        return [(f"topology.links.{i}.{way}", getattr(link, way))
+                for i, link in enumerate(scenario.topology.links) for way in ("data", "ack")]
     network = scenario.network
     links = [("network.data", network.data), ("network.ack", network.ack)]
     if network.consume is not None:
@@ -932,6 +945,7 @@ def write_minimal(shrunk: Shrunk, folder: Path, *, seed: int, run: int, draw: bo
     refuse_symlink(sub, "a minimal scenario")
     ensure_folder(sub)
     data = json.loads(json.dumps(shrunk.data))
+    data.pop("expect", None)  # the figures the original's description quotes, not the minimal one's
     if not data.get("faults"):
         data.pop("faults", None)
     network = data.get("network")
@@ -950,7 +964,8 @@ def write_minimal(shrunk: Shrunk, folder: Path, *, seed: int, run: int, draw: bo
     _write_unless_same(sub / "scenario.yaml", text)
     events = result.trace or []
     _write_unless_same(sub / "trace.txt", tracing.format_log(events) + "\n")
-    _write_unless_same(sub / "sequence.mmd", tracing.mermaid(events))
+    _write_unless_same(sub / "sequence.mmd", tracing.mermaid(events, topology=scenario.is_topology))
+    draw = draw and not scenario.is_topology  # drawn to scale: one hop or a pipeline (see alosim trace)
     if draw:
         import matplotlib.pyplot as plt
 

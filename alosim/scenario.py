@@ -748,7 +748,7 @@ class CrashSpace(_Model):
     ``broker``, or one actor (``consumer-1``). Left out: the far end, the
     receivers of a single hop or the consumers of a pipeline."""
 
-    target: str | None = Field(default=None, pattern=FAULT_TARGET)
+    target: str | None = Field(default=None, pattern=FAULT_OR_NODE_TARGET)
     min: Count = Field(default=0, ge=0, le=20)
     max: Count = Field(default=1, ge=0, le=20)
     at: DurationRange | None = None
@@ -1107,6 +1107,10 @@ class Scenario(_Model):
                 "(e.g. 'set') or choose semantics at-least-once"
             )
         _check_pipeline(self)
+        for i, space in enumerate((self.explore.crashes or []) if self.explore is not None else []):
+            if space.target is not None and "-" not in space.target and space.target not in (
+                    "receivers", "senders", "broker", "consumers"):
+                raise ValueError(f"explore.crashes.{i}.target: {target_problem(self, space.target)}")
         for i, fault in enumerate(self.faults):
             problem = target_problem(self, fault.target)
             if problem is not None:
@@ -1283,6 +1287,8 @@ def _check_topology(scenario: Scenario) -> None:
                              f"sender and receiver, each link its data and ack")
     for i, fault in enumerate(scenario.faults):
         problem = target_problem(scenario, fault.target)
+        if fault.target not in scenario.topology.nodes:
+            problem = problem or f"a fault names one node ({', '.join(scenario.topology.nodes)})"
         if problem is not None:
             raise ValueError(f"faults[{i}].target: {problem}")
         if fault.kind != "crash" and scenario.topology.nodes[fault.target].kind == "producer":
@@ -1385,7 +1391,7 @@ def target_problem(scenario: Scenario, target: str) -> str | None:
     crash, or None if it has: a single hop has senders and receivers; a pipeline
     (queue or log) has senders (its producers), a broker and consumers."""
     if scenario.topology is not None:
-        if target not in scenario.topology.nodes:
+        if target not in scenario.topology.nodes and target != "nodes":
             return (f"a topology's fault targets a node by name ({', '.join(scenario.topology.nodes)}), "
                     f"got {target!r}")
         return None

@@ -45,8 +45,8 @@ def test_a_scenario_without_them_has_none() -> None:
     ("explore: {crashes: [{max: 1, min: 3}]}", "f.yaml: explore.crashes.0: min must be at most max"),
     ("explore: {crashes: [{at: [2s, 1s]}]}", 'f.yaml: explore.crashes.0.at: expected 0 <= low <= high, got ["2s", "1s"]'),
     ("explore: {crashes: [{for: [0s, 1s]}]}", "f.yaml: explore.crashes.0: 'for' must start above 0 (a crash lasts some time)"),
-    ("explore: {crashes: [{target: brokers}]}", "f.yaml: explore.crashes.0.target: String should match pattern "
-     "'^(receiver-\\d+|sender-\\d+|receivers|senders|broker|consumer-\\d+|consumers)$', got 'brokers'"),
+    ("explore: {crashes: [{target: brokers}]}", "f.yaml: explore.crashes.0.target: 'brokers' is not an actor "
+     "here (receiver-N, sender-N, receivers, senders; a pipeline's broker, consumer-N, consumers)"),
     ("explore: {vary: {a.b: 3}}", "f.yaml: explore.vary.a.b: expected a list of values or a range {min: low, max: high}, got 3"),
     ("explore: {vary: {a.b: {min: 1}}}", 'f.yaml: explore.vary.a.b: expected a range {min: low, max: high}, got {"min": 1}'),
     ("explore: {vary: {a.b: []}}", "f.yaml: explore.vary.a.b: expected a non-empty list of values, or a range {min: low, max: high}"),

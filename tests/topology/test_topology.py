@@ -158,3 +158,31 @@ def test_the_trace_has_a_lane_per_node_and_names_each_calls_producer_message() -
     repeats = [e for e in everything.trace or [] if e.actor == "pay" and e.detail.endswith("again: new key")]
     assert len(repeats) == everything.summary["duplicates_new_key"] > 0
     assert tracing.mermaid(everything.trace or [], topology=True).count("AGAIN (duplicate, new key)") == len(repeats)
+
+
+def test_explore_draws_crashes_at_the_nodes_and_its_minimal_scenario_reproduces(tmp_path) -> None:
+    import alosim
+    from alosim.explore import explore
+
+    nodes = {"api": {"kind": "producer", "sender": sender(1.0, 3)},
+             "svc": service(0.02, 2, ack="after-call", dedup="set"), "pay": sink(dedup="set")}
+    scenario = topology(nodes, [link("api", "svc"), link("svc", "pay", p_ack=0.5)], messages=50, seed=11,
+                        semantics="exactly-once")
+    findings = explore(scenario, 6, out=tmp_path)
+    assert findings.violating_runs > 0 and findings.groups
+    group = findings.groups[0]
+    assert group.guarantee == "no_duplicate_processing" and not group.capped
+    minimal = alosim.load_scenario(findings.folder / group.folder / "scenario.yaml")
+    assert minimal.faults and all(f.target in ("svc", "pay") for f in minimal.faults)
+    again = simulate(minimal)
+    assert again.summary["duplicate_processing"] > 0 and not again.checks["no_duplicate_processing"]
+    assert (findings.folder / group.folder / "sequence.mmd").read_text().startswith("sequenceDiagram")
+
+
+def test_explore_refuses_partitions_on_a_topology_in_one_line() -> None:
+    from alosim.explore import check_vary, explore_of
+
+    nodes = {"api": {"kind": "producer"}, "pay": sink()}
+    scenario = topology(nodes, [link("api", "pay")], messages=5, explore={"partitions": {"max": 1}})
+    with pytest.raises(ScenarioError, match="explore.partitions: a topology's partitions are its links'"):
+        check_vary(scenario, explore_of(scenario))
