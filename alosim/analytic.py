@@ -246,6 +246,19 @@ def chain_effects(hops: Sequence[tuple[float, float, int | None]]) -> tuple[floa
     return mean, variance
 
 
+def chain_calls(hops: Sequence[tuple[float, float, int | None]]) -> float:
+    """Expected calls (transmissions) on the last link of a chain per producer message,
+    under the assumptions of :func:`chain_effects`: each effect at the node before it
+    makes one call, which takes :func:`transmissions_per_message` transmissions, so
+    E[calls on link n] = E[Z_(n-1)] x E[T_n] (Wald's identity). With every layer's
+    attempts capped at a and every ack lost this reaches a**n, the worst case
+    (:func:`layered_retry_worst_case`)."""
+    if not hops:
+        raise ValueError("expected at least one link")
+    mean, _ = chain_effects(hops[:-1])
+    return mean * transmissions_per_message(*hops[-1])
+
+
 def layered_retry_worst_case(attempts: Sequence[int]) -> int:
     """The most calls one producer message can put on the last link of a chain
     whose links allow ``attempts`` transmissions each: their product (three

@@ -32,6 +32,14 @@ def test_duplicates_compound_along_a_chain() -> None:
     mean, variance = analytic.chain_effects(hops)
     effects = result.summary["sink_effects"] / n
     assert within(effects, mean, variance, n), (effects, mean)
+    # The calls on the last link: the effects before it, each resent until acked.
+    calls = result.summary["sink_transmissions"] / n
+    expected_calls = analytic.chain_calls(hops)
+    b_mean, b_var = analytic.chain_effects(hops[:-1])
+    t_mean = analytic.transmissions_per_message(*hops[-1])
+    t_var = analytic.transmissions_variance(*hops[-1])
+    calls_var = b_var * t_mean**2 + b_mean * t_var  # a random sum of independent calls
+    assert within(calls, expected_calls, calls_var, n), (calls, expected_calls)
     # ... and the first hop alone is the single hop's closed form.
     first = analytic.chain_effects(hops[:1])
     assert within(result.summary["a_effects"] / n, *first, n)
@@ -49,7 +57,7 @@ def test_layered_retries_reach_the_product_of_attempts_when_nothing_answers() ->
     links = [link("api", "a"), link("a", "b"), link("b", "sink", p_ack=1.0)]
     result = simulate(topology(nodes, links, messages=n))
     worst = analytic.layered_retry_worst_case([3, 3, 3])
-    assert worst == 27
+    assert worst == 27 == analytic.chain_calls([(0.0, 1.0, 3)] * 3)
     assert result.summary["sink_effects"] == worst * n
     assert result.summary["b_effects"] == 9 * n and result.summary["a_effects"] == 3 * n
     assert result.summary["sink_missing"] == 0 and result.summary["a_requests_unanswered"] == 3 * n
