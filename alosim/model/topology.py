@@ -19,6 +19,10 @@ of it:
 * ``onward.identity: keep`` gives each call its caller's key, so a dedup store
   downstream recognises a repeated call; ``mint`` gives each call a new key.
 
+The producer creates its messages on its first link (at that sender's rate
+and window) and hands each one as it is created to the senders of its other
+links, so that every link out of the producer carries the same messages.
+
 Ground truth travels with every call: the producer's message it descends
 from (:class:`Origin`), which counts the side effects made for it at every
 node. A node's *duplicate effects* are effects beyond the first for one
@@ -107,13 +111,18 @@ class NodeStats:
 
 
 class ProducerSender(Sender):
-    """The producer's sender: each message it creates is an :class:`Origin` of its own."""
+    """The producer's sender on its first link: each message it creates is an
+    :class:`Origin` of its own, handed at once to the senders of the producer's
+    other links (``fed``), so that every link out of the producer carries the
+    same messages."""
 
-    __slots__ = ("nodes",)
+    __slots__ = ("nodes", "fed")
 
     def _create(self) -> Message:
         msg = super()._create()
-        msg.origin = Origin(msg.id, self.nodes)  # type: ignore[attr-defined]
+        origin = msg.origin = Origin(msg.id, self.nodes)  # type: ignore[attr-defined]
+        for sender in self.fed:
+            sender.submit(origin, msg.key, None)
         return msg
 
 
@@ -329,7 +338,7 @@ class Hop(World):
         self.link = link
         caller = topology.nodes[link.from_]
         self.keys_kept = caller.kind == "producer" or caller.onward is None or caller.onward.identity == "keep"
-        head = caller.kind == "producer"
+        head = link is topology.head_link
         super().__init__(scenario, topology.seed, env=topology.env,
                          streams=PrefixedStreams(topology.seed, f"{link.from_}>{link.to}."),
                          sender_kind=ProducerSender if head else FedSender,
@@ -338,6 +347,7 @@ class Hop(World):
         sender.actor = link.from_
         if head:
             sender.nodes = len(topology.nodes)  # type: ignore[attr-defined]
+            sender.fed = []  # type: ignore[attr-defined]
         else:
             trace_n = scenario.observe.trace_messages
             sender.setup(caller.onward is None or caller.onward.identity == "keep", trace_n)  # type: ignore[attr-defined]
@@ -372,32 +382,40 @@ class Topology:
         self.stats = {name: NodeStats(name, node.kind, i) for i, (name, node) in enumerate(spec.nodes.items())}
         self.producer = next(name for name, node in spec.nodes.items() if node.kind == "producer")
         self.hops: list[Hop] = []
+        # The producer creates its messages on its first link; its other links
+        # carry each of them too (see ProducerSender).
+        self.head_link = spec.order()[0]
         for link in spec.order():
             caller, callee = spec.nodes[link.from_], spec.nodes[link.to]
             assert caller.sender is not None and callee.receiver is not None
             hop_scenario = scenario.model_copy(update={
                 "sender": caller.sender, "receiver": callee.receiver,
                 "network": Network(data=link.data, ack=link.ack, partitions=link.partitions),
-                "messages": scenario.messages if caller.kind == "producer" else None,
-                "duration": scenario.duration if caller.kind == "producer" else None,
+                "messages": scenario.messages if link is self.head_link else None,
+                "duration": scenario.duration if link is self.head_link else None,
                 "max_time": None, "topology": None, "faults": []})
             hop = Hop(self, link, hop_scenario)
             if caller.kind != "producer":
                 self.stats[link.from_].outgoing.append(hop.senders[0])  # type: ignore[arg-type]
+            elif self.hops:
+                self.hops[0].senders[0].fed.append(hop.senders[0])  # type: ignore[attr-defined]
             self.hops.append(hop)
         self.head = self.hops[0]
         self.head.progress = progress
         self.stop = self.env.event()
         self.stopped_by = ""
+        self.cut_at_max_time = False  # max_time came before every hop had settled
         self.stall = Stop()
         self._running = len(self.hops)
 
     # -- running -----------------------------------------------------------------
 
     def _hop_done(self, hop: Hop) -> None:
-        """``hop`` has settled: the node it calls will get no more calls to pass on."""
+        """``hop`` has settled: the node it calls will get no more calls to pass on
+        (and, the producer's first link, the producer's other links no more messages)."""
         for other in self.hops:
-            if other.link.from_ == hop.link.to:
+            if other.link.from_ == hop.link.to or (hop is self.head and other is not hop
+                                                    and other.link.from_ == hop.link.from_):
                 other.senders[0].finish_creating()  # type: ignore[attr-defined]
         self._running -= 1
         if not self._running and not self.stop.triggered:
@@ -411,7 +429,7 @@ class Topology:
         start_node_faults(env, Streams(self.seed), self.scenario.faults, self._victims)
         if self.scenario.max_time is not None:
             deadline = env.timeout(self.scenario.max_time)
-            deadline.callbacks.append(lambda _: None if self.stop.triggered else self.stop.succeed())
+            deadline.callbacks.append(lambda _: None if self.stop.triggered else self._cut())
         for hop in self.hops:
             hop.check_done()
         budget = self.scenario.budget
@@ -421,6 +439,11 @@ class Topology:
         for hop in self.hops:
             hop.stopped_by = self.stopped_by
             hop.finish()
+
+    def _cut(self) -> None:
+        """``max_time`` has come: stop with calls still in flight (unsettled, not lost)."""
+        self.cut_at_max_time = True
+        self.stop.succeed()
 
     def _victims(self, node: str, kind: str) -> list[tuple[World, Any]]:
         """What a fault of ``kind`` at ``node`` befalls: a crash takes the node's receiver

@@ -57,7 +57,9 @@ def topology_columns(topology: Any) -> dict[str, Any]:
     causes), then each node's, named after it (see :mod:`alosim.model.topology`)."""
     messages = topology.messages
     m = max(messages, 1)
-    settled = topology.stopped_by == ""
+    # A producer message missing at a sink is lost only when every hop has settled:
+    # a run cut short (by max_time or a budget) still has calls in flight.
+    settled = topology.stopped_by == "" and not topology.cut_at_max_time
     into = {hop.link.to: hop for hop in topology.hops}
     sinks = [name for name, node in topology.nodes.items() if node.kind == "sink"]
     out: dict[str, Any] = {"messages": messages}

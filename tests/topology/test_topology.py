@@ -186,3 +186,27 @@ def test_explore_refuses_partitions_on_a_topology_in_one_line() -> None:
     scenario = topology(nodes, [link("api", "pay")], messages=5, explore={"partitions": {"max": 1}})
     with pytest.raises(ScenarioError, match="explore.partitions: a topology's partitions are its links'"):
         check_vary(scenario, explore_of(scenario))
+
+
+def test_every_link_out_of_the_producer_carries_the_same_messages() -> None:
+    # A producer with two links out sends each message it creates on both: with
+    # Poisson arrivals for a duration, or cut short by max_time, both sinks
+    # account for the same producer messages (each link used to create its own).
+    nodes = {"p": {"kind": "producer", "sender": {**sender(0.01), "rate": 200}}, "a": sink(), "b": sink()}
+    links = [link("p", "a", p_ack=0.3), link("p", "b")]
+    for top in ({"messages": None, "duration": 1.0}, {"messages": 200, "max_time": 0.05}):
+        result = simulate(topology(nodes, links, **top))
+        s = result.summary
+        assert result.bugs == [], (top, result.bugs)
+        assert s["a_calls"] == s["b_calls"] == s["messages"], top
+        assert 0 <= s["b_missing"] <= s["messages"], top
+    settled = simulate(topology(nodes, links, messages=None, duration=1.0)).summary
+    assert settled["a_missing"] == settled["b_missing"] == settled["lost"] == 0
+
+
+def test_a_run_cut_short_by_max_time_counts_its_calls_in_flight_unsettled_not_lost() -> None:
+    nodes = {"p": {"kind": "producer", "sender": {**sender(0.01), "rate": 200}}, "a": sink()}
+    result = simulate(topology(nodes, [link("p", "a", p_ack=0.3, latency_s=0.004)], messages=200, max_time=0.05))
+    s = result.summary
+    assert s["stopped_by"] == "max_time" and s["unsettled"] > 0 and s["missing"] > 0
+    assert s["lost"] == 0 and result.checks["none_lost"]
