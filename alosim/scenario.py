@@ -950,7 +950,8 @@ class Topology(_Model):
     One producer is the root; every other node has exactly one link into it
     (so a path from the producer reaches each node one way) and may fan out
     to several. Each link is a hop of its own with a sender at its caller and
-    a receiver at its callee (see :mod:`alosim.model.topology`).
+    a receiver at its callee (see :mod:`alosim.model.topology`). A producer
+    with several links sends each of its messages on every one of them.
     """
 
     nodes: dict[str, Node] = Field(min_length=2, max_length=64)
