@@ -196,7 +196,7 @@ class NodeReceiver(Receiver):
         self.wait = wait  # after-call: answer once every onward call settled
         self._calls: dict[int, int] = {}  # token -> onward calls not yet settled
         self._failed: set[int] = set()  # tokens whose onward calls included one that gave up
-        self._fast = False  # every effect is counted per producer message
+        self._fast = self._stored = False  # every effect is counted per producer message
 
     def _execute(self, msg: Message, attempt: int) -> None:
         super()._execute(msg, attempt)
