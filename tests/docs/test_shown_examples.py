@@ -14,12 +14,10 @@ from click.testing import CliRunner
 
 from alosim.cli import cli
 from tests.conftest import ROOT
-from tests.docs.shown import MASKS, Example, examples, mask, mismatch
+from tests.docs.shown import MASKS, Example, examples, mask, mismatch, stray_commands
 
-#: The pages whose examples are run: every Markdown page of the documentation site but the
-#: guide (docs/guide/, the chapters that were the README's), whose ``alosim run`` and
-#: ``alosim compare`` examples tests/test_readme_outputs.py runs, with README.md's own.
-PAGES = sorted(p for p in (ROOT / "docs").rglob("*.md") if "guide" not in p.relative_to(ROOT / "docs").parts)
+#: The pages whose examples are run: README.md and every Markdown page of the documentation site.
+PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").rglob("*.md"))]
 
 
 def _pages_with_examples() -> list[Path]:
@@ -45,6 +43,11 @@ def test_the_documentation_shows_examples() -> None:
     assert len(_pages_with_examples()) >= 5
 
 
+def test_every_shown_command_is_an_example() -> None:
+    # A `$ alosim` line in a block of another language, or inside an example's output, would not be run.
+    assert [stray for page in PAGES for stray in stray_commands(page, ROOT)] == []
+
+
 def test_the_how_to_table_names_the_commands_its_pages_run() -> None:
     import re
 
@@ -67,6 +70,17 @@ def test_examples_are_read_with_their_outputs(tmp_path: Path) -> None:
     assert found[0].args == ["validate", "a.yaml"]
 
 
+def test_a_command_continues_over_lines_ending_in_a_backslash_and_any_block_may_hold_one(tmp_path: Path) -> None:
+    page = tmp_path / "page.md"
+    page.write_text("```\n$ alosim compare a.yaml \\\n    --with 'x={a: 1}' \\\n    --with y=2\nout\n```\n\n"
+                    "```sh\n$ alosim run a.yaml\n```\n\n````markdown\n```text\n$ alosim run b.yaml\n```\n````\n")
+    (found,) = examples(page, tmp_path)
+    assert found == Example("page.md", 2, "alosim compare a.yaml --with 'x={a: 1}' --with y=2", "out")
+    assert found.args == ["compare", "a.yaml", "--with", "x={a: 1}", "--with", "y=2"]
+    # The sh block's command is not run: flagged. The markdown block shows how to write an example.
+    assert stray_commands(page, tmp_path) == ["page.md:9"]
+
+
 def test_elision_matches_any_lines_but_everything_shown_must_be_printed_in_order() -> None:
     printed = ["a", "b", "c", "d", "e"]
     assert mismatch(["a", "b", "c", "d", "e"], printed) is None
@@ -77,6 +91,9 @@ def test_elision_matches_any_lines_but_everything_shown_must_be_printed_in_order
     assert mismatch(["b", "...", "e"], printed) is not None  # not from the first line
     assert mismatch(["a", "...", "d", "...", "c"], printed) is not None  # out of order
     assert mismatch(["a", "...", "x", "..."], printed) is not None
+    assert mismatch([], []) is None
+    assert mismatch([], printed) is not None  # nothing shown under a command: it prints nothing
+    assert mismatch(["..."], printed) is None
 
 
 def test_masks_hide_only_what_they_name(tmp_path: Path) -> None:
@@ -89,4 +106,6 @@ def test_masks_hide_only_what_they_name(tmp_path: Path) -> None:
     assert mask("10,000 messages, 100.7 s simulated") != mask("10,000 messages, 100.8 s simulated")
     assert mask("<Styler at 0x7f83f9ebf410>") == mask("<Styler at 0x7f00aa>")
     assert mask('<table id="T_96c94">') == mask('<table id="T_0a1b2">')
-    assert set(MASKS) == {"wall", "date", "tmp", "address", "styler"}
+    assert mask("executor: auto, up to 2 workers") == mask("executor: auto, up to 16 workers")
+    assert mask("2 workers") != mask("3 workers")
+    assert set(MASKS) == {"wall", "date", "tmp", "address", "styler", "workers"}
