@@ -43,6 +43,19 @@ MASKS: dict[str, tuple[re.Pattern[str], str]] = {
              "the date and time a result was written"),
     "workers": (re.compile(r"(?<=up to )\d+(?= workers?\b)"),
                 "how many worker processes an executor may start: the machine's cores"),
+    "port": (re.compile(r"(?<=://127\.0\.0\.1:)\d+"), "the port a broker on loopback listens on"),
+    "measured": (re.compile("|".join([
+        r"(?<=consumer crashes, )\d+(?:\.\d+)?s$",  # how long the workload took to play
+        r"^  \d+ deliveries \(\d+\.\d+ per message\), \d+ side effects, \d+ dead-lettered$",
+        r"^  timer overshoot: .*$",
+        r"^  consumer down \(kill to ready\): .*$",
+        r"\s+\d+\.\d{4} ± \d+\.\d{4}(?=\s+\d+\.\d{4} ± \d+\.\d{4}\s+[+-]\d+\.\d{4}\s)",  # real, before alosim's
+        r"\s+[+-]\d+\.\d{4}\s+\d+\.\d{4}\s+(?:agrees|DIFFERS)$",  # difference, bound, verdict
+        r"(?<=difference \+ )\d+\.\d+ms(?= overshoot allowance)",
+        r"(?<=^verdict: ).*$",
+    ]), re.MULTILINE),
+                 "what alosim conform measures on a real broker (counts, timer overshoot, the real column and "
+                 "what depends on it); alosim's own column is not masked"),
     "tmp": (re.compile(r"/tmp/\S+"), "a path under the temporary folder (also the folder the commands run in)"),
 }
 
@@ -61,6 +74,12 @@ class Example:
     line: int
     command: str
     shown: str
+
+    @property
+    def needs_broker(self) -> bool:
+        """Whether the command plays against a real broker (``alosim conform``): the
+        conformance suite runs it (tests/conformance/test_conform_page.py), against its own."""
+        return self.args[0] == "conform"
 
     @property
     def args(self) -> list[str]:

@@ -24,13 +24,19 @@ def _pages_with_examples() -> list[Path]:
     return [p for p in PAGES if examples(p, ROOT)]
 
 
-@pytest.mark.parametrize("page", _pages_with_examples(), ids=lambda p: str(p.relative_to(ROOT)))
+def _here(page: Path) -> list[Example]:
+    """The examples of ``page`` this suite runs: those that need a real broker (``alosim conform``)
+    run in the conformance suite (tests/conformance/test_conform_page.py)."""
+    return [e for e in examples(page, ROOT) if not e.needs_broker]
+
+
+@pytest.mark.parametrize("page", [p for p in PAGES if _here(p)], ids=lambda p: str(p.relative_to(ROOT)))
 def test_shown_output_is_what_the_command_prints(page: Path, tmp_path: Path,
                                                  monkeypatch: pytest.MonkeyPatch) -> None:
     (tmp_path / "scenarios").symlink_to(ROOT / "scenarios")
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("COLUMNS", "80")
-    for example in examples(page, ROOT):
+    for example in _here(page):
         result = CliRunner().invoke(cli, example.args, prog_name="alosim")
         if result.exception is not None and not isinstance(result.exception, SystemExit):
             raise result.exception
@@ -108,4 +114,20 @@ def test_masks_hide_only_what_they_name(tmp_path: Path) -> None:
     assert mask('<table id="T_96c94">') == mask('<table id="T_0a1b2">')
     assert mask("executor: auto, up to 2 workers") == mask("executor: auto, up to 16 workers")
     assert mask("2 workers") != mask("3 workers")
-    assert set(MASKS) == {"wall", "date", "tmp", "address", "styler", "workers"}
+    assert mask("conform x against nats://127.0.0.1:4222 (nats)") == mask("conform x against nats://127.0.0.1:40111 (nats)")
+    assert set(MASKS) == {"wall", "date", "tmp", "address", "styler", "workers", "port", "measured"}
+
+
+def test_the_measured_mask_hides_a_real_broker_s_figures_and_keeps_alosim_s() -> None:
+    def row(real: str, alosim: str, rest: str) -> str:
+        return f"  duplicates per message  {real:>18} {alosim:>18} {rest}"
+
+    shown = row("0.3920 ± 0.0126", "0.3675 ± 0.0029", "    +0.0245   0.0449  agrees")
+    assert mask(shown) == mask(row("11.3000 ± 0.7000", "0.3675 ± 0.0029", "   +10.9325   2.1000  DIFFERS"))
+    assert mask(shown) != mask(row("0.3920 ± 0.0126", "0.3676 ± 0.0029", "    +0.0244   0.0449  agrees"))
+    assert mask("  2088 deliveries (1.3920 per message), 2088 side effects, 87 dead-lettered") == mask(
+        "  2101 deliveries (1.4007 per message), 2101 side effects, 80 dead-lettered")
+    assert mask("1500 messages at 200/s, speed 1, 0 consumer crashes, 7.9s") == mask(
+        "1500 messages at 200/s, speed 1, 0 consumer crashes, 12.0s")
+    assert mask("1500 messages at 200/s") != mask("1400 messages at 200/s")
+    assert mask("verdict: agrees") == mask("verdict: inconclusive (the machine was busy)")
