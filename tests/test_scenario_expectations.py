@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 import alosim
-from alosim.expect import check, check_scenario
+from alosim.expect import check
 from alosim.scenario import Expectation, ScenarioError
 from tests.conftest import SCENARIOS, make
 from tests.shipped import NAMES, shipped_run
