@@ -15,14 +15,22 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)  ## run the default scenario
 	$(BIN)/alosim run scenarios/ack-lost.yaml
 
-test: $(STAMP)  ## the whole test suite (the site in a browser too) on every core, then the conformance suite (real brokers) alone
+# The conformance suite spends most of its time waiting on real brokers' timers (about 20 s of
+# processor time in 80 s), so it runs beside the simulation tests instead of after them. Each of
+# its cases measures the timer overshoot it gets and allows for it, and calls a run on a machine
+# too busy to hold its timers inconclusive (tried 3 times, then skipped and listed as skipped).
+# Its report is printed after the simulation tests' own; make fails if either fails.
+
+test: $(STAMP)  ## the whole test suite (the site in a browser too) on every core, the conformance suite (real brokers) beside it
 	tests/conformance/install-brokers.sh
 	bash scripts/ensure-chromium.sh
-	$(BIN)/python -m pytest -n auto --dist worksteal -m "not conformance"
-	$(BIN)/python -m pytest -m conformance tests/conformance
+	@log=$$(mktemp); $(BIN)/python -m pytest -m conformance tests/conformance >$$log 2>&1 & conformance=$$!; \
+	trap 'kill $$conformance 2>/dev/null; exit 130' INT TERM; \
+	$(BIN)/python -m pytest -n auto --dist worksteal -m "not conformance"; main=$$?; \
+	wait $$conformance; status=$$?; \
+	echo "== conformance suite (tests/conformance, run beside the tests above)"; cat $$log; \
+	rm -f $$log; test $$main -eq 0 && test $$status -eq 0
 
-# The conformance suite measures timers on this machine: it runs on its own, not beside
-# the simulation tests on the other cores.
 conformance: $(STAMP)  ## only the conformance suite: alosim against NATS JetStream and Redis on loopback
 	tests/conformance/install-brokers.sh
 	$(BIN)/python -m pytest -m conformance tests/conformance

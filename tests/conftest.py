@@ -21,6 +21,13 @@ ROOT = Path(__file__).resolve().parent.parent
 SCENARIOS = ROOT / "scenarios"
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    # The tests that share one run of each shipped scenario, next to each other (tests/shipped.py).
+    from tests.shipped import group_shipped_tests
+
+    group_shipped_tests(items)
+
+
 @pytest.fixture(autouse=True)
 def books_balance(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
     """Every simulation of the suite (in this process) keeps its books.

@@ -1,8 +1,9 @@
 """Every shipped scenario gives the same fingerprint in separate processes
-with different hash seeds (``alosim run --check-determinism``)."""
+with different hash seeds (what ``alosim run --check-determinism`` checks)."""
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -11,6 +12,7 @@ import pytest
 
 from alosim import determinism
 from tests.conftest import SCENARIOS
+from tests.shipped import NAMES, shipped_run
 
 
 def test_run_check_determinism_end_to_end(tmp_path):
@@ -26,10 +28,25 @@ def test_run_check_determinism_end_to_end(tmp_path):
     assert f"PYTHONHASHSEED=1: {fingerprint}" in p.stderr  # the third run agrees too
 
 
-@pytest.mark.parametrize("name", sorted(p.stem for p in SCENARIOS.glob("*.yaml")))
+@pytest.mark.shipped
+@pytest.mark.parametrize("name", NAMES)
 def test_shipped_scenario_is_deterministic(name):
-    # What run --check-determinism does before it runs: two processes, two hash seeds.
-    verdict = determinism.check(SCENARIOS / f"{name}.yaml")
+    # The same fingerprint in two processes with different hash seeds: this one (whose run the
+    # other tests of the scenario share) and a fresh `alosim fingerprint` with another hash seed.
+    here = os.environ.get("PYTHONHASHSEED")  # unset or "random": this process drew its own
+    other = "2" if here == "1" else "1"
+    child = subprocess.Popen([sys.executable, "-m", "alosim", "fingerprint", str(SCENARIOS / f"{name}.yaml")],
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                             env={**os.environ, "PYTHONHASHSEED": other})
+    try:
+        fingerprint_here = shipped_run(name).fingerprint  # while the child runs
+        out, err = child.communicate(timeout=600)
+    finally:
+        if child.poll() is None:
+            child.kill()
+            child.wait()
+    assert child.returncode == 0, err
+    verdict = determinism.Verdict({here or "random": fingerprint_here, other: json.loads(out)["fingerprint"]})
     assert verdict.ok, verdict.describe()
 
 

@@ -4,20 +4,15 @@ from __future__ import annotations
 
 import pytest
 
-import alosim
 from alosim import figures, theory
-from tests.conftest import SCENARIOS
-
-SHIPPED = sorted(SCENARIOS.glob("*.yaml"))
+from tests.shipped import NAMES, shipped_run
 
 
-@pytest.mark.parametrize("path", SHIPPED, ids=lambda p: p.stem)
-def test_every_summary_column_of_every_shipped_scenario_has_a_figure(path):
-    # Which columns a run has depends on its configuration, not on how long it
-    # runs: a short run has them all.
-    scenario = alosim.load_scenario(path, ["max_time=2s"])
-    summary = alosim.simulate(scenario).summary
-    assert figures.unregistered(summary) == []
+@pytest.mark.shipped
+@pytest.mark.parametrize("name", NAMES)
+def test_every_summary_column_of_every_shipped_scenario_has_a_figure(name):
+    # The scenario's own run, shared with the other tests that read it (tests/shipped.py).
+    assert figures.unregistered(shipped_run(name).summary) == []
 
 
 def test_every_figure_names_a_known_shape_unit_and_theory_rule():

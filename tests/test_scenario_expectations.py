@@ -3,29 +3,15 @@ itself behaves: validated by the schema, ignored by the simulation."""
 
 from __future__ import annotations
 
-from concurrent.futures import ProcessPoolExecutor
-
 import pytest
 
 import alosim
-from alosim.expect import check, check_scenario
+from alosim.expect import check
 from alosim.scenario import Expectation, ScenarioError
 from tests.conftest import SCENARIOS, make
+from tests.shipped import NAMES, shipped_run
 
 SHIPPED = sorted(SCENARIOS.glob("*.yaml"))
-
-
-def _outcomes(path: str) -> list[str]:
-    scenario = alosim.load_scenario(path)
-    result = alosim.simulate(scenario)
-    return [o.describe() for o in check_scenario(scenario, result.summary) if not o.ok]
-
-
-@pytest.fixture(scope="module")
-def failures() -> dict[str, list[str]]:
-    # The scenarios are independent: run them in two processes.
-    with ProcessPoolExecutor(max_workers=2) as pool:
-        return dict(zip((p.name for p in SHIPPED), pool.map(_outcomes, map(str, SHIPPED))))
 
 
 def test_every_shipped_scenario_states_what_its_description_claims():
@@ -36,9 +22,10 @@ def test_every_shipped_scenario_states_what_its_description_claims():
     assert missing == []
 
 
-@pytest.mark.parametrize("name", [p.name for p in SHIPPED])
-def test_shipped_scenario_meets_its_expectations(failures, name):
-    assert failures[name] == []
+@pytest.mark.shipped
+@pytest.mark.parametrize("name", NAMES)
+def test_shipped_scenario_meets_its_expectations(name):
+    assert shipped_run(name).failed_expectations == []
 
 
 def test_expectations_are_validated_by_the_schema():

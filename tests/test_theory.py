@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-from concurrent.futures import ProcessPoolExecutor
 
 import pytest
 
@@ -11,6 +10,7 @@ import alosim
 from alosim import analytic, theory
 from alosim.analytic import normal_quantile
 from tests.conftest import SCENARIOS, make
+from tests.shipped import NAMES, shipped_run
 
 Z99 = normal_quantile(0.995)
 
@@ -136,18 +136,16 @@ def test_mm1_sojourn_applies_to_a_lossless_poisson_queue_and_nowhere_else():
         "dist": "constant", "value": "5ms"}}))["M/M/1 sojourn"]
 
 
-def _shipped(path: str) -> list[tuple[str, float]]:
-    result = alosim.simulate(alosim.load_scenario(path))
-    return [(row.quantity, row.z) for row in result.theory().itertuples()]
+@pytest.mark.shipped
+@pytest.mark.parametrize("name", NAMES)
+def test_every_comparison_on_a_shipped_scenario_falls_in_its_99_percent_interval(name):
+    outside = [(q, z) for q, z in shipped_run(name).theory_z if abs(z) >= Z99]
+    assert outside == []
 
 
-def test_every_comparison_on_the_shipped_scenarios_falls_in_its_99_percent_interval():
-    paths = sorted(map(str, SCENARIOS.glob("*.yaml")))
-    with ProcessPoolExecutor(max_workers=2) as pool:
-        rows = dict(zip(paths, pool.map(_shipped, paths)))
-    assert sum(len(r) for r in rows.values()) >= 25
-    outside = {p: r for p, r in rows.items() for q, z in r if abs(z) >= Z99}
-    assert outside == {}
+@pytest.mark.shipped
+def test_the_shipped_scenarios_compare_at_least_25_closed_forms():
+    assert sum(len(shipped_run(name).theory_z) for name in NAMES) >= 25
 
 
 def test_result_theory_is_a_frame_and_alosim_run_prints_it(tmp_path):

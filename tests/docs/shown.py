@@ -1,11 +1,14 @@
 """Shown examples: the ``$ alosim ...`` commands of the documentation and the output
 shown under them, as the suite runs and compares them.
 
-**The format.** A fenced block of language ``text`` or ``console`` whose
-first line starts with ``$ alosim`` is an example. Each ``$ alosim ...`` line
-is a command; the lines under it, up to the next ``$`` line or the end of
-the block, are what it prints on standard output (progress bars and warnings
-go to standard error and are not compared; trailing blanks are ignored).
+**The format.** A fenced block of language ``text`` or ``console`` (or of
+none) whose first line starts with ``$ alosim`` is an example. Each ``$ alosim
+...`` line is a command (a line ending in ``\\`` continues on the next, as in a
+shell); the lines under it, up to the next ``$`` line or the end of the
+block, are what it prints on standard output (progress bars, notes and
+warnings go to standard error and are not compared; trailing blanks are
+ignored). :func:`stray_commands` finds a ``$ alosim`` line that is not part
+of an example, so a block cannot leave the check by its language.
 Commands of one page run in order in one fresh folder that holds
 ``scenarios/`` (the shipped ones), so a later command sees the results an
 earlier one wrote.
@@ -38,11 +41,28 @@ MASKS: dict[str, tuple[re.Pattern[str], str]] = {
     "styler": (re.compile(r"\bT_[0-9a-f]{5}(?=[_\"\s])"), "the random id pandas gives a styled table"),
     "date": (re.compile(r"\b\d{4}-\d\d-\d\d[ T]\d\d:\d\d(?::\d\d(?:\.\d+)?)?(?:Z|[+-]\d\d:?\d\d)?"),
              "the date and time a result was written"),
+    "workers": (re.compile(r"(?<=up to )\d+(?= workers?\b)"),
+                "how many worker processes an executor may start: the machine's cores"),
+    "port": (re.compile(r"(?<=://127\.0\.0\.1:)\d+"), "the port a broker on loopback listens on"),
+    "measured": (re.compile("|".join([
+        r"(?<=consumer crashes, )\d+(?:\.\d+)?s$",  # how long the workload took to play
+        r"^  \d+ deliveries \(\d+\.\d+ per message\), \d+ side effects, \d+ dead-lettered$",
+        r"^  timer overshoot: .*$",
+        r"^  consumer down \(kill to ready\): .*$",
+        r"\s+\d+\.\d{4} ± \d+\.\d{4}(?=\s+\d+\.\d{4} ± \d+\.\d{4}\s+[+-]\d+\.\d{4}\s)",  # real, before alosim's
+        r"\s+[+-]\d+\.\d{4}\s+\d+\.\d{4}\s+(?:agrees|DIFFERS)$",  # difference, bound, verdict
+        r"(?<=difference \+ )\d+\.\d+ms(?= overshoot allowance)",
+        r"(?<=^verdict: ).*$",
+    ]), re.MULTILINE),
+                 "what alosim conform measures on a real broker (counts, timer overshoot, the real column and "
+                 "what depends on it); alosim's own column is not masked"),
     "tmp": (re.compile(r"/tmp/\S+"), "a path under the temporary folder (also the folder the commands run in)"),
 }
 
 _FENCE = re.compile(r"^(?P<indent> *)(?P<fence>`{3,})(?P<lang>[\w-]*)[^\n]*\n(?P<body>.*?)^(?P=indent)(?P=fence)[ \t]*$",
                     re.MULTILINE | re.DOTALL)
+#: The languages of a fenced block that may hold an example ("" = none given).
+EXAMPLE_LANGUAGES = ("text", "console", "")
 _ELIDE = re.compile(r"^\s*(?:\.\.\.|…)\s*$")
 
 
@@ -54,6 +74,12 @@ class Example:
     line: int
     command: str
     shown: str
+
+    @property
+    def needs_broker(self) -> bool:
+        """Whether the command plays against a real broker (``alosim conform``): the
+        conformance suite runs it (tests/conformance/test_conform_page.py), against its own."""
+        return self.args[0] == "conform"
 
     @property
     def args(self) -> list[str]:
@@ -69,7 +95,7 @@ def examples(path: Path, root: Path) -> list[Example]:
     page = str(path.relative_to(root))
     found: list[Example] = []
     for block in _FENCE.finditer(text):
-        if block.group("lang") not in ("text", "console"):
+        if block.group("lang") not in EXAMPLE_LANGUAGES:
             continue
         lines = [line[len(block.group("indent")):] for line in block.group("body").splitlines()]
         if not lines or not lines[0].startswith("$ alosim"):
@@ -77,8 +103,38 @@ def examples(path: Path, root: Path) -> list[Example]:
         first_line = text.count("\n", 0, block.start("body")) + 1
         starts = [i for i, line in enumerate(lines) if line.startswith("$ ")]
         for i, end in zip(starts, [*starts[1:], len(lines)]):
-            found.append(Example(page, first_line + i, lines[i][2:].strip(), "\n".join(lines[i + 1:end])))
+            command, output = _command(lines[i:end])
+            found.append(Example(page, first_line + i, command, "\n".join(output)))
     return found
+
+
+def _command(lines: list[str]) -> tuple[str, list[str]]:
+    """The command of ``lines`` (``$ ...``, continued by lines ending in ``\\``) and the lines after it."""
+    words = [lines[0][2:].strip()]
+    taken = 1
+    while words[-1].endswith("\\") and taken < len(lines):
+        words[-1] = words[-1][:-1].rstrip()
+        words.append(lines[taken].strip())
+        taken += 1
+    return " ".join(words), lines[taken:]
+
+
+def stray_commands(path: Path, root: Path) -> list[str]:
+    """``page:line`` of each ``$ alosim`` line of a fenced block that is not an example's command.
+
+    A ``markdown`` block shows a page's source (how to write an example), not a command."""
+    text = path.read_text(encoding="utf-8")
+    page = str(path.relative_to(root))
+    commands = {e.line for e in examples(path, root)}
+    stray = []
+    for block in _FENCE.finditer(text):
+        if block.group("lang") in ("markdown", "md"):
+            continue
+        first_line = text.count("\n", 0, block.start("body")) + 1
+        for i, line in enumerate(block.group("body").splitlines()):
+            if line.strip().startswith("$ alosim") and first_line + i not in commands:
+                stray.append(f"{page}:{first_line + i}")
+    return stray
 
 
 def mask(text: str, tmp: Path | None = None) -> list[str]:
@@ -101,7 +157,8 @@ def mismatch(shown: list[str], printed: list[str]) -> str | None:
             segments.append([])
         else:
             segments[-1].append(line)
-    anchored_start, anchored_end = bool(segments[0]) or len(segments) == 1, bool(segments[-1])
+    # Without an elision the output is exactly what is shown: nothing shown means nothing printed.
+    anchored_start, anchored_end = bool(segments[0]) or len(segments) == 1, bool(segments[-1]) or len(segments) == 1
     position = 0
     for k, segment in enumerate(segments):
         if not segment:

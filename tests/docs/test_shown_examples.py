@@ -14,25 +14,29 @@ from click.testing import CliRunner
 
 from alosim.cli import cli
 from tests.conftest import ROOT
-from tests.docs.shown import MASKS, Example, examples, mask, mismatch
+from tests.docs.shown import MASKS, Example, examples, mask, mismatch, stray_commands
 
-#: The pages whose examples are run: every Markdown page of the documentation site but the
-#: guide (docs/guide/, the chapters that were the README's), whose ``alosim run`` and
-#: ``alosim compare`` examples tests/test_readme_outputs.py runs, with README.md's own.
-PAGES = sorted(p for p in (ROOT / "docs").rglob("*.md") if "guide" not in p.relative_to(ROOT / "docs").parts)
+#: The pages whose examples are run: README.md and every Markdown page of the documentation site.
+PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").rglob("*.md"))]
 
 
 def _pages_with_examples() -> list[Path]:
     return [p for p in PAGES if examples(p, ROOT)]
 
 
-@pytest.mark.parametrize("page", _pages_with_examples(), ids=lambda p: str(p.relative_to(ROOT)))
+def _here(page: Path) -> list[Example]:
+    """The examples of ``page`` this suite runs: those that need a real broker (``alosim conform``)
+    run in the conformance suite (tests/conformance/test_conform_page.py)."""
+    return [e for e in examples(page, ROOT) if not e.needs_broker]
+
+
+@pytest.mark.parametrize("page", [p for p in PAGES if _here(p)], ids=lambda p: str(p.relative_to(ROOT)))
 def test_shown_output_is_what_the_command_prints(page: Path, tmp_path: Path,
                                                  monkeypatch: pytest.MonkeyPatch) -> None:
     (tmp_path / "scenarios").symlink_to(ROOT / "scenarios")
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("COLUMNS", "80")
-    for example in examples(page, ROOT):
+    for example in _here(page):
         result = CliRunner().invoke(cli, example.args, prog_name="alosim")
         if result.exception is not None and not isinstance(result.exception, SystemExit):
             raise result.exception
@@ -43,6 +47,11 @@ def test_shown_output_is_what_the_command_prints(page: Path, tmp_path: Path,
 def test_the_documentation_shows_examples() -> None:
     # The test above is parametrized by the pages that have examples: none found would pass vacuously.
     assert len(_pages_with_examples()) >= 5
+
+
+def test_every_shown_command_is_an_example() -> None:
+    # A `$ alosim` line in a block of another language, or inside an example's output, would not be run.
+    assert [stray for page in PAGES for stray in stray_commands(page, ROOT)] == []
 
 
 def test_the_how_to_table_names_the_commands_its_pages_run() -> None:
@@ -67,6 +76,17 @@ def test_examples_are_read_with_their_outputs(tmp_path: Path) -> None:
     assert found[0].args == ["validate", "a.yaml"]
 
 
+def test_a_command_continues_over_lines_ending_in_a_backslash_and_any_block_may_hold_one(tmp_path: Path) -> None:
+    page = tmp_path / "page.md"
+    page.write_text("```\n$ alosim compare a.yaml \\\n    --with 'x={a: 1}' \\\n    --with y=2\nout\n```\n\n"
+                    "```sh\n$ alosim run a.yaml\n```\n\n````markdown\n```text\n$ alosim run b.yaml\n```\n````\n")
+    (found,) = examples(page, tmp_path)
+    assert found == Example("page.md", 2, "alosim compare a.yaml --with 'x={a: 1}' --with y=2", "out")
+    assert found.args == ["compare", "a.yaml", "--with", "x={a: 1}", "--with", "y=2"]
+    # The sh block's command is not run: flagged. The markdown block shows how to write an example.
+    assert stray_commands(page, tmp_path) == ["page.md:9"]
+
+
 def test_elision_matches_any_lines_but_everything_shown_must_be_printed_in_order() -> None:
     printed = ["a", "b", "c", "d", "e"]
     assert mismatch(["a", "b", "c", "d", "e"], printed) is None
@@ -77,6 +97,9 @@ def test_elision_matches_any_lines_but_everything_shown_must_be_printed_in_order
     assert mismatch(["b", "...", "e"], printed) is not None  # not from the first line
     assert mismatch(["a", "...", "d", "...", "c"], printed) is not None  # out of order
     assert mismatch(["a", "...", "x", "..."], printed) is not None
+    assert mismatch([], []) is None
+    assert mismatch([], printed) is not None  # nothing shown under a command: it prints nothing
+    assert mismatch(["..."], printed) is None
 
 
 def test_masks_hide_only_what_they_name(tmp_path: Path) -> None:
@@ -89,4 +112,22 @@ def test_masks_hide_only_what_they_name(tmp_path: Path) -> None:
     assert mask("10,000 messages, 100.7 s simulated") != mask("10,000 messages, 100.8 s simulated")
     assert mask("<Styler at 0x7f83f9ebf410>") == mask("<Styler at 0x7f00aa>")
     assert mask('<table id="T_96c94">') == mask('<table id="T_0a1b2">')
-    assert set(MASKS) == {"wall", "date", "tmp", "address", "styler"}
+    assert mask("executor: auto, up to 2 workers") == mask("executor: auto, up to 16 workers")
+    assert mask("2 workers") != mask("3 workers")
+    assert mask("conform x against nats://127.0.0.1:4222 (nats)") == mask("conform x against nats://127.0.0.1:40111 (nats)")
+    assert set(MASKS) == {"wall", "date", "tmp", "address", "styler", "workers", "port", "measured"}
+
+
+def test_the_measured_mask_hides_a_real_broker_s_figures_and_keeps_alosim_s() -> None:
+    def row(real: str, alosim: str, rest: str) -> str:
+        return f"  duplicates per message  {real:>18} {alosim:>18} {rest}"
+
+    shown = row("0.3920 ± 0.0126", "0.3675 ± 0.0029", "    +0.0245   0.0449  agrees")
+    assert mask(shown) == mask(row("11.3000 ± 0.7000", "0.3675 ± 0.0029", "   +10.9325   2.1000  DIFFERS"))
+    assert mask(shown) != mask(row("0.3920 ± 0.0126", "0.3676 ± 0.0029", "    +0.0244   0.0449  agrees"))
+    assert mask("  2088 deliveries (1.3920 per message), 2088 side effects, 87 dead-lettered") == mask(
+        "  2101 deliveries (1.4007 per message), 2101 side effects, 80 dead-lettered")
+    assert mask("1500 messages at 200/s, speed 1, 0 consumer crashes, 7.9s") == mask(
+        "1500 messages at 200/s, speed 1, 0 consumer crashes, 12.0s")
+    assert mask("1500 messages at 200/s") != mask("1400 messages at 200/s")
+    assert mask("verdict: agrees") == mask("verdict: inconclusive (the machine was busy)")

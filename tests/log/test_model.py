@@ -363,7 +363,11 @@ def test_a_batch_costs_one_fetch_not_one_more_empty_scan(monkeypatch: pytest.Mon
 
 def test_a_member_still_on_its_batch_at_the_poll_interval_is_kicked_out_at_that_time() -> None:
     # The lazily re-armed timer fires at the deadline of the batch in hand,
-    # not at that of an earlier batch (fetch_batch 1, 4 ms per record, 10 ms interval).
+    # not at that of an earlier batch (fetch_batch 4, 4 ms per record, 10 ms interval).
+    # A batch takes 16 ms, longer than the interval, so every member is kicked out before it
+    # commits and the group never gets past its first records: the run ends on its stall
+    # budget, blamed on the rebalances (a small budget: the default spends 10 million units).
     s = run(**{"consumer.processing": {"dist": "constant", "value": 0.004}, "consumer.fetch_batch": 4,
-               "consumer.max_poll_interval": 0.01, "messages": 200})
+               "consumer.max_poll_interval": 0.01, "messages": 200, "budget.stall_events": 20_000})
     assert s["log_members_kicked_out"] > 0 and s["lost"] == 0
+    assert s["stopped_by"] == "stall" and s["stall_cause"] == "rebalances"

@@ -8,13 +8,13 @@ counted both from the counters and from the event log.
 from __future__ import annotations
 
 import re
-import subprocess
-import sys
 from fractions import Fraction
 
 import pytest
+from click.testing import CliRunner
 
 import alosim
+from alosim.cli import cli
 from alosim.model.mitigation import CLOSED, HALF_OPEN, OPEN, CircuitBreaker, TokenBucket
 from alosim.scenario import CircuitBreaker as BreakerSpec
 from alosim.scenario import RetryBudget
@@ -241,19 +241,20 @@ def test_breaker_states():
 
 def test_the_summary_shows_the_mitigations_only_when_configured(tmp_path):
     def run(*sets: str) -> str:
-        args = [sys.executable, "-m", "alosim", "run", str(SCENARIOS / "ack-lost.yaml"),
-                "--out", str(tmp_path), "--set", "messages=200"]
+        args = ["run", str(SCENARIOS / "ack-lost.yaml"), "--out", str(tmp_path), "--no-plot",
+                "--set", "messages=200"]
         for s in sets:
             args += ["--set", s]
-        p = subprocess.run(args, capture_output=True, text=True, cwd=ROOT, timeout=120,
-                           env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"})
-        assert p.returncode == 0, p.stderr
-        return p.stdout
+        result = CliRunner().invoke(cli, args, catch_exceptions=False)
+        assert result.exit_code == 0, result.stderr
+        return result.stdout
 
     plain = run()
     assert "sender mitigations" not in plain
+    # Once the 200 first transmissions are made, the budget earns no more tokens: the retries left
+    # wait for ever, and the run ends on its stall budget (kept small: the default is 10 million).
     out = run("sender.retry_budget={ratio: 0.05, burst: 2}",
-              "sender.circuit_breaker={failure_ratio: 1, window: 1000, open_for: 1s}")
+              "sender.circuit_breaker={failure_ratio: 1, window: 1000, open_for: 1s}", "budget.stall_events=20000")
     section = out.split("sender mitigations")[1]
     for label in ("retries suppressed", "breaker opened", "held by an open breaker"):
         assert label in section
@@ -297,10 +298,9 @@ def test_bad_mitigation_fields_get_one_line_and_exit_2(tmp_path, section, value,
     other = "circuit_breaker" if section == "retry_budget" else "retry_budget"
     path.write_text(f"name: bad\nmessages: 10\nsender:\n  {section}: {value}\n  {other}: {_GOOD[other]}\n")
     out = tmp_path / "out"
-    p = subprocess.run([sys.executable, "-m", "alosim", "run", str(path), "--out", str(out)],
-                       capture_output=True, text=True, cwd=ROOT, timeout=120,
-                       env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"})
-    assert p.returncode == 2, (p.stdout, p.stderr)
+    p = CliRunner().invoke(cli, ["run", str(path), "--out", str(out)])
+    assert isinstance(p.exception, SystemExit), p.exception  # an error message, not a traceback
+    assert p.exit_code == 2, (p.stdout, p.stderr)
     assert "Traceback" not in p.stderr and p.stdout == ""
     lines = p.stderr.splitlines()
     assert len(lines) == 1 and lines[0].startswith(f"alosim: error: {path}: "), p.stderr
