@@ -23,6 +23,7 @@ from alosim import __version__
 from alosim.shown import join_lines, printable
 
 if TYPE_CHECKING:
+    from alosim.plots.ahead import PictureProcess
     from alosim.scenario import Scenario
 
 # Each command imports what it needs when it runs: ``alosim --help`` loads
@@ -130,9 +131,20 @@ def cli() -> None:
 def run(file: Path, seed: int | None, out: Path, overrides: Sequence[str], no_plot: bool,
         check_determinism: bool) -> None:
     """Run a scenario FILE once, print its summary and write its results."""
+    if no_plot:
+        _run(file, seed, out, overrides, check_determinism, picture=None)
+        return
+    from alosim.plots.ahead import PictureProcess
+
+    # Started first: matplotlib loads there while this process loads the schema and simulates.
+    with PictureProcess() as picture:
+        _run(file, seed, out, overrides, check_determinism, picture=picture)
+
+
+def _run(file: Path, seed: int | None, out: Path, overrides: Sequence[str], check_determinism: bool, *,
+         picture: PictureProcess | None) -> None:
     from alosim import theory
     from alosim.results import prepare_out, write_run
-    from alosim.scenario import load_scenario
     from alosim.simulate import simulate
 
     scenario = _load(file, overrides).with_seed(seed)
@@ -144,7 +156,8 @@ def run(file: Path, seed: int | None, out: Path, overrides: Sequence[str], no_pl
         _check_determinism(file, overrides, seed)
     with _progress(scenario) as progress:
         result = simulate(scenario, progress=progress)
-    folder = write_run(result, out, plot=not no_plot, command=_command())
+    folder = write_run(result, out, plot=picture is not None, command=_command(),
+                       draw=picture.draw_growth if picture is not None else None)
     verdict = None
     if scenario.broker is None:
         found = result.recovery()
@@ -192,12 +205,12 @@ def _check_determinism(file: Path, overrides: Sequence[str], seed: int | None) -
 def _progress(scenario: Scenario) -> Iterator[Callable[[float, int], None] | None]:
     """A progress bar on standard error for runs long enough to want one (and
     only on a terminal): messages created, with simulated time beside them."""
-    from tqdm import tqdm
-
     total = scenario.messages
     if total is None or total < 200_000 or not sys.stderr.isatty():
         yield None
         return
+    from tqdm import tqdm
+
     with tqdm(total=total, unit="msg", unit_scale=True, file=sys.stderr, leave=False,
               desc=scenario.name) as bar:
 

@@ -25,11 +25,18 @@ import os
 import shutil
 import tempfile
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from alosim.csvtable import write_table
 from alosim.files import OutputError, check_writable, ensure_folder, reason, safe_child, utc_now
-from alosim.simulate import RunResult
-from alosim.stored import RUN_MANIFEST, ResultsError, read_json
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Mapping, Sequence
+
+    from alosim.simulate import RunResult
+
+    #: Draws a run's picture: (series as columns, title, path of the PNG).
+    DrawPicture = Callable[[Mapping[str, Sequence[float]], str, Path], None]
 
 __all__ = ["OutputError", "is_complete_run", "prepare_out", "run_dir", "safe_child", "write_run"]
 
@@ -50,6 +57,10 @@ def prepare_out(out: str | Path, name: str) -> Path:
 def is_complete_run(folder: Path, fingerprint: str | None = None) -> bool:
     """Whether ``folder`` holds a complete run (of ``fingerprint``, if given): a readable
     manifest and the summary. A folder of anything else is not taken for one."""
+    # Here, not at the top: writing a run reads nothing back, and the stored schemas
+    # (pydantic models) cost a short run's start-up.
+    from alosim.stored import RUN_MANIFEST, ResultsError, read_json
+
     try:
         manifest = read_json(folder / "manifest.json", RUN_MANIFEST)
     except (OSError, ResultsError):
@@ -60,9 +71,12 @@ def is_complete_run(folder: Path, fingerprint: str | None = None) -> bool:
 
 
 def write_run(result: RunResult, out: str | Path = "results", *, plot: bool = True,
-              command: str | None = None) -> Path:
+              command: str | None = None, draw: DrawPicture | None = None) -> Path:
     """Write ``result`` under ``out`` and return its folder. ``command`` (how the
     run was asked for) goes into the manifest beside the date, for ``alosim results``.
+    ``draw(series, title, path)`` draws the picture (default:
+    :func:`alosim.plots.draw_growth`, in this process; ``alosim run`` passes a
+    :class:`alosim.plots.ahead.PictureProcess`'s, which has matplotlib loaded).
 
     Raises :class:`OutputError` (naming the path and the reason) when the
     folder cannot be written, or when something that is not this run
@@ -74,7 +88,7 @@ def write_run(result: RunResult, out: str | Path = "results", *, plot: bool = Tr
     except OSError as exc:
         raise OutputError(f"cannot write in {final.parent}: {reason(exc)}") from None
     try:
-        _fill(tmp, result, plot=plot, command=command)
+        _fill(tmp, result, plot=plot, command=command, draw=draw)
         _replace_dir(tmp, final, result.fingerprint)
     except OSError as exc:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -90,9 +104,8 @@ def write_run(result: RunResult, out: str | Path = "results", *, plot: bool = Tr
     return final
 
 
-def _fill(tmp: Path, result: RunResult, *, plot: bool, command: str | None) -> None:
-    from alosim import plots
-
+def _fill(tmp: Path, result: RunResult, *, plot: bool, command: str | None,
+          draw: DrawPicture | None) -> None:
     import yaml
 
     (tmp / "scenario.yaml").write_text(
@@ -118,10 +131,11 @@ def _fill(tmp: Path, result: RunResult, *, plot: bool, command: str | None) -> N
     if plot:
         from alosim.fieldunits import variant
 
+        if draw is None:
+            from alosim.plots import draw_growth as draw
         named = variant(command or "")  # a variant (--set) is named, not only hashed
-        fig = plots.store_growth(result.series_columns(), title=f"{result.name}{f' [{named}]' if named else ''} "
-                                               f"(seed {result.seed})")
-        plots.save(fig, tmp / "growth.png")
+        draw(result.series_columns(), f"{result.name}{f' [{named}]' if named else ''} (seed {result.seed})",
+             tmp / "growth.png")
     for f in tmp.iterdir():
         _fsync(f)
     os.chmod(tmp, 0o755)
