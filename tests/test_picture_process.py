@@ -71,9 +71,11 @@ def test_a_run_that_stops_before_its_picture_ends_the_process(fresh: None) -> No
 
 
 def test_nothing_is_started_where_matplotlib_is_loaded_already(series: dict[str, list[float]],
-                                                               tmp_path: Path) -> None:
+                                                               tmp_path: Path,
+                                                               monkeypatch: pytest.MonkeyPatch) -> None:
     import matplotlib.figure  # noqa: F401 -- as in a notebook or a test session
 
+    monkeypatch.setattr(ahead, "idle_cores", lambda: 2.0)
     with PictureProcess() as picture:
         assert not picture.started
         picture.draw_growth(series, "t", tmp_path / "here.png")
@@ -83,7 +85,9 @@ def test_nothing_is_started_where_matplotlib_is_loaded_already(series: dict[str,
 def test_alosim_run_draws_its_picture_without_loading_matplotlib_itself(tmp_path: Path) -> None:
     """The run's own process never loads matplotlib (about 0.3 s); its picture has the
     bytes of a picture drawn in one process (write_run)."""
-    probe = ("import sys\nfrom alosim.cli import cli\ntry:\n    cli.main(sys.argv[1:], prog_name='alosim')\n"
+    probe = ("import sys\nfrom alosim.cli import cli\nfrom alosim.plots import ahead\n"
+             "ahead.worth_starting = lambda: True  # as on an idle machine of two cores\n"
+             "try:\n    cli.main(sys.argv[1:], prog_name='alosim')\n"
              "except SystemExit:\n    pass\nprint('matplotlib' in sys.modules, file=sys.stderr)\n")
     env = dict(os.environ, PYTHONPATH=TREE)
     args = ["run", str(SCENARIOS / "ack-lost.yaml"), "--set", "messages=10", "--out", str(tmp_path / "cli")]
@@ -97,3 +101,13 @@ def test_alosim_run_draws_its_picture_without_loading_matplotlib_itself(tmp_path
     there = next((tmp_path / "cli" / "ack-lost").iterdir())
     assert (there / "growth.png").read_bytes() == (here / "growth.png").read_bytes()
     assert sorted(p.name for p in there.iterdir()) == sorted(p.name for p in here.iterdir())
+
+
+@pytest.mark.parametrize(("load", "started"), [(0.2, True), (1.5, False)])
+def test_a_busy_machine_gets_no_second_process(load: float, started: bool,
+                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delitem(sys.modules, "matplotlib.figure", raising=False)
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0, 1}, raising=False)
+    monkeypatch.setattr(os, "getloadavg", lambda: (load, load, load))
+    with PictureProcess() as picture:
+        assert picture.started == started

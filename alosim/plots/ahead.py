@@ -14,7 +14,7 @@ The process is an advance, never a dependency: when it cannot start, fails,
 or is slower than :data:`WAIT_S`, the picture is drawn in this process, where
 any error is reported as usual. Nothing is gained, and nothing is started,
 when this process has matplotlib loaded already (a notebook, a test session)
-or has a single core. The process reads one request (a pickle: the series
+or no second core is idle (:func:`worth_starting`). The process reads one request (a pickle: the series
 and the title) on its standard input and ends at the end of that input: it
 never outlives this process, and :meth:`PictureProcess.close` ends it if the
 run stops early.
@@ -34,17 +34,23 @@ from types import TracebackType
 WAIT_S = 30.0
 
 
-def _cores() -> int:
+def idle_cores() -> float:
+    """Cores no process used, on average over the last minute (this one's included)."""
     try:
-        return len(os.sched_getaffinity(0))
+        cores = len(os.sched_getaffinity(0))
     except (AttributeError, OSError):
-        return os.cpu_count() or 1
+        cores = os.cpu_count() or 1
+    try:
+        return cores - os.getloadavg()[0]
+    except (AttributeError, OSError):  # no load average here: assume the cores are free
+        return float(cores)
 
 
 def worth_starting() -> bool:
-    """Whether a picture process would save time: matplotlib is not loaded here yet,
-    and there is a second core for it to load on."""
-    return "matplotlib.figure" not in sys.modules and _cores() > 1
+    """Whether a picture process would save time: matplotlib is not loaded here yet, and
+    a core beyond the one this process runs on is idle for it (on a busy machine the
+    two would share the cores, and the second interpreter's start would be a loss)."""
+    return "matplotlib.figure" not in sys.modules and idle_cores() > 1
 
 
 class PictureProcess:
