@@ -65,8 +65,10 @@ class PictureProcess:
         self._process: subprocess.Popen[bytes] | None = None
         if not worth_starting():
             return
-        # The same modules as this process: its search path, whatever way it was started.
-        env = dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in sys.path if isinstance(p, str) and p))
+        # This alosim, whichever way it was found (an editable install, PYTHONPATH, the working folder).
+        package_root = str(Path(__file__).resolve().parent.parent.parent)
+        env = dict(os.environ, PYTHONPATH=os.pathsep.join(
+            [package_root, *([os.environ["PYTHONPATH"]] if os.environ.get("PYTHONPATH") else [])]))
         try:
             self._process = subprocess.Popen(
                 [sys.executable, "-m", "alosim.plots.ahead"], stdin=subprocess.PIPE,
@@ -132,6 +134,10 @@ def _serve() -> int:
     standard output. Exit status 0 with the PNG, 1 when nothing was asked."""
     import io
 
+    # Standard output carries the PNG alone: anything printed goes to standard error.
+    png_out = os.fdopen(os.dup(sys.stdout.fileno()), "wb")
+    os.dup2(sys.stderr.fileno(), sys.stdout.fileno())
+
     import matplotlib.figure  # noqa: F401 -- the point: loaded before the request comes
 
     from alosim import plots
@@ -143,8 +149,8 @@ def _serve() -> int:
     fig = plots.store_growth(series, title=title)
     buffer = io.BytesIO()
     plots.save_raster(fig, buffer)
-    sys.stdout.buffer.write(buffer.getvalue())
-    sys.stdout.buffer.flush()
+    png_out.write(buffer.getvalue())
+    png_out.close()
     return 0
 
 
