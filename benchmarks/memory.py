@@ -134,7 +134,7 @@ def main() -> None:
         for messages in args.messages:
             for label, tree in trees:
                 run = peaks[label, kind, messages] = measure(kind, messages, tree)
-                print(f"{kind:>10} {label:>8} {messages:>12,} messages: peak RSS {run['peak_rss_mib']:8.1f} MiB "
+                print(f"{kind:>17} {label:>8} {messages:>12,} messages: peak RSS {run['peak_rss_mib']:8.1f} MiB "
                       f"(run {run['run_mib']:7.1f} MiB), {run['messages'] / run['wall_s']:>9,.0f} msg/s",
                       flush=True)
     print()
@@ -142,13 +142,13 @@ def main() -> None:
     for kind in args.kinds:
         for label, _ in trees:
             a, b = peaks[label, kind, small], peaks[label, kind, large]
-            line = f"{kind:>10} {label:>8}: peak RSS {large:,} / {small:,} messages = " \
+            line = f"{kind:>17} {label:>8}: peak RSS {large:,} / {small:,} messages = " \
                    f"{b['peak_rss_mib'] / a['peak_rss_mib']:.2f}"
             print(line + ("  (target: at most 1.25)" if label == "this" and large > small else ""))
         if args.baseline:
             for messages in args.messages:
                 ratio = peaks["this", kind, messages]["peak_rss_mib"] / peaks["baseline", kind, messages]["peak_rss_mib"]
-                print(f"{kind:>10} this / baseline at {messages:,} messages: {ratio:.2f}")
+                print(f"{kind:>17} this / baseline at {messages:,} messages: {ratio:.2f}")
 
 
 if __name__ == "__main__":

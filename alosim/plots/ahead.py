@@ -14,10 +14,10 @@ The process is an advance, never a dependency: when it cannot start, fails,
 or is slower than :data:`WAIT_S`, the picture is drawn in this process, where
 any error is reported as usual. Nothing is gained, and nothing is started,
 when this process has matplotlib loaded already (a notebook, a test session)
-or no second core is idle (:func:`worth_starting`). The process reads one request (a pickle: the series
-and the title) on its standard input and ends at the end of that input: it
-never outlives this process, and :meth:`PictureProcess.close` ends it if the
-run stops early.
+or no second core is idle (:func:`worth_starting`). The process reads one
+request (a pickle: the series and the title) on its standard input and ends
+at the end of that input: it never outlives this process, and
+:meth:`PictureProcess.close` ends it if the run stops early.
 """
 
 from __future__ import annotations
