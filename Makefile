@@ -38,7 +38,7 @@ notebooks: $(STAMP)  ## execute every notebook and write its outputs in place (t
 BASELINE ?=
 BENCH_ARGS := $(if $(BASELINE),--baseline $(BASELINE))
 
-bench: $(STAMP)  ## speed as ratios: single hop vs bare and idiomatic SimPy, two hops, log, start-up, sweeps per executor
+bench: $(STAMP)  ## ratios: single hop vs bare and idiomatic SimPy, two hops, log, peak memory, start-up, sweeps and explore per executor
 	$(BIN)/python benchmarks/bench.py $(BENCH_ARGS)
 
 bench-instructions: $(STAMP)  ## the simulations' ratios by instruction count (callgrind): the same on a busy machine
