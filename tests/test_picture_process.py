@@ -103,7 +103,7 @@ def test_alosim_run_draws_its_picture_without_loading_matplotlib_itself(tmp_path
     assert sorted(p.name for p in there.iterdir()) == sorted(p.name for p in here.iterdir())
 
 
-@pytest.mark.parametrize(("load", "started"), [(0.2, True), (1.5, False)])
+@pytest.mark.parametrize(("load", "started"), [(0.2, True), (1.2, True), (1.6, False), (4.0, False)])
 def test_a_busy_machine_gets_no_second_process(load: float, started: bool,
                                                monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delitem(sys.modules, "matplotlib.figure", raising=False)

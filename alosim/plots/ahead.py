@@ -48,9 +48,10 @@ def idle_cores() -> float:
 
 def worth_starting() -> bool:
     """Whether a picture process would save time: matplotlib is not loaded here yet, and
-    a core beyond the one this process runs on is idle for it (on a busy machine the
-    two would share the cores, and the second interpreter's start would be a loss)."""
-    return "matplotlib.figure" not in sys.modules and idle_cores() > 1
+    more than half a core is idle (the load average counts runs made one after another,
+    this one's forerunners, as one busy core). On a machine whose cores are all taken
+    the two processes would only share them, the second interpreter's start a loss."""
+    return "matplotlib.figure" not in sys.modules and idle_cores() > 0.5
 
 
 class PictureProcess:
