@@ -139,15 +139,15 @@ def _serve() -> int:
     png_out = os.fdopen(os.dup(sys.stdout.fileno()), "wb")
     os.dup2(sys.stderr.fileno(), sys.stdout.fileno())
 
-    import matplotlib.figure  # noqa: F401 -- the point: loaded before the request comes
-
     from alosim import plots
 
+    # The point: matplotlib loaded, and the empty figure made, before the request comes.
+    fig, top, bottom = plots.two_panels(None)
     try:
         series, title = pickle.load(sys.stdin.buffer)
     except EOFError:  # the run ended without a picture
         return 1
-    fig = plots.store_growth(series, title=title)
+    plots.store_growth(series, title=title, axes=(top, bottom))
     buffer = io.BytesIO()
     plots.save_raster(fig, buffer)
     png_out.write(buffer.getvalue())
