@@ -117,14 +117,15 @@ with tempfile.TemporaryDirectory() as out:
 print(json.dumps({"seconds": seconds, "runs": int(sys.argv[3])}))
 """
 
-#: Where the children cache their bytecode (set by main): start-up is measured as a user
-#: sees it, with compiled modules cached, even where PYTHONDONTWRITEBYTECODE is set.
+#: Where the start-up commands cache their bytecode (set by main): start-up is measured as
+#: a user sees it, with compiled modules cached, even where PYTHONDONTWRITEBYTECODE is set.
 PYCACHE: Path | None = None
 
 
-def _env(tree: Path) -> dict[str, str]:
+def _env(tree: Path, *, cached: bool = False) -> dict[str, str]:
+    """The children's environment: ``tree``'s alosim; with ``cached``, bytecode in :data:`PYCACHE`."""
     env = dict(os.environ, PYTHONPATH=str(tree))
-    if PYCACHE is not None:
+    if cached and PYCACHE is not None:
         env.pop("PYTHONDONTWRITEBYTECODE", None)
         env["PYTHONPYCACHEPREFIX"] = str(PYCACHE)
     return env
@@ -160,7 +161,7 @@ def startup(case: str, tree: Path) -> float:
             "run-10-no-picture": ["run", scenario, "--set", "messages=10", "--no-plot"]}[case]
     with tempfile.TemporaryDirectory() as cwd:
         started = time.perf_counter()
-        subprocess.run([PYTHON, "-m", "alosim", *args], env=_env(tree), cwd=cwd, check=True,
+        subprocess.run([PYTHON, "-m", "alosim", *args], env=_env(tree, cached=True), cwd=cwd, check=True,
                        capture_output=True)
         return time.perf_counter() - started
 
