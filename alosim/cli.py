@@ -56,12 +56,9 @@ def _friendly(func: F) -> F:
     @wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         from alosim.files import OutputError, reason
-        from alosim.scenario import ScenarioError
 
         try:
             return func(*args, **kwargs)
-        except ScenarioError as exc:
-            _fail(str(exc))
         except OutputError as exc:
             _fail(str(exc))
         except OSError as exc:
@@ -71,8 +68,19 @@ def _friendly(func: F) -> F:
             if exc.filename is None:
                 raise
             _fail(f"{exc.filename}: {reason(exc)}")
+        except Exception as exc:
+            if not _is_scenario_error(exc):
+                raise
+            _fail(str(exc))
 
     return wrapper  # type: ignore[return-value]
+
+
+def _is_scenario_error(exc: BaseException) -> bool:
+    """Whether ``exc`` is a :class:`alosim.scenario.ScenarioError`, without loading the schema
+    to ask: none can exist before it is loaded (``alosim run`` starts its picture process first)."""
+    scenario = sys.modules.get("alosim.scenario")
+    return scenario is not None and isinstance(exc, scenario.ScenarioError)
 
 
 def _load(file: Path, overrides: Sequence[str] = ()) -> Scenario:

@@ -111,3 +111,31 @@ def test_a_busy_machine_gets_no_second_process(load: float, started: bool,
     monkeypatch.setattr(os, "getloadavg", lambda: (load, load, load))
     with PictureProcess() as picture:
         assert picture.started == started
+
+
+def test_the_picture_process_starts_before_the_schema_loads(tmp_path: Path) -> None:
+    """Started first, it loads matplotlib while this process loads the schema (pydantic):
+    nothing before ``run`` loads the schema, not even the handler of its errors."""
+    probe = ("import sys\nfrom alosim.plots import ahead\n"
+             "ahead.worth_starting = lambda: print('schema loaded:', 'alosim.scenario' in sys.modules, "
+             "file=sys.stderr) or False\n"
+             "from alosim.cli import cli\ntry:\n    cli.main(sys.argv[1:], prog_name='alosim')\n"
+             "except SystemExit:\n    pass\n")
+    env = dict(os.environ, PYTHONPATH=TREE)
+    args = ["run", str(SCENARIOS / "ack-lost.yaml"), "--set", "messages=10", "--out", str(tmp_path)]
+    done = subprocess.run([sys.executable, "-c", probe, *args], cwd=tmp_path, env=env, capture_output=True,
+                          text=True, check=True)
+    assert "schema loaded: False" in done.stderr.splitlines()
+
+
+def test_a_bad_scenario_is_one_line_with_the_picture_process_started(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("name: bad\nmessages: -3\n", encoding="utf-8")
+    probe = ("import sys\nfrom alosim.plots import ahead\nahead.worth_starting = lambda: True\n"
+             "sys.argv = ['alosim', *sys.argv[1:]]\nfrom alosim.cli import main\nmain()\n")
+    env = dict(os.environ, PYTHONPATH=TREE)
+    done = subprocess.run([sys.executable, "-c", probe, "run", str(bad), "--out", str(tmp_path / "out")],
+                          cwd=tmp_path, env=env, capture_output=True, text=True)
+    assert done.returncode == 2
+    assert done.stderr.startswith(f"alosim: error: {bad}") and "Traceback" not in done.stderr
+    assert not (tmp_path / "out").exists() or not any((tmp_path / "out").rglob("*.png"))
