@@ -46,14 +46,15 @@ notebooks: $(STAMP)  ## execute every notebook and write its outputs in place (t
 BASELINE ?=
 BENCH_ARGS := $(if $(BASELINE),--baseline $(BASELINE))
 
-bench: $(STAMP)  ## speed as ratios: single hop vs bare and idiomatic SimPy, two hops, log, start-up, sweeps per executor
+bench: $(STAMP)  ## ratios: single hop vs bare and idiomatic SimPy, two hops, log, peak memory, start-up, sweeps and explore per executor
 	$(BIN)/python benchmarks/bench.py $(BENCH_ARGS)
 
 bench-instructions: $(STAMP)  ## the simulations' ratios by instruction count (callgrind): the same on a busy machine
 	$(BIN)/python benchmarks/bench.py --instructions --messages 20000 $(BENCH_ARGS)
 
-bench-memory: $(STAMP)  ## peak memory at 1 M and 10 M messages: single hop, queue pipeline, log (minutes)
-	$(BIN)/python benchmarks/memory.py $(BENCH_ARGS)
+# FULL=1: at 1 M and 10 M messages (about an hour) instead of 100 k and 1 M (minutes).
+bench-memory: $(STAMP)  ## peak memory against messages: single hop, queue pipelines, logs (minutes; FULL=1: 10 M)
+	$(BIN)/python benchmarks/memory.py $(if $(FULL),--full) $(BENCH_ARGS)
 
 lab: $(STAMP)  ## open the notebooks in JupyterLab
 	$(BIN)/jupyter lab notebooks/

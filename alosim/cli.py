@@ -23,6 +23,7 @@ from alosim import __version__
 from alosim.shown import join_lines, printable
 
 if TYPE_CHECKING:
+    from alosim.plots.ahead import PictureProcess
     from alosim.scenario import Scenario
 
 # Each command imports what it needs when it runs: ``alosim --help`` loads
@@ -55,12 +56,9 @@ def _friendly(func: F) -> F:
     @wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         from alosim.files import OutputError, reason
-        from alosim.scenario import ScenarioError
 
         try:
             return func(*args, **kwargs)
-        except ScenarioError as exc:
-            _fail(str(exc))
         except OutputError as exc:
             _fail(str(exc))
         except OSError as exc:
@@ -70,8 +68,19 @@ def _friendly(func: F) -> F:
             if exc.filename is None:
                 raise
             _fail(f"{exc.filename}: {reason(exc)}")
+        except Exception as exc:
+            if not _is_scenario_error(exc):
+                raise
+            _fail(str(exc))
 
     return wrapper  # type: ignore[return-value]
+
+
+def _is_scenario_error(exc: BaseException) -> bool:
+    """Whether ``exc`` is a :class:`alosim.scenario.ScenarioError`, without loading the schema
+    to ask: none can exist before it is loaded (``alosim run`` starts its picture process first)."""
+    scenario = sys.modules.get("alosim.scenario")
+    return scenario is not None and isinstance(exc, scenario.ScenarioError)
 
 
 def _load(file: Path, overrides: Sequence[str] = ()) -> Scenario:
@@ -130,9 +139,20 @@ def cli() -> None:
 def run(file: Path, seed: int | None, out: Path, overrides: Sequence[str], no_plot: bool,
         check_determinism: bool) -> None:
     """Run a scenario FILE once, print its summary and write its results."""
+    if no_plot:
+        _run(file, seed, out, overrides, check_determinism, picture=None)
+        return
+    from alosim.plots.ahead import PictureProcess
+
+    # Started first: matplotlib loads there while this process loads the schema and simulates.
+    with PictureProcess() as picture:
+        _run(file, seed, out, overrides, check_determinism, picture=picture)
+
+
+def _run(file: Path, seed: int | None, out: Path, overrides: Sequence[str], check_determinism: bool, *,
+         picture: PictureProcess | None) -> None:
     from alosim import theory
     from alosim.results import prepare_out, write_run
-    from alosim.scenario import load_scenario
     from alosim.simulate import simulate
 
     scenario = _load(file, overrides).with_seed(seed)
@@ -144,7 +164,8 @@ def run(file: Path, seed: int | None, out: Path, overrides: Sequence[str], no_pl
         _check_determinism(file, overrides, seed)
     with _progress(scenario) as progress:
         result = simulate(scenario, progress=progress)
-    folder = write_run(result, out, plot=not no_plot, command=_command(), overrides=overrides)
+    folder = write_run(result, out, plot=picture is not None, command=_command(), overrides=overrides,
+                       draw=picture.draw_growth if picture is not None else None)
     verdict = None
     if scenario.broker is None:
         found = result.recovery()
@@ -192,12 +213,12 @@ def _check_determinism(file: Path, overrides: Sequence[str], seed: int | None) -
 def _progress(scenario: Scenario) -> Iterator[Callable[[float, int], None] | None]:
     """A progress bar on standard error for runs long enough to want one (and
     only on a terminal): messages created, with simulated time beside them."""
-    from tqdm import tqdm
-
     total = scenario.messages
     if total is None or total < 200_000 or not sys.stderr.isatty():
         yield None
         return
+    from tqdm import tqdm
+
     with tqdm(total=total, unit="msg", unit_scale=True, file=sys.stderr, leave=False,
               desc=scenario.name) as bar:
 

@@ -28,15 +28,21 @@ import json
 import os
 import shutil
 import tempfile
-from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from alosim.arguments import expect
 from alosim.csvtable import write_table
 from alosim.fieldunits import variant_label, variant_name, variant_title
 from alosim.files import OutputError, check_writable, ensure_folder, reason, safe_child, utc_now
-from alosim.simulate import RunResult
-from alosim.stored import RUN_MANIFEST, ResultsError, read_json
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Mapping, Sequence
+
+    from alosim.simulate import RunResult
+
+    #: Draws a run's picture: (series as columns, title, path of the PNG).
+    DrawPicture = Callable[[Mapping[str, Sequence[float]], str, Path], None]
 
 __all__ = ["OutputError", "is_complete_run", "prepare_out", "run_dir", "run_id", "safe_child", "write_run"]
 
@@ -65,6 +71,10 @@ def prepare_out(out: str | Path, name: str) -> Path:
 def is_complete_run(folder: Path, fingerprint: str | None = None) -> bool:
     """Whether ``folder`` holds a complete run (of ``fingerprint``, if given): a readable
     manifest and the summary. A folder of anything else is not taken for one."""
+    # Here, not at the top: writing a run reads nothing back, and the stored schemas
+    # (pydantic models) cost a short run's start-up.
+    from alosim.stored import RUN_MANIFEST, ResultsError, read_json
+
     try:
         manifest = read_json(folder / "manifest.json", RUN_MANIFEST)
     except (OSError, ResultsError):
@@ -75,11 +85,15 @@ def is_complete_run(folder: Path, fingerprint: str | None = None) -> bool:
 
 
 def write_run(result: RunResult, out: str | Path = "results", *, plot: bool = True,
-              command: str | None = None, overrides: Sequence[str] = ()) -> Path:
+              command: str | None = None, overrides: Sequence[str] = (),
+              draw: DrawPicture | None = None) -> Path:
     """Write ``result`` under ``out`` and return its folder. ``command`` (how the
     run was asked for) goes into the manifest beside the date, for ``alosim results``;
     ``overrides`` (the ``--set`` options the scenario was loaded with) name the variant in
-    the folder's name, the manifest and the picture's title.
+    the folder's name, the manifest and the picture's title. ``draw(series, title, path)``
+    draws the picture (default: :func:`alosim.plots.draw_growth`, in this process;
+    ``alosim run`` passes a :class:`alosim.plots.ahead.PictureProcess`'s, which has
+    matplotlib loaded).
 
     Raises :class:`OutputError` (naming the path and the reason) when the
     folder cannot be written, or when something that is not this run
@@ -93,7 +107,7 @@ def write_run(result: RunResult, out: str | Path = "results", *, plot: bool = Tr
     except OSError as exc:
         raise OutputError(f"cannot write in {final.parent}: {reason(exc)}") from None
     try:
-        _fill(tmp, result, plot=plot, command=command, variant=variant)
+        _fill(tmp, result, plot=plot, command=command, variant=variant, draw=draw)
         _replace_dir(tmp, final, result.fingerprint)
     except OSError as exc:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -109,9 +123,8 @@ def write_run(result: RunResult, out: str | Path = "results", *, plot: bool = Tr
     return final
 
 
-def _fill(tmp: Path, result: RunResult, *, plot: bool, command: str | None, variant: str) -> None:
-    from alosim import plots
-
+def _fill(tmp: Path, result: RunResult, *, plot: bool, command: str | None, variant: str,
+          draw: DrawPicture | None) -> None:
     import yaml
 
     (tmp / "scenario.yaml").write_text(
@@ -136,14 +149,15 @@ def _fill(tmp: Path, result: RunResult, *, plot: bool, command: str | None, vari
     if result.trace:
         write_table(tmp / "trace.csv", result.trace_columns())
     if plot:
+        if draw is None:
+            from alosim.plots import draw_growth as draw
         topology = result.scenario.get("topology")
         # A topology's series are its first link's (see alosim.model.topology).
         first = next((link for link in topology["links"] if topology["nodes"][link["from"]]["kind"] == "producer"),
                      None) if topology else None
         where = "" if first is None else " -- first link {from} -> {to}".format(**first)
-        fig = plots.store_growth(result.series_columns(), title=f"{variant_title(result.name, variant)} "
-                                                                f"(seed {result.seed}){where}")
-        plots.save(fig, tmp / "growth.png")
+        draw(result.series_columns(), f"{variant_title(result.name, variant)} (seed {result.seed}){where}",
+             tmp / "growth.png")
     for f in tmp.iterdir():
         _fsync(f)
     os.chmod(tmp, 0o755)

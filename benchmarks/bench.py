@@ -7,9 +7,18 @@ variants alternating, so that load from other work falls on all alike):
   model and the idiomatic process-per-message one on the same workload
   (``benchmarks/models.py``); of two hops (publish + consume) and of the log,
   against the single hop;
+* peak memory of each of those runs: the process's peak resident set size,
+  and what the run added to it over the imports (``run MiB``);
 * start-up: wall time of ``alosim --help``, ``alosim validate`` and a
-  10-message ``alosim run`` with its picture;
-* sweep runs per second, per executor (a 40-run sweep of 1,000 messages each).
+  10-message ``alosim run`` with its picture and without, as a user sees
+  it: with the compiled bytecode cached (each tree is run once unmeasured,
+  with ``PYTHONPYCACHEPREFIX`` pointing at a temporary folder, so that no
+  tree gets ``__pycache__`` folders);
+* runs per second of a sweep (40 runs of 1,000 messages) and of a search
+  (``alosim explore``, 200 runs of 20 messages), per executor: ``serial``,
+  ``local`` (a process pool of 2) and ``auto`` (the default; a tree without it
+  gets n/a), with ``auto / serial`` within each tree: the default executor
+  should never be slower than serial.
 
 With ``--baseline PATH`` (a checkout of another version, e.g. a git worktree
 of main) every alosim figure is measured for both, alternating, and printed
@@ -22,7 +31,7 @@ simulation workloads (per message: the count at ``--messages`` less that at
 a tenth of it, so imports and set-up cancel) are the same on a busy machine.
 
 Usage: python benchmarks/bench.py [--baseline DIR] [--repeat 3] [--messages 100000]
-                                  [--only simulations startup sweeps] [--cases single-hop bare ...]
+                                  [--only simulations startup sweeps explore] [--cases single-hop bare ...]
                                   [--instructions]
 """
 
@@ -32,6 +41,7 @@ import argparse
 import json
 import os
 import re
+import shutil
 import statistics
 import subprocess
 import sys
@@ -46,18 +56,22 @@ PYTHON = sys.executable
 
 SIMULATIONS = ("single-hop", "bare", "idiomatic", "two-hops", "log")
 TREE_FREE = ("bare", "idiomatic")  # the plain SimPy models do not depend on alosim's version
-STARTUP = ("help", "validate", "run-10-with-picture")
-EXECUTORS = ("serial", "local", "default")
-GROUPS = ("simulations", "startup", "sweeps")
+STARTUP = ("help", "validate", "run-10-with-picture", "run-10-no-picture")
+EXECUTORS = ("serial", "local", "auto")
+GROUPS = ("simulations", "startup", "sweeps", "explore")
 
 RUN_CHILD = """
-import json, sys, time
+import json, resource, sys, time
 sys.path.insert(0, sys.argv[3])
 import models
 run = models.PREPARE[sys.argv[1]](int(sys.argv[2]))
+before_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 started = time.perf_counter()
 settled = run()
-print(json.dumps({"seconds": time.perf_counter() - started, "messages": settled}))
+seconds = time.perf_counter() - started
+peak_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+print(json.dumps({"seconds": seconds, "messages": settled, "peak_mib": peak_kib / 1024,
+                  "run_mib": (peak_kib - before_kib) / 1024}))
 """
 
 SWEEP = """
@@ -88,17 +102,41 @@ with tempfile.TemporaryDirectory() as out:
 print(json.dumps({"seconds": seconds, "runs": outcome.computed}))
 """
 
+EXPLORE_RUNS = 200
+EXPLORE_CHILD = """
+import json, sys, tempfile, time
+from alosim.executors import make_executor
+from alosim.explore import explore
+from alosim.scenario import load_scenario
+scenario = load_scenario(sys.argv[2])
+with tempfile.TemporaryDirectory() as out:
+    started = time.perf_counter()
+    with make_executor(sys.argv[1], 2) as executor:
+        explore(scenario, int(sys.argv[3]), seed=1, out=out, executor=executor, draw=False)
+    seconds = time.perf_counter() - started
+print(json.dumps({"seconds": seconds, "runs": int(sys.argv[3])}))
+"""
 
-def _env(tree: Path) -> dict[str, str]:
-    return dict(os.environ, PYTHONPATH=str(tree))
+#: Where the start-up commands cache their bytecode (set by main): start-up is measured as
+#: a user sees it, with compiled modules cached, even where PYTHONDONTWRITEBYTECODE is set.
+PYCACHE: Path | None = None
 
 
-def simulation(case: str, messages: int, tree: Path) -> float:
-    """Messages per second of one run of ``case``."""
+def _env(tree: Path, *, cached: bool = False) -> dict[str, str]:
+    """The children's environment: ``tree``'s alosim; with ``cached``, bytecode in :data:`PYCACHE`."""
+    env = dict(os.environ, PYTHONPATH=str(tree))
+    if cached and PYCACHE is not None:
+        env.pop("PYTHONDONTWRITEBYTECODE", None)
+        env["PYTHONPYCACHEPREFIX"] = str(PYCACHE)
+    return env
+
+
+def simulation(case: str, messages: int, tree: Path) -> dict[str, float]:
+    """Messages per second of one run of ``case``, its peak RSS and what the run added to it."""
     out = subprocess.run([PYTHON, "-c", RUN_CHILD, case, str(messages), str(HERE)], env=_env(tree),
                          cwd=tree, check=True, capture_output=True, text=True).stdout
     run = json.loads(out)
-    return run["messages"] / run["seconds"]
+    return {"": run["messages"] / run["seconds"], "peak": run["peak_mib"], "run": run["run_mib"]}
 
 
 def instructions(case: str, messages: int, tree: Path) -> float:
@@ -119,27 +157,42 @@ def startup(case: str, tree: Path) -> float:
     """Wall seconds of one command, from the process start to its exit."""
     scenario = str(ROOT / "scenarios" / "ack-lost.yaml")
     args = {"help": ["--help"], "validate": ["validate", scenario],
-            "run-10-with-picture": ["run", scenario, "--set", "messages=10"]}[case]
+            "run-10-with-picture": ["run", scenario, "--set", "messages=10"],
+            "run-10-no-picture": ["run", scenario, "--set", "messages=10", "--no-plot"]}[case]
     with tempfile.TemporaryDirectory() as cwd:
         started = time.perf_counter()
-        subprocess.run([PYTHON, "-m", "alosim", *args], env=_env(tree), cwd=cwd, check=True,
+        subprocess.run([PYTHON, "-m", "alosim", *args], env=_env(tree, cached=True), cwd=cwd, check=True,
                        capture_output=True)
         return time.perf_counter() - started
 
 
-def sweep(kind: str, tree: Path, default: str) -> float:
-    """Runs per second of the benchmark sweep on executor ``kind`` (``default``: what
-    ``alosim sweep`` uses when not told)."""
-    out = subprocess.run([PYTHON, "-c", SWEEP_CHILD, default if kind == "default" else kind, SWEEP],
+def sweep(kind: str, tree: Path) -> float:
+    """Runs per second of the benchmark sweep on executor ``kind``."""
+    out = subprocess.run([PYTHON, "-c", SWEEP_CHILD, kind, SWEEP],
                          env=_env(tree), cwd=tree, check=True, capture_output=True, text=True).stdout
     run = json.loads(out)
     return run["runs"] / run["seconds"]
 
 
-def default_executor(tree: Path) -> str:
-    """What ``alosim sweep`` runs on when not told: ``auto`` where it exists, else ``local``."""
+def search(kind: str, tree: Path) -> float:
+    """Runs per second of the benchmark search (``alosim explore``) on executor ``kind``."""
+    scenario = str(ROOT / "scenarios" / "explore-safe-config.yaml")
+    out = subprocess.run([PYTHON, "-c", EXPLORE_CHILD, kind, scenario, str(EXPLORE_RUNS)],
+                         env=_env(tree), cwd=tree, check=True, capture_output=True, text=True).stdout
+    run = json.loads(out)
+    return run["runs"] / run["seconds"]
+
+
+def executors_of(tree: Path) -> tuple[str, ...]:
+    """The executors ``tree`` has (``auto`` came later than the others)."""
     source = (tree / "alosim" / "executors.py").read_text(encoding="utf-8")
-    return "auto" if "class AutoExecutor" in source else "local"
+    return tuple(kind for kind in EXECUTORS if kind != "auto" or "class AutoExecutor" in source)
+
+
+def warm_up(tree: Path) -> None:
+    """Run every start-up command once, unmeasured: their bytecode is cached from then on."""
+    for case in STARTUP:
+        startup(case, tree)
 
 
 def spread(values: list[float], unit: str) -> str:
@@ -147,6 +200,7 @@ def spread(values: list[float], unit: str) -> str:
 
 
 def main() -> None:
+    global PYCACHE
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--baseline", type=Path, default=None, help="another checkout to compare with")
     parser.add_argument("--repeat", type=int, default=3)
@@ -180,68 +234,90 @@ def main() -> None:
         report(figures, trees, "instructions per message", lower_is_better=True)
         return
 
-    defaults = {label: default_executor(tree) for label, tree in trees.items()}
-    for r in range(args.repeat):
-        for label, tree in trees.items():
-            if "simulations" in args.only:
-                for case in args.cases:
-                    if case in TREE_FREE and label != "this":
-                        continue
-                    measure(case, label, lambda: simulation(case, args.messages, tree))
-            if "startup" in args.only:
-                for case in STARTUP:
-                    measure(case, label, lambda: startup(case, tree))
-            if "sweeps" in args.only:
-                for kind in EXECUTORS:
-                    measure(f"sweep-{kind}", label, lambda: sweep(kind, tree, defaults[label]))
-        print(f"repeat {r + 1}/{args.repeat} done (load {os.getloadavg()[0]:.2f})", flush=True)
-    print(f"default executor: {', '.join(f'{label} {kind}' for label, kind in defaults.items())}")
+    PYCACHE = Path(tempfile.mkdtemp(prefix="alosim-bench-pycache-"))
+    try:
+        if "startup" in args.only:
+            for tree in trees.values():
+                warm_up(tree)
+        kinds = {label: executors_of(tree) for label, tree in trees.items()}
+        for r in range(args.repeat):
+            for label, tree in trees.items():
+                if "simulations" in args.only:
+                    for case in args.cases:
+                        if case in TREE_FREE and label != "this":
+                            continue
+                        run = simulation(case, args.messages, tree)
+                        for what, value in run.items():
+                            figures.setdefault((f"{case}{f'-{what}-mib' if what else ''}", label), []).append(value)
+                if "startup" in args.only:
+                    for case in STARTUP:
+                        measure(case, label, lambda: startup(case, tree))
+                for group, fn in (("sweeps", sweep), ("explore", search)):
+                    if group in args.only:
+                        for kind in kinds[label]:
+                            measure(f"{'sweep' if group == 'sweeps' else 'explore'}-{kind}", label,
+                                    lambda: fn(kind, tree))
+            print(f"repeat {r + 1}/{args.repeat} done (load {os.getloadavg()[0]:.2f})", flush=True)
+    finally:
+        shutil.rmtree(PYCACHE, ignore_errors=True)
     report(figures, trees, "", lower_is_better=False)
+
+
+def _unit(name: str) -> str:
+    if name in STARTUP:
+        return "s"
+    if name.endswith("-mib"):
+        return "MiB"
+    return "runs/s" if name.startswith(("sweep-", "explore-")) else "msg/s"
+
+
+def _lower_is_better(name: str) -> bool:
+    """Seconds and MiB: less is better (a ratio is then shown inverted, as a speed-up or a saving)."""
+    return _unit(name) in ("s", "MiB")
+
+
+def _ratio(a: list[float], b: list[float], *, invert: bool) -> str:
+    """The median of the per-repeat ratios a/b (b/a with ``invert``), with [min-max]."""
+    pairs = [x / y for x, y in zip(a, b)] if len(a) == len(b) else [statistics.median(a) / statistics.median(b)]
+    if invert:
+        pairs = [1 / p for p in pairs]
+    return f"{statistics.median(pairs):.3f}x [{min(pairs):.3f}-{max(pairs):.3f}]"
 
 
 def report(figures: dict[tuple[str, str], list[float]], trees: dict[str, Path], unit: str, *,
            lower_is_better: bool) -> None:
     """Each figure per tree, the ratios within a tree, and this / baseline."""
-    def unit_of(name: str) -> str:
-        if unit:
-            return unit
-        return "s" if name in STARTUP else "runs/s" if name.startswith("sweep-") else "msg/s"
-
     print()
     for (name, label), values in figures.items():
-        print(f"{name:>20} {label:>8}: {spread(values, unit_of(name))}")
-
-    def ratio(a: list[float], b: list[float]) -> str:
-        pairs = [x / y for x, y in zip(a, b)] if len(a) == len(b) else [statistics.median(a) / statistics.median(b)]
-        if lower_is_better:
-            pairs = [1 / p for p in pairs]  # as speed: higher is faster
-        return f"{statistics.median(pairs):.3f}x [{min(pairs):.3f}-{max(pairs):.3f}]"
+        print(f"{name:>20} {label:>8}: {spread(values, unit or _unit(name))}")
 
     print("\nratios (as speed: above 1 is faster)")
     for label in trees:
         single = figures.get(("single-hop", label))
-        if single is None:
-            continue
-        for other, what in (("bare", "single hop / bare callbacks"), ("idiomatic", "single hop / idiomatic"),
-                            ("two-hops", "two hops / single hop"), ("log", "log / single hop")):
-            theirs = figures.get((other, "this" if other in TREE_FREE else label))
-            if theirs is None:
-                continue
-            if other in TREE_FREE:
-                print(f"  {label:>8}  {what:<36} {ratio(single, theirs)}")
-            else:
-                print(f"  {label:>8}  {what:<36} {ratio(theirs, single)}")
+        if single is not None:
+            for other, what in (("bare", "single hop / bare callbacks"), ("idiomatic", "single hop / idiomatic"),
+                                ("two-hops", "two hops / single hop"), ("log", "log / single hop")):
+                theirs = figures.get((other, "this" if other in TREE_FREE else label))
+                if theirs is None:
+                    continue
+                if other in TREE_FREE:
+                    print(f"  {label:>8}  {what:<36} {_ratio(single, theirs, invert=lower_is_better)}")
+                else:
+                    print(f"  {label:>8}  {what:<36} {_ratio(theirs, single, invert=lower_is_better)}")
+        for group in ("sweep", "explore"):
+            serial, auto = figures.get((f"{group}-serial", label)), figures.get((f"{group}-auto", label))
+            if serial is not None and auto is not None:
+                print(f"  {label:>8}  {group + ' auto / serial (at least 1)':<36} {_ratio(auto, serial, invert=False)}")
     if "baseline" in trees:
-        print("\nthis / baseline (as speed: above 1 is faster)")
-        names = sorted({name for name, label in figures if label == "baseline"},
-                       key=[name for name, _ in figures].index)
+        print("\nthis / baseline (as speed: above 1 is faster; memory and seconds inverted: above 1 is less)")
+        names = [name for name, label in figures if label == "this" and (name, "baseline") in figures]
         for name in names:
             a, b = figures[name, "this"], figures[name, "baseline"]
-            slower_is_bigger = lower_is_better or name in STARTUP
-            pairs = [x / y for x, y in zip(a, b)]
-            if slower_is_bigger:
-                pairs = [1 / p for p in pairs]
-            print(f"  {name:>20}  {statistics.median(pairs):.3f}x [{min(pairs):.3f}-{max(pairs):.3f}]")
+            print(f"  {name:>20}  {_ratio(a, b, invert=lower_is_better or _lower_is_better(name))}")
+        missing = sorted({name for name, label in figures if label == "this" and (name, "baseline") not in figures
+                          and name.split("-")[0] not in TREE_FREE})
+        if missing:
+            print(f"  n/a (not in the baseline): {', '.join(missing)}")
 
 
 if __name__ == "__main__":

@@ -24,7 +24,8 @@ FLOORS: tuple[frozenset[str], ...] = (
     frozenset({"model"}),  # every module of alosim/model/
     frozenset({"simulate"}),
     frozenset({"store", "sweep"}),
-    frozenset({"plots", "plots.pipeline", "plots.log", "plots.overload", "plots.figure", "seqdiagram"}),
+    frozenset({"plots", "plots.pipeline", "plots.log", "plots.overload", "plots.figure", "plots.ahead",
+               "seqdiagram"}),
     frozenset({"results", "knobs", "explore"}),
     frozenset({"cli"}),
 )

@@ -98,8 +98,21 @@ def save(fig: Figure, path: str | Path) -> None:
             fig.savefig(tmp, format="pdf", metadata={"CreationDate": None, "Creator": None, "Producer": None})
     else:
         def write(tmp: Path) -> None:
-            fig.savefig(tmp, format=suffix[1:] or "png", dpi=100, metadata={"Software": None})
+            save_raster(fig, tmp, suffix[1:] or "png")
     write_atomic(path, write)
+
+
+def save_raster(fig: Figure, target: Any, kind: str = "png") -> None:
+    """Write ``fig`` as a raster image (``png``) into ``target``, a path or a binary
+    file object, with the settings of :func:`save`: the same bytes either way."""
+    fig.savefig(target, format=kind, dpi=100, metadata={"Software": None})
+
+
+def draw_growth(series: Mapping[str, Sequence[float]], title: str, path: str | Path) -> None:
+    """Draw a run's picture (:func:`store_growth` of its ``series`` under ``title``) into
+    ``path`` (:func:`save`). ``alosim run`` may have it drawn in another process, ahead
+    (:mod:`alosim.plots.ahead`), by the same function and with the same bytes."""
+    save(store_growth(series, title=title), path)
 
 
 # -- comparison plots of a sweep ----------------------------------------------------
