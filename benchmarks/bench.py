@@ -5,8 +5,8 @@ variants alternating, so that load from other work falls on all alike):
 
 * messages per second of the single hop, against the bare callbacks SimPy
   model and the idiomatic process-per-message one on the same workload
-  (``benchmarks/models.py``); of two hops (publish + consume) and of the log,
-  against the single hop;
+  (``benchmarks/models.py``); of two hops (publish + consume), of a
+  three-hop topology chain and of the log, against the single hop;
 * peak memory of each of those runs: the process's peak resident set size,
   and what the run added to it over the imports (``run MiB``);
 * start-up: wall time of ``alosim --help``, ``alosim validate`` and a
@@ -54,7 +54,9 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 PYTHON = sys.executable
 
-SIMULATIONS = ("single-hop", "bare", "idiomatic", "two-hops", "log")
+SIMULATIONS = ("single-hop", "bare", "idiomatic", "two-hops", "three-hops", "log")
+#: Cases a tree can run only if it has the feature (a previous main may not): case -> file.
+NEEDS = {"three-hops": Path("alosim/model/topology.py")}
 TREE_FREE = ("bare", "idiomatic")  # the plain SimPy models do not depend on alosim's version
 STARTUP = ("help", "validate", "run-10-with-picture", "run-10-no-picture")
 EXECUTORS = ("serial", "local", "auto")
@@ -129,6 +131,11 @@ def _env(tree: Path, *, cached: bool = False) -> dict[str, str]:
         env.pop("PYTHONDONTWRITEBYTECODE", None)
         env["PYTHONPYCACHEPREFIX"] = str(PYCACHE)
     return env
+
+
+def _has(case: str, tree: Path) -> bool:
+    """Whether ``tree`` can run ``case`` (see :data:`NEEDS`)."""
+    return case not in NEEDS or (tree / NEEDS[case]).exists()
 
 
 def simulation(case: str, messages: int, tree: Path) -> dict[str, float]:
@@ -226,7 +233,7 @@ def main() -> None:
         n = args.messages
         for case in args.cases:
             for label, tree in trees.items():
-                if case in TREE_FREE and label != "this":
+                if case in TREE_FREE and label != "this" or not _has(case, tree):
                     continue
                 measure(case, label, lambda: instructions(case, n, tree))
                 print(f"{case:>10} {label:>8}: {figures[case, label][-1]:12,.0f} instructions per message",
@@ -244,7 +251,7 @@ def main() -> None:
             for label, tree in trees.items():
                 if "simulations" in args.only:
                     for case in args.cases:
-                        if case in TREE_FREE and label != "this":
+                        if case in TREE_FREE and label != "this" or not _has(case, tree):
                             continue
                         run = simulation(case, args.messages, tree)
                         for what, value in run.items():
@@ -296,7 +303,8 @@ def report(figures: dict[tuple[str, str], list[float]], trees: dict[str, Path], 
         single = figures.get(("single-hop", label))
         if single is not None:
             for other, what in (("bare", "single hop / bare callbacks"), ("idiomatic", "single hop / idiomatic"),
-                                ("two-hops", "two hops / single hop"), ("log", "log / single hop")):
+                                ("two-hops", "two hops / single hop"),
+                                ("three-hops", "three-hop chain / single hop"), ("log", "log / single hop")):
                 theirs = figures.get((other, "this" if other in TREE_FREE else label))
                 if theirs is None:
                     continue

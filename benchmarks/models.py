@@ -13,6 +13,13 @@ instantaneous processing. Three models run it:
 * ``idiomatic``: the model one writes first with SimPy, one generator process
   per message waiting on ``AnyOf(ack, timeout)``, a process per packet.
 
+``three-hops`` is a topology chain of the same hop three times: a producer,
+two services that hand each call on as they make its effect (before-call, a
+set store each, workers enough for every call) and a sink with a set store,
+every link with the single hop's loss and latency. By the issue's target a
+chain of n hops costs no more than about n times a single hop per message:
+as speed, ``three hops / single hop`` at least about 1/3.
+
 ``two-hops`` is the same publish hop into a queue broker and a second hop to
 one consumer (the same loss and latency on deliveries and consumer acks, a
 40 ms lease); ``log`` is the shipped ``kafka-auto-commit-replay`` scenario
@@ -66,6 +73,33 @@ def _alosim(text: str) -> Callable[[], int]:
     scenario = alosim.parse_scenario(text, source="benchmark")
     simulate = alosim.simulate  # imported now, not in the timed run
     return lambda: int(simulate(scenario, seed=1).summary["messages"])
+
+
+THREE_HOPS = """
+name: bench-three-hops
+semantics: at-least-once
+messages: {messages}
+topology:
+  nodes:
+    producer: {{kind: producer, sender: {{window: 32, retry: {{timeout: 40ms}}}}}}
+    first: {{kind: service, receiver: {{workers: 1000, dedup: {{kind: set}}}},
+             sender: {{window: 1000, retry: {{timeout: 40ms}}}}, onward: {{ack: before-call}}}}
+    second: {{kind: service, receiver: {{workers: 1000, dedup: {{kind: set}}}},
+              sender: {{window: 1000, retry: {{timeout: 40ms}}}}, onward: {{ack: before-call}}}}
+    sink: {{kind: sink, receiver: {{dedup: {{kind: set}}}}}}
+  links:
+    - {{from: producer, to: first, data: {{loss: 0.1, latency: {{dist: exponential, mean: 1ms}}}},
+       ack: {{loss: 0.1, latency: {{dist: exponential, mean: 1ms}}}}}}
+    - {{from: first, to: second, data: {{loss: 0.1, latency: {{dist: exponential, mean: 1ms}}}},
+       ack: {{loss: 0.1, latency: {{dist: exponential, mean: 1ms}}}}}}
+    - {{from: second, to: sink, data: {{loss: 0.1, latency: {{dist: exponential, mean: 1ms}}}},
+       ack: {{loss: 0.1, latency: {{dist: exponential, mean: 1ms}}}}}}
+observe: {{trace_messages: 0}}
+"""
+
+
+def prepare_three_hops(messages: int) -> Callable[[], int]:
+    return _alosim(THREE_HOPS.format(messages=messages))
 
 
 def prepare_single_hop(messages: int) -> Callable[[], int]:
@@ -180,5 +214,6 @@ PREPARE: dict[str, Callable[[int], Callable[[], int]]] = {
     "bare": lambda n: lambda: bare(n),
     "idiomatic": lambda n: lambda: idiomatic(n),
     "two-hops": prepare_two_hops,
+    "three-hops": prepare_three_hops,
     "log": prepare_log,
 }

@@ -196,7 +196,10 @@ class NodeReceiver(Receiver):
         self.wait = wait  # after-call: answer once every onward call settled
         self._calls: dict[int, int] = {}  # token -> onward calls not yet settled
         self._failed: set[int] = set()  # tokens whose onward calls included one that gave up
-        self._fast = self._stored = False  # every effect is counted per producer message
+        self._fast = False  # every effect is counted per producer message
+        # A sink, or a service that does not wait for its calls, may take the fused path
+        # when nothing takes time (see _complete_stored); a waiting one holds its worker.
+        self._stored = self._stored and not wait
 
     def _execute(self, msg: Message, attempt: int) -> None:
         super()._execute(msg, attempt)
@@ -237,6 +240,21 @@ class NodeReceiver(Receiver):
             node.calls_out += 1
             sender.submit(msg.origin, key, (self, token))  # type: ignore[attr-defined]
         return False
+
+    def _complete_stored(self, msg: Message, attempt: int) -> None:
+        """:meth:`Receiver._complete_stored` at a node: check the store; make the effect,
+        counted per producer message; hand the calls on; record the id and ack."""
+        if self.store.seen(msg, self.env._now):
+            self._drop_duplicate(msg, attempt)
+            return
+        self._execute(msg, attempt)
+        node = self.node
+        if node.outgoing:
+            origin, key = msg.origin, msg.key if self.keep else -1  # type: ignore[attr-defined]
+            for sender in node.outgoing:
+                node.calls_out += 1
+                sender.submit(origin, key, None)
+        self._record(msg, attempt)
 
     def _why_repeat_not_caught(self, msg: Message, origin: Origin) -> str:
         """Why this node's store let a repeated call through (its key's effect was made)."""
