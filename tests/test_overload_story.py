@@ -107,7 +107,7 @@ def test_compare_takes_a_mapping_value_in_with(tmp_path):
                                    "--with", "receiver.dedup_on_arrival=true,receiver.queue.lifo_above=20"])
     assert out.exit_code == 0, out.output
     assert "[retry_budget={ratio: 0.1, burst: 10}]" in out.output
-    assert "[dedup_on_arrival=true,lifo_above=20]" in out.output
+    assert "[dedup_on_arrival=true, lifo_above=20]" in out.output
     recovered = next(line for line in out.output.splitlines() if line.startswith("recovered after the slowdown"))
     assert recovered.split()[4:7] == ["NO", "yes", "yes"]
 
