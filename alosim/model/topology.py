@@ -254,7 +254,12 @@ class NodeReceiver(Receiver):
             for sender in node.outgoing:
                 node.calls_out += 1
                 sender.submit(origin, key, None)
-        self._record(msg, attempt)
+        # _record, without its count of copies at work (this path never counted one in).
+        self.store.add(msg, self.env._now)
+        msg.recorded_epoch = self.store_epoch
+        self.sync_store()
+        self._ack(msg, attempt)
+        self._release(msg)
 
     def _why_repeat_not_caught(self, msg: Message, origin: Origin) -> str:
         """Why this node's store let a repeated call through (its key's effect was made)."""

@@ -210,3 +210,20 @@ def test_a_run_cut_short_by_max_time_counts_its_calls_in_flight_unsettled_not_lo
     s = result.summary
     assert s["stopped_by"] == "max_time" and s["unsettled"] > 0 and s["missing"] > 0
     assert s["lost"] == 0 and result.checks["none_lost"]
+
+
+def test_a_copy_taken_after_a_pause_is_charged_to_the_store_lost_in_the_crash() -> None:
+    # m0 is processed at once (nothing takes time) at t=1 ms, its ack lost; a crash at
+    # 3 ms wipes the node's store; a pause from 5 ms queues the resend that arrives at
+    # 11 ms, and a worker takes it at 25 ms: processed again, because the crash lost its
+    # id -- not because another copy was at work (none ever was).
+    nodes = {"api": {"kind": "producer", "sender": sender(0.01, 2, window=1)},
+             "svc": service(0.01, dedup="set", workers=8), "pay": sink(dedup="set")}
+    links = [link("api", "svc", p_ack=1.0), link("svc", "pay")]
+    result = simulate(topology(nodes, links, messages=1, seed=3,
+                               faults=[{"target": "svc", "at": "3ms", "for": "1ms"},
+                                       {"target": "svc", "kind": "pause", "at": "5ms", "for": "20ms"}]))
+    s = result.summary
+    assert result.bugs == []
+    assert s["svc_duplicate_effects"] == 1 and s["svc_duplicates_store_lost_in_crash"] == 1
+    assert s.get("svc_duplicates_concurrent_copy", 0) == 0
