@@ -143,7 +143,8 @@ class FedSender(Sender):
         self._traced_next = False
         self._small = itertools.count()
         self._big = itertools.count(UNTRACED)
-        self._next_id = self._call_id
+        # Untraced, every call takes the next large id: no choice to make per call.
+        self._next_id = self._call_id if trace_n else self._big.__next__
 
     def _call_id(self) -> int:
         return next(self._small) if self._traced_next else next(self._big)
@@ -379,6 +380,9 @@ class Hop(World):
             # Open loop: its arrivals are the calls handed to it (a closed loop
             # would make messages of its own whenever its window had room).
             sender.rate = 0.0
+            if caller.onward is None or caller.onward.ack == "before-call":
+                # Nobody waits for these calls: acks need no answer passed upstream.
+                self.ack_link.on_arrival = Sender.on_packet.__get__(sender)
         receiver = self.receivers[0]
         receiver.actor = link.to
         callee = topology.nodes[link.to]
