@@ -244,7 +244,7 @@ def _simulate_topology(scenario: Scenario, seed: int, started: float,
                        progress: Callable[[float, int], None] | None) -> RunResult:
     """:func:`simulate` for a scenario with a ``topology:`` section."""
     from alosim.model.topology import Topology
-    from alosim.observe.topology import topology_columns
+    from alosim.observe.topology import topology_columns, topology_series
 
     topology = Topology(scenario, seed, progress)
     topology.run()
@@ -261,7 +261,7 @@ def _simulate_topology(scenario: Scenario, seed: int, started: float,
         summary[name] = detail
     for name, held in run_checks.items():
         summary[f"check_{name}"] = held
-    series = topology.head.rec.series
+    series = topology_series(topology)
     trace = topology.trace() if scenario.observe.trace_messages else None
     fingerprint = _fingerprint(summary, series, trace)
     summary["fingerprint"] = fingerprint

@@ -112,3 +112,24 @@ def _duplicates(rec: Any, stats: Any, cause: str) -> int:
     """A node's duplicate effects charged to ``cause``: by its link (a resent copy) and by
     a repeated call."""
     return rec.duplicate_causes.get(cause, 0) + stats.causes.get(cause, 0)
+
+
+#: Each receiving node's series (``<node>_<series>``), from the link into it.
+NODE_SERIES = ("dedup_entries", "in_flight", "deliveries", "processed_unique", "duplicate_processing",
+               "queue_length", "busy_workers")
+
+
+def topology_series(topology: Any) -> dict[str, list[float]]:
+    """A topology run's sampled series: the first link's under the common names, then
+    each receiving node's (:data:`NODE_SERIES`, from the link into it) named after it.
+    Every hop samples at the same instants (one clock, one interval), so the rows line up."""
+    series = {name: list(values) for name, values in topology.head.rec.series.items()}
+    rows = len(series["time_s"])
+    for hop in topology.hops:
+        own = hop.rec.series
+        if own["time_s"] != series["time_s"]:
+            raise AssertionError(f"{hop.link.to}: sampled at other instants than the first link "
+                                 f"({len(own['time_s'])} rows, {rows} expected)")
+        for name in NODE_SERIES:
+            series[f"{hop.link.to}_{name}"] = list(own[name])
+    return series
