@@ -1311,6 +1311,10 @@ def _check_topology(scenario: Scenario) -> None:
             raise ValueError(f"topology.nodes.{name}.sender.retry.max_attempts: semantics "
                              f"at-most-once sends each call once, got {attempts}")
     for name, node in scenario.topology.nodes.items():
+        if (scenario.semantics == "exactly-once" and node.kind == "sink" and node.receiver is not None
+                and node.receiver.dedup.kind == "none"):
+            raise ValueError(f"topology.nodes.{name}.receiver.dedup.kind: semantics exactly-once needs a "
+                             f"dedup store at every sink (e.g. 'set'), or choose semantics at-least-once")
         if node.receiver is not None and node.receiver.count != 1:
             raise ValueError(f"topology.nodes.{name}.receiver.count: a node is one receiver "
                              f"(give it workers to serve calls at once)")

@@ -54,6 +54,9 @@ def test_a_malformed_graph_is_refused_with_the_reason(change: str, message: str)
     (CHAIN + "faults: [{target: api, kind: pause, at: 1s, for: 1s}]\n", "the producer, which processes"),
     (CHAIN.replace("svc: {kind: service}", "svc: {kind: service, sender: {rate: 5/s}}"),
      "calls onward once per side effect"),
+    (CHAIN.replace("messages: 50", "messages: 50\nsemantics: exactly-once").replace(
+        "pay: {kind: sink}", "pay: {kind: sink, receiver: {dedup: {kind: none}}}"),
+     "pay.receiver.dedup.kind: semantics exactly-once needs a dedup store at every sink"),
 ])
 def test_a_topology_that_cannot_run_is_refused_naming_the_field(text: str, message: str) -> None:
     with pytest.raises(ScenarioError, match=message):
