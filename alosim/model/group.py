@@ -139,34 +139,45 @@ class Member:
                 return
 
     def _fetch(self) -> bool:
-        log = self.group.log
-        n = len(self.assigned)
+        """Fetch a batch from the next assigned partition (in turn from the one
+        after the last fetched) with records past this member's position."""
+        group = self.group
+        partitions = group.log.partitions
+        assigned = self.assigned
+        positions = self.position
+        n = len(assigned)
+        rr = self._rr
         for k in range(n):
-            p = self.assigned[(self._rr + k) % n]
-            partition = log.partitions[p]
-            position = max(self.position[p], partition.base)
-            if position < partition.end:
-                self._rr = (self._rr + k + 1) % n
+            p = assigned[(rr + k) % n]
+            partition = partitions[p]
+            base = partition.base
+            position = positions[p]
+            if position < base:
+                position = base
+            end = partition.end
+            if position < end:
+                self._rr = (rr + k + 1) % n
                 break
         else:
             self._ready = 0
             return False
-        group = self.group
         stats = group.stats
-        count = min(group.fetch_batch, partition.end - position)
+        stop = position + group.fetch_batch
+        if stop >= end:
+            stop = end
+            self._ready -= 1
+        count = stop - position
         records = partition.records
-        base = partition.base
         batch = self.batch
-        for offset in range(position, position + count):
-            record = records[offset - base]
+        for offset in range(position - base, stop - base):
+            record = records[offset]
             record.msg.copies += 1  # in this member's hands
             batch.append(record)
         stats.records_fetched += count
-        self.position[p] = position + count
-        if position + count == partition.end:
-            self._ready -= 1
-        if self.processed[p] < position:
-            self.processed[p] = position  # retention moved the log start past it
+        positions[p] = stop
+        processed = self.processed
+        if processed[p] < position:
+            processed[p] = position  # retention moved the log start past it
         self.batch_partition = p
         self.batch_id += 1
         self.busy = True
