@@ -374,6 +374,44 @@ def test_a_batch_costs_one_fetch_not_one_more_empty_scan(monkeypatch: pytest.Mon
     assert scans[0] < 1.05 * fetched[0]
 
 
+@pytest.mark.parametrize("policy", ["interval", "after-batch", "before-processing"])
+def test_a_record_taken_as_it_arrives_changes_no_result(policy: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Member._take_one does for a batch of one what run, _fetch, _effect and
+    # _batch_done do: switched off, the same run gives the same fingerprint,
+    # events (reserved places included) and trace, with crashes, losses,
+    # retries appended twice and commits in flight.
+    from alosim.model.group import Member
+
+    scenario = make(BASE, **{**INSTANT, "consumer.fetch_batch": 10, "consumer.commit.policy": policy,
+                             "consumer.commit.latency": 0.005, "faults": CRASHES,
+                             "network.data.loss": 0.05, "network.ack.loss": 0.05,
+                             "observe.trace_messages": 200})
+    taken = [0]
+    take_one = Member._take_one
+
+    def counting(member: Member, *args: Any) -> None:
+        taken[0] += 1
+        take_one(member, *args)
+
+    with monkeypatch.context() as patch:
+        patch.setattr(Member, "_take_one", counting)
+        fast = alosim.simulate(scenario)
+    init = Member.__init__
+
+    def plain(member: Member, *args: Any) -> None:
+        init(member, *args)
+        member._takes_one = False
+
+    with monkeypatch.context() as patch:
+        patch.setattr(Member, "__init__", plain)
+        slow = alosim.simulate(scenario)
+    assert taken[0] > 1000  # most records, not a path never taken
+    assert fast.summary["log_consumer_crashes"] > 0 and fast.summary["duplicate_processing"] > 0
+    assert fast.fingerprint == slow.fingerprint
+    assert fast.summary == slow.summary
+    assert fast.trace == slow.trace
+
+
 def test_a_member_still_on_its_batch_at_the_poll_interval_is_kicked_out_at_that_time() -> None:
     # The lazily re-armed timer fires at the deadline of the batch in hand,
     # not at that of an earlier batch (fetch_batch 4, 4 ms per record, 10 ms interval).
