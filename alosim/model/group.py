@@ -41,7 +41,9 @@ Every duplicate effect is charged to why its record was replayed, and every
 effect out of creation order (per producer and key, per producer and
 partition) to why (see :mod:`alosim.observe.log`). Members are driven by
 scheduled callbacks (``Later``) with an epoch number that voids work begun
-before a crash; no process per message.
+before a crash; no process per message. A member that keeps up with
+instant processing takes each record as it is appended, in one call that
+does what a fetch, its effect and the end of its batch do, in their order.
 """
 
 from __future__ import annotations
@@ -65,8 +67,9 @@ class Member:
     __slots__ = ("group", "index", "actor", "up", "epoch", "in_group", "kicked",
                  "assigned", "position", "processed", "batch", "batch_partition", "batch_id",
                  "busy", "waiting", "pending_commits", "_rr", "_ready", "_deadline_at",
-                 "_deadline_place", "_deadline_armed", "_processing", "_instant", "_takes_one", "_done_callbacks",
-                 "_deadline_callbacks", "_commit_callbacks", "_tick_callbacks", "_session_callbacks")
+                 "_deadline_place", "_deadline_armed", "_processing", "_instant", "_takes_one",
+                 "_done_callbacks", "_deadline_callbacks", "_commit_callbacks", "_tick_callbacks",
+                 "_session_callbacks")
 
     def __init__(self, group: ConsumerGroup, index: int, spec: ConsumerSpec) -> None:
         self.group = group
