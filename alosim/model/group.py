@@ -41,7 +41,9 @@ Every duplicate effect is charged to why its record was replayed, and every
 effect out of creation order (per producer and key, per producer and
 partition) to why (see :mod:`alosim.observe.log`). Members are driven by
 scheduled callbacks (``Later``) with an epoch number that voids work begun
-before a crash; no process per message.
+before a crash; no process per message. A member that keeps up with
+instant processing takes each record as it is appended, in one call that
+does what a fetch, its effect and the end of its batch do, in their order.
 """
 
 from __future__ import annotations
@@ -55,7 +57,7 @@ from alosim.scenario import Consumer as ConsumerSpec
 
 if TYPE_CHECKING:
     # The log imports this module: names for the type checker only.
-    from alosim.model.log import LogBroker, Record
+    from alosim.model.log import LogBroker, Partition, Record
     from alosim.model.world import World
 
 
@@ -65,8 +67,9 @@ class Member:
     __slots__ = ("group", "index", "actor", "up", "epoch", "in_group", "kicked",
                  "assigned", "position", "processed", "batch", "batch_partition", "batch_id",
                  "busy", "waiting", "pending_commits", "_rr", "_ready", "_deadline_at",
-                 "_deadline_place", "_deadline_armed", "_processing", "_instant", "_done_callbacks",
-                 "_deadline_callbacks", "_commit_callbacks", "_tick_callbacks", "_session_callbacks")
+                 "_deadline_place", "_deadline_armed", "_processing", "_instant", "_takes_one",
+                 "_done_callbacks", "_deadline_callbacks", "_commit_callbacks", "_tick_callbacks",
+                 "_session_callbacks")
 
     def __init__(self, group: ConsumerGroup, index: int, spec: ConsumerSpec) -> None:
         self.group = group
@@ -103,6 +106,10 @@ class Member:
         self._deadline_armed = False
         processing = spec.processing
         self._instant = processing.is_zero
+        # Whether a record that arrives while the member is idle can be taken
+        # at once by _take_one: instant processing, and no commit per record.
+        self._takes_one = self._instant and spec.commit.policy in ("interval", "after-batch",
+                                                                   "before-processing")
         self._processing = processing.draws(group.world.streams, f"consumer.{index}.processing")
         self._done_callbacks = (self._done,)
         self._deadline_callbacks = (self._deadline,)
@@ -135,34 +142,45 @@ class Member:
                 return
 
     def _fetch(self) -> bool:
-        log = self.group.log
-        n = len(self.assigned)
+        """Fetch a batch from the next assigned partition (in turn from the one
+        after the last fetched) with records past this member's position."""
+        group = self.group
+        partitions = group.log.partitions
+        assigned = self.assigned
+        positions = self.position
+        n = len(assigned)
+        rr = self._rr
         for k in range(n):
-            p = self.assigned[(self._rr + k) % n]
-            partition = log.partitions[p]
-            position = max(self.position[p], partition.base)
-            if position < partition.end:
-                self._rr = (self._rr + k + 1) % n
+            p = assigned[(rr + k) % n]
+            partition = partitions[p]
+            base = partition.base
+            position = positions[p]
+            if position < base:
+                position = base
+            end = partition.end
+            if position < end:
+                self._rr = (rr + k + 1) % n
                 break
         else:
             self._ready = 0
             return False
-        group = self.group
         stats = group.stats
-        count = min(group.fetch_batch, partition.end - position)
+        stop = position + group.fetch_batch
+        if stop >= end:
+            stop = end
+            self._ready -= 1
+        count = stop - position
         records = partition.records
-        base = partition.base
         batch = self.batch
-        for offset in range(position, position + count):
-            record = records[offset - base]
+        for offset in range(position - base, stop - base):
+            record = records[offset]
             record.msg.copies += 1  # in this member's hands
             batch.append(record)
         stats.records_fetched += count
-        self.position[p] = position + count
-        if position + count == partition.end:
-            self._ready -= 1
-        if self.processed[p] < position:
-            self.processed[p] = position  # retention moved the log start past it
+        positions[p] = stop
+        processed = self.processed
+        if processed[p] < position:
+            processed[p] = position  # retention moved the log start past it
         self.batch_partition = p
         self.batch_id += 1
         self.busy = True
@@ -253,17 +271,7 @@ class Member:
         if processed == 1:
             rec.delivery_latency_add(now - msg.created)
         else:
-            rec.duplicate_processing += 1
-            if record.effects:
-                cause = record.replay_cause
-                stats.consume_duplicates[cause] += 1
-            else:
-                # This record's first effect, after another record's: the
-                # message was appended twice. Either record's effect may come
-                # first (a member kicked out for a stall may still process the
-                # first record after the new owner processed the retry's).
-                cause = "producer_retry_duplicated" if msg.log_records > 1 else "unexplained"
-                stats.publish_duplicates[cause] += 1
+            cause = self._duplicate(record)
         record.effects += 1
         if not owner:
             # Processed by a member that no longer owns the partition: the
@@ -283,6 +291,85 @@ class Member:
             elif group.policy == "after-each":
                 # Synchronous (commitSync): the next record waits for it to land.
                 self.commit({p: record.offset + 1}, wait=True)
+
+    def _duplicate(self, record: Record) -> str:
+        """Count the effect of ``record`` as a duplicate; returns its cause."""
+        group = self.group
+        stats = group.stats
+        group.rec.duplicate_processing += 1
+        if record.effects:
+            cause = record.replay_cause
+            stats.consume_duplicates[cause] += 1
+        else:
+            # This record's first effect, after another record's: the
+            # message was appended twice. Either record's effect may come
+            # first (a member kicked out for a stall may still process the
+            # first record after the new owner processed the retry's).
+            cause = "producer_retry_duplicated" if record.msg.log_records > 1 else "unexplained"
+            stats.publish_duplicates[cause] += 1
+        return cause
+
+    def _take_one(self, p: int, partition: Partition, position: int) -> None:
+        """:meth:`run` when the record just appended at ``position`` of partition
+        ``p`` is the only one this idle member has to fetch, processing takes no
+        time and the commit policy commits nothing per record (``_takes_one``):
+        fetch it, make its effect, finish the batch -- what :meth:`_fetch`,
+        :meth:`_effect` and :meth:`_batch_done` do for a batch of one, in the same
+        order, at once (this runs once per record when the member keeps up)."""
+        group = self.group
+        log = group.log
+        if self.waiting or not (self.up and self.in_group and log.up) or group.rebalancing:
+            return  # run would do nothing
+        # _fetch: the only partition with a record to fetch is p, one record.
+        assigned = self.assigned
+        self._rr = (assigned.index(p) + 1) % len(assigned)
+        record = partition.records[position - partition.base]
+        msg = record.msg
+        msg.copies += 1  # in this member's hands
+        stats = group.stats
+        stats.records_fetched += 1
+        offset = position + 1
+        self.position[p] = offset
+        self._ready = 0
+        processed = self.processed
+        if processed[p] < position:
+            processed[p] = position  # retention moved the log start past it
+        self.batch_partition = p
+        self.batch_id += 1
+        rec = group.rec
+        env = group.env
+        now = env._now
+        limit = rec.trace_limit
+        if limit and position <= partition.traced_last and msg.id < limit:
+            rec.event(now, self.actor, "fetch", msg.id, 0, f"p{p}@{position}")
+        policy = group.policy
+        if policy == "before-processing":
+            self.commit({p: offset})
+        self._deadline_at = now + group.max_poll_interval
+        place = self._deadline_place = next(env._eid)  # Later.reserve, inlined
+        if not self._deadline_armed:
+            self._deadline_armed = True
+            Later.at_place(env, self._deadline_at, place, self._deadline_callbacks, place)
+        # _effect, as the partition's owner.
+        stats.records_processed += 1
+        times = msg.processed = msg.processed + 1
+        cause = ""
+        if times == 1:
+            rec.delivery_latency_add(now - msg.created)
+        else:
+            cause = self._duplicate(record)
+        record.effects += 1
+        group.order(record, cause, True)
+        if msg.id < limit:
+            rec.event(now, self.actor, "processed", msg.id, position,
+                      f"p{p}" + (" again" if times > 1 else ""))
+        msg.copies -= 1  # log.release(msg), inlined
+        if msg.settled and not msg.copies:
+            group.world.copies_gone(msg)
+        processed[p] = offset
+        # _batch_done (the member was neither kicked out nor in a rebalance).
+        if policy == "after-batch":
+            self.commit({p: offset})
 
     def _deadline(self, event: Later) -> None:
         """max.poll.interval passed since the fetch: still on that batch -> kicked out.
@@ -569,8 +656,15 @@ class ConsumerGroup:
             position = member.position.get(p)
             if position is not None:
                 partition = self.log.partitions[p]
-                if max(position, partition.base) == partition.end - 1:
-                    member._ready += 1  # the partition's first record to fetch
+                base = partition.base
+                if position < base:
+                    position = base
+                if position == partition.end - 1:
+                    ready = member._ready = member._ready + 1  # the partition's first record to fetch
+                    if ready == 1 and member._takes_one and not member.busy:
+                        # The only record to fetch: see Member._take_one.
+                        member._take_one(p, partition, position)
+                        return
             if not member.busy:
                 member.run()
 
@@ -584,29 +678,41 @@ class ConsumerGroup:
     def order(self, record: Record, duplicate_cause: str, owner: bool) -> None:
         """Count an effect that comes after one of a later-created message."""
         msg = record.msg
-        key, p = self.log.place(msg)
+        msg_id = msg.id
+        key, p = msg.log_place
+        sender = msg.sender
+        # Per (producer, key), then per (producer, partition): the key's table first.
+        table = self._key_max
+        where = (sender, key)
+        last = table.get(where, -1)
+        if msg_id > last:
+            table[where] = msg_id
+        elif msg_id < last:
+            self._out_of_order(record, duplicate_cause, owner, True)
+        table = self._partition_max
+        where = (sender, p)
+        last = table.get(where, -1)
+        if msg_id > last:
+            table[where] = msg_id
+        elif msg_id < last:
+            self._out_of_order(record, duplicate_cause, owner, False)
+
+    def _out_of_order(self, record: Record, duplicate_cause: str, owner: bool, by_key: bool) -> None:
+        """Count an effect out of creation order per key (``by_key``) or per partition, by cause."""
+        if duplicate_cause and duplicate_cause != "producer_retry_duplicated":
+            cause = duplicate_cause
+        elif record.reordered or record.publish_cause:
+            # Appended after later messages: reordered, or a retry's second record.
+            cause = record.reordered or "producer_retry_reordered"
+        elif not owner:
+            cause = record.replay_cause
+        elif by_key and self.log.spec.partitioner == "round-robin":
+            cause = "key_spread_over_partitions"
+        else:
+            cause = "unexplained"
         stats = self.stats
-        for table, where in ((self._key_max, (msg.sender, key)),
-                             (self._partition_max, (msg.sender, p))):
-            last = table.get(where, -1)
-            if msg.id > last:
-                table[where] = msg.id
-                continue
-            if msg.id == last:
-                continue
-            if duplicate_cause and duplicate_cause != "producer_retry_duplicated":
-                cause = duplicate_cause
-            elif record.reordered or record.publish_cause:
-                # Appended after later messages: reordered, or a retry's second record.
-                cause = record.reordered or "producer_retry_reordered"
-            elif not owner:
-                cause = record.replay_cause
-            elif table is self._key_max and self.log.spec.partitioner == "round-robin":
-                cause = "key_spread_over_partitions"
-            else:
-                cause = "unexplained"
-            counts = stats.out_of_order_key if table is self._key_max else stats.out_of_order_partition
-            counts[cause] += 1
+        counts = stats.out_of_order_key if by_key else stats.out_of_order_partition
+        counts[cause] += 1
 
     # -- the trace ------------------------------------------------------------------------
 

@@ -167,7 +167,7 @@ class LogBroker(Answers):
 
     __slots__ = ("world", "env", "rec", "stats", "actor", "spec", "partitions", "idempotent",
                  "next_seq", "cached", "_dealt", "up", "retention", "group", "_send_ack", "_key_of", "_salt",
-                 "_round_robin", "_key_max_id", "_partition_max_id")
+                 "_round_robin", "_key_max_id", "_partition_max_id", "_key_count")
 
     def __init__(self, world: World, spec: BrokerSpec, stats: LogStats, ack_link: Link) -> None:
         self.world = world
@@ -190,8 +190,9 @@ class LogBroker(Answers):
         self._salt = int(world.streams.generator("log.keys").integers(0, 1 << 63))
         self._round_robin = spec.partitioner == "round-robin"
         keys = spec.keys
+        self._key_count = 0  # keys.count for uniform keys, which place_new draws inline
         if keys.dist == "uniform":
-            count = keys.count
+            count = self._key_count = keys.count
             self._key_of: Callable[[float], int] = lambda u: min(int(u * count), count - 1)
         else:
             weights = 1.0 / np.arange(1, keys.count + 1, dtype=float) ** keys.s
@@ -207,7 +208,14 @@ class LogBroker(Answers):
         """The key and partition of a new message of producer ``sender``: the key a
         fixed function of its id and the seed; round-robin deals the producer's
         messages to the partitions in turn."""
-        key = self._key_of(_mix64(msg_id ^ self._salt) / 2.0**64)
+        u = _mix64(msg_id ^ self._salt) / 2.0**64
+        count = self._key_count
+        if count:
+            key = int(u * count)  # the uniform _key_of, inlined: once per message
+            if key >= count:
+                key = count - 1
+        else:
+            key = self._key_of(u)
         n = len(self.partitions)
         if self._round_robin:
             dealt = self._dealt.get(sender, 0)
@@ -224,7 +232,8 @@ class LogBroker(Answers):
     # -- publishes -------------------------------------------------------------------
 
     def on_packet(self, event: Later) -> None:
-        """A publish arrived from a producer."""
+        """A publish arrived from a producer: checked (with idempotence), appended to
+        its partition (the group told at once), acked."""
         msg, attempt = event._value
         rec = self.rec
         stats = self.stats
@@ -273,38 +282,44 @@ class LogBroker(Answers):
             if cached is None:
                 cached = self.cached[connection] = deque(maxlen=CACHED_BATCHES)
             cached.append(msg.seq)
-        self._append(msg, attempt, records, traced)
-        self._ack(msg, attempt)
-
-    def _append(self, msg: Message, attempt: int, records: int, traced: bool) -> None:
-        """Append ``msg`` to its partition; the link's copy becomes the record's."""
-        now = self.env._now
-        key, index = self.place(msg)
+        # Append msg to its partition; the link's copy becomes the record's.
+        msg_id = msg.id
+        key, index = msg.log_place
         partition = self.partitions[index]
         # Appended after a message created later, on the same key or partition?
         # On a retry the producer's retry put it there; on its first publish the
         # link did (a later publish overtook it).
         reordered = None
-        if msg.id < self._key_max_id.get(key, -1) or msg.id < self._partition_max_id[index]:
+        key_max_id = self._key_max_id
+        key_max = key_max_id.get(key, -1)
+        partition_max_id = self._partition_max_id
+        partition_max = partition_max_id[index]
+        if msg_id < key_max or msg_id < partition_max:
             reordered = "producer_retry_reordered" if attempt > 1 else "network_reordered"
-        if msg.id > self._key_max_id.get(key, -1):
-            self._key_max_id[key] = msg.id
-        if msg.id > self._partition_max_id[index]:
-            self._partition_max_id[index] = msg.id
-        record = Record(partition.end, msg, now, "producer_retry_duplicated" if records else None,
-                        reordered)
-        partition.records.append(record)
-        partition.end += 1
+        if msg_id > key_max:
+            key_max_id[key] = msg_id
+        if msg_id > partition_max:
+            partition_max_id[index] = msg_id
+        offset = partition.end
+        partition.records.append(Record(offset, msg, now, "producer_retry_duplicated" if records else None,
+                                        reordered))
+        partition.end = offset + 1
         msg.log_records = records + 1
-        self.stats.records_appended += 1
+        stats.records_appended += 1
         if traced:
-            partition.traced_last = record.offset
-            self.rec.event(now, self.actor, "appended", msg.id, attempt,
-                           f"p{index}@{record.offset}" + (" again" if records else ""))
+            partition.traced_last = offset
+            rec.event(now, self.actor, "appended", msg_id, attempt,
+                      f"p{index}@{offset}" + (" again" if records else ""))
         if self.retention is not None:
             self.expire(now)
         assert self.group is not None
         self.group.appended(index)
+        if traced:
+            self._ack(msg, attempt)
+            return
+        rec.acks_sent += 1  # _ack, inlined: once per message
+        if not self._send_ack((msg, attempt)):
+            rec.acks_lost += 1
 
     # -- offsets ------------------------------------------------------------------------
 
@@ -312,9 +327,16 @@ class LogBroker(Answers):
         """Move partition ``index``'s committed offset up to ``offset``; release what it passed."""
         partition = self.partitions[index]
         records = partition.records
-        while partition.base < offset and records:
-            self.release(records.popleft().msg)
-            partition.base += 1
+        passed = min(offset - partition.base, len(records))
+        if passed > 0:
+            partition.base += passed
+            popleft = records.popleft
+            copies_gone = self.world.copies_gone
+            for _ in range(passed):
+                msg = popleft().msg
+                msg.copies -= 1  # release(msg), inlined: once per record
+                if msg.settled and not msg.copies:
+                    copies_gone(msg)
         if offset > partition.committed:
             partition.committed = offset
 

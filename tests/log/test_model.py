@@ -188,16 +188,19 @@ def test_a_crash_during_a_rebalance_delay_does_not_assign_twice() -> None:
 
 def test_an_idempotent_log_appends_each_producer_partition_in_sequence(
         monkeypatch: pytest.MonkeyPatch) -> None:
+    from alosim.model.group import ConsumerGroup
     from alosim.model.log import LogBroker
 
     rows: list[tuple[int, int, int, int]] = []  # producer, numbered partition, number, placed partition
-    append = LogBroker._append
+    appended = ConsumerGroup.appended
 
-    def spy(log: LogBroker, msg: Any, attempt: int, records: int, traced: bool) -> None:
-        rows.append((msg.sender, msg.receiver, msg.seq, log.place(msg)[1]))
-        append(log, msg, attempt, records, traced)
+    def spy(group: ConsumerGroup, p: int) -> None:
+        # The log tells the group of each record it appends, at once.
+        msg = group.log.partitions[p].records[-1].msg
+        rows.append((msg.sender, msg.receiver, msg.seq, LogBroker.place(msg)[1]))
+        appended(group, p)
 
-    monkeypatch.setattr(LogBroker, "_append", spy)
+    monkeypatch.setattr(ConsumerGroup, "appended", spy)
     world = World(make(BASE, **{"sender.count": 2, "network.data.loss": 0.1,
                                 "network.ack.loss": 0.1, "broker.dedup.kind": "sequence"}), 3)
     world.run()
@@ -355,10 +358,58 @@ def test_a_batch_costs_one_fetch_not_one_more_empty_scan(monkeypatch: pytest.Mon
         fetched[0] += found
         return found
 
+    take_one = Member._take_one
+
+    def taking(member: Member, p: int, partition: Any, position: int) -> None:
+        # A record taken as it arrives: a fetch without a scan of the other partitions.
+        scans[0] += 1
+        before = member.group.stats.records_fetched
+        take_one(member, p, partition, position)
+        fetched[0] += member.group.stats.records_fetched > before
+
     monkeypatch.setattr(Member, "_fetch", counting)
+    monkeypatch.setattr(Member, "_take_one", taking)
     s = run(**INSTANT)
     assert s["processed"] == 3000 and fetched[0] == 3000
     assert scans[0] < 1.05 * fetched[0]
+
+
+@pytest.mark.parametrize("policy", ["interval", "after-batch", "before-processing"])
+def test_a_record_taken_as_it_arrives_changes_no_result(policy: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Member._take_one does for a batch of one what run, _fetch, _effect and
+    # _batch_done do: switched off, the same run gives the same fingerprint,
+    # events (reserved places included) and trace, with crashes, losses,
+    # retries appended twice and commits in flight.
+    from alosim.model.group import Member
+
+    scenario = make(BASE, **{**INSTANT, "consumer.fetch_batch": 10, "consumer.commit.policy": policy,
+                             "consumer.commit.latency": 0.005, "faults": CRASHES,
+                             "network.data.loss": 0.05, "network.ack.loss": 0.05,
+                             "observe.trace_messages": 200})
+    taken = [0]
+    take_one = Member._take_one
+
+    def counting(member: Member, *args: Any) -> None:
+        taken[0] += 1
+        take_one(member, *args)
+
+    with monkeypatch.context() as patch:
+        patch.setattr(Member, "_take_one", counting)
+        fast = alosim.simulate(scenario)
+    init = Member.__init__
+
+    def plain(member: Member, *args: Any) -> None:
+        init(member, *args)
+        member._takes_one = False
+
+    with monkeypatch.context() as patch:
+        patch.setattr(Member, "__init__", plain)
+        slow = alosim.simulate(scenario)
+    assert taken[0] > 1000  # most records, not a path never taken
+    assert fast.summary["log_consumer_crashes"] > 0 and fast.summary["duplicate_processing"] > 0
+    assert fast.fingerprint == slow.fingerprint
+    assert fast.summary == slow.summary
+    assert fast.trace == slow.trace
 
 
 def test_a_member_still_on_its_batch_at_the_poll_interval_is_kicked_out_at_that_time() -> None:
