@@ -182,7 +182,7 @@ class Broker(Answers):
         "held", "prefetch", "visibility", "max_deliveries", "backoff", "leases", "_wake_at",
         "_wake_callbacks", "_accept_callbacks", "_again_callbacks", "_service", "_send_ack",
         "_deliver", "_rr", "_serial", "consumers", "max_length", "reject_publish", "scans",
-        "extended", "lease_cap_s", "pull_batch", "pulling", "pulled", "dispatch",
+        "extended", "lease_cap_s", "pull_batch", "pulling", "pulled", "dispatch", "_plain",
     )
 
     def __init__(self, world: World, spec: BrokerSpec, stats: PipelineStats,
@@ -238,6 +238,10 @@ class Broker(Answers):
         self._deliver = consume_link.send
         self._rr = 0
         self._serial = itertools.count()
+        # The common case: a publish written at once into an unbounded queue that
+        # pushes -- accepted by one method (_accept_plain) instead of four (_accept,
+        # _ack, _dispatch_push, and the queue's append and pop), in the same order.
+        self._plain = self._service is None and self.max_length == math.inf and pull_batch is None
 
     # -- publishes ---------------------------------------------------------------
 
@@ -260,7 +264,9 @@ class Broker(Answers):
             msg.delivered = True
         if msg.id < rec.trace_limit:
             rec.event(now, self.actor, "arrive", msg.id, attempt, "duplicate" if duplicate else "")
-        if self._service is None:
+        if self._plain:
+            self._accept_plain(msg, attempt)
+        elif self._service is None:
             self._accept(msg, attempt)
         else:
             Later(self.env, self._service(), self._accept_callbacks, (msg, attempt, self.epoch))
@@ -278,35 +284,16 @@ class Broker(Answers):
         stats = self.stats
         now = self.env._now
         traced = msg.id < rec.trace_limit
-        entries = getattr(msg, "broker_entries", 0)
+        entries = msg.broker_entries
         if self.dedup and self.store.seen(msg, now):
-            detail = ""
-            if entries:
-                stats.publish_duplicates_caught += 1
-                rec.duplicates_detected += 1
-            elif self.store.kind == "sequence":
-                stats.publish_stale_drops += 1
-                rec.stale_drops += 1
-                detail = "stale"
-            else:
-                # Only a Bloom filter claims ids it never saw; were any other
-                # store to do so, the loss would show as unexplained in the books.
-                stats.publish_false_positives += 1
-                rec.false_positive_drops += 1
-                if self.store.kind == "bloom":
-                    msg.cause = msg.cause or "bloom_false_positive"
-                detail = "false positive"
-            if traced:
-                rec.event(now, self.actor, "duplicate_detected", msg.id, attempt, detail)
-            self._ack(msg, attempt)
-            self._release(msg)
+            self._caught(msg, attempt, entries)
             return
         # Full: as many ready as the bound allows, and no consumer to take a newcomer.
         full = self.ready_count >= self.max_length and not self._room()
         if full and self.reject_publish:
             self._reject(msg, attempt, entries, traced)
             return
-        if getattr(msg, "broker_refused", False) and not msg.settled:
+        if msg.broker_refused and not msg.settled:
             # Refused before, accepted now: the refusal cost a retry, nothing more.
             msg.broker_refused = False
             msg.cause = None
@@ -335,6 +322,75 @@ class Broker(Answers):
         if self.ready_count > stats.broker_ready_peak:
             stats.broker_ready_peak = self.ready_count
         self.dispatch()
+
+    def _accept_plain(self, msg: Message, attempt: int) -> None:
+        """:meth:`_accept` of a publish written at once into an unbounded queue that
+        pushes: the same steps in the same order, with the ack inlined, and an entry
+        that would join an empty queue only to leave it at once leased directly. (The
+        queue is never full; no publish was refused; ``on_packet`` has just marked the
+        message delivered.)"""
+        rec = self.rec
+        stats = self.stats
+        now = self.env._now
+        entries = msg.broker_entries
+        dedup = self.dedup
+        if dedup and self.store.seen(msg, now):
+            self._caught(msg, attempt, entries)
+            return
+        cause = None
+        if entries:
+            cause = msg.broker_miss = self._why_not_caught(msg)
+        msg.broker_entries = entries + 1
+        if dedup:
+            self.store.add(msg, now)
+            msg.broker_epoch = self.store_epoch
+            self.sync_store()
+        serial = next(self._serial)
+        entry = Entry(serial, msg, cause, now)
+        self.live[serial] = entry
+        stats.publishes_accepted += 1
+        if msg.id < rec.trace_limit:
+            rec.event(now, self.actor, "stored", msg.id, attempt, "again" if entries else "")
+            self._ack(msg, attempt)
+        else:
+            rec.acks_sent += 1  # _ack, inlined: once per publish
+            if not self._send_ack((msg, attempt)):
+                rec.acks_lost += 1
+        ready_count = self.ready_count + 1
+        if ready_count > stats.broker_ready_peak:
+            stats.broker_ready_peak = ready_count
+        if not self.ready and self.consumers == 1 and self.held[0] < self.prefetch:
+            self._lease(entry, 0)  # what _dispatch_push would do with it
+        else:
+            self.ready.append(entry)
+            self.ready_count = ready_count
+            self._dispatch_push()
+
+    def _caught(self, msg: Message, attempt: int, entries: int) -> None:
+        """The store says a publish was seen: ack it and drop it. It is a duplicate
+        caught only if the broker accepted the message before (``entries``)."""
+        rec = self.rec
+        stats = self.stats
+        detail = ""
+        if entries:
+            stats.publish_duplicates_caught += 1
+            rec.duplicates_detected += 1
+        elif self.store.kind == "sequence":
+            stats.publish_stale_drops += 1
+            rec.stale_drops += 1
+            detail = "stale"
+        else:
+            # Only a Bloom filter claims ids it never saw; were any other
+            # store to do so, the loss would show as unexplained in the books.
+            stats.publish_false_positives += 1
+            rec.false_positive_drops += 1
+            if self.store.kind == "bloom":
+                msg.cause = msg.cause or "bloom_false_positive"
+            detail = "false positive"
+        if msg.id < rec.trace_limit:
+            rec.event(self.env._now, self.actor, "duplicate_detected", msg.id, attempt, detail)
+        self._ack(msg, attempt)
+        self._release(msg)
 
     def _room(self) -> bool:
         """Some consumer has prefetch room: a newcomer would be delivered at once."""
@@ -389,7 +445,7 @@ class Broker(Answers):
         """Why the store accepted a message it had accepted before."""
         if not self.dedup:
             return "no_dedup"
-        if getattr(msg, "broker_epoch", self.store_epoch) != self.store_epoch:
+        if msg.broker_epoch != self.store_epoch:
             return "store_lost_in_crash"
         return self.store.miss_cause
 
@@ -459,22 +515,22 @@ class Broker(Answers):
         stats = self.stats
         now = self.env._now
         msg = entry.msg
-        entry.deliveries += 1
+        deliveries = entry.deliveries = entry.deliveries + 1
         lease = entry.lease = entry.lease + 1
         entry.state = IN_FLIGHT
         entry.consumer = consumer
         self.held[consumer] += 1
-        self.in_flight += 1
+        in_flight = self.in_flight = self.in_flight + 1
         stats.consume_deliveries += 1
-        if entry.deliveries > 1:
+        if deliveries > 1:
             stats.consume_redeliveries += 1
-        if self.in_flight > stats.broker_in_flight_peak:
-            stats.broker_in_flight_peak = self.in_flight
+        if in_flight > stats.broker_in_flight_peak:
+            stats.broker_in_flight_peak = in_flight
         traced = msg.id < self.rec.trace_limit
         if traced:  # numbered by lease, as the consumer's events are
             self.rec.event(now, self.actor, "deliver", msg.id, lease,
-                           f"consumer-{consumer}" + (f" delivery {entry.deliveries}"
-                                                     if entry.deliveries > 1 else ""))
+                           f"consumer-{consumer}" + (f" delivery {deliveries}"
+                                                     if deliveries > 1 else ""))
         deadline = now + self.visibility
         if self.scans is not None:
             deadline = self.scans.first_at_or_after(deadline, now)
@@ -485,7 +541,9 @@ class Broker(Answers):
             self._wake_at = deadline
             Later.at(self.env, deadline, self._wake_callbacks, deadline)
         copies = self._deliver((entry, lease, consumer))
-        if copies:
+        if copies == 1:
+            msg.copies += 1
+        elif copies:
             msg.copies += copies
             if copies > 1:
                 stats.consume_network_duplicates += 1
@@ -642,15 +700,20 @@ class Broker(Answers):
         if lease != entry.lease:
             stats.consumer_acks_stale += 1
         if state == IN_FLIGHT:
-            self._free(entry)
+            self.held[entry.consumer] -= 1  # _free, inlined
+            self.in_flight -= 1
         else:
             self.ready_count -= 1
-        self._finish(entry, DONE)
+        entry.state = DONE  # _finish, inlined
+        del self.live[entry.serial]
         stats.consumed += 1
         if traced:
             self.rec.event(now, self.actor, "consumer_acked", msg.id, lease)
-        self._release(msg)
-        self.dispatch()
+        msg.copies -= 1  # _release, inlined
+        if msg.settled and not msg.copies:
+            self.world.copies_gone(msg)
+        if self.ready:  # (with nothing queued, dispatching delivers nothing)
+            self.dispatch()
 
     # -- the rest ------------------------------------------------------------------
 
