@@ -239,8 +239,8 @@ class Broker(Answers):
         self._rr = 0
         self._serial = itertools.count()
         # The common case: a publish written at once into an unbounded queue that
-        # pushes -- accepted by one method (_accept_plain) instead of four (_accept,
-        # _ack, _dispatch_push, and the queue's append and pop), in the same order.
+        # pushes -- accepted in on_packet itself instead of in _accept, _ack and
+        # _dispatch_push, in the same order.
         self._plain = self._service is None and self.max_length == math.inf and pull_batch is None
 
     # -- publishes ---------------------------------------------------------------
@@ -262,14 +262,53 @@ class Broker(Answers):
             rec.duplicate_deliveries += 1
         else:
             msg.delivered = True
-        if msg.id < rec.trace_limit:
+        traced = msg.id < rec.trace_limit
+        if traced:
             rec.event(now, self.actor, "arrive", msg.id, attempt, "duplicate" if duplicate else "")
-        if self._plain:
-            self._accept_plain(msg, attempt)
-        elif self._service is None:
-            self._accept(msg, attempt)
+        if not self._plain:
+            if self._service is None:
+                self._accept(msg, attempt)
+            else:
+                Later(self.env, self._service(), self._accept_callbacks, (msg, attempt, self.epoch))
+            return
+        # _accept of the common case (see _plain), the same steps in the same order:
+        # the queue is never full and no publish was refused; the message was marked
+        # delivered above; the ack is inlined, and an entry that would join an empty
+        # queue only to leave it at once is leased directly.
+        entries = msg.broker_entries
+        dedup = self.dedup
+        if dedup and self.store.seen(msg, now):
+            self._caught(msg, attempt, entries)
+            return
+        cause = None
+        if entries:
+            cause = msg.broker_miss = self._why_not_caught(msg)
+        msg.broker_entries = entries + 1
+        if dedup:
+            self.store.add(msg, now)
+            msg.broker_epoch = self.store_epoch
+            self.sync_store()
+        serial = next(self._serial)
+        entry = Entry(serial, msg, cause, now)
+        self.live[serial] = entry
+        stats = self.stats
+        stats.publishes_accepted += 1
+        if traced:
+            rec.event(now, self.actor, "stored", msg.id, attempt, "again" if entries else "")
+            self._ack(msg, attempt)
         else:
-            Later(self.env, self._service(), self._accept_callbacks, (msg, attempt, self.epoch))
+            rec.acks_sent += 1  # _ack, inlined: once per publish
+            if not self._send_ack((msg, attempt)):
+                rec.acks_lost += 1
+        ready_count = self.ready_count + 1
+        if ready_count > stats.broker_ready_peak:
+            stats.broker_ready_peak = ready_count
+        if not self.ready and self.consumers == 1 and self.held[0] < self.prefetch:
+            self._lease(entry, 0)  # what _dispatch_push would do with it
+        else:
+            self.ready.append(entry)
+            self.ready_count = ready_count
+            self._dispatch_push()
 
     def _accepted(self, event: Later) -> None:
         msg, attempt, epoch = event._value
@@ -322,49 +361,6 @@ class Broker(Answers):
         if self.ready_count > stats.broker_ready_peak:
             stats.broker_ready_peak = self.ready_count
         self.dispatch()
-
-    def _accept_plain(self, msg: Message, attempt: int) -> None:
-        """:meth:`_accept` of a publish written at once into an unbounded queue that
-        pushes: the same steps in the same order, with the ack inlined, and an entry
-        that would join an empty queue only to leave it at once leased directly. (The
-        queue is never full; no publish was refused; ``on_packet`` has just marked the
-        message delivered.)"""
-        rec = self.rec
-        stats = self.stats
-        now = self.env._now
-        entries = msg.broker_entries
-        dedup = self.dedup
-        if dedup and self.store.seen(msg, now):
-            self._caught(msg, attempt, entries)
-            return
-        cause = None
-        if entries:
-            cause = msg.broker_miss = self._why_not_caught(msg)
-        msg.broker_entries = entries + 1
-        if dedup:
-            self.store.add(msg, now)
-            msg.broker_epoch = self.store_epoch
-            self.sync_store()
-        serial = next(self._serial)
-        entry = Entry(serial, msg, cause, now)
-        self.live[serial] = entry
-        stats.publishes_accepted += 1
-        if msg.id < rec.trace_limit:
-            rec.event(now, self.actor, "stored", msg.id, attempt, "again" if entries else "")
-            self._ack(msg, attempt)
-        else:
-            rec.acks_sent += 1  # _ack, inlined: once per publish
-            if not self._send_ack((msg, attempt)):
-                rec.acks_lost += 1
-        ready_count = self.ready_count + 1
-        if ready_count > stats.broker_ready_peak:
-            stats.broker_ready_peak = ready_count
-        if not self.ready and self.consumers == 1 and self.held[0] < self.prefetch:
-            self._lease(entry, 0)  # what _dispatch_push would do with it
-        else:
-            self.ready.append(entry)
-            self.ready_count = ready_count
-            self._dispatch_push()
 
     def _caught(self, msg: Message, attempt: int, entries: int) -> None:
         """The store says a publish was seen: ack it and drop it. It is a duplicate
@@ -667,7 +663,6 @@ class Broker(Answers):
             return
         stats = self.stats
         msg = entry.msg
-        now = self.env._now
         traced = msg.id < self.rec.trace_limit
         if not self.up:
             # (The crash revoked this lease if it was still in flight, and so
@@ -675,23 +670,23 @@ class Broker(Answers):
             # before, the redelivery came from that.)
             stats.consumer_acks_dropped_while_down += 1
             if traced:
-                self.rec.event(now, self.actor, "ack_ignored", msg.id, lease, "broker down")
+                self.rec.event(self.env._now, self.actor, "ack_ignored", msg.id, lease, "broker down")
             return
         state = entry.state
         if state >= DONE:
             stats.consumer_acks_late += 1
             if traced:
-                self.rec.event(now, self.actor, "ack_ignored", msg.id, lease, "already settled")
+                self.rec.event(self.env._now, self.actor, "ack_ignored", msg.id, lease, "already settled")
             return
         if nack:
             if lease != entry.lease or state != IN_FLIGHT:
                 stats.nacks_stale += 1
                 if traced:  # a nack of an earlier delivery: the current one decides
-                    self.rec.event(now, self.actor, "ack_ignored", msg.id, lease, "stale nack")
+                    self.rec.event(self.env._now, self.actor, "ack_ignored", msg.id, lease, "stale nack")
                 return
             stats.nacks += 1
             if traced:
-                self.rec.event(now, self.actor, "nacked", msg.id, lease)
+                self.rec.event(self.env._now, self.actor, "nacked", msg.id, lease)
             if lease in entry.doubled:
                 entry.end("network_duplicate")  # the other copy may take (or have taken) effect
             self._free(entry)
@@ -708,7 +703,7 @@ class Broker(Answers):
         del self.live[entry.serial]
         stats.consumed += 1
         if traced:
-            self.rec.event(now, self.actor, "consumer_acked", msg.id, lease)
+            self.rec.event(self.env._now, self.actor, "consumer_acked", msg.id, lease)
         msg.copies -= 1  # _release, inlined
         if msg.settled and not msg.copies:
             self.world.copies_gone(msg)
