@@ -129,7 +129,11 @@ class Entry:
     ``consumer_ack_lost`` or ``crash_before_ack`` when the ack was lost or
     never sent). ``revoked`` holds the leases broker crashes revoked,
     ``doubled`` those the network delivered twice and ``nacked`` those of
-    them a nack ended (all three empty for most entries)."""
+    them a nack ended (all three empty for most entries).
+
+    ``consumer``, ``deadline`` and ``leased_at`` describe the current delivery:
+    they are set by each delivery (this runs once per accepted publish), and
+    read only while the entry is in flight."""
 
     __slots__ = ("serial", "msg", "publish_cause", "accepted_at", "deliveries", "lease", "state",
                  "consumer", "effects", "effect_lease", "effect_fate", "ack_lost_lease",
@@ -143,7 +147,6 @@ class Entry:
         self.deliveries = 0
         self.lease = 0
         self.state = READY
-        self.consumer = -1
         self.effects = 0
         self.effect_lease = -1
         self.effect_fate = "lease_expired"
@@ -151,8 +154,9 @@ class Entry:
         self.revoked: tuple[int, ...] = ()
         self.doubled: tuple[int, ...] = ()
         self.nacked: tuple[int, ...] = ()
-        self.deadline = math.inf  # when the current lease ends (at a scan, if polled)
-        self.leased_at = now  # when the current delivery was made
+        self.consumer: int  # who has the current delivery
+        self.deadline: float  # when the current lease ends (at a scan, if polled)
+        self.leased_at: float  # when the current delivery was made
 
     def ended(self, lease: int) -> str | None:
         """Why ``lease`` ended, if a broker crash or a nack ended it (else None).

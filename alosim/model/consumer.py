@@ -100,7 +100,7 @@ class Consumer:
         "_nack_uniforms", "_processing", "_instant", "_send", "_done_callbacks",
         "_written_callbacks", "_keys", "poison_below", "poison_salt", "arriving", "_start_delay",
         "_arrived_callbacks", "extend_every_s", "extend_for_s", "_extend_callbacks", "pull",
-        "pull_done", "pull_switched", "_begin", "_plain_done_callbacks",
+        "pull_done", "pull_switched", "_begin", "_plain_done_callbacks", "_plain_instant",
     )
 
     def __init__(self, world: World, index: int, spec: ConsumerSpec, stats: PipelineStats,
@@ -158,6 +158,7 @@ class Consumer:
         plain = (self._start_delay is None and not self.ack_first and not self.extend_every_s
                  and not self.poison_below and not self.nack_p and not self.write_delay)
         self._begin = self._start_plain if plain else self._start
+        self._plain_instant = plain and self._instant
         self._plain_done_callbacks = (self._processed_plain,)
 
     # -- arrivals --------------------------------------------------------------------
@@ -184,6 +185,12 @@ class Consumer:
         if self.busy < self.concurrency:
             if self.inbox:
                 self._take(entry, lease)
+            elif self._plain_instant:  # _start_plain of an instant delivery, inlined
+                now = self.env._now
+                if self.dedup and self.store.seen(msg, now):
+                    self._caught(entry, lease)
+                else:
+                    self._complete(entry, lease, now)
             else:
                 self._begin(entry, lease)  # what _take does when nothing waits
         else:
