@@ -562,17 +562,17 @@ class Broker(Answers):
         leases = self.leases
         extended = self.extended
         while leases:
-            deadline, entry, lease = leases[0]
+            item = leases.popleft()
+            deadline, entry, lease = item
             if entry.lease != lease or entry.state != IN_FLIGHT:
-                leases.popleft()  # ended early: acked, nacked, or lost in a crash
-            elif deadline <= now:
-                leases.popleft()
-                if deadline < entry.deadline:  # an extension moved it
-                    heappush(extended, (entry.deadline, entry.serial, lease, entry))
-                else:
-                    self._expired(entry)
-            else:
+                continue  # ended early: acked, nacked, or lost in a crash
+            if deadline > now:
+                leases.appendleft(item)  # the first one still live: not due yet
                 break
+            if deadline < entry.deadline:  # an extension moved it
+                heappush(extended, (entry.deadline, entry.serial, lease, entry))
+            else:
+                self._expired(entry)
         while extended and extended[0][0] <= now:
             deadline, _, lease, entry = heappop(extended)
             if entry.lease != lease or entry.state != IN_FLIGHT:
@@ -728,7 +728,7 @@ class Broker(Answers):
         old_entries, old_bytes = stats.broker_store
         entries, nbytes = self.store.entries, self.store.nbytes
         if entries != old_entries or nbytes != old_bytes:
-            stats.store_changed("broker", entries, nbytes)
+            stats.broker_store_changed(entries, nbytes)
             self.rec.dedup_changed(entries - old_entries, nbytes - old_bytes)
 
     def crash(self) -> None:

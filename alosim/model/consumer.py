@@ -83,7 +83,7 @@ class ConsumerStore:
         old_entries, old_bytes = self.stats.consumer_store
         entries, nbytes = self.store.entries, self.store.nbytes
         if entries != old_entries or nbytes != old_bytes:
-            self.stats.store_changed("consumer", entries, nbytes)
+            self.stats.consumer_store_changed(entries, nbytes)
             self.rec.dedup_changed(entries - old_entries, nbytes - old_bytes)
 
     def wipe(self) -> None:
