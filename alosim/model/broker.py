@@ -665,32 +665,33 @@ class Broker(Answers):
         if nack == EXTEND:
             self._extend(entry, lease)
             return
+        rec = self.rec
         stats = self.stats
         msg = entry.msg
-        traced = msg.id < self.rec.trace_limit
+        traced = msg.id < rec.trace_limit
         if not self.up:
             # (The crash revoked this lease if it was still in flight, and so
             # charged its effect to the crash; if the lease had run out
             # before, the redelivery came from that.)
             stats.consumer_acks_dropped_while_down += 1
             if traced:
-                self.rec.event(self.env._now, self.actor, "ack_ignored", msg.id, lease, "broker down")
+                rec.event(self.env._now, self.actor, "ack_ignored", msg.id, lease, "broker down")
             return
         state = entry.state
         if state >= DONE:
             stats.consumer_acks_late += 1
             if traced:
-                self.rec.event(self.env._now, self.actor, "ack_ignored", msg.id, lease, "already settled")
+                rec.event(self.env._now, self.actor, "ack_ignored", msg.id, lease, "already settled")
             return
         if nack:
             if lease != entry.lease or state != IN_FLIGHT:
                 stats.nacks_stale += 1
                 if traced:  # a nack of an earlier delivery: the current one decides
-                    self.rec.event(self.env._now, self.actor, "ack_ignored", msg.id, lease, "stale nack")
+                    rec.event(self.env._now, self.actor, "ack_ignored", msg.id, lease, "stale nack")
                 return
             stats.nacks += 1
             if traced:
-                self.rec.event(self.env._now, self.actor, "nacked", msg.id, lease)
+                rec.event(self.env._now, self.actor, "nacked", msg.id, lease)
             if lease in entry.doubled:
                 entry.end("network_duplicate")  # the other copy may take (or have taken) effect
             self._free(entry)
@@ -707,7 +708,7 @@ class Broker(Answers):
         del self.live[entry.serial]
         stats.consumed += 1
         if traced:
-            self.rec.event(self.env._now, self.actor, "consumer_acked", msg.id, lease)
+            rec.event(self.env._now, self.actor, "consumer_acked", msg.id, lease)
         msg.copies -= 1  # _release, inlined
         if msg.settled and not msg.copies:
             self.world.copies_gone(msg)
