@@ -129,7 +129,11 @@ class Entry:
     ``consumer_ack_lost`` or ``crash_before_ack`` when the ack was lost or
     never sent). ``revoked`` holds the leases broker crashes revoked,
     ``doubled`` those the network delivered twice and ``nacked`` those of
-    them a nack ended (all three empty for most entries)."""
+    them a nack ended (all three empty for most entries).
+
+    ``consumer``, ``deadline`` and ``leased_at`` describe the current delivery:
+    they are set by each delivery (this runs once per accepted publish), and
+    read only while the entry is in flight."""
 
     __slots__ = ("serial", "msg", "publish_cause", "accepted_at", "deliveries", "lease", "state",
                  "consumer", "effects", "effect_lease", "effect_fate", "ack_lost_lease",
@@ -143,7 +147,6 @@ class Entry:
         self.deliveries = 0
         self.lease = 0
         self.state = READY
-        self.consumer = -1
         self.effects = 0
         self.effect_lease = -1
         self.effect_fate = "lease_expired"
@@ -151,8 +154,9 @@ class Entry:
         self.revoked: tuple[int, ...] = ()
         self.doubled: tuple[int, ...] = ()
         self.nacked: tuple[int, ...] = ()
-        self.deadline = math.inf  # when the current lease ends (at a scan, if polled)
-        self.leased_at = now  # when the current delivery was made
+        self.consumer: int  # who has the current delivery
+        self.deadline: float  # when the current lease ends (at a scan, if polled)
+        self.leased_at: float  # when the current delivery was made
 
     def ended(self, lease: int) -> str | None:
         """Why ``lease`` ended, if a broker crash or a nack ended it (else None).
@@ -182,7 +186,7 @@ class Broker(Answers):
         "held", "prefetch", "visibility", "max_deliveries", "backoff", "leases", "_wake_at",
         "_wake_callbacks", "_accept_callbacks", "_again_callbacks", "_service", "_send_ack",
         "_deliver", "_rr", "_serial", "consumers", "max_length", "reject_publish", "scans",
-        "extended", "lease_cap_s", "pull_batch", "pulling", "pulled", "dispatch",
+        "extended", "lease_cap_s", "pull_batch", "pulling", "pulled", "dispatch", "_plain",
     )
 
     def __init__(self, world: World, spec: BrokerSpec, stats: PipelineStats,
@@ -238,6 +242,10 @@ class Broker(Answers):
         self._deliver = consume_link.send
         self._rr = 0
         self._serial = itertools.count()
+        # The common case: a publish written at once into an unbounded queue that
+        # pushes -- accepted in on_packet itself instead of in _accept, _ack and
+        # _dispatch_push, in the same order.
+        self._plain = self._service is None and self.max_length == math.inf and pull_batch is None
 
     # -- publishes ---------------------------------------------------------------
 
@@ -258,12 +266,53 @@ class Broker(Answers):
             rec.duplicate_deliveries += 1
         else:
             msg.delivered = True
-        if msg.id < rec.trace_limit:
+        traced = msg.id < rec.trace_limit
+        if traced:
             rec.event(now, self.actor, "arrive", msg.id, attempt, "duplicate" if duplicate else "")
-        if self._service is None:
-            self._accept(msg, attempt)
+        if not self._plain:
+            if self._service is None:
+                self._accept(msg, attempt)
+            else:
+                Later(self.env, self._service(), self._accept_callbacks, (msg, attempt, self.epoch))
+            return
+        # _accept of the common case (see _plain), the same steps in the same order:
+        # the queue is never full and no publish was refused; the message was marked
+        # delivered above; the ack is inlined, and an entry that would join an empty
+        # queue only to leave it at once is leased directly.
+        entries = msg.broker_entries
+        dedup = self.dedup
+        if dedup and self.store.seen(msg, now):
+            self._caught(msg, attempt, entries)
+            return
+        cause = None
+        if entries:
+            cause = msg.broker_miss = self._why_not_caught(msg)
+        msg.broker_entries = entries + 1
+        if dedup:
+            self.store.add(msg, now)
+            msg.broker_epoch = self.store_epoch
+            self.sync_store()
+        serial = next(self._serial)
+        entry = Entry(serial, msg, cause, now)
+        self.live[serial] = entry
+        stats = self.stats
+        stats.publishes_accepted += 1
+        if traced:
+            rec.event(now, self.actor, "stored", msg.id, attempt, "again" if entries else "")
+            self._ack(msg, attempt)
         else:
-            Later(self.env, self._service(), self._accept_callbacks, (msg, attempt, self.epoch))
+            rec.acks_sent += 1  # _ack, inlined: once per publish
+            if not self._send_ack((msg, attempt)):
+                rec.acks_lost += 1
+        ready_count = self.ready_count + 1
+        if ready_count > stats.broker_ready_peak:
+            stats.broker_ready_peak = ready_count
+        if not self.ready and self.consumers == 1 and self.held[0] < self.prefetch:
+            self._lease(entry, 0)  # what _dispatch_push would do with it
+        else:
+            self.ready.append(entry)
+            self.ready_count = ready_count
+            self._dispatch_push()
 
     def _accepted(self, event: Later) -> None:
         msg, attempt, epoch = event._value
@@ -278,35 +327,16 @@ class Broker(Answers):
         stats = self.stats
         now = self.env._now
         traced = msg.id < rec.trace_limit
-        entries = getattr(msg, "broker_entries", 0)
+        entries = msg.broker_entries
         if self.dedup and self.store.seen(msg, now):
-            detail = ""
-            if entries:
-                stats.publish_duplicates_caught += 1
-                rec.duplicates_detected += 1
-            elif self.store.kind == "sequence":
-                stats.publish_stale_drops += 1
-                rec.stale_drops += 1
-                detail = "stale"
-            else:
-                # Only a Bloom filter claims ids it never saw; were any other
-                # store to do so, the loss would show as unexplained in the books.
-                stats.publish_false_positives += 1
-                rec.false_positive_drops += 1
-                if self.store.kind == "bloom":
-                    msg.cause = msg.cause or "bloom_false_positive"
-                detail = "false positive"
-            if traced:
-                rec.event(now, self.actor, "duplicate_detected", msg.id, attempt, detail)
-            self._ack(msg, attempt)
-            self._release(msg)
+            self._caught(msg, attempt, entries)
             return
         # Full: as many ready as the bound allows, and no consumer to take a newcomer.
         full = self.ready_count >= self.max_length and not self._room()
         if full and self.reject_publish:
             self._reject(msg, attempt, entries, traced)
             return
-        if getattr(msg, "broker_refused", False) and not msg.settled:
+        if msg.broker_refused and not msg.settled:
             # Refused before, accepted now: the refusal cost a retry, nothing more.
             msg.broker_refused = False
             msg.cause = None
@@ -335,6 +365,32 @@ class Broker(Answers):
         if self.ready_count > stats.broker_ready_peak:
             stats.broker_ready_peak = self.ready_count
         self.dispatch()
+
+    def _caught(self, msg: Message, attempt: int, entries: int) -> None:
+        """The store says a publish was seen: ack it and drop it. It is a duplicate
+        caught only if the broker accepted the message before (``entries``)."""
+        rec = self.rec
+        stats = self.stats
+        detail = ""
+        if entries:
+            stats.publish_duplicates_caught += 1
+            rec.duplicates_detected += 1
+        elif self.store.kind == "sequence":
+            stats.publish_stale_drops += 1
+            rec.stale_drops += 1
+            detail = "stale"
+        else:
+            # Only a Bloom filter claims ids it never saw; were any other
+            # store to do so, the loss would show as unexplained in the books.
+            stats.publish_false_positives += 1
+            rec.false_positive_drops += 1
+            if self.store.kind == "bloom":
+                msg.cause = msg.cause or "bloom_false_positive"
+            detail = "false positive"
+        if msg.id < rec.trace_limit:
+            rec.event(self.env._now, self.actor, "duplicate_detected", msg.id, attempt, detail)
+        self._ack(msg, attempt)
+        self._release(msg)
 
     def _room(self) -> bool:
         """Some consumer has prefetch room: a newcomer would be delivered at once."""
@@ -389,7 +445,7 @@ class Broker(Answers):
         """Why the store accepted a message it had accepted before."""
         if not self.dedup:
             return "no_dedup"
-        if getattr(msg, "broker_epoch", self.store_epoch) != self.store_epoch:
+        if msg.broker_epoch != self.store_epoch:
             return "store_lost_in_crash"
         return self.store.miss_cause
 
@@ -459,22 +515,22 @@ class Broker(Answers):
         stats = self.stats
         now = self.env._now
         msg = entry.msg
-        entry.deliveries += 1
+        deliveries = entry.deliveries = entry.deliveries + 1
         lease = entry.lease = entry.lease + 1
         entry.state = IN_FLIGHT
         entry.consumer = consumer
         self.held[consumer] += 1
-        self.in_flight += 1
+        in_flight = self.in_flight = self.in_flight + 1
         stats.consume_deliveries += 1
-        if entry.deliveries > 1:
+        if deliveries > 1:
             stats.consume_redeliveries += 1
-        if self.in_flight > stats.broker_in_flight_peak:
-            stats.broker_in_flight_peak = self.in_flight
+        if in_flight > stats.broker_in_flight_peak:
+            stats.broker_in_flight_peak = in_flight
         traced = msg.id < self.rec.trace_limit
         if traced:  # numbered by lease, as the consumer's events are
             self.rec.event(now, self.actor, "deliver", msg.id, lease,
-                           f"consumer-{consumer}" + (f" delivery {entry.deliveries}"
-                                                     if entry.deliveries > 1 else ""))
+                           f"consumer-{consumer}" + (f" delivery {deliveries}"
+                                                     if deliveries > 1 else ""))
         deadline = now + self.visibility
         if self.scans is not None:
             deadline = self.scans.first_at_or_after(deadline, now)
@@ -485,7 +541,9 @@ class Broker(Answers):
             self._wake_at = deadline
             Later.at(self.env, deadline, self._wake_callbacks, deadline)
         copies = self._deliver((entry, lease, consumer))
-        if copies:
+        if copies == 1:
+            msg.copies += 1
+        elif copies:
             msg.copies += copies
             if copies > 1:
                 stats.consume_network_duplicates += 1
@@ -504,17 +562,17 @@ class Broker(Answers):
         leases = self.leases
         extended = self.extended
         while leases:
-            deadline, entry, lease = leases[0]
+            item = leases.popleft()
+            deadline, entry, lease = item
             if entry.lease != lease or entry.state != IN_FLIGHT:
-                leases.popleft()  # ended early: acked, nacked, or lost in a crash
-            elif deadline <= now:
-                leases.popleft()
-                if deadline < entry.deadline:  # an extension moved it
-                    heappush(extended, (entry.deadline, entry.serial, lease, entry))
-                else:
-                    self._expired(entry)
-            else:
+                continue  # ended early: acked, nacked, or lost in a crash
+            if deadline > now:
+                leases.appendleft(item)  # the first one still live: not due yet
                 break
+            if deadline < entry.deadline:  # an extension moved it
+                heappush(extended, (entry.deadline, entry.serial, lease, entry))
+            else:
+                self._expired(entry)
         while extended and extended[0][0] <= now:
             deadline, _, lease, entry = heappop(extended)
             if entry.lease != lease or entry.state != IN_FLIGHT:
@@ -607,33 +665,33 @@ class Broker(Answers):
         if nack == EXTEND:
             self._extend(entry, lease)
             return
+        rec = self.rec
         stats = self.stats
         msg = entry.msg
-        now = self.env._now
-        traced = msg.id < self.rec.trace_limit
+        traced = msg.id < rec.trace_limit
         if not self.up:
             # (The crash revoked this lease if it was still in flight, and so
             # charged its effect to the crash; if the lease had run out
             # before, the redelivery came from that.)
             stats.consumer_acks_dropped_while_down += 1
             if traced:
-                self.rec.event(now, self.actor, "ack_ignored", msg.id, lease, "broker down")
+                rec.event(self.env._now, self.actor, "ack_ignored", msg.id, lease, "broker down")
             return
         state = entry.state
         if state >= DONE:
             stats.consumer_acks_late += 1
             if traced:
-                self.rec.event(now, self.actor, "ack_ignored", msg.id, lease, "already settled")
+                rec.event(self.env._now, self.actor, "ack_ignored", msg.id, lease, "already settled")
             return
         if nack:
             if lease != entry.lease or state != IN_FLIGHT:
                 stats.nacks_stale += 1
                 if traced:  # a nack of an earlier delivery: the current one decides
-                    self.rec.event(now, self.actor, "ack_ignored", msg.id, lease, "stale nack")
+                    rec.event(self.env._now, self.actor, "ack_ignored", msg.id, lease, "stale nack")
                 return
             stats.nacks += 1
             if traced:
-                self.rec.event(now, self.actor, "nacked", msg.id, lease)
+                rec.event(self.env._now, self.actor, "nacked", msg.id, lease)
             if lease in entry.doubled:
                 entry.end("network_duplicate")  # the other copy may take (or have taken) effect
             self._free(entry)
@@ -642,15 +700,20 @@ class Broker(Answers):
         if lease != entry.lease:
             stats.consumer_acks_stale += 1
         if state == IN_FLIGHT:
-            self._free(entry)
+            self.held[entry.consumer] -= 1  # _free, inlined
+            self.in_flight -= 1
         else:
             self.ready_count -= 1
-        self._finish(entry, DONE)
+        entry.state = DONE  # _finish, inlined
+        del self.live[entry.serial]
         stats.consumed += 1
         if traced:
-            self.rec.event(now, self.actor, "consumer_acked", msg.id, lease)
-        self._release(msg)
-        self.dispatch()
+            rec.event(self.env._now, self.actor, "consumer_acked", msg.id, lease)
+        msg.copies -= 1  # _release, inlined
+        if msg.settled and not msg.copies:
+            self.world.copies_gone(msg)
+        if self.ready:  # (with nothing queued, dispatching delivers nothing)
+            self.dispatch()
 
     # -- the rest ------------------------------------------------------------------
 
@@ -666,7 +729,7 @@ class Broker(Answers):
         old_entries, old_bytes = stats.broker_store
         entries, nbytes = self.store.entries, self.store.nbytes
         if entries != old_entries or nbytes != old_bytes:
-            stats.store_changed("broker", entries, nbytes)
+            stats.broker_store_changed(entries, nbytes)
             self.rec.dedup_changed(entries - old_entries, nbytes - old_bytes)
 
     def crash(self) -> None:

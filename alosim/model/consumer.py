@@ -83,7 +83,7 @@ class ConsumerStore:
         old_entries, old_bytes = self.stats.consumer_store
         entries, nbytes = self.store.entries, self.store.nbytes
         if entries != old_entries or nbytes != old_bytes:
-            self.stats.store_changed("consumer", entries, nbytes)
+            self.stats.consumer_store_changed(entries, nbytes)
             self.rec.dedup_changed(entries - old_entries, nbytes - old_bytes)
 
     def wipe(self) -> None:
@@ -100,7 +100,7 @@ class Consumer:
         "_nack_uniforms", "_processing", "_instant", "_send", "_done_callbacks",
         "_written_callbacks", "_keys", "poison_below", "poison_salt", "arriving", "_start_delay",
         "_arrived_callbacks", "extend_every_s", "extend_for_s", "_extend_callbacks", "pull",
-        "pull_done", "pull_switched",
+        "pull_done", "pull_switched", "_begin", "_plain_done_callbacks", "_plain_instant",
     )
 
     def __init__(self, world: World, index: int, spec: ConsumerSpec, stats: PipelineStats,
@@ -150,6 +150,16 @@ class Consumer:
         self.pull = spec.pull is not None
         self.pull_done: Callable[[int], None] | None = None
         self.pull_switched: Callable[[int, bool], None] | None = None
+        # The common case: a delivery is taken when it arrives and acked after its
+        # effect, no processing fails, the id is recorded at once and no lease is
+        # extended -- one method per delivery (_start_plain, and _processed_plain if
+        # processing takes time) instead of six (_start, _done, _effect, _record, _ack,
+        # _release), in the same order.
+        plain = (self._start_delay is None and not self.ack_first and not self.extend_every_s
+                 and not self.poison_below and not self.nack_p and not self.write_delay)
+        self._begin = self._start_plain if plain else self._start
+        self._plain_instant = plain and self._instant
+        self._plain_done_callbacks = (self._processed_plain,)
 
     # -- arrivals --------------------------------------------------------------------
 
@@ -173,7 +183,16 @@ class Consumer:
             Later(self.env, self._start_delay(), self._arrived_callbacks, (key, self.epoch))
             return
         if self.busy < self.concurrency:
-            self._take(entry, lease)
+            if self.inbox:
+                self._take(entry, lease)
+            elif self._plain_instant:  # _start_plain of an instant delivery, inlined
+                now = self.env._now
+                if self.dedup and self.store.seen(msg, now):
+                    self._caught(entry, lease)
+                else:
+                    self._complete(entry, lease, now)
+            else:
+                self._begin(entry, lease)  # what _take does when nothing waits
         else:
             self.inbox.append((entry, lease))
 
@@ -191,8 +210,9 @@ class Consumer:
     def _take(self, entry: Entry, lease: int) -> None:
         """Start on a delivery, then on whatever waits, while a slot is free."""
         inbox = self.inbox
+        begin = self._begin
         while True:
-            self._start(entry, lease)
+            begin(entry, lease)
             if not inbox or self.busy >= self.concurrency:
                 return
             entry, lease = inbox.popleft()
@@ -203,24 +223,7 @@ class Consumer:
         if self.ack_first:
             self._ack(entry, lease, False)
         if self.dedup and self.store.seen(msg, now):
-            detail = ""
-            if msg.processed:
-                self.stats.consumer_duplicates_caught += 1
-                self.rec.duplicates_detected += 1
-            else:
-                # A store that claims a message no consumer processed: only a
-                # Bloom filter does (a false positive, the message is lost);
-                # were any other store to, the loss would show as unexplained.
-                self.stats.consumer_false_positives += 1
-                self.rec.false_positive_drops += 1
-                if self.store.kind == "bloom":
-                    msg.cause = msg.cause or "bloom_false_positive"
-                detail = "false positive"
-            if msg.id < self.rec.trace_limit:
-                self.rec.event(now, self.actor, "duplicate_detected", msg.id, lease, detail)
-            if not self.ack_first:
-                self._ack(entry, lease, False)
-            self._release(msg)
+            self._caught(entry, lease)
             return
         key = next(self._keys)
         self.busy += 1
@@ -232,6 +235,105 @@ class Consumer:
             Later(self.env, delay, self._done_callbacks, (key, self.epoch))
         else:
             self._done(key)
+
+    def _caught(self, entry: Entry, lease: int) -> None:
+        """The store says the message was processed: ack the delivery (unless acked
+        already) and drop it."""
+        msg = entry.msg
+        detail = ""
+        if msg.processed:
+            self.stats.consumer_duplicates_caught += 1
+            self.rec.duplicates_detected += 1
+        else:
+            # A store that claims a message no consumer processed: only a
+            # Bloom filter does (a false positive, the message is lost);
+            # were any other store to, the loss would show as unexplained.
+            self.stats.consumer_false_positives += 1
+            self.rec.false_positive_drops += 1
+            if self.store.kind == "bloom":
+                msg.cause = msg.cause or "bloom_false_positive"
+            detail = "false positive"
+        if msg.id < self.rec.trace_limit:
+            self.rec.event(self.env._now, self.actor, "duplicate_detected", msg.id, lease, detail)
+        if not self.ack_first:
+            self._ack(entry, lease, False)
+        self._release(msg)
+
+    def _start_plain(self, entry: Entry, lease: int) -> None:
+        """:meth:`_start` of the common case: check the store, then process at once
+        (no work in progress: nothing looks at it before it is over) or after the
+        processing time."""
+        now = self.env._now
+        if self.dedup and self.store.seen(entry.msg, now):
+            self._caught(entry, lease)
+            return
+        if self._instant:
+            self._complete(entry, lease, now)
+            return
+        delay = self._processing()
+        if delay > 0:
+            key = next(self._keys)
+            self.busy += 1
+            self.work[key] = (entry, lease, PROCESSING, now)
+            Later(self.env, delay, self._plain_done_callbacks, (key, self.epoch))
+        else:
+            self._complete(entry, lease, now)
+
+    def _processed_plain(self, event: Later) -> None:
+        """:meth:`_processed` of the common case."""
+        key, epoch = event._value
+        if epoch != self.epoch:
+            return  # crashed meanwhile: this work never finished
+        entry, lease, _, started = self.work.pop(key)
+        self.busy -= 1
+        self._complete(entry, lease, started)
+        if self.inbox and self.busy < self.concurrency:
+            self._take(*self.inbox.popleft())
+
+    def _complete(self, entry: Entry, lease: int, started: float) -> None:
+        """Processing of a delivery begun at ``started`` is over, in the common case:
+        the effect, the record, the ack and the release of the copy -- what
+        :meth:`_effect`, :meth:`_record`, :meth:`_ack` and :meth:`_release` do, in
+        that order."""
+        rec = self.rec
+        stats = self.stats
+        msg = entry.msg
+        now = self.env._now
+        processed = msg.processed = msg.processed + 1
+        if processed == 1:
+            rec.delivery_latency_add(now - msg.created)  # also counts processed_unique
+            stats.consume_latency_add(now - entry.accepted_at)
+        else:
+            self._charge(entry, lease, started)
+        traced = msg.id < rec.trace_limit
+        if traced:
+            rec.event(now, self.actor, "processed", msg.id, lease, "again" if processed > 1 else "")
+        entry.effects += 1
+        if lease > entry.effect_lease:
+            if entry.revoked or entry.nacked or entry.ack_lost_lease == lease:
+                self._effect_ends(entry, lease)
+            else:  # (what _effect_ends finds for an entry none of that happened to)
+                entry.effect_lease = lease
+                entry.effect_fate = "lease_expired"
+        if self.dedup:
+            self.store.add(msg, now)
+            msg.consumer_epoch = self.shared.epoch
+            msg.consumer_recorded_at = now
+            self.shared.sync()
+        if traced:
+            self._ack(entry, lease, False)
+        else:
+            stats.consumer_acks_sent += 1  # _ack, inlined: once per delivery
+            if not self._send((entry, lease, False)):
+                stats.consumer_acks_lost += 1
+                entry.ack_lost_lease = lease
+                if entry.effect_lease == lease and entry.ended(lease) is None:
+                    entry.effect_fate = "consumer_ack_lost"
+        msg.copies -= 1
+        if msg.settled and not msg.copies:
+            self.world.copies_gone(msg)
+        if self.pull:
+            self.pull_done(self.index)  # type: ignore[misc]
 
     def _processed(self, event: Later) -> None:
         key, epoch = event._value
@@ -298,21 +400,29 @@ class Consumer:
             rec.delivery_latency_add(now - msg.created)  # also counts processed_unique
             self.stats.consume_latency_add(now - entry.accepted_at)
         else:
-            rec.duplicate_processing += 1
-            if not entry.effects:
-                # A second entry's first effect; if the message's first entry
-                # is the later one, the cause is why the other one escaped.
-                cause = entry.publish_cause or getattr(msg, "broker_miss", "unexplained")
-                self.stats.publish_duplicates[cause] += 1
-            else:
-                self.stats.consume_duplicates[self._why_again(entry, lease, started)] += 1
+            self._charge(entry, lease, started)
         if msg.id < rec.trace_limit:
             rec.event(now, self.actor, "processed", msg.id, lease, "again" if processed > 1 else "")
         entry.effects += 1
-        if lease <= entry.effect_lease:
-            # A late effect of a replaced delivery, or a second copy's of the
-            # same delivery: how the latest effect's lease ended stays.
-            return
+        if lease > entry.effect_lease:
+            # (Else a late effect of a replaced delivery, or a second copy's of
+            # the same delivery: how the latest effect's lease ended stays.)
+            self._effect_ends(entry, lease)
+
+    def _charge(self, entry: Entry, lease: int, started: float) -> None:
+        """A duplicate effect: charge it to its hop and cause."""
+        self.rec.duplicate_processing += 1
+        if not entry.effects:
+            # A second entry's first effect; if the message's first entry
+            # is the later one, the cause is why the other one escaped.
+            cause = entry.publish_cause or entry.msg.broker_miss
+            self.stats.publish_duplicates[cause] += 1
+        else:
+            self.stats.consume_duplicates[self._why_again(entry, lease, started)] += 1
+
+    @staticmethod
+    def _effect_ends(entry: Entry, lease: int) -> None:
+        """``lease`` made the entry's latest effect: how its lease ended so far."""
         entry.effect_lease = lease
         ended = entry.ended(lease)
         if ended is not None:
@@ -335,7 +445,7 @@ class Consumer:
             fate = entry.ended(lease) or "lease_expired"
         if not self.dedup:
             return fate
-        recorded = getattr(entry.msg, "consumer_epoch", None)
+        recorded = entry.msg.consumer_epoch
         if recorded is None or entry.msg.consumer_recorded_at > started:
             # Not in the store when this delivery consulted it: the earlier
             # copy was still at work (the lease ran out meanwhile), or a

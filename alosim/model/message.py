@@ -55,6 +55,18 @@ class Message:
     # ends neither processed nor lost.
     absorbed: bool = False
     short_circuited: int = -1  # the breaker's open period in which it was last counted held
+    # A queue broker's (see alosim.model.broker): the publishes of it it accepted,
+    # why the store missed the latest one that was a duplicate, the store's wipe
+    # count when it recorded the id, and whether a full queue refused a publish
+    # that answers for the message.
+    broker_entries: int = 0
+    broker_miss: str = "unexplained"
+    broker_epoch: int = 0
+    broker_refused: bool = False
+    # A pipeline's consumer store (see alosim.model.consumer): its wipe count and
+    # the time when it recorded the id (None: never recorded).
+    consumer_epoch: int | None = None
+    consumer_recorded_at: float = 0.0
 
     def __init__(self, id: int, sender: int, seq: int, receiver: int, created: float) -> None:
         self.id = self.key = id

@@ -167,13 +167,23 @@ class PipelineStats:
         self.consumer_store = [0, 0]
         self.dlq_size = 0
 
-    def store_changed(self, which: str, entries: int, nbytes: int) -> None:
-        sizes = self.broker_store if which == "broker" else self.consumer_store
+    def broker_store_changed(self, entries: int, nbytes: int) -> None:
+        """The broker's dedup store now holds ``entries`` ids in ``nbytes`` bytes."""
+        sizes = self.broker_store
         sizes[0], sizes[1] = entries, nbytes
-        if entries > getattr(self, f"{which}_store_entries_peak"):
-            setattr(self, f"{which}_store_entries_peak", entries)
-        if nbytes > getattr(self, f"{which}_store_bytes_peak"):
-            setattr(self, f"{which}_store_bytes_peak", nbytes)
+        if entries > self.broker_store_entries_peak:
+            self.broker_store_entries_peak = entries
+        if nbytes > self.broker_store_bytes_peak:
+            self.broker_store_bytes_peak = nbytes
+
+    def consumer_store_changed(self, entries: int, nbytes: int) -> None:
+        """The consumers' idempotency store now holds ``entries`` ids in ``nbytes`` bytes."""
+        sizes = self.consumer_store
+        sizes[0], sizes[1] = entries, nbytes
+        if entries > self.consumer_store_entries_peak:
+            self.consumer_store_entries_peak = entries
+        if nbytes > self.consumer_store_bytes_peak:
+            self.consumer_store_bytes_peak = nbytes
 
     def backlog(self, ready: int, in_flight: int) -> None:
         if ready > self.broker_ready_peak:
