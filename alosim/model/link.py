@@ -25,7 +25,7 @@ process is started per packet.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Hashable, Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -45,7 +45,7 @@ class Link:
         "env", "name", "_callbacks", "latency", "rec", "_constant", "_latency_rng", "_latencies",
         "_next_latency", "gilbert", "loss", "_chain", "_bad", "_loss_rng", "_loss_uniforms",
         "_gaps", "_next_gap", "_until_loss", "duplicate", "_dup_uniforms", "fifo",
-        "_last_arrival", "partitions", "send", "duplicated",
+        "_last_arrival", "_connection", "partitions", "send", "duplicated",
     )
 
     def __init__(
@@ -58,7 +58,10 @@ class Link:
         *,
         partitions: Sequence[Partition] = (),
         recorder: Recorder | None = None,
+        connection: Callable[[tuple[Any, ...]], Hashable] | None = None,
     ) -> None:
+        """``connection(packet)`` names the connection a FIFO link keeps the order of
+        (default: the message's sender and receiver, for the links that carry messages)."""
         self.env = env
         self.name = name
         self.on_arrival = on_arrival
@@ -90,7 +93,8 @@ class Link:
         self._dup_uniforms = streams.uniforms(f"link.{name}.duplicate")
         self.fifo = spec.fifo
         # Per connection (sender, receiver): the latest arrival scheduled so far.
-        self._last_arrival: dict[tuple[int, int], float] = {}
+        self._last_arrival: dict[Hashable, float] = {}
+        self._connection = connection or _message_connection
         self.duplicated = 0  # packets delivered twice
         self.partitions = sorted((p.at, p.at + p.for_) for p in partitions)
         #: Put a packet on the link; return how many copies will arrive (0 if lost).
@@ -156,8 +160,7 @@ class Link:
             if self.fifo:
                 # Never before the packet sent last on this connection: equal
                 # times keep sending order.
-                msg = packet[0]
-                connection = (msg.sender, msg.receiver)
+                connection = self._connection(packet)
                 arrival = max(now + delay, self._last_arrival.get(connection, now))
                 self._last_arrival[connection] = arrival
                 Later.at(self.env, arrival, self._callbacks, packet)
@@ -204,3 +207,9 @@ class Link:
 
     def __repr__(self) -> str:
         return f"Link({self.name!r}, loss={self.gilbert or self.loss}, latency={self.latency!r})"
+
+
+def _message_connection(packet: tuple[Any, ...]) -> Hashable:
+    """A message's connection: its sender and the receiver it is addressed to."""
+    msg = packet[0]
+    return (msg.sender, msg.receiver)

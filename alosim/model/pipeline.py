@@ -60,10 +60,12 @@ class Pipeline:
         network = scenario.network
         consume = network.consume or ConsumeLinks()
         world.ack_link = world.first_hop_link("ack")
+        # A FIFO consume link keeps the order per consumer: a delivery names its consumer,
+        # an ack or nack travels on the entry its consumer holds.
         self.consume_ack = Link(env, "consume.ack", consume.ack, streams, self._consumer_packet,
-                                recorder=rec)
+                                recorder=rec, connection=lambda packet: packet[0].consumer)
         self.consume_data = Link(env, "consume.data", consume.data, streams, self._delivered,
-                                 recorder=rec)
+                                 recorder=rec, connection=lambda packet: packet[2])
         spec = scenario.consumer
         # A Bloom filter's hashes are salted from the run's streams, so that
         # which ids collide changes with the seed.

@@ -260,3 +260,38 @@ consumer: {count: 2}
     world.run()
     assert world.pipeline.stats.consume_latency.total == world.rec.processed_unique == 30000
     assert longest[0] <= 8192 + 4096
+
+
+def test_a_fifo_consume_link_runs_and_its_books_balance() -> None:
+    # The consume links carry broker entries, not messages: a FIFO one keeps its order
+    # per consumer (it used to end in a traceback, reading a message's sender off an entry).
+    import alosim
+
+    scenario = alosim.parse_scenario(
+        "name: fifo-consume\nmessages: 300\nsender: {window: 16}\n"
+        "network: {consume: {data: {fifo: true, loss: 0.1}, ack: {fifo: true, loss: 0.1}}}\n"
+        "broker: {kind: queue, visibility_timeout: 100ms}\nconsumer: {count: 2, concurrency: 4}\n",
+        source="<test>")
+    result = alosim.simulate(scenario)
+    assert result.bugs == [] and result.summary["lost"] == 0 and result.summary["messages"] == 300
+
+
+def test_a_fifo_link_keeps_the_order_of_the_connection_it_is_given() -> None:
+    import simpy
+
+    from alosim.dists import Exponential
+    from alosim.model.link import Link
+    from alosim.scenario import LinkSpec
+    from alosim.streams import Streams
+
+    env = simpy.Environment()
+    arrived: list[tuple[str, int]] = []
+    spec = LinkSpec(fifo=True, latency=Exponential(mean=0.01))
+    link = Link(env, "consume.data", spec, Streams(1), lambda event: arrived.append(event._value[:2]),
+                connection=lambda packet: packet[0])
+    for i in range(200):
+        link.send(("a" if i % 2 else "b", i))
+    env.run()
+    for who in ("a", "b"):
+        order = [i for w, i in arrived if w == who]
+        assert order == sorted(order) and len(order) == 100
