@@ -26,13 +26,17 @@ process is started per packet.
 from __future__ import annotations
 
 from collections.abc import Callable, Hashable, Sequence
+from heapq import heappush
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import simpy
+from simpy.core import NORMAL
 
 from alosim.dists import Constant
-from alosim.model.events import Later
+from alosim.model.events import Later, ScheduledInThePast
+
+_new_later = object.__new__  # a Later without the call to its __init__ (see Link._send_fast)
 from alosim.scenario import GilbertElliott, LinkSpec, Partition
 from alosim.streams import BATCH, Draws, Streams
 
@@ -142,7 +146,15 @@ class Link:
                 delay = self._latencies[i]
             else:
                 delay = self._draw_latency()
-        Later(self.env, delay, self._callbacks, packet)
+        # Later(self.env, delay, self._callbacks, packet), built in place: once per packet.
+        if delay < 0:
+            raise ScheduledInThePast(f"a packet on {self.name} was given latency {delay!r} (< 0)")
+        env = self.env
+        event = _new_later(Later)
+        event.callbacks = self._callbacks
+        event._ok = True
+        event._value = packet
+        heappush(env._queue, (env._now + delay, NORMAL, next(env._eid), event))
         return 1
 
     def _send_general(self, packet: tuple[Any, ...]) -> int:
