@@ -39,6 +39,7 @@ from alosim.observe import (
     sender_mitigation_columns,
 )
 from alosim.arguments import expect
+from alosim.budget import Stop
 from alosim.scenario import Scenario, ScenarioError
 from alosim.units import format_size
 
@@ -201,25 +202,11 @@ def simulate(scenario: Scenario, seed: int | None = None, *,
     summary.update(latency_columns(rec))
     summary["events"] = _events_scheduled(world.env)
     summary["sim_time_s"] = float(world.env.now)
-    summary["stopped_by"] = world.stopped_by or (
-        "max_time" if scenario.max_time is not None and world.env.now >= scenario.max_time else "settled")
+    summary["stopped_by"] = _stopped_by(scenario, world.stopped_by, world.env.now)
     if world.pipeline is not None:
         summary.update(world.pipeline.columns())
-    run_checks = checks(scenario.semantics, summary)
-    # The books (see alosim.model.books) are checks too, listed only when one
-    # fails: that run's summary names the identity and its numbers.
-    for name, detail in book_failures(world.broken_books).items():
-        run_checks[name] = False
-        summary[name] = detail
-    for name, held in run_checks.items():
-        summary[f"check_{name}"] = held
     trace = list(rec.trace) if scenario.observe.trace_messages else None
-    fingerprint = _fingerprint(summary, rec.series, trace)
-    summary["fingerprint"] = fingerprint
-    # What grew most while a run stalled (see alosim.budget.run_until): added
-    # after the fingerprint, which covers the stop already (stopped_by, events).
-    summary["stall_cause"] = world.stall.cause
-    summary["stall_cause_count"] = world.stall.grew
+    run_checks, fingerprint = _close(scenario, summary, world.broken_books, rec.series, trace, world.stall)
     # Derived from the series, which the fingerprint already covers: added after
     # it, so that adding a derived column never changes a run's fingerprint.
     verdict = None
@@ -240,6 +227,32 @@ def simulate(scenario: Scenario, seed: int | None = None, *,
     )
 
 
+def _stopped_by(scenario: Scenario, reason: str, now: float) -> str:
+    """Why the run stopped: a budget's reason, else max_time or settled."""
+    return reason or ("max_time" if scenario.max_time is not None and now >= scenario.max_time else "settled")
+
+
+def _close(scenario: Scenario, summary: dict[str, Any], broken: list[Broken], series: dict[str, list[float]],
+           trace: list[TraceEvent] | None, stall: Stop) -> tuple[dict[str, bool], str]:
+    """Add the checks, the fingerprint and the stall's cause to ``summary``; return the
+    checks and the fingerprint."""
+    run_checks = checks(scenario.semantics, summary)
+    # The books (see alosim.model.books) are checks too, listed only when one
+    # fails: that run's summary names the identity and its numbers.
+    for name, detail in book_failures(broken).items():
+        run_checks[name] = False
+        summary[name] = detail
+    for name, held in run_checks.items():
+        summary[f"check_{name}"] = held
+    fingerprint = _fingerprint(summary, series, trace)
+    summary["fingerprint"] = fingerprint
+    # What grew most while a run stalled (see alosim.budget.run_until): added
+    # after the fingerprint, which covers the stop already (stopped_by, events).
+    summary["stall_cause"] = stall.cause
+    summary["stall_cause_count"] = stall.grew
+    return run_checks, fingerprint
+
+
 def _simulate_topology(scenario: Scenario, seed: int, started: float,
                        progress: Callable[[float, int], None] | None) -> RunResult:
     """:func:`simulate` for a scenario with a ``topology:`` section."""
@@ -253,20 +266,10 @@ def _simulate_topology(scenario: Scenario, seed: int, started: float,
     summary.update(topology_columns(topology))
     summary["events"] = _events_scheduled(topology.env)
     summary["sim_time_s"] = float(topology.env.now)
-    summary["stopped_by"] = topology.stopped_by or (
-        "max_time" if scenario.max_time is not None and topology.env.now >= scenario.max_time else "settled")
-    run_checks = checks(scenario.semantics, summary)
-    for name, detail in book_failures(topology.conservation()).items():
-        run_checks[name] = False
-        summary[name] = detail
-    for name, held in run_checks.items():
-        summary[f"check_{name}"] = held
+    summary["stopped_by"] = _stopped_by(scenario, topology.stopped_by, topology.env.now)
     series = topology_series(topology)
     trace = topology.trace() if scenario.observe.trace_messages else None
-    fingerprint = _fingerprint(summary, series, trace)
-    summary["fingerprint"] = fingerprint
-    summary["stall_cause"] = topology.stall.cause
-    summary["stall_cause_count"] = topology.stall.grew
+    run_checks, fingerprint = _close(scenario, summary, topology.conservation(), series, trace, topology.stall)
     return RunResult(scenario=scenario.resolved(), seed=seed, summary=summary,
                      series={k: list(v) for k, v in series.items()}, checks=run_checks, trace=trace,
                      fingerprint=fingerprint, wall_time_s=wall)

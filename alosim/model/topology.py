@@ -226,21 +226,25 @@ class NodeReceiver(Receiver):
         node = self.node
         if not node.outgoing:  # a sink
             return self._after_effect(msg, attempt)
-        key = msg.key if self.keep else -1
         if not self.wait:
-            for sender in node.outgoing:
-                node.calls_out += 1
-                sender.submit(msg.origin, key, None)  # type: ignore[attr-defined]
+            self._call_onward(msg, None)
             return self._after_effect(msg, attempt)
         # after-call: the worker holds the request until every call settles.
         self.busy += 1
         token = self._token = self._token + 1
         self._work[token] = (msg, attempt, True)  # processed already: a crash loses only the answer
         self._calls[token] = len(node.outgoing)
+        self._call_onward(msg, (self, token))
+        return False
+
+    def _call_onward(self, msg: Message, caller: tuple[Any, int] | None) -> None:
+        """Hand one call per link out to its sender, keyed as this node says; ``caller``
+        (this receiver and the request's token) waits for their answers, if given."""
+        node = self.node
+        origin, key = msg.origin, msg.key if self.keep else -1  # type: ignore[attr-defined]
         for sender in node.outgoing:
             node.calls_out += 1
-            sender.submit(msg.origin, key, (self, token))  # type: ignore[attr-defined]
-        return False
+            sender.submit(origin, key, caller)
 
     def _complete_stored(self, msg: Message, attempt: int) -> None:
         """:meth:`Receiver._complete_stored` at a node: check the store; make the effect,
@@ -249,12 +253,8 @@ class NodeReceiver(Receiver):
             self._drop_duplicate(msg, attempt)
             return
         self._execute(msg, attempt)
-        node = self.node
-        if node.outgoing:
-            origin, key = msg.origin, msg.key if self.keep else -1  # type: ignore[attr-defined]
-            for sender in node.outgoing:
-                node.calls_out += 1
-                sender.submit(origin, key, None)
+        if self.node.outgoing:
+            self._call_onward(msg, None)
         # _record, without its count of copies at work (this path never counted one in).
         self.store.add(msg, self.env._now)
         msg.recorded_epoch = self.store_epoch
