@@ -230,3 +230,23 @@ def test_a_copy_taken_after_a_pause_is_charged_to_the_store_lost_in_the_crash() 
     assert result.bugs == []
     assert s["svc_duplicate_effects"] == 1 and s["svc_duplicates_store_lost_in_crash"] == 1
     assert s.get("svc_duplicates_concurrent_copy", 0) == 0
+
+
+def test_the_node_figures_named_by_the_summary_are_the_registrys() -> None:
+    from alosim import figures
+    from alosim.observe import topology as columns
+
+    suffixes = {*columns.NODE_FIGURES, *columns.SERVICE_FIGURES, *columns.CRASH_FIGURES}
+    assert suffixes == set(figures._NODE_FIGURES)
+    # Every column a topology writes is one its validation knows (an expect: may name it).
+    nodes = {"api": {"kind": "producer", "sender": sender(0.02, 3)},
+             "svc": service(0.02, 2, ack="after-call", identity="mint", dedup="ttl"), "pay": sink(dedup="set")}
+    nodes["svc"]["receiver"]["dedup"]["window"] = "10ms"
+    scenario = topology(nodes, [link("api", "svc", p_ack=0.3), link("svc", "pay", p_ack=0.5)], messages=200,
+                        faults=[{"target": "svc", "mtbf": "50ms", "mttr": "5ms"}])
+    summary = simulate(scenario).summary
+    known = columns.known_columns({name: node.kind for name, node in scenario.topology.nodes.items()})
+    written = {c for c in summary if not c.startswith("check_")} - {"scenario", "semantics", "seed", "events",
+                                                                   "sim_time_s", "stopped_by", "fingerprint",
+                                                                   "stall_cause", "stall_cause_count"}
+    assert written - known == set()
