@@ -62,3 +62,39 @@ def test_every_ack_is_accounted_for(name):
     s = shipped_run(name).summary
     assert s["acked"] + s["late_acks"] + s["acks_lost"] + s["acks_in_flight"] == s["acks_sent"]
     assert s["acks_dropped_while_down"] <= s["acks_lost"]
+
+
+# -- what the topology scenarios' descriptions say of their variants ------------------
+
+
+def _variant(name: str, *overrides: str) -> dict:
+    return alosim.simulate(alosim.load_scenario(SCENARIOS / f"{name}.yaml", list(overrides))).summary
+
+
+def test_keeping_the_key_catches_every_repeated_payment_on_the_same_traffic():
+    minted, kept = shipped_run("end-to-end-vs-hop-dedup").summary, _variant(
+        "end-to-end-vs-hop-dedup", "topology.nodes.payments.onward.identity=keep")
+    assert minted["duplicate_processing"] > 0 and kept["duplicate_processing"] == 0
+    assert kept["calls"] == minted["calls"] and kept["provider_repeats_caught"] > 0
+
+
+def test_a_receiver_that_acks_duplicates_again_lets_its_sender_give_up_only_when_every_ack_is_lost():
+    dropped = shipped_run("duplicate-dropped-without-ack").summary
+    assert dropped["retransmissions"] == 4 * dropped["gave_up"]
+    reacked = _variant("duplicate-dropped-without-ack", "receiver.on_duplicate=ack")
+    # Binomial(5000, 0.2^5): mean 1.6, and P(more than 7) < 0.001.
+    assert reacked["gave_up"] <= 7 and reacked["duplicate_processing"] == 0
+
+
+def test_a_dedup_window_shorter_than_a_repeat_lets_repeats_reach_the_payment_provider():
+    short = _variant("outbox-relay-log-consumer-payment", "topology.nodes.provider.receiver.dedup.window=50ms")
+    assert short["duplicate_processing"] > 0
+    assert short["duplicates_window_expired"] == short["duplicate_processing"]
+
+
+def test_retrying_only_at_the_edge_puts_at_most_three_queries_per_request_on_the_database():
+    layered = shipped_run("retry-amplification-three-layers").summary
+    edge = _variant("retry-amplification-three-layers", "topology.nodes.gateway.sender.retry.max_attempts=1",
+                    "topology.nodes.orders.sender.retry.max_attempts=1")
+    assert edge["database_transmissions_per_message"] <= 3
+    assert edge["database_calls"] < layered["database_calls"] / 3
