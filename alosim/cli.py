@@ -309,9 +309,6 @@ def trace(file: Path, messages: int, seed: int | None, overrides: Sequence[str],
         if target is not None:
             check_file_target(target)  # before simulating
     scenario = load_scenario(file, [*overrides, f"observe.trace_messages={messages}"]).with_seed(seed)
-    if scenario.topology is not None and pictures:
-        _fail(f"{printable(str(file))}: topology: the picture drawn to scale takes a single hop or a "
-              f"pipeline; the Mermaid diagram (--mermaid FILE, or the printout) draws a topology")
     result = simulate(scenario)
     events = result.trace or []
     diagram = tracing.mermaid(events, topology=scenario.topology is not None)
@@ -338,8 +335,11 @@ def trace(file: Path, messages: int, seed: int | None, overrides: Sequence[str],
                 events,
                 title=f"{scenario.name} ({scenario.semantics}, seed {scenario.seed}): "
                 f"{traced} message{'s' if traced != 1 else ''}",
-                data_latency_s=scenario.network.data.latency.mean,
-                ack_latency_s=scenario.network.ack.latency.mean,
+                # A topology's links each have their own latency: each lost arrow is drawn
+                # against its own link's latency as the trace shows it.
+                data_latency_s=None if scenario.is_topology else scenario.network.data.latency.mean,
+                ack_latency_s=None if scenario.is_topology else scenario.network.ack.latency.mean,
+                topology=scenario.is_topology,
             )
         except seqdiagram.PictureTooLarge as exc:
             _fail(f"{printable(file)}: {exc}")

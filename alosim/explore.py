@@ -965,16 +965,17 @@ def write_minimal(shrunk: Shrunk, folder: Path, *, seed: int, run: int, draw: bo
     events = result.trace or []
     _write_unless_same(sub / "trace.txt", tracing.format_log(events) + "\n")
     _write_unless_same(sub / "sequence.mmd", tracing.mermaid(events, topology=scenario.is_topology))
-    draw = draw and not scenario.is_topology  # drawn to scale: one hop or a pipeline (see alosim trace)
     if draw:
         import matplotlib.pyplot as plt
 
         from alosim import plots, seqdiagram
 
         try:
+            topology = scenario.is_topology  # (its links' latencies: as the trace shows them)
             figure = seqdiagram.draw(events, title=f"{shrunk.guarantee} ({shrunk.cause})",
-                                     data_latency_s=scenario.network.data.latency.mean,
-                                     ack_latency_s=scenario.network.ack.latency.mean)
+                                     data_latency_s=None if topology else scenario.network.data.latency.mean,
+                                     ack_latency_s=None if topology else scenario.network.ack.latency.mean,
+                                     topology=topology)
         except seqdiagram.PictureTooLarge:
             draw = False  # too many lanes to read: trace.txt and sequence.mmd stand for it
         else:

@@ -112,7 +112,7 @@ def time_unit(end_s: float) -> tuple[float, str]:
 
 def draw(events: Sequence[TraceEvent], ax: Axes | None = None, *, title: str = "",
          data_latency_s: float | None = None, ack_latency_s: float | None = None,
-         skip_quiet: bool = True) -> Figure:
+         skip_quiet: bool = True, topology: bool = False) -> Figure:
     """Draw the sequence diagram of ``events`` and return the figure.
 
     ``data_latency_s`` and ``ack_latency_s`` set how far a lost packet's
@@ -123,9 +123,14 @@ def draw(events: Sequence[TraceEvent], ax: Axes | None = None, *, title: str = "
     (``get_gid()``) saying what it shows -- ``arrow data m0 #1``,
     ``lost ack m0 #1``, ``timeout m0 #1``, ``label ...`` -- so that the
     drawing can be checked without looking at pixels. Times on the vertical
-    axis are in the unit of :func:`time_unit`.
+    axis are in the unit of :func:`time_unit`. A ``topology`` run's trace has
+    a lane per node (:mod:`alosim.seqdiagram.topology`).
     """
-    if any(e.actor == "broker" for e in events):  # a pipeline: producer, broker, consumer lanes
+    if topology:
+        from alosim.seqdiagram.topology import layout as topology_layout
+
+        diagram = topology_layout(events, data_latency_s=data_latency_s, ack_latency_s=ack_latency_s)
+    elif any(e.actor == "broker" for e in events):  # a pipeline: producer, broker, consumer lanes
         from alosim.seqdiagram.pipeline import layout as pipeline_layout
 
         diagram = pipeline_layout(events, data_latency_s=data_latency_s, ack_latency_s=ack_latency_s)
