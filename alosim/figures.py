@@ -37,6 +37,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from alosim.names import is_node_name
 from alosim.units import _three_figures, format_duration
 
 SINGLE_HOP = "single-hop"
@@ -772,16 +773,12 @@ def node_figure(name: str) -> Figure | None:
     :data:`_NODE_FIGURES`, or ``duplicates_<cause>`` / ``lost_<cause>``), or None."""
     for suffix in sorted(_NODE_FIGURES, key=len, reverse=True):
         node = name[: -len(suffix) - 1]
-        if name.endswith(f"_{suffix}") and _is_node(node):
+        if name.endswith(f"_{suffix}") and is_node_name(node):
             label, kind, unit, meaning = _NODE_FIGURES[suffix]
             return Figure(name, f"{node}: {label}", meaning, kind, unit, (TOPOLOGY,), "nodes")
     for prefix, what in (("_duplicates_", "duplicate effects"), ("_lost_", "calls lost")):
         node, _, cause = name.partition(prefix)
-        if cause in CAUSE_MEANINGS and _is_node(node):
+        if cause in CAUSE_MEANINGS and is_node_name(node):
             return Figure(name, f"{node}: {cause.replace('_', ' ')}", f"{what} at the node charged to: "
                           f"{CAUSE_MEANINGS[cause]}", "count", "", (TOPOLOGY,), "nodes")
     return None
-
-
-def _is_node(name: str) -> bool:
-    return bool(name) and name[0].isalpha() and name.replace("_", "").isalnum() and name.islower()

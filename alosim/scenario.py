@@ -48,6 +48,7 @@ from alosim import yamlread
 from alosim.arguments import expect, expect_path
 from alosim.shown import printable
 from alosim.dists import Constant, Distribution, Exponential
+from alosim.names import is_node_name
 from alosim.units import parse_duration, parse_rate, parse_size, plain_number
 
 Semantics = Literal["at-most-once", "at-least-once", "exactly-once"]
@@ -885,9 +886,6 @@ def _expectations(value: Any) -> Any:
     return {k: ({"value": v} if isinstance(v, (int, float, bool)) else v) for k, v in value.items()}
 
 
-NODE_NAME_RE = re.compile(r"^[a-z][a-z0-9_]{0,29}$")
-
-
 class Onward(_Model):
     """How a service calls onward: when it answers its caller, and which key it gives the call.
 
@@ -960,7 +958,7 @@ class Topology(_Model):
     @model_validator(mode="after")
     def _a_tree_from_one_producer(self) -> Topology:
         for name in self.nodes:
-            if not NODE_NAME_RE.match(name):
+            if not is_node_name(name):
                 raise ValueError(f"node names are lower-case letters, digits and '_' "
                                  f"(at most 30, starting with a letter), got {name!r}")
         producers = [name for name, node in self.nodes.items() if node.kind == "producer"]
