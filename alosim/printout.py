@@ -239,7 +239,8 @@ def format_topology(scenario: Scenario, summary: Mapping[str, Any], wall_time_s:
         lines += [_line(cause.replace("_", " "), format_value("count", n), 6) for cause, n in causes]
     lines.append(_line("calls made on all links", format_value("count", summary["calls"])))
     lines.append(_line("  per message", sig3(summary["calls_per_message"])))
-    nodes = [name for name, node in scenario.topology.nodes.items() if node.kind != "producer"]
+    nodes = [name for name, node in scenario.topology.nodes.items() if node.kind not in ("producer", "queue", "log")]
+    brokers = [name for name, node in scenario.topology.nodes.items() if node.kind in ("queue", "log")]
     width = max(len(n) for n in nodes) + 2
     lines.append("  nodes (each row: the link into it and what it did)")
     lines.append("    " + "node".ljust(width) + "".join(label.rjust(15) for _, label in _NODE_COLUMNS))
@@ -253,6 +254,11 @@ def format_topology(scenario: Scenario, summary: Mapping[str, Any], wall_time_s:
                   if summary.get(f"{n}_requests_unanswered")]
     for name, n in unanswered:
         lines.append(f"    {name} left {format_value('count', n)} requests unanswered (an onward call gave up)")
+    for name in brokers:  # a broker makes no effect: what its subscriptions measured
+        lines.append(f"    {name} ({scenario.topology.nodes[name].kind}): "
+                     f"{format_value('count', summary[f'{name}_publishes'])} publishes accepted, "
+                     f"{format_value('count', summary[f'{name}_redeliveries'])} redeliveries, "
+                     f"{format_value('count', summary[f'{name}_dead_lettered'])} dead-lettered")
     checks = [(name[len("check_"):], held) for name, held in summary.items() if name.startswith("check_")]
     if checks:
         lines.append("  guarantees")
