@@ -43,6 +43,7 @@ is acked and *absorbed* (see :mod:`alosim.model.topology`).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from alosim.model.broker import Broker
@@ -53,6 +54,7 @@ from alosim.model.world import World
 from alosim.scenario import Broker as BrokerSpec
 from alosim.scenario import ConsumeLinks, Consumer as ConsumerSpec
 from alosim.scenario import Network, Scenario, TopologyLink
+from alosim.streams import Streams
 
 if TYPE_CHECKING:
     from alosim.model.pipeline import Pipeline
@@ -92,9 +94,13 @@ class QueueHop(World):
     publish link's data and ack): what the topology's wiring reads of a hop."""
 
     def __init__(self, topology: Topology, publish: TopologyLink, consume: TopologyLink,
-                 scenario: Scenario, head: bool) -> None:
-        from alosim.model.topology import UNTRACED, FedSender, PrefixedStreams, ProducerSender
-
+                 scenario: Scenario, *, head: bool, streams: Streams, sender_kind: Callable[..., Sender],
+                 untraced: int, answer: Callable[[Message], None]) -> None:
+        """The topology's wiring gives what its hops share: the subscription's ``streams``
+        (named after its path), the publisher's ``sender_kind`` (the producer's own on
+        the ``head`` hop, else one fed by the publisher's effects), where untraced calls'
+        ids begin, and how a settled publish answers a caller waiting for it."""
+        self.answer = answer
         self.topology = topology
         self.publish, self.consume = publish, consume
         self.broker_node = publish.to
@@ -113,8 +119,7 @@ class QueueHop(World):
             "duration": scenario.duration if head else None,
             "max_time": None, "topology": None, "faults": []})
         super().__init__(spec, topology.seed, env=topology.env,
-                         streams=PrefixedStreams(topology.seed, f"{publish.from_}>{publish.to}>{consume.to}."),
-                         sender_kind=ProducerSender if head else FedSender,
+                         streams=streams, sender_kind=sender_kind,
                          consumer_kind=NodeConsumer, broker_kind=NodeBroker)
         sender = self.senders[0]
         sender.actor = publish.from_
@@ -125,7 +130,7 @@ class QueueHop(World):
             trace_n = scenario.observe.trace_messages
             sender.setup(self.keys_kept, trace_n)  # type: ignore[attr-defined]
             if trace_n:
-                self.rec.trace_limit = UNTRACED
+                self.rec.trace_limit = untraced
             sender.rate = 0.0  # open loop: its arrivals are the calls handed to it
             if publisher.onward is None or publisher.onward.ack == "before-call":
                 # Nobody waits for these publishes: acks need no answer passed upstream.
@@ -146,10 +151,8 @@ class QueueHop(World):
         return self.queue.broker.absorbed  # type: ignore[attr-defined, no-any-return]
 
     def settled(self, msg: Message) -> None:
-        from alosim.model.topology import answer
-
         super().settled(msg)
-        answer(msg)
+        self.answer(msg)
 
     def lane(self, actor: str) -> str:
         """The node a trace row of ``actor`` belongs to, or the subscription's path

@@ -406,7 +406,10 @@ class Topology:
             caller, callee = spec.nodes[link.from_], spec.nodes[link.to]
             hop: Hop | QueueHop
             if caller.kind in BROKER_KINDS:
-                hop = QueueHop(self, into[link.from_], link, scenario, head=link is self.head_link)
+                publish, head = into[link.from_], link is self.head_link
+                hop = QueueHop(self, publish, link, scenario, head=head,
+                               streams=PrefixedStreams(seed, f"{publish.from_}>{publish.to}>{link.to}."),
+                               sender_kind=ProducerSender if head else FedSender, untraced=UNTRACED, answer=answer)
                 link, caller = hop.link, spec.nodes[into[link.from_].from_]
             else:
                 assert caller.sender is not None and callee.receiver is not None
