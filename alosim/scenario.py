@@ -1444,6 +1444,10 @@ def _check_broker_nodes(scenario: Scenario) -> None:
             raise ValueError(f"{where}.consumer.lease_extension.every: {extension.every:g}s is not "
                              f"shorter than the visibility_timeout of {feeder[name]!r} "
                              f"({broker.visibility_timeout:g}s)")
+        if extension is not None and extension.max is not None and extension.max <= broker.visibility_timeout:
+            raise ValueError(f"{where}.consumer.lease_extension.max: {extension.max:g}s is not longer "
+                             f"than the visibility_timeout of {feeder[name]!r} "
+                             f"({broker.visibility_timeout:g}s): no extension could add time")
         if extension is not None and consumer.ack == "before-processing":
             raise ValueError(f"{where}.consumer.lease_extension: with ack: before-processing there "
                              f"is no lease left to extend")

@@ -84,6 +84,8 @@ QC = [{"from": "p", "to": "q"}, {"from": "q", "to": "c"}]
      "topology.nodes.c.consumer.dedup.kind: sequence numbers belong to the publish link"),
     ({"p": P, "q": queue(visibility_timeout=1), "c": consumers(lease_extension={"every": 2})}, QC, {},
      "topology.nodes.c.consumer.lease_extension.every: 2s is not shorter than the visibility_timeout of 'q'"),
+    ({"p": P, "q": queue(visibility_timeout=1), "c": consumers(lease_extension={"every": 0.5, "max": 1})}, QC, {},
+     "topology.nodes.c.consumer.lease_extension.max: 1s is not longer than the visibility_timeout of 'q'"),
     ({"p": P, "q": queue(), "c": {**consumers(), "onward": {"ack": "after-call"}}, "s": {"kind": "sink"}},
      [*QC, {"from": "c", "to": "s"}], {}, "topology.nodes.c.onward.ack: a consumers node acks its deliveries"),
     ({"p": P, "q": queue(), "c": {**consumers(), "sender": {}}}, QC, {},
