@@ -255,8 +255,11 @@ def format_topology(scenario: Scenario, summary: Mapping[str, Any], wall_time_s:
     for name, n in unanswered:
         lines.append(f"    {name} left {format_value('count', n)} requests unanswered (an onward call gave up)")
     for name in brokers:  # a broker makes no effect: what its subscriptions measured
-        lines.append(f"    {name} ({scenario.topology.nodes[name].kind}): "
-                     f"{format_value('count', summary[f'{name}_publishes'])} publishes accepted, "
+        publishes = format_value("count", summary[f"{name}_publishes"])
+        if scenario.topology.nodes[name].kind == "log":
+            lines.append(f"    {name} (log): {publishes} records appended")
+            continue
+        lines.append(f"    {name} (queue): {publishes} publishes accepted, "
                      f"{format_value('count', summary[f'{name}_redeliveries'])} redeliveries, "
                      f"{format_value('count', summary[f'{name}_dead_lettered'])} dead-lettered")
     checks = [(name[len("check_"):], held) for name, held in summary.items() if name.startswith("check_")]

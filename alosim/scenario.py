@@ -913,13 +913,13 @@ class Node(_Model):
     own ``sender`` (retry policy, window, retry budget, circuit breaker) and
     ``onward`` settings. A ``sink`` receives and makes the final side effect.
 
-    A ``queue`` is a broker node (its ``broker``: the settings of a pipeline's
-    ``broker:`` of kind queue): the link into it is its publish link, each link
-    out of it a subscription delivering to a ``consumers`` node (a consumer
-    group, its ``consumer``: the settings of a pipeline's ``consumer:``). A
-    consumers node's side effects call onward as a service's do (``sender``,
-    ``onward``), or, with no link out, are final effects as a sink's. A
-    ``log`` broker node is refused for now (see :mod:`alosim.model.queue_node`).
+    A ``queue`` or a ``log`` is a broker node (its ``broker``: the settings of
+    a pipeline's ``broker:`` of that kind): the link into it is its publish
+    link, each link out of it a subscription delivering to a ``consumers`` node
+    (a consumer group, its ``consumer``: the settings of a pipeline's
+    ``consumer:`` on that kind of broker). A consumers node's side effects call
+    onward as a service's do (``sender``, ``onward``), or, with no link out, are
+    final effects as a sink's (see :mod:`alosim.model.subscription`).
     """
 
     kind: Literal["producer", "service", "sink", "queue", "log", "consumers"]
@@ -1208,8 +1208,9 @@ class Scenario(_Model):
         exclude.update(dict.fromkeys(_SEARCH_ONLY, True))
         data = self.model_dump(mode="json", by_alias=True, exclude=exclude)
         if self.topology is not None:
-            for node in data["topology"]["nodes"].values():
-                _resolved_node(node)
+            feeder = {link.to: self.topology.nodes[link.from_].kind for link in self.topology.links}
+            for name, node in data["topology"]["nodes"].items():
+                _resolved_node(node, feeder.get(name))
         return data
 
     @property
@@ -1271,20 +1272,30 @@ class Scenario(_Model):
         return self._origin
 
 
-def _resolved_node(node: dict[str, Any]) -> None:
+def _resolved_node(node: dict[str, Any], feeder: str | None) -> None:
     """A topology node as :meth:`Scenario.resolved` shows it: the sections of its kind
-    only, a queue's broker and its consumers as a queue pipeline shows them."""
+    only; a queue's broker and its consumers (``feeder``: the kind of the node that
+    feeds it) as a queue pipeline shows them, a log's as a log pipeline does."""
     for section in ("broker", "consumer"):
         if node.get(section) is None:
             node.pop(section, None)
     broker = node.get("broker")
-    if broker is not None and broker.get("kind") == "queue":
-        for name in (*LOG_FIELDS, *(("max_length", "overflow") if broker.get("max_length") is None else ()),
-                     *(("reclaim",) if broker.get("reclaim") is None else ())):
+    if broker is not None:
+        broker.pop("kind", None)  # the node's
+        if node.get("kind") == "log":
+            hidden: tuple[str, ...] = QUEUE_FIELDS
+        else:
+            hidden = (*LOG_FIELDS, *(("max_length", "overflow") if broker.get("max_length") is None else ()),
+                      *(("reclaim",) if broker.get("reclaim") is None else ()))
+        for name in hidden:
             broker.pop(name, None)
     consumer = node.get("consumer")
     if consumer is not None:
-        for name in (*GROUP_FIELDS, *(f for f in CONSUMER_BEHAVIOUR_FIELDS if consumer.get(f) is None)):
+        if feeder == "log":
+            hidden = ("concurrency", "ack", "nack_probability", "poison_probability", *CONSUMER_BEHAVIOUR_FIELDS)
+        else:
+            hidden = (*GROUP_FIELDS, *(f for f in CONSUMER_BEHAVIOUR_FIELDS if consumer.get(f) is None))
+        for name in hidden:
             consumer.pop(name, None)
 
 
@@ -1332,7 +1343,9 @@ def _apply_topology_preset(data: dict[str, Any], semantics: str) -> dict[str, An
     if not isinstance(nodes, dict):
         return data
     links = topology.get("links")
-    calling = {link.get("from") for link in links if isinstance(link, dict)} if isinstance(links, list) else set()
+    links = [link for link in links if isinstance(link, dict)] if isinstance(links, list) else []
+    calling = {link.get("from") for link in links}
+    feeder = {link.get("to"): nodes.get(link.get("from")) for link in links if isinstance(link.get("to"), str)}
     for name, node in nodes.items():
         if not isinstance(node, dict):
             continue
@@ -1342,8 +1355,11 @@ def _apply_topology_preset(data: dict[str, Any], semantics: str) -> dict[str, An
             # as a service does, handing each call to its outbox (before-call).
             consumer = node.setdefault("consumer", {})
             dedup = consumer.setdefault("dedup", {}) if isinstance(consumer, dict) else None
+            fed_by = feeder.get(name)
+            log = isinstance(fed_by, dict) and fed_by.get("kind") == "log"
             if isinstance(dedup, dict) and dedup.get("kind") is None:
-                dedup["kind"] = "set" if semantics == "exactly-once" else "none"
+                # A log's consumers keep no store: exactly-once is a transactional commit.
+                dedup["kind"] = "set" if semantics == "exactly-once" and not log else "none"
             if name in calling:
                 onward = node.setdefault("onward", {})
                 if isinstance(onward, dict):
@@ -1419,12 +1435,12 @@ def _check_broker_nodes(scenario: Scenario) -> None:
     feeder = {link.to: link.from_ for link in topology.links}
     for name, node in topology.nodes.items():
         where = f"topology.nodes.{name}"
-        if node.kind == "log":
-            raise ValueError(f"{where}.kind: a log broker node is not modelled yet; use kind: queue, "
-                             f"or a pipeline's 'broker: {{kind: log}}'")
         if node.kind != "consumers":
             continue
         calls_onward = any(link.from_ == name for link in topology.links)
+        if topology.nodes[feeder[name]].kind == "log":
+            _check_log_consumers(scenario, name, calls_onward)
+            continue
         if not calls_onward and (node.sender is not None or node.onward is not None):
             raise ValueError(f"{where}: a consumers node with no link out calls nothing onward: "
                              f"remove 'sender' and 'onward'")
@@ -1454,6 +1470,39 @@ def _check_broker_nodes(scenario: Scenario) -> None:
         if scenario.semantics == "exactly-once" and not calls_onward and consumer.dedup.kind == "none":
             raise ValueError(f"{where}.consumer.dedup.kind: semantics exactly-once needs a dedup store "
                              f"at every final node (e.g. 'set'), or choose semantics at-least-once")
+
+
+def _check_log_consumers(scenario: Scenario, name: str, calls_onward: bool) -> None:
+    """A consumers node fed by a log node: a log's consumer group (see :func:`_check_log`)."""
+    topology = scenario.topology
+    assert topology is not None
+    where = f"topology.nodes.{name}"
+    node = topology.nodes[name]
+    consumer = node.consumer or Consumer()
+    i, link = next((i, link) for i, link in enumerate(topology.links) if link.to == name)
+    for side in ("data", "ack"):
+        if getattr(link, side) != LinkSpec():
+            raise ValueError(f"topology.links[{i}].{side}: a log's consumers fetch from it; a link from "
+                             f"the log {link.from_!r} takes no data or ack settings")
+    queue_only = {"concurrency": 1, "ack": "after-processing", "nack_probability": 0.0,
+                  "poison_probability": 0.0}
+    for field, default in queue_only.items():
+        if getattr(consumer, field) != default:
+            raise ValueError(f"{where}.consumer.{field} belongs to a queue's consumers; a log's "
+                             f"consumer reads its partitions one record at a time")
+    for field in CONSUMER_BEHAVIOUR_FIELDS:
+        if getattr(consumer, field) is not None:
+            raise ValueError(f"{where}.consumer.{field} belongs to a queue's consumers (a log's "
+                             f"consumer group fetches and has no leases)")
+    if consumer.dedup.kind != "none":
+        raise ValueError(f"{where}.consumer.dedup: a log's consumers keep no idempotency store; for "
+                         f"exactly-once effects use consumer.commit.policy: transactional")
+    if scenario.semantics == "exactly-once" and not calls_onward and consumer.commit.policy != "transactional":
+        raise ValueError(f"{where}.consumer.commit.policy: semantics exactly-once on a log needs "
+                         f"transactional (effect and offset recorded atomically)")
+    if scenario.semantics == "at-most-once" and consumer.commit.policy != "before-processing":
+        raise ValueError(f"{where}.consumer.commit.policy: semantics at-most-once on a log needs "
+                         f"before-processing")
 
 
 def _check_pipeline(scenario: Scenario) -> None:

@@ -54,7 +54,8 @@ from alosim.model.effects import call_onward, count_effect
 from alosim.model.events import Later
 from alosim.model.faults import start_node_faults
 from alosim.model.message import Message
-from alosim.model.queue_node import QueueHop
+from alosim.model.log_node import placed
+from alosim.model.subscription import SubscriptionHop
 from alosim.model.receiver import Receiver
 from alosim.model.sender import Sender
 from alosim.model.world import World
@@ -395,21 +396,23 @@ class Topology:
         self.nodes: dict[str, Node] = spec.nodes
         self.stats = {name: NodeStats(name, node.kind, i) for i, (name, node) in enumerate(spec.nodes.items())}
         self.producer = next(name for name, node in spec.nodes.items() if node.kind == "producer")
-        self.hops: list[Hop | QueueHop] = []
+        self.hops: list[Hop | SubscriptionHop] = []
         # The producer creates its messages on its first link; its other links
         # carry each of them too (see ProducerSender). A link into a broker node is
-        # built with each link out of it, as one subscription (see QueueHop).
+        # built with each link out of it, as one subscription (see SubscriptionHop).
         into = {link.to: link for link in spec.links}
         paths = [link for link in spec.order() if spec.nodes[link.to].kind not in BROKER_KINDS]
         self.head_link = paths[0]
         for link in paths:
             caller, callee = spec.nodes[link.from_], spec.nodes[link.to]
-            hop: Hop | QueueHop
+            hop: Hop | SubscriptionHop
             if caller.kind in BROKER_KINDS:
                 publish, head = into[link.from_], link is self.head_link
-                hop = QueueHop(self, publish, link, scenario, head=head,
-                               streams=PrefixedStreams(seed, f"{publish.from_}>{publish.to}>{link.to}."),
-                               sender_kind=ProducerSender if head else FedSender, untraced=UNTRACED, answer=answer)
+                kind: type[Sender] = ProducerSender if head else FedSender
+                hop = SubscriptionHop(self, publish, link, scenario, head=head,
+                                      streams=PrefixedStreams(seed, f"{publish.from_}>{publish.to}>{link.to}."),
+                                      sender_kind=placed(kind) if caller.kind == "log" else kind,
+                                      untraced=UNTRACED, answer=answer)
                 link, caller = hop.link, spec.nodes[into[link.from_].from_]
             else:
                 assert caller.sender is not None and callee.receiver is not None
@@ -474,12 +477,12 @@ class Topology:
         """What a fault of ``kind`` at ``node`` befalls: a crash takes the node's receiver
         and its senders (one process), a slowdown its receiver."""
         if self.nodes[node].kind in BROKER_KINDS:  # every subscription's broker
-            victims: list[tuple[World, Any]] = [(hop, hop.queue.broker) for hop in self.hops
-                                                if isinstance(hop, QueueHop) and hop.broker_node == node]
+            victims: list[tuple[World, Any]] = [(hop, hop.broker) for hop in self.hops
+                                                if isinstance(hop, SubscriptionHop) and hop.broker_node == node]
             victims[-1] = (victims[-1][0], Counted(victims[-1][1], self.stats[node]))
             return victims
         victims = [(hop, actor) for hop in self.hops if hop.link.to == node
-                   for actor in (hop.queue.consumers if isinstance(hop, QueueHop) else hop.receivers[:1])]
+                   for actor in (hop.consumers if isinstance(hop, SubscriptionHop) else hop.receivers[:1])]
         if kind == "crash":
             victims += [(hop, hop.senders[0]) for hop in self.hops if hop.link.from_ == node]
             victims[-1] = (victims[-1][0], Counted(victims[-1][1], self.stats[node]))
@@ -501,7 +504,7 @@ class Topology:
             origins = {} if head else hop.senders[0].traced  # type: ignore[attr-defined]
             ids: dict[int, int] = {}
             for e in hop.rec.trace:
-                if isinstance(hop, QueueHop):
+                if isinstance(hop, SubscriptionHop):
                     actor = hop.lane(e.actor)
                 else:
                     actor = a if e.actor == a or e.actor.startswith("sender") else (
@@ -547,7 +550,7 @@ class Topology:
             need("node_first_effects", stats.first_effects <= min(stats.effects, self.messages),
                  f"{name}: producer messages with an effect {stats.first_effects} exceed effects "
                  f"{stats.effects} or messages {self.messages}")
-            caught = stats.absorbed + (hop.broker_absorbed if isinstance(hop, QueueHop) else 0)
+            caught = stats.absorbed + (hop.broker_absorbed if isinstance(hop, SubscriptionHop) else 0)
             need("node_absorbed", hop.absorbed <= caught,
                  f"{name}: calls that ended caught as repeats {hop.absorbed} exceed the repeats "
                  f"caught {caught}")

@@ -15,6 +15,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from alosim.observe import DUPLICATE_CAUSES, LOSS_CAUSES, SENDER_LOSS_CAUSES
+from alosim.observe.log import LOG_CONSUME_CAUSES, LOG_LOSS_CAUSES, LOG_PUBLISH_CAUSES
 from alosim.observe.pipeline import CONSUME_CAUSES, PIPELINE_LOSS_CAUSES, PUBLISH_CAUSES
 
 #: Duplicate effects at a sink that no single link made (see alosim.guarantees).
@@ -38,11 +39,15 @@ CRASH_FIGURES = ("crashes",)
 #: A consumers node's figures beside :data:`NODE_FIGURES`: its subscription's
 #: redeliveries and dead letters (see :mod:`alosim.model.queue_node`).
 CONSUMERS_FIGURES = ("redeliveries", "dead_lettered")
-#: A queue node's figures: its subscriptions' together (it makes no side effect).
+#: A queue node's figures: its subscriptions' together (it makes no side effect);
+#: a log node's are the first (records appended).
 BROKER_FIGURES = ("publishes", "redeliveries", "lease_expiries", "dead_lettered", "repeats_caught")
+LOG_FIGURES = ("publishes",)
 #: The causes a subscription's books charge its duplicate effects to, per hop
-#: (``publish_<cause>``, ``consume_<cause>``; written at a consumers node).
-QUEUE_DUPLICATE_CAUSES = (*(f"publish_{c}" for c in PUBLISH_CAUSES), *(f"consume_{c}" for c in CONSUME_CAUSES))
+#: (``publish_<cause>``, ``consume_<cause>``; written at a consumers node): a queue's or a log's.
+QUEUE_DUPLICATE_CAUSES = tuple(dict.fromkeys((
+    *(f"publish_{c}" for c in (*PUBLISH_CAUSES, *LOG_PUBLISH_CAUSES)),
+    *(f"consume_{c}" for c in (*CONSUME_CAUSES, *LOG_CONSUME_CAUSES)))))
 
 
 def final_nodes(kinds: Mapping[str, str], calling: set[str]) -> list[str]:
@@ -57,14 +62,16 @@ def known_columns(kinds: Mapping[str, str]) -> frozenset[str]:
     names = set(END_TO_END)
     causes = [f"duplicates_{c}" for c in (*DUPLICATE_CAUSES, *PATH_DUPLICATE_CAUSES)]
     causes += [f"lost_{c}" for c in (*LOSS_CAUSES, *SENDER_LOSS_CAUSES)]
-    queue_causes = [f"duplicates_{c}" for c in QUEUE_DUPLICATE_CAUSES] + [f"lost_{c}" for c in PIPELINE_LOSS_CAUSES]
+    queue_causes = [f"duplicates_{c}" for c in QUEUE_DUPLICATE_CAUSES]
+    queue_causes += [f"lost_{c}" for c in dict.fromkeys((*PIPELINE_LOSS_CAUSES, *LOG_LOSS_CAUSES))]
     if "consumers" in kinds.values():
         names |= {f"duplicates_{c}" for c in QUEUE_DUPLICATE_CAUSES}
     for name, kind in kinds.items():
         if kind == "producer":
             continue
         if kind in ("queue", "log"):
-            names |= {f"{name}_{figure}" for figure in (*BROKER_FIGURES, *CRASH_FIGURES)}
+            names |= {f"{name}_{figure}" for figure in (*(BROKER_FIGURES if kind == "queue" else LOG_FIGURES),
+                                                        *CRASH_FIGURES)}
             continue
         figures = [*NODE_FIGURES, *CRASH_FIGURES, *causes]
         if kind in ("service", "consumers"):
@@ -124,7 +131,7 @@ def topology_columns(topology: Any) -> dict[str, Any]:
         out[f"{name}_calls_gave_up"] = rec.gave_up
         out[f"{name}_calls_lost"] = rec.lost
         out[f"{name}_dedup_entries_peak"] = rec.dedup_entries_peak
-        if stats.kind == "consumers":
+        if stats.kind == "consumers" and not hop.log:
             queue = hop.pipeline.stats
             out[f"{name}_redeliveries"] = queue.consume_redeliveries
             out[f"{name}_dead_lettered"] = queue.dead_lettered
@@ -163,8 +170,13 @@ def _hop_causes(hop: Any) -> Mapping[str, int]:
 
 
 def _broker_columns(topology: Any, name: str) -> dict[str, Any]:
-    """A queue node's figures: its subscriptions' (see :data:`BROKER_FIGURES`)."""
+    """A broker node's figures: its subscriptions' (see :data:`BROKER_FIGURES`, :data:`LOG_FIGURES`)."""
     hops = [hop for hop in topology.hops if getattr(hop, "broker_node", None) == name]
+    if topology.nodes[name].kind == "log":
+        out = {f"{name}_publishes": sum(hop.pipeline.stats.records_appended for hop in hops)}
+        if topology.crashes_of(name):
+            out[f"{name}_crashes"] = topology.stats[name].crashes
+        return out
     total = {figure: 0 for figure in BROKER_FIGURES}
     for hop in hops:
         stats = hop.pipeline.stats

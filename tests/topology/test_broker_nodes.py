@@ -72,8 +72,9 @@ QC = [{"from": "p", "to": "q"}, {"from": "q", "to": "c"}]
     ({"p": P, "c": consumers()}, [{"from": "p", "to": "c"}], {},
      "links[0].from: 'c' is a consumers node, fed by a queue or log node only"),
     ({"p": P, "q": queue()}, [{"from": "p", "to": "q"}], {}, "node 'q' (queue) delivers to nobody"),
-    ({"p": P, "q": {"kind": "log"}, "c": consumers()}, QC, {}, "topology.nodes.q.kind: a log broker node is not modelled"),
     ({"p": P, "q": queue(kind="log"), "c": consumers()}, QC, {}, "broker.kind: a queue node's broker is a queue"),
+    ({"p": P, "q": {"kind": "log", "broker": {"visibility_timeout": 1}}, "c": consumers()}, QC, {},
+     "visibility_timeout belongs to a queue"),
     ({"p": P, "q": {"kind": "queue", "sender": {}}, "c": consumers()}, QC, {}, "sender: a queue broker node takes 'broker' only"),
     ({"p": P, "q": queue(), "c": {"kind": "consumers", "receiver": {}}}, QC, {}, "receiver: a consumers node takes 'consumer'"),
     ({"p": P, "q": queue(), "c": {"kind": "sink", "consumer": {}}}, QC, {}, "consumer: belongs to a node of kind consumers"),
@@ -301,8 +302,8 @@ def test_a_crash_takes_every_subscription_s_broker_or_a_group_s_consumers() -> N
     top.run()
     assert top.conservation() == []
     hops = {hop.link.to: hop for hop in top.hops}
-    assert [hops[n].queue.stats.broker_crashes for n in ("a", "b")] == [1, 1]
-    assert [hops[n].queue.stats.consumer_crashes for n in ("a", "b")] == [2, 0]  # a's two consumers
+    assert [hops[n].pipeline.stats.broker_crashes for n in ("a", "b")] == [1, 1]
+    assert [hops[n].pipeline.stats.consumer_crashes for n in ("a", "b")] == [2, 0]  # a's two consumers
     assert top.stats["q"].crashes == top.stats["a"].crashes == 1 and top.stats["b"].crashes == 0
     s = simulate(scenario).summary
     assert s["q_crashes"] == s["a_crashes"] == 1
@@ -325,3 +326,104 @@ def test_the_trace_puts_the_broker_and_the_consumers_on_their_nodes_lanes() -> N
     assert {"p", "q", "c"} <= lanes and not any(lane.startswith(("broker", "consumer-")) for lane in lanes)
     printed = format_summary(scenario, result.summary, 0.0)
     assert "q (queue): 5 publishes accepted, 0 redeliveries, 0 dead-lettered" in printed
+
+
+# -- log nodes ---------------------------------------------------------------------------
+
+def log_subscription(text_overrides: dict[str, Any], messages: int | None = None, duration_s: float | None = None,
+                     seed: int = 1, faults: tuple[dict, ...] = (), groups: tuple[str, ...] = ("c",)) -> Any:
+    nodes: dict[str, Any] = {"p": {"kind": "producer", "sender": text_overrides["producer"]},
+                             "log": {"kind": "log", "broker": text_overrides["broker"]}}
+    for name in groups:
+        nodes[name] = {"kind": "consumers", "consumer": text_overrides.get(name, text_overrides["consumer"])}
+    links = [path("p", "log", *text_overrides["publish"])] + [{"from": "log", "to": name} for name in groups]
+    top: dict[str, Any] = {"faults": list(faults)}
+    count = {"messages": messages} if messages is not None else {"messages": None, "duration": duration_s}
+    return validate_scenario({"name": "log-test", "seed": seed, **count, "topology": {"nodes": nodes, "links": links},
+                              **top}, "<test>")
+
+
+def log_pipeline(settings: dict[str, Any], messages: int | None = None, duration_s: float | None = None,
+                 seed: int = 1, faults: tuple[dict, ...] = ()) -> Any:
+    count = {"messages": messages} if messages is not None else {"duration": duration_s}
+    return validate_scenario({"name": "log-pipeline-test", "seed": seed, **count, "sender": settings["producer"],
+                              "network": {"data": settings["publish"][0], "ack": settings["publish"][1]},
+                              "broker": {"kind": "log", **settings["broker"]}, "consumer": settings["consumer"],
+                              "faults": list(faults)}, "<test>")
+
+
+@pytest.mark.parametrize(("consumer", "link", "expected"), [
+    ({}, {"data": {"loss": 0.1}}, "topology.links[1].data: a log's consumers fetch from it"),
+    ({"concurrency": 4}, {}, "topology.nodes.c.consumer.concurrency belongs to a queue's consumers"),
+    ({"dedup": {"kind": "set"}}, {}, "topology.nodes.c.consumer.dedup: a log's consumers keep no idempotency store"),
+    ({"pull": {"batch": 4}}, {}, "topology.nodes.c.consumer.pull belongs to a queue's consumers"),
+])
+def test_a_log_s_consumer_group_takes_a_log_s_consumer_settings(consumer, link, expected) -> None:
+    data = {"name": "t", "messages": 10, "topology": {
+        "nodes": {"p": P, "q": {"kind": "log", "broker": {"partitions": 2}}, "c": consumers(**consumer)},
+        "links": [{"from": "p", "to": "q"}, {"from": "q", "to": "c", **link}]}}
+    with pytest.raises(ScenarioError) as caught:
+        validate_scenario(data, "bad.yaml")
+    assert expected in str(caught.value) and "\n" not in str(caught.value)
+
+
+def test_exactly_once_on_a_log_needs_a_transactional_commit_at_the_final_group() -> None:
+    data = {"name": "t", "messages": 10, "semantics": "exactly-once", "topology": {
+        "nodes": {"p": P, "q": {"kind": "log"}, "c": consumers(commit={"policy": "after-each"})}, "links": QC}}
+    with pytest.raises(ScenarioError, match=r"topology.nodes.c.consumer.commit.policy: semantics exactly-once"):
+        validate_scenario(data, "<test>")
+    data["topology"]["nodes"]["c"] = consumers(commit={"policy": "transactional"})
+    scenario = validate_scenario(data, "<test>")
+    assert scenario.resolved()["topology"]["nodes"]["c"]["consumer"]["dedup"]["kind"] == "none"
+    assert validate_scenario(scenario.resolved(), "<test>").resolved() == scenario.resolved()
+
+
+LOG = {"producer": {"rate": 400.0, "window": None, "retry": {"timeout": 1.0}},
+       "publish": (side(), side()), "broker": {"partitions": 1},
+       "consumer": {"count": 1, "fetch_batch": 1000, "session_timeout": 1.0,
+                    "commit": {"policy": "interval", "interval": 0.2}}}
+
+
+def test_a_log_subscription_measures_exactly_what_the_log_pipeline_does_when_nothing_is_random() -> None:
+    # One partition (placement is the same whatever the keys), constant latencies, a periodic
+    # producer and scheduled crashes: the replays after each crash are the same in both shapes.
+    settings = {**LOG, "producer": {"rate": 400.0, "arrivals": "periodic", "window": None, "retry": {"timeout": 1.0}}}
+    crashes = ({"at": 0.55, "for": 0.005}, {"at": 1.33, "for": 0.01})
+    node = simulate(log_subscription(settings, messages=800, faults=tuple({"target": "c", **c} for c in crashes)))
+    flat = simulate(log_pipeline(settings, messages=800, faults=tuple({"target": "consumers", **c} for c in crashes))).summary
+    s = node.summary
+    assert node.bugs == [] and flat["duplicate_processing"] > 0
+    assert s["c_duplicate_effects"] == s["duplicate_processing"] == flat["duplicate_processing"]
+    assert s["duplicates_consume_replay_after_crash"] == flat["duplicates_consume_replay_after_crash"]
+    assert s["c_effects"] == flat["processed"] and s["log_publishes"] == flat["log_records_appended"]
+
+
+def test_auto_commit_replays_through_a_log_node_match_the_closed_form() -> None:
+    # analytic.auto_commit_duplicates_per_crash: Poisson arrivals at 400/s, instant
+    # processing, crashes at a uniform phase of the 0.2 s commit clock: lambda T / 2 per crash.
+    faults = ({"target": "c", "mtbf": 1.0, "mttr": 0.005},)
+    result = simulate(log_subscription(LOG, duration_s=60.0, seed=3, faults=faults))
+    s = result.summary
+    assert result.bugs == []
+    crashes = s["c_crashes"]
+    expected = analytic.auto_commit_duplicates_per_crash(400.0, 0.2)
+    variance = analytic.auto_commit_duplicates_variance(400.0, 0.2)
+    assert crashes > 30
+    measured = s["duplicates_consume_replay_after_crash"] / crashes
+    assert within(measured, expected, variance, crashes), (measured, expected)
+    assert s["c_duplicate_effects"] == s["duplicates_consume_replay_after_crash"]
+
+
+def test_a_group_that_keeps_crashing_does_not_touch_the_other_groups_on_the_log() -> None:
+    settings = {**LOG, "b": {**LOG["consumer"], "commit": {"policy": "after-each"}},
+                "slow": {**LOG["consumer"], "processing": {"dist": "exponential", "mean": 0.002}}}
+    faults = ({"target": "slow", "mtbf": 0.3, "mttr": 0.05},)
+    three = simulate(log_subscription(settings, messages=2000, seed=5, faults=faults, groups=("c", "b", "slow")))
+    two = simulate(log_subscription(settings, messages=2000, seed=5, groups=("c", "b")))
+    assert three.bugs == two.bugs == []
+    s3, s2 = three.summary, two.summary
+    assert s3["slow_duplicate_effects"] > 0
+    for name in ("c", "b"):
+        for figure in ("effects", "duplicate_effects", "missing", "calls"):
+            assert s3[f"{name}_{figure}"] == s2[f"{name}_{figure}"], (name, figure)
+    assert s3["log_publishes"] == 3 * 2000 and s3["lost"] == 0

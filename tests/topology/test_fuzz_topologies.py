@@ -2,9 +2,9 @@
 
 Each draw builds a tree of 2 to 6 nodes -- a producer at the root, a
 service at every inner node, a sink at every leaf, with random fan-out;
-some nodes are put behind a queue (the node becomes a consumers node, fed by
-a queue node that every such child of the same caller shares: a fan-out of
-subscriptions) -- and gives every link its own loss, duplication and latency, every sender
+some nodes are put behind a broker (the node becomes a consumers node, fed by
+a queue or log node that every such child of the same caller shares: a
+fan-out of subscriptions) -- and gives every link its own loss, duplication and latency, every sender
 its own retry policy (timeouts, attempts, windows), every service its
 ``onward`` settings, every receiver its workers, processing, store and
 ``on_duplicate``, and sometimes crashes or slow-downs at nodes. Runs are
@@ -97,6 +97,26 @@ def broker(draw: st.DrawFn) -> dict[str, Any]:
                                            {"kind": "ttl", "window": 0.02}]))}
 
 
+def log(draw: st.DrawFn) -> dict[str, Any]:
+    return {"partitions": draw(st.sampled_from([1, 3])),
+            "partitioner": draw(st.sampled_from(["key", "round-robin"])),
+            "dedup": draw(st.sampled_from([{"kind": "none"}, {"kind": "sequence"}])),
+            "retention": draw(st.sampled_from([None, None, 0.05]))}
+
+
+def member(draw: st.DrawFn) -> dict[str, Any]:
+    policy = draw(st.sampled_from(["after-each", "after-batch", "interval", "before-processing", "transactional"]))
+    commit: dict[str, Any] = {"policy": policy, "latency": draw(st.sampled_from([0.0, 0.002]))}
+    if policy == "interval":
+        commit["interval"] = draw(st.sampled_from([0.01, 0.1]))
+    return {"count": draw(st.sampled_from([1, 2])), "commit": commit,
+            "processing": draw(st.sampled_from([{"dist": "constant", "value": 0.0},
+                                                {"dist": "exponential", "mean": 0.005}])),
+            "fetch_batch": draw(st.sampled_from([1, 10])),
+            "session_timeout": draw(st.sampled_from([0.01, 0.1])),
+            "rebalance_delay": draw(st.sampled_from([0.0, 0.005]))}
+
+
 def consumer(draw: st.DrawFn) -> dict[str, Any]:
     dedup = draw(st.sampled_from([{"kind": "none"}, {"kind": "set"}, {"kind": "ttl", "window": 0.02},
                                   {"kind": "bloom", "capacity": 100, "fp_rate": 0.05}]))
@@ -155,13 +175,18 @@ def topologies(draw: st.DrawFn) -> dict[str, Any]:
             # caller's queue (one queue per caller, shared by its children: a fan-out).
             queue = f"q{parent}"
             if queue not in nodes:
-                nodes[queue] = {"kind": "queue", "broker": broker(draw)}
+                kind = draw(st.sampled_from(["queue", "queue", "log"]))
+                nodes[queue] = {"kind": kind, "broker": broker(draw) if kind == "queue" else log(draw)}
                 links.append({"from": caller, "to": queue, "data": link_side(draw), "ack": link_side(draw)})
             node = nodes[names[i]]
-            nodes[names[i]] = {"kind": "consumers", "consumer": consumer(draw)}
+            fed_by_log = nodes[queue]["kind"] == "log"
+            nodes[names[i]] = {"kind": "consumers", "consumer": member(draw) if fed_by_log else consumer(draw)}
             if node["kind"] == "service":
                 nodes[names[i]].update(sender=node["sender"], onward={"ack": "before-call",
                                                                       "identity": node["onward"]["identity"]})
+            if fed_by_log:  # a log's consumers fetch: the link carries no settings
+                links.append({"from": queue, "to": names[i]})
+                continue
             caller = queue
         links.append({"from": caller, "to": names[i], "data": link_side(draw), "ack": link_side(draw)})
     slowable = [name for name, node in nodes.items() if node["kind"] in ("service", "sink")]
@@ -199,7 +224,7 @@ def check_identities(fields: dict[str, Any], s: dict[str, Any]) -> None:
     assert s["lost"] == (s["missing"] if s["stopped_by"] == "settled" else 0)
     assert s["duplicate_processing"] == sum(s.get(f"duplicates_{cause}", 0) for cause in CAUSES)
     for name, node in nodes.items():
-        if node["kind"] in ("producer", "queue"):
+        if node["kind"] in ("producer", "queue", "log"):
             continue
         charged = sum(s.get(f"{name}_duplicates_{cause}", 0) for cause in CAUSES)
         assert s[f"{name}_duplicate_effects"] == charged, name
@@ -222,7 +247,8 @@ def test_random_topologies_keep_their_books_and_their_identities(fields: dict[st
     assert result.bugs == []
     assert result.summary["stopped_by"] in STOPS, result.summary["stopped_by"]
     event(f"stopped by {result.summary['stopped_by']}")  # --hypothesis-show-statistics
-    event(f"{sum(node.kind == 'queue' for node in scenario.topology.nodes.values())} queue nodes")
+    for kind in ("queue", "log"):
+        event(f"{sum(node.kind == kind for node in scenario.topology.nodes.values())} {kind} nodes")
     check_identities(fields, result.summary)
     again = alosim.simulate(scenario)
     assert again.fingerprint == result.fingerprint
