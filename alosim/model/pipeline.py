@@ -49,7 +49,7 @@ class Pipeline:
                  consumer_kind: Callable[..., Consumer] = Consumer,
                  broker_kind: Callable[..., Broker] = Broker) -> None:
         """``sender_kind``, ``consumer_kind`` and ``broker_kind`` make the actors (a
-        topology's subscription makes its own: see :mod:`alosim.model.queue_node`)."""
+        topology's subscription makes its own: see :mod:`alosim.model.subscription`)."""
         scenario = world.scenario
         assert scenario.broker is not None and scenario.consumer is not None
         self.world = world

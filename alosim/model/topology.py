@@ -23,6 +23,12 @@ The producer creates its messages on its first link (at that sender's rate
 and window) and hands each one as it is created to the senders of its other
 links, so that every link out of the producer carries the same messages.
 
+A broker node (``queue``, ``log``) and the ``consumers`` nodes it feeds are
+built as one pipeline world per subscription -- publisher, publish link,
+broker, consumers -- beside the hops (:mod:`alosim.model.subscription`); a
+consumers node counts its effects and calls onward as a service does
+(:mod:`alosim.model.consumers_node`, :mod:`alosim.model.effects`).
+
 Ground truth travels with every call: the producer's message it descends
 from (:class:`Origin`), which counts the side effects made for it at every
 node. A node's *duplicate effects* are effects beyond the first for one
@@ -475,7 +481,8 @@ class Topology:
 
     def _victims(self, node: str, kind: str) -> list[tuple[World, Any]]:
         """What a fault of ``kind`` at ``node`` befalls: a crash takes the node's receiver
-        and its senders (one process), a slowdown its receiver."""
+        (a consumers node's consumers) and its senders (one process), a slowdown its
+        receiver; a crash of a broker node takes every subscription's broker."""
         if self.nodes[node].kind in BROKER_KINDS:  # every subscription's broker
             victims: list[tuple[World, Any]] = [(hop, hop.broker) for hop in self.hops
                                                 if isinstance(hop, SubscriptionHop) and hop.broker_node == node]

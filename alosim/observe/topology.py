@@ -45,9 +45,9 @@ BROKER_FIGURES = ("publishes", "redeliveries", "lease_expiries", "dead_lettered"
 LOG_FIGURES = ("publishes",)
 #: The causes a subscription's books charge its duplicate effects to, per hop
 #: (``publish_<cause>``, ``consume_<cause>``; written at a consumers node): a queue's or a log's.
-QUEUE_DUPLICATE_CAUSES = tuple(dict.fromkeys((
-    *(f"publish_{c}" for c in (*PUBLISH_CAUSES, *LOG_PUBLISH_CAUSES)),
-    *(f"consume_{c}" for c in (*CONSUME_CAUSES, *LOG_CONSUME_CAUSES)))))
+_QUEUE_CAUSES = (*(f"publish_{c}" for c in PUBLISH_CAUSES), *(f"consume_{c}" for c in CONSUME_CAUSES))
+_LOG_CAUSES = (*(f"publish_{c}" for c in LOG_PUBLISH_CAUSES), *(f"consume_{c}" for c in LOG_CONSUME_CAUSES))
+QUEUE_DUPLICATE_CAUSES = tuple(dict.fromkeys((*_QUEUE_CAUSES, *_LOG_CAUSES)))
 
 
 def final_nodes(kinds: Mapping[str, str], calling: set[str]) -> list[str]:
@@ -100,8 +100,8 @@ def topology_columns(topology: Any) -> dict[str, Any]:
     missing = sum(messages - topology.stats[name].first_effects for name in sinks)
     out["duplicate_processing"] = duplicates
     end_causes = (*DUPLICATE_CAUSES, *PATH_DUPLICATE_CAUSES)
-    if any(kinds[name] == "consumers" for name in sinks):
-        end_causes += QUEUE_DUPLICATE_CAUSES
+    fed = {into[name].log for name in sinks if kinds[name] == "consumers"}  # by a log: True
+    end_causes += tuple(dict.fromkeys((*(_QUEUE_CAUSES if False in fed else ()), *(_LOG_CAUSES if True in fed else ()))))
     for cause in end_causes:
         out[f"duplicates_{cause}"] = sum(_duplicates(hop_causes[name], topology.stats[name], cause)
                                          for name in sinks)
