@@ -427,3 +427,26 @@ def test_a_group_that_keeps_crashing_does_not_touch_the_other_groups_on_the_log(
         for figure in ("effects", "duplicate_effects", "missing", "calls"):
             assert s3[f"{name}_{figure}"] == s2[f"{name}_{figure}"], (name, figure)
     assert s3["log_publishes"] == 3 * 2000 and s3["lost"] == 0
+
+
+@pytest.mark.parametrize("kind", ["queue", "log"])
+def test_a_subscription_is_drawn_publisher_to_broker_to_consumers(kind: str) -> None:
+    from alosim.seqdiagram.topology import layout
+    from alosim.trace import mermaid
+
+    nodes = {"p": {"kind": "producer", "sender": sender(0.05)}, "q": {"kind": kind}, "a": consumers(), "b": consumers()}
+    links = [link("p", "q"), {"from": "q", "to": "a"}, {"from": "q", "to": "b"}]
+    events = simulate(topology(nodes, links, messages=2, observe={"trace_messages": 2})).trace
+    diagram = layout(events)
+    assert set(diagram.actors) == {"p", "q", "a", "b"}
+    pairs = {(arrow.kind, arrow.source, arrow.target) for arrow in diagram.arrows}
+    # publishes and their acks between the publisher and the broker node only
+    assert {("data", "p", "q"), ("ack", "q", "p")} <= pairs and not {("data", "p", "a"), ("data", "p", "b")} & pairs
+    if kind == "queue":  # deliveries and the consumers' acks between the broker and each group
+        assert {("data", "q", "a"), ("data", "q", "b"), ("ack", "a", "q"), ("ack", "b", "q")} <= pairs
+    assert {note.actor for note in diagram.notes if note.kind.startswith("processed")} == {"a", "b"}
+    text = mermaid(events, topology=True)
+    alias = {line.split(" as ")[1]: line.split()[1] for line in text.splitlines() if "participant" in line}
+    assert f"{alias['p']}->>{alias['q']}: m0 #1" in text and f"{alias['p']}->>{alias['a']}" not in text
+    if kind == "queue":
+        assert f"{alias['q']}->>{alias['a']}: deliver" in text and f"{alias['a']}-->>{alias['q']}: ack" in text
