@@ -224,12 +224,16 @@ _NODE_COLUMNS: tuple[tuple[str, str], ...] = (
 def format_topology(scenario: Scenario, summary: Mapping[str, Any], wall_time_s: float) -> str:
     """The printout of a topology run: the end-to-end answer at the sinks, then a row per node."""
     assert scenario.topology is not None
+    # The path's end: its sinks, and the consumer groups that call nothing onward.
+    calling = {link.from_ for link in scenario.topology.links}
+    groups = any(node.kind == "consumers" and name not in calling for name, node in scenario.topology.nodes.items())
+    end, one = ("the final nodes", "a final node") if groups else ("the sinks", "a sink")
     lines = [f"{printable(scenario.name)}  (topology, {delivery(scenario)}, seed {summary['seed']})",
-             "  end to end: duplicate effects and losses at the sinks"]
+             f"  end to end: duplicate effects and losses at {end}"]
     lines.append(_line("messages created", format_value("count", summary["messages"])))
     lines.append(_line("duplicate effects", format_value("count", summary["duplicate_processing"])))
     lines.append(_line("  per message", sig3(summary["duplicate_processing"] / max(summary["messages"], 1))))
-    lines.append(_line("lost (no effect at a sink)", format_value("count", summary["lost"])))
+    lines.append(_line(f"lost (no effect at {one})", format_value("count", summary["lost"])))
     if summary["unsettled"]:
         lines.append(_line("unsettled when the run stopped", format_value("count", summary["unsettled"])))
     causes = [(name[len("duplicates_"):], summary[name]) for name in summary
