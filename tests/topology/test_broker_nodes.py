@@ -326,6 +326,9 @@ def test_the_trace_puts_the_broker_and_the_consumers_on_their_nodes_lanes() -> N
     assert {"p", "q", "c"} <= lanes and not any(lane.startswith(("broker", "consumer-")) for lane in lanes)
     printed = format_summary(scenario, result.summary, 0.0)
     assert "q (queue): 5 publishes accepted, 0 redeliveries, 0 dead-lettered" in printed
+    # the path ends at a consumer group, not a sink: its end to end is read there
+    assert "end to end: duplicate effects and losses at the final nodes" in printed
+    assert "    c " in printed  # the group's row in the node table
 
 
 # -- log nodes ---------------------------------------------------------------------------
