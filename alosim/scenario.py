@@ -938,6 +938,10 @@ class Node(_Model):
             if "kind" in broker and broker["kind"] != data["kind"]:
                 raise ValueError(f"broker.kind: a {data['kind']} node's broker is a {data['kind']}, "
                                  f"got {broker['kind']!r} (leave broker.kind out)")
+            other = [f for f in (QUEUE_FIELDS if data["kind"] == "log" else LOG_FIELDS[1:]) if f in broker]
+            if other:
+                raise ValueError(f"broker.{other[0]} belongs to a {'queue' if data['kind'] == 'log' else 'log'}: "
+                                 f"make the node kind: {'queue' if data['kind'] == 'log' else 'log'}")
             data = {**data, "broker": {**broker, "kind": data["kind"]}}
         return data
 
