@@ -765,20 +765,33 @@ _NODE_FIGURES: dict[str, tuple[str, str, str, str]] = {
     "calls_out": ("calls out", "count", "", "calls the service handed to its links out"),
     "requests_unanswered": ("requests unanswered", "count", "",
                             "after-call: requests left unanswered because an onward call gave up"),
+    "redeliveries": ("redeliveries", "count", "",
+                     "deliveries the broker made again (a lease ran out, a nack, a crash): a consumers "
+                     "node's subscription's, or a queue node's subscriptions' together"),
+    "dead_lettered": ("dead-lettered", "count", "",
+                      "broker entries moved to the dead-letter queue after max_deliveries"),
+    "publishes": ("publishes accepted", "count", "", "publishes a queue node's subscriptions accepted"),
+    "lease_expiries": ("lease expiries", "count", "", "leases of a queue node's subscriptions that ran out"),
 }
 
 
 def node_figure(name: str) -> Figure | None:
     """The figure of a topology node's column ``<node>_<suffix>`` (a suffix of
     :data:`_NODE_FIGURES`, or ``duplicates_<cause>`` / ``lost_<cause>``), or None."""
+    for prefix, what in (("_duplicates_", "duplicate effects"), ("_lost_", "calls lost")):
+        node, _, cause = name.partition(prefix)
+        hop, _, bare = cause.partition("_")
+        if prefix == "_duplicates_" and hop in ("publish", "consume") and bare in CAUSE_MEANINGS and is_node_name(node):
+            # a consumers node's subscription charges its duplicates per hop
+            return Figure(name, f"{node}: {hop}: {bare.replace('_', ' ')}", f"{what} at the node born on its "
+                          f"subscription's {hop} hop, charged to: {CAUSE_MEANINGS[bare]}", "count", "",
+                          (TOPOLOGY,), "nodes")
+        if cause in CAUSE_MEANINGS and is_node_name(node):
+            return Figure(name, f"{node}: {cause.replace('_', ' ')}", f"{what} at the node charged to: "
+                          f"{CAUSE_MEANINGS[cause]}", "count", "", (TOPOLOGY,), "nodes")
     for suffix in sorted(_NODE_FIGURES, key=len, reverse=True):
         node = name[: -len(suffix) - 1]
         if name.endswith(f"_{suffix}") and is_node_name(node):
             label, kind, unit, meaning = _NODE_FIGURES[suffix]
             return Figure(name, f"{node}: {label}", meaning, kind, unit, (TOPOLOGY,), "nodes")
-    for prefix, what in (("_duplicates_", "duplicate effects"), ("_lost_", "calls lost")):
-        node, _, cause = name.partition(prefix)
-        if cause in CAUSE_MEANINGS and is_node_name(node):
-            return Figure(name, f"{node}: {cause.replace('_', ' ')}", f"{what} at the node charged to: "
-                          f"{CAUSE_MEANINGS[cause]}", "count", "", (TOPOLOGY,), "nodes")
     return None

@@ -224,12 +224,16 @@ _NODE_COLUMNS: tuple[tuple[str, str], ...] = (
 def format_topology(scenario: Scenario, summary: Mapping[str, Any], wall_time_s: float) -> str:
     """The printout of a topology run: the end-to-end answer at the sinks, then a row per node."""
     assert scenario.topology is not None
+    # The path's end: its sinks, and the consumer groups that call nothing onward.
+    calling = {link.from_ for link in scenario.topology.links}
+    groups = any(node.kind == "consumers" and name not in calling for name, node in scenario.topology.nodes.items())
+    end, one = ("the final nodes", "a final node") if groups else ("the sinks", "a sink")
     lines = [f"{printable(scenario.name)}  (topology, {delivery(scenario)}, seed {summary['seed']})",
-             "  end to end: duplicate effects and losses at the sinks"]
+             f"  end to end: duplicate effects and losses at {end}"]
     lines.append(_line("messages created", format_value("count", summary["messages"])))
     lines.append(_line("duplicate effects", format_value("count", summary["duplicate_processing"])))
     lines.append(_line("  per message", sig3(summary["duplicate_processing"] / max(summary["messages"], 1))))
-    lines.append(_line("lost (no effect at a sink)", format_value("count", summary["lost"])))
+    lines.append(_line(f"lost (no effect at {one})", format_value("count", summary["lost"])))
     if summary["unsettled"]:
         lines.append(_line("unsettled when the run stopped", format_value("count", summary["unsettled"])))
     causes = [(name[len("duplicates_"):], summary[name]) for name in summary
@@ -239,7 +243,8 @@ def format_topology(scenario: Scenario, summary: Mapping[str, Any], wall_time_s:
         lines += [_line(cause.replace("_", " "), format_value("count", n), 6) for cause, n in causes]
     lines.append(_line("calls made on all links", format_value("count", summary["calls"])))
     lines.append(_line("  per message", sig3(summary["calls_per_message"])))
-    nodes = [name for name, node in scenario.topology.nodes.items() if node.kind != "producer"]
+    nodes = [name for name, node in scenario.topology.nodes.items() if node.kind not in ("producer", "queue", "log")]
+    brokers = [name for name, node in scenario.topology.nodes.items() if node.kind in ("queue", "log")]
     width = max(len(n) for n in nodes) + 2
     lines.append("  nodes (each row: the link into it and what it did)")
     lines.append("    " + "node".ljust(width) + "".join(label.rjust(15) for _, label in _NODE_COLUMNS))
@@ -253,6 +258,14 @@ def format_topology(scenario: Scenario, summary: Mapping[str, Any], wall_time_s:
                   if summary.get(f"{n}_requests_unanswered")]
     for name, n in unanswered:
         lines.append(f"    {name} left {format_value('count', n)} requests unanswered (an onward call gave up)")
+    for name in brokers:  # a broker makes no effect: what its subscriptions measured
+        publishes = format_value("count", summary[f"{name}_publishes"])
+        if scenario.topology.nodes[name].kind == "log":
+            lines.append(f"    {name} (log): {publishes} records appended")
+            continue
+        lines.append(f"    {name} (queue): {publishes} publishes accepted, "
+                     f"{format_value('count', summary[f'{name}_redeliveries'])} redeliveries, "
+                     f"{format_value('count', summary[f'{name}_dead_lettered'])} dead-lettered")
     checks = [(name[len("check_"):], held) for name, held in summary.items() if name.startswith("check_")]
     if checks:
         lines.append("  guarantees")

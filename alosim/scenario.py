@@ -912,15 +912,55 @@ class Node(_Model):
     and each side effect calls onward on every link that leaves it, with its
     own ``sender`` (retry policy, window, retry budget, circuit breaker) and
     ``onward`` settings. A ``sink`` receives and makes the final side effect.
+
+    A ``queue`` or a ``log`` is a broker node (its ``broker``: the settings of
+    a pipeline's ``broker:`` of that kind): the link into it is its publish
+    link, each link out of it a subscription delivering to a ``consumers`` node
+    (a consumer group, its ``consumer``: the settings of a pipeline's
+    ``consumer:`` on that kind of broker). A consumers node's side effects call
+    onward as a service's do (``sender``, ``onward``), or, with no link out, are
+    final effects as a sink's (see :mod:`alosim.model.subscription`).
     """
 
-    kind: Literal["producer", "service", "sink"]
-    sender: Sender | None = Field(default=None, description="How it calls onward (producer, service).")
+    kind: Literal["producer", "service", "sink", "queue", "log", "consumers"]
+    sender: Sender | None = Field(default=None, description="How it calls onward (producer, service, consumers).")
     receiver: Receiver | None = Field(default=None, description="How it receives calls (service, sink).")
     onward: Onward | None = Field(default=None, description="When a service answers, and its calls' keys.")
+    broker: Broker | None = Field(default=None, description="The broker's settings (queue, log).")
+    consumer: Consumer | None = Field(default=None, description="The consumer group's settings (consumers).")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _broker_of_its_kind(cls, data: Any) -> Any:
+        # A broker node's kind is its broker's: the fields of a log are checked as a log's.
+        if isinstance(data, dict) and data.get("kind") in ("queue", "log") and isinstance(data.get("broker"), dict):
+            broker = data["broker"]
+            if "kind" in broker and broker["kind"] != data["kind"]:
+                raise ValueError(f"broker.kind: a {data['kind']} node's broker is a {data['kind']}, "
+                                 f"got {broker['kind']!r} (leave broker.kind out)")
+            other = [f for f in (QUEUE_FIELDS if data["kind"] == "log" else LOG_FIELDS[1:]) if f in broker]
+            if other:
+                raise ValueError(f"broker.{other[0]} belongs to a {'queue' if data['kind'] == 'log' else 'log'}: "
+                                 f"make the node kind: {'queue' if data['kind'] == 'log' else 'log'}")
+            data = {**data, "broker": {**broker, "kind": data["kind"]}}
+        return data
 
     @model_validator(mode="after")
     def _fields_of_its_kind(self) -> Node:
+        if self.kind in ("queue", "log"):
+            extra = [f for f in ("sender", "receiver", "onward", "consumer") if getattr(self, f) is not None]
+            if extra:
+                raise ValueError(f"{extra[0]}: a {self.kind} broker node takes 'broker' only (its "
+                                 f"consumers are a consumers node)")
+            return self
+        if self.broker is not None:
+            raise ValueError(f"broker: belongs to a node of kind queue or log, not {self.kind}")
+        if self.kind == "consumers":
+            if self.receiver is not None:
+                raise ValueError("receiver: a consumers node takes 'consumer' (its group's settings)")
+            return self
+        if self.consumer is not None:
+            raise ValueError(f"consumer: belongs to a node of kind consumers, not {self.kind}")
         if self.kind == "producer" and self.receiver is not None:
             raise ValueError("a producer receives nothing: remove 'receiver'")
         if self.kind == "sink" and (self.sender is not None or self.onward is not None):
@@ -928,6 +968,10 @@ class Node(_Model):
         if self.kind == "producer" and self.onward is not None:
             raise ValueError("'onward' belongs to a service")
         return self
+
+
+#: Node kinds that hold a broker, and the kind a link out of one must reach.
+BROKER_KINDS = ("queue", "log")
 
 
 class TopologyLink(_Model):
@@ -969,10 +1013,20 @@ class Topology(_Model):
             for end in (link.from_, link.to):
                 if end not in self.nodes:
                     raise ValueError(f"links[{i}]: no node named {end!r} (nodes: {', '.join(self.nodes)})")
-            if self.nodes[link.from_].kind == "sink":
+            caller, callee = self.nodes[link.from_], self.nodes[link.to]
+            if caller.kind == "sink":
                 raise ValueError(f"links[{i}]: {link.from_!r} is a sink, which calls nothing onward")
-            if self.nodes[link.to].kind == "producer":
+            if callee.kind == "producer":
                 raise ValueError(f"links[{i}]: {link.to!r} is the producer, which no link may call")
+            if caller.kind in BROKER_KINDS and callee.kind != "consumers":
+                raise ValueError(f"links[{i}].to: {link.from_!r} is a {caller.kind} broker, which delivers "
+                                 f"to consumers nodes only; {link.to!r} is a {callee.kind}")
+            if callee.kind == "consumers" and caller.kind not in BROKER_KINDS:
+                raise ValueError(f"links[{i}].from: {link.to!r} is a consumers node, fed by a queue or "
+                                 f"log node only; {link.from_!r} is a {caller.kind}")
+            if caller.kind in BROKER_KINDS and link.partitions:
+                raise ValueError(f"links[{i}].partitions: a consume link (from the {caller.kind} "
+                                 f"{link.from_!r}) takes no partitions; put them on its publish link")
             if link.to in into:
                 raise ValueError(f"links[{i}]: {link.to!r} already has a link into it (from "
                                  f"{into[link.to]!r}); a node receives on one link")
@@ -983,6 +1037,9 @@ class Topology(_Model):
             if node.kind in ("producer", "service") and not any(l.from_ == name for l in self.links):
                 raise ValueError(f"node {name!r} ({node.kind}) calls nothing: add a link from it, "
                                  f"or make it a sink")
+            if node.kind in BROKER_KINDS and not any(l.from_ == name for l in self.links):
+                raise ValueError(f"node {name!r} ({node.kind}) delivers to nobody: add a link from "
+                                 f"it to a consumers node")
         return self
 
     def order(self) -> list[TopologyLink]:
@@ -1153,7 +1210,12 @@ class Scenario(_Model):
         else:  # the nodes and links say it all
             exclude.update({"sender": True, "receiver": True, "network": True})
         exclude.update(dict.fromkeys(_SEARCH_ONLY, True))
-        return self.model_dump(mode="json", by_alias=True, exclude=exclude)
+        data = self.model_dump(mode="json", by_alias=True, exclude=exclude)
+        if self.topology is not None:
+            feeder = {link.to: self.topology.nodes[link.from_].kind for link in self.topology.links}
+            for name, node in data["topology"]["nodes"].items():
+                _resolved_node(node, feeder.get(name))
+        return data
 
     @property
     def producer(self) -> Sender:
@@ -1214,6 +1276,33 @@ class Scenario(_Model):
         return self._origin
 
 
+def _resolved_node(node: dict[str, Any], feeder: str | None) -> None:
+    """A topology node as :meth:`Scenario.resolved` shows it: the sections of its kind
+    only; a queue's broker and its consumers (``feeder``: the kind of the node that
+    feeds it) as a queue pipeline shows them, a log's as a log pipeline does."""
+    for section in ("broker", "consumer"):
+        if node.get(section) is None:
+            node.pop(section, None)
+    broker = node.get("broker")
+    if broker is not None:
+        broker.pop("kind", None)  # the node's
+        if node.get("kind") == "log":
+            hidden: tuple[str, ...] = QUEUE_FIELDS
+        else:
+            hidden = (*LOG_FIELDS, *(("max_length", "overflow") if broker.get("max_length") is None else ()),
+                      *(("reclaim",) if broker.get("reclaim") is None else ()))
+        for name in hidden:
+            broker.pop(name, None)
+    consumer = node.get("consumer")
+    if consumer is not None:
+        if feeder == "log":
+            hidden = ("concurrency", "ack", "nack_probability", "poison_probability", *CONSUMER_BEHAVIOUR_FIELDS)
+        else:
+            hidden = (*GROUP_FIELDS, *(f for f in CONSUMER_BEHAVIOUR_FIELDS if consumer.get(f) is None))
+        for name in hidden:
+            consumer.pop(name, None)
+
+
 def _apply_pipeline_preset(data: dict[str, Any], semantics: str) -> dict[str, Any]:
     """The presets of a pipeline: the producer retries as a sender does; the
     idempotency store the semantics asks for is the consumer's (exactly-once
@@ -1257,11 +1346,29 @@ def _apply_topology_preset(data: dict[str, Any], semantics: str) -> dict[str, An
     nodes = topology.get("nodes") if isinstance(topology, dict) else None
     if not isinstance(nodes, dict):
         return data
-    for node in nodes.values():
+    links = topology.get("links")
+    links = [link for link in links if isinstance(link, dict)] if isinstance(links, list) else []
+    calling = {link.get("from") for link in links}
+    feeder = {link.get("to"): nodes.get(link.get("from")) for link in links if isinstance(link.get("to"), str)}
+    for name, node in nodes.items():
         if not isinstance(node, dict):
             continue
         kind = node.get("kind")
-        if kind in ("producer", "service"):
+        if kind == "consumers":
+            # A consumer group's store is the effect's (as in a pipeline); it calls onward
+            # as a service does, handing each call to its outbox (before-call).
+            consumer = node.setdefault("consumer", {})
+            dedup = consumer.setdefault("dedup", {}) if isinstance(consumer, dict) else None
+            fed_by = feeder.get(name)
+            log = isinstance(fed_by, dict) and fed_by.get("kind") == "log"
+            if isinstance(dedup, dict) and dedup.get("kind") is None:
+                # A log's consumers keep no store: exactly-once is a transactional commit.
+                dedup["kind"] = "set" if semantics == "exactly-once" and not log else "none"
+            if name in calling:
+                onward = node.setdefault("onward", {})
+                if isinstance(onward, dict):
+                    onward.setdefault("ack", "before-call")
+        if kind in ("producer", "service") or (kind == "consumers" and name in calling):
             sender = node.setdefault("sender", {})
             retry = sender.setdefault("retry", {}) if isinstance(sender, dict) else None
             if isinstance(retry, dict) and "max_attempts" not in retry:
@@ -1273,6 +1380,8 @@ def _apply_topology_preset(data: dict[str, Any], semantics: str) -> dict[str, An
                 dedup["kind"] = "set" if semantics == "exactly-once" else "none"
         if kind == "service":
             node.setdefault("onward", {})
+        if kind in BROKER_KINDS:
+            node.setdefault("broker", {})
     return data
 
 
@@ -1293,13 +1402,17 @@ def _check_topology(scenario: Scenario) -> None:
         if fault.kind != "crash" and scenario.topology.nodes[fault.target].kind == "producer":
             raise ValueError(f"faults[{i}].kind: a {fault.kind} slows a node's processing; "
                              f"{fault.target!r} is the producer, which processes nothing")
+        if fault.kind != "crash" and scenario.topology.nodes[fault.target].kind in (*BROKER_KINDS, "consumers"):
+            raise ValueError(f"faults[{i}].kind: a {fault.kind} slows a receiver; {fault.target!r} is a "
+                             f"{scenario.topology.nodes[fault.target].kind} node, which only crashes")
+    _check_broker_nodes(scenario)
     for name, node in scenario.topology.nodes.items():
         sender = node.sender
         if sender is None:
             continue
         if sender.count != 1:
             raise ValueError(f"topology.nodes.{name}.sender.count: a node has one sender per link")
-        if node.kind == "service" and (sender.rate is not None):
+        if node.kind in ("service", "consumers") and (sender.rate is not None):
             raise ValueError(f"topology.nodes.{name}.sender.rate: a service calls onward once per "
                              f"side effect, not at a rate")
         if node.kind == "producer" and sender.rate is None and sender.window is None:
@@ -1316,6 +1429,84 @@ def _check_topology(scenario: Scenario) -> None:
         if node.receiver is not None and node.receiver.count != 1:
             raise ValueError(f"topology.nodes.{name}.receiver.count: a node is one receiver "
                              f"(give it workers to serve calls at once)")
+
+
+def _check_broker_nodes(scenario: Scenario) -> None:
+    """A topology's broker and consumers nodes: what a pipeline's broker and
+    consumer sections must satisfy, node by node (see :mod:`alosim.model.queue_node`)."""
+    topology = scenario.topology
+    assert topology is not None
+    feeder = {link.to: link.from_ for link in topology.links}
+    for name, node in topology.nodes.items():
+        where = f"topology.nodes.{name}"
+        if node.kind != "consumers":
+            continue
+        calls_onward = any(link.from_ == name for link in topology.links)
+        if topology.nodes[feeder[name]].kind == "log":
+            _check_log_consumers(scenario, name, calls_onward)
+            continue
+        if not calls_onward and (node.sender is not None or node.onward is not None):
+            raise ValueError(f"{where}: a consumers node with no link out calls nothing onward: "
+                             f"remove 'sender' and 'onward'")
+        if node.onward is not None and node.onward.ack == "after-call":
+            raise ValueError(f"{where}.onward.ack: a consumers node acks its deliveries as "
+                             f"consumer.ack says; after-call is not modelled: use before-call")
+        consumer = node.consumer or Consumer()
+        broker = topology.nodes[feeder[name]].broker or Broker()
+        group = [f for f in GROUP_FIELDS if f in consumer.model_fields_set]
+        if group:
+            raise ValueError(f"{where}.consumer.{group[0]} belongs to a log's consumer group")
+        if consumer.dedup.kind == "sequence":
+            raise ValueError(f"{where}.consumer.dedup.kind: sequence numbers belong to the publish "
+                             f"link; give the consumers set, ttl, lru or bloom")
+        extension = consumer.lease_extension
+        if extension is not None and extension.every >= broker.visibility_timeout:
+            raise ValueError(f"{where}.consumer.lease_extension.every: {extension.every:g}s is not "
+                             f"shorter than the visibility_timeout of {feeder[name]!r} "
+                             f"({broker.visibility_timeout:g}s)")
+        if extension is not None and extension.max is not None and extension.max <= broker.visibility_timeout:
+            raise ValueError(f"{where}.consumer.lease_extension.max: {extension.max:g}s is not longer "
+                             f"than the visibility_timeout of {feeder[name]!r} "
+                             f"({broker.visibility_timeout:g}s): no extension could add time")
+        if extension is not None and consumer.ack == "before-processing":
+            raise ValueError(f"{where}.consumer.lease_extension: with ack: before-processing there "
+                             f"is no lease left to extend")
+        if scenario.semantics == "exactly-once" and not calls_onward and consumer.dedup.kind == "none":
+            raise ValueError(f"{where}.consumer.dedup.kind: semantics exactly-once needs a dedup store "
+                             f"at every final node (e.g. 'set'), or choose semantics at-least-once")
+
+
+def _check_log_consumers(scenario: Scenario, name: str, calls_onward: bool) -> None:
+    """A consumers node fed by a log node: a log's consumer group (see :func:`_check_log`)."""
+    topology = scenario.topology
+    assert topology is not None
+    where = f"topology.nodes.{name}"
+    node = topology.nodes[name]
+    consumer = node.consumer or Consumer()
+    i, link = next((i, link) for i, link in enumerate(topology.links) if link.to == name)
+    for side in ("data", "ack"):
+        if getattr(link, side) != LinkSpec():
+            raise ValueError(f"topology.links[{i}].{side}: a log's consumers fetch from it; a link from "
+                             f"the log {link.from_!r} takes no data or ack settings")
+    queue_only = {"concurrency": 1, "ack": "after-processing", "nack_probability": 0.0,
+                  "poison_probability": 0.0}
+    for field, default in queue_only.items():
+        if getattr(consumer, field) != default:
+            raise ValueError(f"{where}.consumer.{field} belongs to a queue's consumers; a log's "
+                             f"consumer reads its partitions one record at a time")
+    for field in CONSUMER_BEHAVIOUR_FIELDS:
+        if getattr(consumer, field) is not None:
+            raise ValueError(f"{where}.consumer.{field} belongs to a queue's consumers (a log's "
+                             f"consumer group fetches and has no leases)")
+    if consumer.dedup.kind != "none":
+        raise ValueError(f"{where}.consumer.dedup: a log's consumers keep no idempotency store; for "
+                         f"exactly-once effects use consumer.commit.policy: transactional")
+    if scenario.semantics == "exactly-once" and not calls_onward and consumer.commit.policy != "transactional":
+        raise ValueError(f"{where}.consumer.commit.policy: semantics exactly-once on a log needs "
+                         f"transactional (effect and offset recorded atomically)")
+    if scenario.semantics == "at-most-once" and consumer.commit.policy != "before-processing":
+        raise ValueError(f"{where}.consumer.commit.policy: semantics at-most-once on a log needs "
+                         f"before-processing")
 
 
 def _check_pipeline(scenario: Scenario) -> None:

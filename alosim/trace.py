@@ -40,10 +40,22 @@ def topology_mermaid(events: Sequence[TraceEvent]) -> str:
         if ">" not in e.actor and e.actor not in lanes:
             lanes.append(e.actor)
     alias = {lane: f"N{i}" for i, lane in enumerate(lanes)}
-    callee = {e.message: e.actor for e in events if e.event == "arrive"}
+    # A call's callee is the first node it arrives at; a broker node's subscription
+    # (see alosim.model.subscription) delivers it on to a consumers node, the second.
+    callee: dict[int, str] = {}
+    consumer: dict[int, str] = {}
+    for e in events:
+        if e.event == "arrive":
+            if e.message not in callee:
+                callee[e.message] = e.actor
+            elif e.actor != callee[e.message]:
+                consumer.setdefault(e.message, e.actor)
+        elif e.actor.count(">") == 2 and e.message >= 0:  # a subscription's path
+            consumer.setdefault(e.message, e.actor.split(">")[2])
     caller = {e.message: e.actor for e in events if e.event == "send"}
-    links = {e.actor.partition(">")[0]: e.actor.partition(">")[2] for e in events if ">" in e.actor}
-    lost = {(e.message, e.attempt, e.event) for e in events if e.event in ("data_lost", "ack_lost")}
+    links = {e.actor.split(">")[0]: e.actor.split(">")[1] for e in events if ">" in e.actor}
+    lost = {(e.message, e.attempt, e.event) for e in events
+            if e.event in ("data_lost", "ack_lost", "delivery_lost", "consumer_ack_lost")}
     lines = ["sequenceDiagram"] + [f"    participant {alias[lane]} as {lane}" for lane in lanes]
 
     def name(e: TraceEvent) -> str:
@@ -62,6 +74,17 @@ def topology_mermaid(events: Sequence[TraceEvent]) -> str:
                 lines.append(f"    {here}-x{target}: {label} LOST")
             else:
                 lines.append(f"    {here}->>{alias[dst]}: {label}")
+        elif e.event == "deliver":  # a broker node to the consumers node
+            dst = alias.get(consumer.get(e.message, ""), here)
+            arrow = "-x" if (e.message, e.attempt, "delivery_lost") in lost else "->>"
+            again = " again" if e.attempt > 1 else ""
+            lines.append(f"    {here}{arrow}{dst}: deliver {name(e)} #{e.attempt}{again}"
+                         + (" LOST" if arrow == "-x" else ""))
+        elif e.event in ("ack_sent", "nack_sent") and consumer.get(e.message) == e.actor:
+            dst = alias.get(callee.get(e.message, ""), here)  # a consumer answers its broker
+            arrow = "--x" if (e.message, e.attempt, "consumer_ack_lost") in lost else "-->>"
+            verb = "ack" if e.event == "ack_sent" else "nack"
+            lines.append(f"    {here}{arrow}{dst}: {verb} {name(e)}" + (" LOST" if arrow == "--x" else ""))
         elif e.event == "ack_sent":
             dst = alias.get(caller.get(e.message, ""), here)
             arrow = "--x" if (e.message, e.attempt, "ack_lost") in lost else "-->>"

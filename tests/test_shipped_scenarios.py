@@ -98,3 +98,19 @@ def test_retrying_only_at_the_edge_puts_at_most_three_queries_per_request_on_the
                     "topology.nodes.orders.sender.retry.max_attempts=1")
     assert edge["database_transmissions_per_message"] <= 3
     assert edge["database_calls"] < layered["database_calls"] / 3
+
+
+def test_a_slow_subscription_s_redeliveries_stay_on_its_own_queue():
+    import yaml
+
+    from alosim.scenario import validate_scenario
+
+    with_analytics = shipped_run("pubsub-queues-fan-out").summary
+    data = yaml.safe_load((SCENARIOS / "pubsub-queues-fan-out.yaml").read_text(encoding="utf-8"))
+    del data["topology"]["nodes"]["analytics"], data["expect"]
+    data["topology"]["links"] = [link for link in data["topology"]["links"] if link["to"] != "analytics"]
+    without = alosim.simulate(validate_scenario(data, "<variant>")).summary
+    assert with_analytics["analytics_redeliveries"] > with_analytics["billing_redeliveries"]
+    for name in ("billing", "email"):
+        for figure in ("effects", "duplicate_effects", "redeliveries", "calls"):
+            assert with_analytics[f"{name}_{figure}"] == without[f"{name}_{figure}"], (name, figure)

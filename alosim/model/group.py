@@ -49,6 +49,7 @@ does what a fetch, its effect and the end of its batch do, in their order.
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from alosim.model.events import Later
@@ -507,7 +508,8 @@ class ConsumerGroup:
                  "fetch_batch", "session_timeout", "max_poll_interval", "rebalance_delay",
                  "round_robin", "triggers", "_key_max", "_partition_max", "_rebalanced_callbacks")
 
-    def __init__(self, world: World, log: LogBroker, spec: ConsumerSpec, stats: LogStats) -> None:
+    def __init__(self, world: World, log: LogBroker, spec: ConsumerSpec, stats: LogStats, *,
+                 member_kind: Callable[..., Member] | None = None) -> None:
         self.world = world
         self.env = world.env
         self.rec = world.rec
@@ -522,7 +524,7 @@ class ConsumerGroup:
         self.max_poll_interval = spec.max_poll_interval
         self.rebalance_delay = spec.rebalance_delay
         self.round_robin = spec.assignment == "round-robin"
-        self.members = [Member(self, i, spec) for i in range(spec.count)]
+        self.members = [(member_kind or Member)(self, i, spec) for i in range(spec.count)]
         self.owner = [-1] * len(log.partitions)
         self.generation = 0
         self.rebalancing = False

@@ -69,7 +69,7 @@ from alosim.model.answer import Answers
 from alosim.model.books import Books, Broken
 from alosim.model.dedup import _mix64
 from alosim.model.events import Later
-from alosim.model.group import ConsumerGroup
+from alosim.model.group import ConsumerGroup, Member
 from alosim.model.link import Link
 from alosim.model.message import Message
 from alosim.model.sender import Sender
@@ -100,25 +100,29 @@ class Producer(Sender):
         self._place = log.place_new
 
     def _create(self) -> Message:
-        # Sender._create, with the partition for the receiver.
-        self.remaining -= 1
-        msg_id = self._next_id()
-        placed = self._place(self.index, msg_id)
-        partition = placed[1]
-        seqs = self._seqs
-        seq = seqs[partition]
-        seqs[partition] = seq + 1
-        now = self.env._now
-        msg = Message(msg_id, self.index, seq, partition, now)
-        msg.log_place = placed
-        if self._floors:
-            self._open[partition].append(msg)
-        rec = self.rec
-        if not msg_id & 0xFFF:
-            rec.flush()  # keeps the latency buffers small
-        if msg_id < rec.trace_limit:
-            rec.event(now, self.actor, "create", msg_id, 0)
-        return msg
+        return create_placed(self, self._place)
+
+
+def create_placed(sender: Sender, place: Callable[[int, int], Any]) -> Message:
+    """Sender._create, with the partition ``place`` gives a new message for the receiver."""
+    sender.remaining -= 1
+    msg_id = sender._next_id()
+    placed = place(sender.index, msg_id)
+    partition = placed[1]
+    seqs = sender._seqs
+    seq = seqs[partition]
+    seqs[partition] = seq + 1
+    now = sender.env._now
+    msg = Message(msg_id, sender.index, seq, partition, now)
+    msg.log_place = placed
+    if sender._floors:
+        sender._open[partition].append(msg)
+    rec = sender.rec
+    if not msg_id & 0xFFF:
+        rec.flush()  # keeps the latency buffers small
+    if msg_id < rec.trace_limit:
+        rec.event(now, sender.actor, "create", msg_id, 0)
+    return msg
 
 
 class Record:
@@ -382,7 +386,11 @@ class LogPipeline:
     Consumers fetch from the log directly (no consume links): what a log adds
     is offsets and commits, not a lossy second hop."""
 
-    def __init__(self, world: World) -> None:
+    def __init__(self, world: World, *, sender_kind: Callable[..., Sender] | None = None,
+                 member_kind: Callable[..., Member] = Member) -> None:
+        """``sender_kind`` and ``member_kind`` make the producers and the group's members
+        (a topology's subscription makes its own: see :mod:`alosim.model.log_node`);
+        by default a producer is a :class:`Producer` on this log."""
         scenario = world.scenario
         assert scenario.broker is not None and scenario.consumer is not None
         self.world = world
@@ -392,12 +400,13 @@ class LogPipeline:
             rec.loss_causes.setdefault(cause, 0)
         world.ack_link = world.first_hop_link("ack")
         self.log = LogBroker(world, scenario.broker, stats, world.ack_link)
-        self.group = self.log.group = ConsumerGroup(world, self.log, scenario.consumer, stats)
+        self.group = self.log.group = ConsumerGroup(world, self.log, scenario.consumer, stats,
+                                                    member_kind=member_kind)
         world.data_link = world.first_hop_link("data", self.log.on_packet)
         world.receivers = []
         world.receiver_count = scenario.broker.partitions  # numbered per (producer, partition)
         log = self.log
-        world.make_senders(lambda *args: Producer(log, *args))
+        world.make_senders(sender_kind or (lambda *args: Producer(log, *args)))
         self.group.start()
 
     def targets(self, kind: str, index: str) -> list[Crashable]:
@@ -485,6 +494,7 @@ class LogPipeline:
         return self.stats.columns(rec.loss_causes, rec.messages)
 
 
-def build_log_pipeline(world: World) -> LogPipeline:
+def build_log_pipeline(world: World, *, sender_kind: Callable[..., Sender] | None = None,
+                       member_kind: Callable[..., Member] = Member) -> LogPipeline:
     """Make ``world``'s links, producers, log and consumer group for a log scenario."""
-    return LogPipeline(world)
+    return LogPipeline(world, sender_kind=sender_kind, member_kind=member_kind)

@@ -32,6 +32,7 @@ from alosim.model.broker import Broker
 from alosim.model.consumer import PROCESSING, Consumer, ConsumerStore
 from alosim.model.dedup import make_store
 from alosim.model.link import Link
+from alosim.model.sender import Sender
 from alosim.observe.pipeline import OVERFLOW_LOSS_CAUSE, PIPELINE_LOSS_CAUSES, PipelineStats
 from alosim.scenario import ConsumeLinks
 
@@ -44,7 +45,11 @@ if TYPE_CHECKING:
 class Pipeline:
     """The broker and consumers of one run, and what they measure."""
 
-    def __init__(self, world: World) -> None:
+    def __init__(self, world: World, *, sender_kind: Callable[..., Sender] = Sender,
+                 consumer_kind: Callable[..., Consumer] = Consumer,
+                 broker_kind: Callable[..., Broker] = Broker) -> None:
+        """``sender_kind``, ``consumer_kind`` and ``broker_kind`` make the actors (a
+        topology's subscription makes its own: see :mod:`alosim.model.subscription`)."""
         scenario = world.scenario
         assert scenario.broker is not None and scenario.consumer is not None
         self.world = world
@@ -73,11 +78,11 @@ class Pipeline:
         shared = ConsumerStore(make_store(spec.dedup, salt), spec.dedup.kind not in (None, "none"),
                                spec.dedup.durable, stats, rec)
         self.consumer_store = shared
-        self.consumers = [Consumer(world, i, spec, stats, shared, self.consume_ack)
+        self.consumers = [consumer_kind(world, i, spec, stats, shared, self.consume_ack)
                           for i in range(spec.count)]
         extension = spec.lease_extension
         self.extending = extension is not None
-        self.broker = Broker(world, scenario.broker, stats, world.ack_link, self.consume_data,
+        self.broker = broker_kind(world, scenario.broker, stats, world.ack_link, self.consume_data,
                              spec.count,
                              lease_cap_s=extension.max if extension is not None else None,
                              pull_batch=spec.pull.batch if spec.pull is not None else None)
@@ -95,7 +100,7 @@ class Pipeline:
         world.data_link = world.first_hop_link("data", self.broker.on_packet)
         world.receivers = []
         world.receiver_count = 1
-        world.make_senders()
+        world.make_senders(sender_kind)
 
     def _delivered(self, event: Any) -> None:
         self.consumers[event._value[2]].on_packet(event)
@@ -261,6 +266,8 @@ class Pipeline:
         return self.stats.columns(rec.loss_causes, rec.messages, self.bounded, self.extending)
 
 
-def build_pipeline(world: World) -> Pipeline:
+def build_pipeline(world: World, *, sender_kind: Callable[..., Sender] = Sender,
+                   consumer_kind: Callable[..., Consumer] = Consumer,
+                   broker_kind: Callable[..., Broker] = Broker) -> Pipeline:
     """Make ``world``'s links, producers, broker and consumers for a pipeline scenario."""
-    return Pipeline(world)
+    return Pipeline(world, sender_kind=sender_kind, consumer_kind=consumer_kind, broker_kind=broker_kind)

@@ -23,6 +23,12 @@ The producer creates its messages on its first link (at that sender's rate
 and window) and hands each one as it is created to the senders of its other
 links, so that every link out of the producer carries the same messages.
 
+A broker node (``queue``, ``log``) and the ``consumers`` nodes it feeds are
+built as one pipeline world per subscription -- publisher, publish link,
+broker, consumers -- beside the hops (:mod:`alosim.model.subscription`); a
+consumers node counts its effects and calls onward as a service does
+(:mod:`alosim.model.consumers_node`, :mod:`alosim.model.effects`).
+
 Ground truth travels with every call: the producer's message it descends
 from (:class:`Origin`), which counts the side effects made for it at every
 node. A node's *duplicate effects* are effects beyond the first for one
@@ -50,14 +56,17 @@ import simpy
 
 from alosim.budget import TRACE_ROWS_PER_MESSAGE, Stop, run_until
 from alosim.model.books import Books, Broken
+from alosim.model.effects import call_onward, count_effect
 from alosim.model.events import Later
 from alosim.model.faults import start_node_faults
 from alosim.model.message import Message
+from alosim.model.log_node import placed
+from alosim.model.subscription import SubscriptionHop
 from alosim.model.receiver import Receiver
 from alosim.model.sender import Sender
 from alosim.model.world import World
 from alosim.observe import TraceEvent
-from alosim.scenario import Network, Node, Scenario, TopologyLink
+from alosim.scenario import BROKER_KINDS, Network, Node, Scenario, TopologyLink
 from alosim.streams import Streams
 
 
@@ -204,22 +213,11 @@ class NodeReceiver(Receiver):
 
     def _execute(self, msg: Message, attempt: int) -> None:
         super()._execute(msg, attempt)
-        node = self.node
-        origin = msg.origin  # type: ignore[attr-defined]
-        effects = origin.effects
-        effects[node.index] += 1
-        node.effects += 1
-        if effects[node.index] == 1:
-            node.first_effects += 1
-        elif msg.processed == 1:
-            # This call's first effect, but not its producer message's: the
-            # call itself was repeated upstream, under the same key or a new one.
-            cause = self._why_repeat_not_caught(msg, origin)
-            node.causes[cause] += 1
-            if msg.id < self.rec.trace_limit:  # the row _execute just wrote says so
-                row = self.rec.trace[-1]
-                self.rec.trace[-1] = TraceEvent(row.time_s, row.actor, row.event, row.message, row.attempt,
-                                                f"again: {cause.replace('_', ' ')}")
+        cause = count_effect(self.node, msg, msg.processed == 1, self._why_repeat_not_caught)
+        if cause is not None and msg.id < self.rec.trace_limit:  # the row _execute just wrote says so
+            row = self.rec.trace[-1]
+            self.rec.trace[-1] = TraceEvent(row.time_s, row.actor, row.event, row.message, row.attempt,
+                                            f"again: {cause.replace('_', ' ')}")
 
     def _process(self, msg: Message, attempt: int) -> bool:
         self._execute(msg, attempt)
@@ -240,11 +238,7 @@ class NodeReceiver(Receiver):
     def _call_onward(self, msg: Message, caller: tuple[Any, int] | None) -> None:
         """Hand one call per link out to its sender, keyed as this node says; ``caller``
         (this receiver and the request's token) waits for their answers, if given."""
-        node = self.node
-        origin, key = msg.origin, msg.key if self.keep else -1  # type: ignore[attr-defined]
-        for sender in node.outgoing:
-            node.calls_out += 1
-            sender.submit(origin, key, caller)
+        call_onward(self.node, msg, self.keep, caller)
 
     def _complete_stored(self, msg: Message, attempt: int) -> None:
         """:meth:`Receiver._complete_stored` at a node: check the store; make the effect,
@@ -408,20 +402,33 @@ class Topology:
         self.nodes: dict[str, Node] = spec.nodes
         self.stats = {name: NodeStats(name, node.kind, i) for i, (name, node) in enumerate(spec.nodes.items())}
         self.producer = next(name for name, node in spec.nodes.items() if node.kind == "producer")
-        self.hops: list[Hop] = []
+        self.hops: list[Hop | SubscriptionHop] = []
         # The producer creates its messages on its first link; its other links
-        # carry each of them too (see ProducerSender).
-        self.head_link = spec.order()[0]
-        for link in spec.order():
+        # carry each of them too (see ProducerSender). A link into a broker node is
+        # built with each link out of it, as one subscription (see SubscriptionHop).
+        into = {link.to: link for link in spec.links}
+        paths = [link for link in spec.order() if spec.nodes[link.to].kind not in BROKER_KINDS]
+        self.head_link = paths[0]
+        for link in paths:
             caller, callee = spec.nodes[link.from_], spec.nodes[link.to]
-            assert caller.sender is not None and callee.receiver is not None
-            hop_scenario = scenario.model_copy(update={
-                "sender": caller.sender, "receiver": callee.receiver,
-                "network": Network(data=link.data, ack=link.ack, partitions=link.partitions),
-                "messages": scenario.messages if link is self.head_link else None,
-                "duration": scenario.duration if link is self.head_link else None,
-                "max_time": None, "topology": None, "faults": []})
-            hop = Hop(self, link, hop_scenario)
+            hop: Hop | SubscriptionHop
+            if caller.kind in BROKER_KINDS:
+                publish, head = into[link.from_], link is self.head_link
+                kind: type[Sender] = ProducerSender if head else FedSender
+                hop = SubscriptionHop(self, publish, link, scenario, head=head,
+                                      streams=PrefixedStreams(seed, f"{publish.from_}>{publish.to}>{link.to}."),
+                                      sender_kind=placed(kind) if caller.kind == "log" else kind,
+                                      untraced=UNTRACED, answer=answer)
+                link, caller = hop.link, spec.nodes[into[link.from_].from_]
+            else:
+                assert caller.sender is not None and callee.receiver is not None
+                hop_scenario = scenario.model_copy(update={
+                    "sender": caller.sender, "receiver": callee.receiver,
+                    "network": Network(data=link.data, ack=link.ack, partitions=link.partitions),
+                    "messages": scenario.messages if link is self.head_link else None,
+                    "duration": scenario.duration if link is self.head_link else None,
+                    "max_time": None, "topology": None, "faults": []})
+                hop = Hop(self, link, hop_scenario)
             if caller.kind != "producer":
                 self.stats[link.from_].outgoing.append(hop.senders[0])  # type: ignore[arg-type]
             elif self.hops:
@@ -474,8 +481,15 @@ class Topology:
 
     def _victims(self, node: str, kind: str) -> list[tuple[World, Any]]:
         """What a fault of ``kind`` at ``node`` befalls: a crash takes the node's receiver
-        and its senders (one process), a slowdown its receiver."""
-        victims: list[tuple[World, Any]] = [(hop, hop.receivers[0]) for hop in self.hops if hop.link.to == node]
+        (a consumers node's consumers) and its senders (one process), a slowdown its
+        receiver; a crash of a broker node takes every subscription's broker."""
+        if self.nodes[node].kind in BROKER_KINDS:  # every subscription's broker
+            victims: list[tuple[World, Any]] = [(hop, hop.broker) for hop in self.hops
+                                                if isinstance(hop, SubscriptionHop) and hop.broker_node == node]
+            victims[-1] = (victims[-1][0], Counted(victims[-1][1], self.stats[node]))
+            return victims
+        victims = [(hop, actor) for hop in self.hops if hop.link.to == node
+                   for actor in (hop.consumers if isinstance(hop, SubscriptionHop) else hop.receivers[:1])]
         if kind == "crash":
             victims += [(hop, hop.senders[0]) for hop in self.hops if hop.link.from_ == node]
             victims[-1] = (victims[-1][0], Counted(victims[-1][1], self.stats[node]))
@@ -497,8 +511,11 @@ class Topology:
             origins = {} if head else hop.senders[0].traced  # type: ignore[attr-defined]
             ids: dict[int, int] = {}
             for e in hop.rec.trace:
-                actor = a if e.actor == a or e.actor.startswith("sender") else (
-                    b if e.actor == b or e.actor.startswith("receiver") else f"{a}>{b}")
+                if isinstance(hop, SubscriptionHop):
+                    actor = hop.lane(e.actor)
+                else:
+                    actor = a if e.actor == a or e.actor.startswith("sender") else (
+                        b if e.actor == b or e.actor.startswith("receiver") else f"{a}>{b}")
                 message, detail = e.message, e.detail
                 if not head and message >= 0:
                     origin = origins.get(message)
@@ -530,8 +547,8 @@ class Topology:
                 books.broken.append(Broken(broken.name, f"{hop.link.from_} -> {hop.link.to}: {broken.detail}"))
         need = books.need
         for name, stats in self.stats.items():
-            if stats.kind == "producer":
-                continue
+            if stats.kind == "producer" or stats.kind in BROKER_KINDS:
+                continue  # a broker's books are its subscriptions' (each hop's above)
             hop = next(h for h in self.hops if h.link.to == name)
             rec = hop.rec
             need("node_effects", stats.effects == rec.processed_unique + rec.duplicate_processing,
@@ -540,9 +557,10 @@ class Topology:
             need("node_first_effects", stats.first_effects <= min(stats.effects, self.messages),
                  f"{name}: producer messages with an effect {stats.first_effects} exceed effects "
                  f"{stats.effects} or messages {self.messages}")
-            need("node_absorbed", hop.absorbed <= stats.absorbed,
+            caught = stats.absorbed + (hop.broker_absorbed if isinstance(hop, SubscriptionHop) else 0)
+            need("node_absorbed", hop.absorbed <= caught,
                  f"{name}: calls that ended caught as repeats {hop.absorbed} exceed the repeats "
-                 f"caught {stats.absorbed}")
+                 f"caught {caught}")
             made = sum(h.rec.messages for h in self.hops if h.link.from_ == name)
             need("node_calls", stats.calls_out == made,
                  f"{name}: calls handed onward {stats.calls_out} != messages created on its links out {made}")

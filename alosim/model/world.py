@@ -22,7 +22,10 @@ import simpy
 
 from alosim.budget import TRACE_ROWS_PER_MESSAGE, Sampling, Stop, run_until
 from alosim.model.books import Books, Broken
+from alosim.model.broker import Broker
+from alosim.model.consumer import Consumer
 from alosim.model.faults import start_faults
+from alosim.model.group import Member
 from alosim.model.link import Link
 from alosim.model.log import LogPipeline, build_log_pipeline
 from alosim.model.message import Message
@@ -42,10 +45,14 @@ class World:
                  progress: Callable[[float, int], None] | None = None, *,
                  env: simpy.Environment | None = None, streams: Streams | None = None,
                  sender_kind: Callable[..., Sender] = Sender,
-                 receiver_kind: Callable[..., Receiver] = Receiver) -> None:
+                 receiver_kind: Callable[..., Receiver] = Receiver,
+                 consumer_kind: Callable[..., Consumer] = Consumer,
+                 broker_kind: Callable[..., Broker] = Broker,
+                 member_kind: Callable[..., Member] = Member) -> None:
         """``env`` and ``streams``, when given, are shared with other worlds: a
         topology's hops (see :mod:`alosim.model.topology`), which also choose the
-        kind of their senders and receivers."""
+        kind of their senders and receivers (or, a subscription of a topology's
+        queue node, of its senders, broker and consumers)."""
         self.scenario = scenario
         self.progress = progress
         self.env = env if env is not None else simpy.Environment()
@@ -76,9 +83,13 @@ class World:
         self.pipeline: Pipeline | LogPipeline | None = None
         if scenario.broker is not None:
             if scenario.broker.kind == "log":
-                self.pipeline = build_log_pipeline(self)  # producer -> log -> consumer group
+                # producer -> log -> consumer group
+                self.pipeline = build_log_pipeline(self, sender_kind=None if sender_kind is Sender else sender_kind,
+                                                   member_kind=member_kind)
             else:
-                self.pipeline = build_pipeline(self)  # producer -> broker -> consumers
+                # producer -> broker -> consumers
+                self.pipeline = build_pipeline(self, sender_kind=sender_kind, consumer_kind=consumer_kind,
+                                               broker_kind=broker_kind)
             return
 
         self.ack_link = self.first_hop_link("ack")

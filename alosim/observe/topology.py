@@ -15,6 +15,8 @@ from collections.abc import Mapping
 from typing import Any
 
 from alosim.observe import DUPLICATE_CAUSES, LOSS_CAUSES, SENDER_LOSS_CAUSES
+from alosim.observe.log import LOG_CONSUME_CAUSES, LOG_LOSS_CAUSES, LOG_PUBLISH_CAUSES
+from alosim.observe.pipeline import CONSUME_CAUSES, PIPELINE_LOSS_CAUSES, PUBLISH_CAUSES
 
 #: Duplicate effects at a sink that no single link made (see alosim.guarantees).
 PATH_DUPLICATE_CAUSES = ("repeated_call", "new_key")
@@ -34,6 +36,25 @@ NODE_FIGURES = ("calls", "transmissions", "transmissions_per_message", "retransm
                 "calls_lost", "dedup_entries_peak")
 SERVICE_FIGURES = ("calls_out", "requests_unanswered")
 CRASH_FIGURES = ("crashes",)
+#: A consumers node's figures beside :data:`NODE_FIGURES`: its subscription's
+#: redeliveries and dead letters (see :mod:`alosim.model.queue_node`).
+CONSUMERS_FIGURES = ("redeliveries", "dead_lettered")
+#: A queue node's figures: its subscriptions' together (it makes no side effect);
+#: a log node's are the first (records appended).
+BROKER_FIGURES = ("publishes", "redeliveries", "lease_expiries", "dead_lettered", "repeats_caught")
+LOG_FIGURES = ("publishes",)
+#: The causes a subscription's books charge its duplicate effects to, per hop
+#: (``publish_<cause>``, ``consume_<cause>``; written at a consumers node): a queue's or a log's.
+_QUEUE_CAUSES = (*(f"publish_{c}" for c in PUBLISH_CAUSES), *(f"consume_{c}" for c in CONSUME_CAUSES))
+_LOG_CAUSES = (*(f"publish_{c}" for c in LOG_PUBLISH_CAUSES), *(f"consume_{c}" for c in LOG_CONSUME_CAUSES))
+QUEUE_DUPLICATE_CAUSES = tuple(dict.fromkeys((*_QUEUE_CAUSES, *_LOG_CAUSES)))
+
+
+def final_nodes(kinds: Mapping[str, str], calling: set[str]) -> list[str]:
+    """The nodes whose effects are the path's end: sinks, and consumers nodes that call
+    nothing onward (``calling``: the nodes with a link out)."""
+    return [name for name, kind in kinds.items()
+            if kind == "sink" or (kind == "consumers" and name not in calling)]
 
 
 def known_columns(kinds: Mapping[str, str]) -> frozenset[str]:
@@ -41,12 +62,22 @@ def known_columns(kinds: Mapping[str, str]) -> frozenset[str]:
     names = set(END_TO_END)
     causes = [f"duplicates_{c}" for c in (*DUPLICATE_CAUSES, *PATH_DUPLICATE_CAUSES)]
     causes += [f"lost_{c}" for c in (*LOSS_CAUSES, *SENDER_LOSS_CAUSES)]
+    queue_causes = [f"duplicates_{c}" for c in QUEUE_DUPLICATE_CAUSES]
+    queue_causes += [f"lost_{c}" for c in dict.fromkeys((*PIPELINE_LOSS_CAUSES, *LOG_LOSS_CAUSES))]
+    if "consumers" in kinds.values():
+        names |= {f"duplicates_{c}" for c in QUEUE_DUPLICATE_CAUSES}
     for name, kind in kinds.items():
         if kind == "producer":
             continue
+        if kind in ("queue", "log"):
+            names |= {f"{name}_{figure}" for figure in (*(BROKER_FIGURES if kind == "queue" else LOG_FIGURES),
+                                                        *CRASH_FIGURES)}
+            continue
         figures = [*NODE_FIGURES, *CRASH_FIGURES, *causes]
-        if kind == "service":
+        if kind in ("service", "consumers"):
             figures += SERVICE_FIGURES
+        if kind == "consumers":
+            figures += [*CONSUMERS_FIGURES, *queue_causes]
         names |= {f"{name}_{figure}" for figure in figures}
     return frozenset(names)
 
@@ -61,13 +92,18 @@ def topology_columns(topology: Any) -> dict[str, Any]:
     # a run cut short (by max_time or a budget) still has calls in flight.
     settled = topology.stopped_by == "" and not topology.cut_at_max_time
     into = {hop.link.to: hop for hop in topology.hops}
-    sinks = [name for name, node in topology.nodes.items() if node.kind == "sink"]
+    kinds = {name: node.kind for name, node in topology.nodes.items()}
+    sinks = final_nodes(kinds, {hop.link.from_ for hop in topology.hops})
+    hop_causes = {name: _hop_causes(into[name]) for name in kinds if name in into}
     out: dict[str, Any] = {"messages": messages}
     duplicates = sum(topology.stats[name].duplicate_effects for name in sinks)
     missing = sum(messages - topology.stats[name].first_effects for name in sinks)
     out["duplicate_processing"] = duplicates
-    for cause in (*DUPLICATE_CAUSES, *PATH_DUPLICATE_CAUSES):
-        out[f"duplicates_{cause}"] = sum(_duplicates(into[name].rec, topology.stats[name], cause)
+    end_causes = (*DUPLICATE_CAUSES, *PATH_DUPLICATE_CAUSES)
+    fed = {into[name].log for name in sinks if kinds[name] == "consumers"}  # by a log: True
+    end_causes += tuple(dict.fromkeys((*(_QUEUE_CAUSES if False in fed else ()), *(_LOG_CAUSES if True in fed else ()))))
+    for cause in end_causes:
+        out[f"duplicates_{cause}"] = sum(_duplicates(hop_causes[name], topology.stats[name], cause)
                                          for name in sinks)
     out["missing"] = missing
     out["lost"] = missing if settled else 0
@@ -78,7 +114,11 @@ def topology_columns(topology: Any) -> dict[str, Any]:
     for name, stats in topology.stats.items():
         if stats.kind == "producer":
             continue
-        rec = into[name].rec
+        if stats.kind in ("queue", "log"):
+            out.update(_broker_columns(topology, name))
+            continue
+        hop = into[name]
+        rec = hop.rec
         out[f"{name}_calls"] = rec.messages
         out[f"{name}_transmissions"] = rec.transmissions
         out[f"{name}_transmissions_per_message"] = rec.transmissions / m
@@ -91,8 +131,12 @@ def topology_columns(topology: Any) -> dict[str, Any]:
         out[f"{name}_calls_gave_up"] = rec.gave_up
         out[f"{name}_calls_lost"] = rec.lost
         out[f"{name}_dedup_entries_peak"] = rec.dedup_entries_peak
-        for cause in sorted({*rec.duplicate_causes, *stats.causes}):
-            n = _duplicates(rec, stats, cause)
+        if stats.kind == "consumers" and not hop.log:
+            queue = hop.pipeline.stats
+            out[f"{name}_redeliveries"] = queue.consume_redeliveries
+            out[f"{name}_dead_lettered"] = queue.dead_lettered
+        for cause in sorted({*hop_causes[name], *stats.causes}):
+            n = _duplicates(hop_causes[name], stats, cause)
             if n:
                 out[f"{name}_duplicates_{cause}"] = n
         for cause, n in sorted(rec.loss_causes.items()):
@@ -108,10 +152,43 @@ def topology_columns(topology: Any) -> dict[str, Any]:
 
 
 
-def _duplicates(rec: Any, stats: Any, cause: str) -> int:
-    """A node's duplicate effects charged to ``cause``: by its link (a resent copy) and by
-    a repeated call."""
-    return rec.duplicate_causes.get(cause, 0) + stats.causes.get(cause, 0)
+def _duplicates(hop_causes: Mapping[str, int], stats: Any, cause: str) -> int:
+    """A node's duplicate effects charged to ``cause``: by the hop into it (a resent copy,
+    a redelivery) and by a repeated call."""
+    return hop_causes.get(cause, 0) + stats.causes.get(cause, 0)
+
+
+def _hop_causes(hop: Any) -> Mapping[str, int]:
+    """The duplicate effects the hop into a node charges to each cause: a link's causes,
+    or a subscription's per hop (``publish_<cause>``, ``consume_<cause>``)."""
+    if hop.pipeline is None:
+        return hop.rec.duplicate_causes  # type: ignore[no-any-return]
+    stats = hop.pipeline.stats
+    causes = {f"publish_{c}": n for c, n in stats.publish_duplicates.items()}
+    causes.update({f"consume_{c}": n for c, n in stats.consume_duplicates.items()})
+    return causes
+
+
+def _broker_columns(topology: Any, name: str) -> dict[str, Any]:
+    """A broker node's figures: its subscriptions' (see :data:`BROKER_FIGURES`, :data:`LOG_FIGURES`)."""
+    hops = [hop for hop in topology.hops if getattr(hop, "broker_node", None) == name]
+    if topology.nodes[name].kind == "log":
+        out = {f"{name}_publishes": sum(hop.pipeline.stats.records_appended for hop in hops)}
+        if topology.crashes_of(name):
+            out[f"{name}_crashes"] = topology.stats[name].crashes
+        return out
+    total = {figure: 0 for figure in BROKER_FIGURES}
+    for hop in hops:
+        stats = hop.pipeline.stats
+        total["publishes"] += stats.publishes_accepted
+        total["redeliveries"] += stats.consume_redeliveries
+        total["lease_expiries"] += stats.lease_expiries
+        total["dead_lettered"] += stats.dead_lettered
+        total["repeats_caught"] += hop.broker_absorbed
+    out = {f"{name}_{figure}": n for figure, n in total.items()}
+    if topology.crashes_of(name):
+        out[f"{name}_crashes"] = topology.stats[name].crashes
+    return out
 
 
 #: Each receiving node's series (``<node>_<series>``), from the link into it.

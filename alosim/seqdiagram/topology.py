@@ -62,6 +62,37 @@ def _origin_and_detail(e: TraceEvent) -> tuple[int | None, str]:
     return None, e.detail
 
 
+#: What only a broker does: the rows that make a node's lane a broker node's.
+BROKER_EVENTS = frozenset({"stored", "deliver", "appended", "lease_expired", "dead_lettered"})
+#: A subscription's lanes, as a pipeline's layout names them.
+PRODUCER, BROKER, CONSUMER = "sender-0", "broker", "consumer-0"
+
+
+def _subscriptions(events: Sequence[TraceEvent]) -> dict[int, tuple[str, str, str]]:
+    """The messages of a broker node's subscriptions (see :mod:`alosim.model.subscription`),
+    each with its lanes: publisher, broker node, consumers node. The network's rows of a
+    subscription name its path (``api>orders>billing``)."""
+    brokers = {e.actor for e in events if e.event in BROKER_EVENTS and ">" not in e.actor}
+    creator: dict[int, str] = {}
+    broker: dict[int, str] = {}
+    consumer: dict[int, str] = {}
+    for e in events:
+        if e.message < 0:
+            continue
+        if e.actor.count(">") == 2:
+            a, q, c = e.actor.split(">")
+            creator.setdefault(e.message, a)
+            broker.setdefault(e.message, q)
+            consumer.setdefault(e.message, c)
+        elif e.event == "create":
+            creator.setdefault(e.message, e.actor)
+        elif e.actor in brokers:
+            broker.setdefault(e.message, e.actor)
+        elif e.message in broker and e.actor != creator.get(e.message):
+            consumer.setdefault(e.message, e.actor)
+    return {m: (creator[m], q, consumer.get(m, "")) for m, q in broker.items() if m in creator}
+
+
 def _links(events: Sequence[TraceEvent]) -> tuple[list[str], dict[int, tuple[str, str]]]:
     """The nodes in the order they first act, and each message's link (caller, callee).
 
@@ -102,8 +133,17 @@ def _links(events: Sequence[TraceEvent]) -> tuple[list[str], dict[int, tuple[str
 def layout(events: Sequence[TraceEvent], *, data_latency_s: float | None = None,
            ack_latency_s: float | None = None) -> Diagram:
     """The diagram of a topology's trace: every link laid out as a single hop, on a lane per node."""
-    lanes, hops = _links(events)
+    subscriptions = _subscriptions(events)
+    plain_events = [e for e in events if e.message not in subscriptions and e.actor.count(">") < 2]
+    lanes, hops = _links(plain_events)
+    for path in subscriptions.values():
+        lanes += [lane for lane in path if lane and lane not in lanes]
+    first = {}  # the nodes in the order they first act
+    for i, e in enumerate(events):
+        first.setdefault(e.actor, i)
+    lanes.sort(key=lambda lane: first.get(lane, len(events)))
     by_link: dict[tuple[str, str], list[TraceEvent]] = {}
+    by_path: dict[tuple[str, str, str], list[TraceEvent]] = {}
     origins: dict[int, int | None] = {}
     notes: list[Note] = []
     for e in events:
@@ -111,12 +151,19 @@ def layout(events: Sequence[TraceEvent], *, data_latency_s: float | None = None,
             if e.event in ("crash", "restart") and ">" not in e.actor:
                 notes.append(CallNote(e.event, e.actor, e.time_s, e.message, e.attempt))  # type: ignore[arg-type]
             continue
+        path = subscriptions.get(e.message)
         link = hops.get(e.message)
-        if link is None:
+        if path is None and link is None:
             continue
         origin, detail = _origin_and_detail(e)
         if origin is not None:
             origins[e.message] = origin
+        if path is not None:
+            a, q, c = path
+            actor = PRODUCER if e.actor == a else BROKER if e.actor == q else CONSUMER if e.actor == c else NETWORK
+            by_path.setdefault(path, []).append(TraceEvent(e.time_s, actor, e.event, e.message, e.attempt, detail))
+            continue
+        assert link is not None
         a, b = link
         actor = CALLER if e.actor == a else CALLEE if e.actor == b else NETWORK
         by_link.setdefault(link, []).append(TraceEvent(e.time_s, actor, e.event, e.message, e.attempt, detail))
@@ -145,6 +192,34 @@ def layout(events: Sequence[TraceEvent], *, data_latency_s: float | None = None,
             if note.message < 0:
                 continue  # the node's own rows, kept once above
             notes.append(CallNote(note.kind, name[note.actor], note.time_s, note.message, note.attempt,
+                                  note.since_s, note.detail, origin=origins.get(note.message),
+                                  why=why.get((note.message, note.attempt), "")
+                                  if note.kind == "processed_again" else ""))
+    for (a, q, c), rows in by_path.items():
+        # A subscription is a pipeline: laid out as one, its lanes put back on the nodes'.
+        from alosim.seqdiagram.pipeline import layout as pipeline_layout
+
+        name = {PRODUCER: a, BROKER: q, CONSUMER: c or q}
+        why = {(e.message, e.attempt): e.detail.partition(": ")[2].replace("_", " ")
+               for e in rows if e.event == "processed" and "again: " in e.detail}
+        piece = pipeline_layout(rows)
+        for arrow in piece.arrows:
+            source, target = name.get(arrow.source, q), name.get(arrow.target, q)
+            drawn = CallArrow(arrow.kind, arrow.message, arrow.attempt, source, target, arrow.start_s,
+                              arrow.end_s, arrow.fate, arrow.ignored, arrow.reach,
+                              origin=origins.get(arrow.message))
+            if arrow.fate != "arrived" and arrow.reach > 0:
+                reach = lost_reach(abs(place[target] - place[source]))
+                drawn = replace(drawn, reach=reach,
+                                end_s=arrow.start_s + (arrow.end_s - arrow.start_s) * reach / arrow.reach)
+            arrows.append(drawn)
+        for note in piece.notes:
+            if note.message < 0:
+                continue
+            if type(note) is not Note:  # a broker's or a log's own note keeps its label
+                notes.append(replace(note, actor=name.get(note.actor, q)))
+                continue
+            notes.append(CallNote(note.kind, name.get(note.actor, q), note.time_s, note.message, note.attempt,
                                   note.since_s, note.detail, origin=origins.get(note.message),
                                   why=why.get((note.message, note.attempt), "")
                                   if note.kind == "processed_again" else ""))

@@ -236,7 +236,8 @@ def test_the_node_figures_named_by_the_summary_are_the_registrys() -> None:
     from alosim import figures
     from alosim.observe import topology as columns
 
-    suffixes = {*columns.NODE_FIGURES, *columns.SERVICE_FIGURES, *columns.CRASH_FIGURES}
+    suffixes = {*columns.NODE_FIGURES, *columns.SERVICE_FIGURES, *columns.CRASH_FIGURES,
+                *columns.CONSUMERS_FIGURES, *columns.BROKER_FIGURES}
     assert suffixes == set(figures._NODE_FIGURES)
     # Every column a topology writes is one its validation knows (an expect: may name it).
     nodes = {"api": {"kind": "producer", "sender": sender(0.02, 3)},
