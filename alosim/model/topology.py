@@ -358,7 +358,7 @@ class Hop(World):
         self.keys_kept = caller.kind == "producer" or caller.onward is None or caller.onward.identity == "keep"
         head = link is topology.head_link
         super().__init__(scenario, topology.seed, env=topology.env,
-                         streams=PrefixedStreams(topology.seed, f"{link.from_}>{link.to}."),
+                         streams=Streams(topology.seed) if head else PrefixedStreams(topology.seed, f"{link.from_}>{link.to}."),
                          sender_kind=ProducerSender if head else FedSender,
                          receiver_kind=NodeReceiver)
         sender = self.senders[0]
