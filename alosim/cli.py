@@ -253,7 +253,9 @@ def fingerprint(file: Path, seed: int | None, overrides: Sequence[str]) -> None:
 @cli.command()
 @click.argument("files", nargs=-1, required=True, type=click.Path(path_type=Path))
 @_set_option
-def validate(files: Sequence[Path], overrides: Sequence[str]) -> None:
+@click.option("--as-topology", is_flag=True,
+              help="Also print each scenario as the topology it stands for (its nodes and links).")
+def validate(files: Sequence[Path], overrides: Sequence[str], as_topology: bool) -> None:
     """Check scenario FILES (with any --set applied to each); print one line per file."""
     from alosim.scenario import ScenarioError
 
@@ -261,11 +263,20 @@ def validate(files: Sequence[Path], overrides: Sequence[str]) -> None:
     for file in files:
         try:
             scenario = _load(file, overrides)
+            if as_topology:
+                from alosim.expand import as_topology as expand
+
+                scenario = expand(scenario)
         except ScenarioError as exc:
             bad += 1
             _print_error(str(exc))
         else:
             _echo(f"{printable(file)}: ok ({scenario.name}, {scenario.semantics})")
+            if as_topology:
+                import yaml
+
+                _echo(yaml.safe_dump(scenario.as_written(), sort_keys=False, allow_unicode=True, width=100),
+                      nl=False)
     if bad:
         sys.exit(2)
 

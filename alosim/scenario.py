@@ -1239,6 +1239,11 @@ class Scenario(_Model):
     def to_yaml(self) -> str:
         return yaml.safe_dump(self.resolved(), sort_keys=False, allow_unicode=True)
 
+    def as_written(self) -> dict[str, Any]:
+        """The scenario as it was given (its file with any ``--set`` values), as a new
+        plain dict; the resolved form if it was built otherwise."""
+        return json.loads(json.dumps(self._source or self.resolved()))
+
     def source_yaml(self) -> str:
         """The scenario as it was given (its file with any ``--set`` values), sweep
         included: what a sweep folder keeps, because it expands again into the

@@ -6,8 +6,10 @@ links between them (a chain, or a tree that fans out; see
 :class:`~alosim.model.world.World` with one sender at the caller and one
 receiver at the callee -- and every hop shares one SimPy environment and one
 seed (each hop's random streams are named after its link, so adding a hop
-shifts no draw of another). A service joins the hop into it to the hops out
-of it:
+shifts no draw of another; the first link's keep the run's own names, so a
+shorthand scenario and the topology it stands for are one run -- see
+:mod:`alosim.expand`). A service joins the hop into it to the hops out of
+it:
 
 * each side effect at a service (each call it processes, duplicates
   included) hands one call to the sender of every link that leaves it;
@@ -83,6 +85,13 @@ class Origin:
     def __init__(self, id: int, nodes: int) -> None:
         self.id = id
         self.effects = [0] * nodes
+
+
+def _streams(seed: int, head: bool, prefix: str) -> Streams:
+    """A link's random streams: the run's own for the first link (so that a shorthand
+    scenario and the topology it stands for draw alike: see :mod:`alosim.expand`), every
+    other link's prefixed with the link, so that adding a link moves no draw of another."""
+    return Streams(seed) if head else PrefixedStreams(seed, prefix)
 
 
 class PrefixedStreams(Streams):
@@ -358,7 +367,7 @@ class Hop(World):
         self.keys_kept = caller.kind == "producer" or caller.onward is None or caller.onward.identity == "keep"
         head = link is topology.head_link
         super().__init__(scenario, topology.seed, env=topology.env,
-                         streams=PrefixedStreams(topology.seed, f"{link.from_}>{link.to}."),
+                         streams=_streams(topology.seed, head, f"{link.from_}>{link.to}."),
                          sender_kind=ProducerSender if head else FedSender,
                          receiver_kind=NodeReceiver)
         sender = self.senders[0]
@@ -416,7 +425,7 @@ class Topology:
                 publish, head = into[link.from_], link is self.head_link
                 kind: type[Sender] = ProducerSender if head else FedSender
                 hop = SubscriptionHop(self, publish, link, scenario, head=head,
-                                      streams=PrefixedStreams(seed, f"{publish.from_}>{publish.to}>{link.to}."),
+                                      streams=_streams(seed, head, f"{publish.from_}>{publish.to}>{link.to}."),
                                       sender_kind=placed(kind) if caller.kind == "log" else kind,
                                       untraced=UNTRACED, answer=answer)
                 link, caller = hop.link, spec.nodes[into[link.from_].from_]

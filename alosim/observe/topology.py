@@ -113,6 +113,8 @@ def topology_columns(topology: Any) -> dict[str, Any]:
     out["calls_per_message"] = out["calls"] / m
     for name, stats in topology.stats.items():
         if stats.kind == "producer":
+            if topology.crashes_of(name):
+                out[f"{name}_crashes"] = stats.crashes
             continue
         if stats.kind in ("queue", "log"):
             out.update(_broker_columns(topology, name))

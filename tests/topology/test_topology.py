@@ -209,7 +209,8 @@ def test_every_link_out_of_the_producer_carries_the_same_messages() -> None:
 
 def test_a_run_cut_short_by_max_time_counts_its_calls_in_flight_unsettled_not_lost() -> None:
     nodes = {"p": {"kind": "producer", "sender": {**sender(0.01), "rate": 200}}, "a": sink()}
-    result = simulate(topology(nodes, [link("p", "a", p_ack=0.3, latency_s=0.004)], messages=200, max_time=0.05))
+    # Calls take 30 ms each way: those made in the last 30 ms before the cut are still on the link.
+    result = simulate(topology(nodes, [link("p", "a", p_ack=0.3, latency_s=0.03)], messages=200, max_time=0.05))
     s = result.summary
     assert s["stopped_by"] == "max_time" and s["unsettled"] > 0 and s["missing"] > 0
     assert s["lost"] == 0 and result.checks["none_lost"]
