@@ -266,6 +266,17 @@ def format_topology(scenario: Scenario, summary: Mapping[str, Any], wall_time_s:
         lines.append(f"    {name} (queue): {publishes} publishes accepted, "
                      f"{format_value('count', summary[f'{name}_redeliveries'])} redeliveries, "
                      f"{format_value('count', summary[f'{name}_dead_lettered'])} dead-lettered")
+    # Where the calls that never made their effect were lost, and why (each link's own causes).
+    losses = [(name, column[len(name) + 6:], summary[column]) for name in nodes for column in summary
+              if column.startswith(f"{name}_lost_") and summary[column]]
+    if losses:
+        lines.append("  calls lost on the link into a node, by cause")
+        lines += [_line(f"{name}: {cause.replace('_', ' ')}", format_value("count", n)) for name, cause, n in losses]
+    crashed = [(name, summary[f"{name}_crashes"]) for name in scenario.topology.nodes
+               if f"{name}_crashes" in summary]
+    if crashed:
+        lines.append("  crashes, by node")
+        lines += [_line(name, format_value("count", n)) for name, n in crashed]
     checks = [(name[len("check_"):], held) for name, held in summary.items() if name.startswith("check_")]
     if checks:
         lines.append("  guarantees")

@@ -252,3 +252,19 @@ def test_the_node_figures_named_by_the_summary_are_the_registrys() -> None:
                                                                    "sim_time_s", "stopped_by", "fingerprint",
                                                                    "stall_cause", "stall_cause_count"}
     assert written - known == set()
+
+
+def test_the_printout_says_where_calls_were_lost_and_which_nodes_crashed() -> None:
+    import alosim
+    from alosim.expand import as_topology
+    from alosim.printout import format_topology
+    from tests.conftest import SCENARIOS
+
+    scenario = as_topology(alosim.load_scenario(SCENARIOS / "sender-crash.yaml", ["messages=2000"]))
+    result = simulate(scenario)
+    s = result.summary
+    text = format_topology(scenario, s, 0.0)
+    assert s["sender_crashes"] == 1 and s["receiver_lost_sender_crash"] == s["lost"] > 0
+    assert "  crashes, by node\n    sender " in text and text.split("crashes, by node\n")[1].split("\n")[0].endswith(" 1")
+    line = next(l for l in text.splitlines() if l.startswith("    receiver: sender crash"))
+    assert line.split()[-1] == f"{s['lost']:,}"
