@@ -15,7 +15,7 @@ call that made a second effect says why the node's store let it through
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 
 from alosim.observe import TraceEvent
@@ -130,6 +130,12 @@ def _links(events: Sequence[TraceEvent]) -> tuple[list[str], dict[int, tuple[str
     return lanes, hops
 
 
+def _why(rows: Sequence[TraceEvent]) -> dict[tuple[int, int], str]:
+    """Why each repeated call's second effect got through (``again: new key``), by (call, attempt)."""
+    return {(e.message, e.attempt): e.detail.partition("again: ")[2].replace("_", " ")
+            for e in rows if e.event == "processed" and "again: " in e.detail}
+
+
 def layout(events: Sequence[TraceEvent], *, data_latency_s: float | None = None,
            ack_latency_s: float | None = None) -> Diagram:
     """The diagram of a topology's trace: every link laid out as a single hop, on a lane per node."""
@@ -170,20 +176,16 @@ def layout(events: Sequence[TraceEvent], *, data_latency_s: float | None = None,
     place = {lane: i for i, lane in enumerate(lanes)}
     arrows: list[Arrow] = []
     end_s = max((e.time_s for e in events), default=0.0)
-    for (a, b), rows in by_link.items():
-        name = {CALLER: a, CALLEE: b}
-        why = {(e.message, e.attempt): e.detail.partition(": ")[2].replace("_", " ")
-               for e in rows if e.event == "processed" and e.detail.startswith("again: ")}
-        plain = [replace(e, detail="again") if e.event == "processed" and e.detail.startswith("again")
-                 else e for e in rows]
-        piece = hop_layout(plain, data_latency_s=data_latency_s, ack_latency_s=ack_latency_s)
+
+    def put(piece: Diagram, lane_of: Callable[[str], str], why: dict[tuple[int, int], str]) -> None:
+        """One link's or subscription's diagram, its lanes put back on the nodes'."""
         for arrow in piece.arrows:
-            source, target = name[arrow.source], name[arrow.target]
+            source, target = lane_of(arrow.source), lane_of(arrow.target)
             drawn = CallArrow(arrow.kind, arrow.message, arrow.attempt, source, target, arrow.start_s,
                               arrow.end_s, arrow.fate, arrow.ignored, arrow.reach,
                               origin=origins.get(arrow.message))
             if arrow.fate != "arrived" and arrow.reach > 0:
-                # Lost between this link's lanes, wherever they sit among the others.
+                # Lost between its own lanes, wherever they sit among the others.
                 reach = lost_reach(abs(place[target] - place[source]))
                 drawn = replace(drawn, reach=reach,
                                 end_s=arrow.start_s + (arrow.end_s - arrow.start_s) * reach / arrow.reach)
@@ -191,38 +193,25 @@ def layout(events: Sequence[TraceEvent], *, data_latency_s: float | None = None,
         for note in piece.notes:
             if note.message < 0:
                 continue  # the node's own rows, kept once above
-            notes.append(CallNote(note.kind, name[note.actor], note.time_s, note.message, note.attempt,
+            if type(note) not in (Note, CallNote):  # a broker's or a log's own note keeps its label
+                notes.append(replace(note, actor=lane_of(note.actor)))
+                continue
+            notes.append(CallNote(note.kind, lane_of(note.actor), note.time_s, note.message, note.attempt,
                                   note.since_s, note.detail, origin=origins.get(note.message),
                                   why=why.get((note.message, note.attempt), "")
                                   if note.kind == "processed_again" else ""))
+
+    for (a, b), rows in by_link.items():
+        plain = [replace(e, detail="again") if e.event == "processed" and e.detail.startswith("again")
+                 else e for e in rows]
+        put(hop_layout(plain, data_latency_s=data_latency_s, ack_latency_s=ack_latency_s),
+            {CALLER: a, CALLEE: b}.__getitem__, _why(rows))
     for (a, q, c), rows in by_path.items():
-        # A subscription is a pipeline: laid out as one, its lanes put back on the nodes'.
+        # A subscription is a pipeline: laid out as one.
         from alosim.seqdiagram.pipeline import layout as pipeline_layout
 
-        name = {PRODUCER: a, BROKER: q, CONSUMER: c or q}
-        why = {(e.message, e.attempt): e.detail.partition(": ")[2].replace("_", " ")
-               for e in rows if e.event == "processed" and "again: " in e.detail}
-        piece = pipeline_layout(rows)
-        for arrow in piece.arrows:
-            source, target = name.get(arrow.source, q), name.get(arrow.target, q)
-            drawn = CallArrow(arrow.kind, arrow.message, arrow.attempt, source, target, arrow.start_s,
-                              arrow.end_s, arrow.fate, arrow.ignored, arrow.reach,
-                              origin=origins.get(arrow.message))
-            if arrow.fate != "arrived" and arrow.reach > 0:
-                reach = lost_reach(abs(place[target] - place[source]))
-                drawn = replace(drawn, reach=reach,
-                                end_s=arrow.start_s + (arrow.end_s - arrow.start_s) * reach / arrow.reach)
-            arrows.append(drawn)
-        for note in piece.notes:
-            if note.message < 0:
-                continue
-            if type(note) is not Note:  # a broker's or a log's own note keeps its label
-                notes.append(replace(note, actor=name.get(note.actor, q)))
-                continue
-            notes.append(CallNote(note.kind, name.get(note.actor, q), note.time_s, note.message, note.attempt,
-                                  note.since_s, note.detail, origin=origins.get(note.message),
-                                  why=why.get((note.message, note.attempt), "")
-                                  if note.kind == "processed_again" else ""))
+        lanes_of = {PRODUCER: a, BROKER: q, CONSUMER: c or q}
+        put(pipeline_layout(rows), lambda actor: lanes_of.get(actor, q), _why(rows))
     arrows.sort(key=lambda arrow: arrow.start_s)
     notes.sort(key=lambda note: note.time_s)
     return Diagram(tuple(lanes), tuple(arrows), tuple(notes), end_s)
