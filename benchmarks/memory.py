@@ -43,16 +43,20 @@ Two things cannot be scaled that way, and are scaled as follows:
 Beside each peak the table shows what the model holds by design, as the run
 itself reports it: the dedup stores' entries at their peaks (the summary's
 ``broker_store_entries_peak`` and ``consumer_store_entries_peak``, or each
-node's ``<node>_dedup_entries_peak``, summed) and the backlog (``log_lag_peak``
-of a log, ``broker_ready_peak`` and ``broker_in_flight_peak`` of a queue). A
-row is *flat* when the larger run peaks within 1.25 times the smaller one. A
-row above that is marked *grows by design* when what it holds by design grew
-with the messages (at least half as many times as the messages did, and to at
-least 1,000 entries: a set store holds one entry per message, a saturated
-consumer's backlog grows with the arrivals); the memory is not apportioned
-between the store and the rest (that would take a per-entry cost the run does
-not report), so such a row is judged by its cause, not by a subtraction.
-Anything else above 1.25 is marked *GROWS*: a leak to find.
+node's ``<node>_dedup_entries_peak``, summed) and the messages created and not
+yet settled -- in an outbox, on a link, in a broker's or a log's backlog, being
+processed -- at the highest sample of the series' ``in_flight`` columns (each
+hop's, summed, in a topology). A row is *flat* when the larger run peaks within
+1.25 times the smaller one. A row above that is *grows by design* when one of
+those two grew with the messages (by at least 10,000 and at least twofold: a
+``set`` store keeps an entry per message, a saturated consumer's or producer's
+backlog grows with the arrivals); it shows by how much, and the RSS the larger
+run added per entry added, ``(peak_large - peak_small) / added entries``. That
+figure does not subtract the store: it charges all the growth to what was held
+by design, and is believable when it is what an entry costs in Python (a
+hundred to a few hundred bytes: a dict entry, a float, a tuple in a deque; a
+message object with its attributes); thousands of bytes an entry would mean
+something else grows too. Anything else above 1.25 is *GROWS*: a leak to find.
 
 Usage: python benchmarks/memory.py [--full | --messages 100000 1000000] [--kinds single-hop queue log ...]
        [--baseline /path/to/other/checkout]
@@ -68,6 +72,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 
 import yaml
@@ -136,6 +141,9 @@ result = alosim.simulate(scenario)
 wall = time.perf_counter() - started
 peak_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 held = {k: v for k, v in result.summary.items() if k.endswith("_peak") and isinstance(v, int)}
+for name, column in result.series.items():  # messages created and not settled, per hop of a topology
+    if name == "in_flight" or name.endswith("_in_flight"):
+        held[name + "_sampled_peak"] = int(max(column, default=0))
 print(json.dumps({"messages": result.summary["messages"], "wall_s": wall,
                   "peak_rss_mib": peak_kib / 1024, "run_mib": (peak_kib - before_kib) / 1024,
                   "stopped_by": result.summary.get("stopped_by"), "held": held}))
@@ -217,22 +225,30 @@ def store_entries(held: dict[str, int]) -> int:
     return sum(nodes) if nodes else held.get("dedup_entries_peak", 0)
 
 
-def backlog(held: dict[str, int]) -> int:
-    """What waits in a broker at its peak: a log's lag, a queue's ready and leased messages."""
-    return sum(held.get(k, 0) for k in ("log_lag_peak", "broker_ready_peak", "broker_in_flight_peak"))
+def unsettled(held: dict[str, int]) -> int:
+    """Messages created and not yet settled at the sampled peak (in an outbox, on a link, in a broker's backlog,
+    being processed), summed over a topology's hops: the series' ``in_flight`` columns, sampled every
+    ``observe.sample_every``, so a peak between two samples is missed."""
+    return sum(v for k, v in held.items() if k.endswith("in_flight_sampled_peak"))
+
+
+#: What the model holds by design, as a run reports it.
+HELD: dict[str, Callable[[dict[str, int]], int]] = {"store": store_entries, "unsettled": unsettled}
 
 
 def verdict(small: dict[str, Any], large: dict[str, Any]) -> str:
-    """Flat, grows by design (a store or backlog that grew with the messages, as the runs report it), or GROWS."""
+    """Flat; grows by design (what the model holds by design grew, as the runs report it); or GROWS."""
     if large["peak_rss_mib"] <= FLAT_RATIO * small["peak_rss_mib"]:
         return "flat"
-    times = large["messages"] / small["messages"]
-    causes = []
-    for what, measure_held in (("store", store_entries), ("backlog", backlog)):
-        before, after = measure_held(small["held"]), measure_held(large["held"])
-        if after >= 1000 and after >= before * times / 2:
-            causes.append(f"{what} ({after:,} entries)" if what == "store" else f"{what} ({after:,})")
-    return "grows by design: " + ", ".join(causes) if causes else "GROWS"
+    grew = {what: (held(small["held"]), held(large["held"])) for what, held in HELD.items()}
+    grew = {what: (before, after) for what, (before, after) in grew.items()
+            if after - before >= 10_000 and after >= 2 * before}
+    if not grew:
+        return "GROWS"
+    added = sum(after - before for before, after in grew.values())
+    per_entry = (large["peak_rss_mib"] - small["peak_rss_mib"]) * 2**20 / added
+    return ("grows by design: " + ", ".join(f"{what} +{after - before:,}" for what, (before, after) in grew.items())
+            + f" ({per_entry:,.0f} bytes of RSS per entry added)")
 
 
 def run_shipped(sizes: list[int], names: list[str] | None) -> None:
@@ -253,17 +269,17 @@ def run_shipped(sizes: list[int], names: list[str] | None) -> None:
             run = runs[path.stem, messages] = measure(text, HERE)
             print(f"{path.stem:>34} {messages:>12,} messages: peak RSS {run['peak_rss_mib']:8.1f} MiB "
                   f"(run {run['run_mib']:7.1f} MiB), store {store_entries(run['held']):>10,}, "
-                  f"backlog {backlog(run['held']):>9,}, {run['messages'] / run['wall_s']:>8,.0f} msg/s, "
+                  f"unsettled {unsettled(run['held']):>9,}, {run['messages'] / run['wall_s']:>8,.0f} msg/s, "
                   f"{run['wall_s']:6.0f} s, stopped by {run['stopped_by']}", flush=True)
     small, large = min(sizes), max(sizes)
     print(f"\n| scenario | peak at {small:,} (MiB) | peak at {large:,} (MiB) | ratio | store entries "
-          f"({small:,} / {large:,}) | backlog ({small:,} / {large:,}) | verdict |")
+          f"({small:,} / {large:,}) | unsettled, sampled peak ({small:,} / {large:,}) | verdict |")
     print("| --- | ---: | ---: | ---: | ---: | ---: | --- |")
     for path in paths:
         a, b = runs[path.stem, small], runs[path.stem, large]
         print(f"| {path.stem} | {a['peak_rss_mib']:.1f} | {b['peak_rss_mib']:.1f} | "
               f"{b['peak_rss_mib'] / a['peak_rss_mib']:.2f} | {store_entries(a['held']):,} / "
-              f"{store_entries(b['held']):,} | {backlog(a['held']):,} / {backlog(b['held']):,} | {verdict(a, b)} |")
+              f"{store_entries(b['held']):,} | {unsettled(a['held']):,} / {unsettled(b['held']):,} | {verdict(a, b)} |")
     for name, said in notes.items():
         for note in said:
             print(f"{name}: {note}")
