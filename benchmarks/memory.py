@@ -44,19 +44,24 @@ Beside each peak the table shows what the model holds by design, as the run
 itself reports it: the dedup stores' entries at their peaks (the summary's
 ``broker_store_entries_peak`` and ``consumer_store_entries_peak``, or each
 node's ``<node>_dedup_entries_peak``, summed) and the messages created and not
-yet settled -- in an outbox, on a link, in a broker's or a log's backlog, being
-processed -- at the highest sample of the series' ``in_flight`` columns (each
-hop's, summed, in a topology). A row is *flat* when the larger run peaks within
-1.25 times the smaller one. A row above that is *grows by design* when one of
-those two grew with the messages (by at least 10,000 and at least twofold: a
-``set`` store keeps an entry per message, a saturated consumer's or producer's
-backlog grows with the arrivals); it shows by how much, and the RSS the larger
-run added per entry added, ``(peak_large - peak_small) / added entries``. That
-figure does not subtract the store: it charges all the growth to what was held
-by design, and is believable when it is what an entry costs in Python (a
-hundred to a few hundred bytes: a dict entry, a float, a tuple in a deque; a
-message object with its attributes); thousands of bytes an entry would mean
-something else grows too. Anything else above 1.25 is *GROWS*: a leak to find.
+yet settled by their sender -- in an outbox, on a link, being processed -- at
+the highest sample of the series' ``in_flight`` columns; the backlog of a
+pipeline's broker (``log_lag_peak`` of a log, ``broker_ready_peak`` and
+``broker_in_flight_peak`` of a queue); and the requests queued for a receiver's
+workers, retransmissions included, at the highest sample of its
+``queue_length`` columns (each hop's or node's, summed, in a topology; a peak
+between two samples is missed). A row is *flat* when the larger run peaks
+within 1.25 times the smaller one. A row above that is *grows by design* when
+one of those four grew with the messages (by at least 10,000 and at least
+twofold: a ``set`` store keeps an entry per message, a saturated consumer's,
+producer's or receiver's backlog grows with the arrivals); it shows by how
+much, and the RSS the larger run added per entry added, ``(peak_large -
+peak_small) / added entries``. That figure does not subtract the store: it
+charges all the growth to what was held by design, and is believable when it is
+what an entry costs in Python (a hundred to a few hundred bytes: a dict entry,
+a float, a tuple in a deque; a message object with its attributes); thousands
+of bytes an entry would mean something else grows too. Anything else above 1.25
+is *GROWS*: a leak to find.
 
 Usage: python benchmarks/memory.py [--full | --messages 100000 1000000] [--kinds single-hop queue log ...]
        [--baseline /path/to/other/checkout]
@@ -141,8 +146,8 @@ result = alosim.simulate(scenario)
 wall = time.perf_counter() - started
 peak_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 held = {k: v for k, v in result.summary.items() if k.endswith("_peak") and isinstance(v, int)}
-for name, column in result.series.items():  # messages created and not settled, per hop of a topology
-    if name == "in_flight" or name.endswith("_in_flight"):
+for name, column in result.series.items():  # messages not settled, requests queued; per hop of a topology
+    if name in ("in_flight", "queue_length") or name.endswith(("_in_flight", "_queue_length")):
         held[name + "_sampled_peak"] = int(max(column, default=0))
 print(json.dumps({"messages": result.summary["messages"], "wall_s": wall,
                   "peak_rss_mib": peak_kib / 1024, "run_mib": (peak_kib - before_kib) / 1024,
@@ -232,8 +237,20 @@ def unsettled(held: dict[str, int]) -> int:
     return sum(v for k, v in held.items() if k.endswith("in_flight_sampled_peak"))
 
 
+def backlog(held: dict[str, int]) -> int:
+    """What waits in a pipeline's broker at its peaks: a log's lag, a queue's ready and leased entries."""
+    return sum(held.get(k, 0) for k in ("log_lag_peak", "broker_ready_peak", "broker_in_flight_peak"))
+
+
+def queued(held: dict[str, int]) -> int:
+    """Requests waiting in the receivers' queues for a worker at the sampled peak (the series' ``queue_length``
+    columns, each node's in a topology, summed): an overloaded receiver's backlog, retransmissions included."""
+    return sum(v for k, v in held.items() if k.endswith("queue_length_sampled_peak"))
+
+
 #: What the model holds by design, as a run reports it.
-HELD: dict[str, Callable[[dict[str, int]], int]] = {"store": store_entries, "unsettled": unsettled}
+HELD: dict[str, Callable[[dict[str, int]], int]] = {"store": store_entries, "unsettled": unsettled,
+                                                    "broker backlog": backlog, "queued": queued}
 
 
 def verdict(small: dict[str, Any], large: dict[str, Any]) -> str:
@@ -269,17 +286,18 @@ def run_shipped(sizes: list[int], names: list[str] | None) -> None:
             run = runs[path.stem, messages] = measure(text, HERE)
             print(f"{path.stem:>34} {messages:>12,} messages: peak RSS {run['peak_rss_mib']:8.1f} MiB "
                   f"(run {run['run_mib']:7.1f} MiB), store {store_entries(run['held']):>10,}, "
-                  f"unsettled {unsettled(run['held']):>9,}, {run['messages'] / run['wall_s']:>8,.0f} msg/s, "
+                  f"unsettled {unsettled(run['held']):>9,}, backlog {backlog(run['held']):>9,}, queued {queued(run['held']):>9,}, {run['messages'] / run['wall_s']:>8,.0f} msg/s, "
                   f"{run['wall_s']:6.0f} s, stopped by {run['stopped_by']}", flush=True)
     small, large = min(sizes), max(sizes)
     print(f"\n| scenario | peak at {small:,} (MiB) | peak at {large:,} (MiB) | ratio | store entries "
-          f"({small:,} / {large:,}) | unsettled, sampled peak ({small:,} / {large:,}) | verdict |")
-    print("| --- | ---: | ---: | ---: | ---: | ---: | --- |")
+          f"({small:,} / {large:,}) | unsettled, sampled ({small:,} / {large:,}) | broker backlog ({small:,} / {large:,}) | queued, sampled "
+          f"({small:,} / {large:,}) | verdict |")
+    print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |")
     for path in paths:
         a, b = runs[path.stem, small], runs[path.stem, large]
         print(f"| {path.stem} | {a['peak_rss_mib']:.1f} | {b['peak_rss_mib']:.1f} | "
               f"{b['peak_rss_mib'] / a['peak_rss_mib']:.2f} | {store_entries(a['held']):,} / "
-              f"{store_entries(b['held']):,} | {unsettled(a['held']):,} / {unsettled(b['held']):,} | {verdict(a, b)} |")
+              f"{store_entries(b['held']):,} | {unsettled(a['held']):,} / {unsettled(b['held']):,} | {backlog(a['held']):,} / {backlog(b['held']):,} | {queued(a['held']):,} / {queued(b['held']):,} | {verdict(a, b)} |")
     for name, said in notes.items():
         for note in said:
             print(f"{name}: {note}")
