@@ -295,9 +295,11 @@ def run_shipped(sizes: list[int], names: list[str] | None) -> None:
     print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |")
     for path in paths:
         a, b = runs[path.stem, small], runs[path.stem, large]
+        stopped = "".join(f"; the {run['messages']:,}-message run stopped by {run['stopped_by']}"
+                          for run in (a, b) if run["stopped_by"] not in ("settled", "max_time"))
         print(f"| {path.stem} | {a['peak_rss_mib']:.1f} | {b['peak_rss_mib']:.1f} | "
               f"{b['peak_rss_mib'] / a['peak_rss_mib']:.2f} | {store_entries(a['held']):,} / "
-              f"{store_entries(b['held']):,} | {unsettled(a['held']):,} / {unsettled(b['held']):,} | {backlog(a['held']):,} / {backlog(b['held']):,} | {queued(a['held']):,} / {queued(b['held']):,} | {verdict(a, b)} |")
+              f"{store_entries(b['held']):,} | {unsettled(a['held']):,} / {unsettled(b['held']):,} | {backlog(a['held']):,} / {backlog(b['held']):,} | {queued(a['held']):,} / {queued(b['held']):,} | {verdict(a, b)}{stopped} |")
     for name, said in notes.items():
         for note in said:
             print(f"{name}: {note}")
