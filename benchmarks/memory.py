@@ -38,7 +38,13 @@ Two things cannot be scaled that way, and are scaled as follows:
 * a fault at a fixed time (retry-amplification-three-layers: the database 40
   times slower from 10 s for 3 s) stays one incident at that time: stretched
   in proportion it would be a 1,000-second outage at a million messages, a
-  different scenario. The incident's peak does not depend on N.
+  different scenario. The incident does not depend on N, but what follows it
+  does: it tips the three layers into a retry storm that does not end (each
+  message then costs the database up to 27 requests, more than its 8 workers
+  serve), so the database's queue grows with every message -- by design, an
+  unbounded queue -- until, near a million messages, the run reaches its
+  memory budget (2 GiB by default) and stops (``stopped_by: memory``), at
+  about 1.8 GiB of RSS.
 
 Beside each peak the table shows what the model holds by design, as the run
 itself reports it: the dedup stores' entries at their peaks (the summary's
