@@ -56,6 +56,10 @@ bench-instructions: $(STAMP)  ## the simulations' ratios by instruction count (c
 bench-memory: $(STAMP)  ## peak memory against messages: single hop, queue pipelines, logs (minutes; FULL=1: 10 M)
 	$(BIN)/python benchmarks/memory.py $(if $(FULL),--full) $(BENCH_ARGS)
 
+# SCENARIOS="nats-jetstream sqs-fifo": only these; MESSAGES="20000 200000": other sizes.
+bench-memory-shipped: $(STAMP)  ## peak memory of every shipped pipeline, log and topology scenario at 100 k and 1 M messages (about 20 minutes; one run peaks near 2 GiB)
+	$(BIN)/python benchmarks/memory.py --shipped $(if $(MESSAGES),--messages $(MESSAGES)) $(if $(SCENARIOS),--scenarios $(SCENARIOS))
+
 lab: $(STAMP)  ## open the notebooks in JupyterLab
 	$(BIN)/jupyter lab notebooks/
 

@@ -114,6 +114,10 @@ READY, WAITING, IN_FLIGHT, DONE, DEAD, LOST = range(6)
 # an ack (False), a nack (True) or a lease extension.
 EXTEND = 2
 
+#: Lease records the broker's deque may hold beyond twice the live ones before
+#: it drops those that ended early (see :meth:`Broker._compact_leases`).
+LEASE_SLACK = 4096
+
 
 class Entry:
     """One accepted publish of a message: what the broker queues and leases.
@@ -187,6 +191,7 @@ class Broker(Answers):
         "_wake_callbacks", "_accept_callbacks", "_again_callbacks", "_service", "_send_ack",
         "_deliver", "_rr", "_serial", "consumers", "max_length", "reject_publish", "scans",
         "extended", "lease_cap_s", "pull_batch", "pulling", "pulled", "dispatch", "_plain",
+        "_compact_at",
     )
 
     def __init__(self, world: World, spec: BrokerSpec, stats: PipelineStats,
@@ -220,7 +225,10 @@ class Broker(Answers):
         self.backoff = spec.redelivery_backoff
         self.max_length = spec.max_length if spec.max_length is not None else math.inf
         self.reject_publish = spec.overflow == "reject-publish"
+        # Every lease in deadline order, (deadline, entry, lease); one that ended
+        # early (acked, nacked, lost in a crash) stays until passed over, or compacted.
         self.leases: deque[tuple[float, Entry, int]] = deque()
+        self._compact_at = LEASE_SLACK  # the deque's length that sets off _compact_leases
         # Leases an extension moved: (new end, serial, lease, entry).
         self.extended: list[tuple[float, int, int, Entry]] = []
         self.scans = ScanClock(spec.reclaim, world.streams) if spec.reclaim is not None else None
@@ -536,7 +544,10 @@ class Broker(Answers):
             deadline = self.scans.first_at_or_after(deadline, now)
         entry.deadline = deadline
         entry.leased_at = now
-        self.leases.append((deadline, entry, lease))
+        leases = self.leases
+        leases.append((deadline, entry, lease))
+        if len(leases) >= self._compact_at:
+            self._compact_leases()
         if deadline < self._wake_at:
             self._wake_at = deadline
             Later.at(self.env, deadline, self._wake_callbacks, deadline)
@@ -553,6 +564,29 @@ class Broker(Answers):
             if traced:
                 self.rec.event(now, "network", "delivery_lost", msg.id, lease)
         return copies
+
+    def _compact_leases(self) -> None:
+        """Drop the lease records that ended early, in place, keeping the others in order.
+
+        :meth:`_on_wake` passes over a lease that ended early (acked, nacked or
+        lost in a crash) only when it reaches it, at the deadline of the first
+        live lease before it. With a long visibility timeout (a 30-minute
+        consumer timeout) every message acked meanwhile would keep its record,
+        its entry and its message until then: memory growing with the rate
+        times the timeout, not with the leases in flight. Dropped here, they
+        are dropped as _on_wake would drop them (a lease number only grows, so
+        a record that ended stays ended), and it finds the same live leases in
+        the same order: the run does not change. The next compaction waits
+        until the deque has grown to twice what is left plus
+        :data:`LEASE_SLACK`, so each record is looked at a bounded number of
+        times on average, and the deque holds at most about twice the live
+        leases.
+        """
+        leases = self.leases  # in place: _on_wake may be walking this deque (an expiry redelivers)
+        live = [item for item in leases if item[1].lease == item[2] and item[1].state == IN_FLIGHT]
+        leases.clear()
+        leases.extend(live)
+        self._compact_at = 2 * len(live) + LEASE_SLACK
 
     def _on_wake(self, event: Later) -> None:
         """Expire the leases that are due; sleep until the first one still live."""
