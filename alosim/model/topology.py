@@ -152,7 +152,7 @@ UNTRACED = 1 << 40
 class FedSender(Sender):
     """A service's sender: it creates a call for each side effect upstream, never on its own."""
 
-    __slots__ = ("identity_keep", "trace_n", "traced", "_traced_next", "_small", "_big")
+    __slots__ = ("identity_keep", "trace_n", "traced", "_traced_next", "_small", "_big", "_plain")
 
     def setup(self, identity_keep: bool, trace_n: int) -> None:
         self.identity_keep = identity_keep
@@ -163,6 +163,9 @@ class FedSender(Sender):
         self._big = itertools.count(UNTRACED)
         # Untraced, every call takes the next large id: no choice to make per call.
         self._next_id = self._call_id if trace_n else self._big.__next__
+        # Untraced, with no floors to keep and no mitigation in the way, submit builds
+        # and sends each call itself.
+        self._plain = not trace_n and not self._floors and not self._guarded
 
     def _call_id(self) -> int:
         return next(self._small) if self._traced_next else next(self._big)
@@ -171,7 +174,41 @@ class FedSender(Sender):
         """Nothing to create: calls come from :meth:`submit`."""
 
     def submit(self, origin: Origin, key: int, caller: tuple[Any, int] | None) -> None:
-        """Hand a call over: a new message in the outbox, keyed as the node says."""
+        """Hand a call over: a new message in the outbox, keyed as the node says.
+
+        Untraced, it is built here (what :meth:`Sender._create` does), and sent at once
+        when nothing waits before it and the window has room (what :meth:`Sender._fill`
+        would do with it); otherwise it joins the outbox (:meth:`_submit`)."""
+        if self._plain:
+            # (``remaining`` is not counted down: a fed sender's quota is unbounded.)
+            msg_id = self._next_id()
+            receiver = msg_id % self._receivers
+            seqs = self._seqs
+            seq = seqs[receiver]
+            seqs[receiver] = seq + 1
+            now = self.env._now
+            msg = Message(msg_id, self.index, seq, receiver, now)
+            rec = self.rec
+            if not msg_id & 0xFFF:
+                rec.flush()  # keeps the latency buffers small
+            msg.origin = origin  # type: ignore[attr-defined]
+            if self.identity_keep:
+                msg.key = key
+            if caller is not None:
+                msg.caller = caller  # type: ignore[attr-defined]
+            if self.outbox or not self.up or self.in_flight >= self.window:
+                self.outbox.append(msg)
+                self._fill()
+                return
+            msg.first_sent = now
+            rec.outbox_wait_add(0.0)  # created now
+            self.in_flight += 1
+            self.transmit(msg)
+            return
+        self._submit(origin, key, caller)
+
+    def _submit(self, origin: Origin, key: int, caller: tuple[Any, int] | None) -> None:
+        """:meth:`submit` in steps: the message made by :meth:`_create`, the outbox filled by :meth:`_fill`."""
         self._traced_next = traced = origin.id < self.trace_n
         msg = self._create()
         if traced:
@@ -183,6 +220,28 @@ class FedSender(Sender):
             msg.caller = caller  # type: ignore[attr-defined]
         self.outbox.append(msg)
         self._fill()
+
+    def on_ack(self, event: Later) -> None:
+        """:meth:`Sender.on_packet` where nobody waits for the calls (before-call). The
+        common case -- the ack of an untraced call not settled yet -- settles it here,
+        and asks the outbox for more only if it holds any (a call is made by
+        :meth:`submit`, never by room in the window)."""
+        msg, attempt = event._value
+        if not self._plain or self._adaptive or attempt < 0 or msg.settled or not self.up:
+            Sender.on_packet(self, event)
+            return
+        msg.acked = True
+        self.rec.ack_latency_add(self.env._now - msg.first_sent)  # also counts acked
+        msg.settled = True
+        self.in_flight -= 1
+        if msg.copies:  # World.settled(msg)
+            self.world.pending[msg.id] = msg
+        elif not msg.processed:
+            self.world.lost(msg)
+        if self.outbox:
+            self._fill()
+        if not self.in_flight and not self.creating:
+            self.world.check_done()
 
     def finish_creating(self) -> None:
         """The hop into this node is done: no call will come any more."""
@@ -251,10 +310,61 @@ class NodeReceiver(Receiver):
 
     def _complete_stored(self, msg: Message, attempt: int) -> None:
         """:meth:`Receiver._complete_stored` at a node: check the store; make the effect,
-        counted per producer message; hand the calls on; record the id and ack."""
-        if self.store.seen(msg, self.env._now):
+        counted per producer message; hand the calls on; record the id and ack.
+
+        An untraced call takes all of it in this one method (what :meth:`_execute`,
+        :meth:`_call_onward`, :meth:`sync_store`, :meth:`_ack` and :meth:`_release` do,
+        in their order); a traced one takes the stages one by one (:meth:`_stages`),
+        each writing its rows."""
+        now = self.env._now
+        store = self.store
+        if store.seen(msg, now):
             self._drop_duplicate(msg, attempt)
             return
+        rec = self.rec
+        if msg.id < rec.trace_limit:
+            self._stages(msg, attempt)
+            return
+        # Receiver._execute, untraced.
+        processed = msg.processed = msg.processed + 1
+        if processed == 1:
+            rec.delivery_latency_add(now - msg.created)  # also counts processed_unique
+        else:
+            rec.duplicate_processing += 1
+            rec.duplicate_causes[self._why_not_caught(msg)] += 1
+        # The effect, counted per producer message (NodeReceiver._execute).
+        node = self.node
+        origin = msg.origin  # type: ignore[attr-defined]
+        effects = origin.effects
+        index = node.index
+        made = effects[index] = effects[index] + 1
+        node.effects += 1
+        if made == 1:
+            node.first_effects += 1
+        elif processed == 1:
+            node.causes[self._why_repeat_not_caught(msg, origin)] += 1
+        outgoing = node.outgoing
+        if outgoing:  # _call_onward
+            key = msg.key if self.keep else -1
+            for sender in outgoing:
+                node.calls_out += 1
+                sender.submit(origin, key, None)
+        store.add(msg, now)
+        msg.recorded_epoch = self.store_epoch
+        entries, nbytes = store.entries, store.nbytes  # sync_store
+        d_entries, d_bytes = entries - self._entries, nbytes - self._nbytes
+        if d_entries or d_bytes:
+            self._entries, self._nbytes = entries, nbytes
+            rec.dedup_changed(d_entries, d_bytes)
+        rec.acks_sent += 1  # _ack, untraced
+        if not self._send_ack((msg, attempt)):
+            rec.acks_lost += 1
+        msg.copies -= 1  # _release
+        if msg.settled and not msg.copies:
+            self.world.copies_gone(msg)
+
+    def _stages(self, msg: Message, attempt: int) -> None:
+        """:meth:`_complete_stored` past the store's check, stage by stage."""
         self._execute(msg, attempt)
         if self.node.outgoing:
             self._call_onward(msg, None)
@@ -385,7 +495,7 @@ class Hop(World):
             sender.rate = 0.0
             if caller.onward is None or caller.onward.ack == "before-call":
                 # Nobody waits for these calls: acks need no answer passed upstream.
-                self.ack_link.on_arrival = Sender.on_packet.__get__(sender)
+                self.ack_link.on_arrival = sender.on_ack  # type: ignore[attr-defined]
         receiver = self.receivers[0]
         receiver.actor = link.to
         callee = topology.nodes[link.to]
