@@ -94,6 +94,9 @@ def _streams(seed: int, head: bool, prefix: str) -> Streams:
     return Streams(seed) if head else PrefixedStreams(seed, prefix)
 
 
+_new_origin = object.__new__
+
+
 class PrefixedStreams(Streams):
     """The run's streams, each name prefixed with a hop's link (``api>service.link.data.loss``)."""
 
@@ -137,8 +140,11 @@ class ProducerSender(Sender):
     __slots__ = ("nodes", "fed")
 
     def _create(self) -> Message:
-        msg = super()._create()
-        origin = msg.origin = Origin(msg.id, self.nodes)  # type: ignore[attr-defined]
+        msg = super()._create()  # (a log's producer places it on a partition: see log_node.placed)
+        # Origin(msg.id, self.nodes), built in place: once per producer message.
+        origin = msg.origin = _new_origin(Origin)  # type: ignore[attr-defined]
+        origin.id = msg.id
+        origin.effects = [0] * self.nodes
         for sender in self.fed:
             sender.submit(origin, msg.key, None)
         return msg
@@ -147,6 +153,7 @@ class ProducerSender(Sender):
 #: Where the ids of a hop's untraced calls start: a traced call (of a traced producer
 #: message) gets a small id, so that the recorder's ``id < trace_limit`` test picks it.
 UNTRACED = 1 << 40
+assert not UNTRACED & 0xFFF  # FedSender.submit flushes the recorder at the same calls either way
 
 
 class FedSender(Sender):
@@ -165,7 +172,7 @@ class FedSender(Sender):
         self._next_id = self._call_id if trace_n else self._big.__next__
         # Untraced, with no floors to keep and no mitigation in the way, submit builds
         # and sends each call itself.
-        self._plain = not trace_n and not self._floors and not self._guarded
+        self._plain = not trace_n and not self._floors and not self._guarded and self._receivers == 1
 
     def _call_id(self) -> int:
         return next(self._small) if self._traced_next else next(self._big)
@@ -180,16 +187,16 @@ class FedSender(Sender):
         when nothing waits before it and the window has room (what :meth:`Sender._fill`
         would do with it); otherwise it joins the outbox (:meth:`_submit`)."""
         if self._plain:
-            # (``remaining`` is not counted down: a fed sender's quota is unbounded.)
-            msg_id = self._next_id()
-            receiver = msg_id % self._receivers
+            # One receiver: the call's number on its connection counts the calls made, and
+            # its id is UNTRACED + that number. (``remaining`` is not counted down: a fed
+            # sender's quota is unbounded.)
             seqs = self._seqs
-            seq = seqs[receiver]
-            seqs[receiver] = seq + 1
+            seq = seqs[0]
+            seqs[0] = seq + 1
             now = self.env._now
-            msg = Message(msg_id, self.index, seq, receiver, now)
+            msg = Message(self._next_id(), self.index, seq, 0, now)
             rec = self.rec
-            if not msg_id & 0xFFF:
+            if not seq & 0xFFF:  # the id's low bits (UNTRACED is a multiple of 4096)
                 rec.flush()  # keeps the latency buffers small
             msg.origin = origin  # type: ignore[attr-defined]
             if self.identity_keep:
@@ -308,25 +315,30 @@ class NodeReceiver(Receiver):
         (this receiver and the request's token) waits for their answers, if given."""
         call_onward(self.node, msg, self.keep, caller)
 
-    def _complete_stored(self, msg: Message, attempt: int) -> None:
-        """:meth:`Receiver._complete_stored` at a node: check the store; make the effect,
-        counted per producer message; hand the calls on; record the id and ack.
-
-        An untraced call takes all of it in this one method (what :meth:`_execute`,
-        :meth:`_call_onward`, :meth:`sync_store`, :meth:`_ack` and :meth:`_release` do,
-        in their order); a traced one takes the stages one by one (:meth:`_stages`),
-        each writing its rows."""
+    def on_packet(self, event: Later) -> None:
+        """A call arrived from the link. The common case -- an untraced call that finds the
+        node up, a worker free and nothing that takes time (see :meth:`_complete_stored`)
+        -- is taken whole here: what :meth:`Receiver.on_packet`, :meth:`_execute`,
+        :meth:`_call_onward`, :meth:`sync_store`, :meth:`_ack` and :meth:`_release` do, in
+        their order. Anything else goes through :meth:`Receiver.on_packet`."""
+        msg, attempt = event._value
+        rec = self.rec
+        limit = rec.trace_limit
+        if not self._stored or not self.up or self.busy >= self._limit or (limit and msg.id < limit):
+            Receiver.on_packet(self, event)
+            return
+        rec.deliveries += 1
+        processed = msg.processed
+        if processed:
+            rec.duplicate_deliveries += 1  # an earlier copy was processed
+        msg.delivered = True
         now = self.env._now
         store = self.store
         if store.seen(msg, now):
             self._drop_duplicate(msg, attempt)
             return
-        rec = self.rec
-        if msg.id < rec.trace_limit:
-            self._stages(msg, attempt)
-            return
         # Receiver._execute, untraced.
-        processed = msg.processed = msg.processed + 1
+        processed = msg.processed = processed + 1
         if processed == 1:
             rec.delivery_latency_add(now - msg.created)  # also counts processed_unique
         else:
@@ -363,8 +375,13 @@ class NodeReceiver(Receiver):
         if msg.settled and not msg.copies:
             self.world.copies_gone(msg)
 
-    def _stages(self, msg: Message, attempt: int) -> None:
-        """:meth:`_complete_stored` past the store's check, stage by stage."""
+    def _complete_stored(self, msg: Message, attempt: int) -> None:
+        """:meth:`Receiver._complete_stored` at a node, for a traced call (an untraced one is
+        taken whole by :meth:`on_packet`): check the store; make the effect, counted per
+        producer message; hand the calls on; record the id and ack."""
+        if self.store.seen(msg, self.env._now):
+            self._drop_duplicate(msg, attempt)
+            return
         self._execute(msg, attempt)
         if self.node.outgoing:
             self._call_onward(msg, None)
