@@ -210,7 +210,24 @@ class FedSender(Sender):
             msg.first_sent = now
             rec.outbox_wait_add(0.0)  # created now
             self.in_flight += 1
-            self.transmit(msg)
+            if not self._same_wait:
+                self.transmit(msg)
+                return
+            # Sender.transmit: a first transmission, untraced, its timer at the one wait.
+            msg.attempts = 1
+            msg.last_sent = now
+            rec.transmissions += 1
+            copies = self._send_data((msg, 1))
+            if copies:
+                msg.copies = copies
+            else:
+                rec.data_lost += 1
+            ticket = msg.timer = self._ticket = self._ticket + 1
+            deadline = msg.deadline = now + self.timeout
+            self._timers.append((deadline, ticket, msg))  # type: ignore[union-attr]
+            if deadline < self._wake_at:
+                self._wake_at = deadline
+                Later.at(self.env, deadline, self._wake_callbacks, deadline)
             return
         self._submit(origin, key, caller)
 
