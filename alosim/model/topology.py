@@ -159,7 +159,8 @@ assert not UNTRACED & 0xFFF  # FedSender.submit flushes the recorder at the same
 class FedSender(Sender):
     """A service's sender: it creates a call for each side effect upstream, never on its own."""
 
-    __slots__ = ("identity_keep", "trace_n", "traced", "_traced_next", "_small", "_big", "_plain")
+    __slots__ = ("identity_keep", "trace_n", "traced", "_traced_next", "_small", "_big", "_plain",
+                 "sent_at_once")
 
     def setup(self, identity_keep: bool, trace_n: int) -> None:
         self.identity_keep = identity_keep
@@ -173,6 +174,7 @@ class FedSender(Sender):
         # Untraced, with no floors to keep and no mitigation in the way, submit builds
         # and sends each call itself.
         self._plain = not trace_n and not self._floors and not self._guarded and self._receivers == 1
+        self.sent_at_once = 0  # calls submit sent as it made them: each waited zero in the outbox
 
     def _call_id(self) -> int:
         return next(self._small) if self._traced_next else next(self._big)
@@ -208,7 +210,7 @@ class FedSender(Sender):
                 self._fill()
                 return
             msg.first_sent = now
-            rec.outbox_wait_add(0.0)  # created now
+            self.sent_at_once += 1  # its zero outbox wait (see Hop.finish)
             self.in_flight += 1
             if not self._same_wait:
                 self.transmit(msg)
@@ -540,6 +542,13 @@ class Hop(World):
     def settled(self, msg: Message) -> None:
         super().settled(msg)
         answer(msg)
+
+    def finish(self) -> None:
+        sender = self.senders[0]
+        if isinstance(sender, FedSender):
+            # The calls its sender sent as it made them waited zero in the outbox: added in one go.
+            self.rec.outbox_wait.add_repeated(0.0, sender.sent_at_once)
+        super().finish()
 
 
 class Topology:
