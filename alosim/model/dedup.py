@@ -54,6 +54,8 @@ class DedupStore(Protocol):
 
     def add(self, msg: Message, now: float) -> None: ...
 
+    def check_in(self, msg: Message, now: float) -> bool: ...
+
     def expire(self, now: float) -> None: ...
 
     def clear(self) -> None: ...
@@ -70,6 +72,14 @@ class _Store:
     @property
     def nbytes(self) -> int:
         return self.entries * self.bytes_per_entry
+
+    def check_in(self, msg: Message, now: float) -> bool:
+        """:meth:`seen`, then :meth:`add` if not: whether ``msg`` was new. The same as the
+        two calls apart for a caller that reads nothing of the store in between."""
+        if self.seen(msg, now):  # type: ignore[attr-defined]
+            return False
+        self.add(msg, now)  # type: ignore[attr-defined]
+        return True
 
     def expire(self, now: float) -> None:
         """Drop what has aged out by ``now`` (only the TTL store ages)."""
@@ -101,6 +111,14 @@ class SetDedup(_Store):
         if msg.key not in self._ids:
             self._ids.add(msg.key)
             self.entries += 1
+
+    def check_in(self, msg: Message, now: float) -> bool:
+        key, ids = msg.key, self._ids
+        if key in ids:
+            return False
+        ids.add(key)
+        self.entries += 1
+        return True
 
     def clear(self) -> None:
         self._ids.clear()

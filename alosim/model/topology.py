@@ -353,7 +353,9 @@ class NodeReceiver(Receiver):
         msg.delivered = True
         now = self.env._now
         store = self.store
-        if store.seen(msg, now):
+        # The store is read and written at once: nothing below reads it until the id is
+        # recorded (its miss cause is its kind's).
+        if not store.check_in(msg, now):
             self._drop_duplicate(msg, attempt)
             return
         # Receiver._execute, untraced.
@@ -380,13 +382,17 @@ class NodeReceiver(Receiver):
             for sender in outgoing:
                 node.calls_out += 1
                 sender.submit(origin, key, None)
-        store.add(msg, now)
         msg.recorded_epoch = self.store_epoch
         entries, nbytes = store.entries, store.nbytes  # sync_store
         d_entries, d_bytes = entries - self._entries, nbytes - self._nbytes
         if d_entries or d_bytes:
             self._entries, self._nbytes = entries, nbytes
-            rec.dedup_changed(d_entries, d_bytes)
+            e = rec.dedup_entries = rec.dedup_entries + d_entries
+            b = rec.dedup_bytes = rec.dedup_bytes + d_bytes
+            if e > rec.dedup_entries_peak:
+                rec.dedup_entries_peak = e
+            if b > rec.dedup_bytes_peak:
+                rec.dedup_bytes_peak = b
         rec.acks_sent += 1  # _ack, untraced
         if not self._send_ack((msg, attempt)):
             rec.acks_lost += 1
