@@ -356,7 +356,17 @@ class NodeReceiver(Receiver):
         # The store is read and written at once: nothing below reads it until the id is
         # recorded (its miss cause is its kind's).
         if not store.check_in(msg, now):
-            self._drop_duplicate(msg, attempt)
+            if not processed:
+                self._drop_duplicate(msg, attempt)  # a repeated call, or a false positive
+                return
+            # Receiver._drop_duplicate, untraced: a copy of a call processed here, acked again.
+            rec.duplicates_detected += 1
+            rec.acks_sent += 1
+            if not self._send_ack((msg, attempt)):
+                rec.acks_lost += 1
+            msg.copies -= 1
+            if msg.settled and not msg.copies:
+                self.world.copies_gone(msg)
             return
         # Receiver._execute, untraced.
         processed = msg.processed = processed + 1
