@@ -160,7 +160,7 @@ class FedSender(Sender):
     """A service's sender: it creates a call for each side effect upstream, never on its own."""
 
     __slots__ = ("identity_keep", "trace_n", "traced", "_traced_next", "_small", "_big", "_plain",
-                 "sent_at_once")
+                 "sent_at_once", "_quick_acks")
 
     def setup(self, identity_keep: bool, trace_n: int) -> None:
         self.identity_keep = identity_keep
@@ -175,6 +175,7 @@ class FedSender(Sender):
         # and sends each call itself.
         self._plain = not trace_n and not self._floors and not self._guarded and self._receivers == 1
         self.sent_at_once = 0  # calls submit sent as it made them: each waited zero in the outbox
+        self._quick_acks = self._plain and not self._adaptive  # see on_ack
 
     def _call_id(self) -> int:
         return next(self._small) if self._traced_next else next(self._big)
@@ -253,7 +254,7 @@ class FedSender(Sender):
         and asks the outbox for more only if it holds any (a call is made by
         :meth:`submit`, never by room in the window)."""
         msg, attempt = event._value
-        if not self._plain or self._adaptive or attempt < 0 or msg.settled or not self.up:
+        if not self._quick_acks or attempt < 0 or msg.settled or not self.up:
             Sender.on_packet(self, event)
             return
         msg.acked = True
@@ -292,7 +293,7 @@ class NodeReceiver(Receiver):
     """A service's or sink's receiver: counts the effects per producer message and,
     at a service, calls onward (see the module docstring)."""
 
-    __slots__ = ("node", "keep", "wait", "_calls", "_failed")
+    __slots__ = ("node", "keep", "wait", "_calls", "_failed", "_whole")
 
     def setup(self, node: NodeStats, keep: bool, wait: bool) -> None:
         self.node = node
@@ -304,6 +305,8 @@ class NodeReceiver(Receiver):
         # A sink, or a service that does not wait for its calls, may take the fused path
         # when nothing takes time (see _complete_stored); a waiting one holds its worker.
         self._stored = self._stored and not wait
+        # Untraced, a call the fused path would take is taken whole by on_packet.
+        self._whole = self._stored and not self.rec.trace_limit
 
     def _execute(self, msg: Message, attempt: int) -> None:
         super()._execute(msg, attempt)
@@ -340,12 +343,11 @@ class NodeReceiver(Receiver):
         -- is taken whole here: what :meth:`Receiver.on_packet`, :meth:`_execute`,
         :meth:`_call_onward`, :meth:`sync_store`, :meth:`_ack` and :meth:`_release` do, in
         their order. Anything else goes through :meth:`Receiver.on_packet`."""
-        msg, attempt = event._value
-        rec = self.rec
-        limit = rec.trace_limit
-        if not self._stored or not self.up or self.busy >= self._limit or (limit and msg.id < limit):
+        if not self._whole or not self.up or self.busy >= self._limit:
             Receiver.on_packet(self, event)
             return
+        msg, attempt = event._value
+        rec = self.rec
         rec.deliveries += 1
         processed = msg.processed
         if processed:
