@@ -50,6 +50,9 @@ class DedupStore(Protocol):
     @property
     def nbytes(self) -> int: ...
 
+    @property
+    def sizing(self) -> tuple[int, int]: ...
+
     def seen(self, msg: Message, now: float) -> bool: ...
 
     def add(self, msg: Message, now: float) -> None: ...
@@ -72,6 +75,12 @@ class _Store:
     @property
     def nbytes(self) -> int:
         return self.entries * self.bytes_per_entry
+
+    @property
+    def sizing(self) -> tuple[int, int]:
+        """What :attr:`nbytes` is made of: (fixed bytes, bytes per entry), so that a hot
+        path can size the store from its ``entries`` without a call."""
+        return 0, self.bytes_per_entry
 
     def check_in(self, msg: Message, now: float) -> bool:
         """:meth:`seen`, then :meth:`add` if not: whether ``msg`` was new. The same as the
@@ -322,6 +331,10 @@ class BloomDedup(_Store):
     @property
     def nbytes(self) -> int:
         return len(self._bits)
+
+    @property
+    def sizing(self) -> tuple[int, int]:
+        return len(self._bits), 0  # its bits, whatever it holds
 
     def _positions(self, key: int) -> list[int]:
         h = _mix64(key ^ self.salt)

@@ -293,7 +293,7 @@ class NodeReceiver(Receiver):
     """A service's or sink's receiver: counts the effects per producer message and,
     at a service, calls onward (see the module docstring)."""
 
-    __slots__ = ("node", "keep", "wait", "_calls", "_failed", "_whole")
+    __slots__ = ("node", "keep", "wait", "_calls", "_failed", "_whole", "_fixed_bytes", "_per_entry")
 
     def setup(self, node: NodeStats, keep: bool, wait: bool) -> None:
         self.node = node
@@ -307,6 +307,7 @@ class NodeReceiver(Receiver):
         self._stored = self._stored and not wait
         # Untraced, a call the fused path would take is taken whole by on_packet.
         self._whole = self._stored and not self.rec.trace_limit
+        self._fixed_bytes, self._per_entry = self.store.sizing  # its nbytes, without a call
 
     def _execute(self, msg: Message, attempt: int) -> None:
         super()._execute(msg, attempt)
@@ -395,7 +396,8 @@ class NodeReceiver(Receiver):
                 node.calls_out += 1
                 sender.submit(origin, key, None)
         msg.recorded_epoch = self.store_epoch
-        entries, nbytes = store.entries, store.nbytes  # sync_store
+        entries = store.entries  # sync_store
+        nbytes = self._fixed_bytes + entries * self._per_entry
         d_entries, d_bytes = entries - self._entries, nbytes - self._nbytes
         if d_entries or d_bytes:
             self._entries, self._nbytes = entries, nbytes
