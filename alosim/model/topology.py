@@ -173,7 +173,8 @@ class FedSender(Sender):
         self._next_id = self._call_id if trace_n else self._big.__next__
         # Untraced, with no floors to keep and no mitigation in the way, submit builds
         # and sends each call itself.
-        self._plain = not trace_n and not self._floors and not self._guarded and self._receivers == 1
+        self._plain = (not trace_n and not self._floors and not self._guarded and self._receivers == 1
+                       and type(self)._create is Sender._create)  # (a log's publisher places its calls)
         self.sent_at_once = 0  # calls submit sent as it made them: each waited zero in the outbox
         self._quick_acks = self._plain and not self._adaptive  # see on_ack
 
@@ -211,7 +212,7 @@ class FedSender(Sender):
                 self._fill()
                 return
             msg.first_sent = now
-            self.sent_at_once += 1  # its zero outbox wait (see Hop.finish)
+            self.sent_at_once += 1  # its zero outbox wait (see Topology.run)
             self.in_flight += 1
             if not self._same_wait:
                 self.transmit(msg)
@@ -563,13 +564,6 @@ class Hop(World):
         super().settled(msg)
         answer(msg)
 
-    def finish(self) -> None:
-        sender = self.senders[0]
-        if isinstance(sender, FedSender):
-            # The calls its sender sent as it made them waited zero in the outbox: added in one go.
-            self.rec.outbox_wait.add_repeated(0.0, sender.sent_at_once)
-        super().finish()
-
 
 class Topology:
     """The hops of a topology scenario, run together (see the module docstring)."""
@@ -654,6 +648,10 @@ class Topology:
         self.stopped_by = self.stall.reason
         for hop in self.hops:
             hop.stopped_by = self.stopped_by
+            sender = hop.senders[0]
+            if isinstance(sender, FedSender):
+                # The calls it sent as it made them waited zero in its outbox: added in one go.
+                hop.rec.outbox_wait.add_repeated(0.0, sender.sent_at_once)
             hop.finish()
 
     def _cut(self) -> None:
