@@ -50,6 +50,18 @@ def fan_out() -> dict[str, Any]:
             "links": [lossy("p", "a"), lossy("p", "w"), lossy("a", "x"), lossy("a", "y")]}
 
 
+def brokered(kind: str, partitions: int = 2) -> dict[str, Any]:
+    """A service that publishes to a queue or a log node, whose consumers call a sink."""
+    broker = {"visibility_timeout": "20ms"} if kind == "queue" else {"partitions": partitions}
+    c = {"kind": "consumers", "consumer": {"concurrency": 4} if kind == "queue" else {}, "sender": sender(0.01),
+         "onward": {"ack": "before-call", "identity": "keep"}}
+    consume = lossy("b", "c") if kind == "queue" else {"from": "b", "to": "c"}
+    return {"nodes": {"p": {"kind": "producer", "sender": sender(0.01, window=8)},
+                      "a": stored(service(0.01), "set"), "b": {"kind": kind, "broker": broker}, "c": c,
+                      "z": sink(dedup="set")},
+            "links": [lossy("p", "a"), lossy("a", "b"), consume, lossy("c", "z")]}
+
+
 CASES: dict[str, dict[str, Any]] = {
     "set stores": {"top": chain()},
     "ttl stores, new keys": {"top": chain("ttl", "mint")},
@@ -64,6 +76,9 @@ CASES: dict[str, dict[str, Any]] = {
         {"target": "a", "at": "40ms", "for": "15ms"}, {"target": "b", "kind": "pause", "at": "90ms", "for": "20ms"},
         {"target": "z", "mtbf": "80ms", "mttr": "5ms"}]},
     "an after-call service": {"top": chain(), "after": True},
+    "a queue node": {"top": brokered("queue")},
+    "a log node": {"top": brokered("log")},
+    "a log node of one partition": {"top": brokered("log", 1)},
 }
 
 
