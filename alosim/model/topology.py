@@ -94,7 +94,7 @@ def _streams(seed: int, head: bool, prefix: str) -> Streams:
     return Streams(seed) if head else PrefixedStreams(seed, prefix)
 
 
-_new_origin = object.__new__
+_new_origin = _new_message = object.__new__
 
 
 class PrefixedStreams(Streams):
@@ -198,7 +198,17 @@ class FedSender(Sender):
             seq = seqs[0]
             seqs[0] = seq + 1
             now = self.env._now
-            msg = Message(self._next_id(), self.index, seq, 0, now)
+            # Message(next id, self.index, seq, 0, now), built in place: every field its
+            # __init__ sets (tests/topology/test_fused_paths.py holds the two to the same fields).
+            msg = _new_message(Message)
+            msg.id = msg.key = self._next_id()
+            msg.sender = self.index
+            msg.seq = seq
+            msg.receiver = 0
+            msg.created = now
+            msg.attempts = 0
+            msg.settled = msg.acked = msg.delivered = False
+            msg.processed = msg.copies = msg.timer = 0
             rec = self.rec
             if not seq & 0xFFF:  # the id's low bits (UNTRACED is a multiple of 4096)
                 rec.flush()  # keeps the latency buffers small
@@ -340,11 +350,12 @@ class NodeReceiver(Receiver):
         call_onward(self.node, msg, self.keep, caller)
 
     def on_packet(self, event: Later) -> None:
-        """A call arrived from the link. The common case -- an untraced call that finds the
-        node up, a worker free and nothing that takes time (see :meth:`_complete_stored`)
-        -- is taken whole here: what :meth:`Receiver.on_packet`, :meth:`_execute`,
-        :meth:`_call_onward`, :meth:`sync_store`, :meth:`_ack` and :meth:`_release` do, in
-        their order. Anything else goes through :meth:`Receiver.on_packet`."""
+        """A call arrived from the link. The common case -- a call of an untraced run that
+        finds the node up, a worker free and nothing that takes time (see
+        :meth:`_complete_stored`) -- is taken whole here: what :meth:`Receiver.on_packet`,
+        :meth:`_execute`, :meth:`_call_onward`, :meth:`sync_store`, :meth:`_ack` and
+        :meth:`_release` do, in their order, but for the store, which is checked and
+        written in one step. Anything else goes through :meth:`Receiver.on_packet`."""
         if not self._whole or not self.up or self.busy >= self._limit:
             Receiver.on_packet(self, event)
             return
@@ -416,9 +427,9 @@ class NodeReceiver(Receiver):
             self.world.copies_gone(msg)
 
     def _complete_stored(self, msg: Message, attempt: int) -> None:
-        """:meth:`Receiver._complete_stored` at a node, for a traced call (an untraced one is
-        taken whole by :meth:`on_packet`): check the store; make the effect, counted per
-        producer message; hand the calls on; record the id and ack."""
+        """:meth:`Receiver._complete_stored` at a node of a traced run (an untraced run's
+        calls are taken whole by :meth:`on_packet`): check the store; make the effect,
+        counted per producer message; hand the calls on; record the id and ack."""
         if self.store.seen(msg, self.env._now):
             self._drop_duplicate(msg, attempt)
             return

@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 
 import alosim
+from alosim.model.message import Message
 from alosim.model.topology import FedSender, NodeReceiver, Topology
 from tests.topology.scenarios import link, sender, service, sink, topology
 
@@ -150,3 +151,20 @@ def test_the_fused_paths_are_taken_where_nothing_takes_time_and_nothing_is_trace
     traced = Topology(build("traced"), 5)
     assert not any(hop.receivers[0]._whole for hop in traced.hops)
     assert not any(hop.senders[0]._plain for hop in traced.hops[1:])
+
+
+def test_a_call_built_in_place_has_every_field_a_message_is_made_with(monkeypatch: pytest.MonkeyPatch) -> None:
+    # FedSender.submit builds its call without Message.__init__: it must set what __init__ sets.
+    def fields(msg: Message) -> set[str]:
+        return {name for name in Message.__slots__ if name != "__dict__" and hasattr(msg, name)} | set(vars(msg))
+
+    made = fields(Message(7, 0, 3, 0, 0.25))
+    sent: list[set[str]] = []
+    run = Topology(build("set stores"), 5)
+    fed = run.hops[1].senders[0]
+    assert isinstance(fed, FedSender) and fed._plain
+    send = fed._send_data
+    monkeypatch.setattr(fed, "_send_data", lambda packet: sent.append(fields(packet[0])) or send(packet))
+    run.run()
+    # At its first transmission it has what __init__ gives, plus the call's and the transmission's own.
+    assert sent and all(has == made | {"origin", "first_sent", "last_sent"} for has in sent[:5])
