@@ -50,9 +50,14 @@ class DedupStore(Protocol):
     @property
     def nbytes(self) -> int: ...
 
+    @property
+    def sizing(self) -> tuple[int, int]: ...
+
     def seen(self, msg: Message, now: float) -> bool: ...
 
     def add(self, msg: Message, now: float) -> None: ...
+
+    def check_in(self, msg: Message, now: float) -> bool: ...
 
     def expire(self, now: float) -> None: ...
 
@@ -70,6 +75,20 @@ class _Store:
     @property
     def nbytes(self) -> int:
         return self.entries * self.bytes_per_entry
+
+    @property
+    def sizing(self) -> tuple[int, int]:
+        """What :attr:`nbytes` is made of: (fixed bytes, bytes per entry), so that a hot
+        path can size the store from its ``entries`` without a call."""
+        return 0, self.bytes_per_entry
+
+    def check_in(self, msg: Message, now: float) -> bool:
+        """:meth:`seen`, then :meth:`add` if not: whether ``msg`` was new. The same as the
+        two calls apart for a caller that reads nothing of the store in between."""
+        if self.seen(msg, now):  # type: ignore[attr-defined]
+            return False
+        self.add(msg, now)  # type: ignore[attr-defined]
+        return True
 
     def expire(self, now: float) -> None:
         """Drop what has aged out by ``now`` (only the TTL store ages)."""
@@ -101,6 +120,14 @@ class SetDedup(_Store):
         if msg.key not in self._ids:
             self._ids.add(msg.key)
             self.entries += 1
+
+    def check_in(self, msg: Message, now: float) -> bool:
+        key, ids = msg.key, self._ids
+        if key in ids:
+            return False
+        ids.add(key)
+        self.entries += 1
+        return True
 
     def clear(self) -> None:
         self._ids.clear()
@@ -304,6 +331,10 @@ class BloomDedup(_Store):
     @property
     def nbytes(self) -> int:
         return len(self._bits)
+
+    @property
+    def sizing(self) -> tuple[int, int]:
+        return len(self._bits), 0  # its bits, whatever it holds
 
     def _positions(self, key: int) -> list[int]:
         h = _mix64(key ^ self.salt)

@@ -94,6 +94,9 @@ def _streams(seed: int, head: bool, prefix: str) -> Streams:
     return Streams(seed) if head else PrefixedStreams(seed, prefix)
 
 
+_new_origin = _new_message = object.__new__
+
+
 class PrefixedStreams(Streams):
     """The run's streams, each name prefixed with a hop's link (``api>service.link.data.loss``)."""
 
@@ -137,8 +140,11 @@ class ProducerSender(Sender):
     __slots__ = ("nodes", "fed")
 
     def _create(self) -> Message:
-        msg = super()._create()
-        origin = msg.origin = Origin(msg.id, self.nodes)  # type: ignore[attr-defined]
+        msg = super()._create()  # (a log's producer places it on a partition: see log_node.placed)
+        # Origin(msg.id, self.nodes), built in place: once per producer message.
+        origin = msg.origin = _new_origin(Origin)  # type: ignore[attr-defined]
+        origin.id = msg.id
+        origin.effects = [0] * self.nodes
         for sender in self.fed:
             sender.submit(origin, msg.key, None)
         return msg
@@ -147,12 +153,14 @@ class ProducerSender(Sender):
 #: Where the ids of a hop's untraced calls start: a traced call (of a traced producer
 #: message) gets a small id, so that the recorder's ``id < trace_limit`` test picks it.
 UNTRACED = 1 << 40
+assert not UNTRACED & 0xFFF  # FedSender.submit flushes the recorder at the same calls either way
 
 
 class FedSender(Sender):
     """A service's sender: it creates a call for each side effect upstream, never on its own."""
 
-    __slots__ = ("identity_keep", "trace_n", "traced", "_traced_next", "_small", "_big")
+    __slots__ = ("identity_keep", "trace_n", "traced", "_traced_next", "_small", "_big", "_plain",
+                 "sent_at_once", "_quick_acks")
 
     def setup(self, identity_keep: bool, trace_n: int) -> None:
         self.identity_keep = identity_keep
@@ -163,6 +171,12 @@ class FedSender(Sender):
         self._big = itertools.count(UNTRACED)
         # Untraced, every call takes the next large id: no choice to make per call.
         self._next_id = self._call_id if trace_n else self._big.__next__
+        # Untraced, with no floors to keep and no mitigation in the way, submit builds
+        # and sends each call itself.
+        self._plain = (not trace_n and not self._floors and not self._guarded and self._receivers == 1
+                       and type(self)._create is Sender._create)  # (a log's publisher places its calls)
+        self.sent_at_once = 0  # calls submit sent as it made them: each waited zero in the outbox
+        self._quick_acks = self._plain and not self._adaptive  # see on_ack
 
     def _call_id(self) -> int:
         return next(self._small) if self._traced_next else next(self._big)
@@ -171,7 +185,68 @@ class FedSender(Sender):
         """Nothing to create: calls come from :meth:`submit`."""
 
     def submit(self, origin: Origin, key: int, caller: tuple[Any, int] | None) -> None:
-        """Hand a call over: a new message in the outbox, keyed as the node says."""
+        """Hand a call over: a new message in the outbox, keyed as the node says.
+
+        Untraced, it is built here (what :meth:`Sender._create` does), and sent at once
+        when nothing waits before it and the window has room (what :meth:`Sender._fill`
+        would do with it); otherwise it joins the outbox (:meth:`_submit`)."""
+        if self._plain:
+            # One receiver: the call's number on its connection counts the calls made, and
+            # its id is UNTRACED + that number. (``remaining`` is not counted down: a fed
+            # sender's quota is unbounded.)
+            seqs = self._seqs
+            seq = seqs[0]
+            seqs[0] = seq + 1
+            now = self.env._now
+            # Message(next id, self.index, seq, 0, now), built in place: every field its
+            # __init__ sets (tests/topology/test_fused_paths.py holds the two to the same fields).
+            msg = _new_message(Message)
+            msg.id = msg.key = self._next_id()
+            msg.sender = self.index
+            msg.seq = seq
+            msg.receiver = 0
+            msg.created = now
+            msg.attempts = 0
+            msg.settled = msg.acked = msg.delivered = False
+            msg.processed = msg.copies = msg.timer = 0
+            rec = self.rec
+            if not seq & 0xFFF:  # the id's low bits (UNTRACED is a multiple of 4096)
+                rec.flush()  # keeps the latency buffers small
+            msg.origin = origin  # type: ignore[attr-defined]
+            if self.identity_keep:
+                msg.key = key
+            if caller is not None:
+                msg.caller = caller  # type: ignore[attr-defined]
+            if self.outbox or not self.up or self.in_flight >= self.window:
+                self.outbox.append(msg)
+                self._fill()
+                return
+            msg.first_sent = now
+            self.sent_at_once += 1  # its zero outbox wait (see Topology.run)
+            self.in_flight += 1
+            if not self._same_wait:
+                self.transmit(msg)
+                return
+            # Sender.transmit: a first transmission, untraced, its timer at the one wait.
+            msg.attempts = 1
+            msg.last_sent = now
+            rec.transmissions += 1
+            copies = self._send_data((msg, 1))
+            if copies:
+                msg.copies = copies
+            else:
+                rec.data_lost += 1
+            ticket = msg.timer = self._ticket = self._ticket + 1
+            deadline = msg.deadline = now + self.timeout
+            self._timers.append((deadline, ticket, msg))  # type: ignore[union-attr]
+            if deadline < self._wake_at:
+                self._wake_at = deadline
+                Later.at(self.env, deadline, self._wake_callbacks, deadline)
+            return
+        self._submit(origin, key, caller)
+
+    def _submit(self, origin: Origin, key: int, caller: tuple[Any, int] | None) -> None:
+        """:meth:`submit` in steps: the message made by :meth:`_create`, the outbox filled by :meth:`_fill`."""
         self._traced_next = traced = origin.id < self.trace_n
         msg = self._create()
         if traced:
@@ -183,6 +258,28 @@ class FedSender(Sender):
             msg.caller = caller  # type: ignore[attr-defined]
         self.outbox.append(msg)
         self._fill()
+
+    def on_ack(self, event: Later) -> None:
+        """:meth:`Sender.on_packet` where nobody waits for the calls (before-call). The
+        common case -- the ack of an untraced call not settled yet -- settles it here,
+        and asks the outbox for more only if it holds any (a call is made by
+        :meth:`submit`, never by room in the window)."""
+        msg, attempt = event._value
+        if not self._quick_acks or attempt < 0 or msg.settled or not self.up:
+            Sender.on_packet(self, event)
+            return
+        msg.acked = True
+        self.rec.ack_latency_add(self.env._now - msg.first_sent)  # also counts acked
+        msg.settled = True
+        self.in_flight -= 1
+        if msg.copies:  # World.settled(msg)
+            self.world.pending[msg.id] = msg
+        elif not msg.processed:
+            self.world.lost(msg)
+        if self.outbox:
+            self._fill()
+        if not self.in_flight and not self.creating:
+            self.world.check_done()
 
     def finish_creating(self) -> None:
         """The hop into this node is done: no call will come any more."""
@@ -207,7 +304,7 @@ class NodeReceiver(Receiver):
     """A service's or sink's receiver: counts the effects per producer message and,
     at a service, calls onward (see the module docstring)."""
 
-    __slots__ = ("node", "keep", "wait", "_calls", "_failed")
+    __slots__ = ("node", "keep", "wait", "_calls", "_failed", "_whole", "_fixed_bytes", "_per_entry")
 
     def setup(self, node: NodeStats, keep: bool, wait: bool) -> None:
         self.node = node
@@ -219,6 +316,9 @@ class NodeReceiver(Receiver):
         # A sink, or a service that does not wait for its calls, may take the fused path
         # when nothing takes time (see _complete_stored); a waiting one holds its worker.
         self._stored = self._stored and not wait
+        # Untraced, a call the fused path would take is taken whole by on_packet.
+        self._whole = self._stored and not self.rec.trace_limit
+        self._fixed_bytes, self._per_entry = self.store.sizing  # its nbytes, without a call
 
     def _execute(self, msg: Message, attempt: int) -> None:
         super()._execute(msg, attempt)
@@ -249,8 +349,86 @@ class NodeReceiver(Receiver):
         (this receiver and the request's token) waits for their answers, if given."""
         call_onward(self.node, msg, self.keep, caller)
 
+    def on_packet(self, event: Later) -> None:
+        """A call arrived from the link. The common case -- a call of an untraced run that
+        finds the node up, a worker free and nothing that takes time (see
+        :meth:`_complete_stored`) -- is taken whole here: what :meth:`Receiver.on_packet`,
+        :meth:`_execute`, :meth:`_call_onward`, :meth:`sync_store`, :meth:`_ack` and
+        :meth:`_release` do, in their order, but for the store, which is checked and
+        written in one step. Anything else goes through :meth:`Receiver.on_packet`."""
+        if not self._whole or not self.up or self.busy >= self._limit:
+            Receiver.on_packet(self, event)
+            return
+        msg, attempt = event._value
+        rec = self.rec
+        rec.deliveries += 1
+        processed = msg.processed
+        if processed:
+            rec.duplicate_deliveries += 1  # an earlier copy was processed
+        msg.delivered = True
+        now = self.env._now
+        store = self.store
+        # The store is read and written at once: nothing below reads it until the id is
+        # recorded (its miss cause is its kind's).
+        if not store.check_in(msg, now):
+            if not processed:
+                self._drop_duplicate(msg, attempt)  # a repeated call, or a false positive
+                return
+            # Receiver._drop_duplicate, untraced: a copy of a call processed here, acked again.
+            rec.duplicates_detected += 1
+            rec.acks_sent += 1
+            if not self._send_ack((msg, attempt)):
+                rec.acks_lost += 1
+            msg.copies -= 1
+            if msg.settled and not msg.copies:
+                self.world.copies_gone(msg)
+            return
+        # Receiver._execute, untraced.
+        processed = msg.processed = processed + 1
+        if processed == 1:
+            rec.delivery_latency_add(now - msg.created)  # also counts processed_unique
+        else:
+            rec.duplicate_processing += 1
+            rec.duplicate_causes[self._why_not_caught(msg)] += 1
+        # The effect, counted per producer message (NodeReceiver._execute).
+        node = self.node
+        origin = msg.origin  # type: ignore[attr-defined]
+        effects = origin.effects
+        index = node.index
+        made = effects[index] = effects[index] + 1
+        node.effects += 1
+        if made == 1:
+            node.first_effects += 1
+        elif processed == 1:
+            node.causes[self._why_repeat_not_caught(msg, origin)] += 1
+        outgoing = node.outgoing
+        if outgoing:  # _call_onward
+            key = msg.key if self.keep else -1
+            for sender in outgoing:
+                node.calls_out += 1
+                sender.submit(origin, key, None)
+        msg.recorded_epoch = self.store_epoch
+        entries = store.entries  # sync_store
+        nbytes = self._fixed_bytes + entries * self._per_entry
+        d_entries, d_bytes = entries - self._entries, nbytes - self._nbytes
+        if d_entries or d_bytes:
+            self._entries, self._nbytes = entries, nbytes
+            e = rec.dedup_entries = rec.dedup_entries + d_entries
+            b = rec.dedup_bytes = rec.dedup_bytes + d_bytes
+            if e > rec.dedup_entries_peak:
+                rec.dedup_entries_peak = e
+            if b > rec.dedup_bytes_peak:
+                rec.dedup_bytes_peak = b
+        rec.acks_sent += 1  # _ack, untraced
+        if not self._send_ack((msg, attempt)):
+            rec.acks_lost += 1
+        msg.copies -= 1  # _release
+        if msg.settled and not msg.copies:
+            self.world.copies_gone(msg)
+
     def _complete_stored(self, msg: Message, attempt: int) -> None:
-        """:meth:`Receiver._complete_stored` at a node: check the store; make the effect,
+        """:meth:`Receiver._complete_stored` at a node of a traced run (an untraced run's
+        calls are taken whole by :meth:`on_packet`): check the store; make the effect,
         counted per producer message; hand the calls on; record the id and ack."""
         if self.store.seen(msg, self.env._now):
             self._drop_duplicate(msg, attempt)
@@ -385,7 +563,7 @@ class Hop(World):
             sender.rate = 0.0
             if caller.onward is None or caller.onward.ack == "before-call":
                 # Nobody waits for these calls: acks need no answer passed upstream.
-                self.ack_link.on_arrival = Sender.on_packet.__get__(sender)
+                self.ack_link.on_arrival = sender.on_ack  # type: ignore[attr-defined]
         receiver = self.receivers[0]
         receiver.actor = link.to
         callee = topology.nodes[link.to]
@@ -481,6 +659,10 @@ class Topology:
         self.stopped_by = self.stall.reason
         for hop in self.hops:
             hop.stopped_by = self.stopped_by
+            sender = hop.senders[0]
+            if isinstance(sender, FedSender):
+                # The calls it sent as it made them waited zero in its outbox: added in one go.
+                hop.rec.outbox_wait.add_repeated(0.0, sender.sent_at_once)
             hop.finish()
 
     def _cut(self) -> None:

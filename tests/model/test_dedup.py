@@ -103,3 +103,35 @@ def test_bloom_false_positive_rate_matches_the_closed_form(fill):
     var_fill = (store.k * q ** (store.k - 1)) ** 2 * q * (1 - q) / store.m
     half = 3.29 * math.sqrt(var_probes + var_fill)
     assert abs(hits / probes - expected) <= half
+
+
+def stores() -> list:
+    return [SetDedup(bytes_per_entry=10), TTLDedup(window=2.0), LRUDedup(capacity=3), SequenceDedup(),
+            BloomDedup(capacity=50, fp_rate=0.05, salt=7)]
+
+
+@pytest.mark.parametrize("kind", range(5))
+def test_check_in_answers_and_records_as_seen_then_add(kind):
+    # One store checked in, a twin asked and written apart: the same answers, the same contents.
+    one, two = stores()[kind], stores()[kind]
+    keys = [3, 1, 3, 4, 2, 1, 0, 5, 4, 6, 1, 7]
+    for t, key in enumerate(keys):
+        now = 0.5 * t
+        new = not two.seen(msg(key), now)
+        if new:
+            two.add(msg(key), now)
+        assert one.check_in(msg(key), now) == new, (key, now)
+        assert (one.entries, one.nbytes) == (two.entries, two.nbytes)
+    assert [one.seen(msg(k), 6.0) for k in range(9)] == [two.seen(msg(k), 6.0) for k in range(9)]
+
+
+@pytest.mark.parametrize("kind", range(5))
+def test_a_stores_sizing_gives_its_size_at_any_fill(kind):
+    store = stores()[kind]
+    for t, key in enumerate([0, 1, 2, 3, 5, 8, 4, 9, 6, 7]):
+        store.add(msg(key), 0.5 * t)
+        fixed, per_entry = store.sizing
+        assert store.nbytes == fixed + store.entries * per_entry
+    store.clear()
+    fixed, per_entry = store.sizing
+    assert store.nbytes == fixed + store.entries * per_entry
