@@ -125,8 +125,10 @@ PYCACHE: Path | None = None
 
 
 def _env(tree: Path, *, cached: bool = False) -> dict[str, str]:
-    """The children's environment: ``tree``'s alosim; with ``cached``, bytecode in :data:`PYCACHE`."""
-    env = dict(os.environ, PYTHONPATH=str(tree))
+    """The children's environment: ``tree``'s alosim; with ``cached``, bytecode in :data:`PYCACHE`.
+    OpenBLAS runs one thread: its idle worker threads would add a varying count of
+    instructions to every run (about 2,000 per message) and none of alosim's work."""
+    env = dict(os.environ, PYTHONPATH=str(tree), OPENBLAS_NUM_THREADS="1")
     if cached and PYCACHE is not None:
         env.pop("PYTHONDONTWRITEBYTECODE", None)
         env["PYTHONPYCACHEPREFIX"] = str(PYCACHE)
