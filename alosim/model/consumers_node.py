@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 from alosim.model.broker import Entry
 from alosim.model.consumer import Consumer
 from alosim.model.group import Member
-from alosim.model.effects import call_onward, count_effect
+from alosim.model.effects import call_onward, count_effect, why_repeat_not_caught
 from alosim.model.message import Message
 from alosim.observe import TraceEvent
 
@@ -90,17 +90,9 @@ class NodeConsumer(EffectCounting, Consumer):
 
     def _why_repeat_not_caught(self, msg: Message, origin: Origin) -> str:
         """Why the group's store let a repeated call through (its key's effect was made)."""
-        if msg.key != origin.id:
-            return "new_key"  # minted on the way: no store could recognise it
-        if not self.dedup:
-            return "repeated_call"
-        if self.store.kind in ("ttl", "lru"):
-            return self.store.miss_cause  # the store had forgotten the key
-        if self.shared.epoch:
-            return "store_lost_in_crash"
-        # Not recorded yet: the earlier call was still at work at another consumer
-        # (or slot), or was processed and lost in a crash before its record.
-        return "concurrent_copy" if len(self.world.pipeline.consumers) * self.concurrency > 1 else "crash_before_record"  # type: ignore[union-attr]
+        concurrent = len(self.world.pipeline.consumers) * self.concurrency > 1  # type: ignore[union-attr]
+        return why_repeat_not_caught(msg, origin, self.store if self.dedup else None,
+                                     crashed=bool(self.shared.epoch), concurrent=concurrent)
 
     # -- repeats caught -----------------------------------------------------------------
 

@@ -54,3 +54,46 @@ def call_onward(node: NodeStats, msg: Message, keep: bool, caller: tuple[Any, in
     for sender in node.outgoing:
         node.calls_out += 1
         sender.submit(origin, key, caller)
+
+
+def why_repeat_not_caught(msg: Message, origin: Origin, store: Any, *, crashed: bool, concurrent: bool) -> str:
+    """Why a node's store let a repeated call through (its key's effect was made here):
+    a minted key; no store; a store that forgot the key (its own miss cause); a store
+    lost in a crash (``crashed``); else the key was not recorded yet -- the earlier call
+    still at work beside it (``concurrent``: several workers or consumers), or processed
+    and lost in a crash before its record."""
+    if msg.key != origin.id:
+        return "new_key"  # minted on the way: no store could recognise it
+    if store is None:
+        return "repeated_call"
+    if store.kind in ("ttl", "lru"):
+        return store.miss_cause  # type: ignore[no-any-return]
+    if crashed:
+        return "store_lost_in_crash"
+    return "concurrent_copy" if concurrent else "crash_before_record"
+
+
+def set_up_caller(hop: Any, name: str, caller: Any, *, head: bool, nodes: int, keep: bool, untraced: int,
+                  on_ack: Callable[[Any], Callable[[Any], None]]) -> None:
+    """The sender at the calling end of a topology's hop, node ``name`` (``caller``).
+
+    On the first link it is the producer's own (each message it creates is a producer
+    message, counted over ``nodes`` nodes, and handed to the senders ``fed`` from the
+    producer's other links); elsewhere it is fed by the caller's effects: it makes no
+    message of its own (an open loop of rate 0), keys its calls as the node says
+    (``keep``), and numbers untraced calls from ``untraced`` on. Where nobody waits for
+    its calls (before-call), its acks go to ``on_ack(sender)``, with no answer to pass
+    upstream."""
+    sender = hop.senders[0]
+    sender.actor = name
+    if head:
+        sender.nodes = nodes
+        sender.fed = []
+        return
+    trace_n = hop.scenario.observe.trace_messages
+    sender.setup(keep, trace_n)
+    if trace_n:
+        hop.rec.trace_limit = untraced
+    sender.rate = 0.0
+    if caller.onward is None or caller.onward.ack == "before-call":
+        hop.ack_link.on_arrival = on_ack(sender)

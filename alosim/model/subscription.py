@@ -46,6 +46,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from alosim.model.consumers_node import NodeConsumer, NodeMember
+from alosim.model.effects import set_up_caller
 from alosim.model.message import Message
 from alosim.model.queue_node import NodeBroker
 from alosim.model.sender import Sender
@@ -95,20 +96,8 @@ class SubscriptionHop(World):
         super().__init__(scenario.model_copy(update=update), topology.seed, env=topology.env,
                          streams=streams, sender_kind=sender_kind,
                          consumer_kind=NodeConsumer, broker_kind=NodeBroker, member_kind=NodeMember)
-        sender = self.senders[0]
-        sender.actor = publish.from_
-        if head:
-            sender.nodes = len(topology.nodes)  # type: ignore[attr-defined]
-            sender.fed = []  # type: ignore[attr-defined]
-        else:
-            trace_n = scenario.observe.trace_messages
-            sender.setup(self.keys_kept, trace_n)  # type: ignore[attr-defined]
-            if trace_n:
-                self.rec.trace_limit = untraced
-            sender.rate = 0.0  # open loop: its arrivals are the calls handed to it
-            if publisher.onward is None or publisher.onward.ack == "before-call":
-                # Nobody waits for these publishes: acks need no answer passed upstream.
-                self.ack_link.on_arrival = Sender.on_packet.__get__(sender)
+        set_up_caller(self, publish.from_, publisher, head=head, nodes=len(topology.nodes), keep=self.keys_kept,
+                      untraced=untraced, on_ack=lambda sender: Sender.on_packet.__get__(sender))
         onward = consumers.onward
         keep = onward is None or onward.identity == "keep"
         for consumer in self.consumers:

@@ -58,7 +58,7 @@ import simpy
 
 from alosim.budget import TRACE_ROWS_PER_MESSAGE, Stop, run_until
 from alosim.model.books import Books, Broken
-from alosim.model.effects import call_onward, count_effect
+from alosim.model.effects import call_onward, count_effect, set_up_caller, why_repeat_not_caught
 from alosim.model.events import Later
 from alosim.model.faults import start_node_faults
 from alosim.model.message import Message
@@ -445,17 +445,8 @@ class NodeReceiver(Receiver):
 
     def _why_repeat_not_caught(self, msg: Message, origin: Origin) -> str:
         """Why this node's store let a repeated call through (its key's effect was made)."""
-        if msg.key != origin.id:
-            return "new_key"  # minted on the way: no store could recognise it
-        if not self.dedup:
-            return "repeated_call"
-        if self.store.kind in ("ttl", "lru"):
-            return self.store.miss_cause  # the store had forgotten the key
-        if self.store_epoch:
-            return "store_lost_in_crash"
-        # The key was not recorded yet: the earlier call was still at work here
-        # (another worker), or was processed and lost in a crash before its record.
-        return "concurrent_copy" if self.workers > 1 else "crash_before_record"
+        return why_repeat_not_caught(msg, origin, self.store if self.dedup else None,
+                                     crashed=bool(self.store_epoch), concurrent=self.workers > 1)
 
     def _after_effect(self, msg: Message, attempt: int) -> bool:
         """What :meth:`Receiver._process` does after the effect: record now or after the write delay."""
@@ -548,22 +539,8 @@ class Hop(World):
                          streams=_streams(topology.seed, head, f"{link.from_}>{link.to}."),
                          sender_kind=ProducerSender if head else FedSender,
                          receiver_kind=NodeReceiver)
-        sender = self.senders[0]
-        sender.actor = link.from_
-        if head:
-            sender.nodes = len(topology.nodes)  # type: ignore[attr-defined]
-            sender.fed = []  # type: ignore[attr-defined]
-        else:
-            trace_n = scenario.observe.trace_messages
-            sender.setup(caller.onward is None or caller.onward.identity == "keep", trace_n)  # type: ignore[attr-defined]
-            if trace_n:
-                self.rec.trace_limit = UNTRACED
-            # Open loop: its arrivals are the calls handed to it (a closed loop
-            # would make messages of its own whenever its window had room).
-            sender.rate = 0.0
-            if caller.onward is None or caller.onward.ack == "before-call":
-                # Nobody waits for these calls: acks need no answer passed upstream.
-                self.ack_link.on_arrival = sender.on_ack  # type: ignore[attr-defined]
+        set_up_caller(self, link.from_, caller, head=head, nodes=len(topology.nodes), keep=self.keys_kept,
+                      untraced=UNTRACED, on_ack=lambda sender: sender.on_ack)
         receiver = self.receivers[0]
         receiver.actor = link.to
         callee = topology.nodes[link.to]
