@@ -180,6 +180,15 @@ budget: {stall_events: 1000}
     assert s["stopped_by"] == "settled" and s["processed"] == 3000
 
 
+def _rss_kib(status: Path) -> int:
+    """A running process's resident set size, in KiB (0 once it has gone)."""
+    try:
+        line = next(l for l in status.read_text().splitlines() if l.startswith("VmRSS:"))
+    except (OSError, StopIteration):
+        return 0
+    return int(line.split()[1])
+
+
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
 def test_a_signal_ends_a_large_run_at_once(tmp_path, sig):
     path = tmp_path / "churn.yaml"
@@ -189,7 +198,12 @@ def test_a_signal_ends_a_large_run_at_once(tmp_path, sig):
     child = subprocess.Popen([sys.executable, "-m", "alosim", "run", str(path), "--no-plot",
                               "--out", str(tmp_path / "out")], stdout=subprocess.PIPE,
                              stderr=subprocess.PIPE, text=True, env={**os.environ, "PYTHONPATH": str(ROOT)})
-    time.sleep(8)  # a few hundred thousand copies held by now: seconds to free one by one
+    # Wait until the run holds 130 MB of copies (about 4 s here): seconds to free one by one.
+    status = Path(f"/proc/{child.pid}/status")
+    deadline = time.perf_counter() + 20
+    while time.perf_counter() < deadline and _rss_kib(status) < 130_000:
+        time.sleep(0.1)
+    assert _rss_kib(status) >= 130_000, "the run never grew to 130 MB"
     child.send_signal(sig)
     signalled = time.perf_counter()
     _, err = child.communicate(timeout=60)

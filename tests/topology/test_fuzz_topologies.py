@@ -24,7 +24,7 @@ runs long. Each run must come back:
   settled (a run cut short by ``max_time`` has calls in flight);
 * the same, run twice.
 
-The suite runs :data:`EXAMPLES` draws (about 10 s); ``ALOSIM_FUZZ_EXAMPLES``
+The suite runs :data:`EXAMPLES` draws (about 6 s); ``ALOSIM_FUZZ_EXAMPLES``
 raises that for a longer search.
 """
 
@@ -42,7 +42,7 @@ from alosim.observe import DUPLICATE_CAUSES
 from alosim.observe.topology import PATH_DUPLICATE_CAUSES, QUEUE_DUPLICATE_CAUSES
 from alosim.scenario import ScenarioError, validate_scenario
 
-EXAMPLES = int(os.environ.get("ALOSIM_FUZZ_EXAMPLES", "600"))
+EXAMPLES = int(os.environ.get("ALOSIM_FUZZ_EXAMPLES", "400"))
 
 #: Every cause a duplicate effect may be charged to: a link's own, or a repeated call's.
 CAUSES = tuple(dict.fromkeys((*DUPLICATE_CAUSES, *PATH_DUPLICATE_CAUSES, *REPEAT_CAUSES,
