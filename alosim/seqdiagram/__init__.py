@@ -138,9 +138,9 @@ def draw(events: Sequence[TraceEvent], ax: Axes | None = None, *, title: str = "
         diagram = layout(events, data_latency_s=data_latency_s, ack_latency_s=ack_latency_s)
     if len(diagram.actors) > MAX_LANES:
         raise PictureTooLarge(
-            f"the trace has {len(diagram.actors)} lanes (one per actor); a sequence diagram holds at "
-            f"most {MAX_LANES}: trace fewer messages (--messages) or draw a scenario with fewer "
-            "senders, receivers or consumers")
+            f"the trace has {len(diagram.actors)} lanes (one per {'node' if topology else 'actor'}); a "
+            f"sequence diagram holds at most {MAX_LANES}: trace fewer messages (--messages) or draw a "
+            f"scenario with fewer {'nodes' if topology else 'senders, receivers or consumers'}")
     margins = _margins_in(diagram)
     gaps = quiet_gaps(diagram) if skip_quiet else []
     if ax is not None:

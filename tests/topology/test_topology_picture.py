@@ -79,3 +79,15 @@ def test_trace_draws_a_shipped_topology_to_scale(tmp_path) -> None:
     result = CliRunner().invoke(cli, ["trace", str(scenario), "--messages", "2", "--png", str(png)])
     assert result.exit_code == 0, result.output
     assert png.read_bytes()[:4] == b"\x89PNG" and f"sequence diagram: {png}" in result.output
+
+
+def test_a_topology_with_more_nodes_than_a_picture_holds_is_refused_naming_its_nodes() -> None:
+    import pytest
+
+    names = [f"n{i}" for i in range(34)]
+    nodes = {names[0]: {"kind": "producer", "sender": sender(1.0)},
+             **{name: service(1.0) for name in names[1:-1]}, names[-1]: sink()}
+    links = [link(a, b) for a, b in zip(names, names[1:])]
+    result = simulate(topology(nodes, links, messages=1, observe={"trace_messages": 1}))
+    with pytest.raises(seqdiagram.PictureTooLarge, match=r"34 lanes \(one per node\).*with fewer nodes$"):
+        seqdiagram.draw(result.trace or [], topology=True)
