@@ -20,6 +20,7 @@ from dataclasses import dataclass, replace
 
 from alosim.observe import TraceEvent
 from alosim.seqdiagram.layout import Arrow, Diagram, Note, layout as hop_layout, lost_reach
+from alosim.seqdiagram.pipeline import layout as pipeline_layout
 
 #: The lanes of one link, as a single hop's layout names them.
 CALLER, CALLEE, NETWORK = "sender-0", "receiver-0", "network"
@@ -193,7 +194,7 @@ def layout(events: Sequence[TraceEvent], *, data_latency_s: float | None = None,
         for note in piece.notes:
             if note.message < 0:
                 continue  # the node's own rows, kept once above
-            if type(note) not in (Note, CallNote):  # a broker's or a log's own note keeps its label
+            if type(note) is not Note:  # a broker's or a log's own note keeps its label
                 notes.append(replace(note, actor=lane_of(note.actor)))
                 continue
             notes.append(CallNote(note.kind, lane_of(note.actor), note.time_s, note.message, note.attempt,
@@ -206,10 +207,7 @@ def layout(events: Sequence[TraceEvent], *, data_latency_s: float | None = None,
                  else e for e in rows]
         put(hop_layout(plain, data_latency_s=data_latency_s, ack_latency_s=ack_latency_s),
             {CALLER: a, CALLEE: b}.__getitem__, _why(rows))
-    for (a, q, c), rows in by_path.items():
-        # A subscription is a pipeline: laid out as one.
-        from alosim.seqdiagram.pipeline import layout as pipeline_layout
-
+    for (a, q, c), rows in by_path.items():  # a subscription is a pipeline: laid out as one
         lanes_of = {PRODUCER: a, BROKER: q, CONSUMER: c or q}
         put(pipeline_layout(rows), lambda actor: lanes_of.get(actor, q), _why(rows))
     arrows.sort(key=lambda arrow: arrow.start_s)
