@@ -118,6 +118,8 @@ EXTEND = 2
 #: it drops those that ended early (see :meth:`Broker._compact_leases`).
 LEASE_SLACK = 4096
 
+_new_entry = object.__new__  # an Entry without the call to its __init__ (see Broker.on_packet)
+
 
 class Entry:
     """One accepted publish of a message: what the broker queues and leases.
@@ -137,7 +139,8 @@ class Entry:
 
     ``consumer``, ``deadline`` and ``leased_at`` describe the current delivery:
     they are set by each delivery (this runs once per accepted publish), and
-    read only while the entry is in flight."""
+    read only while the entry is in flight. ``effect_fate`` is set with
+    ``effect_lease`` by the entry's first effect, and read only after one."""
 
     __slots__ = ("serial", "msg", "publish_cause", "accepted_at", "deliveries", "lease", "state",
                  "consumer", "effects", "effect_lease", "effect_fate", "ack_lost_lease",
@@ -153,7 +156,6 @@ class Entry:
         self.state = READY
         self.effects = 0
         self.effect_lease = -1
-        self.effect_fate = "lease_expired"
         self.ack_lost_lease = -1
         self.revoked: tuple[int, ...] = ()
         self.doubled: tuple[int, ...] = ()
@@ -191,7 +193,7 @@ class Broker(Answers):
         "_wake_callbacks", "_accept_callbacks", "_again_callbacks", "_service", "_send_ack",
         "_deliver", "_rr", "_serial", "consumers", "max_length", "reject_publish", "scans",
         "extended", "lease_cap_s", "pull_batch", "pulling", "pulled", "dispatch", "_plain",
-        "_compact_at",
+        "_compact_at", "_direct",
     )
 
     def __init__(self, world: World, spec: BrokerSpec, stats: PipelineStats,
@@ -254,6 +256,10 @@ class Broker(Answers):
         # pushes -- accepted in on_packet itself instead of in _accept, _ack and
         # _dispatch_push, in the same order.
         self._plain = self._service is None and self.max_length == math.inf and pull_batch is None
+        # Of that, with one consumer and leases that end at their deadline (no
+        # reclaim scans): a publish that finds the queue empty and the consumer
+        # with prefetch room is leased to it in on_packet itself (unless traced).
+        self._direct = self._plain and consumers == 1 and self.scans is None
 
     # -- publishes ---------------------------------------------------------------
 
@@ -301,9 +307,61 @@ class Broker(Answers):
             msg.broker_epoch = self.store_epoch
             self.sync_store()
         serial = next(self._serial)
+        stats = self.stats
+        if not traced and self._direct and not self.ready and self.held[0] < self.prefetch:
+            # The entry goes straight to the one consumer (see _direct): Entry(...)
+            # and _lease(entry, 0) of its first delivery in one, the same steps in
+            # the same order -- the entry made (already in flight: nothing reads
+            # it before the lease), recorded live, counted, the publish acked, the
+            # ready peak checked, then the lease: held and in flight, counted, its
+            # record queued behind the wake-up, the delivery sent.
+            deadline = now + self.visibility
+            entry = _new_entry(Entry)
+            entry.serial = serial
+            entry.msg = msg
+            entry.publish_cause = cause
+            entry.accepted_at = now
+            entry.deliveries = 1
+            entry.lease = 1
+            entry.state = IN_FLIGHT
+            entry.consumer = 0
+            entry.effects = 0
+            entry.effect_lease = -1
+            entry.ack_lost_lease = -1
+            entry.revoked = entry.doubled = entry.nacked = ()
+            entry.deadline = deadline
+            entry.leased_at = now
+            self.live[serial] = entry
+            stats.publishes_accepted += 1
+            rec.acks_sent += 1  # _ack, untraced
+            if not self._send_ack((msg, attempt)):
+                rec.acks_lost += 1
+            if self.ready_count >= stats.broker_ready_peak:  # (ready_count + 1 > peak)
+                stats.broker_ready_peak = self.ready_count + 1
+            self.held[0] += 1
+            in_flight = self.in_flight = self.in_flight + 1
+            stats.consume_deliveries += 1
+            if in_flight > stats.broker_in_flight_peak:
+                stats.broker_in_flight_peak = in_flight
+            leases = self.leases
+            leases.append((deadline, entry, 1))
+            if len(leases) >= self._compact_at:
+                self._compact_leases()
+            if deadline < self._wake_at:
+                self._wake_at = deadline
+                Later.at(self.env, deadline, self._wake_callbacks, deadline)
+            copies = self._deliver((entry, 1, 0))
+            if copies == 1:
+                msg.copies += 1
+            elif copies:
+                msg.copies += copies
+                stats.consume_network_duplicates += 1
+                entry.doubled = (1,)
+            else:
+                stats.consume_data_lost += 1
+            return
         entry = Entry(serial, msg, cause, now)
         self.live[serial] = entry
-        stats = self.stats
         stats.publishes_accepted += 1
         if traced:
             rec.event(now, self.actor, "stored", msg.id, attempt, "again" if entries else "")
@@ -696,12 +754,31 @@ class Broker(Answers):
     def on_consumer_packet(self, event: Later) -> None:
         """An ack, a nack or a lease extension arrived from a consumer."""
         entry, lease, nack = event._value
+        msg = entry.msg
+        if not nack and entry.state == IN_FLIGHT and self.up and msg.id >= self.rec.trace_limit:
+            # An untraced ack of an entry in flight at a broker that is up: what the
+            # general path below does with it, in the same order -- a stale one
+            # counted; the delivery freed; the entry finished and counted consumed;
+            # the copy released; then what waits is dispatched.
+            stats = self.stats
+            if lease != entry.lease:
+                stats.consumer_acks_stale += 1
+            self.held[entry.consumer] -= 1
+            self.in_flight -= 1
+            entry.state = DONE
+            del self.live[entry.serial]
+            stats.consumed += 1
+            msg.copies -= 1
+            if msg.settled and not msg.copies:
+                self.world.copies_gone(msg)
+            if self.ready:
+                self.dispatch()
+            return
         if nack == EXTEND:
             self._extend(entry, lease)
             return
         rec = self.rec
         stats = self.stats
-        msg = entry.msg
         traced = msg.id < rec.trace_limit
         if not self.up:
             # (The crash revoked this lease if it was still in flight, and so
