@@ -133,9 +133,11 @@ class Entry:
     ended by the nack of a second copy of the delivery the network made
     (``network_duplicate``), or run out (``lease_expired``;
     ``consumer_ack_lost`` or ``crash_before_ack`` when the ack was lost or
-    never sent). ``revoked`` holds the leases broker crashes revoked,
-    ``doubled`` those the network delivered twice and ``nacked`` those of
-    them a nack ended (all three empty for most entries).
+    never sent). ``ends`` holds the leases that a broker crash revoked or a
+    nack ended, each with that cause (a lease ends early at most once: a
+    nack ends a lease in flight, and a crash revokes one, which leaves the
+    entry ready or waiting), and ``doubled`` the leases the network delivered
+    twice (both empty for most entries).
 
     ``consumer``, ``deadline`` and ``leased_at`` describe the current delivery:
     they are set by each delivery (this runs once per accepted publish), and
@@ -144,7 +146,7 @@ class Entry:
 
     __slots__ = ("serial", "msg", "publish_cause", "accepted_at", "deliveries", "lease", "state",
                  "consumer", "effects", "effect_lease", "effect_fate", "ack_lost_lease",
-                 "revoked", "doubled", "nacked", "deadline", "leased_at")
+                 "ends", "doubled", "deadline", "leased_at")
 
     def __init__(self, serial: int, msg: Message, publish_cause: str | None, now: float) -> None:
         self.serial = serial
@@ -157,9 +159,8 @@ class Entry:
         self.effects = 0
         self.effect_lease = -1
         self.ack_lost_lease = -1
-        self.revoked: tuple[int, ...] = ()
+        self.ends: tuple[tuple[int, str], ...] = ()  # (lease, cause)
         self.doubled: tuple[int, ...] = ()
-        self.nacked: tuple[int, ...] = ()
         self.consumer: int  # who has the current delivery
         self.deadline: float  # when the current lease ends (at a scan, if polled)
         self.leased_at: float  # when the current delivery was made
@@ -168,19 +169,15 @@ class Entry:
         """Why ``lease`` ended, if a broker crash or a nack ended it (else None).
         (A nack can end a lease one of whose deliveries had an effect only if the
         network delivered it twice.)"""
-        if self.revoked and lease in self.revoked:
-            return "broker_crash"
-        if self.nacked and lease in self.nacked:
-            return "network_duplicate"
+        for ended, cause in self.ends:
+            if ended == lease:
+                return cause
         return None
 
     def end(self, cause: str) -> None:
         """The current lease ends by a crash that revoked it (``broker_crash``)
         or by the nack of one of two copies (``network_duplicate``)."""
-        if cause == "broker_crash":
-            self.revoked = (*self.revoked, self.lease)
-        else:
-            self.nacked = (*self.nacked, self.lease)
+        self.ends = (*self.ends, (self.lease, cause))
         if self.effect_lease == self.lease:
             self.effect_fate = cause
 
@@ -328,7 +325,7 @@ class Broker(Answers):
             entry.effects = 0
             entry.effect_lease = -1
             entry.ack_lost_lease = -1
-            entry.revoked = entry.doubled = entry.nacked = ()
+            entry.ends = entry.doubled = ()
             entry.deadline = deadline
             entry.leased_at = now
             self.live[serial] = entry
@@ -338,8 +335,8 @@ class Broker(Answers):
                 rec.acks_lost += 1
             if self.ready_count >= stats.broker_ready_peak:  # (ready_count + 1 > peak)
                 stats.broker_ready_peak = self.ready_count + 1
-            self.held[0] += 1
             in_flight = self.in_flight = self.in_flight + 1
+            self.held[0] = in_flight  # (the one consumer holds every delivery in flight)
             stats.consume_deliveries += 1
             if in_flight > stats.broker_in_flight_peak:
                 stats.broker_in_flight_peak = in_flight
@@ -656,7 +653,7 @@ class Broker(Answers):
         while leases:
             item = leases.popleft()
             deadline, entry, lease = item
-            if entry.lease != lease or entry.state != IN_FLIGHT:
+            if entry.state != IN_FLIGHT or entry.lease != lease:
                 continue  # ended early: acked, nacked, or lost in a crash
             if deadline > now:
                 leases.appendleft(item)  # the first one still live: not due yet
@@ -705,7 +702,14 @@ class Broker(Answers):
         if entry.msg.id < self.rec.trace_limit:
             self.rec.event(self.env._now, self.actor, "lease_expired", entry.msg.id, entry.lease,
                            f"consumer-{entry.consumer}")
-        self._free(entry)
+        self.held[entry.consumer] -= 1  # _free, inlined
+        self.in_flight -= 1
+        if (self._direct and not self.max_deliveries and not self.ready and self.up
+                and self.held[0] < self.prefetch):
+            # _again(entry, 0.0) and _dispatch_push of a queue that holds only this
+            # entry: ready again, then delivered again to the one consumer.
+            self._lease(entry, 0)
+            return
         self._again(entry, 0.0)
 
     def _free(self, entry: Entry) -> None:

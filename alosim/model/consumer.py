@@ -194,7 +194,7 @@ class Consumer:
                 self._charge(entry, lease, now)
             entry.effects += 1
             if lease > entry.effect_lease:
-                if entry.revoked or entry.nacked or entry.ack_lost_lease == lease:
+                if entry.ends or entry.ack_lost_lease == lease:
                     self._effect_ends(entry, lease)
                 else:  # (what _effect_ends finds for an entry none of that happened to)
                     entry.effect_lease = lease
@@ -356,7 +356,7 @@ class Consumer:
             rec.event(now, self.actor, "processed", msg.id, lease, "again" if processed > 1 else "")
         entry.effects += 1
         if lease > entry.effect_lease:
-            if entry.revoked or entry.nacked or entry.ack_lost_lease == lease:
+            if entry.ends or entry.ack_lost_lease == lease:
                 self._effect_ends(entry, lease)
             else:  # (what _effect_ends finds for an entry none of that happened to)
                 entry.effect_lease = lease
