@@ -89,6 +89,7 @@ from __future__ import annotations
 
 import itertools
 import math
+import sys
 from collections import deque
 from heapq import heappop, heappush
 from collections.abc import Callable
@@ -125,9 +126,9 @@ class Entry:
     """One accepted publish of a message: what the broker queues and leases.
 
     ``lease`` numbers the deliveries; a timer, ack or nack naming an older
-    lease is stale. ``effects`` counts side effects caused by this entry, and
-    ``effect_fate`` says how the lease of the latest one (``effect_lease``)
-    ended without its ack -- the cause charged if the entry causes another:
+    lease is stale. ``effect_lease`` is the lease of the latest side effect
+    this entry caused (-1 while it caused none), and ``effect_fate`` says how
+    that lease ended without its ack -- the cause charged if the entry causes another:
     revoked by a broker crash (``broker_crash``, whether the effect came
     before or after the crash, and whatever became of the ack afterwards),
     ended by the nack of a second copy of the delivery the network made
@@ -145,7 +146,7 @@ class Entry:
     ``effect_lease`` by the entry's first effect, and read only after one."""
 
     __slots__ = ("serial", "msg", "publish_cause", "accepted_at", "deliveries", "lease", "state",
-                 "consumer", "effects", "effect_lease", "effect_fate", "ack_lost_lease",
+                 "consumer", "effect_lease", "effect_fate", "ack_lost_lease",
                  "ends", "doubled", "deadline", "leased_at")
 
     def __init__(self, serial: int, msg: Message, publish_cause: str | None, now: float) -> None:
@@ -156,7 +157,6 @@ class Entry:
         self.deliveries = 0
         self.lease = 0
         self.state = READY
-        self.effects = 0
         self.effect_lease = -1
         self.ack_lost_lease = -1
         self.ends: tuple[tuple[int, str], ...] = ()  # (lease, cause)
@@ -218,7 +218,8 @@ class Broker(Answers):
         self.in_flight = 0
         self.consumers = consumers
         self.held = [0] * consumers
-        self.prefetch = spec.prefetch if spec.prefetch is not None else math.inf
+        # (Unset: no limit -- an int above any count, so that comparing counts with it stays int.)
+        self.prefetch = spec.prefetch if spec.prefetch is not None else sys.maxsize
         self.visibility = spec.visibility_timeout
         self.max_deliveries = spec.max_deliveries or 0
         self.backoff = spec.redelivery_backoff
@@ -322,7 +323,6 @@ class Broker(Answers):
             entry.lease = 1
             entry.state = IN_FLIGHT
             entry.consumer = 0
-            entry.effects = 0
             entry.effect_lease = -1
             entry.ack_lost_lease = -1
             entry.ends = entry.doubled = ()

@@ -192,7 +192,6 @@ class Consumer:
                 stats.consume_latency_add(now - entry.accepted_at)
             else:
                 self._charge(entry, lease, now)
-            entry.effects += 1
             if lease > entry.effect_lease:
                 if entry.ends or entry.ack_lost_lease == lease:
                     self._effect_ends(entry, lease)
@@ -354,7 +353,6 @@ class Consumer:
         traced = msg.id < rec.trace_limit
         if traced:
             rec.event(now, self.actor, "processed", msg.id, lease, "again" if processed > 1 else "")
-        entry.effects += 1
         if lease > entry.effect_lease:
             if entry.ends or entry.ack_lost_lease == lease:
                 self._effect_ends(entry, lease)
@@ -449,7 +447,6 @@ class Consumer:
             self._charge(entry, lease, started)
         if msg.id < rec.trace_limit:
             rec.event(now, self.actor, "processed", msg.id, lease, "again" if processed > 1 else "")
-        entry.effects += 1
         if lease > entry.effect_lease:
             # (Else a late effect of a replaced delivery, or a second copy's of
             # the same delivery: how the latest effect's lease ended stays.)
@@ -458,7 +455,7 @@ class Consumer:
     def _charge(self, entry: Entry, lease: int, started: float) -> None:
         """A duplicate effect: charge it to its hop and cause."""
         self.rec.duplicate_processing += 1
-        if not entry.effects:
+        if entry.effect_lease < 0:
             # A second entry's first effect; if the message's first entry
             # is the later one, the cause is why the other one escaped.
             cause = entry.publish_cause or entry.msg.broker_miss
