@@ -87,7 +87,6 @@ message's fate only when nothing of it is left anywhere.
 
 from __future__ import annotations
 
-import itertools
 import math
 import sys
 from collections import deque
@@ -188,7 +187,7 @@ class Broker(Answers):
         "store_epoch", "durable", "up", "epoch", "live", "ready", "ready_count", "in_flight",
         "held", "prefetch", "visibility", "max_deliveries", "backoff", "leases", "_wake_at",
         "_wake_callbacks", "_accept_callbacks", "_again_callbacks", "_service", "_send_ack",
-        "_deliver", "_rr", "_serial", "consumers", "max_length", "reject_publish", "scans",
+        "_deliver", "_rr", "consumers", "max_length", "reject_publish", "scans",
         "extended", "lease_cap_s", "pull_batch", "pulling", "pulled", "dispatch", "_plain",
         "_compact_at", "_direct",
     )
@@ -249,7 +248,6 @@ class Broker(Answers):
         self._send_ack = ack_link.send
         self._deliver = consume_link.send
         self._rr = 0
-        self._serial = itertools.count()
         # The common case: a publish written at once into an unbounded queue that
         # pushes -- accepted in on_packet itself instead of in _accept, _ack and
         # _dispatch_push, in the same order.
@@ -304,8 +302,8 @@ class Broker(Answers):
             self.store.add(msg, now)
             msg.broker_epoch = self.store_epoch
             self.sync_store()
-        serial = next(self._serial)
         stats = self.stats
+        serial = stats.publishes_accepted  # (an entry is numbered by the entries accepted before it)
         if not traced and self._direct and not self.ready and self.held[0] < self.prefetch:
             # The entry goes straight to the one consumer (see _direct): Entry(...)
             # and _lease(entry, 0) of its first delivery in one, the same steps in
@@ -329,7 +327,7 @@ class Broker(Answers):
             entry.deadline = deadline
             entry.leased_at = now
             self.live[serial] = entry
-            stats.publishes_accepted += 1
+            stats.publishes_accepted = serial + 1
             rec.acks_sent += 1  # _ack, untraced
             if not self._send_ack((msg, attempt)):
                 rec.acks_lost += 1
@@ -359,7 +357,7 @@ class Broker(Answers):
             return
         entry = Entry(serial, msg, cause, now)
         self.live[serial] = entry
-        stats.publishes_accepted += 1
+        stats.publishes_accepted = serial + 1
         if traced:
             rec.event(now, self.actor, "stored", msg.id, attempt, "again" if entries else "")
             self._ack(msg, attempt)
@@ -412,9 +410,10 @@ class Broker(Answers):
             self.store.add(msg, now)
             msg.broker_epoch = self.store_epoch
             self.sync_store()
-        entry = Entry(next(self._serial), msg, cause, now)
-        self.live[entry.serial] = entry
-        stats.publishes_accepted += 1
+        serial = stats.publishes_accepted  # (an entry is numbered by the entries accepted before it)
+        entry = Entry(serial, msg, cause, now)
+        self.live[serial] = entry
+        stats.publishes_accepted = serial + 1
         if traced:
             rec.event(now, self.actor, "stored", msg.id, attempt, "again" if entries else "")
         self._ack(msg, attempt)
@@ -764,14 +763,13 @@ class Broker(Answers):
             # general path below does with it, in the same order -- a stale one
             # counted; the delivery freed; the entry finished and counted consumed;
             # the copy released; then what waits is dispatched.
-            stats = self.stats
             if lease != entry.lease:
-                stats.consumer_acks_stale += 1
+                self.stats.consumer_acks_stale += 1
             self.held[entry.consumer] -= 1
             self.in_flight -= 1
             entry.state = DONE
             del self.live[entry.serial]
-            stats.consumed += 1
+            self.stats.consumed += 1
             msg.copies -= 1
             if msg.settled and not msg.copies:
                 self.world.copies_gone(msg)
