@@ -758,29 +758,35 @@ class Broker(Answers):
         """An ack, a nack or a lease extension arrived from a consumer."""
         entry, lease, nack = event._value
         msg = entry.msg
-        if not nack and entry.state == IN_FLIGHT and self.up and msg.id >= self.rec.trace_limit:
-            # An untraced ack of an entry in flight at a broker that is up: what the
-            # general path below does with it, in the same order -- a stale one
-            # counted; the delivery freed; the entry finished and counted consumed;
-            # the copy released; then what waits is dispatched.
-            if lease != entry.lease:
-                self.stats.consumer_acks_stale += 1
-            self.held[entry.consumer] -= 1
-            self.in_flight -= 1
-            entry.state = DONE
-            del self.live[entry.serial]
-            self.stats.consumed += 1
-            msg.copies -= 1
-            if msg.settled and not msg.copies:
-                self.world.copies_gone(msg)
-            if self.ready:
-                self.dispatch()
+        if nack or entry.state != IN_FLIGHT or not self.up or msg.id < self.rec.trace_limit:
+            self._consumer_packet(entry, lease, nack)
             return
+        # The common case, an untraced ack of an entry in flight at a broker that is
+        # up: what _consumer_packet does with it, in the same order -- a stale one
+        # counted; the delivery freed; the entry finished and counted consumed; the
+        # copy released; then what waits is dispatched.
+        if lease != entry.lease:
+            self.stats.consumer_acks_stale += 1
+        self.held[entry.consumer] -= 1
+        self.in_flight -= 1
+        entry.state = DONE
+        del self.live[entry.serial]
+        self.stats.consumed += 1
+        msg.copies -= 1
+        if msg.settled and not msg.copies:
+            self.world.copies_gone(msg)
+        if self.ready:
+            self.dispatch()
+
+    def _consumer_packet(self, entry: Entry, lease: int, nack: bool | int) -> None:
+        """What arrived from a consumer for ``lease`` of ``entry``: an ack (``nack``
+        False), a nack (True) or a lease extension (:data:`EXTEND`)."""
         if nack == EXTEND:
             self._extend(entry, lease)
             return
         rec = self.rec
         stats = self.stats
+        msg = entry.msg
         traced = msg.id < rec.trace_limit
         if not self.up:
             # (The crash revoked this lease if it was still in flight, and so
