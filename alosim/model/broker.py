@@ -118,9 +118,6 @@ EXTEND = 2
 #: it drops those that ended early (see :meth:`Broker._compact_leases`).
 LEASE_SLACK = 4096
 
-_new_entry = object.__new__  # an Entry without the call to its __init__ (see Broker.on_packet)
-
-
 class Entry:
     """One accepted publish of a message: what the broker queues and leases.
 
@@ -142,27 +139,47 @@ class Entry:
     ``consumer``, ``deadline`` and ``leased_at`` describe the current delivery:
     they are set by each delivery (this runs once per accepted publish), and
     read only while the entry is in flight. ``effect_fate`` is set with
-    ``effect_lease`` by the entry's first effect, and read only after one."""
+    ``effect_lease`` by the entry's first effect, and read only after one.
+
+    An entry is made by :meth:`ready` -- or, when it is leased at once, by
+    :meth:`Broker.on_packet`, which sets every field itself (the class has no
+    ``__init__``: ``Entry()`` is the cheapest way to a new one)."""
 
     __slots__ = ("serial", "msg", "publish_cause", "accepted_at", "deliveries", "lease", "state",
                  "consumer", "effect_lease", "effect_fate", "ack_lost_lease",
                  "ends", "doubled", "deadline", "leased_at")
 
-    def __init__(self, serial: int, msg: Message, publish_cause: str | None, now: float) -> None:
-        self.serial = serial
-        self.msg = msg
-        self.publish_cause = publish_cause  # None for a message's first entry
-        self.accepted_at = now
-        self.deliveries = 0
-        self.lease = 0
-        self.state = READY
-        self.effect_lease = -1
-        self.ack_lost_lease = -1
-        self.ends: tuple[tuple[int, str], ...] = ()  # (lease, cause)
-        self.doubled: tuple[int, ...] = ()
-        self.consumer: int  # who has the current delivery
-        self.deadline: float  # when the current lease ends (at a scan, if polled)
-        self.leased_at: float  # when the current delivery was made
+    serial: int
+    msg: Message
+    publish_cause: str | None  # None for a message's first entry
+    accepted_at: float
+    deliveries: int
+    lease: int
+    state: int
+    consumer: int  # who has the current delivery
+    effect_lease: int
+    effect_fate: str
+    ack_lost_lease: int
+    ends: tuple[tuple[int, str], ...]  # (lease, cause)
+    doubled: tuple[int, ...]
+    deadline: float  # when the current lease ends (at a scan, if polled)
+    leased_at: float  # when the current delivery was made
+
+    @staticmethod
+    def ready(serial: int, msg: Message, publish_cause: str | None, now: float) -> Entry:
+        """A new entry, accepted at ``now`` and not yet delivered."""
+        entry = Entry()
+        entry.serial = serial
+        entry.msg = msg
+        entry.publish_cause = publish_cause
+        entry.accepted_at = now
+        entry.deliveries = 0
+        entry.lease = 0
+        entry.state = READY
+        entry.effect_lease = -1
+        entry.ack_lost_lease = -1
+        entry.ends = entry.doubled = ()
+        return entry
 
     def ended(self, lease: int) -> str | None:
         """Why ``lease`` ended, if a broker crash or a nack ended it (else None).
@@ -305,14 +322,14 @@ class Broker(Answers):
         stats = self.stats
         serial = stats.publishes_accepted  # (an entry is numbered by the entries accepted before it)
         if not traced and self._direct and not self.ready and self.held[0] < self.prefetch:
-            # The entry goes straight to the one consumer (see _direct): Entry(...)
+            # The entry goes straight to the one consumer (see _direct): Entry.ready
             # and _lease(entry, 0) of its first delivery in one, the same steps in
             # the same order -- the entry made (already in flight: nothing reads
             # it before the lease), recorded live, counted, the publish acked, the
             # ready peak checked, then the lease: held and in flight, counted, its
             # record queued behind the wake-up, the delivery sent.
             deadline = now + self.visibility
-            entry = _new_entry(Entry)
+            entry = Entry()
             entry.serial = serial
             entry.msg = msg
             entry.publish_cause = cause
@@ -355,7 +372,7 @@ class Broker(Answers):
             else:
                 stats.consume_data_lost += 1
             return
-        entry = Entry(serial, msg, cause, now)
+        entry = Entry.ready(serial, msg, cause, now)
         self.live[serial] = entry
         stats.publishes_accepted = serial + 1
         if traced:
@@ -411,7 +428,7 @@ class Broker(Answers):
             msg.broker_epoch = self.store_epoch
             self.sync_store()
         serial = stats.publishes_accepted  # (an entry is numbered by the entries accepted before it)
-        entry = Entry(serial, msg, cause, now)
+        entry = Entry.ready(serial, msg, cause, now)
         self.live[serial] = entry
         stats.publishes_accepted = serial + 1
         if traced:
