@@ -327,7 +327,9 @@ class Broker(Answers):
             # the same order -- the entry made (already in flight: nothing reads
             # it before the lease), recorded live, counted, the publish acked, the
             # ready peak checked, then the lease: held and in flight, counted, its
-            # record queued behind the wake-up, the delivery sent.
+            # record queued behind the wake-up, the delivery sent. (The links' sends,
+            # bound methods held in slots, are called through locals: calls that
+            # CPython specialises.)
             deadline = now + self.visibility
             entry = Entry()
             entry.serial = serial
@@ -346,7 +348,8 @@ class Broker(Answers):
             self.live[serial] = entry
             stats.publishes_accepted = serial + 1
             rec.acks_sent += 1  # _ack, untraced
-            if not self._send_ack((msg, attempt)):
+            send_ack = self._send_ack
+            if not send_ack((msg, attempt)):
                 rec.acks_lost += 1
             if self.ready_count >= stats.broker_ready_peak:  # (ready_count + 1 > peak)
                 stats.broker_ready_peak = self.ready_count + 1
@@ -362,7 +365,8 @@ class Broker(Answers):
             if deadline < self._wake_at:
                 self._wake_at = deadline
                 Later.at(self.env, deadline, self._wake_callbacks, deadline)
-            copies = self._deliver((entry, 1, 0))
+            deliver = self._deliver
+            copies = deliver((entry, 1, 0))
             if copies == 1:
                 msg.copies += 1
             elif copies:
