@@ -118,14 +118,15 @@ EXTEND = 2
 #: it drops those that ended early (see :meth:`Broker._compact_leases`).
 LEASE_SLACK = 4096
 
+
 class Entry:
     """One accepted publish of a message: what the broker queues and leases.
 
     ``lease`` numbers the deliveries; a timer, ack or nack naming an older
     lease is stale. ``effect_lease`` is the lease of the latest side effect
     this entry caused (-1 while it caused none), and ``effect_fate`` says how
-    that lease ended without its ack -- the cause charged if the entry causes another:
-    revoked by a broker crash (``broker_crash``, whether the effect came
+    that lease ended without its ack -- the cause charged if the entry causes
+    another: revoked by a broker crash (``broker_crash``, whether the effect came
     before or after the crash, and whatever became of the ack afterwards),
     ended by the nack of a second copy of the delivery the network made
     (``network_duplicate``), or run out (``lease_expired``;
