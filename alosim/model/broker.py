@@ -87,8 +87,8 @@ message's fate only when nothing of it is left anywhere.
 
 from __future__ import annotations
 
-import itertools
 import math
+import sys
 from collections import deque
 from heapq import heappop, heappush
 from collections.abc import Callable
@@ -123,62 +123,78 @@ class Entry:
     """One accepted publish of a message: what the broker queues and leases.
 
     ``lease`` numbers the deliveries; a timer, ack or nack naming an older
-    lease is stale. ``effects`` counts side effects caused by this entry, and
-    ``effect_fate`` says how the lease of the latest one (``effect_lease``)
-    ended without its ack -- the cause charged if the entry causes another:
-    revoked by a broker crash (``broker_crash``, whether the effect came
+    lease is stale. ``effect_lease`` is the lease of the latest side effect
+    this entry caused (-1 while it caused none), and ``effect_fate`` says how
+    that lease ended without its ack -- the cause charged if the entry causes
+    another: revoked by a broker crash (``broker_crash``, whether the effect came
     before or after the crash, and whatever became of the ack afterwards),
     ended by the nack of a second copy of the delivery the network made
     (``network_duplicate``), or run out (``lease_expired``;
     ``consumer_ack_lost`` or ``crash_before_ack`` when the ack was lost or
-    never sent). ``revoked`` holds the leases broker crashes revoked,
-    ``doubled`` those the network delivered twice and ``nacked`` those of
-    them a nack ended (all three empty for most entries).
+    never sent). ``ends`` holds the leases that a broker crash revoked or a
+    nack ended, each with that cause (a lease ends early at most once: a
+    nack ends a lease in flight, and a crash revokes one, which leaves the
+    entry ready or waiting), and ``doubled`` the leases the network delivered
+    twice (both empty for most entries).
 
     ``consumer``, ``deadline`` and ``leased_at`` describe the current delivery:
     they are set by each delivery (this runs once per accepted publish), and
-    read only while the entry is in flight."""
+    read only while the entry is in flight. ``effect_fate`` is set with
+    ``effect_lease`` by the entry's first effect, and read only after one.
+
+    An entry is made by :meth:`ready` -- or, when it is leased at once, by
+    :meth:`Broker.on_packet`, which sets every field itself (the class has no
+    ``__init__``: ``Entry()`` is the cheapest way to a new one)."""
 
     __slots__ = ("serial", "msg", "publish_cause", "accepted_at", "deliveries", "lease", "state",
-                 "consumer", "effects", "effect_lease", "effect_fate", "ack_lost_lease",
-                 "revoked", "doubled", "nacked", "deadline", "leased_at")
+                 "consumer", "effect_lease", "effect_fate", "ack_lost_lease",
+                 "ends", "doubled", "deadline", "leased_at")
 
-    def __init__(self, serial: int, msg: Message, publish_cause: str | None, now: float) -> None:
-        self.serial = serial
-        self.msg = msg
-        self.publish_cause = publish_cause  # None for a message's first entry
-        self.accepted_at = now
-        self.deliveries = 0
-        self.lease = 0
-        self.state = READY
-        self.effects = 0
-        self.effect_lease = -1
-        self.effect_fate = "lease_expired"
-        self.ack_lost_lease = -1
-        self.revoked: tuple[int, ...] = ()
-        self.doubled: tuple[int, ...] = ()
-        self.nacked: tuple[int, ...] = ()
-        self.consumer: int  # who has the current delivery
-        self.deadline: float  # when the current lease ends (at a scan, if polled)
-        self.leased_at: float  # when the current delivery was made
+    serial: int
+    msg: Message
+    publish_cause: str | None  # None for a message's first entry
+    accepted_at: float
+    deliveries: int
+    lease: int
+    state: int
+    consumer: int  # who has the current delivery
+    effect_lease: int
+    effect_fate: str
+    ack_lost_lease: int
+    ends: tuple[tuple[int, str], ...]  # (lease, cause)
+    doubled: tuple[int, ...]
+    deadline: float  # when the current lease ends (at a scan, if polled)
+    leased_at: float  # when the current delivery was made
+
+    @staticmethod
+    def ready(serial: int, msg: Message, publish_cause: str | None, now: float) -> Entry:
+        """A new entry, accepted at ``now`` and not yet delivered."""
+        entry = Entry()
+        entry.serial = serial
+        entry.msg = msg
+        entry.publish_cause = publish_cause
+        entry.accepted_at = now
+        entry.deliveries = 0
+        entry.lease = 0
+        entry.state = READY
+        entry.effect_lease = -1
+        entry.ack_lost_lease = -1
+        entry.ends = entry.doubled = ()
+        return entry
 
     def ended(self, lease: int) -> str | None:
         """Why ``lease`` ended, if a broker crash or a nack ended it (else None).
         (A nack can end a lease one of whose deliveries had an effect only if the
         network delivered it twice.)"""
-        if self.revoked and lease in self.revoked:
-            return "broker_crash"
-        if self.nacked and lease in self.nacked:
-            return "network_duplicate"
+        for ended, cause in self.ends:
+            if ended == lease:
+                return cause
         return None
 
     def end(self, cause: str) -> None:
         """The current lease ends by a crash that revoked it (``broker_crash``)
         or by the nack of one of two copies (``network_duplicate``)."""
-        if cause == "broker_crash":
-            self.revoked = (*self.revoked, self.lease)
-        else:
-            self.nacked = (*self.nacked, self.lease)
+        self.ends = (*self.ends, (self.lease, cause))
         if self.effect_lease == self.lease:
             self.effect_fate = cause
 
@@ -189,9 +205,9 @@ class Broker(Answers):
         "store_epoch", "durable", "up", "epoch", "live", "ready", "ready_count", "in_flight",
         "held", "prefetch", "visibility", "max_deliveries", "backoff", "leases", "_wake_at",
         "_wake_callbacks", "_accept_callbacks", "_again_callbacks", "_service", "_send_ack",
-        "_deliver", "_rr", "_serial", "consumers", "max_length", "reject_publish", "scans",
+        "_deliver", "_rr", "consumers", "max_length", "reject_publish", "scans",
         "extended", "lease_cap_s", "pull_batch", "pulling", "pulled", "dispatch", "_plain",
-        "_compact_at",
+        "_compact_at", "_direct",
     )
 
     def __init__(self, world: World, spec: BrokerSpec, stats: PipelineStats,
@@ -219,7 +235,8 @@ class Broker(Answers):
         self.in_flight = 0
         self.consumers = consumers
         self.held = [0] * consumers
-        self.prefetch = spec.prefetch if spec.prefetch is not None else math.inf
+        # (Unset: no limit -- an int above any count, so that comparing counts with it stays int.)
+        self.prefetch = spec.prefetch if spec.prefetch is not None else sys.maxsize
         self.visibility = spec.visibility_timeout
         self.max_deliveries = spec.max_deliveries or 0
         self.backoff = spec.redelivery_backoff
@@ -249,11 +266,14 @@ class Broker(Answers):
         self._send_ack = ack_link.send
         self._deliver = consume_link.send
         self._rr = 0
-        self._serial = itertools.count()
         # The common case: a publish written at once into an unbounded queue that
         # pushes -- accepted in on_packet itself instead of in _accept, _ack and
         # _dispatch_push, in the same order.
         self._plain = self._service is None and self.max_length == math.inf and pull_batch is None
+        # Of that, with one consumer and leases that end at their deadline (no
+        # reclaim scans): a publish that finds the queue empty and the consumer
+        # with prefetch room is leased to it in on_packet itself (unless traced).
+        self._direct = self._plain and consumers == 1 and self.scans is None
 
     # -- publishes ---------------------------------------------------------------
 
@@ -300,11 +320,66 @@ class Broker(Answers):
             self.store.add(msg, now)
             msg.broker_epoch = self.store_epoch
             self.sync_store()
-        serial = next(self._serial)
-        entry = Entry(serial, msg, cause, now)
-        self.live[serial] = entry
         stats = self.stats
-        stats.publishes_accepted += 1
+        serial = stats.publishes_accepted  # (an entry is numbered by the entries accepted before it)
+        if not traced and self._direct and not self.ready and self.held[0] < self.prefetch:
+            # The entry goes straight to the one consumer (see _direct): Entry.ready
+            # and _lease(entry, 0) of its first delivery in one, the same steps in
+            # the same order -- the entry made (already in flight: nothing reads
+            # it before the lease), recorded live, counted, the publish acked, the
+            # ready peak checked, then the lease: held and in flight, counted, its
+            # record queued behind the wake-up, the delivery sent. (The links' sends,
+            # bound methods held in slots, are called through locals: calls that
+            # CPython specialises.)
+            deadline = now + self.visibility
+            entry = Entry()
+            entry.serial = serial
+            entry.msg = msg
+            entry.publish_cause = cause
+            entry.accepted_at = now
+            entry.deliveries = 1
+            entry.lease = 1
+            entry.state = IN_FLIGHT
+            entry.consumer = 0
+            entry.effect_lease = -1
+            entry.ack_lost_lease = -1
+            entry.ends = entry.doubled = ()
+            entry.deadline = deadline
+            entry.leased_at = now
+            self.live[serial] = entry
+            stats.publishes_accepted = serial + 1
+            rec.acks_sent += 1  # _ack, untraced
+            send_ack = self._send_ack
+            if not send_ack((msg, attempt)):
+                rec.acks_lost += 1
+            if self.ready_count >= stats.broker_ready_peak:  # (ready_count + 1 > peak)
+                stats.broker_ready_peak = self.ready_count + 1
+            in_flight = self.in_flight = self.in_flight + 1
+            self.held[0] = in_flight  # (the one consumer holds every delivery in flight)
+            stats.consume_deliveries += 1
+            if in_flight > stats.broker_in_flight_peak:
+                stats.broker_in_flight_peak = in_flight
+            leases = self.leases
+            leases.append((deadline, entry, 1))
+            if len(leases) >= self._compact_at:
+                self._compact_leases()
+            if deadline < self._wake_at:
+                self._wake_at = deadline
+                Later.at(self.env, deadline, self._wake_callbacks, deadline)
+            deliver = self._deliver
+            copies = deliver((entry, 1, 0))
+            if copies == 1:
+                msg.copies += 1
+            elif copies:
+                msg.copies += copies
+                stats.consume_network_duplicates += 1
+                entry.doubled = (1,)
+            else:
+                stats.consume_data_lost += 1
+            return
+        entry = Entry.ready(serial, msg, cause, now)
+        self.live[serial] = entry
+        stats.publishes_accepted = serial + 1
         if traced:
             rec.event(now, self.actor, "stored", msg.id, attempt, "again" if entries else "")
             self._ack(msg, attempt)
@@ -357,9 +432,10 @@ class Broker(Answers):
             self.store.add(msg, now)
             msg.broker_epoch = self.store_epoch
             self.sync_store()
-        entry = Entry(next(self._serial), msg, cause, now)
-        self.live[entry.serial] = entry
-        stats.publishes_accepted += 1
+        serial = stats.publishes_accepted  # (an entry is numbered by the entries accepted before it)
+        entry = Entry.ready(serial, msg, cause, now)
+        self.live[serial] = entry
+        stats.publishes_accepted = serial + 1
         if traced:
             rec.event(now, self.actor, "stored", msg.id, attempt, "again" if entries else "")
         self._ack(msg, attempt)
@@ -598,7 +674,7 @@ class Broker(Answers):
         while leases:
             item = leases.popleft()
             deadline, entry, lease = item
-            if entry.lease != lease or entry.state != IN_FLIGHT:
+            if entry.state != IN_FLIGHT or entry.lease != lease:
                 continue  # ended early: acked, nacked, or lost in a crash
             if deadline > now:
                 leases.appendleft(item)  # the first one still live: not due yet
@@ -647,7 +723,14 @@ class Broker(Answers):
         if entry.msg.id < self.rec.trace_limit:
             self.rec.event(self.env._now, self.actor, "lease_expired", entry.msg.id, entry.lease,
                            f"consumer-{entry.consumer}")
-        self._free(entry)
+        self.held[entry.consumer] -= 1  # _free, inlined
+        self.in_flight -= 1
+        if (self._direct and not self.max_deliveries and not self.ready and self.up
+                and self.held[0] < self.prefetch):
+            # _again(entry, 0.0) and _dispatch_push of a queue that holds only this
+            # entry: ready again, then delivered again to the one consumer.
+            self._lease(entry, 0)
+            return
         self._again(entry, 0.0)
 
     def _free(self, entry: Entry) -> None:
@@ -696,6 +779,30 @@ class Broker(Answers):
     def on_consumer_packet(self, event: Later) -> None:
         """An ack, a nack or a lease extension arrived from a consumer."""
         entry, lease, nack = event._value
+        msg = entry.msg
+        if nack or entry.state != IN_FLIGHT or not self.up or msg.id < self.rec.trace_limit:
+            self._consumer_packet(entry, lease, nack)
+            return
+        # The common case, an untraced ack of an entry in flight at a broker that is
+        # up: what _consumer_packet does with it, in the same order -- a stale one
+        # counted; the delivery freed; the entry finished and counted consumed; the
+        # copy released; then what waits is dispatched.
+        if lease != entry.lease:
+            self.stats.consumer_acks_stale += 1
+        self.held[entry.consumer] -= 1
+        self.in_flight -= 1
+        entry.state = DONE
+        del self.live[entry.serial]
+        self.stats.consumed += 1
+        msg.copies -= 1
+        if msg.settled and not msg.copies:
+            self.world.copies_gone(msg)
+        if self.ready:
+            self.dispatch()
+
+    def _consumer_packet(self, entry: Entry, lease: int, nack: bool | int) -> None:
+        """What arrived from a consumer for ``lease`` of ``entry``: an ack (``nack``
+        False), a nack (True) or a lease extension (:data:`EXTEND`)."""
         if nack == EXTEND:
             self._extend(entry, lease)
             return
