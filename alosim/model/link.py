@@ -130,7 +130,7 @@ class Link:
             batch = np.asarray(self.latency.sample(self._latency_rng, BATCH))
             if batch.min() < 0:
                 raise ScheduledInThePast(
-                    f"a packet on {self.name} was given latency {batch[batch < 0][0]!r} (< 0)")
+                    f"a packet on {self.name} was given latency {float(batch[batch < 0][0])!r} (< 0)")
             self._latencies = iter(batch.tolist())
             value = next(self._latencies)
         return value
