@@ -46,7 +46,11 @@ def _refuse(now: float, time: float) -> ScheduledInThePast:
 class Later:
     """Calls each of ``callbacks`` with this event after ``delay``; ``self._value`` is ``value``."""
 
-    __slots__ = ("callbacks", "_ok", "_value")
+    __slots__ = ("callbacks", "_value")
+
+    #: A Later never fails: what the event loop reads of ``_ok`` is the class's, and
+    #: no event carries a slot of its own for it or sets it (once per packet saved).
+    _ok = True
 
     def __init__(self, env: simpy.Environment, delay: float,
                  callbacks: tuple[Callable[[Any], Any]], value: Any = None) -> None:
@@ -55,7 +59,6 @@ class Later:
         if delay < 0:
             raise _refuse(env._now, env._now + delay)
         self.callbacks = callbacks
-        self._ok = True
         self._value = value
         heappush(env._queue, (env._now + delay, NORMAL, next(env._eid), self))
 
@@ -87,7 +90,6 @@ class Later:
             raise _refuse(env._now, time)
         event = cls.__new__(cls)
         event.callbacks = callbacks
-        event._ok = True
         event._value = value
         heappush(env._queue, (time, NORMAL, place, event))
         return event

@@ -25,8 +25,9 @@ process is started per packet.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Hashable, Sequence
+from collections.abc import Callable, Hashable, Iterator, Sequence
 from heapq import heappush
+from itertools import repeat
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -46,9 +47,8 @@ if TYPE_CHECKING:
 
 class Link:
     __slots__ = (
-        "env", "name", "_callbacks", "latency", "rec", "_constant", "_latency_rng", "_latencies",
-        "_next_latency", "gilbert", "loss", "_chain", "_bad", "_loss_rng", "_loss_uniforms",
-        "_gaps", "_next_gap", "_until_loss", "duplicate", "_dup_uniforms", "fifo",
+        "env", "name", "_callbacks", "latency", "rec", "_latency_rng", "_latencies", "gilbert",
+        "loss", "_chain", "_bad", "_loss_rng", "_loss_uniforms", "_gaps", "_next_gap", "_until_loss", "duplicate", "_dup_uniforms", "fifo",
         "_last_arrival", "_connection", "partitions", "send", "duplicated",
     )
 
@@ -71,12 +71,14 @@ class Link:
         self.on_arrival = on_arrival
         self.latency = spec.latency
         self.rec = recorder
-        self._constant: float | None = None
-        if isinstance(spec.latency, Constant):
-            self._constant = spec.latency.value
         self._latency_rng = streams.generator(f"link.{name}.latency")
-        self._latencies: list[float] = []
-        self._next_latency = 0
+        # The latencies to come, in order: the constant for ever, or the batch drawn
+        # last (see _draw_latency); next(..., None) is None when it is used up.
+        self._latencies: Iterator[float] = iter(())
+        if isinstance(spec.latency, Constant):
+            if spec.latency.value < 0:
+                raise ScheduledInThePast(f"{name}: latency {spec.latency.value!r} (< 0)")
+            self._latencies = repeat(spec.latency.value)
 
         self.gilbert: GilbertElliott | None = None
         self.loss = 0.0
@@ -120,13 +122,17 @@ class Link:
         return gap
 
     def _draw_latency(self) -> float:
-        if self._constant is not None:
-            return self._constant
-        if self._next_latency >= len(self._latencies):
-            self._latencies = np.asarray(self.latency.sample(self._latency_rng, BATCH)).tolist()
-            self._next_latency = 0
-        value = self._latencies[self._next_latency]
-        self._next_latency += 1
+        """The next latency, drawing a batch when the last one is used up. Every
+        latency drawn is checked once, here: none may be negative (a packet
+        never arrives before it was sent)."""
+        value = next(self._latencies, None)
+        if value is None:
+            batch = np.asarray(self.latency.sample(self._latency_rng, BATCH))
+            if batch.min() < 0:
+                raise ScheduledInThePast(
+                    f"a packet on {self.name} was given latency {float(batch[batch < 0][0])!r} (< 0)")
+            self._latencies = iter(batch.tolist())
+            value = next(self._latencies)
         return value
 
     # -- sending ---------------------------------------------------------------
@@ -138,21 +144,14 @@ class Link:
             if not self._until_loss:
                 self._until_loss = self._draw_gap()
                 return 0
-        delay = self._constant
+        delay = next(self._latencies, None)
         if delay is None:
-            i = self._next_latency
-            if i < len(self._latencies):
-                self._next_latency = i + 1
-                delay = self._latencies[i]
-            else:
-                delay = self._draw_latency()
+            delay = self._draw_latency()
         # Later(self.env, delay, self._callbacks, packet), built in place: once per packet.
-        if delay < 0:
-            raise ScheduledInThePast(f"a packet on {self.name} was given latency {delay!r} (< 0)")
+        # (No latency is negative: _draw_latency checks each batch as it draws it.)
         env = self.env
         event = _new_later(Later)
         event.callbacks = self._callbacks
-        event._ok = True
         event._value = packet
         heappush(env._queue, (env._now + delay, NORMAL, next(env._eid), event))
         return 1

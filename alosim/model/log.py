@@ -115,6 +115,7 @@ def create_placed(sender: Sender, place: Callable[[int, int], Any]) -> Message:
     now = sender.env._now
     msg = Message(msg_id, sender.index, seq, partition, now)
     msg.log_place = placed
+    msg.log_records = 0
     if sender._floors:
         sender._open[partition].append(msg)
     rec = sender.rec
@@ -254,7 +255,7 @@ class LogBroker(Answers):
             rec.duplicate_deliveries += 1
         else:
             msg.delivered = True
-        records = msg.__dict__.get("log_records", 0)
+        records = msg.log_records
         if self.idempotent:
             connection = (msg.sender, msg.receiver)  # (producer, partition)
             expected = self.next_seq.get(connection, 0)

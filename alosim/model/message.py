@@ -15,8 +15,10 @@ class Message:
     """One message. Fields a message may never need are not set when it is
     created (this runs once per message): ``first_sent``, ``last_sent`` and
     ``deadline`` are set by its first transmission, ``recorded_epoch`` when a store
-    records it, and ``wait`` and ``cause`` fall back to class defaults until
-    a retry policy or a loss sets them."""
+    records it, ``log_place`` and ``log_records`` when a log's producer creates it,
+    and ``wait`` and ``cause`` fall back to class defaults until a retry policy
+    or a loss sets them. (A field every message of a shape sets has a slot: a
+    field kept in ``__dict__`` costs each message that sets it a dict.)"""
 
     __slots__ = (
         "id",
@@ -36,6 +38,10 @@ class Message:
         "recorded_epoch",  # its store's wipe count when the id was recorded
         "timer",  # the ticket of its live retry timer (older ones are stale)
         "deadline",  # when its sender stops waiting for its latest transmission
+        # A log's (see alosim.model.log), set when a log's producer creates it: its
+        # (key, partition), and the records of it the log appended so far.
+        "log_place",
+        "log_records",
         "__dict__",  # room for the rarely set fields below
     )
 

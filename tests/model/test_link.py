@@ -8,6 +8,7 @@ import pytest
 import simpy
 
 from alosim.analytic import fifo_mean_delay, mean_interval
+from alosim.model.events import ScheduledInThePast
 from alosim.model.link import Link
 from alosim.observe import Recorder
 from alosim.scenario import LinkSpec, Partition
@@ -119,3 +120,22 @@ def test_partition_drops_exactly_what_is_sent_inside_it():
     sent_times = [t for t, _ in arrivals]
     assert all(not (2.0 <= t < 5.0) for t in sent_times)
     assert rec.partition_drops == pytest.approx(300, abs=1)
+
+
+class _NegativeLatency:
+    """A latency distribution that is wrong: every draw is negative."""
+
+    def sample(self, rng: np.random.Generator, n: int) -> np.ndarray:
+        return np.full(n, -0.001)
+
+
+def test_a_negative_latency_is_refused_naming_the_link():
+    """No packet arrives before it was sent: a latency batch with a negative draw is
+    refused when it is drawn, before any of it is used."""
+    spec = LinkSpec.model_validate({"latency": {"dist": "constant", "value": 0.01}})
+    spec = spec.model_copy(update={"latency": _NegativeLatency()})
+    env = simpy.Environment()
+    link = Link(env, "data", spec, Streams(11), lambda e: None)
+    with pytest.raises(ScheduledInThePast, match=r"a packet on data was given latency -0\.001 \(< 0\)"):
+        link.send((Packet(0),))
+    assert not env._queue  # nothing was scheduled
