@@ -87,8 +87,7 @@ def set_up_caller(hop: Any, name: str, caller: Any, *, head: bool, nodes: int, k
     sender = hop.senders[0]
     sender.actor = name
     if head:
-        sender.nodes = nodes
-        sender.fed = []
+        sender.setup(nodes)
         return
     trace_n = hop.scenario.observe.trace_messages
     sender.setup(keep, trace_n)

@@ -97,6 +97,14 @@ def _streams(seed: int, head: bool, prefix: str) -> Streams:
 _new_origin = _new_message = object.__new__
 
 
+class Call(Message):
+    """A message made by a fed sender's fused :meth:`FedSender.submit`: a :class:`Message`
+    whose :class:`Origin` has a slot of its own (a message made elsewhere carries it in
+    its ``__dict__``, which a call then does not need)."""
+
+    __slots__ = ("origin",)
+
+
 class PrefixedStreams(Streams):
     """The run's streams, each name prefixed with a hop's link (``api>service.link.data.loss``)."""
 
@@ -137,10 +145,39 @@ class ProducerSender(Sender):
     other links (``fed``), so that every link out of the producer carries the
     same messages."""
 
-    __slots__ = ("nodes", "fed")
+    __slots__ = ("nodes", "fed", "_plain")
+
+    def setup(self, nodes: int) -> None:
+        self.nodes = nodes  # the topology's nodes: an Origin counts the effects at each
+        self.fed: list[FedSender] = []
+        # Untraced, with one receiver, no floors to keep and Sender's own _create after
+        # this one (a log's producer places its messages), _create builds each message itself.
+        self._plain = (not self.rec.trace_limit and not self._floors and self._receivers == 1
+                       and super(ProducerSender, type(self))._create is Sender._create)
 
     def _create(self) -> Message:
-        msg = super()._create()  # (a log's producer places it on a partition: see log_node.placed)
+        if self._plain:
+            # Sender._create with one receiver, untraced: the message built in place as
+            # Message(next id, self.index, seq, 0, now) would be (every field its __init__
+            # sets: see tests/topology/test_fused_paths.py), a Call with a slot for its origin.
+            self.remaining -= 1
+            msg_id = self._next_id()
+            seqs = self._seqs
+            seq = seqs[0]
+            seqs[0] = seq + 1
+            msg = _new_message(Call)
+            msg.id = msg.key = msg_id
+            msg.sender = self.index
+            msg.seq = seq
+            msg.receiver = 0
+            msg.created = self.env._now
+            msg.attempts = 0
+            msg.settled = msg.acked = msg.delivered = False
+            msg.processed = msg.copies = msg.timer = 0
+            if not msg_id & 0xFFF:
+                self.rec.flush()  # keeps the latency buffers small
+        else:
+            msg = super()._create()  # (a log's producer places it on a partition: see log_node.placed)
         # Origin(msg.id, self.nodes), built in place: once per producer message.
         origin = msg.origin = _new_origin(Origin)  # type: ignore[attr-defined]
         origin.id = msg.id
@@ -200,8 +237,8 @@ class FedSender(Sender):
             now = self.env._now
             # Message(next id, self.index, seq, 0, now), built in place: every field its
             # __init__ sets (tests/topology/test_fused_paths.py holds the two to the same fields).
-            msg = _new_message(Message)
-            msg.id = msg.key = self._next_id()
+            msg = _new_message(Call)
+            msg.id = msg.key = UNTRACED + seq  # what self._next_id() gives untraced
             msg.sender = self.index
             msg.seq = seq
             msg.receiver = 0
@@ -212,7 +249,7 @@ class FedSender(Sender):
             rec = self.rec
             if not seq & 0xFFF:  # the id's low bits (UNTRACED is a multiple of 4096)
                 rec.flush()  # keeps the latency buffers small
-            msg.origin = origin  # type: ignore[attr-defined]
+            msg.origin = origin
             if self.identity_keep:
                 msg.key = key
             if caller is not None:
@@ -304,7 +341,8 @@ class NodeReceiver(Receiver):
     """A service's or sink's receiver: counts the effects per producer message and,
     at a service, calls onward (see the module docstring)."""
 
-    __slots__ = ("node", "keep", "wait", "_calls", "_failed", "_whole", "_fixed_bytes", "_per_entry")
+    __slots__ = ("node", "keep", "wait", "_calls", "_failed", "_whole", "_fixed_bytes", "_per_entry",
+                 "_sync_each")
 
     def setup(self, node: NodeStats, keep: bool, wait: bool) -> None:
         self.node = node
@@ -319,6 +357,12 @@ class NodeReceiver(Receiver):
         # Untraced, a call the fused path would take is taken whole by on_packet.
         self._whole = self._stored and not self.rec.trace_limit
         self._fixed_bytes, self._per_entry = self.store.sizing  # its nbytes, without a call
+        # A store whose size only grows between clears need not be synced at every id:
+        # its size then is its largest so far, so syncing it wherever the recorder's
+        # store figures are read -- at every sample (World._sample), before a crash
+        # clears it (crash) and when the run ends (Hop.finish) -- gives the same sizes
+        # and peaks. Any other is synced at every id, as sync_store would.
+        self._sync_each = not self.store.only_grows
 
     def _execute(self, msg: Message, attempt: int) -> None:
         super()._execute(msg, attempt)
@@ -408,17 +452,18 @@ class NodeReceiver(Receiver):
                 node.calls_out += 1
                 sender.submit(origin, key, None)
         msg.recorded_epoch = self.store_epoch
-        entries = store.entries  # sync_store
-        nbytes = self._fixed_bytes + entries * self._per_entry
-        d_entries, d_bytes = entries - self._entries, nbytes - self._nbytes
-        if d_entries or d_bytes:
-            self._entries, self._nbytes = entries, nbytes
-            e = rec.dedup_entries = rec.dedup_entries + d_entries
-            b = rec.dedup_bytes = rec.dedup_bytes + d_bytes
-            if e > rec.dedup_entries_peak:
-                rec.dedup_entries_peak = e
-            if b > rec.dedup_bytes_peak:
-                rec.dedup_bytes_peak = b
+        if self._sync_each:  # sync_store (a store that only grows is synced later: see setup)
+            entries = store.entries
+            nbytes = self._fixed_bytes + entries * self._per_entry
+            d_entries, d_bytes = entries - self._entries, nbytes - self._nbytes
+            if d_entries or d_bytes:
+                self._entries, self._nbytes = entries, nbytes
+                e = rec.dedup_entries = rec.dedup_entries + d_entries
+                b = rec.dedup_bytes = rec.dedup_bytes + d_bytes
+                if e > rec.dedup_entries_peak:
+                    rec.dedup_entries_peak = e
+                if b > rec.dedup_bytes_peak:
+                    rec.dedup_bytes_peak = b
         rec.acks_sent += 1  # _ack, untraced
         if not self._send_ack((msg, attempt)):
             rec.acks_lost += 1
@@ -479,6 +524,8 @@ class NodeReceiver(Receiver):
             self._dispatch()
 
     def crash(self) -> None:
+        if not self._sync_each:
+            self.sync_store()  # the size it reached before the crash clears it (see setup)
         super().crash()
         self._calls.clear()  # the requests held for onward calls are void
         self._failed.clear()
@@ -551,6 +598,12 @@ class Hop(World):
     def settled(self, msg: Message) -> None:
         super().settled(msg)
         answer(msg)
+
+    def finish(self) -> None:
+        receiver = self.receivers[0]
+        if not receiver._sync_each:  # type: ignore[attr-defined]
+            receiver.sync_store()  # the size its store reached (see NodeReceiver.setup)
+        super().finish()
 
 
 class Topology:
