@@ -98,9 +98,10 @@ _new_origin = _new_message = object.__new__
 
 
 class Call(Message):
-    """A message made by a fed sender's fused :meth:`FedSender.submit`: a :class:`Message`
-    whose :class:`Origin` has a slot of its own (a message made elsewhere carries it in
-    its ``__dict__``, which a call then does not need)."""
+    """A message built in place by a node's sender (:meth:`NodeSender._create`, a producer
+    message; :meth:`NodeSender.submit`, a call): a :class:`Message` whose :class:`Origin`
+    has a slot of its own (a message made by :class:`Message` carries it in its
+    ``__dict__``, which a call then does not need to make)."""
 
     __slots__ = ("origin",)
 
@@ -129,7 +130,7 @@ class NodeStats:
     calls_out: int = 0  # calls handed to the senders of the links out
     calls_failed: int = 0  # after-call: requests left unanswered because a call gave up
     crashes: int = 0
-    outgoing: list[FedSender] = field(default_factory=list)
+    outgoing: list[NodeSender] = field(default_factory=list)
     # Duplicate effects of repeated calls, by how the call was repeated (see
     # alosim.guarantees.PATH_DUPLICATE_CAUSES); the link's own are its hop's causes.
     causes: dict[str, int] = field(default_factory=lambda: dict.fromkeys(REPEAT_CAUSES, 0))
@@ -139,23 +140,73 @@ class NodeStats:
         return self.effects - self.first_effects
 
 
-class ProducerSender(Sender):
-    """The producer's sender on its first link: each message it creates is an
-    :class:`Origin` of its own, handed at once to the senders of the producer's
-    other links (``fed``), so that every link out of the producer carries the
-    same messages."""
+#: Where the ids of a hop's untraced calls start: a traced call (of a traced producer
+#: message) gets a small id, so that the recorder's ``id < trace_limit`` test picks it.
+UNTRACED = 1 << 40
+assert not UNTRACED & 0xFFF  # NodeSender.submit flushes the recorder at the same calls either way
 
-    __slots__ = ("nodes", "fed", "_plain")
 
-    def setup(self, nodes: int) -> None:
+class NodeSender(Sender):
+    """The sender at the calling end of a topology's hop, in one of two roles.
+
+    * **The producer's**, on its first link (:meth:`setup_producer`): each message it
+      creates is an :class:`Origin` of its own, handed at once to the senders of the
+      producer's other links (``fed``), so that every link out of the producer carries
+      the same messages.
+    * **A fed sender** (:meth:`setup_fed`), a service's or the producer's on its other
+      links: it creates a call for each side effect upstream (:meth:`submit`), never
+      on its own.
+
+    One class for both, so that the :class:`Sender` methods every hop runs (timers,
+    retries, acks) meet one kind of sender in a topology: CPython specialises an
+    attribute load for one class at a time, and a load that meets two falls back to
+    the slow, generic lookup."""
+
+    __slots__ = ("producing", "nodes", "fed", "identity_keep", "trace_n", "traced", "_traced_next",
+                 "_small", "_big", "_plain", "sent_at_once", "_quick_acks")
+
+    def setup_producer(self, nodes: int) -> None:
+        self.producing = True
         self.nodes = nodes  # the topology's nodes: an Origin counts the effects at each
-        self.fed: list[FedSender] = []
+        self.fed: list[NodeSender] = []
         # Untraced, with one receiver, no floors to keep and Sender's own _create after
         # this one (a log's producer places its messages), _create builds each message itself.
         self._plain = (not self.rec.trace_limit and not self._floors and self._receivers == 1
-                       and super(ProducerSender, type(self))._create is Sender._create)
+                       and self._creates_plainly)
+
+    def setup_fed(self, identity_keep: bool, trace_n: int) -> None:
+        self.producing = False
+        self.identity_keep = identity_keep
+        self.trace_n = trace_n  # producer messages traced: their calls are traced too
+        self.traced: dict[int, int] = {}  # traced call id -> its producer message's id
+        self._traced_next = False
+        self._small = itertools.count()
+        self._big = itertools.count(UNTRACED)
+        # Untraced, every call takes the next large id: no choice to make per call.
+        self._next_id = self._call_id if trace_n else self._big.__next__
+        # Untraced, with no floors to keep and no mitigation in the way, submit builds
+        # and sends each call itself.
+        self._plain = (not trace_n and not self._floors and not self._guarded and self._receivers == 1
+                       and self._creates_plainly)  # (a log's publisher places its calls)
+        self.sent_at_once = 0  # calls submit sent as it made them: each waited zero in the outbox
+        self._quick_acks = self._plain and not self._adaptive  # see on_ack
+
+    @property
+    def _creates_plainly(self) -> bool:
+        """Whether the :meth:`_create` after this class's is :class:`Sender`'s own (not a
+        log's publisher's, which places each message on a partition: log_node.placed)."""
+        return super(NodeSender, type(self))._create is Sender._create  # type: ignore[misc]
+
+    # -- the producer -------------------------------------------------------------------
+
+    def start(self) -> None:
+        """The producer creates its messages; a fed sender nothing (calls come from :meth:`submit`)."""
+        if self.producing:
+            super().start()
 
     def _create(self) -> Message:
+        if not self.producing:
+            return super()._create()  # a fed sender's call (see _submit)
         if self._plain:
             # Sender._create with one receiver, untraced: the message built in place as
             # Message(next id, self.index, seq, 0, now) would be (every field its __init__
@@ -186,40 +237,10 @@ class ProducerSender(Sender):
             sender.submit(origin, msg.key, None)
         return msg
 
-
-#: Where the ids of a hop's untraced calls start: a traced call (of a traced producer
-#: message) gets a small id, so that the recorder's ``id < trace_limit`` test picks it.
-UNTRACED = 1 << 40
-assert not UNTRACED & 0xFFF  # FedSender.submit flushes the recorder at the same calls either way
-
-
-class FedSender(Sender):
-    """A service's sender: it creates a call for each side effect upstream, never on its own."""
-
-    __slots__ = ("identity_keep", "trace_n", "traced", "_traced_next", "_small", "_big", "_plain",
-                 "sent_at_once", "_quick_acks")
-
-    def setup(self, identity_keep: bool, trace_n: int) -> None:
-        self.identity_keep = identity_keep
-        self.trace_n = trace_n  # producer messages traced: their calls are traced too
-        self.traced: dict[int, int] = {}  # traced call id -> its producer message's id
-        self._traced_next = False
-        self._small = itertools.count()
-        self._big = itertools.count(UNTRACED)
-        # Untraced, every call takes the next large id: no choice to make per call.
-        self._next_id = self._call_id if trace_n else self._big.__next__
-        # Untraced, with no floors to keep and no mitigation in the way, submit builds
-        # and sends each call itself.
-        self._plain = (not trace_n and not self._floors and not self._guarded and self._receivers == 1
-                       and type(self)._create is Sender._create)  # (a log's publisher places its calls)
-        self.sent_at_once = 0  # calls submit sent as it made them: each waited zero in the outbox
-        self._quick_acks = self._plain and not self._adaptive  # see on_ack
+    # -- a fed sender -------------------------------------------------------------------
 
     def _call_id(self) -> int:
         return next(self._small) if self._traced_next else next(self._big)
-
-    def start(self) -> None:
-        """Nothing to create: calls come from :meth:`submit`."""
 
     def submit(self, origin: Origin, key: int, caller: tuple[Any, int] | None) -> None:
         """Hand a call over: a new message in the outbox, keyed as the node says.
@@ -324,9 +345,10 @@ class FedSender(Sender):
 
     def on_packet(self, event: Later) -> None:
         super().on_packet(event)
-        msg = event._value[0]
-        if msg.settled:
-            answer(msg)
+        if not self.producing:  # (the producer's messages answer nobody)
+            msg = event._value[0]
+            if msg.settled:
+                answer(msg)
 
 
 def answer(msg: Message) -> None:
@@ -584,7 +606,7 @@ class Hop(World):
         head = link is topology.head_link
         super().__init__(scenario, topology.seed, env=topology.env,
                          streams=_streams(topology.seed, head, f"{link.from_}>{link.to}."),
-                         sender_kind=ProducerSender if head else FedSender,
+                         sender_kind=NodeSender,
                          receiver_kind=NodeReceiver)
         set_up_caller(self, link.from_, caller, head=head, nodes=len(topology.nodes), keep=self.keys_kept,
                       untraced=UNTRACED, on_ack=lambda sender: sender.on_ack)
@@ -621,7 +643,7 @@ class Topology:
         self.producer = next(name for name, node in spec.nodes.items() if node.kind == "producer")
         self.hops: list[Hop | SubscriptionHop] = []
         # The producer creates its messages on its first link; its other links
-        # carry each of them too (see ProducerSender). A link into a broker node is
+        # carry each of them too (see NodeSender). A link into a broker node is
         # built with each link out of it, as one subscription (see SubscriptionHop).
         into = {link.to: link for link in spec.links}
         paths = [link for link in spec.order() if spec.nodes[link.to].kind not in BROKER_KINDS]
@@ -631,10 +653,9 @@ class Topology:
             hop: Hop | SubscriptionHop
             if caller.kind in BROKER_KINDS:
                 publish, head = into[link.from_], link is self.head_link
-                kind: type[Sender] = ProducerSender if head else FedSender
                 hop = SubscriptionHop(self, publish, link, scenario, head=head,
                                       streams=_streams(seed, head, f"{publish.from_}>{publish.to}>{link.to}."),
-                                      sender_kind=placed(kind) if caller.kind == "log" else kind,
+                                      sender_kind=placed(NodeSender) if caller.kind == "log" else NodeSender,
                                       untraced=UNTRACED, answer=answer)
                 link, caller = hop.link, spec.nodes[into[link.from_].from_]
             else:
@@ -690,7 +711,7 @@ class Topology:
         for hop in self.hops:
             hop.stopped_by = self.stopped_by
             sender = hop.senders[0]
-            if isinstance(sender, FedSender):
+            if isinstance(sender, NodeSender) and not sender.producing:
                 # The calls it sent as it made them waited zero in its outbox: added in one go.
                 hop.rec.outbox_wait.add_repeated(0.0, sender.sent_at_once)
             hop.finish()

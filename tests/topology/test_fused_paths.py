@@ -2,9 +2,9 @@
 
 Where nothing takes time and nothing is traced, a node takes a call whole in
 ``NodeReceiver.on_packet`` (store, effect, calls onward, record, ack), a fed
-sender builds and sends a call in ``FedSender.submit`` and settles an ack
-nobody waits for in ``FedSender.on_ack``, and the producer builds its messages
-in ``ProducerSender._create``. Each run here is made twice, with
+sender builds and sends a call in ``NodeSender.submit`` and settles an ack
+nobody waits for in ``NodeSender.on_ack``, and the producer builds its messages
+in ``NodeSender._create``. Each run here is made twice, with
 those paths and with the general one forced (every stage in its own method),
 and must give the same fingerprint -- the summary, the series and the trace,
 byte for byte -- and the same outbox waits at every hop (which a fed sender
@@ -19,7 +19,7 @@ import pytest
 
 import alosim
 from alosim.model.message import Message
-from alosim.model.topology import FedSender, NodeReceiver, ProducerSender, Topology
+from alosim.model.topology import NodeReceiver, NodeSender, Topology
 from tests.topology.scenarios import link, sender, service, sink, topology
 
 
@@ -106,23 +106,23 @@ def build(name: str) -> alosim.Scenario:
 
 def general_path(monkeypatch: pytest.MonkeyPatch) -> None:
     """Make every node receiver, fed sender and producer built from now on take the general path."""
-    receiver_setup, sender_setup, producer_setup = NodeReceiver.setup, FedSender.setup, ProducerSender.setup
+    receiver_setup, sender_setup, producer_setup = NodeReceiver.setup, NodeSender.setup_fed, NodeSender.setup_producer
 
     def receiver(self: NodeReceiver, *args: Any, **kwargs: Any) -> None:
         receiver_setup(self, *args, **kwargs)
         self._whole = self._stored = False
 
-    def fed(self: FedSender, *args: Any, **kwargs: Any) -> None:
+    def fed(self: NodeSender, *args: Any, **kwargs: Any) -> None:
         sender_setup(self, *args, **kwargs)
         self._plain = self._quick_acks = False
 
-    def producer(self: ProducerSender, *args: Any, **kwargs: Any) -> None:
+    def producer(self: NodeSender, *args: Any, **kwargs: Any) -> None:
         producer_setup(self, *args, **kwargs)
         self._plain = False
 
     monkeypatch.setattr(NodeReceiver, "setup", receiver)
-    monkeypatch.setattr(FedSender, "setup", fed)
-    monkeypatch.setattr(ProducerSender, "setup", producer)
+    monkeypatch.setattr(NodeSender, "setup_fed", fed)
+    monkeypatch.setattr(NodeSender, "setup_producer", producer)
 
 
 def outbox_waits(scenario: alosim.Scenario) -> list[tuple[Any, ...]]:
@@ -179,7 +179,7 @@ def test_the_fused_paths_are_taken_where_nothing_takes_time_and_nothing_is_trace
 
 @pytest.mark.parametrize("hop", [0, 1])
 def test_a_call_built_in_place_has_every_field_a_message_is_made_with(hop: int, monkeypatch: pytest.MonkeyPatch) -> None:
-    # ProducerSender._create (hop 0) and FedSender.submit (hop 1) build their messages
+    # NodeSender._create (the producer's, hop 0) and NodeSender.submit (hop 1) build their messages
     # without Message.__init__: each must set what __init__ sets.
     def fields(msg: Message) -> set[str]:
         slots = {name for kind in type(msg).__mro__ for name in getattr(kind, "__slots__", ())}
@@ -189,7 +189,7 @@ def test_a_call_built_in_place_has_every_field_a_message_is_made_with(hop: int, 
     sent: list[set[str]] = []
     run = Topology(build("set stores"), 5)
     fed = run.hops[hop].senders[0]
-    assert isinstance(fed, (ProducerSender, FedSender)[hop]) and fed._plain
+    assert isinstance(fed, NodeSender) and fed.producing == (hop == 0) and fed._plain
     send = fed._send_data
     dicts: list[dict[str, Any]] = []
 
