@@ -130,6 +130,13 @@ class SetDedup(_Store):
             self._ids.add(msg.key)
             self.entries += 1
 
+    @property
+    def keys(self) -> set[int]:
+        """The keys it holds, for a hot path that checks a key in itself -- as
+        :meth:`check_in` does: a key not in it is added and counted in ``entries``.
+        The same set for the store's life (:meth:`clear` empties it in place)."""
+        return self._ids
+
     def check_in(self, msg: Message, now: float) -> bool:
         key, ids = msg.key, self._ids
         if key in ids:

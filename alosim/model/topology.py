@@ -58,6 +58,7 @@ import simpy
 
 from alosim.budget import TRACE_ROWS_PER_MESSAGE, Stop, run_until
 from alosim.model.books import Books, Broken
+from alosim.model.dedup import SetDedup
 from alosim.model.effects import call_onward, count_effect, set_up_caller, why_repeat_not_caught
 from alosim.model.events import Later
 from alosim.model.faults import start_node_faults
@@ -163,7 +164,7 @@ class NodeSender(Sender):
     the slow, generic lookup."""
 
     __slots__ = ("producing", "nodes", "fed", "identity_keep", "trace_n", "traced", "_traced_next",
-                 "_small", "_big", "_plain", "sent_at_once", "_quick_acks")
+                 "_small", "_big", "_plain", "_queued", "_quick_acks")
 
     def setup_producer(self, nodes: int) -> None:
         self.producing = True
@@ -188,8 +189,14 @@ class NodeSender(Sender):
         # and sends each call itself.
         self._plain = (not trace_n and not self._floors and not self._guarded and self._receivers == 1
                        and self._creates_plainly)  # (a log's publisher places its calls)
-        self.sent_at_once = 0  # calls submit sent as it made them: each waited zero in the outbox
+        self._queued = 0  # calls the fused submit put in the outbox (the others it sent at once)
         self._quick_acks = self._plain and not self._adaptive  # see on_ack
+
+    @property
+    def sent_at_once(self) -> int:
+        """Calls :meth:`submit` sent as it made them: each waited zero in the outbox (see
+        Topology.run). With one receiver the calls made are its sequence numbers."""
+        return self._seqs[0] - self._queued if self._plain else 0
 
     @property
     def _creates_plainly(self) -> bool:
@@ -276,11 +283,11 @@ class NodeSender(Sender):
             if caller is not None:
                 msg.caller = caller  # type: ignore[attr-defined]
             if self.outbox or not self.up or self.in_flight >= self.window:
+                self._queued += 1
                 self.outbox.append(msg)
                 self._fill()
                 return
-            msg.first_sent = now
-            self.sent_at_once += 1  # its zero outbox wait (see Topology.run)
+            msg.first_sent = now  # (its zero outbox wait is counted in sent_at_once)
             self.in_flight += 1
             if not self._same_wait:
                 self.transmit(msg)
@@ -364,7 +371,7 @@ class NodeReceiver(Receiver):
     at a service, calls onward (see the module docstring)."""
 
     __slots__ = ("node", "keep", "wait", "_calls", "_failed", "_whole", "_fixed_bytes", "_per_entry",
-                 "_sync_each")
+                 "_sync_each", "_keys")
 
     def setup(self, node: NodeStats, keep: bool, wait: bool) -> None:
         self.node = node
@@ -385,6 +392,9 @@ class NodeReceiver(Receiver):
         # clears it (crash) and when the run ends (Hop.finish) -- gives the same sizes
         # and peaks. Any other is synced at every id, as sync_store would.
         self._sync_each = not self.store.only_grows
+        # A set store's keys, which on_packet checks in itself (SetDedup.check_in); the
+        # set is the store's for good (a crash empties it in place).
+        self._keys = self.store.keys if isinstance(self.store, SetDedup) else None
 
     def _execute(self, msg: Message, attempt: int) -> None:
         super()._execute(msg, attempt)
@@ -435,8 +445,17 @@ class NodeReceiver(Receiver):
         now = self.env._now
         store = self.store
         # The store is read and written at once: nothing below reads it until the id is
-        # recorded (its miss cause is its kind's).
-        if not store.check_in(msg, now):
+        # recorded (its miss cause is its kind's). A set's check_in is taken inline.
+        keys = self._keys
+        if keys is not None:
+            key = msg.key
+            new = key not in keys
+            if new:
+                keys.add(key)
+                store.entries += 1
+        else:
+            new = store.check_in(msg, now)
+        if not new:
             if not processed:
                 self._drop_duplicate(msg, attempt)  # a repeated call, or a false positive
                 return
