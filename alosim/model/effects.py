@@ -85,12 +85,13 @@ def set_up_caller(hop: Any, name: str, caller: Any, *, head: bool, nodes: int, k
     (``keep``), and numbers untraced calls from ``untraced`` on. Where nobody waits for
     its calls (before-call), its acks go to ``on_ack(sender)``, with no answer to pass
     upstream; the producer's messages answer nobody either, and its acks go to
-    :meth:`Sender.on_packet` itself."""
+    :meth:`Sender.on_packet` itself, or to its fused path ``sender.on_produced`` where
+    ``sender._quick_acks`` says it may take it."""
     sender = hop.senders[0]
     sender.actor = name
     if head:
         sender.setup_producer(nodes)
-        hop.ack_link.on_arrival = Sender.on_packet.__get__(sender)
+        hop.ack_link.on_arrival = sender.on_produced if sender._quick_acks else Sender.on_packet.__get__(sender)
         return
     trace_n = hop.scenario.observe.trace_messages
     sender.setup_fed(keep, trace_n)

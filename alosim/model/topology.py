@@ -174,6 +174,10 @@ class NodeSender(Sender):
         # this one (a log's producer places its messages), _create builds each message itself.
         self._plain = (not self.rec.trace_limit and not self._floors and self._receivers == 1
                        and self._creates_plainly)
+        # Its messages made in place, in a closed loop with the same wait after every
+        # transmission and nothing in the way, its acks may take on_produced's fused path.
+        self._quick_acks = (self._plain and self.rate is None and self._same_wait and not self._adaptive
+                            and not self._guarded)
 
     def setup_fed(self, identity_keep: bool, trace_n: int) -> None:
         self.producing = False
@@ -243,6 +247,51 @@ class NodeSender(Sender):
         for sender in self.fed:
             sender.submit(origin, msg.key, None)
         return msg
+
+    def on_produced(self, event: Later) -> None:
+        """:meth:`Sender.on_packet` for the producer's acks (see :meth:`setup_producer`).
+        The common case -- the ack of a message not settled yet, with nothing waiting in
+        the outbox -- is taken whole here: what :meth:`Sender.on_packet` does, then
+        :meth:`Sender._fill` in a closed loop (each new message made by :meth:`_create`
+        and sent as :meth:`Sender.transmit` sends a first transmission), in their order."""
+        msg, attempt = event._value
+        if attempt < 0 or msg.settled or not self.up or self.outbox:
+            Sender.on_packet(self, event)
+            return
+        rec = self.rec
+        now = self.env._now
+        msg.acked = True
+        rec.ack_latency_add(now - msg.first_sent)  # also counts acked
+        msg.settled = True  # Sender._settle, as Sender.on_packet inlines it
+        self.in_flight -= 1
+        if msg.copies:  # World.settled(msg)
+            self.world.pending[msg.id] = msg
+        elif not msg.processed:
+            self.world.lost(msg)
+        # Sender._fill: the closed loop makes a message while the window has room.
+        while self.in_flight < self.window and self.remaining > 0:
+            msg = self._create()
+            msg.first_sent = now
+            self.in_flight += 1
+            # Sender.transmit: a first transmission, untraced, its timer at the one wait.
+            msg.attempts = 1
+            msg.last_sent = now
+            rec.transmissions += 1
+            copies = self._send_data((msg, 1))
+            if copies:
+                msg.copies = copies
+            else:
+                rec.data_lost += 1
+            ticket = msg.timer = self._ticket = self._ticket + 1
+            deadline = msg.deadline = now + self.timeout
+            self._timers.append((deadline, ticket, msg))  # type: ignore[union-attr]
+            if deadline < self._wake_at:
+                self._wake_at = deadline
+                Later.at(self.env, deadline, self._wake_callbacks, deadline)
+        if self.creating and self.remaining <= 0:
+            self._stop_creating()
+        if not self.in_flight and not self.creating:  # (Sender.on_packet)
+            self.world.check_done()
 
     # -- a fed sender -------------------------------------------------------------------
 

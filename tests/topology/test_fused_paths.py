@@ -118,7 +118,7 @@ def general_path(monkeypatch: pytest.MonkeyPatch) -> None:
 
     def producer(self: NodeSender, *args: Any, **kwargs: Any) -> None:
         producer_setup(self, *args, **kwargs)
-        self._plain = False
+        self._plain = self._quick_acks = False
 
     monkeypatch.setattr(NodeReceiver, "setup", receiver)
     monkeypatch.setattr(NodeSender, "setup_fed", fed)
@@ -169,7 +169,7 @@ def test_the_fused_paths_are_taken_where_nothing_takes_time_and_nothing_is_trace
     receivers = [hop.receivers[0] for hop in run.hops]
     senders = [hop.senders[0] for hop in run.hops[1:]]
     assert all(r._whole for r in receivers) and all(s._plain and s._quick_acks for s in senders)
-    assert run.hops[0].senders[0]._plain
+    assert run.hops[0].senders[0]._plain and run.hops[0].senders[0]._quick_acks
     run.run()
     assert all(s.sent_at_once > 0 for s in senders)
     traced = Topology(build("traced"), 5)
