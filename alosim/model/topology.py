@@ -377,9 +377,10 @@ class NodeSender(Sender):
         """:meth:`Sender.on_packet` where nobody waits for the calls (before-call). The
         common case -- the ack of an untraced call not settled yet -- settles it here,
         and asks the outbox for more only if it holds any (a call is made by
-        :meth:`submit`, never by room in the window)."""
+        :meth:`submit`, never by room in the window). (Its acks come here where
+        ``_quick_acks`` says they may; else to :meth:`Sender.on_packet` itself: see Hop.)"""
         msg, attempt = event._value
-        if not self._quick_acks or attempt < 0 or msg.settled or not self.up:
+        if attempt < 0 or msg.settled or not self.up:
             Sender.on_packet(self, event)
             return
         msg.acked = True
@@ -677,7 +678,8 @@ class Hop(World):
                          sender_kind=NodeSender,
                          receiver_kind=NodeReceiver)
         set_up_caller(self, link.from_, caller, head=head, nodes=len(topology.nodes), keep=self.keys_kept,
-                      untraced=UNTRACED, on_ack=lambda sender: sender.on_ack)
+                      untraced=UNTRACED,
+                      on_ack=lambda sender: sender.on_ack if sender._quick_acks else Sender.on_packet.__get__(sender))
         receiver = self.receivers[0]
         receiver.actor = link.to
         callee = topology.nodes[link.to]
