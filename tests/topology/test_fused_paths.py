@@ -80,6 +80,9 @@ CASES: dict[str, dict[str, Any]] = {
     # A store cleared late holds less after the crash than before it: its peak is the
     # size it had when it crashed (the run lasts about 0.3 s).
     "a store cleared at its largest": {"top": chain(), "faults": [{"target": "z", "at": "250ms", "for": "5ms"}]},
+    # Its outbox durable, acks that reach it while it is down find their messages unsettled.
+    "a producer that crashes": {"top": chain(), "durable": True,
+                                "faults": [{"target": "p", "at": "60ms", "for": "10ms"}]},
     "an after-call service": {"top": chain(), "after": True},
     "a queue node": {"top": brokered("queue")},
     "a log node": {"top": brokered("log")},
@@ -94,6 +97,8 @@ def build(name: str) -> alosim.Scenario:
              for n, spec in top["nodes"].items()}
     if "b" in case:
         nodes["b"] = stored(nodes["b"], case["b"])
+    if case.get("durable"):
+        nodes["p"]["sender"] = {**nodes["p"]["sender"], "durable_outbox": True}
     if "window" in case:
         nodes["a"]["sender"] = {**nodes["a"]["sender"], "window": case["window"]}
     if case.get("after"):
