@@ -46,6 +46,8 @@ class DedupStore(Protocol):
     entries: int
     #: Why an id that was recorded may no longer be found (for attribution).
     miss_cause: str
+    #: Its size (entries and bytes) never falls but when it is cleared.
+    only_grows: bool
 
     @property
     def nbytes(self) -> int: ...
@@ -67,6 +69,10 @@ class DedupStore(Protocol):
 class _Store:
     kind = "none"
     miss_cause = "no_dedup"
+    # Whether entries and bytes never fall between clears: then the largest size over
+    # any stretch without a clear is the size at its end, and a hot path may pass its
+    # size on at sampling points rather than at every id (its peak stays the same).
+    only_grows = False
 
     def __init__(self, bytes_per_entry: int = 64) -> None:
         self.bytes_per_entry = bytes_per_entry
@@ -98,6 +104,8 @@ class _Store:
 
 
 class NoDedup(_Store):
+    only_grows = True  # it holds nothing
+
     def seen(self, msg: Message, now: float) -> bool:
         return False
 
@@ -108,6 +116,7 @@ class NoDedup(_Store):
 class SetDedup(_Store):
     kind = "set"
     miss_cause = "unexplained"  # a set never forgets: only a crash can
+    only_grows = True
 
     def __init__(self, bytes_per_entry: int = 64) -> None:
         super().__init__(bytes_per_entry)
@@ -120,6 +129,13 @@ class SetDedup(_Store):
         if msg.key not in self._ids:
             self._ids.add(msg.key)
             self.entries += 1
+
+    @property
+    def keys(self) -> set[int]:
+        """The keys it holds, for a hot path that checks a key in itself -- as
+        :meth:`check_in` does: a key not in it is added and counted in ``entries``.
+        The same set for the store's life (:meth:`clear` empties it in place)."""
+        return self._ids
 
     def check_in(self, msg: Message, now: float) -> bool:
         key, ids = msg.key, self._ids
@@ -177,6 +193,7 @@ class LRUDedup(_Store):
 
     kind = "lru"
     miss_cause = "evicted_by_capacity"
+    only_grows = True  # full, it evicts one id for each it adds
 
     def __init__(self, capacity: int, bytes_per_entry: int = 64) -> None:
         super().__init__(bytes_per_entry)
@@ -319,6 +336,7 @@ class BloomDedup(_Store):
 
     kind = "bloom"
     miss_cause = "unexplained"
+    only_grows = True  # its bits are allocated whole; entries only grow
 
     def __init__(self, capacity: int, fp_rate: float, salt: int = 0) -> None:
         super().__init__(bytes_per_entry=1)

@@ -19,6 +19,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from alosim.model.message import Message
+from alosim.model.sender import Sender
 
 if TYPE_CHECKING:
     from alosim.model.topology import NodeStats, Origin
@@ -83,15 +84,17 @@ def set_up_caller(hop: Any, name: str, caller: Any, *, head: bool, nodes: int, k
     message of its own (an open loop of rate 0), keys its calls as the node says
     (``keep``), and numbers untraced calls from ``untraced`` on. Where nobody waits for
     its calls (before-call), its acks go to ``on_ack(sender)``, with no answer to pass
-    upstream."""
+    upstream; the producer's messages answer nobody either, and its acks go to
+    :meth:`Sender.on_packet` itself, or to its fused path ``sender.on_produced`` where
+    ``sender._quick_acks`` says it may take it."""
     sender = hop.senders[0]
     sender.actor = name
     if head:
-        sender.nodes = nodes
-        sender.fed = []
+        sender.setup_producer(nodes)
+        hop.ack_link.on_arrival = sender.on_produced if sender._quick_acks else Sender.on_packet.__get__(sender)
         return
     trace_n = hop.scenario.observe.trace_messages
-    sender.setup(keep, trace_n)
+    sender.setup_fed(keep, trace_n)
     if trace_n:
         hop.rec.trace_limit = untraced
     sender.rate = 0.0

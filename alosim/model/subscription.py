@@ -18,7 +18,7 @@ publish link, the broker, and the consumers node's consumers), in the
 topology's environment, its random streams named after its path
 (``publisher>broker>consumers.``). The publisher publishes each message to every
 subscription, as a producer with several links sends each message on each
-(:class:`~alosim.model.topology.ProducerSender`) and a service hands each call
+(:class:`~alosim.model.topology.NodeSender`) and a service hands each call
 to the sender of every link out of it.
 
 **What that approximates.** A real fan-out broker takes one publish, acks it

@@ -58,6 +58,7 @@ import simpy
 
 from alosim.budget import TRACE_ROWS_PER_MESSAGE, Stop, run_until
 from alosim.model.books import Books, Broken
+from alosim.model.dedup import SetDedup
 from alosim.model.effects import call_onward, count_effect, set_up_caller, why_repeat_not_caught
 from alosim.model.events import Later
 from alosim.model.faults import start_node_faults
@@ -97,6 +98,15 @@ def _streams(seed: int, head: bool, prefix: str) -> Streams:
 _new_origin = _new_message = object.__new__
 
 
+class Call(Message):
+    """A message built in place by a node's sender (:meth:`NodeSender._create`, a producer
+    message; :meth:`NodeSender.submit`, a call): a :class:`Message` whose :class:`Origin`
+    has a slot of its own (a message made by :class:`Message` carries it in its
+    ``__dict__``, which a call then does not need to make)."""
+
+    __slots__ = ("origin",)
+
+
 class PrefixedStreams(Streams):
     """The run's streams, each name prefixed with a hop's link (``api>service.link.data.loss``)."""
 
@@ -121,7 +131,7 @@ class NodeStats:
     calls_out: int = 0  # calls handed to the senders of the links out
     calls_failed: int = 0  # after-call: requests left unanswered because a call gave up
     crashes: int = 0
-    outgoing: list[FedSender] = field(default_factory=list)
+    outgoing: list[NodeSender] = field(default_factory=list)
     # Duplicate effects of repeated calls, by how the call was repeated (see
     # alosim.guarantees.PATH_DUPLICATE_CAUSES); the link's own are its hop's causes.
     causes: dict[str, int] = field(default_factory=lambda: dict.fromkeys(REPEAT_CAUSES, 0))
@@ -131,38 +141,46 @@ class NodeStats:
         return self.effects - self.first_effects
 
 
-class ProducerSender(Sender):
-    """The producer's sender on its first link: each message it creates is an
-    :class:`Origin` of its own, handed at once to the senders of the producer's
-    other links (``fed``), so that every link out of the producer carries the
-    same messages."""
-
-    __slots__ = ("nodes", "fed")
-
-    def _create(self) -> Message:
-        msg = super()._create()  # (a log's producer places it on a partition: see log_node.placed)
-        # Origin(msg.id, self.nodes), built in place: once per producer message.
-        origin = msg.origin = _new_origin(Origin)  # type: ignore[attr-defined]
-        origin.id = msg.id
-        origin.effects = [0] * self.nodes
-        for sender in self.fed:
-            sender.submit(origin, msg.key, None)
-        return msg
-
-
 #: Where the ids of a hop's untraced calls start: a traced call (of a traced producer
 #: message) gets a small id, so that the recorder's ``id < trace_limit`` test picks it.
 UNTRACED = 1 << 40
-assert not UNTRACED & 0xFFF  # FedSender.submit flushes the recorder at the same calls either way
+assert not UNTRACED & 0xFFF  # NodeSender.submit flushes the recorder at the same calls either way
 
 
-class FedSender(Sender):
-    """A service's sender: it creates a call for each side effect upstream, never on its own."""
+class NodeSender(Sender):
+    """The sender at the calling end of a topology's hop, in one of two roles.
 
-    __slots__ = ("identity_keep", "trace_n", "traced", "_traced_next", "_small", "_big", "_plain",
-                 "sent_at_once", "_quick_acks")
+    * **The producer's**, on its first link (:meth:`setup_producer`): each message it
+      creates is an :class:`Origin` of its own, handed at once to the senders of the
+      producer's other links (``fed``), so that every link out of the producer carries
+      the same messages.
+    * **A fed sender** (:meth:`setup_fed`), a service's or the producer's on its other
+      links: it creates a call for each side effect upstream (:meth:`submit`), never
+      on its own.
 
-    def setup(self, identity_keep: bool, trace_n: int) -> None:
+    One class for both, so that the :class:`Sender` methods every hop runs (timers,
+    retries, acks) meet one kind of sender in a topology: CPython specialises an
+    attribute load for one class at a time, and a load that meets two falls back to
+    the slow, generic lookup."""
+
+    __slots__ = ("producing", "nodes", "fed", "identity_keep", "trace_n", "traced", "_traced_next",
+                 "_small", "_big", "_plain", "_queued", "_quick_acks")
+
+    def setup_producer(self, nodes: int) -> None:
+        self.producing = True
+        self.nodes = nodes  # the topology's nodes: an Origin counts the effects at each
+        self.fed: list[NodeSender] = []
+        # Untraced, with one receiver, no floors to keep and Sender's own _create after
+        # this one (a log's producer places its messages), _create builds each message itself.
+        self._plain = (not self.rec.trace_limit and not self._floors and self._receivers == 1
+                       and self._creates_plainly)
+        # Its messages made in place, in a closed loop with the same wait after every
+        # transmission and nothing in the way, its acks may take on_produced's fused path.
+        self._quick_acks = (self._plain and self.rate is None and self._same_wait and not self._adaptive
+                            and not self._guarded)
+
+    def setup_fed(self, identity_keep: bool, trace_n: int) -> None:
+        self.producing = False
         self.identity_keep = identity_keep
         self.trace_n = trace_n  # producer messages traced: their calls are traced too
         self.traced: dict[int, int] = {}  # traced call id -> its producer message's id
@@ -174,15 +192,111 @@ class FedSender(Sender):
         # Untraced, with no floors to keep and no mitigation in the way, submit builds
         # and sends each call itself.
         self._plain = (not trace_n and not self._floors and not self._guarded and self._receivers == 1
-                       and type(self)._create is Sender._create)  # (a log's publisher places its calls)
-        self.sent_at_once = 0  # calls submit sent as it made them: each waited zero in the outbox
+                       and self._creates_plainly)  # (a log's publisher places its calls)
+        self._queued = 0  # calls the fused submit put in the outbox (the others it sent at once)
         self._quick_acks = self._plain and not self._adaptive  # see on_ack
+
+    @property
+    def sent_at_once(self) -> int:
+        """Calls :meth:`submit` sent as it made them: each waited zero in the outbox (see
+        Topology.run). With one receiver the calls made are its sequence numbers."""
+        return self._seqs[0] - self._queued if self._plain else 0
+
+    @property
+    def _creates_plainly(self) -> bool:
+        """Whether the :meth:`_create` after this class's is :class:`Sender`'s own (not a
+        log's publisher's, which places each message on a partition: log_node.placed)."""
+        return super(NodeSender, type(self))._create is Sender._create  # type: ignore[misc]
+
+    # -- the producer -------------------------------------------------------------------
+
+    def start(self) -> None:
+        """The producer creates its messages; a fed sender nothing (calls come from :meth:`submit`)."""
+        if self.producing:
+            super().start()
+
+    def _create(self) -> Message:
+        if not self.producing:
+            return super()._create()  # a fed sender's call (see _submit)
+        if self._plain:
+            # Sender._create with one receiver, untraced: the message built in place as
+            # Message(next id, self.index, seq, 0, now) would be (every field its __init__
+            # sets: see tests/topology/test_fused_paths.py), a Call with a slot for its origin.
+            self.remaining -= 1
+            msg_id = self._next_id()
+            seqs = self._seqs
+            seq = seqs[0]
+            seqs[0] = seq + 1
+            msg = _new_message(Call)
+            msg.id = msg.key = msg_id
+            msg.sender = self.index
+            msg.seq = seq
+            msg.receiver = 0
+            msg.created = self.env._now
+            msg.attempts = 0
+            msg.settled = msg.acked = msg.delivered = False
+            msg.processed = msg.copies = msg.timer = 0
+            if not msg_id & 0xFFF:
+                self.rec.flush()  # keeps the latency buffers small
+        else:
+            msg = super()._create()  # (a log's producer places it on a partition: see log_node.placed)
+        # Origin(msg.id, self.nodes), built in place: once per producer message.
+        origin = msg.origin = _new_origin(Origin)  # type: ignore[attr-defined]
+        origin.id = msg.id
+        origin.effects = [0] * self.nodes
+        for sender in self.fed:
+            sender.submit(origin, msg.key, None)
+        return msg
+
+    def on_produced(self, event: Later) -> None:
+        """:meth:`Sender.on_packet` for the producer's acks (see :meth:`setup_producer`).
+        The common case -- the ack of a message not settled yet, with nothing waiting in
+        the outbox -- is taken whole here: what :meth:`Sender.on_packet` does, then
+        :meth:`Sender._fill` in a closed loop (each new message made by :meth:`_create`
+        and sent as :meth:`Sender.transmit` sends a first transmission), in their order."""
+        msg, attempt = event._value
+        if attempt < 0 or msg.settled or not self.up or self.outbox:
+            Sender.on_packet(self, event)
+            return
+        rec = self.rec
+        now = self.env._now
+        msg.acked = True
+        rec.ack_latency_add(now - msg.first_sent)  # also counts acked
+        msg.settled = True  # Sender._settle, as Sender.on_packet inlines it
+        self.in_flight -= 1
+        if msg.copies:  # World.settled(msg)
+            self.world.pending[msg.id] = msg
+        elif not msg.processed:
+            self.world.lost(msg)
+        # Sender._fill: the closed loop makes a message while the window has room.
+        while self.in_flight < self.window and self.remaining > 0:
+            msg = self._create()
+            msg.first_sent = now
+            self.in_flight += 1
+            # Sender.transmit: a first transmission, untraced, its timer at the one wait.
+            msg.attempts = 1
+            msg.last_sent = now
+            rec.transmissions += 1
+            copies = self._send_data((msg, 1))
+            if copies:
+                msg.copies = copies
+            else:
+                rec.data_lost += 1
+            ticket = msg.timer = self._ticket = self._ticket + 1
+            deadline = msg.deadline = now + self.timeout
+            self._timers.append((deadline, ticket, msg))  # type: ignore[union-attr]
+            if deadline < self._wake_at:
+                self._wake_at = deadline
+                Later.at(self.env, deadline, self._wake_callbacks, deadline)
+        if self.creating and self.remaining <= 0:
+            self._stop_creating()
+        if not self.in_flight and not self.creating:  # (Sender.on_packet)
+            self.world.check_done()
+
+    # -- a fed sender -------------------------------------------------------------------
 
     def _call_id(self) -> int:
         return next(self._small) if self._traced_next else next(self._big)
-
-    def start(self) -> None:
-        """Nothing to create: calls come from :meth:`submit`."""
 
     def submit(self, origin: Origin, key: int, caller: tuple[Any, int] | None) -> None:
         """Hand a call over: a new message in the outbox, keyed as the node says.
@@ -200,8 +314,8 @@ class FedSender(Sender):
             now = self.env._now
             # Message(next id, self.index, seq, 0, now), built in place: every field its
             # __init__ sets (tests/topology/test_fused_paths.py holds the two to the same fields).
-            msg = _new_message(Message)
-            msg.id = msg.key = self._next_id()
+            msg = _new_message(Call)
+            msg.id = msg.key = UNTRACED + seq  # what self._next_id() gives untraced
             msg.sender = self.index
             msg.seq = seq
             msg.receiver = 0
@@ -212,17 +326,17 @@ class FedSender(Sender):
             rec = self.rec
             if not seq & 0xFFF:  # the id's low bits (UNTRACED is a multiple of 4096)
                 rec.flush()  # keeps the latency buffers small
-            msg.origin = origin  # type: ignore[attr-defined]
+            msg.origin = origin
             if self.identity_keep:
                 msg.key = key
             if caller is not None:
                 msg.caller = caller  # type: ignore[attr-defined]
             if self.outbox or not self.up or self.in_flight >= self.window:
+                self._queued += 1
                 self.outbox.append(msg)
                 self._fill()
                 return
-            msg.first_sent = now
-            self.sent_at_once += 1  # its zero outbox wait (see Topology.run)
+            msg.first_sent = now  # (its zero outbox wait is counted in sent_at_once)
             self.in_flight += 1
             if not self._same_wait:
                 self.transmit(msg)
@@ -263,9 +377,10 @@ class FedSender(Sender):
         """:meth:`Sender.on_packet` where nobody waits for the calls (before-call). The
         common case -- the ack of an untraced call not settled yet -- settles it here,
         and asks the outbox for more only if it holds any (a call is made by
-        :meth:`submit`, never by room in the window)."""
+        :meth:`submit`, never by room in the window). (Its acks come here where
+        ``_quick_acks`` says they may; else to :meth:`Sender.on_packet` itself: see Hop.)"""
         msg, attempt = event._value
-        if not self._quick_acks or attempt < 0 or msg.settled or not self.up:
+        if attempt < 0 or msg.settled or not self.up:
             Sender.on_packet(self, event)
             return
         msg.acked = True
@@ -287,9 +402,10 @@ class FedSender(Sender):
 
     def on_packet(self, event: Later) -> None:
         super().on_packet(event)
-        msg = event._value[0]
-        if msg.settled:
-            answer(msg)
+        if not self.producing:  # (the producer's messages answer nobody)
+            msg = event._value[0]
+            if msg.settled:
+                answer(msg)
 
 
 def answer(msg: Message) -> None:
@@ -304,7 +420,8 @@ class NodeReceiver(Receiver):
     """A service's or sink's receiver: counts the effects per producer message and,
     at a service, calls onward (see the module docstring)."""
 
-    __slots__ = ("node", "keep", "wait", "_calls", "_failed", "_whole", "_fixed_bytes", "_per_entry")
+    __slots__ = ("node", "keep", "wait", "_calls", "_failed", "_whole", "_fixed_bytes", "_per_entry",
+                 "_sync_each", "_keys")
 
     def setup(self, node: NodeStats, keep: bool, wait: bool) -> None:
         self.node = node
@@ -319,6 +436,15 @@ class NodeReceiver(Receiver):
         # Untraced, a call the fused path would take is taken whole by on_packet.
         self._whole = self._stored and not self.rec.trace_limit
         self._fixed_bytes, self._per_entry = self.store.sizing  # its nbytes, without a call
+        # A store whose size only grows between clears need not be synced at every id:
+        # its size then is its largest so far, so syncing it wherever the recorder's
+        # store figures are read -- at every sample (World._sample), before a crash
+        # clears it (crash) and when the run ends (Hop.finish) -- gives the same sizes
+        # and peaks. Any other is synced at every id, as sync_store would.
+        self._sync_each = not self.store.only_grows
+        # A set store's keys, which on_packet checks in itself (SetDedup.check_in); the
+        # set is the store's for good (a crash empties it in place).
+        self._keys = self.store.keys if isinstance(self.store, SetDedup) else None
 
     def _execute(self, msg: Message, attempt: int) -> None:
         super()._execute(msg, attempt)
@@ -369,8 +495,17 @@ class NodeReceiver(Receiver):
         now = self.env._now
         store = self.store
         # The store is read and written at once: nothing below reads it until the id is
-        # recorded (its miss cause is its kind's).
-        if not store.check_in(msg, now):
+        # recorded (its miss cause is its kind's). A set's check_in is taken inline.
+        keys = self._keys
+        if keys is not None:
+            key = msg.key
+            new = key not in keys
+            if new:
+                keys.add(key)
+                store.entries += 1
+        else:
+            new = store.check_in(msg, now)
+        if not new:
             if not processed:
                 self._drop_duplicate(msg, attempt)  # a repeated call, or a false positive
                 return
@@ -408,17 +543,18 @@ class NodeReceiver(Receiver):
                 node.calls_out += 1
                 sender.submit(origin, key, None)
         msg.recorded_epoch = self.store_epoch
-        entries = store.entries  # sync_store
-        nbytes = self._fixed_bytes + entries * self._per_entry
-        d_entries, d_bytes = entries - self._entries, nbytes - self._nbytes
-        if d_entries or d_bytes:
-            self._entries, self._nbytes = entries, nbytes
-            e = rec.dedup_entries = rec.dedup_entries + d_entries
-            b = rec.dedup_bytes = rec.dedup_bytes + d_bytes
-            if e > rec.dedup_entries_peak:
-                rec.dedup_entries_peak = e
-            if b > rec.dedup_bytes_peak:
-                rec.dedup_bytes_peak = b
+        if self._sync_each:  # sync_store (a store that only grows is synced later: see setup)
+            entries = store.entries
+            nbytes = self._fixed_bytes + entries * self._per_entry
+            d_entries, d_bytes = entries - self._entries, nbytes - self._nbytes
+            if d_entries or d_bytes:
+                self._entries, self._nbytes = entries, nbytes
+                e = rec.dedup_entries = rec.dedup_entries + d_entries
+                b = rec.dedup_bytes = rec.dedup_bytes + d_bytes
+                if e > rec.dedup_entries_peak:
+                    rec.dedup_entries_peak = e
+                if b > rec.dedup_bytes_peak:
+                    rec.dedup_bytes_peak = b
         rec.acks_sent += 1  # _ack, untraced
         if not self._send_ack((msg, attempt)):
             rec.acks_lost += 1
@@ -479,6 +615,8 @@ class NodeReceiver(Receiver):
             self._dispatch()
 
     def crash(self) -> None:
+        if not self._sync_each:
+            self.sync_store()  # the size it reached before the crash clears it (see setup)
         super().crash()
         self._calls.clear()  # the requests held for onward calls are void
         self._failed.clear()
@@ -537,10 +675,11 @@ class Hop(World):
         head = link is topology.head_link
         super().__init__(scenario, topology.seed, env=topology.env,
                          streams=_streams(topology.seed, head, f"{link.from_}>{link.to}."),
-                         sender_kind=ProducerSender if head else FedSender,
+                         sender_kind=NodeSender,
                          receiver_kind=NodeReceiver)
         set_up_caller(self, link.from_, caller, head=head, nodes=len(topology.nodes), keep=self.keys_kept,
-                      untraced=UNTRACED, on_ack=lambda sender: sender.on_ack)
+                      untraced=UNTRACED,
+                      on_ack=lambda sender: sender.on_ack if sender._quick_acks else Sender.on_packet.__get__(sender))
         receiver = self.receivers[0]
         receiver.actor = link.to
         callee = topology.nodes[link.to]
@@ -551,6 +690,12 @@ class Hop(World):
     def settled(self, msg: Message) -> None:
         super().settled(msg)
         answer(msg)
+
+    def finish(self) -> None:
+        receiver = self.receivers[0]
+        if not receiver._sync_each:  # type: ignore[attr-defined]
+            receiver.sync_store()  # the size its store reached (see NodeReceiver.setup)
+        super().finish()
 
 
 class Topology:
@@ -568,7 +713,7 @@ class Topology:
         self.producer = next(name for name, node in spec.nodes.items() if node.kind == "producer")
         self.hops: list[Hop | SubscriptionHop] = []
         # The producer creates its messages on its first link; its other links
-        # carry each of them too (see ProducerSender). A link into a broker node is
+        # carry each of them too (see NodeSender). A link into a broker node is
         # built with each link out of it, as one subscription (see SubscriptionHop).
         into = {link.to: link for link in spec.links}
         paths = [link for link in spec.order() if spec.nodes[link.to].kind not in BROKER_KINDS]
@@ -578,10 +723,9 @@ class Topology:
             hop: Hop | SubscriptionHop
             if caller.kind in BROKER_KINDS:
                 publish, head = into[link.from_], link is self.head_link
-                kind: type[Sender] = ProducerSender if head else FedSender
                 hop = SubscriptionHop(self, publish, link, scenario, head=head,
                                       streams=_streams(seed, head, f"{publish.from_}>{publish.to}>{link.to}."),
-                                      sender_kind=placed(kind) if caller.kind == "log" else kind,
+                                      sender_kind=placed(NodeSender) if caller.kind == "log" else NodeSender,
                                       untraced=UNTRACED, answer=answer)
                 link, caller = hop.link, spec.nodes[into[link.from_].from_]
             else:
@@ -637,7 +781,7 @@ class Topology:
         for hop in self.hops:
             hop.stopped_by = self.stopped_by
             sender = hop.senders[0]
-            if isinstance(sender, FedSender):
+            if isinstance(sender, NodeSender) and not sender.producing:
                 # The calls it sent as it made them waited zero in its outbox: added in one go.
                 hop.rec.outbox_wait.add_repeated(0.0, sender.sent_at_once)
             hop.finish()

@@ -2,8 +2,9 @@
 
 Where nothing takes time and nothing is traced, a node takes a call whole in
 ``NodeReceiver.on_packet`` (store, effect, calls onward, record, ack), a fed
-sender builds and sends a call in ``FedSender.submit`` and settles an ack
-nobody waits for in ``FedSender.on_ack``. Each run here is made twice, with
+sender builds and sends a call in ``NodeSender.submit`` and settles an ack
+nobody waits for in ``NodeSender.on_ack``, and the producer builds its messages
+in ``NodeSender._create``. Each run here is made twice, with
 those paths and with the general one forced (every stage in its own method),
 and must give the same fingerprint -- the summary, the series and the trace,
 byte for byte -- and the same outbox waits at every hop (which a fed sender
@@ -18,7 +19,7 @@ import pytest
 
 import alosim
 from alosim.model.message import Message
-from alosim.model.topology import FedSender, NodeReceiver, Topology
+from alosim.model.topology import NodeReceiver, NodeSender, Topology
 from tests.topology.scenarios import link, sender, service, sink, topology
 
 
@@ -76,6 +77,12 @@ CASES: dict[str, dict[str, Any]] = {
     "crashes and a pause": {"top": chain(), "faults": [
         {"target": "a", "at": "40ms", "for": "15ms"}, {"target": "b", "kind": "pause", "at": "90ms", "for": "20ms"},
         {"target": "z", "mtbf": "80ms", "mttr": "5ms"}]},
+    # A store cleared late holds less after the crash than before it: its peak is the
+    # size it had when it crashed (the run lasts about 0.3 s).
+    "a store cleared at its largest": {"top": chain(), "faults": [{"target": "z", "at": "250ms", "for": "5ms"}]},
+    # Its outbox durable, acks that reach it while it is down find their messages unsettled.
+    "a producer that crashes": {"top": chain(), "durable": True,
+                                "faults": [{"target": "p", "at": "60ms", "for": "10ms"}]},
     "an after-call service": {"top": chain(), "after": True},
     "a queue node": {"top": brokered("queue")},
     "a log node": {"top": brokered("log")},
@@ -90,6 +97,8 @@ def build(name: str) -> alosim.Scenario:
              for n, spec in top["nodes"].items()}
     if "b" in case:
         nodes["b"] = stored(nodes["b"], case["b"])
+    if case.get("durable"):
+        nodes["p"]["sender"] = {**nodes["p"]["sender"], "durable_outbox": True}
     if "window" in case:
         nodes["a"]["sender"] = {**nodes["a"]["sender"], "window": case["window"]}
     if case.get("after"):
@@ -101,19 +110,24 @@ def build(name: str) -> alosim.Scenario:
 
 
 def general_path(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Make every node receiver and fed sender built from now on take the general path."""
-    receiver_setup, sender_setup = NodeReceiver.setup, FedSender.setup
+    """Make every node receiver, fed sender and producer built from now on take the general path."""
+    receiver_setup, sender_setup, producer_setup = NodeReceiver.setup, NodeSender.setup_fed, NodeSender.setup_producer
 
     def receiver(self: NodeReceiver, *args: Any, **kwargs: Any) -> None:
         receiver_setup(self, *args, **kwargs)
         self._whole = self._stored = False
 
-    def fed(self: FedSender, *args: Any, **kwargs: Any) -> None:
+    def fed(self: NodeSender, *args: Any, **kwargs: Any) -> None:
         sender_setup(self, *args, **kwargs)
         self._plain = self._quick_acks = False
 
+    def producer(self: NodeSender, *args: Any, **kwargs: Any) -> None:
+        producer_setup(self, *args, **kwargs)
+        self._plain = self._quick_acks = False
+
     monkeypatch.setattr(NodeReceiver, "setup", receiver)
-    monkeypatch.setattr(FedSender, "setup", fed)
+    monkeypatch.setattr(NodeSender, "setup_fed", fed)
+    monkeypatch.setattr(NodeSender, "setup_producer", producer)
 
 
 def outbox_waits(scenario: alosim.Scenario) -> list[tuple[Any, ...]]:
@@ -140,31 +154,58 @@ def test_the_fused_paths_give_the_general_paths_result(name: str, monkeypatch: p
     assert outbox_waits(scenario) == waits
 
 
+def test_a_store_grown_after_the_last_sample_is_counted_when_the_run_ends(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Constant 1 ms links, a sample every 2 ms and max_time 2 ms: at 2 ms the hop into z
+    # samples, then the first call reaches z, then the run stops -- with no sample after
+    # the call, so z's store is passed on to the recorder when the run ends.
+    scenario = topology({"p": {"kind": "producer", "sender": sender(0.01, window=1)},
+                         "a": service(0.01, dedup="set"), "z": sink(dedup="set")},
+                        [link("p", "a"), link("a", "z")], messages=10, seed=5,
+                        max_time=0.002, observe={"sample_every": 0.002})
+    fast = alosim.simulate(scenario)
+    assert fast.summary["z_dedup_entries_peak"] == 1 and fast.summary["sim_time_s"] == 0.002
+    general_path(monkeypatch)
+    assert alosim.simulate(scenario).fingerprint == fast.fingerprint
+
+
 def test_the_fused_paths_are_taken_where_nothing_takes_time_and_nothing_is_traced() -> None:
     # Otherwise the comparison above would compare the general path with itself.
     run = Topology(build("set stores"), 5)
     receivers = [hop.receivers[0] for hop in run.hops]
     senders = [hop.senders[0] for hop in run.hops[1:]]
     assert all(r._whole for r in receivers) and all(s._plain and s._quick_acks for s in senders)
+    assert run.hops[0].senders[0]._plain and run.hops[0].senders[0]._quick_acks
     run.run()
     assert all(s.sent_at_once > 0 for s in senders)
     traced = Topology(build("traced"), 5)
     assert not any(hop.receivers[0]._whole for hop in traced.hops)
-    assert not any(hop.senders[0]._plain for hop in traced.hops[1:])
+    assert not any(hop.senders[0]._plain for hop in traced.hops)
 
 
-def test_a_call_built_in_place_has_every_field_a_message_is_made_with(monkeypatch: pytest.MonkeyPatch) -> None:
-    # FedSender.submit builds its call without Message.__init__: it must set what __init__ sets.
+@pytest.mark.parametrize("hop", [0, 1])
+def test_a_call_built_in_place_has_every_field_a_message_is_made_with(hop: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    # NodeSender._create (the producer's, hop 0) and NodeSender.submit (hop 1) build their messages
+    # without Message.__init__: each must set what __init__ sets.
     def fields(msg: Message) -> set[str]:
-        return {name for name in Message.__slots__ if name != "__dict__" and hasattr(msg, name)} | set(vars(msg))
+        slots = {name for kind in type(msg).__mro__ for name in getattr(kind, "__slots__", ())}
+        return {name for name in slots if name != "__dict__" and hasattr(msg, name)} | set(vars(msg))
 
     made = fields(Message(7, 0, 3, 0, 0.25))
     sent: list[set[str]] = []
     run = Topology(build("set stores"), 5)
-    fed = run.hops[1].senders[0]
-    assert isinstance(fed, FedSender) and fed._plain
+    fed = run.hops[hop].senders[0]
+    assert isinstance(fed, NodeSender) and fed.producing == (hop == 0) and fed._plain
     send = fed._send_data
-    monkeypatch.setattr(fed, "_send_data", lambda packet: sent.append(fields(packet[0])) or send(packet))
+    dicts: list[dict[str, Any]] = []
+
+    def sending(packet: tuple[Any, ...]) -> int:
+        sent.append(fields(packet[0]))
+        dicts.append(dict(vars(packet[0])))
+        return send(packet)
+
+    monkeypatch.setattr(fed, "_send_data", sending)
     run.run()
     # At its first transmission it has what __init__ gives, plus the call's and the transmission's own.
     assert sent and all(has == made | {"origin", "first_sent", "last_sent"} for has in sent[:5])
+    # Its origin has a slot of its own: nothing in its __dict__.
+    assert dicts[:5] == [{}] * 5
