@@ -38,6 +38,8 @@ class Message:
         "recorded_epoch",  # its store's wipe count when the id was recorded
         "timer",  # the ticket of its live retry timer (older ones are stale)
         "deadline",  # when its sender stops waiting for its latest transmission
+        # A queue broker's (see alosim.model.broker): the publishes of it it accepted.
+        "broker_entries",
         # A log's (see alosim.model.log), set when a log's producer creates it: its
         # (key, partition), and the records of it the log appended so far.
         "log_place",
@@ -61,11 +63,9 @@ class Message:
     # ends neither processed nor lost.
     absorbed: bool = False
     short_circuited: int = -1  # the breaker's open period in which it was last counted held
-    # A queue broker's (see alosim.model.broker): the publishes of it it accepted,
-    # why the store missed the latest one that was a duplicate, the store's wipe
-    # count when it recorded the id, and whether a full queue refused a publish
-    # that answers for the message.
-    broker_entries: int = 0
+    # A queue broker's (see alosim.model.broker): why the store missed the latest
+    # publish that was a duplicate, the store's wipe count when it recorded the id,
+    # and whether a full queue refused a publish that answers for the message.
     broker_miss: str = "unexplained"
     broker_epoch: int = 0
     broker_refused: bool = False
@@ -87,6 +87,7 @@ class Message:
         self.processed = 0  # times a receiver executed its side effect
         self.copies = 0  # copies on the data link or at a receiver
         self.timer = 0
+        self.broker_entries = 0  # read by a queue broker at every publish: a slot, set here
 
     def __repr__(self) -> str:
         return f"Message(id={self.id}, sender={self.sender}, seq={self.seq}, attempts={self.attempts})"

@@ -235,7 +235,7 @@ class NodeSender(Sender):
             msg.created = self.env._now
             msg.attempts = 0
             msg.settled = msg.acked = msg.delivered = False
-            msg.processed = msg.copies = msg.timer = 0
+            msg.processed = msg.copies = msg.timer = msg.broker_entries = 0
             if not msg_id & 0xFFF:
                 self.rec.flush()  # keeps the latency buffers small
         else:
@@ -322,7 +322,7 @@ class NodeSender(Sender):
             msg.created = now
             msg.attempts = 0
             msg.settled = msg.acked = msg.delivered = False
-            msg.processed = msg.copies = msg.timer = 0
+            msg.processed = msg.copies = msg.timer = msg.broker_entries = 0
             rec = self.rec
             if not seq & 0xFFF:  # the id's low bits (UNTRACED is a multiple of 4096)
                 rec.flush()  # keeps the latency buffers small
