@@ -180,7 +180,7 @@ class LogBroker(Answers):
 
     __slots__ = ("world", "env", "rec", "stats", "actor", "spec", "partitions", "idempotent",
                  "next_seq", "cached", "_dealt", "up", "retention", "group", "_send_ack", "_key_of", "_salt",
-                 "_round_robin", "_key_max_id", "_partition_max_id", "_key_count", "_cdf",
+                 "_round_robin", "_key_order", "_key_max_id", "_partition_max_id", "_key_count", "_cdf",
                  "_block_first", "_block")
 
     def __init__(self, world: World, spec: BrokerSpec, stats: LogStats, ack_link: Link) -> None:
@@ -214,8 +214,11 @@ class LogBroker(Answers):
             cdf = self._cdf = np.cumsum(weights) / weights.sum()
             last = keys.count - 1
             self._key_of = lambda u: min(int(np.searchsorted(cdf, u, side="right")), last)
-        # The last id appended per key (read only with round-robin: with the key
-        # partitioner a key's last is never above its partition's) and per partition.
+        # The last id appended per key and per partition. With the key partitioner
+        # a key's messages all go to one partition, whose last id is never below the
+        # key's: the partition's alone tells a record appended after a later message
+        # (_key_order: whether the key's is kept too).
+        self._key_order = self._round_robin
         self._key_max_id: dict[int, int] = {}
         self._partition_max_id = [-1] * spec.partitions
         # place_next's block: the places of ids _block_first, _block_first + 1, ...
@@ -307,11 +310,9 @@ class LogBroker(Answers):
         partition = self.partitions[index]
         # Appended after a message created later, on the same key or partition?
         # On a retry the producer's retry put it there; on its first publish the
-        # link did (a later publish overtook it). With the key partitioner a key's
-        # messages all go to one partition, whose last id is never below the key's:
-        # the partition's alone decides.
+        # link did (a later publish overtook it).
         reordered = None
-        if self._round_robin:
+        if self._key_order:
             key_max_id = self._key_max_id
             key_max = key_max_id.get(key, -1)
             if msg_id > key_max:
