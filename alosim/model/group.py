@@ -66,7 +66,7 @@ class Member:
     """One consumer of the group (actor ``consumer-N``)."""
 
     __slots__ = ("group", "index", "actor", "up", "epoch", "in_group", "kicked",
-                 "assigned", "position", "processed", "batch", "batch_partition", "batch_id",
+                 "assigned", "position", "processed", "batch", "batch_partition",
                  "busy", "waiting", "pending_commits", "_rr", "_ready", "_deadline_at",
                  "_deadline_place", "_deadline_armed", "_processing", "_instant", "_takes_one",
                  "_done_callbacks", "_deadline_callbacks", "_commit_callbacks", "_tick_callbacks",
@@ -85,7 +85,6 @@ class Member:
         self.processed: dict[int, int] = {}  # offset after the last effect, per owned partition
         self.batch: deque[Record] = deque()  # fetched, not yet processed (the first is in hand)
         self.batch_partition = -1
-        self.batch_id = 0
         self.busy = False
         self.waiting = False  # a processing timer is pending
         self.pending_commits = 0
@@ -135,7 +134,7 @@ class Member:
                     self._effect(self.batch[0])
                     continue
                 self.waiting = True
-                Later(group.env, self._processing(), self._done_callbacks, (self.epoch, self.batch_id))
+                Later(group.env, self._processing(), self._done_callbacks, self.epoch)
                 return
             if not (self.up and self.in_group and log.up) or group.rebalancing or not self.assigned:
                 return
@@ -183,7 +182,6 @@ class Member:
         if processed[p] < position:
             processed[p] = position  # retention moved the log start past it
         self.batch_partition = p
-        self.batch_id += 1
         self.busy = True
         rec = group.rec
         if rec.trace_limit and position <= partition.traced_last:
@@ -205,8 +203,7 @@ class Member:
         return True
 
     def _done(self, event: Later) -> None:
-        epoch, batch_id = event._value
-        if epoch != self.epoch:
+        if event._value != self.epoch:
             return  # crashed meanwhile: this work never finished
         self.waiting = False
         self._effect(self.batch[0])
@@ -316,17 +313,25 @@ class Member:
         time and the commit policy commits nothing per record (``_takes_one``):
         fetch it, make its effect, finish the batch -- what :meth:`_fetch`,
         :meth:`_effect` and :meth:`_batch_done` do for a batch of one, in the same
-        order, at once (this runs once per record when the member keeps up)."""
+        order, at once (this runs once per record when the member keeps up).
+
+        What it leaves out, it leaves out because nothing would read it: the
+        batch (the record goes in and out of it within this call) with its
+        partition, and the deadline of the batch in ``_deadline_at`` and
+        ``_deadline_place`` (the member is not busy when this returns, and only a
+        busy member's deadline is read: the next :meth:`_fetch` sets both first).
+        The record's copy in the member's hands is counted only where a commit
+        comes between fetch and effect (``before-processing``): elsewhere the
+        log's copy of the record outlives the call, so the message's count of
+        copies cannot reach 0 in it."""
         group = self.group
-        log = group.log
-        if self.waiting or not (self.up and self.in_group and log.up) or group.rebalancing:
+        if self.waiting or not (self.up and self.in_group and group.log.up) or group.rebalancing:
             return  # run would do nothing
         # _fetch: the only partition with a record to fetch is p, one record.
         assigned = self.assigned
         self._rr = (assigned.index(p) + 1) % len(assigned)
         record = partition.records[position - partition.base]
         msg = record.msg
-        msg.copies += 1  # in this member's hands
         stats = group.stats
         stats.records_fetched += 1
         offset = position + 1
@@ -335,22 +340,21 @@ class Member:
         processed = self.processed
         if processed[p] < position:
             processed[p] = position  # retention moved the log start past it
-        self.batch_partition = p
-        self.batch_id += 1
         rec = group.rec
         env = group.env
         now = env._now
         limit = rec.trace_limit
-        if limit and position <= partition.traced_last and msg.id < limit:
-            rec.event(now, self.actor, "fetch", msg.id, 0, f"p{p}@{position}")
+        msg_id = msg.id
+        if limit and position <= partition.traced_last and msg_id < limit:
+            rec.event(now, self.actor, "fetch", msg_id, 0, f"p{p}@{position}")
         policy = group.policy
         if policy == "before-processing":
+            msg.copies += 1  # in this member's hands
             self.commit({p: offset})
-        self._deadline_at = now + group.max_poll_interval
-        place = self._deadline_place = next(env._eid)  # Later.reserve, inlined
+        place = next(env._eid)  # Later.reserve, inlined: the deadline's place, taken at the fetch
         if not self._deadline_armed:
             self._deadline_armed = True
-            Later.at_place(env, self._deadline_at, place, self._deadline_callbacks, place)
+            Later.at_place(env, now + group.max_poll_interval, place, self._deadline_callbacks, place)
         # _effect, as the partition's owner.
         stats.records_processed += 1
         times = msg.processed = msg.processed + 1
@@ -361,12 +365,13 @@ class Member:
             cause = self._duplicate(record)
         record.effects += 1
         group.order(record, cause, True)
-        if msg.id < limit:
-            rec.event(now, self.actor, "processed", msg.id, position,
+        if msg_id < limit:
+            rec.event(now, self.actor, "processed", msg_id, position,
                       f"p{p}" + (" again" if times > 1 else ""))
-        msg.copies -= 1  # log.release(msg), inlined
-        if msg.settled and not msg.copies:
-            group.world.copies_gone(msg)
+        if policy == "before-processing":
+            msg.copies -= 1  # log.release(msg), inlined
+            if msg.settled and not msg.copies:
+                group.world.copies_gone(msg)
         processed[p] = offset
         # _batch_done (the member was neither kicked out nor in a rebalance).
         if policy == "after-batch":
@@ -506,7 +511,7 @@ class ConsumerGroup:
     __slots__ = ("world", "env", "rec", "stats", "log", "members", "owner", "generation",
                  "rebalancing", "rebalance_started", "revoked", "policy", "interval", "commit_latency",
                  "fetch_batch", "session_timeout", "max_poll_interval", "rebalance_delay",
-                 "round_robin", "triggers", "_key_max", "_partition_max", "_rebalanced_callbacks")
+                 "round_robin", "triggers", "_last_ids", "_rebalanced_callbacks")
 
     def __init__(self, world: World, log: LogBroker, spec: ConsumerSpec, stats: LogStats, *,
                  member_kind: Callable[..., Member] | None = None) -> None:
@@ -525,14 +530,14 @@ class ConsumerGroup:
         self.rebalance_delay = spec.rebalance_delay
         self.round_robin = spec.assignment == "round-robin"
         self.members = [(member_kind or Member)(self, i, spec) for i in range(spec.count)]
-        self.owner = [-1] * len(log.partitions)
+        self.owner: list[Member | None] = [None] * len(log.partitions)  # per partition
         self.generation = 0
         self.rebalancing = False
         self.rebalance_started = 0.0
         self.revoked = -1  # the generation whose partitions were last revoked
         self.triggers: list[str] = []  # what set off the rebalance under way
-        self._key_max: dict[tuple[int, int], int] = {}
-        self._partition_max: dict[tuple[int, int], int] = {}
+        # Per producer: the last id with an effect per key, and per partition.
+        self._last_ids: dict[int, tuple[dict[int, int], list[int]]] = {}
         self._rebalanced_callbacks = (self._rebalanced,)
 
     def start(self) -> None:
@@ -592,7 +597,7 @@ class ConsumerGroup:
             member.assigned = []
             member.position.clear()
             member.processed.clear()
-        self.owner = [-1] * len(self.owner)
+        self.owner = [None] * len(self.owner)
         if self.rebalance_delay > 0:
             Later(self.env, self.rebalance_delay, self._rebalanced_callbacks, self.generation)
         else:
@@ -622,7 +627,7 @@ class ConsumerGroup:
             ranges = [k for k in range(n) for _ in range(size + (1 if k < extra else 0))]
             for p in range(n_parts):
                 member = joined[p % n if self.round_robin else ranges[p]]
-                self.owner[p] = member.index
+                self.owner[p] = member
                 member.assigned.append(p)
                 committed = self.log.partitions[p].committed
                 member.position[p] = committed
@@ -651,17 +656,15 @@ class ConsumerGroup:
 
     # -- events from the log ------------------------------------------------------------------
 
-    def appended(self, p: int) -> None:
-        owner = self.owner[p]
-        if owner >= 0:
-            member = self.members[owner]
+    def appended(self, p: int, partition: Partition, offset: int) -> None:
+        """The log appended a record at ``offset`` of ``partition`` (number ``p``)."""
+        member = self.owner[p]
+        if member is not None:
             position = member.position.get(p)
             if position is not None:
-                partition = self.log.partitions[p]
-                base = partition.base
-                if position < base:
-                    position = base
-                if position == partition.end - 1:
+                if position < partition.base:
+                    position = partition.base
+                if position == offset:
                     ready = member._ready = member._ready + 1  # the partition's first record to fetch
                     if ready == 1 and member._takes_one and not member.busy:
                         # The only record to fetch: see Member._take_one.
@@ -682,20 +685,19 @@ class ConsumerGroup:
         msg = record.msg
         msg_id = msg.id
         key, p = msg.log_place
-        sender = msg.sender
-        # Per (producer, key), then per (producer, partition): the key's table first.
-        table = self._key_max
-        where = (sender, key)
-        last = table.get(where, -1)
+        tables = self._last_ids.get(msg.sender)
+        if tables is None:
+            tables = self._last_ids[msg.sender] = ({}, [-1] * len(self.owner))
+        by_key, by_partition = tables
+        # Per (producer, key), then per (producer, partition): the key's first.
+        last = by_key.get(key, -1)
         if msg_id > last:
-            table[where] = msg_id
+            by_key[key] = msg_id
         elif msg_id < last:
             self._out_of_order(record, duplicate_cause, owner, True)
-        table = self._partition_max
-        where = (sender, p)
-        last = table.get(where, -1)
+        last = by_partition[p]
         if msg_id > last:
-            table[where] = msg_id
+            by_partition[p] = msg_id
         elif msg_id < last:
             self._out_of_order(record, duplicate_cause, owner, False)
 
@@ -753,9 +755,8 @@ class ConsumerGroup:
     # -- views ----------------------------------------------------------------------------
 
     def processed_to(self, p: int) -> int:
-        owner = self.owner[p]
-        if owner >= 0:
-            member = self.members[owner]
+        member = self.owner[p]
+        if member is not None:
             if member.up and p in member.processed:
                 return member.processed[p]
         return self.log.partitions[p].committed

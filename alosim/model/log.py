@@ -87,6 +87,9 @@ if TYPE_CHECKING:
 #: an idempotent producer may have at most 5 requests in flight).
 CACHED_BATCHES = 5
 
+#: How many consecutive message ids :meth:`LogBroker.place_next` places at once.
+PLACE_BLOCK = 4096
+
 
 class Producer(Sender):
     """A sender that places each message on its partition when it creates it
@@ -97,7 +100,9 @@ class Producer(Sender):
     def __init__(self, log: LogBroker, world: World, index: int, spec: SenderSpec,
                  quota: int | None, duration: float | None) -> None:
         super().__init__(world, index, spec, quota, duration)  # world.receiver_count = partitions
-        self._place = log.place_new
+        # The producers' ids come from the world's one counter, in order: the log
+        # places them a block at a time (round-robin deals per producer: one by one).
+        self._place = log.place_new if log._round_robin else log.place_next
 
     def _create(self) -> Message:
         return create_placed(self, self._place)
@@ -148,6 +153,9 @@ class Record:
         self.reordered = reordered
 
 
+_new_record = object.__new__
+
+
 class Partition:
     """Records from the group's committed offset (or the log start) to the end."""
 
@@ -172,7 +180,8 @@ class LogBroker(Answers):
 
     __slots__ = ("world", "env", "rec", "stats", "actor", "spec", "partitions", "idempotent",
                  "next_seq", "cached", "_dealt", "up", "retention", "group", "_send_ack", "_key_of", "_salt",
-                 "_round_robin", "_key_max_id", "_partition_max_id", "_key_count")
+                 "_round_robin", "_key_order", "_key_max_id", "_partition_max_id", "_key_count", "_cdf",
+                 "_block_first", "_block")
 
     def __init__(self, world: World, spec: BrokerSpec, stats: LogStats, ack_link: Link) -> None:
         self.world = world
@@ -196,16 +205,25 @@ class LogBroker(Answers):
         self._round_robin = spec.partitioner == "round-robin"
         keys = spec.keys
         self._key_count = 0  # keys.count for uniform keys, which place_new draws inline
+        self._cdf: np.ndarray[Any, np.dtype[np.float64]] | None = None  # Zipf keys' cumulative weights
         if keys.dist == "uniform":
             count = self._key_count = keys.count
             self._key_of: Callable[[float], int] = lambda u: min(int(u * count), count - 1)
         else:
             weights = 1.0 / np.arange(1, keys.count + 1, dtype=float) ** keys.s
-            cdf = np.cumsum(weights) / weights.sum()
+            cdf = self._cdf = np.cumsum(weights) / weights.sum()
             last = keys.count - 1
             self._key_of = lambda u: min(int(np.searchsorted(cdf, u, side="right")), last)
+        # The last id appended per key and per partition. With the key partitioner
+        # a key's messages all go to one partition, whose last id is never below the
+        # key's: the partition's alone tells a record appended after a later message
+        # (_key_order: whether the key's is kept too).
+        self._key_order = self._round_robin
         self._key_max_id: dict[int, int] = {}
         self._partition_max_id = [-1] * spec.partitions
+        # place_next's block: the places of ids _block_first, _block_first + 1, ...
+        self._block_first = 0
+        self._block: list[tuple[int, int]] = []
 
     # -- keys and partitions ---------------------------------------------------------
 
@@ -228,6 +246,36 @@ class LogBroker(Answers):
             return key, (sender + dealt) % n
         return key, key % n
 
+    def place_next(self, sender: int, msg_id: int) -> tuple[int, int]:
+        """:meth:`place_new` with the key partitioner, for ids that come in order
+        (a log's producers draw theirs from the world's one counter): the places
+        of :data:`PLACE_BLOCK` ids are worked out at once, by the same arithmetic
+        on numpy arrays, and handed out one by one."""
+        i = msg_id - self._block_first
+        if not 0 <= i < len(self._block):
+            self._block_first = msg_id
+            self._block = self._places(msg_id, PLACE_BLOCK)
+            i = 0
+        return self._block[i]
+
+    def _places(self, first_id: int, count: int) -> list[tuple[int, int]]:
+        """The (key, partition) of ids ``first_id`` ... ``first_id + count - 1`` by the
+        key partitioner, each what :meth:`place_new` gives it: SplitMix64's finaliser
+        in unsigned 64-bit arithmetic (wrapping, as ``& _MASK`` does), the hash to a
+        double (rounded to nearest, as Python's ``int / float`` does), then the key."""
+        x = np.arange(first_id, first_id + count, dtype=np.uint64) ^ np.uint64(self._salt)
+        x += np.uint64(0x9E3779B97F4A7C15)
+        x = (x ^ (x >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+        x = (x ^ (x >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+        u = (x ^ (x >> np.uint64(31))).astype(np.float64) / 2.0**64
+        count_keys = self._key_count
+        if count_keys:
+            keys = np.minimum((u * count_keys).astype(np.int64), count_keys - 1)
+        else:
+            assert self._cdf is not None
+            keys = np.minimum(np.searchsorted(self._cdf, u, side="right"), len(self._cdf) - 1)
+        return list(zip(keys.tolist(), (keys % len(self.partitions)).tolist()))
+
     @staticmethod
     def place(msg: Message) -> tuple[int, int]:
         """The key and partition of ``msg`` (placed by its producer)."""
@@ -239,15 +287,13 @@ class LogBroker(Answers):
     def on_packet(self, event: Later) -> None:
         """A publish arrived from a producer: checked (with idempotence), appended to
         its partition (the group told at once), acked."""
-        msg, attempt = event._value
+        packet = event._value
+        msg, attempt = packet
         rec = self.rec
-        stats = self.stats
-        now = self.env._now
-        traced = msg.id < rec.trace_limit
         if not self.up:
-            stats.publishes_dropped_while_down += 1
-            if traced:
-                rec.event(now, self.actor, "dropped", msg.id, attempt, "broker down")
+            self.stats.publishes_dropped_while_down += 1
+            if msg.id < rec.trace_limit:
+                rec.event(self.env._now, self.actor, "dropped", msg.id, attempt, "broker down")
             self.release(msg)
             return
         rec.deliveries += 1
@@ -256,37 +302,8 @@ class LogBroker(Answers):
         else:
             msg.delivered = True
         records = msg.log_records
-        if self.idempotent:
-            connection = (msg.sender, msg.receiver)  # (producer, partition)
-            expected = self.next_seq.get(connection, 0)
-            if msg.floor > expected:
-                expected = msg.floor  # the producer gave up on what lies below its floor
-            if msg.seq < expected:
-                if records:
-                    stats.publish_duplicates_caught += 1
-                    rec.duplicates_detected += 1
-                    cached = self.cached.get(connection)
-                    if cached is None or msg.seq not in cached:
-                        stats.publish_duplicates_past_cache += 1
-                else:
-                    stats.publish_stale_drops += 1
-                    rec.stale_drops += 1
-                if traced:
-                    rec.event(now, self.actor, "duplicate_detected", msg.id, attempt)
-                self._ack(msg, attempt)
-                self.release(msg)
-                return
-            if msg.seq > expected:
-                stats.publishes_out_of_sequence += 1
-                if traced:
-                    rec.event(now, self.actor, "refused", msg.id, attempt, "out of sequence")
-                self.release(msg)
-                return
-            self.next_seq[connection] = msg.seq + 1
-            cached = self.cached.get(connection)
-            if cached is None:
-                cached = self.cached[connection] = deque(maxlen=CACHED_BATCHES)
-            cached.append(msg.seq)
+        if self.idempotent and not self._in_sequence(msg, attempt, records):
+            return
         # Append msg to its partition; the link's copy becomes the record's.
         msg_id = msg.id
         key, index = msg.log_place
@@ -295,36 +312,90 @@ class LogBroker(Answers):
         # On a retry the producer's retry put it there; on its first publish the
         # link did (a later publish overtook it).
         reordered = None
-        key_max_id = self._key_max_id
-        key_max = key_max_id.get(key, -1)
+        if self._key_order:
+            key_max_id = self._key_max_id
+            key_max = key_max_id.get(key, -1)
+            if msg_id > key_max:
+                key_max_id[key] = msg_id
+            elif msg_id < key_max:
+                reordered = "producer_retry_reordered" if attempt > 1 else "network_reordered"
         partition_max_id = self._partition_max_id
         partition_max = partition_max_id[index]
-        if msg_id < key_max or msg_id < partition_max:
-            reordered = "producer_retry_reordered" if attempt > 1 else "network_reordered"
-        if msg_id > key_max:
-            key_max_id[key] = msg_id
         if msg_id > partition_max:
             partition_max_id[index] = msg_id
+        elif msg_id < partition_max:
+            reordered = "producer_retry_reordered" if attempt > 1 else "network_reordered"
         offset = partition.end
-        partition.records.append(Record(offset, msg, now, "producer_retry_duplicated" if records else None,
-                                        reordered))
+        now = self.env._now
+        # Record(offset, msg, now, publish_cause, reordered), built in place: once per message.
+        record = _new_record(Record)
+        record.offset = offset
+        record.msg = msg
+        record.appended_at = now
+        record.publish_cause = "producer_retry_duplicated" if records else None
+        record.effects = 0
+        record.replay_cause = "unexplained"
+        record.reordered = reordered
+        partition.records.append(record)
         partition.end = offset + 1
         msg.log_records = records + 1
-        stats.records_appended += 1
-        if traced:
+        self.stats.records_appended += 1
+        if msg_id < rec.trace_limit:
             partition.traced_last = offset
             rec.event(now, self.actor, "appended", msg_id, attempt,
                       f"p{index}@{offset}" + (" again" if records else ""))
+            traced = True
+        else:
+            traced = False
         if self.retention is not None:
             self.expire(now)
         assert self.group is not None
-        self.group.appended(index)
+        self.group.appended(index, partition, offset)
         if traced:
             self._ack(msg, attempt)
             return
         rec.acks_sent += 1  # _ack, inlined: once per message
-        if not self._send_ack((msg, attempt)):
+        if not self._send_ack(packet):  # (the ack carries what the publish did)
             rec.acks_lost += 1
+
+    def _in_sequence(self, msg: Message, attempt: int, records: int) -> bool:
+        """Producer idempotence: whether the publish ``msg`` is the next of its
+        (producer, partition), to be appended; a duplicate is acked and dropped,
+        one out of sequence refused (not acked)."""
+        rec = self.rec
+        stats = self.stats
+        traced = msg.id < rec.trace_limit
+        connection = (msg.sender, msg.receiver)  # (producer, partition)
+        expected = self.next_seq.get(connection, 0)
+        if msg.floor > expected:
+            expected = msg.floor  # the producer gave up on what lies below its floor
+        if msg.seq < expected:
+            if records:
+                stats.publish_duplicates_caught += 1
+                rec.duplicates_detected += 1
+                cached = self.cached.get(connection)
+                if cached is None or msg.seq not in cached:
+                    stats.publish_duplicates_past_cache += 1
+            else:
+                stats.publish_stale_drops += 1
+                rec.stale_drops += 1
+            if traced:
+                rec.event(self.env._now, self.actor, "duplicate_detected", msg.id, attempt)
+            self._ack(msg, attempt)
+            self.release(msg)
+            return False
+        if msg.seq > expected:
+            stats.publishes_out_of_sequence += 1
+            if traced:
+                rec.event(self.env._now, self.actor, "refused", msg.id, attempt, "out of sequence")
+            self.release(msg)
+            return False
+        self.next_seq[connection] = msg.seq + 1
+        cached = self.cached.get(connection)
+        if cached is None:
+            cached = self.cached[connection] = deque(maxlen=CACHED_BATCHES)
+        cached.append(msg.seq)
+        return True
 
     # -- offsets ------------------------------------------------------------------------
 

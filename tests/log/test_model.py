@@ -189,16 +189,17 @@ def test_a_crash_during_a_rebalance_delay_does_not_assign_twice() -> None:
 def test_an_idempotent_log_appends_each_producer_partition_in_sequence(
         monkeypatch: pytest.MonkeyPatch) -> None:
     from alosim.model.group import ConsumerGroup
-    from alosim.model.log import LogBroker
+    from alosim.model.log import LogBroker, Partition
 
     rows: list[tuple[int, int, int, int]] = []  # producer, numbered partition, number, placed partition
     appended = ConsumerGroup.appended
 
-    def spy(group: ConsumerGroup, p: int) -> None:
+    def spy(group: ConsumerGroup, p: int, partition: Partition, offset: int) -> None:
         # The log tells the group of each record it appends, at once.
-        msg = group.log.partitions[p].records[-1].msg
+        assert partition is group.log.partitions[p] and offset == partition.end - 1
+        msg = partition.records[-1].msg
         rows.append((msg.sender, msg.receiver, msg.seq, LogBroker.place(msg)[1]))
-        appended(group, p)
+        appended(group, p, partition, offset)
 
     monkeypatch.setattr(ConsumerGroup, "appended", spy)
     world = World(make(BASE, **{"sender.count": 2, "network.data.loss": 0.1,
