@@ -88,7 +88,6 @@ message's fate only when nothing of it is left anywhere.
 from __future__ import annotations
 
 import math
-import sys
 from collections import deque
 from heapq import heappop, heappush
 from collections.abc import Callable
@@ -113,6 +112,9 @@ READY, WAITING, IN_FLIGHT, DONE, DEAD, LOST = range(6)
 # What a consumer sends on the ack link (the third element of the packet):
 # an ack (False), a nack (True) or a lease extension.
 EXTEND = 2
+
+#: A prefetch that is not set (see Broker.prefetch).
+UNLIMITED = (1 << 30) - 1
 
 #: Lease records the broker's deque may hold beyond twice the live ones before
 #: it drops those that ended early (see :meth:`Broker._compact_leases`).
@@ -235,8 +237,10 @@ class Broker(Answers):
         self.in_flight = 0
         self.consumers = consumers
         self.held = [0] * consumers
-        # (Unset: no limit -- an int above any count, so that comparing counts with it stays int.)
-        self.prefetch = spec.prefetch if spec.prefetch is not None else sys.maxsize
+        # (Unset: no limit -- an int above any count: a billion deliveries held is far
+        # past what the memory guard lets a run hold. It is the largest int CPython 3.11
+        # compares on its fast path, as the counts are: one digit, under 2**30.)
+        self.prefetch = spec.prefetch if spec.prefetch is not None else UNLIMITED
         self.visibility = spec.visibility_timeout
         self.max_deliveries = spec.max_deliveries or 0
         self.backoff = spec.redelivery_backoff
@@ -279,7 +283,95 @@ class Broker(Answers):
 
     def on_packet(self, event: Later) -> None:
         """A publish arrived from the producer."""
-        msg, attempt = event._value
+        publish = event._value
+        msg, attempt = publish
+        rec = self.rec
+        if (not self._direct or not self.up or msg.id < rec.trace_limit or self.ready
+                or self.held[0] >= self.prefetch):
+            self._publish(msg, attempt)
+            return
+        # An untraced publish to a broker that is up, in the common case with one
+        # consumer (see _direct), that finds nothing queued and the consumer with
+        # prefetch room: _publish, Entry.ready and _lease(entry, 0) of its first
+        # delivery in one, the same steps in the same order -- the arrival counted
+        # and the message marked delivered; the store consulted (a publish it
+        # catches is handled as _publish handles it) and told; the entry made
+        # (already in flight: nothing reads it before the lease), recorded live,
+        # counted; the publish acked; the ready peak checked; then the lease: held
+        # and in flight, counted, its record queued behind the wake-up, the
+        # delivery sent. (Nothing on the way changes what the test above read. The
+        # links' sends, bound methods held in slots, are called through locals:
+        # calls that CPython specialises.)
+        now = self.env._now
+        rec.deliveries += 1
+        if msg.delivered:
+            rec.duplicate_deliveries += 1
+        else:
+            msg.delivered = True
+        entries = msg.broker_entries
+        dedup = self.dedup
+        if dedup and self.store.seen(msg, now):
+            self._caught(msg, attempt, entries)
+            return
+        cause = None
+        if entries:
+            cause = msg.broker_miss = self._why_not_caught(msg)
+        msg.broker_entries = entries + 1
+        if dedup:
+            self.store.add(msg, now)
+            msg.broker_epoch = self.store_epoch
+            self.sync_store()
+        stats = self.stats
+        serial = stats.publishes_accepted  # (an entry is numbered by the entries accepted before it)
+        deadline = now + self.visibility
+        entry = Entry()
+        entry.serial = serial
+        entry.msg = msg
+        entry.publish_cause = cause
+        entry.accepted_at = now
+        entry.deliveries = 1
+        entry.lease = 1
+        entry.state = IN_FLIGHT
+        entry.consumer = 0
+        entry.effect_lease = -1
+        entry.ack_lost_lease = -1
+        entry.ends = entry.doubled = ()
+        entry.deadline = deadline
+        entry.leased_at = now
+        self.live[serial] = entry
+        stats.publishes_accepted = serial + 1
+        rec.acks_sent += 1  # _ack, untraced: the ack is (msg, attempt), as the publish is
+        send_ack = self._send_ack
+        if not send_ack(publish):
+            rec.acks_lost += 1
+        if self.ready_count >= stats.broker_ready_peak:  # (ready_count + 1 > peak)
+            stats.broker_ready_peak = self.ready_count + 1
+        in_flight = self.in_flight = self.in_flight + 1
+        self.held[0] = in_flight  # (the one consumer holds every delivery in flight)
+        stats.consume_deliveries += 1
+        if in_flight > stats.broker_in_flight_peak:
+            stats.broker_in_flight_peak = in_flight
+        leases = self.leases
+        leases.append((deadline, entry, 1))
+        if len(leases) >= self._compact_at:
+            self._compact_leases()
+        if deadline < self._wake_at:
+            self._wake_at = deadline
+            env = self.env
+            Later.at_place(env, deadline, next(env._eid), self._wake_callbacks, deadline)  # Later.at
+        deliver = self._deliver
+        copies = deliver((entry, 1, 0))
+        if copies == 1:
+            msg.copies += 1
+        elif copies:
+            msg.copies += copies
+            stats.consume_network_duplicates += 1
+            entry.doubled = (1,)
+        else:
+            stats.consume_data_lost += 1
+
+    def _publish(self, msg: Message, attempt: int) -> None:
+        """A publish arrived from the producer: the general path."""
         rec = self.rec
         now = self.env._now
         if not self.up:
@@ -322,61 +414,6 @@ class Broker(Answers):
             self.sync_store()
         stats = self.stats
         serial = stats.publishes_accepted  # (an entry is numbered by the entries accepted before it)
-        if not traced and self._direct and not self.ready and self.held[0] < self.prefetch:
-            # The entry goes straight to the one consumer (see _direct): Entry.ready
-            # and _lease(entry, 0) of its first delivery in one, the same steps in
-            # the same order -- the entry made (already in flight: nothing reads
-            # it before the lease), recorded live, counted, the publish acked, the
-            # ready peak checked, then the lease: held and in flight, counted, its
-            # record queued behind the wake-up, the delivery sent. (The links' sends,
-            # bound methods held in slots, are called through locals: calls that
-            # CPython specialises.)
-            deadline = now + self.visibility
-            entry = Entry()
-            entry.serial = serial
-            entry.msg = msg
-            entry.publish_cause = cause
-            entry.accepted_at = now
-            entry.deliveries = 1
-            entry.lease = 1
-            entry.state = IN_FLIGHT
-            entry.consumer = 0
-            entry.effect_lease = -1
-            entry.ack_lost_lease = -1
-            entry.ends = entry.doubled = ()
-            entry.deadline = deadline
-            entry.leased_at = now
-            self.live[serial] = entry
-            stats.publishes_accepted = serial + 1
-            rec.acks_sent += 1  # _ack, untraced
-            send_ack = self._send_ack
-            if not send_ack((msg, attempt)):
-                rec.acks_lost += 1
-            if self.ready_count >= stats.broker_ready_peak:  # (ready_count + 1 > peak)
-                stats.broker_ready_peak = self.ready_count + 1
-            in_flight = self.in_flight = self.in_flight + 1
-            self.held[0] = in_flight  # (the one consumer holds every delivery in flight)
-            stats.consume_deliveries += 1
-            if in_flight > stats.broker_in_flight_peak:
-                stats.broker_in_flight_peak = in_flight
-            leases = self.leases
-            leases.append((deadline, entry, 1))
-            if len(leases) >= self._compact_at:
-                self._compact_leases()
-            if deadline < self._wake_at:
-                self._wake_at = deadline
-                Later.at(self.env, deadline, self._wake_callbacks, deadline)
-            deliver = self._deliver
-            copies = deliver((entry, 1, 0))
-            if copies == 1:
-                msg.copies += 1
-            elif copies:
-                msg.copies += copies
-                stats.consume_network_duplicates += 1
-                entry.doubled = (1,)
-            else:
-                stats.consume_data_lost += 1
-            return
         entry = Entry.ready(serial, msg, cause, now)
         self.live[serial] = entry
         stats.publishes_accepted = serial + 1
@@ -626,7 +663,8 @@ class Broker(Answers):
             self._compact_leases()
         if deadline < self._wake_at:
             self._wake_at = deadline
-            Later.at(self.env, deadline, self._wake_callbacks, deadline)
+            env = self.env
+            Later.at_place(env, deadline, next(env._eid), self._wake_callbacks, deadline)  # Later.at
         copies = self._deliver((entry, lease, consumer))
         if copies == 1:
             msg.copies += 1
@@ -672,12 +710,11 @@ class Broker(Answers):
         leases = self.leases
         extended = self.extended
         while leases:
-            item = leases.popleft()
-            deadline, entry, lease = item
+            deadline, entry, lease = leases.popleft()
             if entry.state != IN_FLIGHT or entry.lease != lease:
                 continue  # ended early: acked, nacked, or lost in a crash
             if deadline > now:
-                leases.appendleft(item)  # the first one still live: not due yet
+                leases.appendleft((deadline, entry, lease))  # the first one still live: not due yet
                 break
             if deadline < entry.deadline:  # an extension moved it
                 heappush(extended, (entry.deadline, entry.serial, lease, entry))
@@ -696,7 +733,8 @@ class Broker(Answers):
             wake = extended[0][0]
         self._wake_at = wake
         if wake < math.inf:
-            Later.at(self.env, wake, self._wake_callbacks, wake)
+            env = self.env
+            Later.at_place(env, wake, next(env._eid), self._wake_callbacks, wake)  # Later.at
 
     def _extend(self, entry: Entry, lease: int) -> None:
         """A lease extension arrived: the lease ends ``visibility_timeout`` from now
@@ -719,7 +757,48 @@ class Broker(Answers):
                            f"until {deadline:.6g}")
 
     def _expired(self, entry: Entry) -> None:
-        self.stats.lease_expiries += 1
+        """The lease of ``entry`` ran out: deliver it again (or dead-letter it)."""
+        stats = self.stats
+        msg = entry.msg
+        if (self._direct and not self.max_deliveries and not self.ready and self.up
+                and msg.id >= self.rec.trace_limit and self.held[0] <= self.prefetch):
+            # An untraced lease that runs out with nothing queued, at a broker with one
+            # consumer (see _direct) and no limit on deliveries: what the general path
+            # below does, in the same order -- the expiry counted; the delivery freed
+            # (held and in flight one less); then _lease(entry, 0): delivered again
+            # (held and in flight one more: as before the expiry, so neither count
+            # changes and the in-flight peak, which saw it, stays), counted a
+            # redelivery, its record queued behind the wake-up, sent. (The entry is
+            # in flight and held by consumer 0 already; ``held[0] <= prefetch`` is the
+            # general path's test, made before the decrement.)
+            stats.lease_expiries += 1
+            entry.deliveries += 1
+            lease = entry.lease = entry.lease + 1
+            stats.consume_deliveries += 1
+            stats.consume_redeliveries += 1
+            now = self.env._now
+            deadline = entry.deadline = now + self.visibility
+            entry.leased_at = now
+            leases = self.leases
+            leases.append((deadline, entry, lease))
+            if len(leases) >= self._compact_at:
+                self._compact_leases()
+            if deadline < self._wake_at:
+                self._wake_at = deadline
+                env = self.env
+                Later.at_place(env, deadline, next(env._eid), self._wake_callbacks, deadline)
+            deliver = self._deliver
+            copies = deliver((entry, lease, 0))
+            if copies == 1:
+                msg.copies += 1
+            elif copies:
+                msg.copies += copies
+                stats.consume_network_duplicates += 1
+                entry.doubled = (*entry.doubled, lease)
+            else:
+                stats.consume_data_lost += 1
+            return
+        stats.lease_expiries += 1
         if entry.msg.id < self.rec.trace_limit:
             self.rec.event(self.env._now, self.actor, "lease_expired", entry.msg.id, entry.lease,
                            f"consumer-{entry.consumer}")
@@ -786,7 +865,8 @@ class Broker(Answers):
         # The common case, an untraced ack of an entry in flight at a broker that is
         # up: what _consumer_packet does with it, in the same order -- a stale one
         # counted; the delivery freed; the entry finished and counted consumed; the
-        # copy released; then what waits is dispatched.
+        # copy released (and the world told if it was the message's last); then
+        # what waits is dispatched.
         if lease != entry.lease:
             self.stats.consumer_acks_stale += 1
         self.held[entry.consumer] -= 1
@@ -796,7 +876,15 @@ class Broker(Answers):
         self.stats.consumed += 1
         msg.copies -= 1
         if msg.settled and not msg.copies:
-            self.world.copies_gone(msg)
+            # World.copies_gone(msg), inlined (a call saved per message; no kind of
+            # world overrides it): the message's fate is known.
+            world = self.world
+            pending = world.pending
+            del pending[msg.id]
+            if not msg.processed:
+                world.lost(msg)
+            if not pending:
+                world.check_done()
         if self.ready:
             self.dispatch()
 

@@ -173,50 +173,55 @@ class Consumer:
         entry, lease, _ = event._value
         msg = entry.msg
         rec = self.rec
-        if self._fused and self.up and msg.id >= rec.trace_limit:
-            # An untraced delivery to a consumer that is up, in the common case with
-            # instant processing (see _fused): the arrival below, _start_plain and
-            # _complete in one, the same steps in the same order -- the arrival
-            # counted; taken at once (nothing is ever at work, so nothing waits);
-            # the store consulted; then the effect, the record, the ack and the
-            # release of the copy. (Bound methods held in slots are called through
-            # locals: calls that CPython specialises.)
-            stats = self.stats
-            stats.consumer_arrivals += 1
-            now = self.env._now
-            if self.dedup and self.store.seen(msg, now):
-                self._caught(entry, lease)
-                return
-            processed = msg.processed = msg.processed + 1
-            if processed == 1:
-                add = rec.delivery_latency_add
-                add(now - msg.created)  # also counts processed_unique
-                add = stats.consume_latency_add
-                add(now - entry.accepted_at)
-            else:
-                self._charge(entry, lease, now)
-            if lease > entry.effect_lease:
-                if entry.ends or entry.ack_lost_lease == lease:
-                    self._effect_ends(entry, lease)
-                else:  # (what _effect_ends finds for an entry none of that happened to)
-                    entry.effect_lease = lease
-                    entry.effect_fate = "lease_expired"
-            if self.dedup:
-                self.store.add(msg, now)
-                msg.consumer_epoch = self.shared.epoch
-                msg.consumer_recorded_at = now
-                self.shared.sync()
-            stats.consumer_acks_sent += 1
-            send = self._send
-            if not send((entry, lease, False)):
-                stats.consumer_acks_lost += 1
-                entry.ack_lost_lease = lease
-                if entry.effect_lease == lease and entry.ended(lease) is None:
-                    entry.effect_fate = "consumer_ack_lost"
-            msg.copies -= 1
-            if msg.settled and not msg.copies:
-                self.world.copies_gone(msg)
+        if not self._fused or not self.up or msg.id < rec.trace_limit:
+            self._arrive(entry, lease, msg)
             return
+        # An untraced delivery to a consumer that is up, in the common case with
+        # instant processing (see _fused): _arrive, _start_plain and _complete in
+        # one, the same steps in the same order -- the arrival counted; taken at
+        # once (nothing is ever at work, so nothing waits); the store consulted;
+        # then the effect, the record, the ack and the release of the copy. (Bound
+        # methods held in slots are called through locals: calls that CPython
+        # specialises.)
+        stats = self.stats
+        stats.consumer_arrivals += 1
+        now = self.env._now
+        if self.dedup and self.store.seen(msg, now):
+            self._caught(entry, lease)
+            return
+        processed = msg.processed = msg.processed + 1
+        if processed == 1:
+            add = rec.delivery_latency_add
+            add(now - msg.created)  # also counts processed_unique
+            add = stats.consume_latency_add
+            add(now - entry.accepted_at)
+        else:
+            self._charge(entry, lease, now)
+        if lease > entry.effect_lease:
+            if entry.ends or entry.ack_lost_lease == lease:
+                self._effect_ends(entry, lease)
+            else:  # (what _effect_ends finds for an entry none of that happened to)
+                entry.effect_lease = lease
+                entry.effect_fate = "lease_expired"
+        if self.dedup:
+            self.store.add(msg, now)
+            msg.consumer_epoch = self.shared.epoch
+            msg.consumer_recorded_at = now
+            self.shared.sync()
+        stats.consumer_acks_sent += 1
+        send = self._send
+        if not send((entry, lease, False)):
+            stats.consumer_acks_lost += 1
+            entry.ack_lost_lease = lease
+            if entry.effect_lease == lease and entry.ended(lease) is None:
+                entry.effect_fate = "consumer_ack_lost"
+        msg.copies -= 1
+        if msg.settled and not msg.copies:
+            self.world.copies_gone(msg)
+
+    def _arrive(self, entry: Entry, lease: int, msg: Message) -> None:
+        """A delivery of ``msg`` arrived from the broker: the general path."""
+        rec = self.rec
         if not self.up:
             self.stats.consumer_dropped_while_down += 1
             if msg.id < rec.trace_limit:

@@ -147,10 +147,12 @@ class World:
 
     def copies_gone(self, msg: Message) -> None:
         """The last copy of a settled message has been handled: its fate is known."""
-        del self.pending[msg.id]
+        pending = self.pending
+        del pending[msg.id]
         if not msg.processed:
             self.lost(msg)
-        self.check_done()
+        if not pending:  # (check_done's first test, made here: no call per message)
+            self.check_done()
 
     def lost(self, msg: Message) -> None:
         """``msg`` is settled and no copy of it was ever processed."""

@@ -2,8 +2,10 @@
 
 A publish written at once into an unbounded queue that pushes is accepted in
 ``Broker.on_packet`` itself -- and, untraced, with one consumer that has room
-and nothing queued, leased to it there too; a lease that runs out with nothing
-queued is leased again at once; an untraced ack of an entry in flight settles
+and nothing queued, leased to it there too (a publish its store catches
+included); a lease that runs out with nothing queued is leased again at once
+-- untraced, with one consumer and no limit on deliveries, in
+``Broker._expired`` itself; an untraced ack of an entry in flight settles
 it in ``Broker.on_consumer_packet``. A consumer that neither waits, fails,
 extends nor acks first completes a delivery in one method
 (``Consumer._complete``), or, untraced with instant processing and no pull,
@@ -61,6 +63,9 @@ CASES = {
         "faults": [{"target": "broker", "at": 0.08, "for": 0.01}]},
     "a short lease, one consumer, untraced": {"broker.visibility_timeout": 0.004,
                                               "observe.trace_messages": 0},
+    "a short lease, one consumer, untraced, stores": {
+        "broker.visibility_timeout": 0.004, "observe.trace_messages": 0,
+        "broker.dedup": {"kind": "set"}, "consumer.dedup": {"kind": "set"}},
     "a prefetch of one": {"broker.prefetch": 1, "broker.dedup": {"kind": "ttl", "window": 0.03}},
 }
 
