@@ -263,6 +263,7 @@ class NodeSender(Sender):
         msg.acked = True
         rec.ack_latency_add(now - msg.first_sent)  # also counts acked
         msg.settled = True  # Sender._settle, as Sender.on_packet inlines it
+        del self._live[msg.timer]
         self.in_flight -= 1
         if msg.copies:  # World.settled(msg)
             self.world.pending[msg.id] = msg
@@ -283,8 +284,8 @@ class NodeSender(Sender):
             else:
                 rec.data_lost += 1
             ticket = msg.timer = self._ticket = self._ticket + 1
+            self._live[ticket] = msg
             deadline = msg.deadline = now + self.timeout
-            self._timers.append((deadline, ticket, msg))  # type: ignore[union-attr]
             if deadline < self._wake_at:
                 self._wake_at = deadline
                 Later.at(self.env, deadline, self._wake_callbacks, deadline)
@@ -351,8 +352,8 @@ class NodeSender(Sender):
             else:
                 rec.data_lost += 1
             ticket = msg.timer = self._ticket = self._ticket + 1
+            self._live[ticket] = msg
             deadline = msg.deadline = now + self.timeout
-            self._timers.append((deadline, ticket, msg))  # type: ignore[union-attr]
             if deadline < self._wake_at:
                 self._wake_at = deadline
                 Later.at(self.env, deadline, self._wake_callbacks, deadline)
@@ -386,6 +387,7 @@ class NodeSender(Sender):
         msg.acked = True
         self.rec.ack_latency_add(self.env._now - msg.first_sent)  # also counts acked
         msg.settled = True
+        del self._live[msg.timer]
         self.in_flight -= 1
         if msg.copies:  # World.settled(msg)
             self.world.pending[msg.id] = msg
