@@ -94,6 +94,7 @@ from heapq import heappop, heappush
 from typing import TYPE_CHECKING
 
 import simpy
+from simpy.core import NORMAL
 
 from alosim.model.events import Later
 from alosim.model.message import Message
@@ -108,6 +109,9 @@ if TYPE_CHECKING:
 # clock granularity G (1 ms, a common timer tick) that keeps the RTO above
 # the round trip itself when the round trip never varies.
 _ALPHA, _BETA, _K, _G = 1 / 8, 1 / 4, 4, 0.001
+
+
+_new_later = object.__new__  # a Later built in place (see _on_wake)
 
 
 def _by_id(msg: Message) -> int:
@@ -328,7 +332,6 @@ class Sender:
             rec.retransmissions += 1
             if msg.delivered:
                 rec.spurious_retransmissions += 1  # a copy got there: its ack was lost or late
-            self._live.pop(msg.timer, None)  # sent again before its timer fired (a negative ack)
         if self._floors:
             msg.floor = self.floor(msg.receiver)
         if traced:
@@ -386,10 +389,16 @@ class Sender:
             return  # superseded: an earlier wake-up was scheduled after this one
         # While this runs, _wake_at stays at now, so that retransmissions made
         # here do not schedule wake-ups of their own.
-        now = self.env._now
+        env = self.env
+        now = env._now
         live = self._live
         if self._fifo:
             # The earliest live timer is the first in _live (settled ones are gone already).
+            # Each that is due expires as _expired and _retry would take it without a
+            # mitigation, an adaptive timeout or a delivery timeout (none of which _fifo
+            # has): counted, traced, then given up (max_attempts) or sent again.
+            rec = self.rec
+            max_attempts = self.max_attempts
             while live:
                 ticket = next(iter(live))
                 msg = live[ticket]
@@ -397,10 +406,22 @@ class Sender:
                 if deadline > now:
                     self._front = ticket
                     self._wake_at = deadline
-                    Later.at(self.env, deadline, self._wake_callbacks, deadline)
+                    # Later.at(env, deadline, self._wake_callbacks, deadline), built in place
+                    # (deadline > now: not in the past).
+                    event = _new_later(Later)
+                    event.callbacks = self._wake_callbacks
+                    event._value = deadline
+                    heappush(env._queue, (deadline, NORMAL, next(env._eid), event))
                     return
                 del live[ticket]
-                self._expired(msg, deadline)
+                rec.timeouts += 1
+                if msg.id < rec.trace_limit:
+                    rec.event(now, self.actor, "timeout", msg.id, msg.attempts)
+                if max_attempts and msg.attempts >= max_attempts:
+                    self._give_up(msg, "max_attempts")
+                    self._settle(msg)
+                else:
+                    self.transmit(msg)
             self._front = self._ticket + 1
             self._wake_at = math.inf
             return
@@ -526,6 +547,7 @@ class Sender:
             rec.event(self.env._now, self.actor, "nacked", msg.id, attempt)
         if self._breakers is not None:
             self._outcome(msg, failed=True)
+        self._live.pop(msg.timer, None)  # sent again (or given up) before its timer fired
         self._retry(msg, self.env._now)
 
     def _sample_rtt(self, rtt: float) -> None:
@@ -599,6 +621,7 @@ class Sender:
             self._unhold(msg)
         if breakers is not None:
             breaker.sent(msg)
+        self._live.pop(msg.timer, None)  # a held message's re-armed timer (one that expired is out)
         self.transmit(msg)
 
     def _hold(self, msg: Message, breaker: CircuitBreaker) -> None:

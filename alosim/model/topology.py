@@ -95,16 +95,21 @@ def _streams(seed: int, head: bool, prefix: str) -> Streams:
     return Streams(seed) if head else PrefixedStreams(seed, prefix)
 
 
-_new_origin = _new_message = object.__new__
+_new_origin = object.__new__
 
 
 class Call(Message):
     """A message built in place by a node's sender (:meth:`NodeSender._create`, a producer
     message; :meth:`NodeSender.submit`, a call): a :class:`Message` whose :class:`Origin`
     has a slot of its own (a message made by :class:`Message` carries it in its
-    ``__dict__``, which a call then does not need to make)."""
+    ``__dict__``, which a call then does not need to make). ``Call()`` makes an empty
+    one, every field left for its maker to set (no :meth:`Message.__init__`)."""
 
     __slots__ = ("origin",)
+
+    # object's own: Call() allocates, and calls nothing in Python (cheaper than
+    # object.__new__(Call), which goes through a wrapper that takes a tuple of arguments).
+    __init__ = object.__init__  # type: ignore[assignment]
 
 
 class PrefixedStreams(Streams):
@@ -175,9 +180,9 @@ class NodeSender(Sender):
         self._plain = (not self.rec.trace_limit and not self._floors and self._receivers == 1
                        and self._creates_plainly)
         # Its messages made in place, in a closed loop with the same wait after every
-        # transmission and nothing in the way, its acks may take on_produced's fused path.
-        self._quick_acks = (self._plain and self.rate is None and self._same_wait and not self._adaptive
-                            and not self._guarded)
+        # transmission and nothing in the way (its timers in _live alone), its acks may
+        # take on_produced's fused path.
+        self._quick_acks = self._plain and self.rate is None and self._fifo
 
     def setup_fed(self, identity_keep: bool, trace_n: int) -> None:
         self.producing = False
@@ -227,7 +232,7 @@ class NodeSender(Sender):
             seqs = self._seqs
             seq = seqs[0]
             seqs[0] = seq + 1
-            msg = _new_message(Call)
+            msg = Call()
             msg.id = msg.key = msg_id
             msg.sender = self.index
             msg.seq = seq
@@ -270,12 +275,33 @@ class NodeSender(Sender):
         elif not msg.processed:
             self.world.lost(msg)
         # Sender._fill: the closed loop makes a message while the window has room.
+        seqs, index, nodes, fed = self._seqs, self.index, self.nodes, self.fed
         while self.in_flight < self.window and self.remaining > 0:
-            msg = self._create()
+            # _create, the producer's plain path (its comments say what each step stands for).
+            self.remaining -= 1
+            msg_id = self._next_id()
+            seq = seqs[0]
+            seqs[0] = seq + 1
+            msg = Call()
+            msg.id = msg.key = msg_id
+            msg.sender = index
+            msg.seq = seq
+            msg.receiver = 0
+            msg.created = now
+            msg.attempts = 1  # (0 when made; its first transmission, below, counts 1: nothing reads it between)
+            msg.settled = msg.acked = msg.delivered = False
+            msg.processed = msg.copies = msg.timer = msg.broker_entries = 0
+            if not msg_id & 0xFFF:
+                rec.flush()
+            origin = msg.origin = _new_origin(Origin)
+            origin.id = msg_id
+            origin.effects = [0] * nodes
+            if fed:
+                for sender in fed:
+                    sender.submit(origin, msg_id, None)
             msg.first_sent = now
             self.in_flight += 1
             # Sender.transmit: a first transmission, untraced, its timer at the one wait.
-            msg.attempts = 1
             msg.last_sent = now
             rec.transmissions += 1
             copies = self._send_data((msg, 1))
@@ -315,7 +341,7 @@ class NodeSender(Sender):
             now = self.env._now
             # Message(next id, self.index, seq, 0, now), built in place: every field its
             # __init__ sets (tests/topology/test_fused_paths.py holds the two to the same fields).
-            msg = _new_message(Call)
+            msg = Call()
             msg.id = msg.key = UNTRACED + seq  # what self._next_id() gives untraced
             msg.sender = self.index
             msg.seq = seq
@@ -339,7 +365,7 @@ class NodeSender(Sender):
                 return
             msg.first_sent = now  # (its zero outbox wait is counted in sent_at_once)
             self.in_flight += 1
-            if not self._same_wait:
+            if not self._fifo:  # (its timers in _live alone: see Sender)
                 self.transmit(msg)
                 return
             # Sender.transmit: a first transmission, untraced, its timer at the one wait.
