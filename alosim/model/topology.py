@@ -448,7 +448,7 @@ class NodeReceiver(Receiver):
     """A service's or sink's receiver: counts the effects per producer message and,
     at a service, calls onward (see the module docstring)."""
 
-    __slots__ = ("node", "keep", "wait", "_calls", "_failed", "_whole", "_fixed_bytes", "_per_entry",
+    __slots__ = ("node", "keep", "wait", "_calls", "_failed", "_whole", "_open", "_fixed_bytes", "_per_entry",
                  "_sync_each", "_keys")
 
     def setup(self, node: NodeStats, keep: bool, wait: bool) -> None:
@@ -463,6 +463,7 @@ class NodeReceiver(Receiver):
         self._stored = self._stored and not wait
         # Untraced, a call the fused path would take is taken whole by on_packet.
         self._whole = self._stored and not self.rec.trace_limit
+        self._reopen()
         self._fixed_bytes, self._per_entry = self.store.sizing  # its nbytes, without a call
         # A store whose size only grows between clears need not be synced at every id:
         # its size then is its largest so far, so syncing it wherever the recorder's
@@ -510,7 +511,7 @@ class NodeReceiver(Receiver):
         :meth:`_execute`, :meth:`_call_onward`, :meth:`sync_store`, :meth:`_ack` and
         :meth:`_release` do, in their order, but for the store, which is checked and
         written in one step. Anything else goes through :meth:`Receiver.on_packet`."""
-        if not self._whole or not self.up or self.busy >= self._limit:
+        if not self._open:
             Receiver.on_packet(self, event)
             return
         msg, attempt = event._value
@@ -642,12 +643,33 @@ class NodeReceiver(Receiver):
         if self.queue:
             self._dispatch()
 
+    def _reopen(self) -> None:
+        """Whether :meth:`on_packet` takes the next call whole: the fused path applies
+        (``_whole``) and a worker is free for it, as :meth:`Receiver.on_packet` asks --
+        the node up and fewer workers busy than it may use. Nothing takes time on the
+        fused path, so no worker stays busy past an event there: this changes only
+        when the node crashes, restarts, pauses or resumes (each of which calls this)."""
+        self._open = self._whole and self.up and self.busy < self._limit
+
     def crash(self) -> None:
         if not self._sync_each:
             self.sync_store()  # the size it reached before the crash clears it (see setup)
         super().crash()
         self._calls.clear()  # the requests held for onward calls are void
         self._failed.clear()
+        self._reopen()
+
+    def restart(self) -> None:
+        super().restart()
+        self._reopen()
+
+    def pause(self) -> None:
+        super().pause()
+        self._reopen()
+
+    def resume(self) -> None:
+        super().resume()
+        self._reopen()
 
     def _unanswered(self, msg: Message) -> None:
         """A request whose onward call gave up: no ack, nothing recorded (a retry calls again)."""

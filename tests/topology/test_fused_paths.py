@@ -118,6 +118,7 @@ def general_path(monkeypatch: pytest.MonkeyPatch) -> None:
     def receiver(self: NodeReceiver, *args: Any, **kwargs: Any) -> None:
         receiver_setup(self, *args, **kwargs)
         self._whole = self._stored = False
+        self._reopen()
 
     def fed(self: NodeSender, *args: Any, **kwargs: Any) -> None:
         sender_setup(self, *args, **kwargs)
