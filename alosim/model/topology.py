@@ -530,8 +530,7 @@ class NodeReceiver(Receiver):
             key = msg.key
             new = key not in keys
             if new:
-                keys.add(key)
-                store.entries += 1
+                keys.add(key)  # (which counts it in store.entries: see SetDedup)
         else:
             new = store.check_in(msg, now)
         if not new:
