@@ -399,6 +399,8 @@ class Sender:
             # has): counted, traced, then given up (max_attempts) or sent again.
             rec = self.rec
             max_attempts = self.max_attempts
+            untraced = rec.trace_limit
+            plain = not self._floors
             while live:
                 ticket = next(iter(live))
                 msg = live[ticket]
@@ -420,6 +422,23 @@ class Sender:
                 if max_attempts and msg.attempts >= max_attempts:
                     self._give_up(msg, "max_attempts")
                     self._settle(msg)
+                elif plain and msg.id >= untraced:
+                    # transmit(msg): a retransmission, untraced, with no floor to carry.
+                    attempt = msg.attempts = msg.attempts + 1
+                    msg.last_sent = now
+                    rec.transmissions += 1
+                    rec.retransmissions += 1
+                    if msg.delivered:
+                        rec.spurious_retransmissions += 1  # a copy got there: its ack was lost or late
+                    copies = self._send_data((msg, attempt))
+                    if copies:
+                        msg.copies += copies
+                    else:
+                        rec.data_lost += 1
+                    ticket = msg.timer = self._ticket = self._ticket + 1
+                    live[ticket] = msg
+                    msg.deadline = now + self.timeout
+                    # (Later than now, the wake-up being handled: it schedules none of its own.)
                 else:
                     self.transmit(msg)
             self._front = self._ticket + 1
