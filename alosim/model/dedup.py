@@ -135,6 +135,10 @@ class SetDedup(_Store):
         return len(self._ids)
 
     @property
+    def nbytes(self) -> int:
+        return len(self._ids) * self.bytes_per_entry  # (entries x bytes per entry, in one call)
+
+    @property
     def keys(self) -> set[int]:
         """The keys it holds, for a hot path that checks a key in itself -- as
         :meth:`check_in` does: a key not in it is added (and counted in ``entries``
