@@ -83,9 +83,9 @@ class Origin:
 
     __slots__ = ("id", "effects")
 
-    def __init__(self, id: int, nodes: int) -> None:
-        self.id = id
-        self.effects = [0] * nodes
+    # Made in place, once per producer message (NodeSender._create, on_produced):
+    # Origin() allocates and calls nothing in Python; its maker sets both fields.
+    __init__ = object.__init__
 
 
 def _streams(seed: int, head: bool, prefix: str) -> Streams:
@@ -95,7 +95,6 @@ def _streams(seed: int, head: bool, prefix: str) -> Streams:
     return Streams(seed) if head else PrefixedStreams(seed, prefix)
 
 
-_new_origin = object.__new__
 
 
 class Call(Message):
@@ -168,12 +167,13 @@ class NodeSender(Sender):
     attribute load for one class at a time, and a load that meets two falls back to
     the slow, generic lookup."""
 
-    __slots__ = ("producing", "nodes", "fed", "identity_keep", "trace_n", "traced", "_traced_next",
+    __slots__ = ("producing", "_no_effects", "fed", "identity_keep", "trace_n", "traced", "_traced_next",
                  "_small", "_big", "_plain", "_queued", "_quick_acks")
 
     def setup_producer(self, nodes: int) -> None:
         self.producing = True
-        self.nodes = nodes  # the topology's nodes: an Origin counts the effects at each
+        # The topology's nodes: an Origin counts the effects at each, from a copy of this.
+        self._no_effects = [0] * nodes
         self.fed: list[NodeSender] = []
         # Untraced, with one receiver, no floors to keep and Sender's own _create after
         # this one (a log's producer places its messages), _create builds each message itself.
@@ -245,10 +245,9 @@ class NodeSender(Sender):
                 self.rec.flush()  # keeps the latency buffers small
         else:
             msg = super()._create()  # (a log's producer places it on a partition: see log_node.placed)
-        # Origin(msg.id, self.nodes), built in place: once per producer message.
-        origin = msg.origin = _new_origin(Origin)  # type: ignore[attr-defined]
+        origin = msg.origin = Origin()  # type: ignore[attr-defined]
         origin.id = msg.id
-        origin.effects = [0] * self.nodes
+        origin.effects = self._no_effects.copy()
         for sender in self.fed:
             sender.submit(origin, msg.key, None)
         return msg
@@ -275,7 +274,7 @@ class NodeSender(Sender):
         elif not msg.processed:
             self.world.lost(msg)
         # Sender._fill: the closed loop makes a message while the window has room.
-        seqs, index, nodes, fed = self._seqs, self.index, self.nodes, self.fed
+        seqs, index, no_effects, fed = self._seqs, self.index, self._no_effects, self.fed
         while self.in_flight < self.window and self.remaining > 0:
             # _create, the producer's plain path (its comments say what each step stands for).
             self.remaining -= 1
@@ -293,9 +292,9 @@ class NodeSender(Sender):
             msg.processed = msg.copies = msg.timer = msg.broker_entries = 0
             if not msg_id & 0xFFF:
                 rec.flush()
-            origin = msg.origin = _new_origin(Origin)
+            origin = msg.origin = Origin()
             origin.id = msg_id
-            origin.effects = [0] * nodes
+            origin.effects = no_effects.copy()
             if fed:
                 for sender in fed:
                     sender.submit(origin, msg_id, None)
@@ -342,7 +341,8 @@ class NodeSender(Sender):
             # Message(next id, self.index, seq, 0, now), built in place: every field its
             # __init__ sets (tests/topology/test_fused_paths.py holds the two to the same fields).
             msg = Call()
-            msg.id = msg.key = UNTRACED + seq  # what self._next_id() gives untraced
+            msg_id = msg.id = UNTRACED + seq  # what self._next_id() gives untraced
+            msg.key = key if self.identity_keep else msg_id  # (its id, unless it keeps its caller's key)
             msg.sender = self.index
             msg.seq = seq
             msg.receiver = 0
@@ -354,8 +354,6 @@ class NodeSender(Sender):
             if not seq & 0xFFF:  # the id's low bits (UNTRACED is a multiple of 4096)
                 rec.flush()  # keeps the latency buffers small
             msg.origin = origin
-            if self.identity_keep:
-                msg.key = key
             if caller is not None:
                 msg.caller = caller  # type: ignore[attr-defined]
             if self.outbox or not self.up or self.in_flight >= self.window:
