@@ -176,9 +176,10 @@ class NodeSender(Sender):
         self._no_effects = [0] * nodes
         self.fed: list[NodeSender] = []
         # Untraced, with one receiver, no floors to keep and Sender's own _create after
-        # this one (a log's producer places its messages), _create builds each message itself.
+        # this one (a log's producer places its messages), _create builds each message itself;
+        # the only sender of its hop, with one receiver, its next id is its next number.
         self._plain = (not self.rec.trace_limit and not self._floors and self._receivers == 1
-                       and self._creates_plainly)
+                       and self._creates_plainly and len(self.world.senders) == 1)
         # Its messages made in place, in a closed loop with the same wait after every
         # transmission and nothing in the way (its timers in _live alone), its acks may
         # take on_produced's fused path.
@@ -228,9 +229,8 @@ class NodeSender(Sender):
             # Message(next id, self.index, seq, 0, now) would be (every field its __init__
             # sets: see tests/topology/test_fused_paths.py), a Call with a slot for its origin.
             self.remaining -= 1
-            msg_id = self._next_id()
             seqs = self._seqs
-            seq = seqs[0]
+            msg_id = seq = seqs[0]  # what self._next_id() gives the only sender of its hop
             seqs[0] = seq + 1
             msg = Call()
             msg.id = msg.key = msg_id
@@ -274,16 +274,15 @@ class NodeSender(Sender):
         elif not msg.processed:
             self.world.lost(msg)
         # Sender._fill: the closed loop makes a message while the window has room.
-        seqs, index, no_effects, fed = self._seqs, self.index, self._no_effects, self.fed
+        seqs = self._seqs
         while self.in_flight < self.window and self.remaining > 0:
             # _create, the producer's plain path (its comments say what each step stands for).
             self.remaining -= 1
-            msg_id = self._next_id()
-            seq = seqs[0]
+            msg_id = seq = seqs[0]
             seqs[0] = seq + 1
             msg = Call()
             msg.id = msg.key = msg_id
-            msg.sender = index
+            msg.sender = self.index
             msg.seq = seq
             msg.receiver = 0
             msg.created = now
@@ -294,9 +293,9 @@ class NodeSender(Sender):
                 rec.flush()
             origin = msg.origin = Origin()
             origin.id = msg_id
-            origin.effects = no_effects.copy()
-            if fed:
-                for sender in fed:
+            origin.effects = self._no_effects.copy()
+            if self.fed:
+                for sender in self.fed:
                     sender.submit(origin, msg_id, None)
             msg.first_sent = now
             self.in_flight += 1
@@ -520,7 +519,6 @@ class NodeReceiver(Receiver):
             rec.duplicate_deliveries += 1  # an earlier copy was processed
         msg.delivered = True
         now = self.env._now
-        store = self.store
         # The store is read and written at once: nothing below reads it until the id is
         # recorded (its miss cause is its kind's). A set's check_in is taken inline.
         keys = self._keys
@@ -530,7 +528,7 @@ class NodeReceiver(Receiver):
             if new:
                 keys.add(key)  # (which counts it in store.entries: see SetDedup)
         else:
-            new = store.check_in(msg, now)
+            new = self.store.check_in(msg, now)
         if not new:
             if not processed:
                 self._drop_duplicate(msg, attempt)  # a repeated call, or a false positive
@@ -570,7 +568,7 @@ class NodeReceiver(Receiver):
                 sender.submit(origin, key, None)
         msg.recorded_epoch = self.store_epoch
         if self._sync_each:  # sync_store (a store that only grows is synced later: see setup)
-            entries = store.entries
+            entries = self.store.entries
             nbytes = self._fixed_bytes + entries * self._per_entry
             d_entries, d_bytes = entries - self._entries, nbytes - self._nbytes
             if d_entries or d_bytes:
