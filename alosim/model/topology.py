@@ -95,8 +95,6 @@ def _streams(seed: int, head: bool, prefix: str) -> Streams:
     return Streams(seed) if head else PrefixedStreams(seed, prefix)
 
 
-
-
 class Call(Message):
     """A message built in place by a node's sender (:meth:`NodeSender._create`, a producer
     message; :meth:`NodeSender.submit`, a call): a :class:`Message` whose :class:`Origin`
@@ -256,8 +254,9 @@ class NodeSender(Sender):
         """:meth:`Sender.on_packet` for the producer's acks (see :meth:`setup_producer`).
         The common case -- the ack of a message not settled yet, with nothing waiting in
         the outbox -- is taken whole here: what :meth:`Sender.on_packet` does, then
-        :meth:`Sender._fill` in a closed loop (each new message made by :meth:`_create`
-        and sent as :meth:`Sender.transmit` sends a first transmission), in their order."""
+        :meth:`Sender._fill` in a closed loop (each new message made as :meth:`_create`'s
+        plain path makes it, and sent as :meth:`Sender.transmit` sends a first
+        transmission), in their order."""
         msg, attempt = event._value
         if attempt < 0 or msg.settled or not self.up or self.outbox:
             Sender.on_packet(self, event)
@@ -286,12 +285,12 @@ class NodeSender(Sender):
             msg.seq = seq
             msg.receiver = 0
             msg.created = now
-            msg.attempts = 1  # (0 when made; its first transmission, below, counts 1: nothing reads it between)
+            msg.attempts = 1  # (0 when made, 1 at its first transmission below: nothing reads it between)
             msg.settled = msg.acked = msg.delivered = False
             msg.processed = msg.copies = msg.timer = msg.broker_entries = 0
             if not msg_id & 0xFFF:
-                rec.flush()
-            origin = msg.origin = Origin()
+                rec.flush()  # keeps the latency buffers small
+            origin = msg.origin = Origin()  # Origin(msg_id, nodes), in place
             origin.id = msg_id
             origin.effects = self._no_effects.copy()
             if self.fed:
