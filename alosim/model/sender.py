@@ -27,8 +27,7 @@ that expires is taken out before the retransmission sets the next, and an ack
 (or giving up) takes its message's ticket out at once. What stays queued is
 only a deadline and a ticket, so that a settled message is freed as soon as
 nothing else holds it (not when its timer would have expired, tens of
-milliseconds and hundreds of messages later: reading and freeing such cold
-records is what a large model pays for most). With the same wait after every
+milliseconds and hundreds of messages later). With the same wait after every
 transmission and no mitigation, deadlines come in ticket order and ``_live``
 (in insertion order, which is ticket order) is the whole queue: the earliest
 live timer is its first entry, the message's own ``deadline``. Otherwise a
