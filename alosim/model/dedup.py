@@ -73,10 +73,11 @@ class _Store:
     # any stretch without a clear is the size at its end, and a hot path may pass its
     # size on at sampling points rather than at every id (its peak stays the same).
     only_grows = False
+    #: Entries held: counted by each store as it adds and drops them (a set's is its size).
+    entries = 0
 
     def __init__(self, bytes_per_entry: int = 64) -> None:
         self.bytes_per_entry = bytes_per_entry
-        self.entries = 0
 
     @property
     def nbytes(self) -> int:
@@ -126,15 +127,22 @@ class SetDedup(_Store):
         return msg.key in self._ids
 
     def add(self, msg: Message, now: float) -> None:
-        if msg.key not in self._ids:
-            self._ids.add(msg.key)
-            self.entries += 1
+        self._ids.add(msg.key)
+
+    @property
+    def entries(self) -> int:  # type: ignore[override]
+        """The keys it holds: the set's own size, so that nothing counts them one by one."""
+        return len(self._ids)
+
+    @property
+    def nbytes(self) -> int:
+        return len(self._ids) * self.bytes_per_entry  # (entries x bytes per entry, in one call)
 
     @property
     def keys(self) -> set[int]:
         """The keys it holds, for a hot path that checks a key in itself -- as
-        :meth:`check_in` does: a key not in it is added and counted in ``entries``.
-        The same set for the store's life (:meth:`clear` empties it in place)."""
+        :meth:`check_in` does: a key not in it is added (and counted in ``entries``
+        by that alone). The same set for the store's life (:meth:`clear` empties it in place)."""
         return self._ids
 
     def check_in(self, msg: Message, now: float) -> bool:
@@ -142,12 +150,10 @@ class SetDedup(_Store):
         if key in ids:
             return False
         ids.add(key)
-        self.entries += 1
         return True
 
     def clear(self) -> None:
         self._ids.clear()
-        self.entries = 0
 
 
 class TTLDedup(_Store):

@@ -17,14 +17,24 @@ How long to wait before retransmitting is the retry policy (see
 timeout estimated from round trips as TCP does (RFC 6298), each optionally
 with jitter.
 
-Retry timers are neither processes nor one SimPy event each. The sender keeps
-its pending timers in a queue ordered by deadline -- a plain FIFO when every
-wait is the same, a heap otherwise -- behind a single scheduled wake-up for
-the earliest. An un-acked message has exactly one entry: a timer that
-expires is taken out before the retransmission puts in the next. An ack
-does not remove its message's entry (that would mean searching the queue);
-the entry of a settled message is dropped when it reaches the front. Most messages are acked long before their
-timeout, so most timers cost a queue push and pop and no simulation event.
+Retry timers are neither processes nor one SimPy event each. Every timer
+the sender sets (a transmission's, or a held message's re-armed one) gets the
+next *ticket*, and the message keeps the ticket of its latest (``msg.timer``);
+the sender keeps its pending timers in a queue ordered by deadline, behind a
+single scheduled wake-up for the earliest. An un-acked message has exactly one
+*live* timer -- the ticket in ``_live``, which maps it to the message: a timer
+that expires is taken out before the retransmission sets the next, and an ack
+(or giving up) takes its message's ticket out at once. What stays queued is
+only a deadline and a ticket, so that a settled message is freed as soon as
+nothing else holds it (not when its timer would have expired, tens of
+milliseconds and hundreds of messages later). With the same wait after every
+transmission and no mitigation, deadlines come in ticket order and ``_live``
+(in insertion order, which is ticket order) is the whole queue: the earliest
+live timer is its first entry, the message's own ``deadline``. Otherwise a
+heap of (deadline, ticket) keeps them ordered, and the entry of a settled
+message is dropped when it reaches the front. Most messages are acked long
+before their timeout, so most timers cost an entry in a dict and no
+simulation event.
 
 A sender can crash (see :mod:`alosim.model.faults`). With a durable outbox
 its un-acked messages survive and are resent when it restarts -- within the
@@ -83,6 +93,7 @@ from heapq import heappop, heappush
 from typing import TYPE_CHECKING
 
 import simpy
+from simpy.core import NORMAL
 
 from alosim.model.events import Later
 from alosim.model.message import Message
@@ -99,6 +110,9 @@ if TYPE_CHECKING:
 _ALPHA, _BETA, _K, _G = 1 / 8, 1 / 4, 4, 0.001
 
 
+_new_later = object.__new__  # a Later built in place (see _on_wake)
+
+
 def _by_id(msg: Message) -> int:
     return msg.id
 
@@ -110,8 +124,8 @@ class Sender:
         "world", "env", "rec", "index", "actor", "window", "retry", "timeout", "max_attempts",
         "delivery_timeout", "max_timeout", "durable_outbox", "rate", "remaining", "duration",
         "outbox", "in_flight", "creating", "up", "_restarted", "_resend", "_gap", "_jitter",
-        "srtt", "rttvar", "rto", "_adaptive", "_send_data", "_same_wait", "_timers",
-        "_pop_timer", "_ticket", "_wake_at", "_wake_callbacks", "_next_id", "_receivers",
+        "srtt", "rttvar", "rto", "_adaptive", "_send_data", "_same_wait", "_fifo", "_live",
+        "_heap", "_front", "_ticket", "_wake_at", "_wake_callbacks", "_next_id", "_receivers",
         "_seqs", "_floors", "_open", "_backoff_at", "_budget", "_breakers", "_guarded",
         "_half_open_callbacks",
     )
@@ -157,19 +171,14 @@ class Sender:
         self.rto = retry.timeout
         self._adaptive = retry.policy == "adaptive"
         self._send_data = world.data_link.send
-        # Pending retry timers: (deadline, tie-breaker, message).
-        # With the same wait after every transmission, deadlines come in order
-        # and a FIFO is enough; otherwise a heap keeps them ordered.
+        # Pending retry timers (see the module docstring): the live ones by ticket, and
+        # with the same wait after every transmission and no mitigation (which re-arms
+        # timers without a transmission) nothing else (_fifo); otherwise a heap of
+        # (deadline, ticket) keeps them ordered.
         self._same_wait = (retry.policy == "fixed" and retry.jitter == "none"
                            and retry.delivery_timeout is None)
-        self._timers: deque[tuple[float, int, Message]] | list[tuple[float, int, Message]]
-        if self._same_wait:
-            self._timers = deque()
-            self._pop_timer: Callable[[], object] = self._timers.popleft
-        else:
-            self._timers = []
-            self._pop_timer = lambda: heappop(self._timers)  # type: ignore[arg-type]
-        self._ticket = 0
+        self._live: dict[int, Message] = {}
+        self._ticket = 0  # the latest ticket given
         self._wake_at = math.inf  # the earliest scheduled wake-up
         self._wake_callbacks = (self._on_wake,)
         self._next_id = world.message_ids.__next__
@@ -194,6 +203,11 @@ class Sender:
         self._breakers = ([CircuitBreaker(spec.circuit_breaker) for _ in range(self._receivers)]
                           if spec.circuit_breaker is not None else None)
         self._guarded = self._budget is not None or self._breakers is not None
+        self._fifo = self._same_wait and not self._guarded
+        self._heap: list[tuple[float, int]] = []  # (not _fifo)
+        # _fifo: the ticket at the front of the queue a FIFO of every ticket would hold
+        # (its settled timers dropped when a wake-up reaches them; see _timers).
+        self._front = 1
         self._half_open_callbacks = (self._half_open,)
         if self._budget is not None:
             self.rec.loss_causes.setdefault("retry_budget", 0)
@@ -254,7 +268,7 @@ class Sender:
     def unsettled_messages(self) -> list[Message]:
         """The messages counted by :attr:`unsettled` (for the end-of-run accounting)."""
         if self.up:
-            sent = [msg for _, ticket, msg in self._timers if not msg.settled and ticket == msg.timer]
+            sent = list(self._live.values())
             sent += self._held_unsent()
         else:
             sent = [msg for msg in self._resend if not msg.settled]
@@ -266,6 +280,13 @@ class Sender:
         while open_ and open_[0].settled:
             open_.popleft()
         return open_[0].seq if open_ else self._seqs[receiver]
+
+    @property
+    def _timers(self) -> range | list[tuple[float, int]]:
+        """The timers the queue holds, settled ones not dropped yet included (what the
+        memory budget counts: World.held). Without a heap, the tickets of a FIFO that
+        dropped its settled timers only when a wake-up reached them, as the heap does."""
+        return range(self._front, self._ticket + 1) if self._fifo else self._heap
 
     def _stop_creating(self) -> None:
         if self.creating:
@@ -324,14 +345,15 @@ class Sender:
         # Each transmission's timer has its own ticket: a timer whose message
         # was sent again before it fired (after a negative ack) is stale.
         ticket = msg.timer = self._ticket = self._ticket + 1
+        self._live[ticket] = msg
         if self._same_wait:
             deadline = now + self.timeout
-            self._timers.append((deadline, ticket, msg))  # type: ignore[union-attr]
         else:
             deadline = now + self._wait(msg, attempt)
             if self.delivery_timeout is not None:
                 deadline = min(deadline, msg.first_sent + self.delivery_timeout)
-            heappush(self._timers, (deadline, ticket, msg))  # type: ignore[arg-type]
+        if not self._fifo:
+            heappush(self._heap, (deadline, ticket))
         # The transmission carries its deadline on the record (a receiver that
         # discards expired work reads it; see Receiver.discard_expired).
         msg.deadline = deadline
@@ -366,16 +388,69 @@ class Sender:
             return  # superseded: an earlier wake-up was scheduled after this one
         # While this runs, _wake_at stays at now, so that retransmissions made
         # here do not schedule wake-ups of their own.
-        now = self.env._now
-        timers = self._timers
-        pop = self._pop_timer
-        while timers:
-            deadline, ticket, msg = timers[0]
-            if msg.settled or ticket != msg.timer:
-                pop()  # cancelled by an ack (or by giving up), or stale
+        env = self.env
+        now = env._now
+        live = self._live
+        if self._fifo:
+            # The earliest live timer is the first in _live (settled ones are gone already).
+            # Each that is due expires as _expired and _retry would take it without a
+            # mitigation, an adaptive timeout or a delivery timeout (none of which _fifo
+            # has): counted, traced, then given up (max_attempts) or sent again.
+            rec = self.rec
+            max_attempts = self.max_attempts
+            untraced = rec.trace_limit
+            plain = not self._floors
+            while live:
+                ticket = next(iter(live))
+                msg = live[ticket]
+                deadline = msg.deadline  # its latest transmission's: the ticket's own
+                if deadline > now:
+                    self._front = ticket
+                    self._wake_at = deadline
+                    # Later.at(env, deadline, self._wake_callbacks, deadline), built in place
+                    # (deadline > now: not in the past).
+                    event = _new_later(Later)
+                    event.callbacks = self._wake_callbacks
+                    event._value = deadline
+                    heappush(env._queue, (deadline, NORMAL, next(env._eid), event))
+                    return
+                del live[ticket]
+                rec.timeouts += 1
+                if msg.id < rec.trace_limit:
+                    rec.event(now, self.actor, "timeout", msg.id, msg.attempts)
+                if max_attempts and msg.attempts >= max_attempts:
+                    self._give_up(msg, "max_attempts")
+                    self._settle(msg)
+                elif plain and msg.id >= untraced:
+                    # transmit(msg): a retransmission, untraced, with no floor to carry.
+                    attempt = msg.attempts = msg.attempts + 1
+                    msg.last_sent = now
+                    rec.transmissions += 1
+                    rec.retransmissions += 1
+                    if msg.delivered:
+                        rec.spurious_retransmissions += 1  # a copy got there: its ack was lost or late
+                    copies = self._send_data((msg, attempt))
+                    if copies:
+                        msg.copies += copies
+                    else:
+                        rec.data_lost += 1
+                    ticket = msg.timer = self._ticket = self._ticket + 1
+                    live[ticket] = msg
+                    msg.deadline = now + self.timeout
+                    # (Later than now, the wake-up being handled: it schedules none of its own.)
+                else:
+                    self.transmit(msg)
+            self._front = self._ticket + 1
+            self._wake_at = math.inf
+            return
+        heap = self._heap
+        while heap:
+            deadline, ticket = heap[0]
+            if ticket not in live:
+                heappop(heap)  # its message settled, or it was re-armed or sent again since
             elif deadline <= now:
-                pop()
-                self._expired(msg, deadline)
+                heappop(heap)
+                self._expired(live.pop(ticket), deadline)
             else:
                 self._wake_at = deadline
                 Later.at(self.env, deadline, self._wake_callbacks, deadline)
@@ -466,6 +541,7 @@ class Sender:
             self._sample_rtt(now - msg.last_sent)
         # _settle(msg), inlined: this runs once per message.
         msg.settled = True
+        del self._live[msg.timer]  # its one live timer (see the module docstring)
         self.in_flight -= 1
         if msg.copies:  # World.settled(msg), inlined
             self.world.pending[msg.id] = msg
@@ -489,6 +565,7 @@ class Sender:
             rec.event(self.env._now, self.actor, "nacked", msg.id, attempt)
         if self._breakers is not None:
             self._outcome(msg, failed=True)
+        self._live.pop(msg.timer, None)  # sent again (or given up) before its timer fired
         self._retry(msg, self.env._now)
 
     def _sample_rtt(self, rtt: float) -> None:
@@ -504,6 +581,7 @@ class Sender:
     def _settle(self, msg: Message) -> None:
         """The sender is done with ``msg`` (acked or given up): free its window slot."""
         msg.settled = True
+        self._live.pop(msg.timer, None)  # (a timer that expired is out already)
         self.in_flight -= 1
         self.world.settled(msg)
         self._fill()
@@ -561,6 +639,7 @@ class Sender:
             self._unhold(msg)
         if breakers is not None:
             breaker.sent(msg)
+        self._live.pop(msg.timer, None)  # a held message's re-armed timer (one that expired is out)
         self.transmit(msg)
 
     def _hold(self, msg: Message, breaker: CircuitBreaker) -> None:
@@ -602,11 +681,11 @@ class Sender:
         deadline = now + self._wait(msg, msg.attempts + 1)
         if self.delivery_timeout is not None:
             deadline = min(deadline, msg.first_sent + self.delivery_timeout)
+        live = self._live
+        live.pop(msg.timer, None)  # (a timer that expired is out already)
         ticket = msg.timer = self._ticket = self._ticket + 1
-        if self._same_wait:
-            self._timers.append((deadline, ticket, msg))  # type: ignore[union-attr]
-        else:
-            heappush(self._timers, (deadline, ticket, msg))  # type: ignore[arg-type]
+        live[ticket] = msg
+        heappush(self._heap, (deadline, ticket))  # (a mitigation re-arms: never _fifo)
         if deadline < self._wake_at:
             self._wake_at = deadline
             Later.at(self.env, deadline, self._wake_callbacks, deadline)
@@ -672,9 +751,13 @@ class Sender:
             return
         self.up = False
         now = self.env._now
-        unacked = [msg for _, ticket, msg in sorted(self._timers, key=lambda t: t[:2])
-                   if not msg.settled and ticket == msg.timer]
-        self._timers.clear()
+        # The live timers' messages in deadline order (_fifo: ticket order is deadline order).
+        live = self._live
+        unacked = (list(live.values()) if self._fifo
+                   else [live[ticket] for _, ticket in sorted(self._heap) if ticket in live])
+        live.clear()
+        self._heap.clear()
+        self._front = self._ticket + 1
         if self._breakers is not None:
             # The breakers are the process's memory: they restart closed. Messages
             # they held and that were never sent wait for the restart (or are

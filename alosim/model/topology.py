@@ -83,9 +83,9 @@ class Origin:
 
     __slots__ = ("id", "effects")
 
-    def __init__(self, id: int, nodes: int) -> None:
-        self.id = id
-        self.effects = [0] * nodes
+    # Made in place, once per producer message (NodeSender._create, on_produced):
+    # Origin() allocates and calls nothing in Python; its maker sets both fields.
+    __init__ = object.__init__
 
 
 def _streams(seed: int, head: bool, prefix: str) -> Streams:
@@ -95,16 +95,18 @@ def _streams(seed: int, head: bool, prefix: str) -> Streams:
     return Streams(seed) if head else PrefixedStreams(seed, prefix)
 
 
-_new_origin = _new_message = object.__new__
-
-
 class Call(Message):
     """A message built in place by a node's sender (:meth:`NodeSender._create`, a producer
     message; :meth:`NodeSender.submit`, a call): a :class:`Message` whose :class:`Origin`
     has a slot of its own (a message made by :class:`Message` carries it in its
-    ``__dict__``, which a call then does not need to make)."""
+    ``__dict__``, which a call then does not need to make). ``Call()`` makes an empty
+    one, every field left for its maker to set (no :meth:`Message.__init__`)."""
 
     __slots__ = ("origin",)
+
+    # object's own: Call() allocates, and calls nothing in Python (cheaper than
+    # object.__new__(Call), which goes through a wrapper that takes a tuple of arguments).
+    __init__ = object.__init__  # type: ignore[assignment]
 
 
 class PrefixedStreams(Streams):
@@ -163,21 +165,23 @@ class NodeSender(Sender):
     attribute load for one class at a time, and a load that meets two falls back to
     the slow, generic lookup."""
 
-    __slots__ = ("producing", "nodes", "fed", "identity_keep", "trace_n", "traced", "_traced_next",
+    __slots__ = ("producing", "_no_effects", "fed", "identity_keep", "trace_n", "traced", "_traced_next",
                  "_small", "_big", "_plain", "_queued", "_quick_acks")
 
     def setup_producer(self, nodes: int) -> None:
         self.producing = True
-        self.nodes = nodes  # the topology's nodes: an Origin counts the effects at each
+        # The topology's nodes: an Origin counts the effects at each, from a copy of this.
+        self._no_effects = [0] * nodes
         self.fed: list[NodeSender] = []
         # Untraced, with one receiver, no floors to keep and Sender's own _create after
-        # this one (a log's producer places its messages), _create builds each message itself.
+        # this one (a log's producer places its messages), _create builds each message itself;
+        # the only sender of its hop, with one receiver, its next id is its next number.
         self._plain = (not self.rec.trace_limit and not self._floors and self._receivers == 1
-                       and self._creates_plainly)
+                       and self._creates_plainly and len(self.world.senders) == 1)
         # Its messages made in place, in a closed loop with the same wait after every
-        # transmission and nothing in the way, its acks may take on_produced's fused path.
-        self._quick_acks = (self._plain and self.rate is None and self._same_wait and not self._adaptive
-                            and not self._guarded)
+        # transmission and nothing in the way (its timers in _live alone), its acks may
+        # take on_produced's fused path.
+        self._quick_acks = self._plain and self.rate is None and self._fifo
 
     def setup_fed(self, identity_keep: bool, trace_n: int) -> None:
         self.producing = False
@@ -223,11 +227,10 @@ class NodeSender(Sender):
             # Message(next id, self.index, seq, 0, now) would be (every field its __init__
             # sets: see tests/topology/test_fused_paths.py), a Call with a slot for its origin.
             self.remaining -= 1
-            msg_id = self._next_id()
             seqs = self._seqs
-            seq = seqs[0]
+            msg_id = seq = seqs[0]  # what self._next_id() gives the only sender of its hop
             seqs[0] = seq + 1
-            msg = _new_message(Call)
+            msg = Call()
             msg.id = msg.key = msg_id
             msg.sender = self.index
             msg.seq = seq
@@ -240,10 +243,9 @@ class NodeSender(Sender):
                 self.rec.flush()  # keeps the latency buffers small
         else:
             msg = super()._create()  # (a log's producer places it on a partition: see log_node.placed)
-        # Origin(msg.id, self.nodes), built in place: once per producer message.
-        origin = msg.origin = _new_origin(Origin)  # type: ignore[attr-defined]
+        origin = msg.origin = Origin()  # type: ignore[attr-defined]
         origin.id = msg.id
-        origin.effects = [0] * self.nodes
+        origin.effects = self._no_effects.copy()
         for sender in self.fed:
             sender.submit(origin, msg.key, None)
         return msg
@@ -252,8 +254,9 @@ class NodeSender(Sender):
         """:meth:`Sender.on_packet` for the producer's acks (see :meth:`setup_producer`).
         The common case -- the ack of a message not settled yet, with nothing waiting in
         the outbox -- is taken whole here: what :meth:`Sender.on_packet` does, then
-        :meth:`Sender._fill` in a closed loop (each new message made by :meth:`_create`
-        and sent as :meth:`Sender.transmit` sends a first transmission), in their order."""
+        :meth:`Sender._fill` in a closed loop (each new message made as :meth:`_create`'s
+        plain path makes it, and sent as :meth:`Sender.transmit` sends a first
+        transmission), in their order."""
         msg, attempt = event._value
         if attempt < 0 or msg.settled or not self.up or self.outbox:
             Sender.on_packet(self, event)
@@ -263,18 +266,39 @@ class NodeSender(Sender):
         msg.acked = True
         rec.ack_latency_add(now - msg.first_sent)  # also counts acked
         msg.settled = True  # Sender._settle, as Sender.on_packet inlines it
+        del self._live[msg.timer]
         self.in_flight -= 1
         if msg.copies:  # World.settled(msg)
             self.world.pending[msg.id] = msg
         elif not msg.processed:
             self.world.lost(msg)
         # Sender._fill: the closed loop makes a message while the window has room.
+        seqs = self._seqs
         while self.in_flight < self.window and self.remaining > 0:
-            msg = self._create()
+            # _create, the producer's plain path (its comments say what each step stands for).
+            self.remaining -= 1
+            msg_id = seq = seqs[0]
+            seqs[0] = seq + 1
+            msg = Call()
+            msg.id = msg.key = msg_id
+            msg.sender = self.index
+            msg.seq = seq
+            msg.receiver = 0
+            msg.created = now
+            msg.attempts = 1  # (0 when made, 1 at its first transmission below: nothing reads it between)
+            msg.settled = msg.acked = msg.delivered = False
+            msg.processed = msg.copies = msg.timer = msg.broker_entries = 0
+            if not msg_id & 0xFFF:
+                rec.flush()  # keeps the latency buffers small
+            origin = msg.origin = Origin()  # Origin(msg_id, nodes), in place
+            origin.id = msg_id
+            origin.effects = self._no_effects.copy()
+            if self.fed:
+                for sender in self.fed:
+                    sender.submit(origin, msg_id, None)
             msg.first_sent = now
             self.in_flight += 1
             # Sender.transmit: a first transmission, untraced, its timer at the one wait.
-            msg.attempts = 1
             msg.last_sent = now
             rec.transmissions += 1
             copies = self._send_data((msg, 1))
@@ -283,8 +307,8 @@ class NodeSender(Sender):
             else:
                 rec.data_lost += 1
             ticket = msg.timer = self._ticket = self._ticket + 1
+            self._live[ticket] = msg
             deadline = msg.deadline = now + self.timeout
-            self._timers.append((deadline, ticket, msg))  # type: ignore[union-attr]
             if deadline < self._wake_at:
                 self._wake_at = deadline
                 Later.at(self.env, deadline, self._wake_callbacks, deadline)
@@ -314,8 +338,9 @@ class NodeSender(Sender):
             now = self.env._now
             # Message(next id, self.index, seq, 0, now), built in place: every field its
             # __init__ sets (tests/topology/test_fused_paths.py holds the two to the same fields).
-            msg = _new_message(Call)
-            msg.id = msg.key = UNTRACED + seq  # what self._next_id() gives untraced
+            msg = Call()
+            msg_id = msg.id = UNTRACED + seq  # what self._next_id() gives untraced
+            msg.key = key if self.identity_keep else msg_id  # (its id, unless it keeps its caller's key)
             msg.sender = self.index
             msg.seq = seq
             msg.receiver = 0
@@ -327,8 +352,6 @@ class NodeSender(Sender):
             if not seq & 0xFFF:  # the id's low bits (UNTRACED is a multiple of 4096)
                 rec.flush()  # keeps the latency buffers small
             msg.origin = origin
-            if self.identity_keep:
-                msg.key = key
             if caller is not None:
                 msg.caller = caller  # type: ignore[attr-defined]
             if self.outbox or not self.up or self.in_flight >= self.window:
@@ -338,7 +361,7 @@ class NodeSender(Sender):
                 return
             msg.first_sent = now  # (its zero outbox wait is counted in sent_at_once)
             self.in_flight += 1
-            if not self._same_wait:
+            if not self._fifo:  # (its timers in _live alone: see Sender)
                 self.transmit(msg)
                 return
             # Sender.transmit: a first transmission, untraced, its timer at the one wait.
@@ -351,8 +374,8 @@ class NodeSender(Sender):
             else:
                 rec.data_lost += 1
             ticket = msg.timer = self._ticket = self._ticket + 1
+            self._live[ticket] = msg
             deadline = msg.deadline = now + self.timeout
-            self._timers.append((deadline, ticket, msg))  # type: ignore[union-attr]
             if deadline < self._wake_at:
                 self._wake_at = deadline
                 Later.at(self.env, deadline, self._wake_callbacks, deadline)
@@ -386,6 +409,7 @@ class NodeSender(Sender):
         msg.acked = True
         self.rec.ack_latency_add(self.env._now - msg.first_sent)  # also counts acked
         msg.settled = True
+        del self._live[msg.timer]
         self.in_flight -= 1
         if msg.copies:  # World.settled(msg)
             self.world.pending[msg.id] = msg
@@ -420,7 +444,7 @@ class NodeReceiver(Receiver):
     """A service's or sink's receiver: counts the effects per producer message and,
     at a service, calls onward (see the module docstring)."""
 
-    __slots__ = ("node", "keep", "wait", "_calls", "_failed", "_whole", "_fixed_bytes", "_per_entry",
+    __slots__ = ("node", "keep", "wait", "_calls", "_failed", "_whole", "_open", "_fixed_bytes", "_per_entry",
                  "_sync_each", "_keys")
 
     def setup(self, node: NodeStats, keep: bool, wait: bool) -> None:
@@ -435,6 +459,7 @@ class NodeReceiver(Receiver):
         self._stored = self._stored and not wait
         # Untraced, a call the fused path would take is taken whole by on_packet.
         self._whole = self._stored and not self.rec.trace_limit
+        self._reopen()
         self._fixed_bytes, self._per_entry = self.store.sizing  # its nbytes, without a call
         # A store whose size only grows between clears need not be synced at every id:
         # its size then is its largest so far, so syncing it wherever the recorder's
@@ -482,7 +507,7 @@ class NodeReceiver(Receiver):
         :meth:`_execute`, :meth:`_call_onward`, :meth:`sync_store`, :meth:`_ack` and
         :meth:`_release` do, in their order, but for the store, which is checked and
         written in one step. Anything else goes through :meth:`Receiver.on_packet`."""
-        if not self._whole or not self.up or self.busy >= self._limit:
+        if not self._open:
             Receiver.on_packet(self, event)
             return
         msg, attempt = event._value
@@ -493,7 +518,6 @@ class NodeReceiver(Receiver):
             rec.duplicate_deliveries += 1  # an earlier copy was processed
         msg.delivered = True
         now = self.env._now
-        store = self.store
         # The store is read and written at once: nothing below reads it until the id is
         # recorded (its miss cause is its kind's). A set's check_in is taken inline.
         keys = self._keys
@@ -501,10 +525,9 @@ class NodeReceiver(Receiver):
             key = msg.key
             new = key not in keys
             if new:
-                keys.add(key)
-                store.entries += 1
+                keys.add(key)  # (which counts it in store.entries: see SetDedup)
         else:
-            new = store.check_in(msg, now)
+            new = self.store.check_in(msg, now)
         if not new:
             if not processed:
                 self._drop_duplicate(msg, attempt)  # a repeated call, or a false positive
@@ -544,7 +567,7 @@ class NodeReceiver(Receiver):
                 sender.submit(origin, key, None)
         msg.recorded_epoch = self.store_epoch
         if self._sync_each:  # sync_store (a store that only grows is synced later: see setup)
-            entries = store.entries
+            entries = self.store.entries
             nbytes = self._fixed_bytes + entries * self._per_entry
             d_entries, d_bytes = entries - self._entries, nbytes - self._nbytes
             if d_entries or d_bytes:
@@ -614,12 +637,33 @@ class NodeReceiver(Receiver):
         if self.queue:
             self._dispatch()
 
+    def _reopen(self) -> None:
+        """Whether :meth:`on_packet` takes the next call whole: the fused path applies
+        (``_whole``) and a worker is free for it, as :meth:`Receiver.on_packet` asks --
+        the node up and fewer workers busy than it may use. Nothing takes time on the
+        fused path, so no worker stays busy past an event there: this changes only
+        when the node crashes, restarts, pauses or resumes (each of which calls this)."""
+        self._open = self._whole and self.up and self.busy < self._limit
+
     def crash(self) -> None:
         if not self._sync_each:
             self.sync_store()  # the size it reached before the crash clears it (see setup)
         super().crash()
         self._calls.clear()  # the requests held for onward calls are void
         self._failed.clear()
+        self._reopen()
+
+    def restart(self) -> None:
+        super().restart()
+        self._reopen()
+
+    def pause(self) -> None:
+        super().pause()
+        self._reopen()
+
+    def resume(self) -> None:
+        super().resume()
+        self._reopen()
 
     def _unanswered(self, msg: Message) -> None:
         """A request whose onward call gave up: no ack, nothing recorded (a retry calls again)."""

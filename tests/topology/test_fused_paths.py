@@ -3,8 +3,10 @@
 Where nothing takes time and nothing is traced, a node takes a call whole in
 ``NodeReceiver.on_packet`` (store, effect, calls onward, record, ack), a fed
 sender builds and sends a call in ``NodeSender.submit`` and settles an ack
-nobody waits for in ``NodeSender.on_ack``, and the producer builds its messages
-in ``NodeSender._create``. Each run here is made twice, with
+nobody waits for in ``NodeSender.on_ack``, the producer builds its messages
+in ``NodeSender._create`` (and in ``on_produced``, where it takes an ack whole),
+and a sender with the same wait after every transmission keeps its timers in
+order of their tickets and expires them in ``Sender._on_wake`` itself. Each run here is made twice, with
 those paths and with the general one forced (every stage in its own method),
 and must give the same fingerprint -- the summary, the series and the trace,
 byte for byte -- and the same outbox waits at every hop (which a fed sender
@@ -116,14 +118,15 @@ def general_path(monkeypatch: pytest.MonkeyPatch) -> None:
     def receiver(self: NodeReceiver, *args: Any, **kwargs: Any) -> None:
         receiver_setup(self, *args, **kwargs)
         self._whole = self._stored = False
+        self._reopen()
 
     def fed(self: NodeSender, *args: Any, **kwargs: Any) -> None:
         sender_setup(self, *args, **kwargs)
-        self._plain = self._quick_acks = False
+        self._plain = self._quick_acks = self._fifo = False  # (no timer set yet: the heap takes them)
 
     def producer(self: NodeSender, *args: Any, **kwargs: Any) -> None:
         producer_setup(self, *args, **kwargs)
-        self._plain = self._quick_acks = False
+        self._plain = self._quick_acks = self._fifo = False
 
     monkeypatch.setattr(NodeReceiver, "setup", receiver)
     monkeypatch.setattr(NodeSender, "setup_fed", fed)
@@ -173,8 +176,8 @@ def test_the_fused_paths_are_taken_where_nothing_takes_time_and_nothing_is_trace
     run = Topology(build("set stores"), 5)
     receivers = [hop.receivers[0] for hop in run.hops]
     senders = [hop.senders[0] for hop in run.hops[1:]]
-    assert all(r._whole for r in receivers) and all(s._plain and s._quick_acks for s in senders)
-    assert run.hops[0].senders[0]._plain and run.hops[0].senders[0]._quick_acks
+    assert all(r._whole for r in receivers) and all(s._plain and s._quick_acks and s._fifo for s in senders)
+    assert run.hops[0].senders[0]._plain and run.hops[0].senders[0]._quick_acks and run.hops[0].senders[0]._fifo
     run.run()
     assert all(s.sent_at_once > 0 for s in senders)
     traced = Topology(build("traced"), 5)
