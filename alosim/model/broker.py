@@ -357,8 +357,7 @@ class Broker(Answers):
             self._compact_leases()
         if deadline < self._wake_at:
             self._wake_at = deadline
-            env = self.env
-            Later.at_place(env, deadline, next(env._eid), self._wake_callbacks, deadline)  # Later.at
+            Later.at(self.env, deadline, self._wake_callbacks, deadline)
         deliver = self._deliver
         copies = deliver((entry, 1, 0))
         if copies == 1:
@@ -663,8 +662,7 @@ class Broker(Answers):
             self._compact_leases()
         if deadline < self._wake_at:
             self._wake_at = deadline
-            env = self.env
-            Later.at_place(env, deadline, next(env._eid), self._wake_callbacks, deadline)  # Later.at
+            Later.at(self.env, deadline, self._wake_callbacks, deadline)
         copies = self._deliver((entry, lease, consumer))
         if copies == 1:
             msg.copies += 1
@@ -733,8 +731,7 @@ class Broker(Answers):
             wake = extended[0][0]
         self._wake_at = wake
         if wake < math.inf:
-            env = self.env
-            Later.at_place(env, wake, next(env._eid), self._wake_callbacks, wake)  # Later.at
+            Later.at(self.env, wake, self._wake_callbacks, wake)
 
     def _extend(self, entry: Entry, lease: int) -> None:
         """A lease extension arrived: the lease ends ``visibility_timeout`` from now
@@ -785,8 +782,7 @@ class Broker(Answers):
                 self._compact_leases()
             if deadline < self._wake_at:
                 self._wake_at = deadline
-                env = self.env
-                Later.at_place(env, deadline, next(env._eid), self._wake_callbacks, deadline)
+                Later.at(self.env, deadline, self._wake_callbacks, deadline)
             deliver = self._deliver
             copies = deliver((entry, lease, 0))
             if copies == 1:

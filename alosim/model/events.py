@@ -65,8 +65,15 @@ class Later:
     @classmethod
     def at(cls, env: simpy.Environment, time: float,
            callbacks: tuple[Callable[[Any], Any]], value: Any = None) -> Later:
-        """The same, at the absolute ``time`` (>= now) -- no rounding of now + (time - now)."""
-        return cls.at_place(env, time, next(env._eid), callbacks, value)
+        """The same, at the absolute ``time`` (>= now) -- no rounding of now + (time - now).
+        (:meth:`at_place` in the next place, written out: no call per wake-up.)"""
+        if time < env._now:
+            raise _refuse(env._now, time)
+        event = cls.__new__(cls)
+        event.callbacks = callbacks
+        event._value = value
+        heappush(env._queue, (time, NORMAL, next(env._eid), event))
+        return event
 
     @staticmethod
     def reserve(env: simpy.Environment) -> int:

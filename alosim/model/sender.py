@@ -93,7 +93,6 @@ from heapq import heappop, heappush
 from typing import TYPE_CHECKING
 
 import simpy
-from simpy.core import NORMAL
 
 from alosim.model.events import Later
 from alosim.model.message import Message
@@ -108,9 +107,6 @@ if TYPE_CHECKING:
 # clock granularity G (1 ms, a common timer tick) that keeps the RTO above
 # the round trip itself when the round trip never varies.
 _ALPHA, _BETA, _K, _G = 1 / 8, 1 / 4, 4, 0.001
-
-
-_new_later = object.__new__  # a Later built in place (see _on_wake)
 
 
 def _by_id(msg: Message) -> int:
@@ -407,12 +403,7 @@ class Sender:
                 if deadline > now:
                     self._front = ticket
                     self._wake_at = deadline
-                    # Later.at(env, deadline, self._wake_callbacks, deadline), built in place
-                    # (deadline > now: not in the past).
-                    event = _new_later(Later)
-                    event.callbacks = self._wake_callbacks
-                    event._value = deadline
-                    heappush(env._queue, (deadline, NORMAL, next(env._eid), event))
+                    Later.at(env, deadline, self._wake_callbacks, deadline)
                     return
                 del live[ticket]
                 rec.timeouts += 1
