@@ -755,51 +755,11 @@ class Broker(Answers):
 
     def _expired(self, entry: Entry) -> None:
         """The lease of ``entry`` ran out: deliver it again (or dead-letter it)."""
-        stats = self.stats
-        msg = entry.msg
-        if (self._direct and not self.max_deliveries and not self.ready and self.up
-                and msg.id >= self.rec.trace_limit and self.held[0] <= self.prefetch):
-            # An untraced lease that runs out with nothing queued, at a broker with one
-            # consumer (see _direct) and no limit on deliveries: what the general path
-            # below does, in the same order -- the expiry counted; the delivery freed
-            # (held and in flight one less); then _lease(entry, 0): delivered again
-            # (held and in flight one more: as before the expiry, so neither count
-            # changes and the in-flight peak, which saw it, stays), counted a
-            # redelivery, its record queued behind the wake-up, sent. (The entry is
-            # in flight and held by consumer 0 already; ``held[0] <= prefetch`` is the
-            # general path's test, made before the decrement.)
-            stats.lease_expiries += 1
-            entry.deliveries += 1
-            lease = entry.lease = entry.lease + 1
-            stats.consume_deliveries += 1
-            stats.consume_redeliveries += 1
-            now = self.env._now
-            deadline = entry.deadline = now + self.visibility
-            entry.leased_at = now
-            leases = self.leases
-            leases.append((deadline, entry, lease))
-            if len(leases) >= self._compact_at:
-                self._compact_leases()
-            if deadline < self._wake_at:
-                self._wake_at = deadline
-                Later.at(self.env, deadline, self._wake_callbacks, deadline)
-            deliver = self._deliver
-            copies = deliver((entry, lease, 0))
-            if copies == 1:
-                msg.copies += 1
-            elif copies:
-                msg.copies += copies
-                stats.consume_network_duplicates += 1
-                entry.doubled = (*entry.doubled, lease)
-            else:
-                stats.consume_data_lost += 1
-            return
-        stats.lease_expiries += 1
+        self.stats.lease_expiries += 1
         if entry.msg.id < self.rec.trace_limit:
             self.rec.event(self.env._now, self.actor, "lease_expired", entry.msg.id, entry.lease,
                            f"consumer-{entry.consumer}")
-        self.held[entry.consumer] -= 1  # _free, inlined
-        self.in_flight -= 1
+        self._free(entry)
         if (self._direct and not self.max_deliveries and not self.ready and self.up
                 and self.held[0] < self.prefetch):
             # _again(entry, 0.0) and _dispatch_push of a queue that holds only this
@@ -872,15 +832,7 @@ class Broker(Answers):
         self.stats.consumed += 1
         msg.copies -= 1
         if msg.settled and not msg.copies:
-            # World.copies_gone(msg), inlined (a call saved per message; no kind of
-            # world overrides it): the message's fate is known.
-            world = self.world
-            pending = world.pending
-            del pending[msg.id]
-            if not msg.processed:
-                world.lost(msg)
-            if not pending:
-                world.check_done()
+            self.world.copies_gone(msg)
         if self.ready:
             self.dispatch()
 

@@ -3,9 +3,8 @@
 A publish written at once into an unbounded queue that pushes is accepted in
 ``Broker.on_packet`` itself -- and, untraced, with one consumer that has room
 and nothing queued, leased to it there too (a publish its store catches
-included); a lease that runs out with nothing queued is leased again at once
--- untraced, with one consumer and no limit on deliveries, in
-``Broker._expired`` itself; an untraced ack of an entry in flight settles
+included); a lease that runs out with nothing queued, at a broker with one
+consumer and no limit on deliveries, is leased again at once; an untraced ack of an entry in flight settles
 it in ``Broker.on_consumer_packet``. A consumer that neither waits, fails,
 extends nor acks first completes a delivery in one method
 (``Consumer._complete``), or, untraced with instant processing and no pull,
