@@ -255,8 +255,8 @@ class NodeSender(Sender):
         The common case -- the ack of a message not settled yet, with nothing waiting in
         the outbox -- is taken whole here: what :meth:`Sender.on_packet` does, then
         :meth:`Sender._fill` in a closed loop (each new message made as :meth:`_create`'s
-        plain path makes it, and sent as :meth:`Sender.transmit` sends a first
-        transmission), in their order."""
+        plain path makes it, and sent by :meth:`_send_first`, as :meth:`Sender.transmit`
+        sends a first transmission), in their order."""
         msg, attempt = event._value
         if attempt < 0 or msg.settled or not self.up or self.outbox:
             Sender.on_packet(self, event)
@@ -285,7 +285,7 @@ class NodeSender(Sender):
             msg.seq = seq
             msg.receiver = 0
             msg.created = now
-            msg.attempts = 1  # (0 when made, 1 at its first transmission below: nothing reads it between)
+            msg.attempts = 0
             msg.settled = msg.acked = msg.delivered = False
             msg.processed = msg.copies = msg.timer = msg.broker_entries = 0
             if not msg_id & 0xFFF:
@@ -298,20 +298,7 @@ class NodeSender(Sender):
                     sender.submit(origin, msg_id, None)
             msg.first_sent = now
             self.in_flight += 1
-            # Sender.transmit: a first transmission, untraced, its timer at the one wait.
-            msg.last_sent = now
-            rec.transmissions += 1
-            copies = self._send_data((msg, 1))
-            if copies:
-                msg.copies = copies
-            else:
-                rec.data_lost += 1
-            ticket = msg.timer = self._ticket = self._ticket + 1
-            self._live[ticket] = msg
-            deadline = msg.deadline = now + self.timeout
-            if deadline < self._wake_at:
-                self._wake_at = deadline
-                Later.at(self.env, deadline, self._wake_callbacks, deadline)
+            self._send_first(msg, now)
         if self.creating and self.remaining <= 0:
             self._stop_creating()
         if not self.in_flight and not self.creating:  # (Sender.on_packet)
@@ -364,23 +351,29 @@ class NodeSender(Sender):
             if not self._fifo:  # (its timers in _live alone: see Sender)
                 self.transmit(msg)
                 return
-            # Sender.transmit: a first transmission, untraced, its timer at the one wait.
-            msg.attempts = 1
-            msg.last_sent = now
-            rec.transmissions += 1
-            copies = self._send_data((msg, 1))
-            if copies:
-                msg.copies = copies
-            else:
-                rec.data_lost += 1
-            ticket = msg.timer = self._ticket = self._ticket + 1
-            self._live[ticket] = msg
-            deadline = msg.deadline = now + self.timeout
-            if deadline < self._wake_at:
-                self._wake_at = deadline
-                Later.at(self.env, deadline, self._wake_callbacks, deadline)
+            self._send_first(msg, now)
             return
         self._submit(origin, key, caller)
+
+    def _send_first(self, msg: Message, now: float) -> None:
+        """:meth:`Sender.transmit` of a message's first transmission, untraced, by a
+        sender whose timers are its live ones alone (``_fifo``): how :meth:`on_produced`
+        and :meth:`submit` send a message they made, the window's room taken already."""
+        msg.attempts = 1
+        msg.last_sent = now
+        rec = self.rec
+        rec.transmissions += 1
+        copies = self._send_data((msg, 1))
+        if copies:
+            msg.copies = copies
+        else:
+            rec.data_lost += 1
+        ticket = msg.timer = self._ticket = self._ticket + 1
+        self._live[ticket] = msg
+        deadline = msg.deadline = now + self.timeout
+        if deadline < self._wake_at:
+            self._wake_at = deadline
+            Later.at(self.env, deadline, self._wake_callbacks, deadline)
 
     def _submit(self, origin: Origin, key: int, caller: tuple[Any, int] | None) -> None:
         """:meth:`submit` in steps: the message made by :meth:`_create`, the outbox filled by :meth:`_fill`."""
